@@ -1,0 +1,55 @@
+// Periodic work driven from the epoll loop, without timer fds.
+//
+// Each timer has an interval and a next deadline on CLOCK_MONOTONIC. The
+// loop sleeps in epoll_wait() for at most next_timeout_ms() and then calls
+// run_due(), which runs every timer whose deadline has passed and moves its
+// deadline one interval on. A timer that fell more than one interval behind
+// (a long stall) fires once and is re-armed from now: missed periods are
+// skipped, not replayed in a burst. Capacity is fixed; registration is
+// done at start-up and nothing is allocated afterwards.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+
+namespace passt {
+
+class Timers {
+public:
+	using Callback = void (*)(void *ctx, const timespec &now);
+	static constexpr size_t CAPACITY = 16;
+	static constexpr size_t NAME_MAX_LEN = 23;
+
+	// Register a timer first due interval_ms from now. Returns its index,
+	// or -1 if the table is full, interval_ms is 0 or cb is null.
+	int add(const char *name, uint32_t interval_ms, Callback cb, void *ctx);
+	// Same, with an explicit current time (for tests and for callers that
+	// already read the clock).
+	int add(const char *name, uint32_t interval_ms, Callback cb, void *ctx,
+		const timespec &now);
+
+	// Milliseconds until the earliest deadline (rounded up, so that the
+	// loop never wakes just before a deadline and spins), 0 if one is
+	// already due, -1 if there are no timers.
+	int next_timeout_ms(const timespec &now) const;
+
+	// Run every timer due at now. Returns how many ran.
+	unsigned run_due(const timespec &now);
+
+	size_t size() const { return count_; }
+	const char *name(size_t index) const;
+
+private:
+	struct Entry {
+		char name[NAME_MAX_LEN + 1];
+		uint32_t interval_ms;
+		Callback cb;
+		void *ctx;
+		timespec deadline;
+	};
+	Entry entries_[CAPACITY] = {};
+	size_t count_ = 0;
+};
+
+} // namespace passt
