@@ -1,0 +1,158 @@
+// pasta's network namespace handling: spawning a command in a fresh user +
+// network namespace, joining an existing one (PID, --netns, --userns),
+// running code inside the namespace, signal/exit handling for the command
+// and detecting a joined namespace going away. See src/host/ns.cpp.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace passt {
+
+// References to a target namespace. pasta itself never moves into it: work
+// that must happen inside (tun open, netlink sockets, sysctls, sockets for
+// the loopback bypass) runs in a forked helper that setns()es there.
+struct NsHandle {
+	int netns_fd = -1;      // /proc/PID/ns/net or the --netns file, O_CLOEXEC
+	int userns_fd = -1;     // user namespace to join first, -1: none needed
+	pid_t pid = 0;          // target PID or spawned command, 0 if by path
+	std::string netns_path; // --netns path as resolved, empty if by PID
+};
+
+void ns_handle_close(NsHandle *ns);
+
+// --netns argument to a path: NAME (no '/') means /run/netns/NAME.
+std::string ns_netns_path(const std::string &name_or_path);
+
+// Opens the namespaces for `pasta PID` (pid > 0) or `--netns` (netns
+// non-empty), with an optional explicit --userns path. Without --userns the
+// user namespace is /proc/PID/ns/user, or the owner of the netns
+// (NS_GET_USERNS); it is left out if it is our own or an ancestor of ours.
+// netns_only: never join a user namespace. Returns 0 or -errno, *err set.
+int ns_join(pid_t pid, const std::string &netns, const std::string &userns, bool netns_only,
+	    NsHandle *out, std::string *err);
+
+// Enters ns in the calling process, user namespace first. Irreversible for
+// an unprivileged caller; only for single-threaded, disposable processes
+// (the helpers below use it after fork()). Returns 0 or -errno.
+int ns_enter(const NsHandle &ns);
+
+// ---- Running code inside the namespace ----------------------------------
+
+// What a function run by ns_call() hands back: an int, up to
+// NS_CALL_MAX_FDS file descriptors (passed with SCM_RIGHTS) and a few bytes.
+constexpr size_t NS_CALL_MAX_FDS = 4;
+constexpr size_t NS_CALL_MAX_DATA = 256;
+struct NsCallOut {
+	int ret = 0;
+	unsigned nfds = 0;
+	int fds[NS_CALL_MAX_FDS] = {-1, -1, -1, -1};
+	size_t len = 0;
+	unsigned char data[NS_CALL_MAX_DATA] = {};
+};
+using NsFn = void (*)(void *arg, NsCallOut *out);
+
+// Forks a child that enters ns and runs fn(arg, out); out (ret, data, fds)
+// comes back to the caller. The child is a copy: writes to *arg are not
+// seen by the caller. Returns 0 if fn ran (its result is out->ret), or
+// -errno if the helper could not be started or could not enter ns.
+int ns_call(const NsHandle &ns, NsFn fn, void *arg, NsCallOut *out);
+
+// Same with any callable: ns_run(ns, [&](NsCallOut *o) { ... }, &out).
+template <class F> int ns_run(const NsHandle &ns, F &&f, NsCallOut *out)
+{
+	std::decay_t<F> fn(std::forward<F>(f)); // functions decay to pointers
+	return ns_call(
+		ns, [](void *a, NsCallOut *o) { (*static_cast<std::decay_t<F> *>(a))(o); },
+		static_cast<void *>(&fn), out);
+}
+
+// socket(2) inside ns, through a one-shot helper. Returns fd or -errno.
+int ns_socket(const NsHandle &ns, int domain, int type, int protocol);
+
+// A long-lived helper process sitting in ns that creates sockets there on
+// request: cheap enough for the data path (one round trip, no fork) and
+// usable after the sandbox forbids fork(). Dies with its parent.
+struct NsSocketHelper {
+	pid_t pid = -1;
+	int fd = -1; // SOCK_SEQPACKET to the helper
+};
+int ns_socket_helper_start(const NsHandle &ns, NsSocketHelper *h);
+// Returns a new socket created inside the namespace, or -errno.
+int ns_socket_helper_socket(NsSocketHelper &h, int domain, int type, int protocol);
+void ns_socket_helper_stop(NsSocketHelper *h);
+
+// Allows ICMP echo sockets for every group mapped in the namespace: writes
+// "0 2147483647", or the range mapped in its user namespace, to
+// net.ipv4.ping_group_range. Returns 0 or -errno (callers warn).
+int ns_set_ping_group_range(const NsHandle &ns);
+// The same, in the caller's own network namespace.
+int ns_set_ping_group_range_here();
+
+// ---- Spawned command ----------------------------------------------------
+
+struct NsCommand {
+	pid_t pid = -1;
+	int ctl_fd = -1;       // to the paused child; closed on release
+	bool exited = false;
+	int exit_code = 0;     // valid once exited: status, or 128 + signal
+};
+
+// Forks the command paused in a new user + network namespace (uid/gid of
+// the caller mapped to 0, setgroups denied; new_userns = false: network
+// namespace only, needs CAP_SYS_ADMIN). argv empty: $SHELL, else /bin/sh.
+// On success ns holds the child's namespaces and pid. Returns 0 or -errno.
+int ns_spawn_command(const std::vector<std::string> &argv, bool new_userns, NsHandle *ns,
+		     NsCommand *cmd, std::string *err);
+// Lets the paused command exec. Returns 0 or -errno.
+int ns_release_command(NsCommand *cmd);
+// Kills the command (SIGKILL), paused or not, and reaps it.
+void ns_kill_command(NsCommand *cmd);
+// Reaps the command if it exited (non-blocking). True if it has exited.
+bool ns_command_poll(NsCommand *cmd);
+// Exit status convention of shells: WEXITSTATUS, or 128 + signal number.
+int ns_exit_code(int wstatus);
+
+// ---- Signals, for the epoll loop ----------------------------------------
+
+// Blocks SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT and returns a
+// non-blocking signalfd for them, or -errno. Open it before spawning, so
+// no SIGCHLD is lost; the spawned command gets a clean mask and default
+// dispositions before exec.
+int ns_signalfd_open();
+
+enum class NsSignalEvent { None, CommandExited, Terminate };
+struct NsSignalResult {
+	NsSignalEvent event = NsSignalEvent::None;
+	int exit_code = 0; // CommandExited: the command's; Terminate: 128 + signo
+	int signo = 0;     // Terminate: the signal
+};
+// Call when the signalfd is readable. With a command: SIGTERM/INT/HUP/QUIT
+// are forwarded to it (except ones the terminal already sent to our whole
+// process group) and its exit is reported. Without one (cmd null or never
+// spawned) a termination signal yields Terminate.
+NsSignalResult ns_signalfd_handle(int sfd, NsCommand *cmd);
+
+// ---- Watching a joined namespace ----------------------------------------
+
+// Readable fd that tells when the namespace reference given by the user
+// disappears: a pidfd for a target PID (or /proc/PID/ns/net), inotify on
+// the directory of a --netns file, or a 1 s timerfd where inotify fails.
+struct NsWatch {
+	enum class Kind { None, Pidfd, Inotify, Timer } kind = Kind::None;
+	int fd = -1;
+	std::string path; // netns file being watched (Inotify, Timer)
+	dev_t dev = 0;    // identity of the namespace behind path
+	ino_t ino = 0;
+};
+int ns_watch_start(const NsHandle &ns, NsWatch *w);
+// Call when w->fd is readable (drains it). True if the namespace is gone.
+bool ns_watch_gone(NsWatch *w);
+void ns_watch_stop(NsWatch *w);
+
+} // namespace passt
