@@ -1,0 +1,270 @@
+// Frame builders; see include/passt/net/build.h.
+//
+// Each builder lays out Ethernet (14) + IPv4 (20) or IPv6 (40) + L4 header
+// in front of a payload already in place, then fills lengths and checksums
+// innermost first: the L4 checksum needs the addresses, the IPv4 header
+// checksum needs the total length.
+#include "passt/net/build.h"
+
+#include <cstring>
+
+#include "passt/net/arp.h"
+#include "passt/net/eth.h"
+#include "passt/net/icmp.h"
+#include "passt/net/icmpv6.h"
+#include "passt/net/ip4.h"
+#include "passt/net/ip6.h"
+#include "passt/net/tcp.h"
+#include "passt/net/udp.h"
+
+namespace passt {
+
+namespace {
+
+constexpr size_t eth_len = EthView::hdr_len;
+constexpr size_t ip4_len = Ip4View::min_hdr_len;
+constexpr size_t ip6_len = Ip6View::hdr_len;
+
+void put_eth(std::span<std::byte> frame, const MacAddr &dst, const MacAddr &src, uint16_t type) {
+	auto eth = EthView::init(frame);
+	eth->set_dst(dst);
+	eth->set_src(src);
+	eth->set_ethertype(type);
+}
+
+// IPv4 header at frame[14..34] for an L4 message of l4len bytes.
+void put_ip4(std::span<std::byte> frame, Ipv4Addr saddr, Ipv4Addr daddr, uint8_t proto,
+	     size_t l4len, uint8_t ttl) {
+	auto ip = Ip4View::init(frame.subspan(eth_len));
+	ip->set_total_len(uint16_t(ip4_len + l4len));
+	ip->set_frag(true, false, 0);
+	ip->set_ttl(ttl);
+	ip->set_protocol(proto);
+	ip->set_saddr(saddr);
+	ip->set_daddr(daddr);
+	ip->fill_checksum();
+}
+
+void put_ip6(std::span<std::byte> frame, const Ipv6Addr &saddr, const Ipv6Addr &daddr,
+	     uint8_t proto, size_t l4len, uint8_t hop_limit) {
+	auto ip = Ip6View::init(frame.subspan(eth_len));
+	ip->set_payload_len(uint16_t(l4len));
+	ip->set_next_header(proto);
+	ip->set_hop_limit(hop_limit);
+	ip->set_saddr(saddr);
+	ip->set_daddr(daddr);
+}
+
+// Move payload to buf[off..] if the frame fits; false otherwise.
+bool place(std::span<std::byte> buf, size_t off, std::span<const std::byte> payload) {
+	if (off > buf.size() || payload.size() > buf.size() - off)
+		return false;
+	if (!payload.empty())
+		std::memmove(buf.data() + off, payload.data(), payload.size());
+	return true;
+}
+
+bool fits(std::span<std::byte> buf, size_t hdrs, size_t len, size_t max_l3_payload) {
+	return len <= max_l3_payload && len <= buf.size() && hdrs <= buf.size() - len;
+}
+
+} // namespace
+
+size_t build_udp4_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
+			  Ipv4Addr saddr, Ipv4Addr daddr, uint16_t sport, uint16_t dport,
+			  size_t payload_len, uint8_t ttl) {
+	constexpr size_t hdrs = frame::udp4_payload_off;
+	if (!fits(buf, hdrs, payload_len, 65535 - ip4_len - UdpView::hdr_len))
+		return 0;
+	auto frame = buf.first(hdrs + payload_len);
+	size_t l4len = UdpView::hdr_len + payload_len;
+
+	put_eth(frame, dst, src, ethertype::ipv4);
+	auto udp = UdpView::init(frame.subspan(eth_len + ip4_len));
+	udp->set_sport(sport);
+	udp->set_dport(dport);
+	udp->set_length(uint16_t(l4len));
+	udp->fill_checksum4(saddr, daddr);
+	put_ip4(frame, saddr, daddr, ipproto::udp, l4len, ttl);
+	return frame.size();
+}
+
+size_t build_udp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
+		  Ipv4Addr saddr, Ipv4Addr daddr, uint16_t sport, uint16_t dport,
+		  std::span<const std::byte> payload, uint8_t ttl) {
+	if (!fits(buf, frame::udp4_payload_off, payload.size(), 65535 - ip4_len - UdpView::hdr_len) ||
+	    !place(buf, frame::udp4_payload_off, payload))
+		return 0;
+	return build_udp4_inplace(buf, dst, src, saddr, daddr, sport, dport, payload.size(), ttl);
+}
+
+size_t build_udp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
+			  const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint16_t sport,
+			  uint16_t dport, size_t payload_len, uint8_t hop_limit) {
+	constexpr size_t hdrs = frame::udp6_payload_off;
+	if (!fits(buf, hdrs, payload_len, 65535 - UdpView::hdr_len))
+		return 0;
+	auto frame = buf.first(hdrs + payload_len);
+	size_t l4len = UdpView::hdr_len + payload_len;
+
+	put_eth(frame, dst, src, ethertype::ipv6);
+	put_ip6(frame, saddr, daddr, ipproto::udp, l4len, hop_limit);
+	auto udp = UdpView::init(frame.subspan(eth_len + ip6_len));
+	udp->set_sport(sport);
+	udp->set_dport(dport);
+	udp->set_length(uint16_t(l4len));
+	udp->fill_checksum6(saddr, daddr);
+	return frame.size();
+}
+
+size_t build_udp6(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
+		  const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint16_t sport, uint16_t dport,
+		  std::span<const std::byte> payload, uint8_t hop_limit) {
+	if (!fits(buf, frame::udp6_payload_off, payload.size(), 65535 - UdpView::hdr_len) ||
+	    !place(buf, frame::udp6_payload_off, payload))
+		return 0;
+	return build_udp6_inplace(buf, dst, src, saddr, daddr, sport, dport, payload.size(),
+				  hop_limit);
+}
+
+size_t build_icmp4_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
+			   Ipv4Addr saddr, Ipv4Addr daddr, uint8_t type, uint8_t code,
+			   size_t body_len, uint8_t ttl) {
+	constexpr size_t hdrs = frame::icmp4_body_off;
+	// Every ICMP message has at least the 4 bytes after the checksum.
+	if (body_len < 4 || !fits(buf, hdrs, body_len, 65535 - ip4_len - 4))
+		return 0;
+	auto frame = buf.first(hdrs + body_len);
+
+	put_eth(frame, dst, src, ethertype::ipv4);
+	// parse(), not init(): init() would zero the body's first word.
+	auto icmp = IcmpView::parse(frame.subspan(eth_len + ip4_len));
+	icmp->set_type(type);
+	icmp->set_code(code);
+	icmp->fill_checksum();
+	put_ip4(frame, saddr, daddr, ipproto::icmp, 4 + body_len, ttl);
+	return frame.size();
+}
+
+size_t build_icmp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
+		   Ipv4Addr saddr, Ipv4Addr daddr, uint8_t type, uint8_t code,
+		   std::span<const std::byte> body, uint8_t ttl) {
+	if (body.size() < 4 || !fits(buf, frame::icmp4_body_off, body.size(), 65535 - ip4_len - 4) ||
+	    !place(buf, frame::icmp4_body_off, body))
+		return 0;
+	return build_icmp4_inplace(buf, dst, src, saddr, daddr, type, code, body.size(), ttl);
+}
+
+size_t build_icmp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
+			   const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t type,
+			   uint8_t code, size_t body_len, uint8_t hop_limit) {
+	constexpr size_t hdrs = frame::icmp6_body_off;
+	if (body_len < 4 || !fits(buf, hdrs, body_len, 65535 - 4))
+		return 0;
+	auto frame = buf.first(hdrs + body_len);
+
+	put_eth(frame, dst, src, ethertype::ipv6);
+	put_ip6(frame, saddr, daddr, ipproto::icmpv6, 4 + body_len, hop_limit);
+	auto icmp = Icmp6View::parse(frame.subspan(eth_len + ip6_len));
+	icmp->set_type(type);
+	icmp->set_code(code);
+	icmp->fill_checksum(saddr, daddr);
+	return frame.size();
+}
+
+size_t build_icmp6(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
+		   const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t type, uint8_t code,
+		   std::span<const std::byte> body, uint8_t hop_limit) {
+	if (body.size() < 4 || !fits(buf, frame::icmp6_body_off, body.size(), 65535 - 4) ||
+	    !place(buf, frame::icmp6_body_off, body))
+		return 0;
+	return build_icmp6_inplace(buf, dst, src, saddr, daddr, type, code, body.size(), hop_limit);
+}
+
+size_t build_arp(std::span<std::byte> buf, const MacAddr &eth_dst, const MacAddr &eth_src,
+		 uint16_t op, const MacAddr &sha, Ipv4Addr spa, const MacAddr &tha, Ipv4Addr tpa) {
+	if (buf.size() < frame::arp_len)
+		return 0;
+	auto frame = buf.first(frame::arp_len);
+	put_eth(frame, eth_dst, eth_src, ethertype::arp);
+	auto arp = ArpView::init(frame.subspan(eth_len));
+	arp->set_op(op);
+	arp->set_sha(sha);
+	arp->set_spa(spa);
+	arp->set_tha(tha);
+	arp->set_tpa(tpa);
+	return frame.size();
+}
+
+bool fill_checksums(std::span<std::byte> frame) {
+	auto eth = EthView::parse(frame);
+	if (!eth)
+		return false;
+
+	if (eth->ethertype() == ethertype::ipv4) {
+		auto ip = Ip4View::parse(eth->payload());
+		if (!ip || ip->is_fragment())
+			return false;
+		switch (ip->protocol()) {
+		case ipproto::tcp: {
+			auto tcp = TcpView::parse(ip->payload());
+			if (!tcp)
+				return false;
+			tcp->fill_checksum4(ip->saddr(), ip->daddr());
+			break;
+		}
+		case ipproto::udp: {
+			auto udp = UdpView::parse(ip->payload());
+			if (!udp)
+				return false;
+			udp->fill_checksum4(ip->saddr(), ip->daddr());
+			break;
+		}
+		case ipproto::icmp: {
+			auto icmp = IcmpView::parse(ip->payload());
+			if (!icmp)
+				return false;
+			icmp->fill_checksum();
+			break;
+		}
+		default:
+			return false;
+		}
+		ip->fill_checksum();
+		return true;
+	}
+
+	if (eth->ethertype() == ethertype::ipv6) {
+		auto ip = Ip6View::parse(eth->payload());
+		if (!ip || ip->is_fragment())
+			return false;
+		switch (ip->proto()) {
+		case ipproto::tcp: {
+			auto tcp = TcpView::parse(ip->l4());
+			if (!tcp)
+				return false;
+			tcp->fill_checksum6(ip->saddr(), ip->daddr());
+			return true;
+		}
+		case ipproto::udp: {
+			auto udp = UdpView::parse(ip->l4());
+			if (!udp)
+				return false;
+			udp->fill_checksum6(ip->saddr(), ip->daddr());
+			return true;
+		}
+		case ipproto::icmpv6: {
+			auto icmp = Icmp6View::parse(ip->l4());
+			if (!icmp)
+				return false;
+			icmp->fill_checksum(ip->saddr(), ip->daddr());
+			return true;
+		}
+		default:
+			return false;
+		}
+	}
+	return false;
+}
+
+} // namespace passt
