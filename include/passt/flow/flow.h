@@ -1,0 +1,198 @@
+// The flow table: one entry per translated "connection" (TCP connection,
+// UDP pseudo-connection, ICMP echo session), shared by every translator.
+//
+// Theory of operation
+// -------------------
+// A flow joins two flowsides. Each side describes one leg of the flow as
+// seen from that leg: the peer's address and port and our own address and
+// port on that leg. Side 0 (FlowSideIdx::Guest) is the guest leg: its peer
+// is the guest, "ours" is the address/port the guest talks to (the
+// destination as the guest addressed it, before any NAT). Side 1
+// (FlowSideIdx::Host) is the socket leg: its peer is the real remote end
+// after NAT, "ours" is the socket's local address/port. For a spliced TCP
+// flow (pasta) the "guest" side is the namespace's socket. Ports of ICMP
+// echo flows are echo identifiers.
+//
+// Storage is fixed: init() allocates the entries and the hash buckets once,
+// at start-up; nothing is allocated afterwards. Free entries are chained in
+// a LIFO free list (so that recently freed, cache-warm entries are reused
+// first and in-use indices stay compact); alloc() fails cleanly when it is
+// empty. The index of a flow never changes while the flow lives, and is
+// what epoll references carry (EpollRef::index).
+//
+// Lookup: either side of a flow can be entered in one hash table keyed by
+// (type, side, the side's addresses and ports), hashed with SipHash-2-4
+// under a per-run random key so that a guest cannot aim collisions. The
+// table uses open addressing with linear probing over a power-of-two array
+// of "side references" (flow index * 2 + side) at most 1/4 full (two sides
+// per flow, twice the capacity in buckets per side), so a probe sequence is
+// always short and always ends at an empty bucket. Removal uses backward
+// shift deletion, which leaves no tombstones: the table stays as if the
+// removed key had never been inserted. A side's addresses and ports must not
+// change while it is hashed (remove, change, insert again).
+//
+// Per-protocol state lives in a fixed-size, suitably aligned area of each
+// entry (Flow::state<T>()), typed by the flow's type: no separate tables
+// and no virtual dispatch. Types stored there must be trivially copyable.
+//
+// Expiry is the owner's business: every flow carries the time of its last
+// activity, and owners scan their flows from a periodic timer
+// (FlowTable::for_each()).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <new>
+#include <optional>
+#include <type_traits>
+
+#include "passt/net/addr.h"
+#include "passt/net/siphash.h"
+
+namespace passt {
+
+// Default (and production) number of flow entries.
+inline constexpr uint32_t FLOW_MAX = 65536;
+// Bytes of per-protocol state in each entry.
+inline constexpr size_t FLOW_STATE_BYTES = 96;
+// An index that is never a valid flow.
+inline constexpr uint32_t FLOW_NONE = UINT32_MAX;
+
+enum class FlowType : uint8_t {
+	None = 0,  // free entry
+	Tcp,       // TCP via tap
+	TcpSplice, // TCP spliced between two sockets (pasta)
+	Ping4,     // ICMP echo
+	Ping6,     // ICMPv6 echo
+	Udp,       // UDP
+	Count
+};
+
+const char *flow_type_name(FlowType type);
+
+enum class FlowSideIdx : uint8_t { Guest = 0, Host = 1 };
+
+// One leg of a flow, as seen from that leg.
+struct FlowSide {
+	InAny peer_addr;        // the other end (guest side: the guest)
+	InAny our_addr;         // our end (guest side: what the guest addressed)
+	uint16_t peer_port = 0; // (ping: the guest's echo id on the guest side)
+	uint16_t our_port = 0;  // (ping: the socket's echo id on the host side)
+
+	friend constexpr bool operator==(const FlowSide &, const FlowSide &) = default;
+};
+
+struct Flow {
+	FlowType type = FlowType::None;
+	uint8_t hashed = 0;          // bit n: side n is in the hash table
+	uint32_t next_free = FLOW_NONE; // free list link (free entries only)
+	timespec last_active{};      // last activity, CLOCK_MONOTONIC
+	FlowSide side[2];
+
+	FlowSide &guest() { return side[0]; }
+	const FlowSide &guest() const { return side[0]; }
+	FlowSide &host() { return side[1]; }
+	const FlowSide &host() const { return side[1]; }
+
+	// Per-protocol state of type T in the entry's state area.
+	template <class T> T &state() {
+		check_state_type<T>();
+		return *std::launder(reinterpret_cast<T *>(state_));
+	}
+	template <class T> const T &state() const {
+		check_state_type<T>();
+		return *std::launder(reinterpret_cast<const T *>(state_));
+	}
+	// Construct a fresh T in the state area (call once after alloc()).
+	template <class T> T &init_state() {
+		check_state_type<T>();
+		return *new (state_) T{};
+	}
+
+private:
+	template <class T> static constexpr void check_state_type() {
+		static_assert(sizeof(T) <= FLOW_STATE_BYTES, "flow state too large");
+		static_assert(alignof(T) <= 8, "flow state over-aligned");
+		static_assert(std::is_trivially_copyable_v<T>,
+			      "flow state must be trivially copyable");
+	}
+
+	alignas(8) std::byte state_[FLOW_STATE_BYTES] = {};
+};
+
+class FlowTable {
+public:
+	FlowTable() = default;
+	FlowTable(const FlowTable &) = delete;
+	FlowTable &operator=(const FlowTable &) = delete;
+
+	// Allocate capacity entries (1 .. FLOW_MAX * 16) and the hash buckets,
+	// keyed with key, or a random key if none is given. Returns 0, -EINVAL,
+	// -ENOMEM, or -EIO if no random key could be had. May be called again
+	// (tests): everything is dropped first.
+	int init(uint32_t capacity = FLOW_MAX, std::optional<SipKey> key = std::nullopt);
+
+	uint32_t capacity() const { return capacity_; }
+	uint32_t in_use() const { return in_use_; }
+	// One more than the highest index allocated since init(): scans stop there.
+	uint32_t high_water() const { return hwm_; }
+
+	// A free entry set to type, both sides zeroed, state area zeroed,
+	// last_active = now. nullopt if the table is full (or type is None).
+	std::optional<uint32_t> alloc(FlowType type, const timespec &now);
+	// Remove the flow's hashed sides and return it to the free list.
+	// Freeing a free or out-of-range index is ignored.
+	void free(uint32_t index);
+
+	// The entry at index if it is in use (and of the given type), else null.
+	Flow *get(uint32_t index);
+	const Flow *get(uint32_t index) const;
+	Flow *get(uint32_t index, FlowType type);
+
+	void touch(uint32_t index, const timespec &now);
+
+	// Enter a side of an in-use flow in the hash table. False (table
+	// unchanged) if the index is not in use, the side is already hashed, or
+	// another flow of the same type already has an identical side there.
+	bool hash_insert(uint32_t index, FlowSideIdx side);
+	// Take a side out of the hash table (no effect if not hashed).
+	void hash_remove(uint32_t index, FlowSideIdx side);
+	// The flow of this type whose hashed side equals key, or nullopt.
+	std::optional<uint32_t> lookup(FlowType type, FlowSideIdx side, const FlowSide &key) const;
+
+	// Call f(index, Flow &) for each flow in use, in index order. f may
+	// free the flow it is given (but no other).
+	template <class F> void for_each(F &&f) {
+		for (uint32_t i = 0; i < hwm_; i++) {
+			if (flows_[i].type != FlowType::None)
+				f(i, flows_[i]);
+		}
+	}
+
+	// Hash buckets (for tests: occupancy checks).
+	size_t bucket_count() const { return nbuckets_; }
+	size_t hashed_count() const { return nhashed_; }
+
+private:
+	static constexpr uint32_t EMPTY = UINT32_MAX;
+
+	uint64_t hash(FlowType type, FlowSideIdx side, const FlowSide &key) const;
+	bool matches(uint32_t sidx, FlowType type, FlowSideIdx side, const FlowSide &key) const;
+	// Bucket holding sidx, or nbuckets_ if absent.
+	size_t find_bucket(uint32_t sidx) const;
+	void erase_bucket(size_t b);
+
+	std::unique_ptr<Flow[]> flows_;
+	std::unique_ptr<uint32_t[]> buckets_;
+	size_t nbuckets_ = 0;
+	size_t nhashed_ = 0;
+	uint32_t capacity_ = 0;
+	uint32_t in_use_ = 0;
+	uint32_t hwm_ = 0;
+	uint32_t free_head_ = FLOW_NONE;
+	SipKey key_;
+};
+
+} // namespace passt

@@ -1,0 +1,71 @@
+// Forwarding and NAT rules between the guest's view of addresses and the
+// host's.
+//
+// Theory of operation
+// -------------------
+// The guest shares the host's addresses, so a few addresses it sees must
+// mean something else on the host:
+//   - the "map host loopback" address (--map-host-loopback, by default the
+//     default gateway, none with --no-map-gw unless given explicitly): a
+//     guest destination equal to it is the host itself, reached on its
+//     loopback (127.0.0.1 or ::1), from a loopback source address;
+//   - the "map guest address" (--map-guest-addr, none by default): a guest
+//     destination equal to it is the host's address that the guest also
+//     uses (the address assigned to the guest, c.ipX.addr);
+//   - the DNS forwarding address (--dns-forward): TCP/UDP port 53 to it goes
+//     to the host resolver (--dns-host).
+// In the other direction (flows started by, or replies from, the host) the
+// rules are reversed: the host's loopback appears to come from the map host
+// loopback address, the guest's own address on the host from the map guest
+// address, the host resolver from the DNS forwarding address. Addresses the
+// guest cannot see as a peer (loopback, unspecified, its own address) with
+// no mapping for them make such flows impossible: the result is then the
+// unspecified address and the caller drops the flow.
+//
+// Everything here is a pure function of the Config: no state, no I/O.
+#pragma once
+
+#include <cstdint>
+
+#include "passt/conf/config.h"
+#include "passt/flow/flow.h"
+#include "passt/net/addr.h"
+#include "passt/net/view.h" // ipproto::
+
+namespace passt {
+
+// Effective --map-host-loopback address of each family; unspecified if no
+// address is mapped (--no-map-gw without an explicit --map-host-loopback,
+// or --map-host-loopback none).
+Ipv4Addr fwd_map_host_loopback4(const Config &c);
+Ipv6Addr fwd_map_host_loopback6(const Config &c);
+
+// Host-side destination for a guest destination dst (any protocol).
+InAny fwd_nat_from_tap(const Config &c, const InAny &dst);
+// Same, for a protocol (ipproto::*) and destination port: adds the DNS
+// forwarding rule for TCP and UDP port 53.
+InAny fwd_nat_from_tap(const Config &c, uint8_t proto, const InAny &dst, uint16_t dport);
+
+// Reverse: the address as which a host source src is presented to the
+// guest; unspecified if it can't be presented (see above).
+InAny fwd_nat_to_tap(const Config &c, const InAny &src);
+InAny fwd_nat_to_tap(const Config &c, uint8_t proto, const InAny &src, uint16_t sport);
+
+// True if the guest can use addr as a peer address as it is: not loopback,
+// not unspecified, not multicast, not the limited broadcast address, and not
+// the guest's own address.
+bool fwd_guest_accessible(const Config &c, const InAny &addr);
+
+// Fill the host side of a flow started by the guest: peer = NAT'd
+// destination and the same port, ours = address to bind (loopback for a
+// loopback target, else --outbound / -o address or unspecified), port 0
+// (the socket picks). False if the guest side's destination can't be
+// forwarded (unspecified, loopback or multicast as the guest addressed it,
+// limited broadcast, or a family that is disabled).
+bool fwd_guest_to_host(const Config &c, uint8_t proto, const FlowSide &guest, FlowSide &host);
+
+// Interface to bind outbound sockets to for a host-side target ("" for
+// none): --outbound-if4/6, never for loopback targets.
+const std::string &fwd_bind_ifname(const Config &c, const InAny &target);
+
+} // namespace passt

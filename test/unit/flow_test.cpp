@@ -1,0 +1,455 @@
+// Flow table (allocation, free list, hash lookup and deletion, capacity
+// limits) and the forwarding/NAT rules of fwd.h.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "passt/flow/flow.h"
+#include "passt/flow/fwd.h"
+
+using namespace passt;
+
+namespace {
+
+const timespec T0{100, 0};
+const SipKey KEY{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+
+Ipv4Addr v4(const char *s) { return *Ipv4Addr::parse(s); }
+Ipv6Addr v6(const char *s) { return *Ipv6Addr::parse(s); }
+
+// A distinct guest side for each n (addresses and ports vary).
+FlowSide side_for(uint32_t n) {
+	FlowSide s;
+	s.peer_addr = InAny(Ipv4Addr::from_host(0x0a000000u | (n & 0xff)));
+	s.our_addr = InAny(Ipv4Addr::from_host(0xc6336400u + (n >> 16)));
+	s.peer_port = uint16_t(n);
+	s.our_port = uint16_t(n >> 8);
+	return s;
+}
+
+struct Dummy {
+	uint64_t a;
+	uint32_t b;
+};
+
+} // namespace
+
+TEST(FlowTable, InitRejectsBadCapacity) {
+	FlowTable t;
+	EXPECT_EQ(t.init(0, KEY), -EINVAL);
+	EXPECT_EQ(t.init(FLOW_MAX * 16 + 1, KEY), -EINVAL);
+	EXPECT_FALSE(t.alloc(FlowType::Ping4, T0));
+	EXPECT_EQ(t.init(8), 0); // random key
+	EXPECT_EQ(t.capacity(), 8u);
+}
+
+TEST(FlowTable, AllocGetFree) {
+	FlowTable t;
+	ASSERT_EQ(t.init(16, KEY), 0);
+	EXPECT_FALSE(t.alloc(FlowType::None, T0));
+
+	auto a = t.alloc(FlowType::Ping4, T0);
+	auto b = t.alloc(FlowType::Tcp, T0);
+	ASSERT_TRUE(a && b);
+	EXPECT_NE(*a, *b);
+	EXPECT_EQ(t.in_use(), 2u);
+	EXPECT_EQ(t.high_water(), 2u);
+
+	Flow *fa = t.get(*a);
+	ASSERT_NE(fa, nullptr);
+	EXPECT_EQ(fa->type, FlowType::Ping4);
+	EXPECT_EQ(fa->last_active.tv_sec, 100);
+	EXPECT_EQ(fa->guest(), FlowSide{});
+	EXPECT_EQ(t.get(*a, FlowType::Ping4), fa);
+	EXPECT_EQ(t.get(*a, FlowType::Tcp), nullptr);
+	EXPECT_EQ(t.get(5), nullptr);   // never allocated
+	EXPECT_EQ(t.get(999), nullptr); // out of range
+
+	t.touch(*a, timespec{150, 5});
+	EXPECT_EQ(fa->last_active.tv_sec, 150);
+
+	// State area: zeroed on allocation, typed access.
+	fa->init_state<Dummy>() = Dummy{42, 7};
+	EXPECT_EQ(t.get(*a)->state<Dummy>().a, 42u);
+
+	t.free(*a);
+	EXPECT_EQ(t.get(*a), nullptr);
+	EXPECT_EQ(t.in_use(), 1u);
+	t.free(*a); // double free ignored
+	t.free(12345);
+	EXPECT_EQ(t.in_use(), 1u);
+
+	// LIFO: the freed entry comes back first, with clean state.
+	auto c = t.alloc(FlowType::Udp, T0);
+	ASSERT_TRUE(c);
+	EXPECT_EQ(*c, *a);
+	EXPECT_EQ(t.get(*c)->state<Dummy>().a, 0u);
+	EXPECT_EQ(t.get(*c)->hashed, 0);
+}
+
+TEST(FlowTable, FullTableRefusesAtCapacity) {
+	FlowTable t;
+	ASSERT_EQ(t.init(FLOW_MAX, KEY), 0);
+	std::set<uint32_t> seen;
+	for (uint32_t i = 0; i < FLOW_MAX; i++) {
+		auto idx = t.alloc(FlowType::Ping4, T0);
+		ASSERT_TRUE(idx) << "allocation " << i;
+		ASSERT_LT(*idx, FLOW_MAX);
+		// Every index fits in an epoll reference.
+		static_assert(FLOW_MAX - 1 <= UINT32_MAX);
+		seen.insert(*idx);
+		Flow &f = *t.get(*idx);
+		f.guest() = side_for(i);
+		ASSERT_TRUE(t.hash_insert(*idx, FlowSideIdx::Guest));
+	}
+	EXPECT_EQ(seen.size(), size_t(FLOW_MAX));
+	EXPECT_EQ(t.in_use(), FLOW_MAX);
+	EXPECT_FALSE(t.alloc(FlowType::Ping4, T0));
+	EXPECT_FALSE(t.alloc(FlowType::Tcp, T0));
+
+	// Every flow can still be found, and lookups of absent keys terminate.
+	for (uint32_t i = 0; i < FLOW_MAX; i += 97) {
+		auto idx = t.lookup(FlowType::Ping4, FlowSideIdx::Guest, side_for(i));
+		ASSERT_TRUE(idx);
+		EXPECT_EQ(t.get(*idx)->guest(), side_for(i));
+	}
+	EXPECT_FALSE(t.lookup(FlowType::Ping4, FlowSideIdx::Guest, side_for(FLOW_MAX + 3)));
+
+	// One free makes exactly one allocation possible again.
+	t.free(1234);
+	EXPECT_FALSE(t.lookup(FlowType::Ping4, FlowSideIdx::Guest, side_for(1234)));
+	auto again = t.alloc(FlowType::Ping6, T0);
+	ASSERT_TRUE(again);
+	EXPECT_EQ(*again, 1234u);
+	EXPECT_FALSE(t.alloc(FlowType::Ping6, T0));
+}
+
+TEST(FlowTable, SmallTableFull) {
+	FlowTable t;
+	ASSERT_EQ(t.init(3, KEY), 0);
+	EXPECT_TRUE(t.alloc(FlowType::Udp, T0));
+	EXPECT_TRUE(t.alloc(FlowType::Udp, T0));
+	EXPECT_TRUE(t.alloc(FlowType::Udp, T0));
+	EXPECT_FALSE(t.alloc(FlowType::Udp, T0));
+}
+
+TEST(FlowTable, LookupByTypeAndSide) {
+	FlowTable t;
+	ASSERT_EQ(t.init(64, KEY), 0);
+	FlowSide k;
+	k.peer_addr = InAny(v6("2001:db8::5"));
+	k.our_addr = InAny(v6("2001:db8::1"));
+	k.peer_port = 777;
+
+	auto a = t.alloc(FlowType::Ping6, T0);
+	ASSERT_TRUE(a);
+	t.get(*a)->guest() = k;
+	EXPECT_FALSE(t.lookup(FlowType::Ping6, FlowSideIdx::Guest, k)); // not hashed yet
+	ASSERT_TRUE(t.hash_insert(*a, FlowSideIdx::Guest));
+	EXPECT_FALSE(t.hash_insert(*a, FlowSideIdx::Guest)); // already hashed
+	EXPECT_EQ(t.lookup(FlowType::Ping6, FlowSideIdx::Guest, k), a);
+	// Same key, other type or other side: no match.
+	EXPECT_FALSE(t.lookup(FlowType::Ping4, FlowSideIdx::Guest, k));
+	EXPECT_FALSE(t.lookup(FlowType::Ping6, FlowSideIdx::Host, k));
+	// Any field differing: no match.
+	FlowSide k2 = k;
+	k2.peer_port = 778;
+	EXPECT_FALSE(t.lookup(FlowType::Ping6, FlowSideIdx::Guest, k2));
+	k2 = k;
+	k2.our_port = 1;
+	EXPECT_FALSE(t.lookup(FlowType::Ping6, FlowSideIdx::Guest, k2));
+	k2 = k;
+	k2.our_addr = InAny(v6("2001:db8::2"));
+	EXPECT_FALSE(t.lookup(FlowType::Ping6, FlowSideIdx::Guest, k2));
+
+	// A second flow of the same type with an identical side is refused;
+	// of another type it is fine.
+	auto b = t.alloc(FlowType::Ping6, T0);
+	auto c = t.alloc(FlowType::Udp, T0);
+	t.get(*b)->guest() = k;
+	t.get(*c)->guest() = k;
+	EXPECT_FALSE(t.hash_insert(*b, FlowSideIdx::Guest));
+	EXPECT_TRUE(t.hash_insert(*c, FlowSideIdx::Guest));
+	EXPECT_EQ(t.lookup(FlowType::Udp, FlowSideIdx::Guest, k), c);
+
+	// Both sides of one flow hashed, found each by its own side.
+	FlowSide h;
+	h.peer_addr = InAny(v4("203.0.113.9"));
+	h.our_port = 40000;
+	t.get(*c)->host() = h;
+	ASSERT_TRUE(t.hash_insert(*c, FlowSideIdx::Host));
+	EXPECT_EQ(t.lookup(FlowType::Udp, FlowSideIdx::Host, h), c);
+	EXPECT_EQ(t.hashed_count(), 3u);
+
+	// free() takes out every hashed side.
+	t.free(*c);
+	EXPECT_FALSE(t.lookup(FlowType::Udp, FlowSideIdx::Host, h));
+	EXPECT_FALSE(t.lookup(FlowType::Udp, FlowSideIdx::Guest, k));
+	EXPECT_EQ(t.hashed_count(), 1u);
+	EXPECT_EQ(t.lookup(FlowType::Ping6, FlowSideIdx::Guest, k), a);
+
+	// Removing a side that is not hashed, or of a free flow, is harmless.
+	t.hash_remove(*b, FlowSideIdx::Guest);
+	t.hash_remove(*c, FlowSideIdx::Guest);
+	EXPECT_EQ(t.lookup(FlowType::Ping6, FlowSideIdx::Guest, k), a);
+	EXPECT_FALSE(t.hash_insert(*c, FlowSideIdx::Guest)); // free flow
+}
+
+// Many inserts and deletes in random order, checked against a model: the
+// open-addressing deletion must keep every remaining key reachable.
+TEST(FlowTable, DeleteReinsertKeepsHashConsistent) {
+	FlowTable t;
+	constexpr uint32_t CAP = 512;
+	ASSERT_EQ(t.init(CAP, KEY), 0);
+	std::mt19937 rng(12345);
+	std::vector<int64_t> key_of(CAP, -1); // flow index -> key number
+	uint32_t next_key = 0;
+
+	for (int step = 0; step < 20000; step++) {
+		bool do_alloc = (rng() % 3) != 0;
+		if (do_alloc) {
+			auto idx = t.alloc(FlowType::Tcp, T0);
+			if (!idx) {
+				ASSERT_EQ(t.in_use(), CAP);
+				continue;
+			}
+			ASSERT_EQ(key_of[*idx], -1);
+			uint32_t k = next_key++;
+			t.get(*idx)->guest() = side_for(k);
+			ASSERT_TRUE(t.hash_insert(*idx, FlowSideIdx::Guest));
+			key_of[*idx] = k;
+		} else {
+			uint32_t idx = rng() % CAP;
+			if (key_of[idx] < 0) {
+				EXPECT_EQ(t.get(idx), nullptr);
+				continue;
+			}
+			if (rng() % 2) {
+				t.free(idx);
+				key_of[idx] = -1;
+			} else {
+				// Re-key in place: remove, change, insert.
+				t.hash_remove(idx, FlowSideIdx::Guest);
+				EXPECT_FALSE(t.lookup(FlowType::Tcp, FlowSideIdx::Guest,
+						      side_for(uint32_t(key_of[idx]))));
+				uint32_t k = next_key++;
+				t.get(idx)->guest() = side_for(k);
+				ASSERT_TRUE(t.hash_insert(idx, FlowSideIdx::Guest));
+				key_of[idx] = k;
+			}
+		}
+		if (step % 500 == 0) {
+			size_t live = 0;
+			for (uint32_t i = 0; i < CAP; i++) {
+				if (key_of[i] < 0)
+					continue;
+				live++;
+				auto found = t.lookup(FlowType::Tcp, FlowSideIdx::Guest,
+						      side_for(uint32_t(key_of[i])));
+				ASSERT_TRUE(found) << "step " << step << " flow " << i;
+				EXPECT_EQ(*found, i);
+			}
+			EXPECT_EQ(t.hashed_count(), live);
+			EXPECT_EQ(t.in_use(), live);
+		}
+	}
+	// Keys deleted long ago are all gone.
+	for (uint32_t k = 0; k < 200; k++) {
+		bool live = false;
+		for (uint32_t i = 0; i < CAP; i++)
+			live |= key_of[i] == int64_t(k);
+		EXPECT_EQ(bool(t.lookup(FlowType::Tcp, FlowSideIdx::Guest, side_for(k))), live);
+	}
+}
+
+TEST(FlowTable, ForEachVisitsLiveFlowsAndAllowsFree) {
+	FlowTable t;
+	ASSERT_EQ(t.init(32, KEY), 0);
+	for (int i = 0; i < 10; i++)
+		t.alloc(i % 2 ? FlowType::Ping4 : FlowType::Udp, T0);
+	t.free(3);
+	std::vector<uint32_t> visited;
+	t.for_each([&](uint32_t i, Flow &f) {
+		visited.push_back(i);
+		if (f.type == FlowType::Ping4)
+			t.free(i);
+	});
+	EXPECT_EQ(visited, (std::vector<uint32_t>{0, 1, 2, 4, 5, 6, 7, 8, 9}));
+	EXPECT_EQ(t.in_use(), 5u);
+	EXPECT_EQ(t.get(1), nullptr);
+	EXPECT_NE(t.get(2), nullptr);
+}
+
+TEST(FlowTable, TypeNames) {
+	EXPECT_STREQ(flow_type_name(FlowType::Ping4), "ping4");
+	EXPECT_STREQ(flow_type_name(FlowType::None), "free");
+	EXPECT_STREQ(flow_type_name(FlowType::TcpSplice), "tcp-splice");
+}
+
+// --- Forwarding / NAT -------------------------------------------------------
+
+namespace {
+
+Config base_config() {
+	Config c;
+	c.ip4.addr = v4("192.0.2.2");
+	c.ip4.gw = v4("192.0.2.1");
+	c.ip4.map_host_loopback = c.ip4.gw; // default filled by conf: the gateway
+	c.ip6.addr = v6("2001:db8::2");
+	c.ip6.gw = v6("fe80::1");
+	c.ip6.map_host_loopback = c.ip6.gw;
+	return c;
+}
+
+} // namespace
+
+TEST(Fwd, GatewayMapsToHostLoopback) {
+	Config c = base_config();
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v4("192.0.2.1"))), InAny(Ipv4Addr::loopback()));
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v6("fe80::1"))), InAny(Ipv6Addr::loopback()));
+	// Anything else is left alone.
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v4("198.51.100.7"))), InAny(v4("198.51.100.7")));
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v6("2001:db8::99"))), InAny(v6("2001:db8::99")));
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v4("192.0.2.2"))), InAny(v4("192.0.2.2")));
+
+	// Reverse: host loopback appears as the gateway.
+	EXPECT_EQ(fwd_nat_to_tap(c, InAny(Ipv4Addr::loopback())), InAny(v4("192.0.2.1")));
+	EXPECT_EQ(fwd_nat_to_tap(c, InAny(v4("127.0.0.53"))), InAny(v4("192.0.2.1")));
+	EXPECT_EQ(fwd_nat_to_tap(c, InAny(Ipv6Addr::loopback())), InAny(v6("fe80::1")));
+	EXPECT_EQ(fwd_nat_to_tap(c, InAny(v4("198.51.100.7"))), InAny(v4("198.51.100.7")));
+}
+
+TEST(Fwd, NoMapGw) {
+	Config c = base_config();
+	c.no_map_gw = true;
+	EXPECT_TRUE(fwd_map_host_loopback4(c).is_unspecified());
+	EXPECT_TRUE(fwd_map_host_loopback6(c).is_unspecified());
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v4("192.0.2.1"))), InAny(v4("192.0.2.1")));
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v6("fe80::1"))), InAny(v6("fe80::1")));
+	// Host loopback can't be shown to the guest at all.
+	EXPECT_TRUE(fwd_nat_to_tap(c, InAny(Ipv4Addr::loopback())).is_unspecified());
+	EXPECT_TRUE(fwd_nat_to_tap(c, InAny(Ipv6Addr::loopback())).is_unspecified());
+
+	// An explicit --map-host-loopback still applies with --no-map-gw.
+	c.ip4.map_host_loopback = v4("192.0.2.100");
+	c.ip4.map_host_loopback_set = true;
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v4("192.0.2.100"))), InAny(Ipv4Addr::loopback()));
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v4("192.0.2.1"))), InAny(v4("192.0.2.1")));
+	EXPECT_EQ(fwd_nat_to_tap(c, InAny(Ipv4Addr::loopback())), InAny(v4("192.0.2.100")));
+}
+
+TEST(Fwd, MapHostLoopbackNone) {
+	Config c = base_config();
+	c.ip4.map_host_loopback = Ipv4Addr{};
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v4("192.0.2.1"))), InAny(v4("192.0.2.1")));
+	// Unspecified destination must never match an unset mapping.
+	EXPECT_TRUE(fwd_nat_from_tap(c, InAny(Ipv4Addr{})).is_unspecified());
+	EXPECT_FALSE(fwd_nat_from_tap(c, InAny(Ipv4Addr{})).is_loopback());
+}
+
+TEST(Fwd, MapGuestAddr) {
+	Config c = base_config();
+	c.ip4.map_guest_addr = v4("169.254.1.2");
+	c.ip6.map_guest_addr = v6("fd00::2");
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v4("169.254.1.2"))), InAny(v4("192.0.2.2")));
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v6("fd00::2"))), InAny(v6("2001:db8::2")));
+	// Reverse: the host's address shared with the guest appears as the
+	// mapped address.
+	EXPECT_EQ(fwd_nat_to_tap(c, InAny(v4("192.0.2.2"))), InAny(v4("169.254.1.2")));
+	EXPECT_EQ(fwd_nat_to_tap(c, InAny(v6("2001:db8::2"))), InAny(v6("fd00::2")));
+	// Gateway mapping unaffected.
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v4("192.0.2.1"))), InAny(Ipv4Addr::loopback()));
+
+	// Without --map-guest-addr, the guest's own address seen from the host
+	// is presented through the loopback mapping, or not at all.
+	Config d = base_config();
+	EXPECT_EQ(fwd_nat_to_tap(d, InAny(v4("192.0.2.2"))), InAny(v4("192.0.2.1")));
+	d.no_map_gw = true;
+	EXPECT_TRUE(fwd_nat_to_tap(d, InAny(v4("192.0.2.2"))).is_unspecified());
+}
+
+TEST(Fwd, DnsForward) {
+	Config c = base_config();
+	c.ip4.dns_match = v4("192.0.2.53");
+	c.ip4.dns_host = v4("198.51.100.53");
+	c.ip6.dns_match = v6("2001:db8::53");
+	c.ip6.dns_host = v6("2001:db8:1::53");
+	EXPECT_EQ(fwd_nat_from_tap(c, ipproto::udp, InAny(v4("192.0.2.53")), 53),
+		  InAny(v4("198.51.100.53")));
+	EXPECT_EQ(fwd_nat_from_tap(c, ipproto::tcp, InAny(v6("2001:db8::53")), 53),
+		  InAny(v6("2001:db8:1::53")));
+	// Other port or protocol: untouched.
+	EXPECT_EQ(fwd_nat_from_tap(c, ipproto::udp, InAny(v4("192.0.2.53")), 54),
+		  InAny(v4("192.0.2.53")));
+	EXPECT_EQ(fwd_nat_from_tap(c, ipproto::icmp, InAny(v4("192.0.2.53")), 53),
+		  InAny(v4("192.0.2.53")));
+	EXPECT_EQ(fwd_nat_to_tap(c, ipproto::udp, InAny(v4("198.51.100.53")), 53),
+		  InAny(v4("192.0.2.53")));
+	EXPECT_EQ(fwd_nat_to_tap(c, ipproto::udp, InAny(v4("198.51.100.53")), 5353),
+		  InAny(v4("198.51.100.53")));
+}
+
+TEST(Fwd, GuestAccessible) {
+	Config c = base_config();
+	EXPECT_TRUE(fwd_guest_accessible(c, InAny(v4("198.51.100.1"))));
+	EXPECT_FALSE(fwd_guest_accessible(c, InAny(v4("127.0.0.1"))));
+	EXPECT_FALSE(fwd_guest_accessible(c, InAny(Ipv4Addr{})));
+	EXPECT_FALSE(fwd_guest_accessible(c, InAny(v4("255.255.255.255"))));
+	EXPECT_FALSE(fwd_guest_accessible(c, InAny(v4("224.0.0.1"))));
+	EXPECT_FALSE(fwd_guest_accessible(c, InAny(v4("192.0.2.2"))));
+	EXPECT_FALSE(fwd_guest_accessible(c, InAny(v6("ff02::1"))));
+	EXPECT_FALSE(fwd_guest_accessible(c, InAny(v6("2001:db8::2"))));
+	EXPECT_TRUE(fwd_guest_accessible(c, InAny(v6("2001:db8::3"))));
+}
+
+TEST(Fwd, GuestToHostSide) {
+	Config c = base_config();
+	c.ip4.addr_out = v4("192.0.2.77");
+	c.ip4.ifname_out = "eth9";
+	FlowSide g, h;
+	g.peer_addr = InAny(v4("192.0.2.2"));
+	g.peer_port = 1000;
+
+	g.our_addr = InAny(v4("192.0.2.1")); // gateway -> host loopback
+	g.our_port = 80;
+	ASSERT_TRUE(fwd_guest_to_host(c, ipproto::tcp, g, h));
+	EXPECT_EQ(h.peer_addr, InAny(Ipv4Addr::loopback()));
+	EXPECT_EQ(h.peer_port, 80);
+	EXPECT_EQ(h.our_addr, InAny(Ipv4Addr::loopback()));
+	EXPECT_EQ(h.our_port, 0);
+	EXPECT_EQ(fwd_bind_ifname(c, h.peer_addr), "");
+
+	g.our_addr = InAny(v4("203.0.113.5")); // elsewhere: -o address, interface
+	ASSERT_TRUE(fwd_guest_to_host(c, ipproto::tcp, g, h));
+	EXPECT_EQ(h.peer_addr, InAny(v4("203.0.113.5")));
+	EXPECT_EQ(h.our_addr, InAny(v4("192.0.2.77")));
+	EXPECT_EQ(fwd_bind_ifname(c, h.peer_addr), "eth9");
+
+	// Not forwardable.
+	for (const char *bad : {"0.0.0.0", "127.0.0.1", "224.0.0.5", "255.255.255.255"}) {
+		g.our_addr = InAny(v4(bad));
+		EXPECT_FALSE(fwd_guest_to_host(c, ipproto::icmp, g, h)) << bad;
+	}
+	g.our_addr = InAny(v6("::1"));
+	EXPECT_FALSE(fwd_guest_to_host(c, ipproto::icmpv6, g, h));
+	// --map-guest-addr with no address assigned to the guest.
+	Config d = c;
+	d.ip4.map_guest_addr = v4("192.0.2.3");
+	d.ip4.addr = Ipv4Addr{};
+	g.our_addr = InAny(v4("192.0.2.3"));
+	EXPECT_FALSE(fwd_guest_to_host(d, ipproto::icmp, g, h));
+	d.ip4.addr = v4("192.0.2.2");
+	ASSERT_TRUE(fwd_guest_to_host(d, ipproto::icmp, g, h));
+	EXPECT_EQ(h.peer_addr, InAny(v4("192.0.2.2")));
+	// Family disabled.
+	g.our_addr = InAny(v6("2001:db8::99"));
+	EXPECT_TRUE(fwd_guest_to_host(c, ipproto::icmpv6, g, h));
+	EXPECT_TRUE(h.our_addr.is_unspecified());
+	EXPECT_FALSE(h.our_addr.is_v4());
+	c.ip6.enabled = false;
+	EXPECT_FALSE(fwd_guest_to_host(c, ipproto::icmpv6, g, h));
+}
