@@ -1,17 +1,30 @@
 #!/bin/sh
 # Static analysis: clang-tidy (checks in .clang-tidy) and cppcheck over the
-# daemon's sources. Any finding fails.
+# daemon's sources. Any finding fails; every file is checked before failing.
 set -eu
 cd "$(dirname "$0")/.."
 
 FLAGS="-std=c++20 -Iinclude -D_GNU_SOURCE -DPASST_VERSION=\"lint\""
-SRCS=$(find src -name '*.cpp' | sort)
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
 JOBS=$(nproc 2>/dev/null || echo 2)
 
-echo "lint: clang-tidy on $(echo "$SRCS" | wc -l) files"
-# shellcheck disable=SC2086
-printf '%s\n' $SRCS | xargs -P "$JOBS" -I{} sh -c \
-	"clang-tidy --quiet {} -- $FLAGS 2>/dev/null || { echo 'clang-tidy: {} failed'; exit 255; }"
+find src -name '*.cpp' | sort > "$OUT/files"
+echo "lint: clang-tidy on $(wc -l < "$OUT/files") files"
+# Each file's findings go to its own log; a non-empty failing log is reported.
+# shellcheck disable=SC2016
+xargs -P "$JOBS" -I{} sh -c '
+	log="$2/$(echo "$1" | tr / _).log"
+	clang-tidy --quiet "$1" -- $3 > "$log" 2>&1 || echo "$1" >> "$2/failed"
+' sh {} "$OUT" "$FLAGS" < "$OUT/files"
+
+if [ -s "$OUT/failed" ]; then
+	for f in $(sort "$OUT/failed"); do
+		echo "clang-tidy: findings in $f:"
+		grep -E "(warning|error):" "$OUT/$(echo "$f" | tr / _).log" | head -20
+	done
+	exit 1
+fi
 
 echo "lint: cppcheck"
 cppcheck --quiet --std=c++20 -Iinclude -D_GNU_SOURCE --language=c++ \

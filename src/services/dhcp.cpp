@@ -380,10 +380,8 @@ size_t dhcp_encode_names(std::span<const std::string> names, std::span<std::byte
 			else
 				out[p++] = std::byte(0);
 		}
-		if (!fits) {
-			nsuffix = nsuffix_before;
-			break;
-		}
+		if (!fits)
+			break; // later names are dropped: suffixes recorded for this one die too
 		pos = p;
 	}
 	return pos;
@@ -519,7 +517,6 @@ size_t dhcp_build_reply(const Config &c, const DhcpRequest &req, DhcpAction act,
 		if (len) {
 			cand[n++] = Cand{opt::domain_search, 4,
 					 std::span<const std::byte>(search, len), true};
-			used += opt_size(len);
 		}
 	}
 	// Keep the candidates in code order for the last emission pass.

@@ -1,0 +1,85 @@
+// What the services and translators see of the tap side: a sink for
+// complete Ethernet frames (the backend adds its own framing: a virtio-net
+// header for tun, a length prefix for the qemu stream socket, descriptors
+// for vhost-user) and what we have learned about the guest from its frames.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "passt/net/addr.h"
+
+namespace passt {
+
+// One frame with the offloads it asks the backend for (the fields of a
+// virtio-net header, in host order): a partial L4 checksum to complete, and
+// GSO segmentation of a frame larger than the guest's MTU into gso_size
+// payload chunks. A frame asking for nothing is an ordinary frame.
+struct TapFrame {
+	std::span<const std::byte> frame;
+	bool needs_csum = false;  // complete the checksum at csum_start + csum_offset
+	uint8_t gso_type = 0;     // vnet::GSO_* (0: none)
+	uint16_t gso_size = 0;    // payload bytes per segment
+	uint16_t hdr_len = 0;     // Ethernet + IP + TCP header bytes
+	uint16_t csum_start = 0;  // from the start of the frame
+	uint16_t csum_offset = 0; // from csum_start
+};
+
+class TapOutput {
+public:
+	// Queue one Ethernet frame (no backend header) for the guest. The bytes
+	// are copied or written before the call returns. False if dropped.
+	virtual bool send_frame(std::span<const std::byte> frame) = 0;
+	// Push out everything queued (one backend write where possible).
+	virtual void flush() = 0;
+
+	// True if send_frames() honours offload requests (GSO, partial
+	// checksums); callers must not ask for them otherwise.
+	virtual bool offloads() const { return false; }
+	// Send frames in order, in as few backend calls as it can. Returns how
+	// many were sent. The default sends them one by one with send_frame()
+	// and drops frames asking for offloads.
+	virtual size_t send_frames(std::span<const TapFrame> frames) {
+		size_t sent = 0;
+		for (const TapFrame &f : frames) {
+			if (f.needs_csum || f.gso_type)
+				continue;
+			sent += send_frame(f.frame) ? 1 : 0;
+		}
+		return sent;
+	}
+
+	// Deferred work: a translator that coalesces what it sends over a
+	// batch of guest frames (TCP acknowledgements) registers one hook, and
+	// backends for which runs_flush_hook() is true call it at the start of
+	// every flush(). Others never call it: check before relying on it.
+	using FlushHook = void (*)(void *ctx);
+	void set_flush_hook(FlushHook fn, void *ctx) {
+		hook_ = fn;
+		hook_ctx_ = ctx;
+	}
+	virtual bool runs_flush_hook() const { return false; }
+
+protected:
+	~TapOutput() = default;
+	void run_flush_hook() {
+		if (hook_)
+			hook_(hook_ctx_);
+	}
+
+private:
+	FlushHook hook_ = nullptr;
+	void *hook_ctx_ = nullptr;
+};
+
+// Facts learned from the guest's own frames.
+struct TapState {
+	MacAddr guest_mac = MacAddr::broadcast(); // until the first frame arrives
+	bool guest_mac_seen = false;
+	Ipv4Addr addr4_seen;    // last IPv4 source address used by the guest
+	Ipv6Addr addr6_seen;    // last global IPv6 source address
+	Ipv6Addr addr6_ll_seen; // last link-local IPv6 source address
+};
+
+} // namespace passt

@@ -1,0 +1,70 @@
+// The tap layer: what every backend (tun fd for pasta, qemu stream socket,
+// vhost-user) feeds and what it sends through.
+//
+// Theory of operation: a backend reads all the frames available on one
+// wake-up into a Pool of bounds-checked views (stripping its own framing:
+// virtio-net header, length prefix, descriptors), then hands the batch to
+// tap_input(), the L2/L3 demultiplexer. The demux learns the guest's MAC
+// and addresses from its frames, then passes each frame to exactly one
+// consumer: ARP, DHCP (UDP to port 67), NDP (ICMPv6 133-137), DHCPv6 (UDP
+// to port 547), or the L4 translators (ICMP echo, TCP, UDP) that main()
+// registers. Frames nobody handles (other ethertypes, IGMP, MLD) are
+// dropped quietly; malformed ones are dropped and counted. Replies go out
+// through the backend's TapOutput.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <span>
+
+#include "passt/conf/config.h"
+#include "passt/net/pool.h"
+#include "passt/services/ndp.h"
+#include "passt/tap/output.h"
+
+namespace passt {
+
+struct TapStats {
+	uint64_t frames_in = 0, bytes_in = 0;
+	uint64_t frames_out = 0, bytes_out = 0;
+	uint64_t malformed = 0;   // failed to parse: truncated, bad lengths
+	uint64_t unhandled = 0;   // well-formed, but nobody's business
+	uint64_t out_dropped = 0; // could not be written to the backend
+};
+
+// A translator entry point: true if it took the frame (valid or not).
+using TapL4Handler = bool (*)(void *ctx, std::span<std::byte> frame, const timespec &now);
+
+struct TapDemux {
+	const Config *c = nullptr;
+	TapState *st = nullptr;
+	TapOutput *out = nullptr;
+	TapStats *stats = nullptr;
+
+	// L4 translators, each with its context; null ones drop their
+	// protocol (counted as unhandled).
+	struct L4 {
+		TapL4Handler fn = nullptr;
+		void *ctx = nullptr;
+	};
+	L4 icmp; // ICMP / ICMPv6 echo
+	L4 tcp;
+	L4 udp;
+
+	NdpRaTimer ra_timer; // unsolicited Router Advertisements
+};
+
+// Dispatch one Ethernet frame from the guest.
+void tap_input(TapDemux &d, std::span<std::byte> frame, const timespec &now);
+// Dispatch a batch, then flush the output once.
+void tap_input_pool(TapDemux &d, const Pool &pool, const timespec &now);
+
+// Send the start-up announcements the guest expects without asking: an ARP
+// request for the guest's address (to learn its MAC) and an unsolicited
+// Router Advertisement (unless --no-ra/--no-ndp), then start the RA schedule.
+// Call when a guest appears (pasta start, a qemu connection).
+void tap_announce(TapDemux &d, const timespec &now);
+// Periodic work of the tap side (about once a second): unsolicited RAs.
+void tap_timer(TapDemux &d, const timespec &now);
+
+} // namespace passt

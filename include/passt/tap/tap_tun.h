@@ -1,0 +1,67 @@
+// pasta's backend: the tap device in the namespace, opened with
+// IFF_VNET_HDR so that every frame carries a virtio-net header.
+//
+// Theory of operation: on each wake-up read_batch() read()s frames into one
+// large buffer until EAGAIN or until the Pool is full; one read() is one
+// frame, preceded by its 12-byte virtio_net_hdr_v1. Frames the namespace
+// kernel left with a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM, which it
+// does once checksum offload is on) are completed here, so consumers always
+// see valid checksums. Frames towards the namespace are written one per
+// writev() with a zeroed header (no offload requested: checksums are
+// already complete). A full device queue drops the frame, counted.
+// send_frames() writes frames (one writev() each: a tun fd takes one frame
+// per write) with a header carrying their offload requests: TCP frames of
+// up to 64 KiB with gso_type TCPV4/TCPV6 and gso_size = MSS, and a partial
+// checksum, are segmented by the namespace kernel, whatever the MTU.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <span>
+
+#include "passt/net/pool.h"
+#include "passt/tap/output.h"
+#include "passt/tap/tap.h"
+
+namespace passt {
+
+class TunBackend final : public TapOutput {
+public:
+	// fd: non-blocking tap fd; vnet_hdr: opened with IFF_VNET_HDR and a
+	// 12-byte header size. stats is updated on both directions.
+	TunBackend(int fd, bool vnet_hdr, TapStats *stats);
+	TunBackend(const TunBackend &) = delete;
+	TunBackend &operator=(const TunBackend &) = delete;
+
+	int fd() const { return fd_; }
+	// The region read_batch() fills: give it to the Pool.
+	std::span<std::byte> region() { return {buf_, sizeof(buf_)}; }
+
+	// Read available frames into pool (reset first). Returns the number of
+	// frames, or -errno on a fatal error (the device went away).
+	int read_batch(Pool &pool);
+
+	bool send_frame(std::span<const std::byte> frame) override;
+	void flush() override { run_flush_hook(); }
+	bool runs_flush_hook() const override { return true; }
+	// With IFF_VNET_HDR: frames may ask for GSO and partial checksums,
+	// which go to the namespace kernel in the virtio-net header.
+	bool offloads() const override { return vnet_hdr_; }
+	size_t send_frames(std::span<const TapFrame> frames) override;
+
+	static constexpr size_t VNET_HDR_LEN = 12;
+	static constexpr size_t MAX_FRAME = 65535 + 14 + VNET_HDR_LEN;
+
+private:
+	int fd_;
+	bool vnet_hdr_;
+	TapStats *stats_;
+	alignas(64) std::byte buf_[8 << 20];
+};
+
+// Complete a partial checksum as a device would: sum frame[start..] and
+// store the folded complement at start + offset. False if out of bounds.
+bool tap_complete_partial_csum(std::span<std::byte> frame, size_t start, size_t offset);
+
+} // namespace passt

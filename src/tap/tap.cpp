@@ -1,0 +1,174 @@
+// L2/L3 demultiplexer for frames from the guest; see include/passt/tap/tap.h.
+#include "passt/tap/tap.h"
+
+#include "passt/core/log.h"
+#include "passt/net/eth.h"
+#include "passt/net/icmp.h"
+#include "passt/net/icmpv6.h"
+#include "passt/net/ip4.h"
+#include "passt/net/ip6.h"
+#include "passt/net/udp.h"
+#include "passt/services/arp.h"
+#include "passt/services/dhcp.h"
+#include "passt/services/dhcpv6.h"
+#include "passt/services/ndp.h"
+
+namespace passt {
+
+namespace {
+
+constexpr uint16_t DHCP_SERVER_PORT = 67;
+constexpr uint16_t DHCPV6_SERVER_PORT = 547;
+
+void malformed(TapDemux &d, const char *what) {
+	d.stats->malformed++;
+	debug_rl("tap: dropping malformed %s frame", what);
+}
+
+// Hand a frame to an L4 translator, or count it as unhandled.
+void to_l4(TapDemux &d, const TapDemux::L4 &h, std::span<std::byte> frame,
+	   const timespec &now) {
+	if (!h.fn || !h.fn(h.ctx, frame, now))
+		d.stats->unhandled++;
+}
+
+void input4(TapDemux &d, std::span<std::byte> frame, std::span<std::byte> l3,
+	    const timespec &now) {
+	auto ip = Ip4View::parse(l3);
+	if (!ip)
+		return malformed(d, "IPv4");
+	if (!ip->saddr().is_unspecified() && !ip->saddr().is_multicast())
+		d.st->addr4_seen = ip->saddr();
+
+	switch (ip->protocol()) {
+	case ipproto::udp: {
+		auto udp = ConstUdpView::parse(ip->payload());
+		if (!udp)
+			return malformed(d, "UDP");
+		if (udp->dport() == DHCP_SERVER_PORT) {
+			if (!dhcp_input(*d.c, *d.st, frame, *d.out))
+				d.stats->unhandled++;
+			return;
+		}
+		return to_l4(d, d.udp, frame, now);
+	}
+	case ipproto::icmp:
+		return to_l4(d, d.icmp, frame, now);
+	case ipproto::tcp:
+		return to_l4(d, d.tcp, frame, now);
+	default:
+		d.stats->unhandled++; // IGMP and friends
+	}
+}
+
+void input6(TapDemux &d, std::span<std::byte> frame, std::span<std::byte> l3,
+	    const timespec &now) {
+	auto ip = Ip6View::parse(l3);
+	if (!ip)
+		return malformed(d, "IPv6");
+	const Ipv6Addr src = ip->saddr();
+	if (src.is_link_local())
+		d.st->addr6_ll_seen = src;
+	else if (!src.is_unspecified() && !src.is_multicast())
+		d.st->addr6_seen = src;
+
+	switch (ip->l4_info().proto) {
+	case ipproto::icmpv6: {
+		auto icmp = ConstIcmp6View::parse(ip->l4());
+		if (!icmp)
+			return malformed(d, "ICMPv6");
+		uint8_t type = icmp->type();
+		if (type >= 133 && type <= 137) {
+			if (!ndp_input(*d.c, *d.st, frame, *d.out))
+				d.stats->unhandled++;
+			return;
+		}
+		if (type == 128 || type == 129)
+			return to_l4(d, d.icmp, frame, now);
+		d.stats->unhandled++; // MLD reports and the like
+		return;
+	}
+	case ipproto::udp: {
+		auto udp = ConstUdpView::parse(ip->l4());
+		if (!udp)
+			return malformed(d, "UDP");
+		if (udp->dport() == DHCPV6_SERVER_PORT) {
+			if (!dhcpv6_input(*d.c, *d.st, frame, *d.out))
+				d.stats->unhandled++;
+			return;
+		}
+		return to_l4(d, d.udp, frame, now);
+	}
+	case ipproto::tcp:
+		return to_l4(d, d.tcp, frame, now);
+	default:
+		d.stats->unhandled++;
+	}
+}
+
+} // namespace
+
+void tap_input(TapDemux &d, std::span<std::byte> frame, const timespec &now) {
+	d.stats->frames_in++;
+	d.stats->bytes_in += frame.size();
+
+	auto eth = EthView::parse(frame);
+	if (!eth)
+		return malformed(d, "Ethernet");
+
+	const MacAddr src = eth->src();
+	if (!src.is_multicast() && !src.is_zero() && src != d.st->guest_mac) {
+		if (d.st->guest_mac_seen)
+			debug("tap: guest MAC changed to %s", src.text().c_str());
+		d.st->guest_mac = src;
+		d.st->guest_mac_seen = true;
+	}
+
+	switch (eth->ethertype()) {
+	case ethertype::arp:
+		if (!arp_input(*d.c, *d.st, frame, *d.out))
+			d.stats->unhandled++;
+		return;
+	case ethertype::ipv4:
+		if (!d.c->ip4.enabled) {
+			d.stats->unhandled++;
+			return;
+		}
+		return input4(d, frame, eth->payload(), now);
+	case ethertype::ipv6:
+		if (!d.c->ip6.enabled) {
+			d.stats->unhandled++;
+			return;
+		}
+		return input6(d, frame, eth->payload(), now);
+	default:
+		d.stats->unhandled++;
+	}
+}
+
+void tap_input_pool(TapDemux &d, const Pool &pool, const timespec &now) {
+	for (size_t i = 0; i < pool.size(); i++)
+		tap_input(d, pool.get(i), now);
+	d.out->flush();
+}
+
+void tap_announce(TapDemux &d, const timespec &now) {
+	// Ask for the guest's MAC right away, so replies can be unicast before
+	// the guest sends anything.
+	if (d.c->ip4.enabled && !d.c->ip4.addr.is_unspecified())
+		arp_send_init_req(*d.c, *d.out);
+	if (d.c->ip6.enabled && !d.c->no_ndp && !d.c->no_ra) {
+		ndp_send_ra(*d.c, *d.st, *d.out);
+		d.ra_timer.restart(now);
+	}
+	d.out->flush();
+}
+
+void tap_timer(TapDemux &d, const timespec &now) {
+	if (!d.c->ip6.enabled || d.c->no_ndp || d.c->no_ra)
+		return;
+	if (d.ra_timer.tick(*d.c, *d.st, *d.out, now))
+		d.out->flush();
+}
+
+} // namespace passt

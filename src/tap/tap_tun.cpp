@@ -1,0 +1,136 @@
+// pasta's tap device backend; see include/passt/tap/tap_tun.h.
+#include "passt/tap/tap_tun.h"
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "passt/core/log.h"
+#include "passt/core/pcap.h"
+#include "passt/net/checksum.h"
+#include "passt/tap/vnet.h"
+
+namespace passt {
+
+static_assert(sizeof(VirtioNetHdr) == TunBackend::VNET_HDR_LEN);
+
+bool tap_complete_partial_csum(std::span<std::byte> frame, size_t start, size_t offset) {
+	if (start > frame.size() || offset > frame.size() - start ||
+	    frame.size() - start - offset < 2)
+		return false;
+	// The field holds the pseudo-header sum: summing over it completes it.
+	uint16_t folded = csum_fold(csum_add(0, frame.subspan(start)));
+	be16 final = be16::from_raw(uint16_t(~folded));
+	std::memcpy(frame.data() + start + offset, &final.raw, 2);
+	return true;
+}
+
+TunBackend::TunBackend(int fd, bool vnet_hdr, TapStats *stats)
+	: fd_(fd), vnet_hdr_(vnet_hdr), stats_(stats) {}
+
+int TunBackend::read_batch(Pool &pool) {
+	pool.reset();
+	size_t used = 0;
+	const size_t hdr = vnet_hdr_ ? VNET_HDR_LEN : 0;
+
+	while (!pool.full() && sizeof(buf_) - used >= MAX_FRAME) {
+		ssize_t n = read(fd_, buf_ + used, MAX_FRAME);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			return -errno;
+		}
+		if (n == 0)
+			return -ENODEV;
+		if (size_t(n) <= hdr) {
+			stats_->malformed++;
+			continue;
+		}
+
+		std::span<std::byte> frame(buf_ + used + hdr, size_t(n) - hdr);
+		if (vnet_hdr_) {
+			VirtioNetHdr vh;
+			std::memcpy(&vh, buf_ + used, sizeof(vh));
+			if ((vh.flags & vnet::F_NEEDS_CSUM) &&
+			    !tap_complete_partial_csum(frame, vnet::le(vh.csum_start),
+						       vnet::le(vh.csum_offset))) {
+				stats_->malformed++;
+				continue;
+			}
+		}
+		pcap_buf(frame.data(), frame.size());
+		pool.add(frame);
+		// Keep the next frame's start 8-byte aligned for the parsers.
+		used += (size_t(n) + 7) & ~size_t(7);
+	}
+	return int(pool.size());
+}
+
+bool TunBackend::send_frame(std::span<const std::byte> frame) {
+	VirtioNetHdr vh{};
+	iovec iov[2] = {
+		{&vh, sizeof(vh)},
+		{const_cast<std::byte *>(frame.data()), frame.size()},
+	};
+	const int first = vnet_hdr_ ? 0 : 1;
+	for (;;) {
+		ssize_t n = writev(fd_, iov + first, 2 - first);
+		if (n >= 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		stats_->out_dropped++;
+		debug_rl("tap: dropping frame towards the namespace: %s", strerror(errno));
+		return false;
+	}
+	pcap_buf(frame.data(), frame.size());
+	stats_->frames_out++;
+	stats_->bytes_out += frame.size();
+	return true;
+}
+
+size_t TunBackend::send_frames(std::span<const TapFrame> frames) {
+	size_t sent = 0;
+	for (const TapFrame &f : frames) {
+		if (!vnet_hdr_ && (f.needs_csum || f.gso_type)) {
+			stats_->out_dropped++;
+			continue;
+		}
+		VirtioNetHdr vh{};
+		if (f.needs_csum) {
+			vh.flags = vnet::F_NEEDS_CSUM;
+			vh.csum_start = htole16(f.csum_start);
+			vh.csum_offset = htole16(f.csum_offset);
+		}
+		if (f.gso_type) {
+			vh.gso_type = f.gso_type;
+			vh.gso_size = htole16(f.gso_size);
+			vh.hdr_len = htole16(f.hdr_len);
+		}
+		iovec iov[2] = {
+			{&vh, sizeof(vh)},
+			{const_cast<std::byte *>(f.frame.data()), f.frame.size()},
+		};
+		const int first = vnet_hdr_ ? 0 : 1;
+		ssize_t n;
+		do
+			n = writev(fd_, iov + first, 2 - first);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			stats_->out_dropped++;
+			debug_rl("tap: dropping frame towards the namespace: %s", strerror(errno));
+			continue;
+		}
+		pcap_buf(f.frame.data(), f.frame.size());
+		stats_->frames_out++;
+		stats_->bytes_out += f.frame.size();
+		sent++;
+	}
+	return sent;
+}
+
+} // namespace passt
