@@ -1,0 +1,120 @@
+// TCP translation on the tap path: guest TCP segments <-> host TCP sockets.
+// The theory of operation is at the top of src/tcp/tcp.cpp.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <span>
+#include <vector>
+
+#include "passt/conf/config.h"
+#include "passt/core/epoll.h"
+#include "passt/flow/flow.h"
+#include "passt/net/siphash.h"
+#include "passt/tap/output.h"
+
+namespace passt {
+
+// Timeouts (milliseconds) and the period of the scan that enforces them.
+inline constexpr uint32_t TCP_TIMER_INTERVAL_MS = 100;
+inline constexpr uint32_t TCP_HANDSHAKE_TIMEOUT_MS = 10000; // SYN to established
+inline constexpr uint32_t TCP_RTO_MS = 1000;                // retransmission to the guest
+inline constexpr unsigned TCP_MAX_RETRANS = 8;              // then RST both ways
+inline constexpr uint32_t TCP_FIN_TIMEOUT_MS = 60000;       // half-closed, idle
+inline constexpr uint32_t TCP_IDLE_TIMEOUT_MS = 2 * 3600 * 1000; // established, idle
+// Window scale we announce to the guest.
+inline constexpr uint8_t TCP_OUR_WSCALE = 8;
+
+// Connection states as the guest sees them (see tcp.cpp).
+enum class TcpState : uint8_t {
+	Connecting,  // guest SYN seen, host connect() in progress
+	SynAckSent,  // host connected, SYN-ACK sent, waiting for the guest's ACK
+	SynSent,     // inbound: accepted on the host, SYN sent to the guest
+	Established, // data both ways; half-close tracked in TcpFlow::flags
+};
+
+namespace tcpf {
+inline constexpr uint8_t guest_fin = 0x01;  // guest sent FIN (we shut down SHUT_WR)
+inline constexpr uint8_t host_eof = 0x02;   // recv() returned 0 on the socket
+inline constexpr uint8_t fin_sent = 0x04;   // our FIN to the guest is out (seq counted)
+inline constexpr uint8_t fin_acked = 0x08;  // ... and acknowledged
+inline constexpr uint8_t want_out = 0x10;   // EPOLLOUT armed: send a window update
+inline constexpr uint8_t guest_ws = 0x20;   // window scaling agreed with the guest
+inline constexpr uint8_t data_dropped = 0x40; // guest data refused by the socket
+inline constexpr uint8_t ack_pending = 0x80;  // in TcpCtx::ack_pending, ACK at flush
+} // namespace tcpf
+
+// Per-flow state (Flow::state<TcpFlow>()), 96 bytes at most.
+struct TcpFlow {
+	int32_t sock = -1;
+	TcpState state = TcpState::Connecting;
+	uint8_t flags = 0;
+	uint8_t guest_wscale = 0;   // shift for the guest's window field
+	uint8_t dup_acks = 0;
+	uint8_t retrans = 0;        // consecutive timeouts
+	uint8_t listener_v6 = 0;
+	uint16_t guest_mss = 536;   // from the guest's SYN / SYN-ACK
+	uint32_t snd_una = 0;       // towards the guest: oldest unacknowledged
+	uint32_t snd_nxt = 0;       //   next sequence number to send
+	uint32_t snd_max = 0;       //   highest snd_nxt so far (before rewinds)
+	uint32_t rcv_nxt = 0;       // from the guest: next expected sequence number
+	uint32_t guest_wnd = 0;     // the guest's receive window, bytes (scaled)
+	uint32_t last_wnd = 0;      // last window we advertised, bytes
+	uint32_t last_ack_wnd = 0;  // the guest's last window field (dup ACK check)
+	uint32_t flow_label = 0;    // IPv6 flow label of frames to the guest
+	uint32_t events = 0;        // epoll events registered for sock
+	int64_t deadline_ns = 0;    // retransmission / handshake / FIN timer; 0: none
+};
+
+struct TcpListener {
+	int fd = -1;
+	uint16_t port = 0;   // listening port
+	uint16_t target = 0; // port in the guest
+	uint32_t rule = 0;   // index in c.tcp_in.rules
+};
+
+struct TcpStats {
+	uint64_t conns_out = 0, conns_in = 0;
+	uint64_t rst_to_guest = 0;
+	uint64_t retransmits = 0;
+	uint64_t dropped = 0; // malformed or unmatched frames
+	uint64_t partial_sends = 0; // guest data the socket didn't take (all)
+	uint64_t holes = 0;         // guest segments beyond rcv_nxt
+	uint64_t wnd_updates = 0;   // window updates on EPOLLOUT
+};
+
+struct TcpCtx {
+	const Config &c;
+	TapState &tap;
+	TapOutput &out;
+	EventLoop &loop;
+	FlowTable &flows;
+
+	// Filled by tcp_init().
+	SipKey key{};                      // ISNs and IPv6 flow labels
+	std::vector<TcpListener> listeners; // inbound (-t) sockets
+	bool peek_off = true;              // SO_PEEK_OFF works on TCP sockets
+	// Flows whose ACK for in-order guest data waits for the end of the
+	// batch (out.flush()): one ACK per flow and batch. Capacity fixed at
+	// init; empty capacity (no flush hook in the backend): ACK at once.
+	std::vector<uint32_t> ack_pending;
+	TcpStats stats{};
+};
+
+// Register the TcpSock/TcpListen/TcpTimer handlers and timers with ctx.loop
+// and open the inbound listeners for c.tcp_in. 0 or -errno.
+int tcp_init(TcpCtx &ctx);
+// Close every TCP flow (RST to the guest is not sent) and the listeners.
+void tcp_fini(TcpCtx &ctx);
+// A TCP segment from the guest (whole Ethernet frame). True if taken.
+bool tcp_tap_input(TcpCtx &ctx, std::span<std::byte> frame, const timespec &now);
+// Events on a connected socket (RefKind::TcpSock, index: flow).
+void tcp_sock_handler(TcpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
+// Events on a listening socket (RefKind::TcpListen, index: listener).
+void tcp_listen_handler(TcpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
+// Send the ACKs deferred over a batch of guest frames (flush hook).
+void tcp_flush_acks(TcpCtx &ctx);
+// Retransmissions and timeouts of every TCP flow (periodic).
+void tcp_timer(TcpCtx &ctx, const timespec &now);
+
+} // namespace passt
