@@ -1,0 +1,102 @@
+// UDP translation on the tap path: the guest's datagrams leave through
+// ordinary host UDP sockets, the answers come back as frames. The theory of
+// operation is at the top of src/udp/udp.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <span>
+#include <vector>
+
+#include "passt/conf/config.h"
+#include "passt/core/epoll.h"
+#include "passt/flow/flow.h"
+#include "passt/tap/output.h"
+
+namespace passt {
+
+// A flow with no datagram either way for this long is closed (as the C
+// passt does), checked every UDP_TIMER_INTERVAL_MS.
+inline constexpr unsigned UDP_FLOW_TIMEOUT_S = 180;
+inline constexpr uint32_t UDP_TIMER_INTERVAL_MS = 1000;
+
+// Per-protocol state of a FlowType::Udp flow (Flow::state<UdpFlow>()).
+struct UdpFlow {
+	// Outbound flows (started by the guest): the flow's own connected
+	// socket, registered as RefKind::UdpSock, closed with the flow.
+	// Inbound flows (started by a host peer on a -u port): the listening
+	// socket the peer wrote to, which the flow does not own.
+	int sock = -1;
+	bool inbound = false;
+	uint32_t scope_id = 0;    // interface of a link-local IPv6 host peer
+	uint64_t to_host = 0;     // datagrams forwarded guest -> host
+	uint64_t to_guest = 0;    // datagrams forwarded host -> guest
+};
+
+// Counters, for tests and debugging.
+struct UdpStats {
+	uint64_t flows_opened = 0, flows_closed = 0, flows_expired = 0;
+	uint64_t to_host = 0, to_guest = 0;  // datagrams forwarded
+	uint64_t malformed = 0;     // guest frames that failed to parse/verify
+	uint64_t bcast_dropped = 0; // guest datagrams to broadcast/multicast
+	uint64_t unforwardable = 0; // no NAT result, no socket, no flow entry
+	uint64_t send_failed = 0;   // host socket refused a datagram
+	uint64_t oversize = 0;      // host datagrams larger than the MTU allows
+	uint64_t tap_dropped = 0;   // frames the tap output refused
+};
+
+// One bound socket of an inbound (-u) rule.
+struct UdpListener {
+	int fd = -1;
+	uint16_t port = 0;   // the port it listens on
+	uint16_t rule = 0;   // index into Config::udp_in.rules
+	bool v6 = false;
+};
+
+// What the UDP translator works with. The first five references outlive
+// it; the rest is filled by udp_init().
+struct UdpCtx {
+	const Config &c;
+	TapState &tap;
+	TapOutput &out;
+	EventLoop &loop;
+	FlowTable &flows;
+
+	std::vector<UdpListener> listeners; // -u sockets
+	UdpStats stats{};
+};
+
+// Register the UdpSock and UdpListen handlers and the expiry timer with
+// ctx.loop, and open the -u sockets of Kind::Spec / Kind::All rules (Auto
+// rules, which scan, are not handled here). A port of a non-weak rule that
+// can be bound on no address family is fatal: returns -errno of the last
+// failure (e.g. -EADDRINUSE); -ENOSPC if the timer table is full; else 0.
+int udp_init(UdpCtx &ctx);
+
+// Handle one Ethernet frame from the guest carrying an IPv4 or IPv6 UDP
+// datagram (DHCP/DHCPv6 are the tap demux's). True if the datagram was
+// sent out to the host; false if it was dropped (malformed, bad checksum,
+// fragment, broadcast/multicast destination, not forwardable, --no-udp,
+// no flow or socket, send failure). Never fails otherwise.
+bool udp_tap_input(UdpCtx &ctx, std::span<const std::byte> frame, const timespec &now);
+
+// RefKind::UdpSock events (index: flow): read the replies waiting on the
+// flow's socket with recvmmsg() and queue them to the guest; flush once.
+void udp_sock_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
+
+// RefKind::UdpListen events (index: port | rule << 16): datagrams from host
+// peers to a -u port, each to its flow (created on the first datagram of a
+// peer), sent to the guest's target port; flush once.
+void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
+
+// Close flows idle for UDP_FLOW_TIMEOUT_S or more. Returns how many.
+unsigned udp_timer(UdpCtx &ctx, const timespec &now);
+
+// Close one flow now (its socket, for outbound flows). Ignores others.
+void udp_flow_close(UdpCtx &ctx, uint32_t index);
+
+// Close every UDP flow and every -u socket (shutdown, tests).
+void udp_close_all(UdpCtx &ctx);
+
+} // namespace passt

@@ -1,0 +1,765 @@
+// UDP translation between the guest's frames and host UDP sockets.
+//
+// Theory of operation
+// -------------------
+// UDP has no connections, so a "flow" here is a pseudo-connection: the
+// 4-tuple of one conversation, kept in the shared flow table as a
+// FlowType::Udp entry. Its guest side holds the guest's address and port
+// and the destination as the guest addressed it; its host side holds the
+// real remote end after NAT (fwd.h) and our socket's own address and port.
+//
+// Outbound (the guest speaks first). A datagram from the guest is parsed
+// defensively (IP and UDP lengths, checksums, no fragments), then looked up
+// by its guest side. The first datagram of a 4-tuple creates the flow: the
+// NAT rules give the host-side target (the map-host-loopback address becomes
+// 127.0.0.1 / ::1, --dns-forward's address and port 53 become the host's
+// resolver), and a non-blocking UDP socket is opened for the flow alone,
+// bound to -o / --outbound-if (never for loopback targets) and connect()ed
+// to the target. It is registered as RefKind::UdpSock with the flow index.
+// Guest datagrams then go out with send() on that socket. Because the socket
+// is connected, the kernel hands it only datagrams from the target, so
+// every reply belongs to the flow: they are read in batches with
+// recvmmsg() straight into frame buffers, behind room for the headers, and
+// become frames from the destination as the guest addressed it (reverse
+// NAT for free: a reply from the host's loopback appears to come from the
+// gateway, the resolver's from the --dns-forward address) to the guest's
+// address and port. All frames of one wake-up are queued to the TapOutput
+// and flushed once.
+//
+// Inbound (-u). For each port of each Spec/All rule we bind a socket per
+// enabled address family (or to the rule's address/interface), registered
+// as RefKind::UdpListen with the port and the rule index in the reference.
+// A datagram from a host peer is matched by the flow's host side (peer
+// address and port, our bound address and port); the first one of a peer
+// creates a flow whose guest side goes from the peer as the guest may see
+// it (loopback appears as the map-host-loopback address) to the guest's
+// address (or the rule's target address) and target port. Such a flow owns
+// no socket: the guest's replies, found by their guest side, go back with
+// sendto() to the peer from the same bound socket, so the peer sees them
+// come from the port it wrote to.
+//
+// Limits. Datagrams up to the MTU go both ways; a host datagram that would
+// not fit in the guest's MTU is dropped (counted). Guest datagrams to
+// broadcast or multicast addresses (limited, or the directed broadcast of
+// the guest's prefix, or to a multicast MAC) are dropped and counted: we
+// have no way to broadcast on the host's behalf. DHCP and DHCPv6 never get
+// here (the tap demux answers them).
+//
+// Timers: flows idle (no datagram either way) for UDP_FLOW_TIMEOUT_S are
+// closed from a periodic timer, with their socket. Nothing here is fatal on
+// the data path: errors are counted and logged rate-limited; asynchronous
+// socket errors (ICMP port unreachable reported as ECONNREFUSED) are read
+// and logged, and don't cost the next datagram.
+#include "passt/udp/udp.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "passt/core/log.h"
+#include "passt/core/util.h"
+#include "passt/flow/fwd.h"
+#include "passt/net/build.h"
+#include "passt/net/eth.h"
+#include "passt/net/ip4.h"
+#include "passt/net/ip6.h"
+#include "passt/net/udp.h"
+
+namespace passt {
+
+namespace {
+
+// Datagrams read per recvmmsg() call, and calls per wake-up at most (the
+// sockets are level-triggered: whatever is left wakes us again).
+constexpr int RECV_BATCH = 32;
+constexpr int RECV_ROUNDS = 8;
+// Room for Ethernet + IPv6 + UDP headers in front of each received payload;
+// an IPv4 frame starts 20 bytes further in.
+constexpr size_t HDR_ROOM = frame::udp6_payload_off;
+constexpr size_t V4_SHIFT = frame::udp6_payload_off - frame::udp4_payload_off;
+// Largest UDP payloads the IP length fields allow.
+constexpr size_t PAYLOAD_MAX4 = 65535 - 20 - 8;
+constexpr size_t PAYLOAD_MAX6 = 65535 - 8;
+constexpr size_t SLOT = (HDR_ROOM + PAYLOAD_MAX6 + 63) / 64 * 64;
+// MTU assumed when none is advertised (-m 0).
+constexpr size_t DEFAULT_MTU = 65520;
+
+union SockAddr {
+	sockaddr sa;
+	sockaddr_in sin;
+	sockaddr_in6 sin6;
+};
+
+// Receive buffers: one frame slot per datagram of a batch (single thread).
+alignas(64) std::byte rx_buf[RECV_BATCH][SLOT];
+mmsghdr rx_msgs[RECV_BATCH];
+iovec rx_iov[RECV_BATCH];
+SockAddr rx_names[RECV_BATCH];
+
+socklen_t sockaddr_from(SockAddr &out, const InAny &addr, uint16_t port, uint32_t scope) {
+	std::memset(&out, 0, sizeof(out));
+	if (addr.is_v4()) {
+		out.sin.sin_family = AF_INET;
+		out.sin.sin_port = be16::from_host(port).raw;
+		std::memcpy(&out.sin.sin_addr, addr.v4().b.data(), 4);
+		return sizeof(out.sin);
+	}
+	out.sin6.sin6_family = AF_INET6;
+	out.sin6.sin6_port = be16::from_host(port).raw;
+	std::memcpy(&out.sin6.sin6_addr, addr.v6().b.data(), 16);
+	if (addr.v6().is_link_local())
+		out.sin6.sin6_scope_id = scope;
+	return sizeof(out.sin6);
+}
+
+// Address, port and scope out of a socket address; false for other families.
+bool sockaddr_to(const SockAddr &sa, InAny &addr, uint16_t &port, uint32_t &scope) {
+	if (sa.sa.sa_family == AF_INET) {
+		Ipv4Addr a;
+		std::memcpy(a.b.data(), &sa.sin.sin_addr, 4);
+		addr = InAny(a);
+		port = be16::from_raw(sa.sin.sin_port).host();
+		scope = 0;
+		return true;
+	}
+	if (sa.sa.sa_family == AF_INET6) {
+		Ipv6Addr a;
+		std::memcpy(a.b.data(), &sa.sin6.sin6_addr, 16);
+		addr = InAny(a);
+		port = be16::from_raw(sa.sin6.sin6_port).host();
+		scope = sa.sin6.sin6_scope_id;
+		return true;
+	}
+	return false;
+}
+
+InAny any_of(bool v4) { return v4 ? InAny(Ipv4Addr{}) : InAny(Ipv6Addr{}); }
+
+// Biggest payload a frame to the guest may carry within its MTU.
+size_t max_payload(const Config &c, bool v4) {
+	size_t mtu = c.mtu ? c.mtu : DEFAULT_MTU;
+	size_t hdrs = v4 ? 20 + 8 : 40 + 8;
+	if (mtu > 65535 + (v4 ? 0 : 40))
+		mtu = 65535 + (v4 ? 0 : 40);
+	if (mtu <= hdrs)
+		return 0;
+	size_t m = mtu - hdrs;
+	size_t cap = v4 ? PAYLOAD_MAX4 : PAYLOAD_MAX6;
+	return m < cap ? m : cap;
+}
+
+// Interface index for link-local IPv6 targets: the outbound interface if
+// set, else the template interface; 0 if unknown or not needed.
+uint32_t scope_for(const Config &c, const InAny &target) {
+	if (target.is_v4() || !target.v6().is_link_local())
+		return 0;
+	const std::string &name = c.ip6.ifname_out.empty() ? c.ip6.ifname : c.ip6.ifname_out;
+	if (name.empty())
+		return 0;
+	return if_nametoindex(name.c_str());
+}
+
+// Broadcast address of the guest's IPv4 prefix (a /31 or /32 has none).
+bool is_directed_bcast4(const Config &c, const Ipv4Addr &dst) {
+	unsigned p = c.ip4.prefix_len;
+	if (p == 0 || p >= 31)
+		return false;
+	uint32_t mask = ~uint32_t(0) << (32 - p);
+	return (dst.host() & mask) == (c.ip4.addr.host() & mask) && (dst.host() | mask) == ~0u;
+}
+
+// Read and log a pending asynchronous error of a socket (clears it).
+void drain_sock_error(int fd, const char *what, uint32_t idx) {
+	int e = 0;
+	socklen_t sl = sizeof(e);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) == 0 && e)
+		debug_rl("UDP: %s %u: socket error: %s", what, idx, strerror(e));
+}
+
+bool is_udp(const Flow *f) { return f && f->type == FlowType::Udp; }
+
+// Open the connected socket of a new outbound flow; fills host.our_addr /
+// our_port from the kernel's choice. Returns the fd or -errno.
+int outbound_sock_open(const Config &c, FlowSide &host, uint32_t scope) {
+	bool v4 = host.peer_addr.is_v4();
+	int fd = socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			IPPROTO_UDP);
+	if (fd < 0)
+		return -errno;
+	Fd sock(fd);
+
+	const std::string &ifname = fwd_bind_ifname(c, host.peer_addr);
+	if (!ifname.empty() && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
+					  socklen_t(ifname.size() + 1)) < 0)
+		return -errno;
+
+	SockAddr sa;
+	socklen_t len;
+	if (!host.our_addr.is_unspecified()) {
+		len = sockaddr_from(sa, host.our_addr, 0, scope_for(c, host.our_addr));
+		if (bind(fd, &sa.sa, len) < 0)
+			return -errno;
+	}
+	len = sockaddr_from(sa, host.peer_addr, host.peer_port, scope);
+	if (connect(fd, &sa.sa, len) < 0)
+		return -errno;
+
+	SockAddr got;
+	socklen_t glen = sizeof(got);
+	uint32_t unused;
+	if (getsockname(fd, &got.sa, &glen) < 0 ||
+	    !sockaddr_to(got, host.our_addr, host.our_port, unused))
+		return -errno ? -errno : -EINVAL;
+	return sock.release();
+}
+
+// Create the flow of a new outbound 4-tuple, or nullopt (counted, logged).
+std::optional<uint32_t> outbound_flow_new(UdpCtx &ctx, const FlowSide &guest,
+					  const timespec &now) {
+	auto idx = ctx.flows.alloc(FlowType::Udp, now);
+	if (!idx) {
+		ctx.stats.unforwardable++;
+		debug_rl("UDP: flow table full, dropping datagram");
+		return std::nullopt;
+	}
+	Flow &f = *ctx.flows.get(*idx);
+	f.guest() = guest;
+	UdpFlow &uf = f.init_state<UdpFlow>();
+
+	if (!fwd_guest_to_host(ctx.c, ipproto::udp, guest, f.host()) ||
+	    f.host().peer_addr.is_v4() != guest.our_addr.is_v4()) {
+		ctx.stats.unforwardable++;
+		debug_rl("UDP: datagram to %s:%u not forwardable", guest.our_addr.text().c_str(),
+			 guest.our_port);
+		ctx.flows.free(*idx);
+		return std::nullopt;
+	}
+	uf.scope_id = scope_for(ctx.c, f.host().peer_addr);
+
+	int fd = outbound_sock_open(ctx.c, f.host(), uf.scope_id);
+	if (fd < 0) {
+		ctx.stats.unforwardable++;
+		warn_rl("UDP: can't open socket to %s:%u: %s", f.host().peer_addr.text().c_str(),
+			f.host().peer_port, strerror(-fd));
+		ctx.flows.free(*idx);
+		return std::nullopt;
+	}
+	uf.sock = fd;
+
+	EpollRef ref;
+	ref.kind = RefKind::UdpSock;
+	ref.index = *idx;
+	int rc = ctx.loop.add(fd, EPOLLIN, ref);
+	if (rc < 0 || !ctx.flows.hash_insert(*idx, FlowSideIdx::Guest)) {
+		ctx.stats.unforwardable++;
+		warn_rl("UDP: can't register socket: %s", rc < 0 ? strerror(-rc) : "hash");
+		if (rc == 0)
+			ctx.loop.remove(fd);
+		close(fd);
+		ctx.flows.free(*idx);
+		return std::nullopt;
+	}
+	ctx.stats.flows_opened++;
+	debug_rl("UDP: flow %u: %s:%u -> %s:%u (host %s:%u)", *idx,
+		 guest.peer_addr.text().c_str(), guest.peer_port, guest.our_addr.text().c_str(),
+		 guest.our_port, f.host().peer_addr.text().c_str(), f.host().peer_port);
+	return idx;
+}
+
+// The guest's address to deliver inbound datagrams to, per family: the one
+// it uses, else the configured one.
+InAny guest_addr_for(const UdpCtx &ctx, bool v4) {
+	if (v4)
+		return ctx.tap.addr4_seen.is_unspecified() ? InAny(ctx.c.ip4.addr)
+							   : InAny(ctx.tap.addr4_seen);
+	if (!ctx.tap.addr6_seen.is_unspecified())
+		return InAny(ctx.tap.addr6_seen);
+	if (!ctx.c.ip6.addr.is_unspecified())
+		return InAny(ctx.c.ip6.addr);
+	return InAny(ctx.tap.addr6_ll_seen);
+}
+
+// Create the flow for a host peer's first datagram to a -u port.
+std::optional<uint32_t> inbound_flow_new(UdpCtx &ctx, const PortRule &r, uint16_t port,
+					 int listen_fd, const FlowSide &host, uint32_t scope,
+					 const timespec &now) {
+	bool v4 = host.peer_addr.is_v4();
+	FlowSide guest;
+	guest.peer_addr = r.to_addr ? *r.to_addr : guest_addr_for(ctx, v4);
+	guest.peer_port = uint16_t(r.to_first + (port - r.first));
+	guest.our_addr = fwd_nat_to_tap(ctx.c, ipproto::udp, host.peer_addr, host.peer_port);
+	guest.our_port = host.peer_port;
+	if (guest.peer_addr.is_unspecified() || guest.our_addr.is_unspecified() ||
+	    guest.peer_addr.is_v4() != v4 || guest.our_addr.is_v4() != v4) {
+		ctx.stats.unforwardable++;
+		debug_rl("UDP: datagram from %s:%u to port %u can't be presented to the guest",
+			 host.peer_addr.text().c_str(), host.peer_port, port);
+		return std::nullopt;
+	}
+
+	auto idx = ctx.flows.alloc(FlowType::Udp, now);
+	if (!idx) {
+		ctx.stats.unforwardable++;
+		debug_rl("UDP: flow table full, dropping datagram");
+		return std::nullopt;
+	}
+	Flow &f = *ctx.flows.get(*idx);
+	f.guest() = guest;
+	f.host() = host;
+	UdpFlow &uf = f.init_state<UdpFlow>();
+	uf.sock = listen_fd;
+	uf.inbound = true;
+	uf.scope_id = scope;
+	if (!ctx.flows.hash_insert(*idx, FlowSideIdx::Host) ||
+	    !ctx.flows.hash_insert(*idx, FlowSideIdx::Guest)) {
+		// The guest side clashes with an outbound flow of the guest.
+		ctx.stats.unforwardable++;
+		debug_rl("UDP: flow for %s:%u -> port %u clashes with an existing one",
+			 host.peer_addr.text().c_str(), host.peer_port, port);
+		ctx.flows.free(*idx);
+		return std::nullopt;
+	}
+	ctx.stats.flows_opened++;
+	debug_rl("UDP: flow %u: host %s:%u -> port %u, to guest %s:%u from %s:%u", *idx,
+		 host.peer_addr.text().c_str(), host.peer_port, port,
+		 guest.peer_addr.text().c_str(), guest.peer_port, guest.our_addr.text().c_str(),
+		 guest.our_port);
+	return idx;
+}
+
+// Turn the payload of n bytes in rx slot i into a frame for the guest side
+// g and queue it. False if it was dropped.
+bool slot_to_tap(UdpCtx &ctx, int i, size_t n, const FlowSide &g) {
+	std::byte *slot = rx_buf[i];
+	size_t len;
+	const std::byte *start;
+	if (g.peer_addr.is_v4()) {
+		std::span<std::byte> buf(slot + V4_SHIFT, SLOT - V4_SHIFT);
+		len = build_udp4_inplace(buf, ctx.tap.guest_mac, ctx.c.our_tap_mac, g.our_addr.v4(),
+					 g.peer_addr.v4(), g.our_port, g.peer_port, n);
+		start = buf.data();
+	} else {
+		std::span<std::byte> buf(slot, SLOT);
+		len = build_udp6_inplace(buf, ctx.tap.guest_mac, ctx.c.our_tap_mac, g.our_addr.v6(),
+					 g.peer_addr.v6(), g.our_port, g.peer_port, n);
+		start = buf.data();
+	}
+	if (!len || !ctx.out.send_frame(std::span<const std::byte>(start, len))) {
+		ctx.stats.tap_dropped++;
+		debug_rl("UDP: frame to guest dropped");
+		return false;
+	}
+	return true;
+}
+
+// Read a batch from fd into the rx slots, payloads of up to cap bytes each.
+// Returns the count, 0 if nothing is left, -errno on an error (consumed).
+int recv_batch(int fd, size_t cap, bool names) {
+	for (int i = 0; i < RECV_BATCH; i++) {
+		rx_iov[i].iov_base = rx_buf[i] + HDR_ROOM;
+		rx_iov[i].iov_len = cap;
+		msghdr &mh = rx_msgs[i].msg_hdr;
+		mh = msghdr{};
+		mh.msg_iov = &rx_iov[i];
+		mh.msg_iovlen = 1;
+		if (names) {
+			mh.msg_name = &rx_names[i];
+			mh.msg_namelen = sizeof(rx_names[i]);
+		}
+		rx_msgs[i].msg_len = 0;
+	}
+	int n;
+	do
+		n = recvmmsg(fd, rx_msgs, RECV_BATCH, MSG_DONTWAIT, nullptr);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+	return n;
+}
+
+// Parsed guest datagram.
+struct GuestDatagram {
+	InAny src, dst;
+	uint16_t sport, dport;
+	std::span<const std::byte> payload;
+};
+
+std::optional<GuestDatagram> parse4(std::span<const std::byte> l3) {
+	auto ip = ConstIp4View::parse(l3);
+	if (!ip || !ip->checksum_ok() || ip->protocol() != ipproto::udp || ip->is_fragment())
+		return std::nullopt;
+	auto udp = ConstUdpView::parse(ip->payload());
+	if (!udp || !udp->checksum_ok4(ip->saddr(), ip->daddr()))
+		return std::nullopt;
+	Ipv4Addr src = ip->saddr(), dst = ip->daddr();
+	if (src.is_unspecified() || src.is_multicast() || src.is_broadcast() || src.is_loopback())
+		return std::nullopt;
+	return GuestDatagram{src, dst, udp->sport(), udp->dport(), udp->payload()};
+}
+
+std::optional<GuestDatagram> parse6(std::span<const std::byte> l3) {
+	auto ip = ConstIp6View::parse(l3);
+	if (!ip || ip->proto() != ipproto::udp || ip->is_fragment())
+		return std::nullopt;
+	auto udp = ConstUdpView::parse(ip->l4());
+	if (!udp || !udp->checksum_ok6(ip->saddr(), ip->daddr()))
+		return std::nullopt;
+	Ipv6Addr src = ip->saddr();
+	if (src.is_unspecified() || src.is_multicast() || src.is_loopback() || src.is_v4mapped())
+		return std::nullopt;
+	return GuestDatagram{src, ip->daddr(), udp->sport(), udp->dport(), udp->payload()};
+}
+
+bool is_bcast_or_mcast(const Config &c, const InAny &dst) {
+	if (dst.is_v4()) {
+		Ipv4Addr d = dst.v4();
+		return d.is_multicast() || d.is_broadcast() || is_directed_bcast4(c, d);
+	}
+	return dst.v6().is_multicast();
+}
+
+// Send one guest datagram on a flow's socket. A pending asynchronous error
+// (from an ICMP error to an earlier datagram) fails the first attempt
+// without sending: then the datagram is tried once more.
+ssize_t flow_send(const Flow &f, std::span<const std::byte> payload) {
+	const UdpFlow &uf = f.state<UdpFlow>();
+	SockAddr sa;
+	socklen_t salen = 0;
+	if (uf.inbound)
+		salen = sockaddr_from(sa, f.host().peer_addr, f.host().peer_port, uf.scope_id);
+	ssize_t n = -1;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		do {
+			if (uf.inbound)
+				n = sendto(uf.sock, payload.data(), payload.size(), MSG_NOSIGNAL, &sa.sa,
+					   salen);
+			else
+				n = send(uf.sock, payload.data(), payload.size(), MSG_NOSIGNAL);
+		} while (n < 0 && errno == EINTR);
+		if (n >= 0 || (errno != ECONNREFUSED && errno != EHOSTUNREACH &&
+			       errno != ENETUNREACH && errno != EHOSTDOWN))
+			break;
+	}
+	return n;
+}
+
+void sock_trampoline(void *ctx, EpollRef ref, uint32_t events, const timespec &now) {
+	udp_sock_handler(*static_cast<UdpCtx *>(ctx), ref, events, now);
+}
+
+void listen_trampoline(void *ctx, EpollRef ref, uint32_t events, const timespec &now) {
+	udp_listen_handler(*static_cast<UdpCtx *>(ctx), ref, events, now);
+}
+
+void timer_trampoline(void *ctx, const timespec &now) {
+	udp_timer(*static_cast<UdpCtx *>(ctx), now);
+}
+
+// Bind one -u socket: family v6 or not, the rule's address and interface.
+// Returns the fd or -errno.
+int listen_sock_open(const PortRule &r, bool v6, uint16_t port) {
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			IPPROTO_UDP);
+	if (fd < 0)
+		return -errno;
+	Fd sock(fd);
+	int one = 1;
+	if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		return -errno;
+	if (!r.bind_if.empty() && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, r.bind_if.c_str(),
+					     socklen_t(r.bind_if.size() + 1)) < 0)
+		return -errno;
+	InAny addr = r.bind_addr ? *r.bind_addr : any_of(!v6);
+	uint32_t scope = r.bind_if.empty() ? 0 : if_nametoindex(r.bind_if.c_str());
+	SockAddr sa;
+	socklen_t len = sockaddr_from(sa, addr, port, scope);
+	if (bind(fd, &sa.sa, len) < 0)
+		return -errno;
+	return sock.release();
+}
+
+// Open the sockets of one rule. Returns 0, or -errno if a port of a
+// non-weak rule could be bound on no family.
+int listen_rule(UdpCtx &ctx, const PortRule &r, uint16_t rule_idx) {
+	bool fam[2] = {false, false}; // v4, v6
+	if (r.bind_addr) {
+		fam[r.bind_addr->is_v4() ? 0 : 1] = true;
+	} else {
+		fam[0] = ctx.c.ip4.enabled;
+		fam[1] = ctx.c.ip6.enabled;
+	}
+	fam[0] = fam[0] && ctx.c.ip4.enabled;
+	fam[1] = fam[1] && ctx.c.ip6.enabled;
+
+	unsigned failed = 0;
+	int last_err = 0;
+	for (unsigned p = r.first; p <= r.last; p++) {
+		uint16_t port = uint16_t(p);
+		bool any = false;
+		int port_err = -EAFNOSUPPORT;
+		for (int v = 0; v < 2; v++) {
+			if (!fam[v])
+				continue;
+			int fd = listen_sock_open(r, v == 1, port);
+			if (fd < 0) {
+				port_err = fd;
+				debug("UDP: can't bind %s port %u: %s", v ? "IPv6" : "IPv4", port,
+				      strerror(-fd));
+				continue;
+			}
+			EpollRef ref;
+			ref.kind = RefKind::UdpListen;
+			ref.index = uint32_t(port) | uint32_t(rule_idx) << 16;
+			int rc = ctx.loop.add(fd, EPOLLIN, ref);
+			if (rc < 0) {
+				close(fd);
+				port_err = rc;
+				continue;
+			}
+			ctx.listeners.push_back(UdpListener{fd, port, rule_idx, v == 1});
+			any = true;
+		}
+		if (!any) {
+			failed++;
+			last_err = port_err;
+			if (!r.weak) {
+				err("UDP: failed to bind port %u: %s", port, strerror(-port_err));
+				return port_err;
+			}
+		}
+	}
+	if (failed)
+		info("UDP: %u ports of %u-%u could not be bound (last error: %s)", failed, r.first,
+		     r.last, strerror(-last_err));
+	return 0;
+}
+
+} // namespace
+
+int udp_init(UdpCtx &ctx) {
+	ctx.loop.set_handler(RefKind::UdpSock, sock_trampoline, &ctx);
+	ctx.loop.set_handler(RefKind::UdpListen, listen_trampoline, &ctx);
+	if (ctx.loop.timers().add("udp", UDP_TIMER_INTERVAL_MS, timer_trampoline, &ctx) < 0)
+		return -ENOSPC;
+
+	const PortForward &in = ctx.c.udp_in;
+	if (ctx.c.no_udp ||
+	    (in.kind != PortForward::Kind::Spec && in.kind != PortForward::Kind::All))
+		return 0;
+	for (size_t i = 0; i < in.rules.size() && i <= UINT16_MAX; i++) {
+		const PortRule &r = in.rules[i];
+		if (r.exclude || r.scan)
+			continue;
+		int rc = listen_rule(ctx, r, uint16_t(i));
+		if (rc < 0) {
+			udp_close_all(ctx);
+			return rc;
+		}
+	}
+	debug("UDP: %zu inbound sockets", ctx.listeners.size());
+	return 0;
+}
+
+bool udp_tap_input(UdpCtx &ctx, std::span<const std::byte> frame, const timespec &now) {
+	if (ctx.c.no_udp)
+		return false;
+	auto eth = ConstEthView::parse(frame);
+	if (!eth) {
+		ctx.stats.malformed++;
+		return false;
+	}
+	std::optional<GuestDatagram> d;
+	if (eth->ethertype() == ethertype::ipv4 && ctx.c.ip4.enabled)
+		d = parse4(eth->payload());
+	else if (eth->ethertype() == ethertype::ipv6 && ctx.c.ip6.enabled)
+		d = parse6(eth->payload());
+	if (!d) {
+		ctx.stats.malformed++;
+		trace_rl("UDP: dropping malformed frame from guest");
+		return false;
+	}
+	if (eth->dst().is_multicast() || is_bcast_or_mcast(ctx.c, d->dst)) {
+		ctx.stats.bcast_dropped++;
+		trace_rl("UDP: not forwarding datagram to %s", d->dst.text().c_str());
+		return false;
+	}
+	if (d->dport == 0) {
+		ctx.stats.unforwardable++;
+		return false;
+	}
+
+	FlowSide guest;
+	guest.peer_addr = d->src;
+	guest.peer_port = d->sport;
+	guest.our_addr = d->dst;
+	guest.our_port = d->dport;
+
+	std::optional<uint32_t> idx = ctx.flows.lookup(FlowType::Udp, FlowSideIdx::Guest, guest);
+	if (!idx) {
+		idx = outbound_flow_new(ctx, guest, now);
+		if (!idx)
+			return false;
+	}
+	Flow &f = *ctx.flows.get(*idx);
+	ssize_t n = flow_send(f, d->payload);
+	if (n < 0) {
+		int e = errno;
+		ctx.stats.send_failed++;
+		if (e == EAGAIN || e == EWOULDBLOCK)
+			debug_rl("UDP: flow %u: socket buffer full, dropping datagram", *idx);
+		else
+			debug_rl("UDP: flow %u: send to %s:%u failed: %s", *idx,
+				 f.host().peer_addr.text().c_str(), f.host().peer_port, strerror(e));
+		return false;
+	}
+	f.state<UdpFlow>().to_host++;
+	ctx.stats.to_host++;
+	f.last_active = now;
+	return true;
+}
+
+void udp_sock_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now) {
+	Flow *f = ctx.flows.get(ref.index);
+	if (!is_udp(f) || f->state<UdpFlow>().inbound || f->state<UdpFlow>().sock != ref.fd) {
+		debug_rl("UDP: event for stale socket %d (flow %u)", ref.fd, ref.index);
+		return;
+	}
+	if (events & EPOLLERR)
+		drain_sock_error(ref.fd, "flow", ref.index);
+
+	UdpFlow &uf = f->state<UdpFlow>();
+	const FlowSide &g = f->guest();
+	size_t cap = max_payload(ctx.c, g.peer_addr.is_v4());
+	unsigned queued = 0;
+	for (int round = 0; round < RECV_ROUNDS; round++) {
+		int n = recv_batch(ref.fd, cap, false);
+		if (n < 0) {
+			debug_rl("UDP: flow %u: recv: %s", ref.index, strerror(-n));
+			continue; // the error is consumed: data may follow
+		}
+		for (int i = 0; i < n; i++) {
+			if (rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				ctx.stats.oversize++;
+				debug_rl("UDP: flow %u: datagram larger than the MTU dropped",
+					 ref.index);
+				continue;
+			}
+			if (slot_to_tap(ctx, i, rx_msgs[i].msg_len, g)) {
+				uf.to_guest++;
+				ctx.stats.to_guest++;
+				queued++;
+			}
+		}
+		if (n > 0)
+			f->last_active = now;
+		if (n < RECV_BATCH)
+			break;
+	}
+	if (queued)
+		ctx.out.flush();
+}
+
+void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now) {
+	uint16_t port = uint16_t(ref.index & 0xffff);
+	size_t rule_idx = ref.index >> 16;
+	const PortForward &in = ctx.c.udp_in;
+	if (rule_idx >= in.rules.size() || port < in.rules[rule_idx].first ||
+	    port > in.rules[rule_idx].last) {
+		debug_rl("UDP: event for unknown listening socket %d", ref.fd);
+		return;
+	}
+	const PortRule &r = in.rules[rule_idx];
+	if (events & EPOLLERR)
+		drain_sock_error(ref.fd, "port", port);
+
+	unsigned queued = 0;
+	for (int round = 0; round < RECV_ROUNDS; round++) {
+		// Take whatever fits a slot; the MTU of the sender's family is
+		// checked per datagram.
+		int n = recv_batch(ref.fd, PAYLOAD_MAX6, true);
+		if (n < 0) {
+			debug_rl("UDP: port %u: recv: %s", port, strerror(-n));
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			FlowSide host;
+			uint32_t scope = 0;
+			if (!sockaddr_to(rx_names[i], host.peer_addr, host.peer_port, scope))
+				continue;
+			bool v4 = host.peer_addr.is_v4();
+			size_t len = rx_msgs[i].msg_len;
+			if ((rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+			    len > max_payload(ctx.c, v4)) {
+				ctx.stats.oversize++;
+				debug_rl("UDP: port %u: datagram larger than the MTU dropped", port);
+				continue;
+			}
+			host.our_addr = r.bind_addr ? *r.bind_addr : any_of(v4);
+			host.our_port = port;
+
+			auto idx = ctx.flows.lookup(FlowType::Udp, FlowSideIdx::Host, host);
+			if (!idx)
+				idx = inbound_flow_new(ctx, r, port, ref.fd, host, scope, now);
+			if (!idx)
+				continue;
+			Flow &f = *ctx.flows.get(*idx);
+			if (slot_to_tap(ctx, i, len, f.guest())) {
+				f.state<UdpFlow>().to_guest++;
+				ctx.stats.to_guest++;
+				queued++;
+			}
+			f.last_active = now;
+		}
+		if (n < RECV_BATCH)
+			break;
+	}
+	if (queued)
+		ctx.out.flush();
+}
+
+void udp_flow_close(UdpCtx &ctx, uint32_t index) {
+	Flow *f = ctx.flows.get(index);
+	if (!is_udp(f))
+		return;
+	UdpFlow &uf = f->state<UdpFlow>();
+	if (!uf.inbound && uf.sock >= 0) {
+		ctx.loop.remove(uf.sock);
+		close(uf.sock);
+	}
+	debug_rl("UDP: flow %u closed (%llu to host, %llu to guest)", index,
+		 (unsigned long long)uf.to_host, (unsigned long long)uf.to_guest);
+	ctx.stats.flows_closed++;
+	ctx.flows.free(index);
+}
+
+unsigned udp_timer(UdpCtx &ctx, const timespec &now) {
+	unsigned closed = 0;
+	ctx.flows.for_each([&](uint32_t i, Flow &f) {
+		if (f.type != FlowType::Udp)
+			return;
+		if (timespec_diff_ns(now, f.last_active) >= int64_t(UDP_FLOW_TIMEOUT_S) * NS_PER_SEC) {
+			udp_flow_close(ctx, i);
+			ctx.stats.flows_expired++;
+			closed++;
+		}
+	});
+	return closed;
+}
+
+void udp_close_all(UdpCtx &ctx) {
+	ctx.flows.for_each([&](uint32_t i, Flow &f) {
+		if (f.type == FlowType::Udp)
+			udp_flow_close(ctx, i);
+	});
+	for (const UdpListener &l : ctx.listeners) {
+		ctx.loop.remove(l.fd);
+		close(l.fd);
+	}
+	ctx.listeners.clear();
+}
+
+} // namespace passt

@@ -1,0 +1,1114 @@
+// UDP translation on the tap path, against real UDP sockets.
+//
+// Tests that open sockets run in a forked child that enters a new user and
+// network namespace (nothing leaves the machine), with lo up and a couple of
+// extra addresses on it. The child reports through its exit status (0: pass,
+// 77: namespaces unavailable) and prints what failed on stderr; alarm()
+// bounds it. Guest frames are built, and frames for the guest checked, here
+// byte by byte with checksums computed by the test itself, so that the code
+// under test is not checked against itself. The "host" side of each
+// exchange is a plain UDP socket the test drives by hand.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "passt/core/epoll.h"
+#include "passt/core/util.h"
+#include "passt/flow/flow.h"
+#include "passt/udp/udp.h"
+
+using namespace passt;
+
+namespace {
+
+using Bytes = std::vector<std::byte>;
+
+const MacAddr GUEST_MAC{{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
+const MacAddr OUR_MAC{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};
+
+Ipv4Addr v4(const char *s) { return *Ipv4Addr::parse(s); }
+Ipv6Addr v6(const char *s) { return *Ipv6Addr::parse(s); }
+
+// --- Frames, built and checked independently of the code under test -------
+
+uint32_t sum16(const std::byte *p, size_t n, uint32_t acc = 0) {
+	for (size_t i = 0; i + 1 < n; i += 2)
+		acc += uint32_t(uint8_t(p[i])) << 8 | uint8_t(p[i + 1]);
+	if (n & 1)
+		acc += uint32_t(uint8_t(p[n - 1])) << 8;
+	return acc;
+}
+
+uint16_t fold(uint32_t acc) {
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return uint16_t(~acc);
+}
+
+uint32_t pseudo4(Ipv4Addr s, Ipv4Addr d, uint32_t len) {
+	uint32_t acc = sum16(reinterpret_cast<const std::byte *>(s.b.data()), 4);
+	acc = sum16(reinterpret_cast<const std::byte *>(d.b.data()), 4, acc);
+	return acc + len + 17;
+}
+
+uint32_t pseudo6(const Ipv6Addr &s, const Ipv6Addr &d, uint32_t len) {
+	uint32_t acc = sum16(reinterpret_cast<const std::byte *>(s.b.data()), 16);
+	acc = sum16(reinterpret_cast<const std::byte *>(d.b.data()), 16, acc);
+	return acc + (len >> 16) + (len & 0xffff) + 17;
+}
+
+void put16(Bytes &b, size_t off, uint16_t v) {
+	b[off] = std::byte(v >> 8);
+	b[off + 1] = std::byte(v);
+}
+uint16_t get16(const Bytes &b, size_t off) {
+	return uint16_t(uint16_t(uint8_t(b[off])) << 8 | uint8_t(b[off + 1]));
+}
+
+Bytes payload_for(unsigned seed, size_t len) {
+	Bytes p(len);
+	for (size_t i = 0; i < len; i++)
+		p[i] = std::byte(uint8_t(i * 13 + seed * 7 + (i >> 8)));
+	return p;
+}
+
+void put_eth(Bytes &f, uint16_t type, const MacAddr &dst = OUR_MAC) {
+	std::memcpy(f.data(), dst.b.data(), 6);
+	std::memcpy(f.data() + 6, GUEST_MAC.b.data(), 6);
+	put16(f, 12, type);
+}
+
+uint16_t nonzero(uint16_t c) { return c ? c : 0xffff; }
+
+// A UDP datagram from the guest, with correct checksums.
+Bytes udp4(Ipv4Addr src, Ipv4Addr dst, uint16_t sport, uint16_t dport, const Bytes &data,
+	   const MacAddr &eth_dst = OUR_MAC) {
+	size_t l4 = 8 + data.size();
+	Bytes f(14 + 20 + l4);
+	put_eth(f, 0x0800, eth_dst);
+	f[14] = std::byte(0x45);
+	put16(f, 16, uint16_t(20 + l4));
+	f[20] = std::byte(0x40); // DF
+	f[22] = std::byte(64);
+	f[23] = std::byte(17);
+	std::memcpy(f.data() + 26, src.b.data(), 4);
+	std::memcpy(f.data() + 30, dst.b.data(), 4);
+	put16(f, 24, fold(sum16(f.data() + 14, 20)));
+	put16(f, 34, sport);
+	put16(f, 36, dport);
+	put16(f, 38, uint16_t(l4));
+	if (!data.empty())
+		std::memcpy(f.data() + 42, data.data(), data.size());
+	put16(f, 40, nonzero(fold(sum16(f.data() + 34, l4, pseudo4(src, dst, uint32_t(l4))))));
+	return f;
+}
+
+Bytes udp6(const Ipv6Addr &src, const Ipv6Addr &dst, uint16_t sport, uint16_t dport,
+	   const Bytes &data) {
+	size_t l4 = 8 + data.size();
+	Bytes f(14 + 40 + l4);
+	put_eth(f, 0x86dd);
+	f[14] = std::byte(0x60);
+	put16(f, 18, uint16_t(l4));
+	f[20] = std::byte(17);
+	f[21] = std::byte(64);
+	std::memcpy(f.data() + 22, src.b.data(), 16);
+	std::memcpy(f.data() + 38, dst.b.data(), 16);
+	put16(f, 54, sport);
+	put16(f, 56, dport);
+	put16(f, 58, uint16_t(l4));
+	if (!data.empty())
+		std::memcpy(f.data() + 62, data.data(), data.size());
+	put16(f, 60, nonzero(fold(sum16(f.data() + 54, l4, pseudo6(src, dst, uint32_t(l4))))));
+	return f;
+}
+
+const Ipv4Addr GUEST4 = *Ipv4Addr::parse("192.0.2.2");
+const Ipv4Addr GW4 = *Ipv4Addr::parse("192.0.2.1");
+const Ipv6Addr GUEST6 = *Ipv6Addr::parse("2001:db8::2");
+const Ipv6Addr GW6 = *Ipv6Addr::parse("fe80::1");
+
+// Failure reporting inside the child: print and return non-zero.
+#define CHECK(cond)                                                                    \
+	do {                                                                           \
+		if (!(cond)) {                                                         \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+				#cond);                                                \
+			return 1;                                                      \
+		}                                                                      \
+	} while (0)
+#define CHECK_OK(expr)                     \
+	do {                               \
+		if (int rc_ = (expr); rc_) \
+			return rc_;        \
+	} while (0)
+
+// A frame for the guest, verified field by field.
+int check_frame4(const Bytes &f, Ipv4Addr src, Ipv4Addr dst, uint16_t sport, uint16_t dport,
+		 const Bytes &data) {
+	size_t l4 = 8 + data.size();
+	CHECK(f.size() == 14 + 20 + l4);
+	CHECK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
+	CHECK(std::memcmp(f.data() + 6, OUR_MAC.b.data(), 6) == 0);
+	CHECK(get16(f, 12) == 0x0800);
+	CHECK(uint8_t(f[14]) == 0x45);
+	CHECK(get16(f, 16) == 20 + l4);
+	CHECK(uint8_t(f[23]) == 17);
+	CHECK(uint8_t(f[22]) > 0); // TTL
+	CHECK(fold(sum16(f.data() + 14, 20)) == 0);
+	CHECK(std::memcmp(f.data() + 26, src.b.data(), 4) == 0);
+	CHECK(std::memcmp(f.data() + 30, dst.b.data(), 4) == 0);
+	CHECK(get16(f, 34) == sport);
+	CHECK(get16(f, 36) == dport);
+	CHECK(get16(f, 38) == l4);
+	CHECK(get16(f, 40) != 0); // we always compute it
+	CHECK(fold(sum16(f.data() + 34, l4, pseudo4(src, dst, uint32_t(l4)))) == 0);
+	CHECK(Bytes(f.begin() + 42, f.end()) == data);
+	return 0;
+}
+
+int check_frame6(const Bytes &f, const Ipv6Addr &src, const Ipv6Addr &dst, uint16_t sport,
+		 uint16_t dport, const Bytes &data) {
+	size_t l4 = 8 + data.size();
+	CHECK(f.size() == 14 + 40 + l4);
+	CHECK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
+	CHECK(std::memcmp(f.data() + 6, OUR_MAC.b.data(), 6) == 0);
+	CHECK(get16(f, 12) == 0x86dd);
+	CHECK((uint8_t(f[14]) >> 4) == 6);
+	CHECK(get16(f, 18) == l4);
+	CHECK(uint8_t(f[20]) == 17);
+	CHECK(std::memcmp(f.data() + 22, src.b.data(), 16) == 0);
+	CHECK(std::memcmp(f.data() + 38, dst.b.data(), 16) == 0);
+	CHECK(get16(f, 54) == sport);
+	CHECK(get16(f, 56) == dport);
+	CHECK(get16(f, 58) == l4);
+	CHECK(get16(f, 60) != 0); // mandatory over IPv6
+	CHECK(fold(sum16(f.data() + 54, l4, pseudo6(src, dst, uint32_t(l4)))) == 0);
+	CHECK(Bytes(f.begin() + 62, f.end()) == data);
+	return 0;
+}
+
+// --- Host-side sockets driven by the test ----------------------------------
+
+union SA {
+	sockaddr sa;
+	sockaddr_in sin;
+	sockaddr_in6 sin6;
+	sockaddr_storage ss;
+};
+
+SA sa_of(const char *addr, uint16_t port) {
+	SA s{};
+	if (auto a4 = Ipv4Addr::parse(addr)) {
+		s.sin.sin_family = AF_INET;
+		s.sin.sin_port = htons(port);
+		std::memcpy(&s.sin.sin_addr, a4->b.data(), 4);
+	} else {
+		Ipv6Addr a6 = v6(addr);
+		s.sin6.sin6_family = AF_INET6;
+		s.sin6.sin6_port = htons(port);
+		std::memcpy(&s.sin6.sin6_addr, a6.b.data(), 16);
+	}
+	return s;
+}
+
+socklen_t sa_len(const SA &s) {
+	return s.sa.sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+}
+
+uint16_t sa_port(const SA &s) {
+	return ntohs(s.sa.sa_family == AF_INET ? s.sin.sin_port : s.sin6.sin6_port);
+}
+
+std::string sa_addr(const SA &s) {
+	if (s.sa.sa_family == AF_INET) {
+		Ipv4Addr a;
+		std::memcpy(a.b.data(), &s.sin.sin_addr, 4);
+		return a.to_string();
+	}
+	Ipv6Addr a;
+	std::memcpy(a.b.data(), &s.sin6.sin6_addr, 16);
+	return a.to_string();
+}
+
+// A bound UDP socket (port 0: any); its port is filled in. -1 on failure.
+int host_sock(const char *addr, uint16_t &port) {
+	SA s = sa_of(addr, port);
+	int fd = socket(s.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int big = 1 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+	if (bind(fd, &s.sa, sa_len(s)) < 0) {
+		close(fd);
+		return -1;
+	}
+	socklen_t l = sizeof(s);
+	getsockname(fd, &s.sa, &l);
+	port = sa_port(s);
+	return fd;
+}
+
+// Receive one datagram within timeout_ms; false on timeout.
+bool host_recv(int fd, Bytes &data, SA &from, int timeout_ms = 2000) {
+	pollfd p{fd, POLLIN, 0};
+	if (poll(&p, 1, timeout_ms) != 1)
+		return false;
+	data.resize(70000);
+	socklen_t l = sizeof(from);
+	ssize_t n = recvfrom(fd, data.data(), data.size(), MSG_DONTWAIT, &from.sa, &l);
+	if (n < 0)
+		return false;
+	data.resize(size_t(n));
+	return true;
+}
+
+bool host_send(int fd, const Bytes &data, const SA &to) {
+	return sendto(fd, data.data(), data.size(), 0, &to.sa, sa_len(to)) == ssize_t(data.size());
+}
+
+// --- Harness ---------------------------------------------------------------
+
+class FakeTap final : public TapOutput {
+public:
+	bool send_frame(std::span<const std::byte> frame) override {
+		frames.emplace_back(frame.begin(), frame.end());
+		return true;
+	}
+	void flush() override { flushes++; }
+	std::vector<Bytes> frames;
+	unsigned flushes = 0;
+};
+
+Config test_config() {
+	Config c;
+	c.our_tap_mac = OUR_MAC;
+	c.ip4.addr = GUEST4;
+	c.ip4.prefix_len = 24;
+	c.ip4.gw = GW4;
+	c.ip4.map_host_loopback = c.ip4.gw;
+	c.ip6.addr = GUEST6;
+	c.ip6.gw = GW6;
+	c.ip6.map_host_loopback = c.ip6.gw;
+	return c;
+}
+
+struct Harness {
+	Config c = test_config();
+	TapState tap;
+	FakeTap out;
+	EventLoop loop;
+	FlowTable flows;
+	UdpCtx ctx{c, tap, out, loop, flows};
+
+	int init(uint32_t capacity = 1024) {
+		tap.guest_mac = GUEST_MAC;
+		tap.guest_mac_seen = true;
+		if (loop.init() < 0 || flows.init(capacity) < 0 || udp_init(ctx) < 0)
+			return 1;
+		return 0;
+	}
+
+	// Run the loop until at least n frames arrived or ~5 s passed.
+	bool wait_frames(size_t n) {
+		for (int i = 0; i < 100 && out.frames.size() < n; i++)
+			loop.run_once(50);
+		return out.frames.size() >= n;
+	}
+	bool input(const Bytes &f) { return udp_tap_input(ctx, f, now_monotonic()); }
+};
+
+bool write_file(const char *path, const char *text) {
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = write(fd, text, strlen(text));
+	close(fd);
+	return n == ssize_t(strlen(text));
+}
+
+bool set_if_up(int s, const char *name) {
+	ifreq ifr{};
+	std::strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return false;
+	ifr.ifr_flags = short(ifr.ifr_flags | IFF_UP);
+	return ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
+}
+
+bool add_lo_addr(int s, const char *label, Ipv4Addr a) {
+	ifreq ifr{};
+	std::strncpy(ifr.ifr_name, label, IFNAMSIZ - 1);
+	sockaddr_in sin{};
+	sin.sin_family = AF_INET;
+	std::memcpy(&sin.sin_addr, a.b.data(), 4);
+	std::memcpy(&ifr.ifr_addr, &sin, sizeof(sin));
+	if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
+		return false;
+	return set_if_up(s, label);
+}
+
+constexpr int EXIT_NO_NS = 77;
+
+// New user + network namespace with lo up; 203.0.113.1 on lo stands for a
+// host that is not loopback.
+int enter_sandbox() {
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0) {
+		fprintf(stderr, "unshare: %s\n", strerror(errno));
+		return EXIT_NO_NS;
+	}
+	char map[64];
+	snprintf(map, sizeof(map), "0 %u 1", unsigned(uid));
+	if (!write_file("/proc/self/uid_map", map))
+		return EXIT_NO_NS;
+	write_file("/proc/self/setgroups", "deny");
+	snprintf(map, sizeof(map), "0 %u 1", unsigned(gid));
+	if (!write_file("/proc/self/gid_map", map))
+		return EXIT_NO_NS;
+
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || !set_if_up(s, "lo")) {
+		fprintf(stderr, "lo up: %s\n", strerror(errno));
+		return 1;
+	}
+	bool ok = add_lo_addr(s, "lo:1", v4("203.0.113.1"));
+	close(s);
+	if (!ok) {
+		fprintf(stderr, "lo address: %s\n", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+void run_sandboxed(const std::function<int()> &body, unsigned timeout_s = 30) {
+	fflush(nullptr);
+	pid_t pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		alarm(timeout_s);
+		int rc = enter_sandbox();
+		if (!rc)
+			rc = body();
+		fflush(nullptr);
+		_exit(rc);
+	}
+	int status = 0;
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_NO_NS)
+		GTEST_SKIP() << "user/network namespaces unavailable";
+	ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status)
+				       << (WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
+	EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed, see its output above";
+}
+
+bool fd_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
+
+// One round trip guest -> gateway:port -> host socket on loopback -> back,
+// for a payload of len bytes. Checks what the host socket and the guest see.
+int round_trip4(Harness &h, int srv, uint16_t port, uint16_t gport, size_t len, unsigned seed) {
+	Bytes data = payload_for(seed, len);
+	size_t before = h.out.frames.size();
+	CHECK(h.input(udp4(GUEST4, GW4, gport, port, data)));
+	Bytes got;
+	SA from;
+	CHECK(host_recv(srv, got, from));
+	CHECK(got == data);
+	CHECK(sa_addr(from) == "127.0.0.1");
+	Bytes reply = payload_for(seed + 1, len);
+	CHECK(host_send(srv, reply, from));
+	CHECK(h.wait_frames(before + 1));
+	CHECK(h.out.frames.size() == before + 1);
+	CHECK_OK(check_frame4(h.out.frames.back(), GW4, GUEST4, port, gport, reply));
+	return 0;
+}
+
+int round_trip6(Harness &h, int srv, uint16_t port, uint16_t gport, size_t len, unsigned seed) {
+	Bytes data = payload_for(seed, len);
+	size_t before = h.out.frames.size();
+	CHECK(h.input(udp6(GUEST6, GW6, gport, port, data)));
+	Bytes got;
+	SA from;
+	CHECK(host_recv(srv, got, from));
+	CHECK(got == data);
+	CHECK(sa_addr(from) == "::1");
+	Bytes reply = payload_for(seed + 1, len);
+	CHECK(host_send(srv, reply, from));
+	CHECK(h.wait_frames(before + 1));
+	CHECK(h.out.frames.size() == before + 1);
+	CHECK_OK(check_frame6(h.out.frames.back(), GW6, GUEST6, port, gport, reply));
+	return 0;
+}
+
+} // namespace
+
+// --- Outbound: guest -> host sockets ---------------------------------------
+
+TEST(UdpSock, Udp4ToGatewayReachesHostLoopback) {
+	run_sandboxed([] {
+		Harness h;
+		CHECK_OK(h.init());
+		uint16_t port = 0;
+		int srv = host_sock("127.0.0.1", port);
+		CHECK(srv >= 0);
+		CHECK_OK(round_trip4(h, srv, port, 40000, 100, 1));
+		CHECK(h.flows.in_use() == 1);
+		CHECK(h.out.flushes >= 1);
+
+		const Flow *f = h.flows.get(0);
+		CHECK(f && f->type == FlowType::Udp);
+		CHECK(f->guest().peer_addr == InAny(GUEST4));
+		CHECK(f->guest().peer_port == 40000);
+		CHECK(f->guest().our_addr == InAny(GW4));
+		CHECK(f->guest().our_port == port);
+		CHECK(f->host().peer_addr == InAny(Ipv4Addr::loopback()));
+		CHECK(f->host().peer_port == port);
+		CHECK(f->host().our_port != 0);
+		int sock = f->state<UdpFlow>().sock;
+		CHECK(fd_open(sock));
+
+		// The same 4-tuple reuses the flow and its socket.
+		CHECK_OK(round_trip4(h, srv, port, 40000, 10, 3));
+		CHECK(h.flows.in_use() == 1);
+		CHECK(h.flows.get(0)->state<UdpFlow>().sock == sock);
+		CHECK(h.flows.get(0)->state<UdpFlow>().to_host == 2);
+		CHECK(h.flows.get(0)->state<UdpFlow>().to_guest == 2);
+		CHECK(h.ctx.stats.to_host == 2 && h.ctx.stats.to_guest == 2);
+		close(srv);
+		return 0;
+	});
+}
+
+TEST(UdpSock, Udp6ToGatewayReachesHostLoopback) {
+	run_sandboxed([] {
+		Harness h;
+		CHECK_OK(h.init());
+		uint16_t port = 0;
+		int srv = host_sock("::1", port);
+		CHECK(srv >= 0);
+		CHECK_OK(round_trip6(h, srv, port, 40001, 200, 5));
+		const Flow *f = h.flows.get(0);
+		CHECK(f && f->host().peer_addr == InAny(Ipv6Addr::loopback()));
+
+		// A link-local guest source works the same.
+		Ipv6Addr ll = v6("fe80::5054:ff:fe12:3456");
+		Bytes data = payload_for(9, 30);
+		CHECK(h.input(udp6(ll, GW6, 40001, port, data)));
+		Bytes got;
+		SA from;
+		CHECK(host_recv(srv, got, from));
+		CHECK(got == data);
+		CHECK(host_send(srv, data, from));
+		CHECK(h.wait_frames(2));
+		CHECK_OK(check_frame6(h.out.frames[1], GW6, ll, port, 40001, data));
+		CHECK(h.flows.in_use() == 2);
+		close(srv);
+		return 0;
+	});
+}
+
+// Zero-length, 1400-byte and 65000-byte datagrams (MTU 65520), both ways.
+TEST(UdpSock, PayloadSizes) {
+	run_sandboxed([] {
+		Harness h;
+		h.c.mtu = 65520;
+		CHECK_OK(h.init());
+		uint16_t p4 = 0, p6 = 0;
+		int s4 = host_sock("127.0.0.1", p4);
+		int s6 = host_sock("::1", p6);
+		CHECK(s4 >= 0 && s6 >= 0);
+		unsigned seed = 10;
+		for (size_t len : {size_t(0), size_t(1), size_t(1400), size_t(65000)}) {
+			CHECK_OK(round_trip4(h, s4, p4, 41000, len, seed++));
+			CHECK_OK(round_trip6(h, s6, p6, 41000, len, seed++));
+		}
+		// The largest payloads the MTU allows.
+		CHECK_OK(round_trip4(h, s4, p4, 41000, 65520 - 28, seed++));
+		CHECK_OK(round_trip6(h, s6, p6, 41000, 65520 - 48, seed++));
+		CHECK(h.ctx.stats.oversize == 0);
+		close(s4);
+		close(s6);
+		return 0;
+	});
+}
+
+// A host datagram that would not fit the guest's MTU is dropped, counted;
+// the next one that fits still goes through.
+TEST(UdpSock, OversizeRepliesDropped) {
+	run_sandboxed([] {
+		Harness h;
+		h.c.mtu = 1500;
+		CHECK_OK(h.init());
+		uint16_t port = 0;
+		int srv = host_sock("127.0.0.1", port);
+		CHECK(srv >= 0);
+		// Guest -> host is not limited by our MTU.
+		Bytes big = payload_for(1, 3000);
+		CHECK(h.input(udp4(GUEST4, GW4, 42000, port, big)));
+		Bytes got;
+		SA from;
+		CHECK(host_recv(srv, got, from));
+		CHECK(got == big);
+		CHECK(host_send(srv, payload_for(2, 1473), from)); // 1 byte too many
+		CHECK(host_send(srv, payload_for(3, 1472), from)); // exactly fits
+		CHECK(h.wait_frames(1));
+		for (int i = 0; i < 5; i++)
+			h.loop.run_once(20);
+		CHECK(h.out.frames.size() == 1);
+		CHECK_OK(check_frame4(h.out.frames[0], GW4, GUEST4, port, 42000, payload_for(3, 1472)));
+		CHECK(h.ctx.stats.oversize == 1);
+		close(srv);
+		return 0;
+	});
+}
+
+// Several concurrent flows (guest ports and destinations): each reply goes
+// back to the right guest port from the right address.
+TEST(UdpSock, SeveralFlows) {
+	run_sandboxed([] {
+		Harness h;
+		CHECK_OK(h.init());
+		uint16_t pa = 0, pb = 0;
+		int sa = host_sock("127.0.0.1", pa);
+		int sb = host_sock("203.0.113.1", pb); // not loopback: no NAT
+		CHECK(sa >= 0 && sb >= 0);
+		constexpr int N = 8;
+		// All datagrams first, then all replies, interleaved.
+		for (int i = 0; i < N; i++) {
+			CHECK(h.input(udp4(GUEST4, GW4, uint16_t(43000 + i), pa, payload_for(i, 20 + i))));
+			CHECK(h.input(udp4(GUEST4, v4("203.0.113.1"), uint16_t(43000 + i), pb,
+					   payload_for(100 + i, 30 + i))));
+		}
+		CHECK(h.flows.in_use() == 2 * N);
+		for (int i = 0; i < 2 * N; i++) {
+			int s = i % 2 ? sb : sa;
+			Bytes got;
+			SA from;
+			CHECK(host_recv(s, got, from));
+			// Echo back with the data itself as the reply.
+			CHECK(host_send(s, got, from));
+		}
+		CHECK(h.wait_frames(2 * N));
+		for (int i = 0; i < 5; i++)
+			h.loop.run_once(10);
+		CHECK(h.out.frames.size() == 2 * N);
+		// Each frame: match it to its guest port and check it fully.
+		unsigned seen_a = 0, seen_b = 0;
+		for (const Bytes &f : h.out.frames) {
+			CHECK(f.size() >= 42);
+			uint16_t sport = get16(f, 34), dport = get16(f, 36);
+			CHECK(dport >= 43000 && dport < 43000 + N);
+			int i = dport - 43000;
+			if (sport == pa) {
+				CHECK_OK(check_frame4(f, GW4, GUEST4, pa, dport, payload_for(i, 20 + i)));
+				seen_a |= 1u << i;
+			} else {
+				CHECK(sport == pb);
+				CHECK_OK(check_frame4(f, v4("203.0.113.1"), GUEST4, pb, dport,
+						      payload_for(100 + i, 30 + i)));
+				seen_b |= 1u << i;
+			}
+		}
+		CHECK(seen_a == (1u << N) - 1 && seen_b == (1u << N) - 1);
+		close(sa);
+		close(sb);
+		return 0;
+	});
+}
+
+TEST(UdpSock, IdleFlowsExpire) {
+	run_sandboxed([] {
+		Harness h;
+		CHECK_OK(h.init());
+		uint16_t port = 0;
+		int srv = host_sock("127.0.0.1", port);
+		CHECK(srv >= 0);
+		timespec t0 = now_monotonic();
+		CHECK(udp_tap_input(h.ctx, udp4(GUEST4, GW4, 44000, port, payload_for(1, 8)), t0));
+		CHECK(udp_tap_input(h.ctx, udp6(GUEST6, GW6, 44001, port, payload_for(1, 8)), t0));
+		CHECK(h.flows.in_use() == 2);
+		Bytes got;
+		SA from;
+		CHECK(host_recv(srv, got, from)); // the IPv4 one (nobody on ::1)
+		CHECK(got == payload_for(1, 8));
+		int s0 = h.flows.get(0)->state<UdpFlow>().sock;
+		int s1 = h.flows.get(1)->state<UdpFlow>().sock;
+		CHECK(fd_open(s0) && fd_open(s1));
+
+		// Flow 1 stays busy; flow 0 goes idle.
+		timespec t100 = timespec_add_ms(t0, 100000);
+		CHECK(udp_tap_input(h.ctx, udp6(GUEST6, GW6, 44001, port, payload_for(2, 8)), t100));
+		CHECK(udp_timer(h.ctx, timespec_add_ms(t0, 179000)) == 0);
+		CHECK(h.flows.in_use() == 2);
+		CHECK(udp_timer(h.ctx, timespec_add_ms(t0, 180000)) == 1);
+		CHECK(h.flows.in_use() == 1);
+		CHECK(h.flows.get(0) == nullptr);
+		CHECK(!fd_open(s0));
+		CHECK(fd_open(s1));
+		CHECK(h.ctx.stats.flows_expired == 1);
+
+		// The periodic timer registered by udp_init() does the same.
+		CHECK(h.loop.timers().run_due(timespec_add_ms(t100, 181000)) >= 1);
+		CHECK(h.flows.in_use() == 0);
+		CHECK(!fd_open(s1));
+
+		// The 4-tuple works again afterwards, with a new flow.
+		CHECK_OK(round_trip4(h, srv, port, 44000, 16, 4));
+		CHECK(h.flows.in_use() == 1);
+		close(srv);
+		return 0;
+	});
+}
+
+// An ICMP port unreachable for one datagram (nobody listening) is reported
+// on the socket; it doesn't cost the next datagram, and is logged, not
+// fatal, when the loop sees it.
+TEST(UdpSock, PortUnreachableNotFatal) {
+	run_sandboxed([] {
+		Harness h;
+		CHECK_OK(h.init());
+		uint16_t port = 0;
+		int tmp = host_sock("127.0.0.1", port);
+		CHECK(tmp >= 0);
+		close(tmp); // port now closed
+		CHECK(h.input(udp4(GUEST4, GW4, 45000, port, payload_for(1, 8))));
+		usleep(20000); // let the ICMP error arrive
+		CHECK(h.input(udp4(GUEST4, GW4, 45000, port, payload_for(1, 8))));
+		for (int i = 0; i < 5; i++)
+			h.loop.run_once(10);
+		CHECK(h.out.frames.empty());
+		CHECK(h.flows.in_use() == 1);
+		// Now someone listens there: the flow works.
+		int srv = host_sock("127.0.0.1", port);
+		CHECK(srv >= 0);
+		CHECK_OK(round_trip4(h, srv, port, 45000, 50, 2));
+		close(srv);
+		return 0;
+	});
+}
+
+// No route to the destination: dropped, no flow kept, the next one works.
+TEST(UdpSock, UnreachableDestinationNotFatal) {
+	run_sandboxed([] {
+		Harness h;
+		CHECK_OK(h.init());
+		for (int i = 0; i < 5; i++)
+			CHECK(!h.input(udp4(GUEST4, v4("198.51.100.77"), 46000, 9, payload_for(i, 8))));
+		CHECK(h.flows.in_use() == 0);
+		CHECK(h.ctx.stats.unforwardable == 5);
+		uint16_t port = 0;
+		int srv = host_sock("127.0.0.1", port);
+		CHECK(srv >= 0);
+		CHECK_OK(round_trip4(h, srv, port, 46000, 8, 1));
+		close(srv);
+		return 0;
+	});
+}
+
+TEST(UdpSock, StaleEventsIgnored) {
+	run_sandboxed([] {
+		Harness h;
+		CHECK_OK(h.init());
+		uint16_t port = 0;
+		int srv = host_sock("127.0.0.1", port);
+		CHECK(srv >= 0);
+		CHECK(h.input(udp4(GUEST4, GW4, 47000, port, payload_for(1, 8))));
+		Bytes got;
+		SA from;
+		CHECK(host_recv(srv, got, from));
+		CHECK(host_send(srv, got, from));
+		usleep(20000);
+		int sock = h.flows.get(0)->state<UdpFlow>().sock;
+		udp_sock_handler(h.ctx, EpollRef{RefKind::UdpSock, sock + 100, 0}, EPOLLIN,
+				 now_monotonic());
+		udp_sock_handler(h.ctx, EpollRef{RefKind::UdpSock, sock, 77}, EPOLLIN,
+				 now_monotonic());
+		udp_listen_handler(h.ctx, EpollRef{RefKind::UdpListen, sock, 5 | 9u << 16}, EPOLLIN,
+				   now_monotonic());
+		CHECK(h.out.frames.empty());
+		udp_flow_close(h.ctx, 0);
+		CHECK(h.flows.in_use() == 0);
+		udp_sock_handler(h.ctx, EpollRef{RefKind::UdpSock, sock, 0}, EPOLLIN,
+				 now_monotonic());
+		CHECK(h.out.frames.empty());
+		udp_flow_close(h.ctx, 0); // twice: ignored
+		close(srv);
+		return 0;
+	});
+}
+
+TEST(UdpSock, FlowTableFull) {
+	run_sandboxed([] {
+		Harness h;
+		CHECK_OK(h.init(2));
+		uint16_t port = 0;
+		int srv = host_sock("127.0.0.1", port);
+		CHECK(srv >= 0);
+		CHECK(h.input(udp4(GUEST4, GW4, 1001, port, payload_for(1, 8))));
+		CHECK(h.input(udp4(GUEST4, GW4, 1002, port, payload_for(1, 8))));
+		CHECK(!h.input(udp4(GUEST4, GW4, 1003, port, payload_for(1, 8))));
+		CHECK(h.input(udp4(GUEST4, GW4, 1001, port, payload_for(1, 8))));
+		CHECK(h.flows.in_use() == 2);
+		close(srv);
+		return 0;
+	});
+}
+
+// --- --dns-forward ---------------------------------------------------------
+
+TEST(UdpSock, DnsForward) {
+	run_sandboxed([] {
+		Harness h;
+		h.c.ip4.dns_match = v4("192.0.2.53");
+		h.c.ip4.dns_host = v4("203.0.113.1");
+		h.c.ip6.dns_match = v6("2001:db8::53");
+		h.c.ip6.dns_host = Ipv6Addr::loopback();
+		CHECK_OK(h.init());
+		uint16_t p53 = 53, p53b = 53;
+		int r4 = host_sock("203.0.113.1", p53);
+		int r6 = host_sock("::1", p53b);
+		CHECK(r4 >= 0 && r6 >= 0);
+
+		Bytes q = payload_for(1, 33), a = payload_for(2, 120);
+		CHECK(h.input(udp4(GUEST4, v4("192.0.2.53"), 50000, 53, q)));
+		Bytes got;
+		SA from;
+		CHECK(host_recv(r4, got, from));
+		CHECK(got == q);
+		CHECK(host_send(r4, a, from));
+		CHECK(h.wait_frames(1));
+		CHECK_OK(check_frame4(h.out.frames[0], v4("192.0.2.53"), GUEST4, 53, 50000, a));
+
+		CHECK(h.input(udp6(GUEST6, v6("2001:db8::53"), 50001, 53, q)));
+		CHECK(host_recv(r6, got, from));
+		CHECK(got == q);
+		CHECK(sa_addr(from) == "::1");
+		CHECK(host_send(r6, a, from));
+		CHECK(h.wait_frames(2));
+		CHECK_OK(check_frame6(h.out.frames[1], v6("2001:db8::53"), GUEST6, 53, 50001, a));
+
+		// Only port 53 is redirected: another port to the DNS address goes
+		// to that address itself (no route in here: dropped).
+		CHECK(!h.input(udp4(GUEST4, v4("192.0.2.53"), 50002, 54, q)));
+		CHECK(h.flows.in_use() == 2);
+		close(r4);
+		close(r6);
+		return 0;
+	});
+}
+
+// --- Inbound: -u ports ------------------------------------------------------
+
+namespace {
+
+void add_udp_rule(Config &c, uint16_t first, uint16_t last, uint16_t to_first,
+		  std::optional<InAny> bind = std::nullopt) {
+	c.udp_in.kind = PortForward::Kind::Spec;
+	PortRule r;
+	r.first = first;
+	r.last = last;
+	r.to_first = to_first;
+	r.bind_addr = bind;
+	c.udp_in.rules.push_back(r);
+}
+
+// A host peer on addr sends to the -u port; the guest gets the frame from
+// presented_src to its address:target; its crafted reply reaches the peer
+// from the port it wrote to.
+int inbound_exchange(Harness &h, const char *addr, uint16_t port, uint16_t target, bool v4fam,
+		     unsigned seed) {
+	uint16_t pport = 0;
+	int peer = host_sock(addr, pport);
+	CHECK(peer >= 0);
+	Bytes data = payload_for(seed, 77 + seed);
+	size_t before = h.out.frames.size();
+	CHECK(host_send(peer, data, sa_of(addr, port)));
+	CHECK(h.wait_frames(before + 1));
+	const Bytes &f = h.out.frames.back();
+	Bytes reply = payload_for(seed + 50, 33);
+	if (v4fam) {
+		CHECK_OK(check_frame4(f, GW4, GUEST4, pport, target, data));
+		CHECK(h.input(udp4(GUEST4, GW4, target, pport, reply)));
+	} else {
+		CHECK_OK(check_frame6(f, GW6, GUEST6, pport, target, data));
+		CHECK(h.input(udp6(GUEST6, GW6, target, pport, reply)));
+	}
+	Bytes got;
+	SA from;
+	CHECK(host_recv(peer, got, from));
+	CHECK(got == reply);
+	CHECK(sa_port(from) == port);
+	CHECK(sa_addr(from) == addr);
+	close(peer);
+	return 0;
+}
+
+} // namespace
+
+TEST(UdpInbound, ForwardedPortBothWays) {
+	run_sandboxed([] {
+		Harness h;
+		add_udp_rule(h.c, 5000, 5001, 6000);
+		CHECK_OK(h.init());
+		CHECK(h.ctx.listeners.size() == 4); // two ports, two families
+		CHECK_OK(inbound_exchange(h, "127.0.0.1", 5000, 6000, true, 1));
+		CHECK_OK(inbound_exchange(h, "127.0.0.1", 5001, 6001, true, 2));
+		CHECK_OK(inbound_exchange(h, "::1", 5000, 6000, false, 3));
+		CHECK(h.flows.in_use() == 3);
+		for (const UdpListener &l : h.ctx.listeners)
+			CHECK(fd_open(l.fd));
+
+		// A second datagram of a peer reuses its flow; replies to an
+		// inbound flow never open sockets of their own.
+		uint16_t pport = 0;
+		int peer = host_sock("127.0.0.1", pport);
+		CHECK(peer >= 0);
+		for (unsigned i = 0; i < 3; i++)
+			CHECK(host_send(peer, payload_for(i, 10), sa_of("127.0.0.1", 5000)));
+		size_t before = h.out.frames.size();
+		CHECK(h.wait_frames(before + 3));
+		CHECK(h.flows.in_use() == 4);
+		for (unsigned i = 0; i < 3; i++)
+			CHECK_OK(check_frame4(h.out.frames[before + i], GW4, GUEST4, pport, 6000,
+					      payload_for(i, 10)));
+		close(peer);
+
+		// Expiry closes inbound flows but never the listening sockets.
+		CHECK(udp_timer(h.ctx, timespec_add_ms(now_monotonic(), 200000)) >= 4);
+		CHECK(h.flows.in_use() == 0);
+		for (const UdpListener &l : h.ctx.listeners)
+			CHECK(fd_open(l.fd));
+		CHECK_OK(inbound_exchange(h, "127.0.0.1", 5000, 6000, true, 5));
+
+		int fd0 = h.ctx.listeners[0].fd;
+		udp_close_all(h.ctx);
+		CHECK(h.ctx.listeners.empty());
+		CHECK(!fd_open(fd0));
+		return 0;
+	});
+}
+
+// A peer that is not loopback appears with its own address.
+TEST(UdpInbound, NonLoopbackPeerKeepsAddress) {
+	run_sandboxed([] {
+		Harness h;
+		add_udp_rule(h.c, 5002, 5002, 5002);
+		CHECK_OK(h.init());
+		uint16_t pport = 0;
+		int peer = host_sock("203.0.113.1", pport);
+		CHECK(peer >= 0);
+		Bytes data = payload_for(7, 40);
+		CHECK(host_send(peer, data, sa_of("203.0.113.1", 5002)));
+		CHECK(h.wait_frames(1));
+		CHECK_OK(check_frame4(h.out.frames[0], v4("203.0.113.1"), GUEST4, pport, 5002, data));
+		Bytes reply = payload_for(8, 9);
+		CHECK(h.input(udp4(GUEST4, v4("203.0.113.1"), 5002, pport, reply)));
+		Bytes got;
+		SA from;
+		CHECK(host_recv(peer, got, from));
+		CHECK(got == reply);
+		CHECK(sa_port(from) == 5002);
+		close(peer);
+		return 0;
+	});
+}
+
+// The guest's address as learnt from its frames wins over the configured one.
+TEST(UdpInbound, DeliveredToAddressSeen) {
+	run_sandboxed([] {
+		Harness h;
+		add_udp_rule(h.c, 5003, 5003, 7003, InAny(Ipv4Addr::loopback()));
+		CHECK_OK(h.init());
+		CHECK(h.ctx.listeners.size() == 1);
+		h.tap.addr4_seen = v4("192.0.2.99");
+		uint16_t pport = 0;
+		int peer = host_sock("127.0.0.1", pport);
+		CHECK(peer >= 0);
+		CHECK(host_send(peer, payload_for(1, 5), sa_of("127.0.0.1", 5003)));
+		CHECK(h.wait_frames(1));
+		CHECK_OK(check_frame4(h.out.frames[0], GW4, v4("192.0.2.99"), pport, 7003,
+				      payload_for(1, 5)));
+		close(peer);
+		return 0;
+	});
+}
+
+TEST(UdpInbound, PortInUseIsFatal) {
+	run_sandboxed([] {
+		uint16_t port = 0;
+		int busy = host_sock("127.0.0.1", port);
+		CHECK(busy >= 0);
+		Harness h;
+		add_udp_rule(h.c, port, port, port, InAny(Ipv4Addr::loopback()));
+		CHECK(h.loop.init() == 0 && h.flows.init(16) == 0);
+		CHECK(udp_init(h.ctx) == -EADDRINUSE);
+		CHECK(h.ctx.listeners.empty());
+
+		// The same as a weak rule ("all"): not fatal.
+		Harness w;
+		add_udp_rule(w.c, port, port, port, InAny(Ipv4Addr::loopback()));
+		w.c.udp_in.rules[0].weak = true;
+		CHECK(w.loop.init() == 0 && w.flows.init(16) == 0);
+		CHECK(udp_init(w.ctx) == 0);
+		CHECK(w.ctx.listeners.empty());
+		close(busy);
+		return 0;
+	});
+}
+
+TEST(UdpInbound, NoUdpOpensNothing) {
+	run_sandboxed([] {
+		Harness h;
+		add_udp_rule(h.c, 5004, 5004, 5004);
+		h.c.no_udp = true;
+		CHECK_OK(h.init());
+		CHECK(h.ctx.listeners.empty());
+		CHECK(!h.input(udp4(GUEST4, GW4, 1000, 5004, payload_for(1, 4))));
+		CHECK(h.flows.in_use() == 0);
+		return 0;
+	});
+}
+
+// --- Input validation (no socket is ever opened for these) ----------------
+
+class UdpInput : public ::testing::Test {
+protected:
+	void SetUp() override {
+		h.tap.guest_mac = GUEST_MAC;
+		ASSERT_EQ(h.loop.init(), 0);
+		ASSERT_EQ(h.flows.init(64), 0);
+	}
+	bool input(const Bytes &f) { return h.input(f); }
+	void expect_nothing() {
+		EXPECT_EQ(h.flows.in_use(), 0u);
+		EXPECT_TRUE(h.out.frames.empty());
+	}
+	Harness h;
+};
+
+TEST_F(UdpInput, TruncatedFramesDropped) {
+	Bytes f4 = udp4(GUEST4, GW4, 1, 9, payload_for(5, 32));
+	for (size_t n = 0; n < f4.size(); n++)
+		EXPECT_FALSE(input(Bytes(f4.begin(), f4.begin() + long(n)))) << n;
+	Bytes f6 = udp6(GUEST6, GW6, 1, 9, payload_for(5, 32));
+	for (size_t n = 0; n < f6.size(); n++)
+		EXPECT_FALSE(input(Bytes(f6.begin(), f6.begin() + long(n)))) << n;
+	expect_nothing();
+	EXPECT_EQ(h.ctx.stats.malformed, f4.size() + f6.size());
+}
+
+TEST_F(UdpInput, BadLengthsAndChecksumsDropped) {
+	Bytes base = udp4(GUEST4, GW4, 1, 9, payload_for(5, 32));
+	// UDP length beyond the IP payload.
+	Bytes f = base;
+	put16(f, 38, uint16_t(get16(f, 38) + 1));
+	EXPECT_FALSE(input(f));
+	// UDP length below the header size.
+	f = base;
+	put16(f, 38, 7);
+	EXPECT_FALSE(input(f));
+	// IP total length beyond the frame.
+	f = base;
+	put16(f, 16, uint16_t(get16(f, 16) + 10));
+	put16(f, 24, 0);
+	put16(f, 24, fold(sum16(f.data() + 14, 20)));
+	EXPECT_FALSE(input(f));
+	// Bad IPv4 header checksum.
+	f = base;
+	f[24] ^= std::byte(1);
+	EXPECT_FALSE(input(f));
+	// Bad UDP checksum.
+	f = base;
+	f[45] ^= std::byte(0x10);
+	EXPECT_FALSE(input(f));
+	// Fragment (MF set).
+	f = base;
+	f[20] = std::byte(0x20);
+	put16(f, 24, 0);
+	put16(f, 24, fold(sum16(f.data() + 14, 20)));
+	EXPECT_FALSE(input(f));
+	// Not UDP at all (protocol field says TCP).
+	f = base;
+	f[23] = std::byte(6);
+	put16(f, 24, 0);
+	put16(f, 24, fold(sum16(f.data() + 14, 20)));
+	EXPECT_FALSE(input(f));
+	// IPv6: zero UDP checksum is not allowed, a bad one neither.
+	Bytes b6 = udp6(GUEST6, GW6, 1, 9, payload_for(5, 32));
+	f = b6;
+	put16(f, 60, 0);
+	EXPECT_FALSE(input(f));
+	f = b6;
+	f[70] ^= std::byte(4);
+	EXPECT_FALSE(input(f));
+	// IPv6 payload length beyond the frame.
+	f = b6;
+	put16(f, 18, uint16_t(get16(f, 18) + 1));
+	EXPECT_FALSE(input(f));
+	expect_nothing();
+	EXPECT_EQ(h.ctx.stats.malformed, 10u);
+}
+
+TEST_F(UdpInput, BadSourcesAndDestinationsDropped) {
+	Bytes d = payload_for(1, 8);
+	// Broadcast and multicast destinations: counted as such.
+	EXPECT_FALSE(input(udp4(GUEST4, Ipv4Addr::broadcast(), 68, 9, d)));
+	EXPECT_FALSE(input(udp4(GUEST4, v4("192.0.2.255"), 1, 9, d)));
+	EXPECT_FALSE(input(udp4(GUEST4, v4("224.0.0.251"), 5353, 5353, d)));
+	EXPECT_FALSE(input(udp6(GUEST6, v6("ff02::fb"), 5353, 5353, d)));
+	EXPECT_FALSE(input(udp4(GUEST4, GW4, 1, 9, d, MacAddr::broadcast())));
+	EXPECT_EQ(h.ctx.stats.bcast_dropped, 5u);
+	// Sources the guest can't have.
+	EXPECT_FALSE(input(udp4(Ipv4Addr{}, GW4, 1, 9, d)));
+	EXPECT_FALSE(input(udp4(Ipv4Addr::loopback(), GW4, 1, 9, d)));
+	EXPECT_FALSE(input(udp4(v4("224.0.0.1"), GW4, 1, 9, d)));
+	EXPECT_FALSE(input(udp6(Ipv6Addr{}, GW6, 1, 9, d)));
+	EXPECT_FALSE(input(udp6(Ipv6Addr::loopback(), GW6, 1, 9, d)));
+	// Destinations that can't be forwarded: port 0, loopback, unspecified.
+	EXPECT_FALSE(input(udp4(GUEST4, GW4, 1, 0, d)));
+	EXPECT_FALSE(input(udp4(GUEST4, Ipv4Addr::loopback(), 1, 9, d)));
+	EXPECT_FALSE(input(udp4(GUEST4, Ipv4Addr{}, 1, 9, d)));
+	EXPECT_FALSE(input(udp6(GUEST6, Ipv6Addr::loopback(), 1, 9, d)));
+	// A disabled family.
+	h.c.ip6.enabled = false;
+	EXPECT_FALSE(input(udp6(GUEST6, GW6, 1, 9, d)));
+	expect_nothing();
+}
+
+// A valid IPv4 datagram with no checksum (zero) is accepted: that is legal
+// over IPv4. Checked against a socket, in a sandbox.
+TEST(UdpSock, ZeroChecksumOverIpv4Accepted) {
+	run_sandboxed([] {
+		Harness h;
+		CHECK_OK(h.init());
+		uint16_t port = 0;
+		int srv = host_sock("127.0.0.1", port);
+		CHECK(srv >= 0);
+		Bytes data = payload_for(3, 12);
+		Bytes f = udp4(GUEST4, GW4, 48000, port, data);
+		put16(f, 40, 0);
+		CHECK(h.input(f));
+		Bytes got;
+		SA from;
+		CHECK(host_recv(srv, got, from));
+		CHECK(got == data);
+		close(srv);
+		return 0;
+	});
+}
