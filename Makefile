@@ -57,13 +57,12 @@ unit: $(B)/unit_tests
 	$(B)/unit_tests --gtest_brief=1
 
 # Sanitizer build: its own object tree so it never mixes with the release one.
+# (vptr checks need RTTI, which the daemon's objects are built without.)
 asan:
-	$(MAKE) B=build/asan CXXFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all" \
-		build/asan/unit_tests passt-asan-link
+	$(MAKE) B=build/asan \
+		CXXFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=all" \
+		build/asan/unit_tests
 	ASAN_OPTIONS=detect_leaks=1 build/asan/unit_tests --gtest_brief=1
-
-passt-asan-link: $(B)/obj/src/main.o $(B)/libpasst.a
-	$(CXX) $(CXXFLAGS) -o $(B)/passt $^
 
 deps:
 	test/install-deps.sh
@@ -71,6 +70,7 @@ deps:
 integration: all
 	test/integration/run.sh
 
+# Each target runs FUZZ_SECONDS (default 20) from its seeds; a crash fails.
 fuzz:
 	test/fuzz/run.sh
 

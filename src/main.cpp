@@ -1,0 +1,557 @@
+// Entry point: mode selection from argv[0], start-up order, the loop.
+//
+// Both modes: probe the host (netlink, resolv.conf) -> parse options ->
+// logging -> signalfd (before any child exists, so no SIGCHLD is lost) ->
+// backend set-up -> translators (flow table, ICMP, TCP, UDP) -> daemonise
+// unless -f -> PID file -> epoll loop.
+//
+// pasta: spawn the command paused, or join the target namespace -> open
+// the tap device inside it -> --config-net -> release the command; the loop
+// ends when the command exits (its status becomes ours), the joined
+// namespace goes away, or a termination signal arrives.
+//
+// passt: bind the UNIX socket (before daemonising, so qemu can be started
+// as soon as we return) -> accept one qemu at a time; when it goes away,
+// its flows are dropped and the next one is accepted (or we exit with -1 /
+// --fd).
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "passt/conf/conf.h"
+#include "passt/conf/ports.h"
+#include "passt/conf/resolv.h"
+#include "passt/core/epoll.h"
+#include "passt/core/log.h"
+#include "passt/core/pcap.h"
+#include "passt/host/ns.h"
+#include "passt/host/pasta_net.h"
+#include "passt/host/probe.h"
+#include "passt/flow/flow.h"
+#include "passt/icmp/icmp.h"
+#include "passt/tcp/tcp.h"
+#include "passt/udp/udp.h"
+#include "passt/net/pool.h"
+#include "passt/tap/tap.h"
+#include "passt/tap/tap_stream.h"
+#include "passt/tap/tap_tun.h"
+#include "passt/tap/tun.h"
+
+using namespace passt;
+
+namespace {
+
+Mode mode_from_argv0(const char *argv0) {
+	std::string name(argv0);
+	size_t slash = name.rfind('/');
+	if (slash != std::string::npos)
+		name = name.substr(slash + 1);
+	return name.rfind("pasta", 0) == 0 ? Mode::Pasta : Mode::Passt;
+}
+
+// Probe the host (on the interfaces -i/--outbound-if4/6 name, if any), then
+// parse once: every default in the Config derives from what was probed.
+Config configure(int argc, char **argv, Mode mode, HostDefaults &host) {
+	std::string hint4, hint6;
+	conf_interface_hints(argc, argv, hint4, hint6);
+	if (!host_probe(host, hint4, hint6)) {
+		fprintf(stderr, "%s: no such interface for -i/--interface or --outbound-if4/6: %s\n",
+			mode_name(mode), (hint4.empty() ? hint6 : hint4).c_str());
+		exit(EXIT_FAILURE);
+	}
+	read_resolv_conf(host);
+	read_ephemeral_range(host);
+
+	Config c;
+	std::string error;
+	switch (conf_parse(argc, argv, mode, host, c, error)) {
+	case ParseStatus::Error:
+		fprintf(stderr, "%s\n", error.c_str());
+		exit(EXIT_FAILURE);
+	case ParseStatus::Help:
+		usage(c.mode, stdout);
+		exit(EXIT_SUCCESS);
+	case ParseStatus::Version:
+		print_version(c.mode, stdout);
+		exit(EXIT_SUCCESS);
+	case ParseStatus::PrintCapabilities:
+		print_capabilities(stdout);
+		exit(EXIT_SUCCESS);
+	case ParseStatus::Ok:
+		break;
+	}
+	return c;
+}
+
+// Options parsed for compatibility whose capability has not landed yet:
+// refuse them (one line, exit 1) rather than ignore them silently.
+void reject_unsupported(const Config &c) {
+	auto refuse = [&](const char *opt) {
+		fprintf(stderr, "%s: %s: not supported yet\n", mode_name(c.mode), opt);
+		exit(EXIT_FAILURE);
+	};
+	if (c.mode == Mode::VhostUser)
+		refuse("--vhost-user");
+	auto explicit_fwd = [](const PortForward &f) {
+		return f.kind == PortForward::Kind::Spec || f.kind == PortForward::Kind::All;
+	};
+	if (!c.runas.empty())
+		refuse("--runas");
+	if (!c.conf_path.empty())
+		refuse("-c/--conf-path");
+	if (!c.repair_path.empty())
+		refuse("--repair-path");
+	if (c.stats_delay)
+		refuse("--stats");
+	if (c.freebind)
+		refuse("--freebind");
+	if (c.splice_only)
+		refuse("--splice-only");
+	if (c.host_lo_to_ns_lo)
+		refuse("--host-lo-to-ns-lo");
+	if (explicit_fwd(c.tcp_out))
+		refuse("-T/--tcp-ns");
+	if (explicit_fwd(c.udp_out))
+		refuse("-U/--udp-ns");
+}
+
+void start_logging(const Config &c) {
+	LogConfig lc;
+	lc.level = log_level_from(c.log_level, c.quiet);
+	lc.force_stderr = c.log_stderr;
+	lc.file_path = c.log_file.empty() ? nullptr : c.log_file.c_str();
+	lc.file_size = c.log_size;
+	log_init(mode_name(c.mode), lc);
+	for (const auto &w : c.warnings)
+		warn("%s", w.c_str());
+}
+
+void write_pid_file(const Config &c) {
+	if (c.pid_file.empty())
+		return;
+	int fd = open(c.pid_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die("Failed to open PID file %s: %s", c.pid_file.c_str(), strerror(errno));
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%d\n", int(getpid()));
+	if (write_all(fd, buf, size_t(n)) < 0)
+		die("Failed to write PID file %s: %s", c.pid_file.c_str(), strerror(errno));
+	close(fd);
+}
+
+// Go to the background: the parent exits 0 (setup succeeded), the child
+// leaves the terminal's session and logs to syslog from now on.
+void daemonise() {
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(EXIT_SUCCESS);
+	if (setsid() < 0)
+		die("setsid: %s", strerror(errno));
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	log_set_daemonised(true);
+}
+
+// What every mode runs: the loop, the tap side and the translators.
+struct Core {
+	const Config *c = nullptr;
+	EventLoop loop;
+	int sfd = -1;
+	int exit_code = 0;
+
+	TapState st;
+	TapStats stats;
+	TapDemux demux;
+	FlowTable flows;
+	std::unique_ptr<IcmpCtx> icmp;
+	std::unique_ptr<TcpCtx> tcp;
+	std::unique_ptr<UdpCtx> udp;
+	std::unique_ptr<FramePool<1024>> pool;
+};
+
+bool on_tap_icmp(void *ctx, std::span<std::byte> frame, const timespec &now) {
+	return icmp_tap_input(*static_cast<IcmpCtx *>(ctx), frame, now);
+}
+
+bool on_tap_tcp(void *ctx, std::span<std::byte> frame, const timespec &now) {
+	return tcp_tap_input(*static_cast<TcpCtx *>(ctx), frame, now);
+}
+
+bool on_tap_udp(void *ctx, std::span<std::byte> frame, const timespec &now) {
+	return udp_tap_input(*static_cast<UdpCtx *>(ctx), frame, now);
+}
+
+// Use as many descriptors as we may: each flow holds a socket, and -t/-u
+// "all" bind one per port.
+void raise_nofile_limit() {
+	rlimit lim;
+	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+		lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+			debug("Failed to raise the file descriptor limit: %s", strerror(errno));
+	}
+}
+
+// Flow table, translators and the tap demux over backend out, the RA
+// timer and the signalfd; the backend's own fds are the caller's.
+void core_init(Core &k, const Config &c, TapOutput &out, std::span<std::byte> region) {
+	k.c = &c;
+	int rc;
+	if ((rc = k.loop.init()) < 0)
+		die("epoll: %s", strerror(-rc));
+	if ((rc = k.flows.init()) < 0)
+		die("flow table: %s", strerror(-rc));
+	k.pool = std::make_unique<FramePool<1024>>(region);
+
+	k.demux.c = &c;
+	k.demux.st = &k.st;
+	k.demux.out = &out;
+	k.demux.stats = &k.stats;
+
+	k.icmp.reset(new IcmpCtx{c, k.st, out, k.loop, k.flows});
+	if (!c.no_icmp) {
+		if ((rc = icmp_init(*k.icmp)) < 0)
+			die("ICMP: %s", strerror(-rc));
+		k.demux.icmp = {on_tap_icmp, k.icmp.get()};
+	}
+	k.tcp.reset(new TcpCtx{c, k.st, out, k.loop, k.flows});
+	if (!c.no_tcp) {
+		if ((rc = tcp_init(*k.tcp)) < 0)
+			die("TCP: %s", strerror(-rc));
+		k.demux.tcp = {on_tap_tcp, k.tcp.get()};
+	}
+	k.udp.reset(new UdpCtx{c, k.st, out, k.loop, k.flows});
+	if (!c.no_udp) {
+		if ((rc = udp_init(*k.udp)) < 0)
+			die("UDP: %s", strerror(-rc));
+		k.demux.udp = {on_tap_udp, k.udp.get()};
+	}
+
+	k.loop.timers().add(
+		"tap", 1000,
+		[](void *p, const timespec &now) { tap_timer(*static_cast<TapDemux *>(p), now); },
+		&k.demux);
+	if (k.loop.add(k.sfd, EPOLLIN, EpollRef{RefKind::Signal, k.sfd, 0}) < 0)
+		die("epoll_ctl: %s", strerror(errno));
+}
+
+// The guest went away: its ICMP and UDP flows mean nothing to the next one.
+void core_drop_guest_flows(Core &k) {
+	k.flows.for_each([&](uint32_t i, Flow &f) {
+		if (f.type == FlowType::Ping4 || f.type == FlowType::Ping6)
+			icmp_flow_close(*k.icmp, i);
+		else if (f.type == FlowType::Udp)
+			udp_flow_close(*k.udp, i);
+	});
+	k.st = TapState{};
+}
+
+int core_finish(Core &k) {
+	debug("tap: %lu frames in, %lu out, %lu malformed, %lu unhandled, %lu dropped",
+	      (unsigned long)k.stats.frames_in, (unsigned long)k.stats.frames_out,
+	      (unsigned long)k.stats.malformed, (unsigned long)k.stats.unhandled,
+	      (unsigned long)k.stats.out_dropped);
+	if (!k.c->pid_file.empty())
+		unlink(k.c->pid_file.c_str());
+	pcap_close();
+	return k.exit_code;
+}
+
+void open_pcap_and_print(const Config &c) {
+	if (!c.pcap_file.empty() && pcap_open(c.pcap_file.c_str()) < 0)
+		die("Failed to open pcap file %s", c.pcap_file.c_str());
+	if (!c.quiet)
+		conf_print(c, stderr);
+}
+
+// ---- pasta: tap device in a namespace -------------------------------------
+
+struct PastaRuntime : Core {
+	NsHandle ns;
+	NsCommand cmd;
+	bool have_cmd = false;
+	NsWatch watch;
+	std::unique_ptr<TunBackend> tun;
+};
+
+void on_tun(void *ctx, EpollRef, uint32_t events, const timespec &now) {
+	auto *rt = static_cast<PastaRuntime *>(ctx);
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		err("tap device error, exiting");
+		rt->exit_code = EXIT_FAILURE;
+		rt->loop.stop();
+		return;
+	}
+	for (;;) {
+		int n = rt->tun->read_batch(*rt->pool);
+		if (n < 0) {
+			err("reading from the tap device: %s", strerror(-n));
+			rt->exit_code = EXIT_FAILURE;
+			rt->loop.stop();
+			return;
+		}
+		if (n == 0)
+			break;
+		tap_input_pool(rt->demux, *rt->pool, now);
+		if (!rt->pool->full())
+			break;
+	}
+}
+
+void on_pasta_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
+	auto *rt = static_cast<PastaRuntime *>(ctx);
+	NsSignalResult r = ns_signalfd_handle(rt->sfd, rt->have_cmd ? &rt->cmd : nullptr);
+	switch (r.event) {
+	case NsSignalEvent::CommandExited:
+		debug("command exited with status %d", r.exit_code);
+		rt->exit_code = r.exit_code;
+		rt->loop.stop();
+		break;
+	case NsSignalEvent::Terminate:
+		info("terminating on signal %d", r.signo);
+		rt->exit_code = r.exit_code;
+		rt->loop.stop();
+		break;
+	case NsSignalEvent::None:
+		break;
+	}
+}
+
+void on_ns_gone(void *ctx, EpollRef, uint32_t, const timespec &) {
+	auto *rt = static_cast<PastaRuntime *>(ctx);
+	if (ns_watch_gone(&rt->watch)) {
+		info("namespace is gone, exiting");
+		rt->loop.stop();
+	}
+}
+
+int pasta_main(Config &c, const HostDefaults &host) {
+	auto rt = std::make_unique<PastaRuntime>();
+	std::string error;
+
+	rt->sfd = ns_signalfd_open();
+	if (rt->sfd < 0)
+		die("signalfd: %s", strerror(-rt->sfd));
+
+	int rc;
+	if (c.target_pid || !c.netns.empty()) {
+		// conf records a PID's namespace as its /proc path too: join by PID.
+		rc = ns_join(c.target_pid, c.target_pid ? std::string() : c.netns, c.userns,
+			     c.netns_only, &rt->ns, &error);
+		if (rc < 0)
+			die("Failed to join the target namespace: %s", error.c_str());
+	} else {
+		rc = ns_spawn_command(c.command, true, &rt->ns, &rt->cmd, &error);
+		if (rc < 0)
+			die("Failed to start the command in a new namespace: %s", error.c_str());
+		rt->have_cmd = true;
+	}
+	auto fail = [&](const char *fmt, const char *what) {
+		if (rt->have_cmd)
+			ns_kill_command(&rt->cmd);
+		die(fmt, what);
+	};
+
+	const std::string ifname = c.ns_ifname.empty() ? std::string("tap0") : c.ns_ifname;
+	char actual[IFNAMSIZ] = {};
+	unsigned offloads = 0;
+	int tapfd = tun_open_in_ns(rt->ns, ifname.c_str(), true, actual, &offloads);
+	if (tapfd < 0)
+		fail("Failed to open the tap device in the namespace: %s", strerror(-tapfd));
+	debug("tap device %s, offloads 0x%x", actual, offloads);
+
+	if (c.config_net) {
+		if (pasta_config_net(c, host, rt->ns, actual, &error) < 0)
+			fail("Failed to configure the namespace (--config-net): %s", error.c_str());
+	} else if ((rc = pasta_lo_up(rt->ns)) < 0) {
+		warn("Failed to bring up lo in the namespace: %s", strerror(-rc));
+	}
+	if ((rc = ns_set_ping_group_range(rt->ns)) < 0)
+		debug("Failed to set ping_group_range in the namespace: %s", strerror(-rc));
+
+	open_pcap_and_print(c);
+	rt->tun = std::make_unique<TunBackend>(tapfd, true, &rt->stats);
+	core_init(*rt, c, *rt->tun, rt->tun->region());
+
+	rt->loop.set_handler(RefKind::TapTun, on_tun, rt.get());
+	rt->loop.set_handler(RefKind::Signal, on_pasta_signal, rt.get());
+	rt->loop.set_handler(RefKind::NsQuitInotify, on_ns_gone, rt.get());
+	rt->loop.set_handler(RefKind::NsQuitTimer, on_ns_gone, rt.get());
+	if (rt->loop.add(tapfd, EPOLLIN, EpollRef{RefKind::TapTun, tapfd, 0}) < 0)
+		fail("epoll_ctl: %s", strerror(errno));
+
+	if (!rt->have_cmd && !c.no_netns_quit && ns_watch_start(rt->ns, &rt->watch) == 0) {
+		RefKind k = rt->watch.kind == NsWatch::Kind::Timer ? RefKind::NsQuitTimer
+								    : RefKind::NsQuitInotify;
+		rt->loop.add(rt->watch.fd, EPOLLIN, EpollRef{k, rt->watch.fd, 0});
+	}
+
+	// Joining an existing namespace, we detach once it is set up (unless
+	// -f); with a spawned command we stay its parent, in the foreground.
+	if (!rt->have_cmd && !c.foreground)
+		daemonise();
+	write_pid_file(c);
+	if (rt->have_cmd && (rc = ns_release_command(&rt->cmd)) < 0)
+		die("Failed to start the command: %s", strerror(-rc));
+
+	tap_announce(rt->demux, now_monotonic());
+	if ((rc = rt->loop.run()) < 0)
+		err("epoll_wait: %s", strerror(-rc));
+	return core_finish(*rt);
+}
+
+// ---- passt: qemu's -netdev stream socket ----------------------------------
+
+struct PasstRuntime : Core {
+	int listen_fd = -1;
+	std::string sock_path;
+	std::unique_ptr<StreamBackend> stream;
+};
+
+// The client went away or broke the framing: close it; with -1/--fd quit,
+// else wait for the next one.
+void passt_client_gone(PasstRuntime *rt, const char *why) {
+	info("Client connection closed%s%s", why ? ": " : "", why ? why : "");
+	rt->stream->detach();
+	core_drop_guest_flows(*rt);
+	if (rt->c->one_off || rt->c->fd >= 0 || rt->listen_fd < 0) {
+		rt->loop.stop();
+		return;
+	}
+	rt->loop.modify(rt->listen_fd, EPOLLIN,
+			EpollRef{RefKind::TapStreamListen, rt->listen_fd, 0});
+}
+
+void on_stream(void *ctx, EpollRef, uint32_t events, const timespec &now) {
+	auto *rt = static_cast<PasstRuntime *>(ctx);
+	if (!rt->stream->connected())
+		return;
+	if (events & EPOLLOUT)
+		rt->stream->flush();
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
+		return;
+	for (;;) {
+		int n = rt->stream->read_batch(*rt->pool);
+		if (n < 0) {
+			passt_client_gone(rt, n == -ESHUTDOWN ? nullptr : strerror(-n));
+			return;
+		}
+		if (n == 0)
+			break;
+		tap_input_pool(rt->demux, *rt->pool, now);
+		if (!rt->pool->full())
+			break;
+	}
+}
+
+void on_stream_listen(void *ctx, EpollRef, uint32_t, const timespec &now) {
+	auto *rt = static_cast<PasstRuntime *>(ctx);
+	int fd = tap_stream_accept(rt->listen_fd);
+	if (fd < 0)
+		return;
+	if (rt->stream->connected()) {
+		info("Rejecting a second client: one at a time");
+		close(fd);
+		return;
+	}
+	int rc = rt->stream->attach(fd);
+	if (rc < 0) {
+		err("Failed to set up the client connection: %s", strerror(-rc));
+		return;
+	}
+	info("Client connected");
+	// Stop accepting while connected.
+	rt->loop.modify(rt->listen_fd, 0, EpollRef{RefKind::TapStreamListen, rt->listen_fd, 0});
+	tap_announce(rt->demux, now);
+}
+
+void on_passt_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
+	auto *rt = static_cast<PasstRuntime *>(ctx);
+	NsSignalResult r = ns_signalfd_handle(rt->sfd, nullptr);
+	if (r.event == NsSignalEvent::Terminate) {
+		info("terminating on signal %d", r.signo);
+		rt->exit_code = r.exit_code;
+		rt->loop.stop();
+	}
+}
+
+int passt_main(Config &c) {
+	auto rt = std::make_unique<PasstRuntime>();
+	int rc;
+	rt->sfd = ns_signalfd_open();
+	if (rt->sfd < 0)
+		die("signalfd: %s", strerror(-rt->sfd));
+
+	if (c.fd < 0) {
+		rt->listen_fd = tap_stream_listen(c.socket_path, rt->sock_path);
+		if (rt->listen_fd < 0)
+			die("Failed to open the UNIX socket %s: %s",
+			    c.socket_path.empty() ? "(probing /tmp/passt_N.socket)"
+						  : c.socket_path.c_str(),
+			    strerror(-rt->listen_fd));
+		info("UNIX domain socket bound at %s", rt->sock_path.c_str());
+	}
+	open_pcap_and_print(c);
+
+	rt->stream = std::make_unique<StreamBackend>(&rt->stats);
+	core_init(*rt, c, *rt->stream, rt->stream->region());
+	rt->stream->set_event_loop(&rt->loop);
+
+	rt->loop.set_handler(RefKind::TapStream, on_stream, rt.get());
+	rt->loop.set_handler(RefKind::TapStreamListen, on_stream_listen, rt.get());
+	rt->loop.set_handler(RefKind::Signal, on_passt_signal, rt.get());
+	if (c.fd >= 0) {
+		if ((rc = rt->stream->attach(c.fd)) < 0)
+			die("--fd %d: %s", c.fd, strerror(-rc));
+	} else {
+		if (rt->loop.add(rt->listen_fd, EPOLLIN,
+				 EpollRef{RefKind::TapStreamListen, rt->listen_fd, 0}) < 0)
+			die("epoll_ctl: %s", strerror(errno));
+		info("%s", tap_stream_qemu_hint(rt->sock_path).c_str());
+	}
+
+	if (!c.foreground)
+		daemonise();
+	write_pid_file(c);
+	if (rt->stream->connected())
+		tap_announce(rt->demux, now_monotonic());
+	if ((rc = rt->loop.run()) < 0)
+		err("epoll_wait: %s", strerror(-rc));
+	if (rt->listen_fd >= 0) {
+		close(rt->listen_fd);
+		unlink(rt->sock_path.c_str());
+	}
+	return core_finish(*rt);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+	Mode mode = mode_from_argv0(argc > 0 ? argv[0] : "passt");
+	HostDefaults host;
+	Config c = configure(argc, argv, mode, host);
+	reject_unsupported(c);
+	start_logging(c);
+	raise_nofile_limit();
+
+	if (c.mode == Mode::Pasta)
+		return pasta_main(c, host);
+	return passt_main(c);
+}
