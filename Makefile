@@ -28,6 +28,7 @@ UNIT_SRCS:= $(sort $(wildcard test/unit/*.cpp))
 UNIT_OBJS:= $(UNIT_SRCS:%.cpp=$(B)/obj/%.o)
 
 GTEST_LIBS := -lgtest -lgtest_main -lpthread
+NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all clean check unit asan fuzz lint install integration deps
 all: passt pasta
@@ -74,9 +75,10 @@ integration: all
 fuzz:
 	test/fuzz/run.sh
 
-check: deps all
-	$(MAKE) unit
-	$(MAKE) asan
+check: deps
+	$(MAKE) -j$(NPROC) all
+	$(MAKE) -j$(NPROC) unit
+	$(MAKE) -j$(NPROC) asan
 	$(MAKE) fuzz
 	$(MAKE) integration
 

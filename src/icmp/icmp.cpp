@@ -19,6 +19,7 @@
 #include "passt/net/icmpv6.h"
 #include "passt/net/ip4.h"
 #include "passt/net/ip6.h"
+#include "passt/net/sockaddr.h"
 
 namespace passt {
 
@@ -34,28 +35,6 @@ constexpr int RECV_BATCH = 32;
 
 // Reply frames are built here, in place; one at a time (single thread).
 alignas(64) std::byte reply_buf[MSG_OFF6 + MSG_MAX];
-
-union SockAddr {
-	sockaddr sa;
-	sockaddr_in sin;
-	sockaddr_in6 sin6;
-};
-
-socklen_t sockaddr_from(SockAddr &out, const InAny &addr, uint16_t port, uint32_t scope) {
-	std::memset(&out, 0, sizeof(out));
-	if (addr.is_v4()) {
-		out.sin.sin_family = AF_INET;
-		out.sin.sin_port = be16::from_host(port).raw;
-		std::memcpy(&out.sin.sin_addr, addr.v4().b.data(), 4);
-		return sizeof(out.sin);
-	}
-	out.sin6.sin6_family = AF_INET6;
-	out.sin6.sin6_port = be16::from_host(port).raw;
-	std::memcpy(&out.sin6.sin6_addr, addr.v6().b.data(), 16);
-	if (addr.v6().is_link_local())
-		out.sin6.sin6_scope_id = scope;
-	return sizeof(out.sin6);
-}
 
 // Interface index for link-local IPv6 targets: the outbound interface if
 // one is set, else the template interface; 0 if unknown.
