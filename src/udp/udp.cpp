@@ -29,6 +29,9 @@
 // Inbound (-u). For each port of each Spec/All rule we bind a socket per
 // enabled address family (or to the rule's address/interface), registered
 // as RefKind::UdpListen with the port and the rule index in the reference.
+// pasta's "-u auto" rules bind and close theirs in udp_listen_sync() as
+// ports come and go in the namespace (fwd/portscan.cpp); closing one first
+// closes the inbound flows that answer through it.
 // A datagram from a host peer is matched by the flow's host side (peer
 // address and port, our bound address and port); the first one of a peer
 // creates a flow whose guest side goes from the peer as the guest may see
@@ -547,8 +550,9 @@ int udp_init(UdpCtx &ctx) {
 		return -ENOSPC;
 
 	const PortForward &in = ctx.c.udp_in;
-	if (ctx.c.no_udp ||
-	    (in.kind != PortForward::Kind::Spec && in.kind != PortForward::Kind::All))
+	// Auto: scanning rules are bound by udp_listen_sync(); explicit rules
+	// given alongside them are bound here.
+	if (ctx.c.no_udp || in.kind == PortForward::Kind::None)
 		return 0;
 	for (size_t i = 0; i < in.rules.size() && i <= UINT16_MAX; i++) {
 		const PortRule &r = in.rules[i];
@@ -719,6 +723,85 @@ void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 	}
 	if (queued)
 		ctx.out.flush();
+}
+
+int udp_listen_sync(UdpCtx &ctx, const PortBitmap &want) {
+	const PortForward &in = ctx.c.udp_in;
+	if (ctx.c.no_udp)
+		return 0;
+	int changes = 0;
+	static PortBitmap have[2]; // per family, of the rule at hand
+	for (size_t ri = 0; ri < in.rules.size() && ri <= UINT16_MAX; ri++) {
+		const PortRule &r = in.rules[ri];
+		if (r.exclude || !r.scan)
+			continue;
+		have[0].reset();
+		have[1].reset();
+		// Close what is no longer wanted; entries are compacted (the
+		// reference carries the port and rule, not the entry's index).
+		size_t kept = 0;
+		for (size_t i = 0; i < ctx.listeners.size(); i++) {
+			UdpListener l = ctx.listeners[i];
+			if (l.rule == ri && !want.test(l.port)) {
+				ctx.flows.for_each([&](uint32_t fi, Flow &f) {
+					if (f.type == FlowType::Udp && f.state<UdpFlow>().inbound &&
+					    f.state<UdpFlow>().sock == l.fd)
+						udp_flow_close(ctx, fi);
+				});
+				ctx.loop.remove(l.fd);
+				close(l.fd);
+				debug("UDP: port %u no longer bound in the namespace, closing %s "
+				      "socket",
+				      l.port, l.v6 ? "IPv6" : "IPv4");
+				changes++;
+				continue;
+			}
+			if (l.rule == ri)
+				have[l.v6].set(l.port);
+			ctx.listeners[kept++] = l;
+		}
+		ctx.listeners.resize(kept);
+
+		bool fam[2] = {ctx.c.ip4.enabled, ctx.c.ip6.enabled};
+		if (r.bind_addr)
+			fam[r.bind_addr->is_v4() ? 1 : 0] = false;
+		for (uint32_t p = r.first; p <= r.last; p++) {
+			if (!want.test(p) || in.excluded(uint16_t(p))) {
+				ctx.auto_failed[0].reset(p);
+				ctx.auto_failed[1].reset(p);
+				continue;
+			}
+			for (int v = 0; v < 2; v++) {
+				if (!fam[v] || have[v].test(p))
+					continue;
+				int fd = listen_sock_open(r, v == 1, uint16_t(p));
+				EpollRef ref;
+				ref.kind = RefKind::UdpListen;
+				ref.index = p | uint32_t(ri) << 16;
+				if (fd >= 0) {
+					int rc = ctx.loop.add(fd, EPOLLIN, ref);
+					if (rc < 0) {
+						close(fd);
+						fd = rc;
+					}
+				}
+				if (fd < 0) {
+					if (!ctx.auto_failed[v].test(p))
+						debug("UDP: port %u bound in the namespace, but no %s "
+						      "socket on the host: %s",
+						      p, v ? "IPv6" : "IPv4", strerror(-fd));
+					ctx.auto_failed[v].set(p);
+					continue;
+				}
+				ctx.auto_failed[v].reset(p);
+				ctx.listeners.push_back(UdpListener{fd, uint16_t(p), uint16_t(ri), v == 1});
+				debug("UDP: port %u bound in the namespace, %s socket opened", p,
+				      v ? "IPv6" : "IPv4");
+				changes++;
+			}
+		}
+	}
+	return changes;
 }
 
 void udp_flow_close(UdpCtx &ctx, uint32_t index) {

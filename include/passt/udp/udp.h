@@ -12,6 +12,7 @@
 #include "passt/conf/config.h"
 #include "passt/core/epoll.h"
 #include "passt/flow/flow.h"
+#include "passt/fwd/portscan.h"
 #include "passt/tap/output.h"
 
 namespace passt {
@@ -65,11 +66,14 @@ struct UdpCtx {
 
 	std::vector<UdpListener> listeners; // -u sockets
 	UdpStats stats{};
+	// "-u auto": ports that could not be bound (already bound on the host,
+	// ...) per family, so that retries every scan log only once.
+	PortBitmap auto_failed[2];
 };
 
 // Register the UdpSock and UdpListen handlers and the expiry timer with
-// ctx.loop, and open the -u sockets of Kind::Spec / Kind::All rules (Auto
-// rules, which scan, are not handled here). A port of a non-weak rule that
+// ctx.loop, and open the -u sockets of the rules that don't scan (Auto
+// rules get theirs from udp_listen_sync()). A port of a non-weak rule that
 // can be bound on no address family is fatal: returns -errno of the last
 // failure (e.g. -EADDRINUSE); -ENOSPC if the timer table is full; else 0.
 int udp_init(UdpCtx &ctx);
@@ -89,6 +93,13 @@ void udp_sock_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timespec
 // peers to a -u port, each to its flow (created on the first datagram of a
 // peer), sent to the guest's target port; flush once.
 void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
+
+// pasta "-u auto": make the sockets of the scanning rules of c.udp_in match
+// want (listening ports, see portscan_want()): bind the missing ones (ports
+// already bound on the host are skipped, logged once), close those no
+// longer wanted, together with the inbound flows that reply through them.
+// Returns the number of sockets opened plus closed.
+int udp_listen_sync(UdpCtx &ctx, const PortBitmap &want);
 
 // Close flows idle for UDP_FLOW_TIMEOUT_S or more. Returns how many.
 unsigned udp_timer(UdpCtx &ctx, const timespec &now);

@@ -1,0 +1,117 @@
+// pasta's automatic port forwarding ("-t auto", "-u auto"): which ports are
+// bound in the namespace, read from the kernel's /proc/net/{tcp,tcp6,udp,
+// udp6} tables as the namespace sees them. See src/fwd/portscan.cpp.
+#pragma once
+
+#include <bitset>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "passt/conf/config.h"
+
+namespace passt {
+
+// One bit per port number (bit 0 is never set by the scanner).
+using PortBitmap = std::bitset<65536>;
+
+// Socket states in the "st" column (the kernel's TCP state numbers, which
+// UDP sockets reuse): a listening TCP socket, an unconnected UDP socket.
+inline constexpr uint8_t PROCNET_TCP_LISTEN = 0x0a;
+inline constexpr uint8_t PROCNET_UDP_UNCONNECTED = 0x07;
+
+// Longest table line we accept; real ones are under 200 characters.
+inline constexpr size_t PROCNET_LINE_MAX = 512;
+
+// Incremental parser of one table: feed() it the text in chunks of any
+// size (lines may be split between chunks), then finish(). Sets in ports
+// the local port of every well-formed entry whose state is `state`; the
+// header line and malformed or over-long lines are skipped (and counted).
+class ProcNetParser {
+public:
+	ProcNetParser(uint8_t state, PortBitmap &ports) : state_(state), ports_(ports) {}
+	void feed(std::string_view chunk);
+	// Parses a last line without a newline, if any.
+	void finish();
+
+	size_t matched() const { return matched_; }   // entries in `state`
+	size_t entries() const { return entries_; }   // well-formed entries
+	size_t malformed() const { return malformed_; } // other lines, header aside
+
+private:
+	void line(std::string_view l);
+
+	uint8_t state_;
+	PortBitmap &ports_;
+	char buf_[PROCNET_LINE_MAX] = {};
+	size_t len_ = 0;
+	bool overlong_ = false; // skipping the rest of a too long line
+	bool first_line_ = true;
+	size_t matched_ = 0, entries_ = 0, malformed_ = 0;
+};
+
+// Parses a whole table held in text (tests, and one-shot reads). Returns
+// the number of entries in `state`.
+size_t procnet_parse(std::string_view text, uint8_t state, PortBitmap &ports);
+
+// Reads the table open on fd from its start (the kernel regenerates it on
+// each read from offset 0) and adds its matching ports. Returns the number
+// of entries in `state`, or -errno.
+int procnet_read_fd(int fd, uint8_t state, PortBitmap &ports);
+
+// The four tables of one network namespace, open for the daemon's lifetime
+// (the open files keep pointing at the namespace they were opened in, so
+// no path lookups are needed after start-up).
+struct PortScanner {
+	enum Table { Tcp = 0, Tcp6, Udp, Udp6, Count };
+	int fds[Count] = {-1, -1, -1, -1};
+
+	PortScanner() = default;
+	PortScanner(const PortScanner &) = delete;
+	PortScanner &operator=(const PortScanner &) = delete;
+	~PortScanner() { close_all(); }
+
+	// Opens dir/tcp, dir/tcp6, dir/udp, dir/udp6 (e.g. dir = "/proc/PID/net").
+	// A missing table (no IPv6 in the kernel) is left closed; returns the
+	// number opened, or -errno if none could be.
+	int open_dir(const char *dir);
+	// Takes over already open table fds (from a helper in the namespace),
+	// in Table order; -1 entries are skipped.
+	void adopt(const int (&table_fds)[Count]);
+	bool any_open() const;
+	void close_all();
+
+	// Ports bound in the namespace: TCP listening sockets of both families,
+	// or unconnected (bound) UDP sockets. bound is cleared first. Returns 0,
+	// or -errno if no table could be read.
+	int scan_tcp(PortBitmap &bound) const;
+	int scan_udp(PortBitmap &bound) const;
+};
+
+// Opens the four tables as /proc/self/net/... from inside the calling
+// process's network namespace into table_fds (for ns helpers). Returns the
+// number opened.
+int portscan_open_self(int (&table_fds)[PortScanner::Count]);
+
+struct NsHandle;
+// Opens the tables of the namespace behind ns into s: /proc/PID/net for a
+// PID in it (spawned command, "pasta PID"), else (--netns PATH only, or if
+// that fails) through a helper process that enters the namespace and hands
+// the open files back. Returns the number of tables opened, or -errno.
+int portscan_open_ns(const NsHandle &ns, PortScanner &s);
+
+// Listening ports wanted for the scanning rules of fwd: port p is set if a
+// rule with scan = true (not an exclusion) covers p, p is not excluded,
+// and the target port of p is set in bound. Clears want first. Ports of
+// non-scanning rules are never set.
+void portscan_want(const PortForward &fwd, const PortBitmap &bound, PortBitmap &want);
+
+// Clears from bound the ports that the reverse direction (rev: -T/-U)
+// listens on in the namespace itself with explicit rules: those sockets are
+// ours, and forwarding them back would make a loop.
+void portscan_mask_reverse(const PortForward &rev, PortBitmap &bound);
+
+// True if any inclusive rule of fwd scans.
+bool portscan_needed(const PortForward &fwd);
+
+} // namespace passt

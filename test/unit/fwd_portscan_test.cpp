@@ -1,0 +1,656 @@
+// /proc/net/{tcp,tcp6,udp,udp6} parsing for pasta's automatic forwarding,
+// and the wanted-ports computation: crafted tables (valid, truncated,
+// garbage, split across chunks) and a real read of /proc/self/net after
+// binding sockets; then tcp_listen_sync() and udp_listen_sync() against
+// real sockets in a namespace of their own.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "passt/core/epoll.h"
+#include "passt/core/util.h"
+#include "passt/flow/flow.h"
+#include "passt/fwd/portscan.h"
+#include "passt/host/ns.h"
+#include "passt/tcp/tcp.h"
+#include "passt/udp/udp.h"
+
+using namespace passt;
+
+namespace {
+
+const char *TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when "
+			 "retrnsmt   uid  timeout inode\n";
+
+// One line of /proc/net/tcp as the kernel prints it.
+std::string tcp4_line(int slot, const char *laddr, unsigned lport, unsigned rport, unsigned st) {
+	char b[256];
+	snprintf(b, sizeof(b),
+		 "%4d: %s:%04X 00000000:%04X %02X 00000000:00000000 00:00000000 00000000"
+		 "     0        0 %d 1 0000000000000000 100 0 0 10 0\n",
+		 slot, laddr, lport, rport, st, 1000 + slot);
+	return b;
+}
+
+std::string tcp6_line(int slot, unsigned lport, unsigned st) {
+	char b[256];
+	snprintf(b, sizeof(b),
+		 "%4d: 00000000000000000000000000000000:%04X "
+		 "00000000000000000000000000000000:0000 %02X 00000000:00000000 00:00000000 "
+		 "00000000     0        0 %d 1 0000000000000000 100 0 0 10 0\n",
+		 slot, lport, st, 2000 + slot);
+	return b;
+}
+
+std::vector<unsigned> ports_of(const PortBitmap &b) {
+	std::vector<unsigned> v;
+	for (unsigned p = 0; p < 65536; p++)
+		if (b.test(p))
+			v.push_back(p);
+	return v;
+}
+
+} // namespace
+
+TEST(ProcNetParse, ListeningTcpPorts) {
+	std::string t = TCP_HEADER;
+	t += tcp4_line(0, "0100007F", 8080, 0, 0x0a);  // listening on 127.0.0.1
+	t += tcp4_line(1, "00000000", 22, 0, 0x0a);    // listening on any
+	t += tcp4_line(2, "0100007F", 40000, 8080, 0x01); // established: not listening
+	t += tcp4_line(3, "0100007F", 5555, 0, 0x07);  // closed
+	PortBitmap b;
+	EXPECT_EQ(procnet_parse(t, PROCNET_TCP_LISTEN, b), 2u);
+	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{22, 8080}));
+}
+
+TEST(ProcNetParse, Tcp6AndLowercaseHex) {
+	std::string t = TCP_HEADER;
+	t += tcp6_line(0, 0xabcd, 0x0a);
+	t += "   1: 00000000000000000000000000000000:beef 00000000000000000000000000000000:0000 0a "
+	     "00000000:00000000 00:00000000 00000000     0        0 1 1\n";
+	PortBitmap b;
+	EXPECT_EQ(procnet_parse(t, PROCNET_TCP_LISTEN, b), 2u);
+	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{0xabcd, 0xbeef}));
+}
+
+TEST(ProcNetParse, UdpUnconnectedOnly) {
+	std::string t = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when "
+			"retrnsmt   uid  timeout inode ref pointer drops\n";
+	t += tcp4_line(0, "00000000", 53, 0, 0x07);          // bound, unconnected
+	t += tcp4_line(1, "0100007F", 40001, 53, 0x01);      // connected client
+	t += tcp6_line(2, 5353, 0x07);
+	PortBitmap b;
+	EXPECT_EQ(procnet_parse(t, PROCNET_UDP_UNCONNECTED, b), 2u);
+	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{53, 5353}));
+}
+
+TEST(ProcNetParse, AddsToExistingBits) {
+	PortBitmap b;
+	b.set(7);
+	procnet_parse(tcp4_line(0, "00000000", 9, 0, 0x0a), PROCNET_TCP_LISTEN, b);
+	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{7, 9}));
+}
+
+TEST(ProcNetParse, TruncatedLinesIgnored) {
+	std::string full = tcp4_line(0, "00000000", 1234, 0, 0x0a);
+	// Every cut of the line before the field after "st" must not be taken.
+	size_t st_end = full.find(" 0A ") + 3;
+	for (size_t n = 0; n <= st_end; n++) {
+		PortBitmap b;
+		ProcNetParser p(PROCNET_TCP_LISTEN, b);
+		p.feed(std::string_view(full).substr(0, n));
+		p.finish();
+		EXPECT_TRUE(b.none()) << "cut at " << n << ": '" << full.substr(0, n) << "'";
+		EXPECT_EQ(p.matched(), 0u);
+	}
+	// A cut after the queues field is still a usable entry.
+	PortBitmap b;
+	procnet_parse(full.substr(0, st_end + 10), PROCNET_TCP_LISTEN, b); // " 00000000:"
+	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{1234}));
+}
+
+TEST(ProcNetParse, GarbageIgnored) {
+	const char *bad[] = {
+		"garbage\n",
+		"   0: \n",
+		"   0: 00000000:1F90\n",
+		"   0: 0000000:1F90 00000000:0000 0A 00000000:00000000\n",    // 7-digit address
+		"   0: 000000000:1F90 00000000:0000 0A 00000000:00000000\n",  // 9-digit address
+		"   0: 0000000G:1F90 00000000:0000 0A 00000000:00000000\n",   // not hex
+		"   0: 00000000:11F90 00000000:0000 0A 00000000:00000000\n",  // 5-digit port
+		"   0: 00000000: 00000000:0000 0A 00000000:00000000\n",       // no port
+		"   0: 00000000-1F90 00000000:0000 0A 00000000:00000000\n",   // no colon
+		"   0: 00000000:1F90 00000000:0000 A 00000000:00000000\n",    // 1-digit state
+		"   0: 00000000:1F90 00000000:0000 0AA 00000000:00000000\n",  // 3-digit state
+		"   0: 00000000:1F90 00000000:0000 0Z 00000000:00000000\n",   // bad state
+		"   0: 00000000:1F90 00000000:0000 0A 0000000000000000\n",    // bad queues
+		"   0: 00000000:1F90 zzzz 0A 00000000:00000000\n",            // bad remote
+		"   x: 00000000:1F90 00000000:0000 0A 00000000:00000000\n",   // bad slot
+		"   0 00000000:1F90 00000000:0000 0A 00000000:00000000\n",    // slot w/o colon
+		"   0: 00000000:0000 00000000:0000 0A 00000000:00000000\n",   // port 0
+		"\x01\x02\xff\xfe:\n",
+	};
+	std::string all = TCP_HEADER;
+	for (const char *l : bad) {
+		PortBitmap b;
+		ProcNetParser p(PROCNET_TCP_LISTEN, b);
+		p.feed(TCP_HEADER);
+		p.feed(l);
+		p.finish();
+		EXPECT_TRUE(b.none()) << l;
+		EXPECT_EQ(p.matched(), 0u) << l;
+		all += l;
+	}
+	// Garbage between good lines does not hide them.
+	all += tcp4_line(5, "00000000", 8000, 0, 0x0a);
+	all += "\n\n";
+	all += "nonsense line without a newline at the end";
+	PortBitmap b;
+	ProcNetParser p(PROCNET_TCP_LISTEN, b);
+	p.feed(all);
+	p.finish();
+	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{8000}));
+	EXPECT_EQ(p.matched(), 1u);
+	// Every listed line but "port 0" (well-formed) and the header counts.
+	EXPECT_EQ(p.malformed(), std::size(bad) - 1 + 1);
+}
+
+TEST(ProcNetParse, OverlongLineSkipped) {
+	std::string t = TCP_HEADER;
+	std::string longl = tcp4_line(0, "00000000", 1111, 0, 0x0a);
+	longl.insert(longl.size() - 1, std::string(PROCNET_LINE_MAX, ' '));
+	t += longl;
+	t += tcp4_line(1, "00000000", 2222, 0, 0x0a);
+	PortBitmap b;
+	ProcNetParser p(PROCNET_TCP_LISTEN, b);
+	p.feed(t);
+	p.finish();
+	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{2222}));
+	EXPECT_EQ(p.malformed(), 1u);
+}
+
+TEST(ProcNetParse, ChunkBoundariesAnywhere) {
+	std::string t = TCP_HEADER;
+	for (int i = 0; i < 20; i++)
+		t += tcp4_line(i, "0100007F", 3000 + unsigned(i) * 7, 0, i % 3 ? 0x0a : 0x01);
+	PortBitmap whole;
+	size_t n = procnet_parse(t, PROCNET_TCP_LISTEN, whole);
+	EXPECT_EQ(n, 13u);
+	for (size_t chunk : {1, 2, 3, 7, 64, 150, 151, 4096}) {
+		PortBitmap b;
+		ProcNetParser p(PROCNET_TCP_LISTEN, b);
+		for (size_t off = 0; off < t.size(); off += chunk)
+			p.feed(std::string_view(t).substr(off, chunk));
+		p.finish();
+		EXPECT_EQ(b, whole) << "chunk " << chunk;
+		EXPECT_EQ(p.malformed(), 0u) << "chunk " << chunk;
+	}
+}
+
+TEST(ProcNetParse, ReadFromFile) {
+	char path[] = "/tmp/portscan_test_XXXXXX";
+	int fd = mkstemp(path);
+	ASSERT_GE(fd, 0);
+	unlink(path);
+	std::string t = TCP_HEADER;
+	for (int i = 0; i < 400; i++) // larger than the read buffer
+		t += tcp4_line(i, "00000000", 10000 + unsigned(i), 0, 0x0a);
+	ASSERT_EQ(write_all(fd, t.data(), t.size()), 0);
+	PortBitmap b;
+	EXPECT_EQ(procnet_read_fd(fd, PROCNET_TCP_LISTEN, b), 400);
+	EXPECT_EQ(b.count(), 400u);
+	EXPECT_TRUE(b.test(10000));
+	EXPECT_TRUE(b.test(10399));
+	// Reads again from the start.
+	PortBitmap b2;
+	EXPECT_EQ(procnet_read_fd(fd, PROCNET_TCP_LISTEN, b2), 400);
+	close(fd);
+	EXPECT_LT(procnet_read_fd(-1, PROCNET_TCP_LISTEN, b2), 0);
+}
+
+namespace {
+
+// Bound (and for TCP, listening) socket on an ephemeral loopback port.
+int bound_socket(int family, int type, uint16_t *port) {
+	int fd = socket(family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	sockaddr_storage ss{};
+	socklen_t len;
+	if (family == AF_INET) {
+		auto *sa = reinterpret_cast<sockaddr_in *>(&ss);
+		sa->sin_family = AF_INET;
+		sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		len = sizeof(*sa);
+	} else {
+		auto *sa = reinterpret_cast<sockaddr_in6 *>(&ss);
+		sa->sin6_family = AF_INET6;
+		sa->sin6_addr = in6addr_loopback;
+		len = sizeof(*sa);
+	}
+	if (bind(fd, reinterpret_cast<sockaddr *>(&ss), len) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 1) < 0) ||
+	    getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &len) < 0) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in *>(&ss)->sin_port
+					: reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port);
+	return fd;
+}
+
+} // namespace
+
+TEST(PortScanner, RealProcSelfNet) {
+	uint16_t tport = 0, uport = 0, t6port = 0;
+	int t = bound_socket(AF_INET, SOCK_STREAM, &tport);
+	int u = bound_socket(AF_INET, SOCK_DGRAM, &uport);
+	ASSERT_GE(t, 0) << strerror(errno);
+	ASSERT_GE(u, 0) << strerror(errno);
+	int t6 = bound_socket(AF_INET6, SOCK_STREAM, &t6port); // may fail without IPv6
+
+	PortScanner s;
+	ASSERT_GT(s.open_dir("/proc/self/net"), 0);
+	PortBitmap tcp, udp;
+	EXPECT_EQ(s.scan_tcp(tcp), 0);
+	EXPECT_EQ(s.scan_udp(udp), 0);
+	EXPECT_TRUE(tcp.test(tport));
+	EXPECT_TRUE(udp.test(uport));
+	if (t6 >= 0) {
+		EXPECT_TRUE(tcp.test(t6port));
+	}
+
+	// Closing the sockets takes the ports away on the next scan.
+	close(t);
+	close(u);
+	if (t6 >= 0)
+		close(t6);
+	EXPECT_EQ(s.scan_tcp(tcp), 0);
+	EXPECT_EQ(s.scan_udp(udp), 0);
+	EXPECT_FALSE(tcp.test(tport));
+	EXPECT_FALSE(udp.test(uport));
+	if (t6 >= 0) {
+		EXPECT_FALSE(tcp.test(t6port));
+	}
+}
+
+TEST(PortScanner, OpenSelfAndAdopt) {
+	int fds[PortScanner::Count];
+	ASSERT_GT(portscan_open_self(fds), 0);
+	uint16_t port = 0;
+	int t = bound_socket(AF_INET, SOCK_STREAM, &port);
+	ASSERT_GE(t, 0);
+	PortScanner s;
+	s.adopt(fds);
+	EXPECT_TRUE(s.any_open());
+	PortBitmap tcp;
+	EXPECT_EQ(s.scan_tcp(tcp), 0);
+	EXPECT_TRUE(tcp.test(port));
+	close(t);
+	s.close_all();
+	EXPECT_FALSE(s.any_open());
+	EXPECT_LT(s.scan_tcp(tcp), 0);
+}
+
+TEST(PortScanner, MissingDirectory) {
+	PortScanner s;
+	EXPECT_LT(s.open_dir("/nonexistent/net"), 0);
+	EXPECT_FALSE(s.any_open());
+}
+
+TEST(PortscanWant, ScanRulesOnly) {
+	PortForward f;
+	PortRule spec; // explicit, not scanning: never in want
+	spec.first = spec.last = spec.to_first = 8080;
+	PortRule a1;
+	a1.first = 1;
+	a1.last = 1000;
+	a1.to_first = 1;
+	a1.scan = true;
+	a1.weak = true;
+	PortRule a2 = a1; // mapped: listen on 2000-2009 for 3000-3009
+	a2.first = 2000;
+	a2.last = 2009;
+	a2.to_first = 3000;
+	PortRule ex;
+	ex.first = 500;
+	ex.last = 600;
+	ex.to_first = 500;
+	ex.exclude = true;
+	f.rules = {spec, a1, a2, ex};
+	EXPECT_TRUE(portscan_needed(f));
+
+	PortBitmap bound, want;
+	// 2003 is bound but a2 listens on it for 3003; 3005 makes 2005 wanted.
+	for (unsigned p : {22u, 550u, 1001u, 2003u, 3005u, 8080u, 65535u})
+		bound.set(p);
+	want.set(12345); // cleared
+	portscan_want(f, bound, want);
+	EXPECT_EQ(ports_of(want), (std::vector<unsigned>{22, 2005}));
+	// Ports the reverse direction listens on in the namespace are ours.
+	PortForward rev;
+	PortRule rspec;
+	rspec.first = 20;
+	rspec.last = 25;
+	rspec.to_first = 20;
+	PortRule rscan = a1; // scanning reverse rules bind nothing of ours there
+	rev.rules = {rspec, rscan};
+	PortBitmap masked = bound;
+	portscan_mask_reverse(rev, masked);
+	EXPECT_FALSE(masked.test(22));
+	EXPECT_EQ(masked.count(), bound.count() - 1);
+	portscan_want(f, masked, want);
+	EXPECT_EQ(ports_of(want), (std::vector<unsigned>{2005}));
+	// A configuration without scanning rules wants nothing.
+	PortForward g;
+	g.rules = {spec};
+	EXPECT_FALSE(portscan_needed(g));
+	portscan_want(g, bound, want);
+	EXPECT_TRUE(want.none());
+}
+
+// The tables of another namespace, by PID and through the helper (as for
+// --netns without a PID): a socket listening there shows up, one listening
+// here does not.
+TEST(PortScanner, OtherNamespace) {
+	fflush(nullptr);
+	pid_t child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		alarm(20);
+		NsHandle ns;
+		NsCommand cmd;
+		std::string err;
+		if (ns_spawn_command({"sleep", "30"}, true, &ns, &cmd, &err) < 0)
+			_exit(77); // no user namespaces here
+		int rc = 0;
+		auto check = [&](bool ok, const char *what) {
+			if (!ok && !rc) {
+				fprintf(stderr, "OtherNamespace: %s\n", what);
+				rc = 1;
+			}
+		};
+		uint16_t here = 0, there = 0;
+		int h = bound_socket(AF_INET, SOCK_STREAM, &here);
+		check(h >= 0, "socket here");
+		int t = ns_socket(ns, AF_INET, SOCK_STREAM, 0);
+		check(t >= 0, "socket in the namespace");
+		sockaddr_in sa{};
+		sa.sin_family = AF_INET;
+		socklen_t len = sizeof(sa);
+		check(bind(t, reinterpret_cast<sockaddr *>(&sa), len) == 0 && listen(t, 1) == 0 &&
+			      getsockname(t, reinterpret_cast<sockaddr *>(&sa), &len) == 0,
+		      "listen in the namespace");
+		there = ntohs(sa.sin_port);
+
+		PortScanner by_pid, by_helper;
+		check(portscan_open_ns(ns, by_pid) > 0, "open by PID");
+		NsHandle path_only = ns;
+		path_only.pid = 0;
+		check(portscan_open_ns(path_only, by_helper) > 0, "open through the helper");
+		for (PortScanner *s : {&by_pid, &by_helper}) {
+			PortBitmap b;
+			check(s->scan_tcp(b) == 0, "scan");
+			check(b.test(there), "namespace port missing");
+			check(!b.test(here), "our own port listed");
+		}
+		close(t);
+		PortBitmap b;
+		check(by_helper.scan_tcp(b) == 0 && !b.test(there), "closed port still listed");
+		close(h);
+		ns_kill_command(&cmd);
+		_exit(rc);
+	}
+	int st = 0;
+	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+		;
+	ASSERT_TRUE(WIFEXITED(st)) << "child killed by signal " << WTERMSIG(st);
+	if (WEXITSTATUS(st) == 77)
+		GTEST_SKIP() << "no user namespaces";
+	EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+// ---- tcp_listen_sync() / udp_listen_sync(), in a namespace of their own ----
+
+namespace {
+
+class NullTap final : public TapOutput {
+public:
+	bool send_frame(std::span<const std::byte>) override {
+		frames++;
+		return true;
+	}
+	void flush() override {}
+	unsigned frames = 0;
+};
+
+bool write_text(const char *path, const char *text) {
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = write(fd, text, strlen(text));
+	close(fd);
+	return n == ssize_t(strlen(text));
+}
+
+// New user + network namespace with lo up; 77 if unavailable.
+int enter_own_netns() {
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0)
+		return 77;
+	char map[64];
+	snprintf(map, sizeof(map), "0 %u 1", unsigned(uid));
+	if (!write_text("/proc/self/uid_map", map))
+		return 77;
+	write_text("/proc/self/setgroups", "deny");
+	snprintf(map, sizeof(map), "0 %u 1", unsigned(gid));
+	if (!write_text("/proc/self/gid_map", map))
+		return 77;
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ifreq ifr{};
+	strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+	bool ok = s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0;
+	ifr.ifr_flags = short(ifr.ifr_flags | IFF_UP);
+	ok = ok && ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
+	if (s >= 0)
+		close(s);
+	return ok ? 0 : 1;
+}
+
+// Runs body in a forked child in its own namespace, bounded by alarm().
+void run_in_netns(int (*body)()) {
+	fflush(nullptr);
+	pid_t child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0) {
+		alarm(20);
+		int rc = enter_own_netns();
+		_exit(rc ? rc : body());
+	}
+	int st = 0;
+	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+		;
+	ASSERT_TRUE(WIFEXITED(st)) << "child killed by signal " << WTERMSIG(st);
+	if (WEXITSTATUS(st) == 77)
+		GTEST_SKIP() << "no user namespaces";
+	EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+#define CK(cond)                                                                        \
+	do {                                                                            \
+		if (!(cond)) {                                                          \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+				#cond);                                                 \
+			return 1;                                                       \
+		}                                                                       \
+	} while (0)
+
+Config sync_config() {
+	Config c;
+	c.ip4.addr = Ipv4Addr::parse("192.0.2.2").value();
+	c.ip4.prefix_len = 24;
+	c.ip4.gw = Ipv4Addr::parse("192.0.2.1").value();
+	c.ip4.map_host_loopback = c.ip4.gw;
+	c.ip6.enabled = false; // one listener per port keeps the counts plain
+	PortRule spec;       // explicit port next to the scanning rule
+	spec.first = spec.last = spec.to_first = 7000;
+	PortRule scan;
+	scan.first = 20000;
+	scan.last = 20010;
+	scan.to_first = 20000;
+	scan.scan = scan.weak = true;
+	PortRule excl;
+	excl.first = excl.last = excl.to_first = 20008;
+	excl.exclude = true;
+	for (PortForward *f : {&c.tcp_in, &c.udp_in}) {
+		f->rules = {spec, scan, excl};
+		f->kind = PortForward::Kind::Auto;
+	}
+	return c;
+}
+
+PortBitmap ports(std::initializer_list<unsigned> l) {
+	PortBitmap b;
+	for (unsigned p : l)
+		b.set(p);
+	return b;
+}
+
+// Ports listening (TCP) or bound unconnected (UDP) here, by the scanner.
+PortBitmap bound_here(bool tcp) {
+	PortScanner s;
+	PortBitmap b;
+	if (s.open_dir("/proc/self/net") <= 0 || (tcp ? s.scan_tcp(b) : s.scan_udp(b)) < 0)
+		b.set(0); // never set otherwise: makes comparisons fail
+	return b;
+}
+
+int tcp_sync_body() {
+	Config c = sync_config();
+	TapState tap;
+	NullTap out;
+	EventLoop loop;
+	FlowTable flows;
+	CK(loop.init() == 0 && flows.init(64) == 0);
+	TcpCtx ctx{c, tap, out, loop, flows};
+	CK(tcp_init(ctx) == 0);
+	CK(ctx.listeners.size() == 1 && ctx.listeners[0].port == 7000);
+	CK(bound_here(true) == ports({7000}));
+
+	CK(tcp_listen_sync(ctx, ports({20001, 20005, 7000})) == 2);
+	CK(bound_here(true) == ports({7000, 20001, 20005}));
+	size_t slot5 = 0;
+	for (size_t i = 0; i < ctx.listeners.size(); i++)
+		if (ctx.listeners[i].port == 20005)
+			slot5 = i;
+	int fd5 = ctx.listeners[slot5].fd;
+	CK(fd5 >= 0);
+
+	// An accepted connection outlives its listener: connect to 20001 and
+	// keep the accepted socket as a flow would.
+	int cl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sockaddr_in sa{};
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(20001);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CK(connect(cl, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) == 0);
+	int lfd1 = -1;
+	for (const TcpListener &l : ctx.listeners)
+		if (l.port == 20001)
+			lfd1 = l.fd;
+	int acc = accept4(lfd1, nullptr, nullptr, SOCK_CLOEXEC);
+	CK(acc >= 0);
+
+	// 20001 goes, 20007 comes: same slot count, 20005 untouched.
+	CK(tcp_listen_sync(ctx, ports({20005, 20007})) == 2);
+	CK(ctx.listeners.size() == 3);
+	CK(ctx.listeners[slot5].fd == fd5 && ctx.listeners[slot5].port == 20005);
+	CK(bound_here(true) == ports({7000, 20005, 20007}));
+	CK(write(cl, "x", 1) == 1);
+	char ch = 0;
+	CK(read(acc, &ch, 1) == 1 && ch == 'x');
+	CK(connect(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
+		   reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) < 0 &&
+	   errno == ECONNREFUSED);
+	close(acc);
+	close(cl);
+
+	// Idempotent; excluded and out-of-range ports are never opened.
+	CK(tcp_listen_sync(ctx, ports({20005, 20007, 20008, 30000})) == 0);
+	CK(bound_here(true) == ports({7000, 20005, 20007}));
+
+	// A port already taken on the host is skipped (and retried later).
+	int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sa.sin_port = htons(20009);
+	sa.sin_addr.s_addr = htonl(INADDR_ANY);
+	CK(bind(busy, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) == 0 && listen(busy, 1) == 0);
+	CK(tcp_listen_sync(ctx, ports({20009})) == 2); // two closed, none opened
+	CK(ctx.auto_failed[0].test(20009));
+	close(busy);
+	CK(tcp_listen_sync(ctx, ports({20009})) == 1);
+	CK(!ctx.auto_failed[0].test(20009));
+	CK(bound_here(true) == ports({7000, 20009}));
+
+	// Everything gone: only the explicit port stays.
+	CK(tcp_listen_sync(ctx, PortBitmap()) == 1);
+	CK(bound_here(true) == ports({7000}));
+	tcp_fini(ctx);
+	CK(bound_here(true) == ports({}));
+	return 0;
+}
+
+int udp_sync_body() {
+	Config c = sync_config();
+	TapState tap;
+	NullTap out;
+	EventLoop loop;
+	FlowTable flows;
+	CK(loop.init() == 0 && flows.init(64) == 0);
+	UdpCtx ctx{c, tap, out, loop, flows};
+	CK(udp_init(ctx) == 0);
+	CK(ctx.listeners.size() == 1);
+	CK(bound_here(false) == ports({7000}));
+	CK(udp_listen_sync(ctx, ports({20002, 20003})) == 2);
+	CK(bound_here(false) == ports({7000, 20002, 20003}));
+
+	// A host peer writes to 20002: an inbound flow replying through it.
+	int peer = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	sockaddr_in sa{};
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(20002);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	// (connected, so that its own port is not "bound" for the scanner)
+	CK(connect(peer, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)) == 0);
+	CK(send(peer, "hi", 2, 0) == 2);
+	for (int i = 0; i < 50 && !ctx.stats.flows_opened; i++)
+		loop.run_once(20);
+	CK(ctx.stats.flows_opened == 1 && out.frames == 1);
+
+	// 20002 goes: its socket and the flow using it are closed.
+	CK(udp_listen_sync(ctx, ports({20003, 20004})) == 2);
+	CK(ctx.stats.flows_closed == 1);
+	CK(bound_here(false) == ports({7000, 20003, 20004}));
+	CK(udp_listen_sync(ctx, ports({20003, 20004, 20008})) == 0);
+	CK(udp_listen_sync(ctx, PortBitmap()) == 2);
+	CK(bound_here(false) == ports({7000}));
+	close(peer);
+	udp_close_all(ctx);
+	return 0;
+}
+
+} // namespace
+
+TEST(ListenSync, Tcp) { run_in_netns(tcp_sync_body); }
+TEST(ListenSync, Udp) { run_in_netns(udp_sync_body); }
