@@ -37,7 +37,9 @@
 #include "passt/host/pasta_net.h"
 #include "passt/host/probe.h"
 #include "passt/flow/flow.h"
+#include "passt/fwd/portscan.h"
 #include "passt/icmp/icmp.h"
+#include "passt/tcp/splice.h"
 #include "passt/tcp/tcp.h"
 #include "passt/udp/udp.h"
 #include "passt/net/pool.h"
@@ -118,7 +120,7 @@ void reject_unsupported(const Config &c) {
 		refuse("--splice-only");
 	if (c.host_lo_to_ns_lo)
 		refuse("--host-lo-to-ns-lo");
-	if (explicit_fwd(c.tcp_out))
+	if (explicit_fwd(c.tcp_out) && c.mode != Mode::Pasta)
 		refuse("-T/--tcp-ns");
 	if (explicit_fwd(c.udp_out))
 		refuse("-U/--udp-ns");
@@ -288,7 +290,13 @@ struct PastaRuntime : Core {
 	NsCommand cmd;
 	bool have_cmd = false;
 	NsWatch watch;
+	// -t/-u auto: the namespace's socket tables, scanned every second.
+	PortScanner scanner;
+	bool scan_tcp = false, scan_udp = false;
+	PortBitmap scan_bound, scan_want;
 	std::unique_ptr<TunBackend> tun;
+	NsSocketHelper sock_helper;          // sockets in the namespace (splice)
+	std::unique_ptr<SpliceCtx> splice;
 };
 
 void on_tun(void *ctx, EpollRef, uint32_t events, const timespec &now) {
@@ -342,6 +350,39 @@ void on_ns_gone(void *ctx, EpollRef, uint32_t, const timespec &) {
 	}
 }
 
+// -t/-u auto: listen on the host exactly on the ports bound in the namespace.
+void auto_fwd_scan(void *ctx, const timespec &) {
+	auto *rt = static_cast<PastaRuntime *>(ctx);
+	if (rt->scan_tcp && rt->scanner.scan_tcp(rt->scan_bound) == 0) {
+		portscan_mask_reverse(rt->c->tcp_out, rt->scan_bound);
+		portscan_want(rt->c->tcp_in, rt->scan_bound, rt->scan_want);
+		tcp_listen_sync(*rt->tcp, rt->scan_want);
+	}
+	if (rt->scan_udp && rt->scanner.scan_udp(rt->scan_bound) == 0) {
+		portscan_mask_reverse(rt->c->udp_out, rt->scan_bound);
+		portscan_want(rt->c->udp_in, rt->scan_bound, rt->scan_want);
+		udp_listen_sync(*rt->udp, rt->scan_want);
+	}
+}
+
+void auto_fwd_start(PastaRuntime &rt, const Config &c) {
+	if (c.tcp_out.kind == PortForward::Kind::Auto || c.udp_out.kind == PortForward::Kind::Auto)
+		debug("-T/-U auto (namespace to host, by scanning the host) not implemented");
+	rt.scan_tcp = !c.no_tcp && portscan_needed(c.tcp_in);
+	rt.scan_udp = !c.no_udp && portscan_needed(c.udp_in);
+	if (!rt.scan_tcp && !rt.scan_udp)
+		return;
+	int rc = portscan_open_ns(rt.ns, rt.scanner);
+	if (rc < 0) {
+		warn("Can't read the namespace's sockets, no automatic forwarding: %s",
+		     strerror(-rc));
+		return;
+	}
+	auto_fwd_scan(&rt, now_monotonic());
+	if (rt.loop.timers().add("auto-fwd", 1000, auto_fwd_scan, &rt) < 0)
+		warn("No timer left for automatic port forwarding");
+}
+
 int pasta_main(Config &c, const HostDefaults &host) {
 	auto rt = std::make_unique<PastaRuntime>();
 	std::string error;
@@ -389,6 +430,16 @@ int pasta_main(Config &c, const HostDefaults &host) {
 	open_pcap_and_print(c);
 	rt->tun = std::make_unique<TunBackend>(tapfd, true, &rt->stats);
 	core_init(*rt, c, *rt->tun, rt->tun->region());
+	if (!c.no_tcp) {
+		if ((rc = ns_socket_helper_start(rt->ns, &rt->sock_helper)) < 0)
+			fail("Failed to start the namespace socket helper: %s", strerror(-rc));
+		rt->splice.reset(new SpliceCtx{c, rt->loop, rt->flows, rt->sock_helper});
+		if ((rc = tcp_splice_init(*rt->splice)) < 0)
+			fail("TCP splice: %s", strerror(-rc));
+		rt->tcp->splice = rt->splice.get();
+	}
+
+	auto_fwd_start(*rt, c);
 
 	rt->loop.set_handler(RefKind::TapTun, on_tun, rt.get());
 	rt->loop.set_handler(RefKind::Signal, on_pasta_signal, rt.get());
@@ -405,8 +456,17 @@ int pasta_main(Config &c, const HostDefaults &host) {
 
 	// Joining an existing namespace, we detach once it is set up (unless
 	// -f); with a spawned command we stay its parent, in the foreground.
-	if (!rt->have_cmd && !c.foreground)
+	if (!rt->have_cmd && !c.foreground) {
 		daemonise();
+		// The helper dies with the process that started it: start anew.
+		if (rt->sock_helper.fd >= 0) {
+			close(rt->sock_helper.fd);
+			rt->sock_helper = NsSocketHelper{};
+			if ((rc = ns_socket_helper_start(rt->ns, &rt->sock_helper)) < 0)
+				die("Failed to restart the namespace socket helper: %s",
+				    strerror(-rc));
+		}
+	}
 	write_pid_file(c);
 	if (rt->have_cmd && (rc = ns_release_command(&rt->cmd)) < 0)
 		die("Failed to start the command: %s", strerror(-rc));

@@ -27,7 +27,11 @@
 // loopback source appears as the map-host-loopback address) to its own
 // address and the target port (state SynSent); its SYN-ACK makes the flow
 // Established, its RST closes the accepted socket with SO_LINGER 0 (the
-// host client sees a reset). SYNs carry MSS (from the MTU) and window
+// host client sees a reset). pasta "-t auto" rules get their listeners from
+// tcp_listen_sync(), following the ports bound in the namespace
+// (fwd/portscan.cpp); a listener's slot in TcpCtx::listeners (its EpollRef
+// index) never moves, and flows keep nothing of the listener after accept(),
+// so closing one leaves its connections alone. SYNs carry MSS (from the MTU) and window
 // scaling; the guest's MSS and window scale are parsed from its SYN.
 //
 // Guest -> host. In-sequence payload is written with send(MSG_DONTWAIT);
@@ -82,7 +86,8 @@
 // unforwardable destination, socket failure) gets an RST.
 //
 // Not done here: the auto (-t auto) port scanning, which belongs to the
-// port scanner; pasta's spliced loopback path; SACK, timestamps and urgent
+// port scanner; pasta's spliced loopback path (splice.cpp: an inbound
+// connection from a loopback source is handed over to it); SACK, timestamps and urgent
 // data (the guest is told of neither SACK nor timestamps, and the urgent
 // pointer is ignored); zero-window probes towards the guest (a guest that
 // closes its window reopens it with a window update, which the tap link
@@ -114,6 +119,7 @@
 #include "passt/net/ip6.h"
 #include "passt/net/tcp.h"
 #include "passt/tap/vnet.h"
+#include "passt/tcp/splice.h"
 
 namespace passt {
 
@@ -986,6 +992,11 @@ void conn_from_sock(TcpCtx &ctx, const TcpListener &l, int fd, const timespec &n
 	sockaddr_to(peer, h.peer_addr, h.peer_port);
 	sockaddr_to(local, h.our_addr, h.our_port);
 	const bool v4 = h.peer_addr.is_v4();
+	// pasta: loopback to loopback needs no frames (splice.cpp).
+	if (ctx.splice && h.peer_addr.is_loopback() && !ctx.c.tcp_in.rules[l.rule].to_addr) {
+		tcp_splice_from_host(*ctx.splice, sock.release(), !v4, l.target, now);
+		return;
+	}
 	if (v4 ? !ctx.c.ip4.enabled : !ctx.c.ip6.enabled)
 		return;
 
@@ -1078,20 +1089,44 @@ int listen_one(TcpCtx &ctx, const PortRule &r, uint32_t rule, uint16_t port, boo
 	li.port = port;
 	li.target = uint16_t(r.to_first + (port - r.first));
 	li.rule = rule;
-	EpollRef ref{RefKind::TcpListen, fd, uint32_t(ctx.listeners.size())};
+	li.v6 = v6;
+	// A free slot if there is one: slots never move (EpollRef index).
+	uint32_t slot = ctx.listener_free.empty() ? uint32_t(ctx.listeners.size())
+						  : ctx.listener_free.back();
+	EpollRef ref{RefKind::TcpListen, fd, slot};
 	if (int rc = ctx.loop.add(fd, EPOLLIN, ref); rc < 0)
 		return rc;
-	ctx.listeners.push_back(li);
+	if (slot == ctx.listeners.size())
+		ctx.listeners.push_back(li);
+	else {
+		ctx.listener_free.pop_back();
+		ctx.listeners[slot] = li;
+	}
 	s.release();
 	return 0;
 }
 
+// Close the listener in slot i and free the slot.
+void listen_close(TcpCtx &ctx, uint32_t i) {
+	TcpListener &l = ctx.listeners[i];
+	if (l.fd < 0)
+		return;
+	ctx.loop.remove(l.fd);
+	close(l.fd);
+	l.fd = -1;
+	ctx.listener_free.push_back(i);
+}
+
 int open_listeners(TcpCtx &ctx) {
 	const PortForward &pf = ctx.c.tcp_in;
-	if (pf.kind != PortForward::Kind::Spec && pf.kind != PortForward::Kind::All) {
-		if (pf.kind == PortForward::Kind::Auto)
-			info("TCP: -t auto (port scanning) is not handled here");
+	// Auto: the scanning rules are opened by tcp_listen_sync(), explicit
+	// rules given alongside them here.
+	if (pf.kind == PortForward::Kind::None)
 		return 0;
+	if (pf.kind == PortForward::Kind::Auto) {
+		// Room for the scanned ports that come and go, set aside now.
+		ctx.listeners.reserve(ctx.listeners.size() + 256);
+		ctx.listener_free.reserve(256);
 	}
 	// Keep half of the descriptors for connections.
 	rlimit rl{};
@@ -1167,6 +1202,66 @@ int tcp_init(TcpCtx &ctx) {
 	return open_listeners(ctx);
 }
 
+int tcp_listen_sync(TcpCtx &ctx, const PortBitmap &want) {
+	const PortForward &pf = ctx.c.tcp_in;
+	if (ctx.c.no_tcp)
+		return 0;
+	int changes = 0;
+	// Which (rule, family, port) listeners exist; at most two scanning
+	// rules are common, so one pass over the listeners per rule will do.
+	static PortBitmap have[2];
+	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
+		const PortRule &r = pf.rules[ri];
+		if (r.exclude || !r.scan)
+			continue;
+		have[0].reset();
+		have[1].reset();
+		for (uint32_t i = 0; i < ctx.listeners.size(); i++) {
+			const TcpListener &l = ctx.listeners[i];
+			if (l.fd < 0 || l.rule != ri)
+				continue;
+			if (!want.test(l.port)) {
+				debug("TCP: port %u no longer bound in the namespace, closing "
+				      "%s listener",
+				      l.port, l.v6 ? "IPv6" : "IPv4");
+				listen_close(ctx, i);
+				changes++;
+				continue;
+			}
+			have[l.v6].set(l.port);
+		}
+		for (uint32_t p = r.first; p <= r.last; p++) {
+			if (!want.test(p) || pf.excluded(uint16_t(p))) {
+				ctx.auto_failed[0].reset(p);
+				ctx.auto_failed[1].reset(p);
+				continue;
+			}
+			for (int v6 = 0; v6 < 2; v6++) {
+				if (have[v6].test(p))
+					continue;
+				if (r.bind_addr && r.bind_addr->is_v4() == bool(v6))
+					continue;
+				if (v6 ? !ctx.c.ip6.enabled : !ctx.c.ip4.enabled)
+					continue;
+				int rc = listen_one(ctx, r, ri, uint16_t(p), v6);
+				if (rc < 0) {
+					if (!ctx.auto_failed[v6].test(p))
+						debug("TCP: port %u bound in the namespace, but no %s "
+						      "listener on the host: %s",
+						      p, v6 ? "IPv6" : "IPv4", strerror(-rc));
+					ctx.auto_failed[v6].set(p);
+					continue;
+				}
+				ctx.auto_failed[v6].reset(p);
+				debug("TCP: port %u bound in the namespace, %s listener opened", p,
+				      v6 ? "IPv6" : "IPv4");
+				changes++;
+			}
+		}
+	}
+	return changes;
+}
+
 void tcp_flush_acks(TcpCtx &ctx) {
 	for (uint32_t idx : ctx.ack_pending) {
 		Flow *f = ctx.flows.get(idx, FlowType::Tcp);
@@ -1186,10 +1281,13 @@ void tcp_fini(TcpCtx &ctx) {
 			flow_close(ctx, i, false);
 	});
 	for (TcpListener &l : ctx.listeners) {
+		if (l.fd < 0)
+			continue;
 		ctx.loop.remove(l.fd);
 		close(l.fd);
 	}
 	ctx.listeners.clear();
+	ctx.listener_free.clear();
 }
 
 bool tcp_tap_input(TcpCtx &ctx, std::span<std::byte> frame, const timespec &now) {

@@ -1,8 +1,12 @@
 #!/bin/bash
 # TCP semantics through pasta's tap path (namespace -> host via the gateway
-# address, which maps to the host's loopback; and host -> namespace via -t):
-# half-close, connection refused (RST), reset by the host, 1000 concurrent
-# echo connections, and iperf3 in both directions.
+# address, which maps to the host's loopback; and host -> namespace via -t,
+# the host connecting to its own non-loopback address: a loopback source
+# would take the splice path): half-close, connection refused (RST), reset
+# by the host, 1000 concurrent echo connections, and iperf3 in both
+# directions. The same over the spliced loopback path (-T, and -t from the
+# host's loopback): 1000 concurrent echo connections and iperf3 both ways
+# (test_tcp_splice.sh has its half-close and reset cases).
 . "$(dirname "$0")/lib.sh"
 
 need_pkg iperf3 iperf3
@@ -119,7 +123,8 @@ pasta_run() {
 }
 
 for fam in 4 6; do
-	if [ "$fam" = 4 ]; then lo=127.0.0.1; gw=$HOST_GW4; else lo=::1; gw=$HOST_GW6; fi
+	if [ "$fam" = 4 ]; then lo=127.0.0.1; gw=$HOST_GW4; haddr=$HOST_ADDR4
+	else lo=::1; gw=$HOST_GW6; haddr=$HOST_ADDR6; fi
 
 	# Half-close: the namespace shuts down writing, still gets the reply.
 	port=$((port + 1)); rm -f "$d/ready"
@@ -149,7 +154,7 @@ for fam in 4 6; do
 	pid=$BG_PID
 	wait_for "ss -ltn | grep -q ':$port '" 10 || fail "pasta -t listener"
 	sleep 0.5
-	python3 "$d/h.py" rst-client "$lo" "$port" ||
+	python3 "$d/h.py" rst-client "$haddr" "$port" ||
 		fail "IPv$fam inbound to a closed port: no reset"
 	bg_stop "$pid"
 	log "IPv$fam inbound to a closed port: reset"
@@ -163,6 +168,11 @@ pasta_run -- sh -c "ulimit -n 8192; python3 $d/h.py echo-clients $HOST_GW4 $port
 	fail "1000 concurrent echo connections"
 log "1000 concurrent echo connections: ok"
 
+# The same through the splice path: -T, the namespace's loopback.
+pasta_run -T "$port" -- sh -c "ulimit -n 8192; python3 $d/h.py echo-clients 127.0.0.1 $port 1000" ||
+	fail "1000 concurrent echo connections (splice)"
+log "1000 concurrent echo connections, spliced: ok"
+
 # iperf3, both directions (and one inbound run through -t).
 port=$((port + 1))
 bg_start iperf3 -s -B 127.0.0.1 -p "$port"
@@ -174,23 +184,32 @@ for rev in "" -R; do
 		'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))')
 	[ "${bps:-0}" -gt 0 ] || fail "iperf3 $rev: no throughput"
 	log "iperf3 ${rev:-(namespace sends)}: $((bps / 1000000)) Mbit/s"
+	out=$(pasta_run -T "$port" -- iperf3 -c 127.0.0.1 -p "$port" -t 2 -J $rev) ||
+		fail "iperf3 $rev (splice) failed"
+	bps=$(echo "$out" | python3 -c \
+		'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))')
+	[ "${bps:-0}" -gt 0 ] || fail "iperf3 $rev (splice): no throughput"
+	log "iperf3 ${rev:-(namespace sends)}, spliced: $((bps / 1000000)) Mbit/s"
 done
 
 # iperf3 inbound through -t: the client on the host, the server in the
-# namespace (a client that comes too early is reset, and tries again).
-port=$((port + 1))
-bg_start timeout 60 "$PASTA" --config-net -f -q -t "$port" -- iperf3 -s -1 -p "$port"
-pid=$BG_PID
-bps=0
-for i in $(seq 50); do
-	out=$(iperf3 -c 127.0.0.1 -p "$port" -t 2 -J 2>/dev/null)
-	bps=$(echo "$out" | python3 -c 'import json,sys
+# namespace (a client that comes too early is reset, and tries again), to
+# the host's own address (tap path) and to its loopback (splice).
+for dst in "$HOST_ADDR4" 127.0.0.1; do
+	port=$((port + 1))
+	bg_start timeout 60 "$PASTA" --config-net -f -q -t "$port" -- iperf3 -s -1 -p "$port"
+	pid=$BG_PID
+	bps=0
+	for i in $(seq 50); do
+		out=$(iperf3 -c "$dst" -p "$port" -t 2 -J 2>/dev/null)
+		bps=$(echo "$out" | python3 -c 'import json,sys
 try: print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]))
 except Exception: print(0)')
-	[ "$bps" -gt 0 ] && break
-	sleep 0.2
+		[ "$bps" -gt 0 ] && break
+		sleep 0.2
+	done
+	bg_stop "$pid"
+	[ "${bps:-0}" -gt 0 ] || fail "iperf3 through -t to $dst: no throughput"
+	log "iperf3 through -t to $dst (host sends): $((bps / 1000000)) Mbit/s"
 done
-bg_stop "$pid"
-[ "${bps:-0}" -gt 0 ] || fail "iperf3 through -t: no throughput"
-log "iperf3 through -t (host sends): $((bps / 1000000)) Mbit/s"
 exit 0

@@ -10,6 +10,11 @@
 # `apt-get install passt`: installed here as real root unless NO_INSTALL is
 # set); a plain veth pair between two namespaces (the kernel's limit).
 #
+# Loopback cells: the spliced bypass, IPv4, namespace -> host (pasta -T,
+# the client in the namespace connects to its own 127.0.0.1) and host ->
+# namespace (iperf3 -R over the same connection), against iperf3 over the
+# host's own loopback (the "veth" column holds that figure there).
+#
 #   test/perf/bench_tcp.sh            RUNS=3 SECONDS_=3 by default
 #   PASTA=/path/to/pasta RUNS=5 test/perf/bench_tcp.sh
 . "$(dirname "$0")/../integration/lib.sh"
@@ -98,5 +103,27 @@ for mtu in 65520 1500; do
 				"$( [ -n "$VETH_PID" ] && median "${v[@]}" || echo -)"
 		done
 	done
+done
+
+# through_splice BINARY REVERSE: loopback through pasta -T (spliced)
+through_splice() {
+	timeout $((SECS + 30)) "$1" --config-net -f -q -T "$PORT4" -- \
+		iperf3 -c 127.0.0.1 -p "$PORT4" -t "$SECS" -O 1 -J $2 2>/dev/null | gbps
+}
+through_lo() {
+	timeout $((SECS + 30)) iperf3 -c 127.0.0.1 -p "$PORT4" -t "$SECS" -O 1 -J $1 \
+		2>/dev/null | gbps
+}
+for rev in "" -R; do
+	dir="ns->host"
+	[ -n "$rev" ] && dir="host->ns"
+	a=() b=() v=()
+	for (( i = 0; i < RUNS; i++ )); do
+		a+=("$(through_splice "$PASTA" "$rev")")
+		[ -n "$REF" ] && b+=("$(through_splice "$REF" "$rev")")
+		v+=("$(through_lo "$rev")")
+	done
+	printf '%-34s %10s %12s %10s\n' "IPv4 loopback $dir (splice; lo)" "$(median "${a[@]}")" \
+		"$( [ -n "$REF" ] && median "${b[@]}" || echo -)" "$(median "${v[@]}")"
 done
 exit 0

@@ -10,10 +10,13 @@
 #include "passt/conf/config.h"
 #include "passt/core/epoll.h"
 #include "passt/flow/flow.h"
+#include "passt/fwd/portscan.h"
 #include "passt/net/siphash.h"
 #include "passt/tap/output.h"
 
 namespace passt {
+
+struct SpliceCtx;
 
 // Timeouts (milliseconds) and the period of the scan that enforces them.
 inline constexpr uint32_t TCP_TIMER_INTERVAL_MS = 100;
@@ -71,6 +74,7 @@ struct TcpListener {
 	uint16_t port = 0;   // listening port
 	uint16_t target = 0; // port in the guest
 	uint32_t rule = 0;   // index in c.tcp_in.rules
+	bool v6 = false;     // IPv6 socket (IPV6_V6ONLY)
 };
 
 struct TcpStats {
@@ -92,13 +96,23 @@ struct TcpCtx {
 
 	// Filled by tcp_init().
 	SipKey key{};                      // ISNs and IPv6 flow labels
-	std::vector<TcpListener> listeners; // inbound (-t) sockets
+	// Inbound (-t) sockets. The index of an entry is its EpollRef index and
+	// stays fixed while it is open: closed entries (fd -1, "-t auto" ports
+	// that went away) are reused from listener_free, never moved.
+	std::vector<TcpListener> listeners;
+	std::vector<uint32_t> listener_free;
+	// "-t auto": ports whose listener failed to open (already bound on the
+	// host, ...) per family, so that retries every scan log only once.
+	PortBitmap auto_failed[2];
 	bool peek_off = true;              // SO_PEEK_OFF works on TCP sockets
 	// Flows whose ACK for in-order guest data waits for the end of the
 	// batch (out.flush()): one ACK per flow and batch. Capacity fixed at
 	// init; empty capacity (no flush hook in the backend): ACK at once.
 	std::vector<uint32_t> ack_pending;
 	TcpStats stats{};
+	// pasta: inbound connections from a loopback source are spliced to the
+	// namespace's loopback through this (splice.h) instead of the tap.
+	SpliceCtx *splice = nullptr;
 };
 
 // Register the TcpSock/TcpListen/TcpTimer handlers and timers with ctx.loop
@@ -112,6 +126,12 @@ bool tcp_tap_input(TcpCtx &ctx, std::span<std::byte> frame, const timespec &now)
 void tcp_sock_handler(TcpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
 // Events on a listening socket (RefKind::TcpListen, index: listener).
 void tcp_listen_handler(TcpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
+// pasta "-t auto": make the listeners of the scanning rules of c.tcp_in
+// match want (listening ports, see portscan_want()): open the missing ones
+// (ports already bound on the host are skipped, logged once), close those
+// no longer wanted. Connections already accepted are not touched. Returns
+// the number of listeners opened plus closed.
+int tcp_listen_sync(TcpCtx &ctx, const PortBitmap &want);
 // Send the ACKs deferred over a batch of guest frames (flush hook).
 void tcp_flush_acks(TcpCtx &ctx);
 // Retransmissions and timeouts of every TCP flow (periodic).

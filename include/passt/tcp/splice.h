@@ -1,0 +1,92 @@
+// pasta's loopback bypass for TCP: connections between the namespace's
+// loopback and the host's loopback joined with splice(2), no frames.
+// The theory of operation is at the top of src/tcp/splice.cpp.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <vector>
+
+#include "passt/conf/config.h"
+#include "passt/core/epoll.h"
+#include "passt/flow/flow.h"
+#include "passt/host/ns.h"
+
+namespace passt {
+
+// Pipe size asked for with F_SETPIPE_SZ (the default is kept if refused).
+inline constexpr int SPLICE_PIPE_SIZE = 1 << 20;
+// EpollRef.index of a spliced socket: flow index << 1 | side; of a -T
+// listener in the namespace: SPLICE_LISTENER_BIT | listener index.
+inline constexpr uint32_t SPLICE_LISTENER_BIT = 1u << 31;
+
+namespace splf {
+inline constexpr uint8_t connecting = 0x01; // connect() of side 1 in progress
+inline constexpr uint8_t eof0 = 0x02;       // side 0 returned EOF (direction 0 read done)
+inline constexpr uint8_t eof1 = 0x04;
+inline constexpr uint8_t shut0 = 0x08;      // direction 0 done: side 1 shut down SHUT_WR
+inline constexpr uint8_t shut1 = 0x10;
+inline constexpr uint8_t blocked0 = 0x20;   // direction 0 waits for side 1 to drain (EPOLLOUT)
+inline constexpr uint8_t blocked1 = 0x40;
+} // namespace splf
+
+// Per-flow state (Flow::state<SpliceFlow>()). Side 0 is the socket that
+// was accepted (namespace side for -T, host side for -t), side 1 the socket
+// we connected. Direction d moves data from sock[d] to sock[!d] through
+// pipe[d] (pipe[d][0]: read end, pipe[d][1]: write end).
+struct SpliceFlow {
+	int32_t sock[2] = {-1, -1};
+	int32_t pipe[2][2] = {{-1, -1}, {-1, -1}};
+	uint32_t pending[2] = {0, 0}; // bytes sitting in pipe[d]
+	uint32_t events[2] = {0, 0};  // epoll events registered for sock[s]
+	uint8_t flags = 0;
+	uint8_t inbound = 0;          // 1: accepted on the host (-t), 0: in the namespace (-T)
+};
+
+// A -T listener inside the namespace.
+struct SpliceListener {
+	int fd = -1;
+	uint16_t port = 0;   // listening port in the namespace
+	uint16_t target = 0; // port on the host's loopback
+	bool v6 = false;
+};
+
+struct SpliceStats {
+	uint64_t conns_out = 0, conns_in = 0; // -T (ns -> host), -t (host -> ns)
+	uint64_t resets = 0;                  // flows closed with a reset
+	uint64_t bytes[2] = {0, 0};           // moved in direction 0 / 1
+};
+
+struct SpliceCtx {
+	const Config &c;
+	EventLoop &loop;
+	FlowTable &flows;
+	NsSocketHelper &helper; // creates sockets inside the namespace
+
+	std::vector<SpliceListener> listeners; // -T, filled by tcp_splice_init()
+	SpliceStats stats{};
+};
+
+// Register the RefKind::TcpSplice handler and open the -T listeners (Spec
+// and All rules of c.tcp_out) on the namespace's 127.0.0.1 and ::1.
+// 0 or -errno.
+int tcp_splice_init(SpliceCtx &ctx);
+// Close every spliced flow (with a reset) and the listeners.
+void tcp_splice_fini(SpliceCtx &ctx);
+// An inbound (-t) connection accepted on the host from a loopback source:
+// splice it to target_port on the namespace's loopback of the same family.
+// Takes fd in every case (closed with a reset on failure). True if spliced.
+bool tcp_splice_from_host(SpliceCtx &ctx, int fd, bool v6, uint16_t target_port,
+			  const timespec &now);
+// Events on a spliced socket or a -T listener (RefKind::TcpSplice).
+void tcp_splice_handler(SpliceCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
+
+// For tests: epoll events wanted on side s of a flow in state t.
+uint32_t tcp_splice_events(const SpliceFlow &t, unsigned s);
+// Create a flow joining two connected (or connecting: flags has
+// splf::connecting) non-blocking sockets; takes both in every case.
+// Returns the flow index or FLOW_NONE.
+uint32_t tcp_splice_join(SpliceCtx &ctx, int accepted, int connected, bool connecting,
+			 bool inbound, const timespec &now);
+
+} // namespace passt

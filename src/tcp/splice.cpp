@@ -1,0 +1,576 @@
+// pasta's loopback bypass for TCP.
+//
+// Theory of operation
+// -------------------
+// A connection between the namespace's loopback and the host's loopback
+// needs no translation at all: both ends are sockets of the local kernel.
+// We hold two sockets, one in each network namespace (a socket keeps the
+// namespace it was created in, so the namespace one comes from the socket
+// helper of host/ns.h), and move bytes between them with splice(2) through
+// one pipe per direction: socket -> pipe -> socket, pages handed over by
+// reference (SPLICE_F_MOVE), no copy through user space, no frames.
+//
+// Opening. Outbound (-T PORT): tcp_splice_init() opens listeners inside
+// the namespace on 127.0.0.1:PORT and [::1]:PORT. A connection accepted
+// there gets a host socket connect()ing, non-blocking, to the host's
+// loopback of the same family at the target port. Inbound (-t PORT): the
+// tap path's listener hands us a connection accepted from a loopback
+// source (tcp_splice_from_host()); we connect a socket created in the
+// namespace to the namespace's loopback at the target port. Either way the
+// accepted socket is side 0 and the connecting one side 1. Until the
+// connect completes (EPOLLOUT on side 1) nothing is read from side 0; a
+// failed connect (nothing listening: ECONNREFUSED) closes the accepted
+// socket with SO_LINGER 0, so its client sees a reset: its own connect
+// already succeeded when the kernel accepted it.
+//
+// Data. Direction d moves sock[d] -> pipe[d] -> sock[!d]; pending[d] counts
+// the bytes in the pipe. Both splice() calls are non-blocking: reading
+// stops on EAGAIN (no data, or the pipe is full), writing on EAGAIN means
+// the destination's send buffer is full: the direction is then "blocked",
+// EPOLLIN on the source is masked and EPOLLOUT armed on the destination,
+// whose wake-up resumes the direction. So a slow reader throttles its
+// writer through the kernel's own buffers plus one pipe, and nothing is
+// buffered by us. Pipes are sized with F_SETPIPE_SZ (SPLICE_PIPE_SIZE),
+// keeping the default when the kernel refuses (pipe-user-pages limits).
+// A handler pass is bounded (a few rounds per event): epoll is
+// level-triggered, so a busy direction is simply called again.
+//
+// Closing. EOF on sock[d] (splice returns 0) once pipe[d] is empty becomes
+// shutdown(sock[!d], SHUT_WR): half-closes are passed on in both
+// directions independently. When both directions are shut down the flow is
+// closed (plain close). A socket error (EPOLLERR, ECONNRESET, EPIPE from
+// splice) resets the flow: both sockets are closed with SO_LINGER 0, so
+// that the peer of each sees a reset as well. A socket that has both seen
+// EOF and been shut down for writing is taken out of epoll (its EPOLLHUP
+// can't be masked) while the other direction drains.
+//
+// Flows. A spliced connection is a FlowType::TcpSplice flow (not hashed:
+// no frame ever looks it up); its guest side describes the namespace
+// socket, its host side the host socket. EpollRef.index is flow << 1 | side
+// for the connection's sockets and SPLICE_LISTENER_BIT | listener for the
+// -T listeners. No timers: both ends are local sockets whose kernel does
+// keepalive and timeouts, and a peer that goes away resets or closes.
+#include "passt/tcp/splice.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "passt/core/log.h"
+#include "passt/core/util.h"
+#include "passt/net/byteorder.h"
+
+namespace passt {
+
+namespace {
+
+constexpr uint32_t EV_NONE = UINT32_MAX; // socket not in the epoll set
+constexpr size_t SPLICE_LEN = size_t(SPLICE_PIPE_SIZE);
+constexpr int ROUNDS = 8; // read/write rounds per direction and event
+
+uint8_t eof_bit(unsigned d) { return d ? splf::eof1 : splf::eof0; }
+uint8_t shut_bit(unsigned d) { return d ? splf::shut1 : splf::shut0; }
+uint8_t blocked_bit(unsigned d) { return d ? splf::blocked1 : splf::blocked0; }
+
+union SockAddr {
+	sockaddr sa;
+	sockaddr_in sin;
+	sockaddr_in6 sin6;
+};
+
+socklen_t loopback_addr(SockAddr &out, bool v6, uint16_t port) {
+	std::memset(&out, 0, sizeof(out));
+	if (!v6) {
+		out.sin.sin_family = AF_INET;
+		out.sin.sin_port = be16::from_host(port).raw;
+		out.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return sizeof(out.sin);
+	}
+	out.sin6.sin6_family = AF_INET6;
+	out.sin6.sin6_port = be16::from_host(port).raw;
+	out.sin6.sin6_addr = in6addr_loopback;
+	return sizeof(out.sin6);
+}
+
+socklen_t sockaddr_from(SockAddr &out, const InAny &addr, uint16_t port) {
+	std::memset(&out, 0, sizeof(out));
+	if (addr.is_v4()) {
+		out.sin.sin_family = AF_INET;
+		out.sin.sin_port = be16::from_host(port).raw;
+		std::memcpy(&out.sin.sin_addr, addr.v4().b.data(), 4);
+		return sizeof(out.sin);
+	}
+	out.sin6.sin6_family = AF_INET6;
+	out.sin6.sin6_port = be16::from_host(port).raw;
+	std::memcpy(&out.sin6.sin6_addr, addr.v6().b.data(), 16);
+	return sizeof(out.sin6);
+}
+
+void sockaddr_to(const SockAddr &sa, InAny &addr, uint16_t &port) {
+	if (sa.sa.sa_family == AF_INET) {
+		Ipv4Addr a;
+		std::memcpy(a.b.data(), &sa.sin.sin_addr, 4);
+		addr = InAny(a);
+		port = be16::from_raw(sa.sin.sin_port).host();
+	} else if (sa.sa.sa_family == AF_INET6) {
+		Ipv6Addr a;
+		std::memcpy(a.b.data(), &sa.sin6.sin6_addr, 16);
+		addr = a.is_v4mapped() ? InAny(a.v4_tail()) : InAny(a);
+		port = be16::from_raw(sa.sin6.sin6_port).host();
+	}
+}
+
+// Both ends of a connected socket, as a flowside.
+void side_of(int fd, FlowSide &side) {
+	SockAddr sa;
+	socklen_t l = sizeof(sa);
+	if (getpeername(fd, &sa.sa, &l) == 0)
+		sockaddr_to(sa, side.peer_addr, side.peer_port);
+	l = sizeof(sa);
+	if (getsockname(fd, &sa.sa, &l) == 0)
+		sockaddr_to(sa, side.our_addr, side.our_port);
+}
+
+// Close with SO_LINGER 0: the peer gets an RST, not a FIN.
+void close_reset(int fd) {
+	if (fd < 0)
+		return;
+	linger lg{1, 0};
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+// Register or update sock[s] for ev. A socket out of epoll (EPOLLHUP, see
+// the handler) stays out while it wants nothing, unless forced (new flow).
+void set_events(SpliceCtx &ctx, uint32_t idx, SpliceFlow &t, unsigned s, uint32_t ev,
+		bool force = false) {
+	if (t.events[s] == ev || (t.events[s] == EV_NONE && !ev && !force))
+		return;
+	EpollRef ref{RefKind::TcpSplice, t.sock[s], idx << 1 | s};
+	int rc = t.events[s] == EV_NONE ? ctx.loop.add(t.sock[s], ev, ref)
+					: ctx.loop.modify(t.sock[s], ev, ref);
+	if (rc == 0)
+		t.events[s] = ev;
+	else
+		debug_rl("TCP splice: flow %u: epoll_ctl: %s", idx, strerror(-rc));
+}
+
+void flow_close(SpliceCtx &ctx, uint32_t idx, bool reset) {
+	Flow *f = ctx.flows.get(idx, FlowType::TcpSplice);
+	if (!f)
+		return;
+	SpliceFlow &t = f->state<SpliceFlow>();
+	for (unsigned s = 0; s < 2; s++) {
+		if (t.sock[s] < 0)
+			continue;
+		if (t.events[s] != EV_NONE)
+			ctx.loop.remove(t.sock[s]);
+		if (reset)
+			close_reset(t.sock[s]);
+		else
+			close(t.sock[s]);
+		t.sock[s] = -1;
+	}
+	for (auto &p : t.pipe)
+		for (int &fd : p) {
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
+		}
+	if (reset)
+		ctx.stats.resets++;
+	debug("TCP splice: flow %u: %s", idx, reset ? "reset" : "closed");
+	ctx.flows.free(idx);
+}
+
+// Move what can be moved in direction d. False if the flow was reset.
+bool move(SpliceCtx &ctx, uint32_t idx, SpliceFlow &t, unsigned d) {
+	const int src = t.sock[d], dst = t.sock[!d];
+	const unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+	for (int round = 0; round < ROUNDS; round++) {
+		bool progress = false;
+		if (!(t.flags & eof_bit(d))) {
+			ssize_t n = splice(src, nullptr, t.pipe[d][1], nullptr, SPLICE_LEN, flags);
+			if (n > 0) {
+				t.pending[d] += uint32_t(n);
+				progress = true;
+			} else if (n == 0) {
+				t.flags |= eof_bit(d);
+			} else if (errno != EAGAIN && errno != EINTR) {
+				debug("TCP splice: flow %u: reading side %u: %s", idx, d,
+				      strerror(errno));
+				flow_close(ctx, idx, true);
+				return false;
+			}
+		}
+		if (t.pending[d]) {
+			ssize_t m = splice(t.pipe[d][0], nullptr, dst, nullptr, t.pending[d], flags);
+			if (m > 0) {
+				t.pending[d] -= uint32_t(m);
+				ctx.stats.bytes[d] += uint64_t(m);
+				progress = true;
+			} else if (m < 0 && errno == EAGAIN) {
+				t.flags |= blocked_bit(d);
+				break;
+			} else if (m < 0 && errno != EINTR) {
+				debug("TCP splice: flow %u: writing side %u: %s", idx, !d,
+				      strerror(errno));
+				flow_close(ctx, idx, true);
+				return false;
+			}
+		}
+		if (!progress)
+			break;
+	}
+	// Data left in the pipe with the round budget spent: let the
+	// destination's EPOLLOUT call us again.
+	if (t.pending[d])
+		t.flags |= blocked_bit(d);
+	if ((t.flags & eof_bit(d)) && !t.pending[d] && !(t.flags & shut_bit(d))) {
+		shutdown(dst, SHUT_WR);
+		t.flags |= shut_bit(d);
+	}
+	return true;
+}
+
+// After moving data: events, sockets done with, flow done. False if closed.
+bool update(SpliceCtx &ctx, uint32_t idx, SpliceFlow &t) {
+	if ((t.flags & splf::shut0) && (t.flags & splf::shut1)) {
+		flow_close(ctx, idx, false);
+		return false;
+	}
+	for (unsigned s = 0; s < 2; s++) {
+		// Read to EOF and shut down for writing: nothing more to do with
+		// it, and its EPOLLHUP would fire forever.
+		if ((t.flags & eof_bit(s)) && (t.flags & shut_bit(!s))) {
+			if (t.events[s] != EV_NONE) {
+				ctx.loop.remove(t.sock[s]);
+				t.events[s] = EV_NONE;
+			}
+			continue;
+		}
+		set_events(ctx, idx, t, s, tcp_splice_events(t, s));
+	}
+	return true;
+}
+
+// Pipes for both directions, enlarged if the kernel lets us. 0 or -errno.
+int open_pipes(SpliceFlow &t) {
+	for (auto &p : t.pipe) {
+		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+			return -errno;
+		if (fcntl(p[0], F_SETPIPE_SZ, SPLICE_PIPE_SIZE) < 0)
+			trace_rl("TCP splice: F_SETPIPE_SZ: %s", strerror(errno));
+	}
+	return 0;
+}
+
+void sock_setup(int fd) {
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+// Connect fd to the loopback at port. 1: connected, 0: in progress, -errno.
+int connect_loopback(int fd, bool v6, uint16_t port) {
+	SockAddr sa;
+	socklen_t l = loopback_addr(sa, v6, port);
+	if (connect(fd, &sa.sa, l) == 0)
+		return 1;
+	if (errno == EINPROGRESS || errno == EINTR)
+		return 0;
+	return -errno;
+}
+
+// A connection accepted by a -T listener inside the namespace.
+void conn_from_ns(SpliceCtx &ctx, const SpliceListener &l, int fd, const timespec &now) {
+	int hs = socket(l.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			IPPROTO_TCP);
+	if (hs < 0) {
+		debug_rl("TCP splice: socket: %s", strerror(errno));
+		close_reset(fd);
+		return;
+	}
+	sock_setup(hs);
+	int rc = connect_loopback(hs, l.v6, l.target);
+	if (rc < 0) {
+		debug("TCP splice: connecting to host port %u: %s", l.target, strerror(-rc));
+		close_reset(fd);
+		close(hs);
+		ctx.stats.resets++;
+		return;
+	}
+	uint32_t idx = tcp_splice_join(ctx, fd, hs, rc == 0, false, now);
+	if (idx != FLOW_NONE) {
+		ctx.stats.conns_out++;
+		debug("TCP splice: flow %u: namespace port %u -> host port %u", idx, l.port,
+		      l.target);
+	}
+}
+
+void listen_accept(SpliceCtx &ctx, uint32_t li, const timespec &now) {
+	if (li >= ctx.listeners.size())
+		return;
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(ctx.listeners[li].fd, nullptr, nullptr,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				warn_rl("TCP splice: accept: %s", strerror(errno));
+			return;
+		}
+		conn_from_ns(ctx, ctx.listeners[li], fd, now);
+	}
+}
+
+// One listener in the namespace on addr:port (or the loopback). -errno.
+int listen_one(SpliceCtx &ctx, const PortRule &r, uint16_t port, bool v6) {
+	int fd = ns_socket_helper_socket(ctx.helper, v6 ? AF_INET6 : AF_INET,
+					 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fd < 0)
+		return fd;
+	Fd s(fd);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (v6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	SockAddr sa;
+	socklen_t sl = r.bind_addr ? sockaddr_from(sa, *r.bind_addr, port)
+				   : loopback_addr(sa, v6, port);
+	if (bind(fd, &sa.sa, sl) < 0 || listen(fd, SOMAXCONN) < 0)
+		return -errno;
+	SpliceListener li;
+	li.fd = fd;
+	li.port = port;
+	li.target = uint16_t(r.to_first + (port - r.first));
+	li.v6 = v6;
+	EpollRef ref{RefKind::TcpSplice, fd,
+		     SPLICE_LISTENER_BIT | uint32_t(ctx.listeners.size())};
+	if (int rc = ctx.loop.add(fd, EPOLLIN, ref); rc < 0)
+		return rc;
+	ctx.listeners.push_back(li);
+	s.release();
+	return 0;
+}
+
+int open_listeners(SpliceCtx &ctx) {
+	const PortForward &pf = ctx.c.tcp_out;
+	if (pf.kind != PortForward::Kind::Spec && pf.kind != PortForward::Kind::All)
+		return 0;
+	rlimit rl{};
+	getrlimit(RLIMIT_NOFILE, &rl);
+	size_t budget = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : size_t(rl.rlim_cur) / 4;
+	for (const PortRule &r : pf.rules) {
+		if (r.exclude || r.scan)
+			continue;
+		for (uint32_t p = r.first; p <= r.last; p++) {
+			if (pf.excluded(uint16_t(p)))
+				continue;
+			for (int v6 = 0; v6 < 2; v6++) {
+				if (r.bind_addr && r.bind_addr->is_v4() == bool(v6))
+					continue;
+				if (v6 ? !ctx.c.ip6.enabled : !ctx.c.ip4.enabled)
+					continue;
+				if (ctx.listeners.size() >= budget) {
+					warn("TCP splice: too many -T ports, stopping at %zu",
+					     ctx.listeners.size());
+					return 0;
+				}
+				int rc = listen_one(ctx, r, uint16_t(p), v6);
+				if (rc == 0)
+					continue;
+				if (r.weak || pf.kind == PortForward::Kind::All ||
+				    (!r.bind_addr && (rc == -EAFNOSUPPORT || rc == -EADDRNOTAVAIL))) {
+					debug("TCP splice: no %s listener on namespace port %u: %s",
+					      v6 ? "IPv6" : "IPv4", p, strerror(-rc));
+					continue;
+				}
+				err("TCP splice: can't listen on %s port %u in the namespace: %s",
+				    v6 ? "IPv6" : "IPv4", p, strerror(-rc));
+				return rc;
+			}
+			if (p == 65535)
+				break;
+		}
+	}
+	debug("TCP splice: %zu listeners in the namespace", ctx.listeners.size());
+	return 0;
+}
+
+void trampoline(void *c, EpollRef ref, uint32_t ev, const timespec &now) {
+	tcp_splice_handler(*static_cast<SpliceCtx *>(c), ref, ev, now);
+}
+
+} // namespace
+
+uint32_t tcp_splice_events(const SpliceFlow &t, unsigned s) {
+	s &= 1;
+	if (t.flags & splf::connecting)
+		return s == 1 ? uint32_t(EPOLLOUT) : 0;
+	uint32_t ev = 0;
+	if (!(t.flags & eof_bit(s)) && !(t.flags & blocked_bit(s)))
+		ev |= EPOLLIN;
+	if (t.flags & blocked_bit(!s))
+		ev |= EPOLLOUT;
+	return ev;
+}
+
+uint32_t tcp_splice_join(SpliceCtx &ctx, int accepted, int connected, bool connecting,
+			 bool inbound, const timespec &now) {
+	auto idx = ctx.flows.alloc(FlowType::TcpSplice, now);
+	if (!idx) {
+		debug_rl("TCP splice: flow table full, resetting connection");
+		close_reset(accepted);
+		close(connected);
+		return FLOW_NONE;
+	}
+	Flow &f = *ctx.flows.get(*idx);
+	SpliceFlow &t = f.init_state<SpliceFlow>();
+	t.sock[0] = accepted;
+	t.sock[1] = connected;
+	t.events[0] = t.events[1] = EV_NONE;
+	t.inbound = inbound;
+	if (connecting)
+		t.flags |= splf::connecting;
+	// Guest side: the namespace's socket.
+	side_of(inbound ? connected : accepted, f.guest());
+	side_of(inbound ? accepted : connected, f.host());
+	if (int rc = open_pipes(t); rc < 0) {
+		debug_rl("TCP splice: pipe: %s", strerror(-rc));
+		flow_close(ctx, *idx, true);
+		return FLOW_NONE;
+	}
+	for (unsigned s = 0; s < 2; s++) {
+		set_events(ctx, *idx, t, s, tcp_splice_events(t, s), true);
+		if (t.events[s] == EV_NONE) {
+			flow_close(ctx, *idx, true);
+			return FLOW_NONE;
+		}
+	}
+	return *idx;
+}
+
+int tcp_splice_init(SpliceCtx &ctx) {
+	ctx.loop.set_handler(RefKind::TcpSplice, trampoline, &ctx);
+	return open_listeners(ctx);
+}
+
+void tcp_splice_fini(SpliceCtx &ctx) {
+	ctx.flows.for_each([&](uint32_t i, Flow &f) {
+		if (f.type == FlowType::TcpSplice)
+			flow_close(ctx, i, true);
+	});
+	for (SpliceListener &l : ctx.listeners) {
+		ctx.loop.remove(l.fd);
+		close(l.fd);
+	}
+	ctx.listeners.clear();
+}
+
+bool tcp_splice_from_host(SpliceCtx &ctx, int fd, bool v6, uint16_t target_port,
+			  const timespec &now) {
+	int ns = ns_socket_helper_socket(ctx.helper, v6 ? AF_INET6 : AF_INET,
+					 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (ns < 0) {
+		debug_rl("TCP splice: socket in the namespace: %s", strerror(-ns));
+		close_reset(fd);
+		ctx.stats.resets++;
+		return false;
+	}
+	sock_setup(fd);
+	sock_setup(ns);
+	int rc = connect_loopback(ns, v6, target_port);
+	if (rc < 0) {
+		debug("TCP splice: connecting to namespace port %u: %s", target_port,
+		      strerror(-rc));
+		close_reset(fd);
+		close(ns);
+		ctx.stats.resets++;
+		return false;
+	}
+	uint32_t idx = tcp_splice_join(ctx, fd, ns, rc == 0, true, now);
+	if (idx == FLOW_NONE)
+		return false;
+	ctx.stats.conns_in++;
+	debug("TCP splice: flow %u: host -> namespace port %u", idx, target_port);
+	return true;
+}
+
+void tcp_splice_handler(SpliceCtx &ctx, EpollRef ref, uint32_t events, const timespec &now) {
+	if (ref.index & SPLICE_LISTENER_BIT) {
+		uint32_t li = ref.index & ~SPLICE_LISTENER_BIT;
+		if (li < ctx.listeners.size() && ctx.listeners[li].fd == ref.fd)
+			listen_accept(ctx, li, now);
+		return;
+	}
+	const uint32_t idx = ref.index >> 1;
+	const unsigned s = ref.index & 1;
+	Flow *f = ctx.flows.get(idx, FlowType::TcpSplice);
+	if (!f || f->state<SpliceFlow>().sock[s] != ref.fd) {
+		debug_rl("TCP splice: event for stale socket %d (flow %u)", ref.fd, idx);
+		return;
+	}
+	SpliceFlow &t = f->state<SpliceFlow>();
+	ctx.flows.touch(idx, now);
+
+	if (t.flags & splf::connecting) {
+		if (s == 0) {
+			// The accepted side went away before we got through.
+			if (events & (EPOLLERR | EPOLLHUP))
+				flow_close(ctx, idx, true);
+			return;
+		}
+		int e = 0;
+		socklen_t sl = sizeof(e);
+		if (getsockopt(t.sock[1], SOL_SOCKET, SO_ERROR, &e, &sl) < 0)
+			e = errno;
+		if (e || (events & (EPOLLERR | EPOLLHUP))) {
+			debug("TCP splice: flow %u: connect: %s", idx,
+			      strerror(e ? e : ECONNRESET));
+			flow_close(ctx, idx, true);
+			return;
+		}
+		t.flags &= uint8_t(~splf::connecting);
+		side_of(t.sock[1], t.inbound ? f->guest() : f->host());
+		if (!move(ctx, idx, t, 0) || !move(ctx, idx, t, 1))
+			return;
+		update(ctx, idx, t);
+		return;
+	}
+
+	if (events & EPOLLERR) {
+		int e = 0;
+		socklen_t sl = sizeof(e);
+		getsockopt(t.sock[s], SOL_SOCKET, SO_ERROR, &e, &sl);
+		debug("TCP splice: flow %u: socket error on side %u: %s", idx, s, strerror(e));
+		flow_close(ctx, idx, true);
+		return;
+	}
+	if ((events & EPOLLOUT) && (t.flags & blocked_bit(!s))) {
+		t.flags &= uint8_t(~blocked_bit(!s));
+		if (!move(ctx, idx, t, !s))
+			return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) {
+		if (!move(ctx, idx, t, s))
+			return;
+	}
+	if (!update(ctx, idx, t))
+		return;
+	// EPOLLHUP can't be masked: a socket that wants no input now (its
+	// direction is blocked) leaves epoll until the direction resumes.
+	if ((events & EPOLLHUP) && t.events[s] != EV_NONE &&
+	    !(tcp_splice_events(t, s) & EPOLLIN) && !(t.flags & blocked_bit(!s))) {
+		ctx.loop.remove(t.sock[s]);
+		t.events[s] = EV_NONE;
+	}
+}
+
+} // namespace passt
