@@ -263,6 +263,26 @@ as_unprivileged() {
 		setpriv --reuid="$uid" --regid="$gid" --clear-groups -- "$@"
 }
 
+# The unprivileged user must be able to run the daemon even where the
+# checkout is private (e.g. a CI clone under /root, mode 0700): then use
+# copies in the (world-readable) test directory.
+_share_binaries() {
+	[ "$(id -u)" = 0 ] && can_unprivileged || return 0
+	local uid gid
+	uid=$(id -u "$PASST_TEST_USER")
+	gid=$(id -g "$PASST_TEST_USER")
+	setpriv --reuid="$uid" --regid="$gid" --clear-groups -- test -x "$PASST" && return 0
+	[ -x "$PASST" ] || return 0
+	mkdir -p "$TEST_DIR/bin"
+	cp "$PASST" "$TEST_DIR/bin/passt"
+	ln -sf passt "$TEST_DIR/bin/pasta"
+	chmod 755 "$TEST_DIR/bin" "$TEST_DIR/bin/passt"
+	PASST=$TEST_DIR/bin/passt
+	PASTA=$TEST_DIR/bin/pasta
+	export PASST PASTA
+	log "checkout not readable by $PASST_TEST_USER: using copies in $TEST_DIR/bin"
+}
+
 # Real root only: the unprivileged user, and /dev/net/tun usable by it (mode
 # 0666 is what udev sets on Debian; some minimal systems leave it 0600).
 _prepare_unprivileged() {
@@ -341,10 +361,23 @@ _hs() {
 _hermetic_setup() {
 	_hs mount -t proc proc /proc
 	mount -t sysfs sysfs /sys 2>/dev/null || log "cannot mount a private /sys"
+	# A checkout under /tmp (CI clones anywhere) must stay visible through
+	# the private /tmp: keep the old /tmp at /mnt meanwhile, bind it back.
+	local keep=""
+	case "$PASST_ROOT/" in
+	/tmp/*) keep=${PASST_ROOT#/tmp/} ;;
+	esac
+	[ -n "$keep" ] && _hs mount --bind /tmp /mnt
 	_hs mount -t tmpfs -o mode=1777 tmpfs /tmp
+	if [ -n "$keep" ]; then
+		_hs mkdir -p "$PASST_ROOT"
+		_hs mount --bind "/mnt/$keep" "$PASST_ROOT"
+		_hs umount -l /mnt
+	fi
 	export PASST_TEST_HERMETIC=ready
 	_make_test_dir
 	chmod 755 "$TEST_DIR"
+	_share_binaries
 
 	printf 'nameserver %s\nnameserver %s\nsearch %s\n' \
 		"$HOST_DNS4" "$HOST_DNS6" "$HOST_SEARCH" > "$TEST_DIR/resolv.conf"
