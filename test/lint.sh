@@ -27,7 +27,10 @@ if [ -s "$OUT/failed" ]; then
 fi
 
 echo "lint: cppcheck"
+# passedByValue is off: cppcheck asks for const references to Ipv4Addr (4
+# bytes) and the like, which are value types meant to be copied; clang-tidy's
+# performance-unnecessary-value-param still catches real expensive copies.
 cppcheck --quiet --std=c++20 -Iinclude -D_GNU_SOURCE --language=c++ \
 	--enable=warning,performance,portability --inline-suppr \
-	--suppress=missingIncludeSystem --error-exitcode=1 src
+	--suppress=missingIncludeSystem --suppress=passedByValue --error-exitcode=1 src
 echo "lint: clean"
