@@ -8,7 +8,9 @@
 #
 # Columns, when available: this pasta; Debian's pasta (/usr/bin/pasta, from
 # `apt-get install passt`: installed here as real root unless NO_INSTALL is
-# set); a plain veth pair between two namespaces (the kernel's limit).
+# set); slirp4netns (IPv4 only: its gateway 10.0.2.2 maps to the host's
+# loopback, and it has no such mapping for IPv6); a plain veth pair between
+# two namespaces (the kernel's limit).
 #
 # Loopback cells: the spliced bypass, IPv4, namespace -> host (pasta -T,
 # the client in the namespace connects to its own 127.0.0.1) and host ->
@@ -24,8 +26,12 @@ need_pkg jq jq
 if [ ! -x /usr/bin/pasta ] && [ -z "${NO_INSTALL:-}" ]; then
 	need_pkg /usr/bin/pasta passt 2>/dev/null || true
 fi
+if [ -z "${NO_INSTALL:-}" ]; then
+	(need_pkg slirp4netns slirp4netns) >/dev/null 2>&1 || true
+fi
 hermetic_host
 [ -x "$PASTA" ] || skip "no pasta binary at $PASTA (run make)"
+SLIRP=$(command -v slirp4netns || true)
 
 RUNS=${RUNS:-3}
 SECS=${SECONDS_:-3}
@@ -59,6 +65,24 @@ through_pasta() {
 		iperf3 -c "$gw" -p "$port" -t "$SECS" -O 1 -J $rev 2>/dev/null | gbps
 }
 
+# through_slirp MTU REVERSE: IPv4 through slirp4netns, one figure
+through_slirp() {
+	local mtu=$1 rev=$2 ns sl r=0
+	unshare -n sleep 1000 &
+	ns=$!
+	sleep 0.2
+	"$SLIRP" --configure --mtu="$mtu" "$ns" tap0 >/dev/null 2>&1 &
+	sl=$!
+	if wait_for "nsenter -t $ns -n ip -4 addr show tap0 2>/dev/null | grep -q 10.0.2.100" 10
+	then
+		r=$(nsenter -t "$ns" -n timeout $((SECS + 30)) iperf3 -c 10.0.2.2 -p "$PORT4" \
+			-t "$SECS" -O 1 -J $rev 2>/dev/null | gbps)
+	fi
+	kill "$sl" "$ns" 2>/dev/null
+	wait "$sl" "$ns" 2>/dev/null
+	echo "$r"
+}
+
 # veth: a namespace behind a veth pair with the same MTU
 VETH_PID=
 setup_veth() {
@@ -84,22 +108,26 @@ through_veth() {
 bg_start sh -c "exec iperf3 -s -p 5203 >/dev/null 2>&1"
 on_cleanup '[ -n "$VETH_PID" ] && kill $VETH_PID'
 
-printf '%-34s %10s %12s %10s\n' "iperf3, 1 stream, Gbit/s (median)" "this pasta" \
-	"Debian pasta" "veth"
+printf '%-34s %10s %12s %11s %10s\n' "iperf3, 1 stream, Gbit/s (median)" "this pasta" \
+	"Debian pasta" "slirp4netns" "veth"
 for mtu in 65520 1500; do
 	setup_veth "$mtu" || VETH_PID=
 	for fam in 4 6; do
 		for rev in "" -R; do
 			dir="ns->host"
 			[ -n "$rev" ] && dir="host->ns"
-			a=() b=() v=()
+			a=() b=() sl=() v=()
 			for (( i = 0; i < RUNS; i++ )); do
 				a+=("$(through_pasta "$PASTA" $fam $mtu "$rev")")
 				[ -n "$REF" ] && b+=("$(through_pasta "$REF" $fam $mtu "$rev")")
+				[ -n "$SLIRP" ] && [ "$fam" = 4 ] &&
+					sl+=("$(through_slirp $mtu "$rev")")
 				[ -n "$VETH_PID" ] && v+=("$(through_veth $fam "$rev")")
 			done
-			printf '%-34s %10s %12s %10s\n' "IPv$fam $dir, MTU $mtu" "$(median "${a[@]}")" \
+			printf '%-34s %10s %12s %11s %10s\n' "IPv$fam $dir, MTU $mtu" \
+				"$(median "${a[@]}")" \
 				"$( [ -n "$REF" ] && median "${b[@]}" || echo -)" \
+				"$( [ ${#sl[@]} -gt 0 ] && median "${sl[@]}" || echo -)" \
 				"$( [ -n "$VETH_PID" ] && median "${v[@]}" || echo -)"
 		done
 	done
@@ -123,7 +151,8 @@ for rev in "" -R; do
 		[ -n "$REF" ] && b+=("$(through_splice "$REF" "$rev")")
 		v+=("$(through_lo "$rev")")
 	done
-	printf '%-34s %10s %12s %10s\n' "IPv4 loopback $dir (splice; lo)" "$(median "${a[@]}")" \
-		"$( [ -n "$REF" ] && median "${b[@]}" || echo -)" "$(median "${v[@]}")"
+	printf '%-34s %10s %12s %11s %10s\n' "IPv4 loopback $dir (splice; lo)" \
+		"$(median "${a[@]}")" "$( [ -n "$REF" ] && median "${b[@]}" || echo -)" "-" \
+		"$(median "${v[@]}")"
 done
 exit 0
