@@ -65,6 +65,7 @@
 #include "passt/core/log.h"
 #include "passt/core/util.h"
 #include "passt/net/byteorder.h"
+#include "passt/net/sockaddr.h"
 
 namespace passt {
 
@@ -78,12 +79,6 @@ uint8_t eof_bit(unsigned d) { return d ? splf::eof1 : splf::eof0; }
 uint8_t shut_bit(unsigned d) { return d ? splf::shut1 : splf::shut0; }
 uint8_t blocked_bit(unsigned d) { return d ? splf::blocked1 : splf::blocked0; }
 
-union SockAddr {
-	sockaddr sa;
-	sockaddr_in sin;
-	sockaddr_in6 sin6;
-};
-
 socklen_t loopback_addr(SockAddr &out, bool v6, uint16_t port) {
 	std::memset(&out, 0, sizeof(out));
 	if (!v6) {
@@ -96,34 +91,6 @@ socklen_t loopback_addr(SockAddr &out, bool v6, uint16_t port) {
 	out.sin6.sin6_port = be16::from_host(port).raw;
 	out.sin6.sin6_addr = in6addr_loopback;
 	return sizeof(out.sin6);
-}
-
-socklen_t sockaddr_from(SockAddr &out, const InAny &addr, uint16_t port) {
-	std::memset(&out, 0, sizeof(out));
-	if (addr.is_v4()) {
-		out.sin.sin_family = AF_INET;
-		out.sin.sin_port = be16::from_host(port).raw;
-		std::memcpy(&out.sin.sin_addr, addr.v4().b.data(), 4);
-		return sizeof(out.sin);
-	}
-	out.sin6.sin6_family = AF_INET6;
-	out.sin6.sin6_port = be16::from_host(port).raw;
-	std::memcpy(&out.sin6.sin6_addr, addr.v6().b.data(), 16);
-	return sizeof(out.sin6);
-}
-
-void sockaddr_to(const SockAddr &sa, InAny &addr, uint16_t &port) {
-	if (sa.sa.sa_family == AF_INET) {
-		Ipv4Addr a;
-		std::memcpy(a.b.data(), &sa.sin.sin_addr, 4);
-		addr = InAny(a);
-		port = be16::from_raw(sa.sin.sin_port).host();
-	} else if (sa.sa.sa_family == AF_INET6) {
-		Ipv6Addr a;
-		std::memcpy(a.b.data(), &sa.sin6.sin6_addr, 16);
-		addr = a.is_v4mapped() ? InAny(a.v4_tail()) : InAny(a);
-		port = be16::from_raw(sa.sin6.sin6_port).host();
-	}
 }
 
 // Both ends of a connected socket, as a flowside.

@@ -117,6 +117,7 @@
 #include "passt/net/eth.h"
 #include "passt/net/ip4.h"
 #include "passt/net/ip6.h"
+#include "passt/net/sockaddr.h"
 #include "passt/net/tcp.h"
 #include "passt/tap/vnet.h"
 #include "passt/tcp/splice.h"
@@ -147,40 +148,6 @@ bool seq_le(uint32_t a, uint32_t b) { return int32_t(a - b) <= 0; }
 bool seq_gt(uint32_t a, uint32_t b) { return int32_t(a - b) > 0; }
 
 int64_t ts_ns(const timespec &t) { return int64_t(t.tv_sec) * NS_PER_SEC + t.tv_nsec; }
-
-union SockAddr {
-	sockaddr sa;
-	sockaddr_in sin;
-	sockaddr_in6 sin6;
-};
-
-socklen_t sockaddr_from(SockAddr &out, const InAny &addr, uint16_t port) {
-	std::memset(&out, 0, sizeof(out));
-	if (addr.is_v4()) {
-		out.sin.sin_family = AF_INET;
-		out.sin.sin_port = be16::from_host(port).raw;
-		std::memcpy(&out.sin.sin_addr, addr.v4().b.data(), 4);
-		return sizeof(out.sin);
-	}
-	out.sin6.sin6_family = AF_INET6;
-	out.sin6.sin6_port = be16::from_host(port).raw;
-	std::memcpy(&out.sin6.sin6_addr, addr.v6().b.data(), 16);
-	return sizeof(out.sin6);
-}
-
-void sockaddr_to(const SockAddr &sa, InAny &addr, uint16_t &port) {
-	if (sa.sa.sa_family == AF_INET) {
-		Ipv4Addr a;
-		std::memcpy(a.b.data(), &sa.sin.sin_addr, 4);
-		addr = InAny(a);
-		port = be16::from_raw(sa.sin.sin_port).host();
-	} else {
-		Ipv6Addr a;
-		std::memcpy(a.b.data(), &sa.sin6.sin6_addr, 16);
-		addr = a.is_v4mapped() ? InAny(a.v4_tail()) : InAny(a);
-		port = be16::from_raw(sa.sin6.sin6_port).host();
-	}
-}
 
 // Addresses and ports of a frame towards the guest.
 struct Ends {

@@ -70,6 +70,7 @@
 #include "passt/net/eth.h"
 #include "passt/net/ip4.h"
 #include "passt/net/ip6.h"
+#include "passt/net/sockaddr.h"
 #include "passt/net/udp.h"
 
 namespace passt {
@@ -91,54 +92,11 @@ constexpr size_t SLOT = (HDR_ROOM + PAYLOAD_MAX6 + 63) / 64 * 64;
 // MTU assumed when none is advertised (-m 0).
 constexpr size_t DEFAULT_MTU = 65520;
 
-union SockAddr {
-	sockaddr sa;
-	sockaddr_in sin;
-	sockaddr_in6 sin6;
-};
-
 // Receive buffers: one frame slot per datagram of a batch (single thread).
 alignas(64) std::byte rx_buf[RECV_BATCH][SLOT];
 mmsghdr rx_msgs[RECV_BATCH];
 iovec rx_iov[RECV_BATCH];
 SockAddr rx_names[RECV_BATCH];
-
-socklen_t sockaddr_from(SockAddr &out, const InAny &addr, uint16_t port, uint32_t scope) {
-	std::memset(&out, 0, sizeof(out));
-	if (addr.is_v4()) {
-		out.sin.sin_family = AF_INET;
-		out.sin.sin_port = be16::from_host(port).raw;
-		std::memcpy(&out.sin.sin_addr, addr.v4().b.data(), 4);
-		return sizeof(out.sin);
-	}
-	out.sin6.sin6_family = AF_INET6;
-	out.sin6.sin6_port = be16::from_host(port).raw;
-	std::memcpy(&out.sin6.sin6_addr, addr.v6().b.data(), 16);
-	if (addr.v6().is_link_local())
-		out.sin6.sin6_scope_id = scope;
-	return sizeof(out.sin6);
-}
-
-// Address, port and scope out of a socket address; false for other families.
-bool sockaddr_to(const SockAddr &sa, InAny &addr, uint16_t &port, uint32_t &scope) {
-	if (sa.sa.sa_family == AF_INET) {
-		Ipv4Addr a;
-		std::memcpy(a.b.data(), &sa.sin.sin_addr, 4);
-		addr = InAny(a);
-		port = be16::from_raw(sa.sin.sin_port).host();
-		scope = 0;
-		return true;
-	}
-	if (sa.sa.sa_family == AF_INET6) {
-		Ipv6Addr a;
-		std::memcpy(a.b.data(), &sa.sin6.sin6_addr, 16);
-		addr = InAny(a);
-		port = be16::from_raw(sa.sin6.sin6_port).host();
-		scope = sa.sin6.sin6_scope_id;
-		return true;
-	}
-	return false;
-}
 
 InAny any_of(bool v4) { return v4 ? InAny(Ipv4Addr{}) : InAny(Ipv6Addr{}); }
 
