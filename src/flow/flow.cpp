@@ -30,6 +30,8 @@ const char *flow_type_name(FlowType type) {
 		return "ping6";
 	case FlowType::Udp:
 		return "udp";
+	case FlowType::UdpSplice:
+		return "udp-splice";
 	case FlowType::Count:
 		break;
 	}

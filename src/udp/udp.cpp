@@ -41,6 +41,10 @@
 // sendto() to the peer from the same bound socket, so the peer sees them
 // come from the port it wrote to.
 //
+// pasta's loopback bypass (udp_splice.cpp) takes -u datagrams from a host
+// loopback source to rules without a target address, and the events of
+// its own sockets, which are registered as RefKind::UdpSock too.
+//
 // Limits. Datagrams up to the MTU go both ways; a host datagram that would
 // not fit in the guest's MTU is dropped (counted). Guest datagrams to
 // broadcast or multicast addresses (limited, or the directed broadcast of
@@ -72,6 +76,7 @@
 #include "passt/net/ip6.h"
 #include "passt/net/sockaddr.h"
 #include "passt/net/udp.h"
+#include "passt/udp/udp_splice.h"
 
 namespace passt {
 
@@ -586,6 +591,11 @@ bool udp_tap_input(UdpCtx &ctx, std::span<const std::byte> frame, const timespec
 
 void udp_sock_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now) {
 	Flow *f = ctx.flows.get(ref.index);
+	if ((ref.index & UDP_SPLICE_LISTENER_BIT) || (f && f->type == FlowType::UdpSplice)) {
+		if (ctx.splice)
+			udp_splice_handler(*ctx.splice, ref, events, now);
+		return;
+	}
 	if (!is_udp(f) || f->state<UdpFlow>().inbound || f->state<UdpFlow>().sock != ref.fd) {
 		debug_rl("UDP: event for stale socket %d (flow %u)", ref.fd, ref.index);
 		return;
@@ -654,6 +664,16 @@ void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 				continue;
 			bool v4 = host.peer_addr.is_v4();
 			size_t len = rx_msgs[i].msg_len;
+			if (ctx.splice && host.peer_addr.is_loopback() && !r.to_addr &&
+			    !(rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+				// Loopback to loopback: no frames (udp_splice.cpp).
+				udp_splice_from_host(
+					*ctx.splice, ref.fd, r.bind_addr ? *r.bind_addr : any_of(v4),
+					port, host.peer_addr, host.peer_port,
+					uint16_t(r.to_first + (port - r.first)),
+					std::span<const std::byte>(rx_buf[i] + HDR_ROOM, len), now);
+				continue;
+			}
 			if ((rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
 			    len > max_payload(ctx.c, v4)) {
 				ctx.stats.oversize++;
@@ -676,6 +696,8 @@ void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 			}
 			f.last_active = now;
 		}
+		if (ctx.splice)
+			udp_splice_flush(*ctx.splice); // before the buffers are reused
 		if (n < RECV_BATCH)
 			break;
 	}
@@ -706,6 +728,8 @@ int udp_listen_sync(UdpCtx &ctx, const PortBitmap &want) {
 					    f.state<UdpFlow>().sock == l.fd)
 						udp_flow_close(ctx, fi);
 				});
+				if (ctx.splice)
+					udp_splice_listener_closed(*ctx.splice, l.fd);
 				ctx.loop.remove(l.fd);
 				close(l.fd);
 				debug("UDP: port %u no longer bound in the namespace, closing %s "
@@ -797,6 +821,8 @@ void udp_close_all(UdpCtx &ctx) {
 			udp_flow_close(ctx, i);
 	});
 	for (const UdpListener &l : ctx.listeners) {
+		if (ctx.splice)
+			udp_splice_listener_closed(*ctx.splice, l.fd);
 		ctx.loop.remove(l.fd);
 		close(l.fd);
 	}

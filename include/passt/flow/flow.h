@@ -67,6 +67,7 @@ enum class FlowType : uint8_t {
 	Ping4,     // ICMP echo
 	Ping6,     // ICMPv6 echo
 	Udp,       // UDP
+	UdpSplice, // UDP between two sockets, no frames (pasta loopback)
 	Count
 };
 

@@ -17,6 +17,8 @@
 
 namespace passt {
 
+struct UdpSpliceCtx; // udp_splice.h
+
 // A flow with no datagram either way for this long is closed (as the C
 // passt does), checked every UDP_TIMER_INTERVAL_MS.
 inline constexpr unsigned UDP_FLOW_TIMEOUT_S = 180;
@@ -69,6 +71,10 @@ struct UdpCtx {
 	// "-u auto": ports that could not be bound (already bound on the host,
 	// ...) per family, so that retries every scan log only once.
 	PortBitmap auto_failed[2];
+	// pasta: the loopback bypass (udp_splice.h), set after udp_init().
+	// -u datagrams from a host loopback source go there instead of the
+	// tap, and UdpSock events of its sockets are handed to it.
+	UdpSpliceCtx *splice = nullptr;
 };
 
 // Register the UdpSock and UdpListen handlers and the expiry timer with
