@@ -42,6 +42,7 @@
 #include "passt/tcp/splice.h"
 #include "passt/tcp/tcp.h"
 #include "passt/udp/udp.h"
+#include "passt/udp/udp_splice.h"
 #include "passt/net/pool.h"
 #include "passt/tap/tap.h"
 #include "passt/tap/tap_stream.h"
@@ -122,7 +123,7 @@ void reject_unsupported(const Config &c) {
 		refuse("--host-lo-to-ns-lo");
 	if (explicit_fwd(c.tcp_out) && c.mode != Mode::Pasta)
 		refuse("-T/--tcp-ns");
-	if (explicit_fwd(c.udp_out))
+	if (explicit_fwd(c.udp_out) && c.mode != Mode::Pasta)
 		refuse("-U/--udp-ns");
 }
 
@@ -294,9 +295,13 @@ struct PastaRuntime : Core {
 	PortScanner scanner;
 	bool scan_tcp = false, scan_udp = false;
 	PortBitmap scan_bound, scan_want;
+	// -T auto: our own (the host's) TCP tables, scanned with them.
+	PortScanner host_scanner;
+	bool scan_host_tcp = false;
 	std::unique_ptr<TunBackend> tun;
 	NsSocketHelper sock_helper;          // sockets in the namespace (splice)
 	std::unique_ptr<SpliceCtx> splice;
+	std::unique_ptr<UdpSpliceCtx> udp_splice; // -U, and -u from the host's loopback
 };
 
 void on_tun(void *ctx, EpollRef, uint32_t events, const timespec &now) {
@@ -350,11 +355,15 @@ void on_ns_gone(void *ctx, EpollRef, uint32_t, const timespec &) {
 	}
 }
 
-// -t/-u auto: listen on the host exactly on the ports bound in the namespace.
+// -t/-u auto: listen on the host exactly on the ports bound in the namespace;
+// -T auto: in the namespace on the ports bound on the host's loopback. Our
+// own listeners on either side are masked out of the other side's scan.
 void auto_fwd_scan(void *ctx, const timespec &) {
 	auto *rt = static_cast<PastaRuntime *>(ctx);
 	if (rt->scan_tcp && rt->scanner.scan_tcp(rt->scan_bound) == 0) {
 		portscan_mask_reverse(rt->c->tcp_out, rt->scan_bound);
+		if (rt->splice)
+			tcp_splice_mask_listeners(*rt->splice, rt->scan_bound);
 		portscan_want(rt->c->tcp_in, rt->scan_bound, rt->scan_want);
 		tcp_listen_sync(*rt->tcp, rt->scan_want);
 	}
@@ -363,21 +372,37 @@ void auto_fwd_scan(void *ctx, const timespec &) {
 		portscan_want(rt->c->udp_in, rt->scan_bound, rt->scan_want);
 		udp_listen_sync(*rt->udp, rt->scan_want);
 	}
+	if (rt->scan_host_tcp &&
+	    rt->host_scanner.scan_tcp(rt->scan_bound, ProcNetAddr::LoopbackOrAny) == 0) {
+		portscan_mask_reverse(rt->c->tcp_in, rt->scan_bound);
+		for (const TcpListener &l : rt->tcp->listeners)
+			if (l.fd >= 0)
+				rt->scan_bound.reset(l.port);
+		portscan_want(rt->c->tcp_out, rt->scan_bound, rt->scan_want);
+		tcp_splice_listen_sync(*rt->splice, rt->scan_want);
+	}
 }
 
 void auto_fwd_start(PastaRuntime &rt, const Config &c) {
-	if (c.tcp_out.kind == PortForward::Kind::Auto || c.udp_out.kind == PortForward::Kind::Auto)
-		debug("-T/-U auto (namespace to host, by scanning the host) not implemented");
+	if (c.udp_out.kind == PortForward::Kind::Auto)
+		debug("-U auto (namespace to host, by scanning the host) not implemented");
 	rt.scan_tcp = !c.no_tcp && portscan_needed(c.tcp_in);
 	rt.scan_udp = !c.no_udp && portscan_needed(c.udp_in);
-	if (!rt.scan_tcp && !rt.scan_udp)
-		return;
-	int rc = portscan_open_ns(rt.ns, rt.scanner);
-	if (rc < 0) {
+	rt.scan_host_tcp = !c.no_tcp && rt.splice && rt.tcp && portscan_needed(c.tcp_out);
+	int rc;
+	if ((rt.scan_tcp || rt.scan_udp) && (rc = portscan_open_ns(rt.ns, rt.scanner)) < 0) {
 		warn("Can't read the namespace's sockets, no automatic forwarding: %s",
 		     strerror(-rc));
-		return;
+		rt.scan_tcp = rt.scan_udp = false;
 	}
+	// pasta itself runs in the host's namespace.
+	if (rt.scan_host_tcp && (rc = rt.host_scanner.open_dir("/proc/self/net")) < 0) {
+		warn("Can't read the host's sockets, no automatic -T forwarding: %s",
+		     strerror(-rc));
+		rt.scan_host_tcp = false;
+	}
+	if (!rt.scan_tcp && !rt.scan_udp && !rt.scan_host_tcp)
+		return;
 	auto_fwd_scan(&rt, now_monotonic());
 	if (rt.loop.timers().add("auto-fwd", 1000, auto_fwd_scan, &rt) < 0)
 		warn("No timer left for automatic port forwarding");
@@ -398,6 +423,11 @@ int pasta_main(Config &c, const HostDefaults &host) {
 			     c.netns_only, &rt->ns, &error);
 		if (rc < 0)
 			die("Failed to join the target namespace: %s", error.c_str());
+		// Watch it from now on: if it goes away while we set up, the
+		// loop still learns of it (a pidfd stays readable once the
+		// process has exited).
+		if (!c.no_netns_quit && (rc = ns_watch_start(rt->ns, &rt->watch)) < 0)
+			die("The target namespace went away: %s", strerror(-rc));
 	} else {
 		rc = ns_spawn_command(c.command, true, &rt->ns, &rt->cmd, &error);
 		if (rc < 0)
@@ -430,9 +460,16 @@ int pasta_main(Config &c, const HostDefaults &host) {
 	open_pcap_and_print(c);
 	rt->tun = std::make_unique<TunBackend>(tapfd, true, &rt->stats);
 	core_init(*rt, c, *rt->tun, rt->tun->region());
+	if ((!c.no_tcp || !c.no_udp) &&
+	    (rc = ns_socket_helper_start(rt->ns, &rt->sock_helper)) < 0)
+		fail("Failed to start the namespace socket helper: %s", strerror(-rc));
+	if (!c.no_udp) {
+		rt->udp_splice.reset(new UdpSpliceCtx{c, rt->loop, rt->flows, rt->sock_helper});
+		if ((rc = udp_splice_init(*rt->udp_splice)) < 0)
+			fail("UDP splice: %s", strerror(-rc));
+		rt->udp->splice = rt->udp_splice.get();
+	}
 	if (!c.no_tcp) {
-		if ((rc = ns_socket_helper_start(rt->ns, &rt->sock_helper)) < 0)
-			fail("Failed to start the namespace socket helper: %s", strerror(-rc));
 		rt->splice.reset(new SpliceCtx{c, rt->loop, rt->flows, rt->sock_helper});
 		if ((rc = tcp_splice_init(*rt->splice)) < 0)
 			fail("TCP splice: %s", strerror(-rc));
@@ -448,7 +485,7 @@ int pasta_main(Config &c, const HostDefaults &host) {
 	if (rt->loop.add(tapfd, EPOLLIN, EpollRef{RefKind::TapTun, tapfd, 0}) < 0)
 		fail("epoll_ctl: %s", strerror(errno));
 
-	if (!rt->have_cmd && !c.no_netns_quit && ns_watch_start(rt->ns, &rt->watch) == 0) {
+	if (rt->watch.fd >= 0) {
 		RefKind k = rt->watch.kind == NsWatch::Kind::Timer ? RefKind::NsQuitTimer
 								    : RefKind::NsQuitInotify;
 		rt->loop.add(rt->watch.fd, EPOLLIN, EpollRef{k, rt->watch.fd, 0});

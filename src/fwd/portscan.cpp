@@ -15,9 +15,14 @@
 // the numbering: 07 (TCP_CLOSE) is a bound, unconnected UDP socket, the
 // kind a server uses, 01 a connected one. A port is "bound" for us if some
 // TCP socket of either family listens on it (0A), or some unconnected UDP
-// socket has it as local port. The local address is not looked at: a
-// socket bound to a single address (even loopback) still makes the port
-// forwarded, as in the C pasta.
+// socket has it as local port. For the namespace's ports (-t/-u auto) the
+// local address is not looked at: a socket bound to a single address (even
+// loopback) still makes the port forwarded, as in the C pasta. For the
+// host's ports (-T auto, ProcNetAddr::LoopbackOrAny) only sockets a
+// connection to the host's loopback could reach count: bound to a loopback
+// address or to the unspecified one. Each 8-digit group of an address is
+// the kernel's %08X of a 32-bit word holding network-order bytes, so the
+// word's bytes as this machine stores them are the address bytes.
 //
 // Parsing is strict about the fields it uses (slot "N:", both addr:port
 // pairs with valid lengths, a two-digit state, and a following field, so
@@ -83,20 +88,54 @@ std::string_view next_token(std::string_view &s) {
 	return tok;
 }
 
+// An address column: 4 (IPv4) or 16 (IPv6) bytes in network order.
+struct RawAddr {
+	uint8_t b[16] = {};
+	size_t len = 0;
+};
+
 // "HEXADDR:HEXPORT" with an IPv4 or IPv6 sized address; the port, or -1.
-int parse_endpoint(std::string_view tok) {
+// The address goes to addr if given.
+int parse_endpoint(std::string_view tok, RawAddr *addr = nullptr) {
 	size_t colon = tok.find(':');
 	if (colon == std::string_view::npos)
 		return -1;
-	std::string_view addr = tok.substr(0, colon), port = tok.substr(colon + 1);
-	if ((addr.size() != 8 && addr.size() != 32) || !all_hex(addr))
+	std::string_view a = tok.substr(0, colon), port = tok.substr(colon + 1);
+	if ((a.size() != 8 && a.size() != 32) || !all_hex(a))
 		return -1;
 	if (port.empty() || port.size() > 4 || !all_hex(port))
 		return -1;
+	if (addr) {
+		addr->len = a.size() / 2;
+		for (size_t w = 0; w < a.size() / 8; w++) {
+			uint32_t v = 0;
+			for (size_t i = 0; i < 8; i++)
+				v = v * 16 + uint32_t(hexval(a[w * 8 + i]));
+			memcpy(addr->b + w * 4, &v, 4);
+		}
+	}
 	int v = 0;
 	for (char ch : port)
 		v = v * 16 + hexval(ch);
 	return v;
+}
+
+// 127.0.0.0/8 or 0.0.0.0, as IPv4 or IPv4-mapped IPv6; ::1 or ::.
+bool loopback_or_any(const RawAddr &a) {
+	const uint8_t *v4 = nullptr;
+	static constexpr uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	if (a.len == 4)
+		v4 = a.b;
+	else if (a.len == 16 && !memcmp(a.b, mapped, sizeof(mapped)))
+		v4 = a.b + 12;
+	if (v4)
+		return v4[0] == 127 || (!v4[0] && !v4[1] && !v4[2] && !v4[3]);
+	if (a.len != 16)
+		return false;
+	for (size_t i = 0; i < 15; i++)
+		if (a.b[i])
+			return false;
+	return a.b[15] <= 1;
 }
 
 } // namespace
@@ -116,7 +155,8 @@ void ProcNetParser::line(std::string_view l) {
 			malformed_++;
 		return;
 	}
-	int local = parse_endpoint(next_token(rest));
+	RawAddr laddr;
+	int local = parse_endpoint(next_token(rest), &laddr);
 	int remote = parse_endpoint(next_token(rest));
 	std::string_view st = next_token(rest);
 	std::string_view queues = next_token(rest);
@@ -128,6 +168,8 @@ void ProcNetParser::line(std::string_view l) {
 	entries_++;
 	uint8_t state = uint8_t(hexval(st[0]) * 16 + hexval(st[1]));
 	if (state != state_ || local == 0)
+		return;
+	if (addr_ == ProcNetAddr::LoopbackOrAny && !loopback_or_any(laddr))
 		return;
 	matched_++;
 	ports_.set(size_t(local));
@@ -173,20 +215,21 @@ void ProcNetParser::finish() {
 	len_ = 0;
 }
 
-size_t procnet_parse(std::string_view text, uint8_t state, PortBitmap &ports) {
-	ProcNetParser p(state, ports);
+size_t procnet_parse(std::string_view text, uint8_t state, PortBitmap &ports,
+		     ProcNetAddr addr) {
+	ProcNetParser p(state, ports, addr);
 	p.feed(text);
 	p.finish();
 	return p.matched();
 }
 
-int procnet_read_fd(int fd, uint8_t state, PortBitmap &ports) {
+int procnet_read_fd(int fd, uint8_t state, PortBitmap &ports, ProcNetAddr addr) {
 	// Not on the stack of a daemon that may run with a small one; the
 	// daemon is single-threaded, so one buffer will do.
 	static char buf[16384];
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return -errno;
-	ProcNetParser p(state, ports);
+	ProcNetParser p(state, ports, addr);
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 		if (n < 0) {
@@ -242,13 +285,14 @@ void PortScanner::close_all() {
 
 namespace {
 
-int scan_two(const PortScanner &s, int a, int b, uint8_t state, PortBitmap &bound) {
+int scan_two(const PortScanner &s, int a, int b, uint8_t state, PortBitmap &bound,
+	     ProcNetAddr addr = ProcNetAddr::Any) {
 	bound.reset();
 	int ok = 0, last_err = -EBADF;
 	for (int t : {a, b}) {
 		if (s.fds[t] < 0)
 			continue;
-		int rc = procnet_read_fd(s.fds[t], state, bound);
+		int rc = procnet_read_fd(s.fds[t], state, bound, addr);
 		if (rc < 0)
 			last_err = rc;
 		else
@@ -259,8 +303,8 @@ int scan_two(const PortScanner &s, int a, int b, uint8_t state, PortBitmap &boun
 
 } // namespace
 
-int PortScanner::scan_tcp(PortBitmap &bound) const {
-	return scan_two(*this, Tcp, Tcp6, PROCNET_TCP_LISTEN, bound);
+int PortScanner::scan_tcp(PortBitmap &bound, ProcNetAddr addr) const {
+	return scan_two(*this, Tcp, Tcp6, PROCNET_TCP_LISTEN, bound, addr);
 }
 
 int PortScanner::scan_udp(PortBitmap &bound) const {

@@ -11,7 +11,14 @@
 // reference (SPLICE_F_MOVE), no copy through user space, no frames.
 //
 // Opening. Outbound (-T PORT): tcp_splice_init() opens listeners inside
-// the namespace on 127.0.0.1:PORT and [::1]:PORT. A connection accepted
+// the namespace on 127.0.0.1:PORT and [::1]:PORT. With "-T auto" they
+// follow the TCP ports bound on the host's loopback or any-address instead
+// (scanned by fwd/portscan.cpp, applied by tcp_splice_listen_sync()): a
+// listener's slot, its EpollRef index, never moves, and a flow keeps
+// nothing of its listener, so closing one leaves established connections
+// alone. Ports we listen on ourselves (the -t listeners on the host, these
+// in the namespace) are masked out of the scans by the caller, or the two
+// directions would forward each other's listeners. A connection accepted
 // there gets a host socket connect()ing, non-blocking, to the host's
 // loopback of the same family at the target port. Inbound (-t PORT): the
 // tap path's listener hands us a connection accepted from a loopback
@@ -297,8 +304,10 @@ void listen_accept(SpliceCtx &ctx, uint32_t li, const timespec &now) {
 	}
 }
 
-// One listener in the namespace on addr:port (or the loopback). -errno.
-int listen_one(SpliceCtx &ctx, const PortRule &r, uint16_t port, bool v6) {
+// One listener in the namespace on addr:port (or the loopback; always the
+// loopback unless an address is given, for scanning rules), in a free slot
+// if there is one. -errno.
+int listen_one(SpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bool v6) {
 	int fd = ns_socket_helper_socket(ctx.helper, v6 ? AF_INET6 : AF_INET,
 					 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (fd < 0)
@@ -309,32 +318,60 @@ int listen_one(SpliceCtx &ctx, const PortRule &r, uint16_t port, bool v6) {
 	if (v6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	SockAddr sa;
-	socklen_t sl = r.bind_addr ? sockaddr_from(sa, *r.bind_addr, port)
-				   : loopback_addr(sa, v6, port);
+	bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
+	socklen_t sl = own_addr ? sockaddr_from(sa, *r.bind_addr, port)
+				: loopback_addr(sa, v6, port);
 	if (bind(fd, &sa.sa, sl) < 0 || listen(fd, SOMAXCONN) < 0)
 		return -errno;
 	SpliceListener li;
 	li.fd = fd;
 	li.port = port;
 	li.target = uint16_t(r.to_first + (port - r.first));
+	li.rule = ri;
 	li.v6 = v6;
-	EpollRef ref{RefKind::TcpSplice, fd,
-		     SPLICE_LISTENER_BIT | uint32_t(ctx.listeners.size())};
+	li.scan = r.scan;
+	uint32_t slot = ctx.listener_free.empty() ? uint32_t(ctx.listeners.size())
+						  : ctx.listener_free.back();
+	EpollRef ref{RefKind::TcpSplice, fd, SPLICE_LISTENER_BIT | slot};
 	if (int rc = ctx.loop.add(fd, EPOLLIN, ref); rc < 0)
 		return rc;
-	ctx.listeners.push_back(li);
+	if (slot == ctx.listeners.size()) {
+		ctx.listeners.push_back(li);
+	} else {
+		ctx.listener_free.pop_back();
+		ctx.listeners[slot] = li;
+	}
 	s.release();
 	return 0;
 }
 
+// Close listener i and free its slot; accepted connections stay.
+void listen_close(SpliceCtx &ctx, uint32_t i) {
+	SpliceListener &l = ctx.listeners[i];
+	if (l.fd < 0)
+		return;
+	ctx.loop.remove(l.fd);
+	close(l.fd);
+	l.fd = -1;
+	ctx.listener_free.push_back(i);
+}
+
 int open_listeners(SpliceCtx &ctx) {
 	const PortForward &pf = ctx.c.tcp_out;
-	if (pf.kind != PortForward::Kind::Spec && pf.kind != PortForward::Kind::All)
+	// Auto: the scanning rules are opened by tcp_splice_listen_sync(),
+	// explicit rules given alongside them here.
+	if (pf.kind == PortForward::Kind::None)
 		return 0;
+	if (pf.kind == PortForward::Kind::Auto) {
+		// Room for the scanned ports that come and go, set aside now.
+		ctx.listeners.reserve(ctx.listeners.size() + 256);
+		ctx.listener_free.reserve(256);
+	}
 	rlimit rl{};
 	getrlimit(RLIMIT_NOFILE, &rl);
 	size_t budget = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : size_t(rl.rlim_cur) / 4;
-	for (const PortRule &r : pf.rules) {
+	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
+		const PortRule &r = pf.rules[ri];
 		if (r.exclude || r.scan)
 			continue;
 		for (uint32_t p = r.first; p <= r.last; p++) {
@@ -350,7 +387,7 @@ int open_listeners(SpliceCtx &ctx) {
 					     ctx.listeners.size());
 					return 0;
 				}
-				int rc = listen_one(ctx, r, uint16_t(p), v6);
+				int rc = listen_one(ctx, r, ri, uint16_t(p), v6);
 				if (rc == 0)
 					continue;
 				if (r.weak || pf.kind == PortForward::Kind::All ||
@@ -434,11 +471,80 @@ void tcp_splice_fini(SpliceCtx &ctx) {
 		if (f.type == FlowType::TcpSplice)
 			flow_close(ctx, i, true);
 	});
-	for (SpliceListener &l : ctx.listeners) {
-		ctx.loop.remove(l.fd);
-		close(l.fd);
-	}
+	for (uint32_t i = 0; i < ctx.listeners.size(); i++)
+		listen_close(ctx, i);
 	ctx.listeners.clear();
+	ctx.listener_free.clear();
+}
+
+int tcp_splice_listen_sync(SpliceCtx &ctx, const PortBitmap &want) {
+	const PortForward &pf = ctx.c.tcp_out;
+	if (ctx.c.no_tcp)
+		return 0;
+	int changes = 0;
+	// Which (rule, family, port) listeners exist; one pass over the
+	// listeners per scanning rule (there is normally one).
+	static PortBitmap have[2];
+	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
+		const PortRule &r = pf.rules[ri];
+		if (r.exclude || !r.scan)
+			continue;
+		have[0].reset();
+		have[1].reset();
+		for (uint32_t i = 0; i < ctx.listeners.size(); i++) {
+			const SpliceListener &l = ctx.listeners[i];
+			if (l.fd < 0 || !l.scan || l.rule != ri)
+				continue;
+			if (!want.test(l.port)) {
+				debug("TCP splice: host port %u no longer bound, closing %s "
+				      "listener in the namespace",
+				      l.target, l.v6 ? "IPv6" : "IPv4");
+				listen_close(ctx, i);
+				changes++;
+				continue;
+			}
+			have[l.v6].set(l.port);
+		}
+		for (uint32_t p = r.first; p <= r.last; p++) {
+			if (!want.test(p) || pf.excluded(uint16_t(p))) {
+				ctx.auto_failed[0].reset(p);
+				ctx.auto_failed[1].reset(p);
+				continue;
+			}
+			for (int v6 = 0; v6 < 2; v6++) {
+				if (have[v6].test(p))
+					continue;
+				if (r.bind_addr && r.bind_addr->is_v4() == bool(v6))
+					continue;
+				if (v6 ? !ctx.c.ip6.enabled : !ctx.c.ip4.enabled)
+					continue;
+				int rc = listen_one(ctx, r, ri, uint16_t(p), v6);
+				if (rc < 0) {
+					if (!ctx.auto_failed[v6].test(p))
+						debug("TCP splice: host port %u bound, but no %s "
+						      "listener on namespace port %u: %s",
+						      r.to_first + (p - r.first), v6 ? "IPv6" : "IPv4",
+						      p, strerror(-rc));
+					ctx.auto_failed[v6].set(p);
+					continue;
+				}
+				ctx.auto_failed[v6].reset(p);
+				debug("TCP splice: host port %u bound, %s listener opened on "
+				      "namespace port %u",
+				      r.to_first + (p - r.first), v6 ? "IPv6" : "IPv4", p);
+				changes++;
+			}
+			if (p == 65535)
+				break;
+		}
+	}
+	return changes;
+}
+
+void tcp_splice_mask_listeners(const SpliceCtx &ctx, PortBitmap &ports) {
+	for (const SpliceListener &l : ctx.listeners)
+		if (l.fd >= 0)
+			ports.reset(l.port);
 }
 
 bool tcp_splice_from_host(SpliceCtx &ctx, int fd, bool v6, uint16_t target_port,

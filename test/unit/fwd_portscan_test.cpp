@@ -654,3 +654,122 @@ int udp_sync_body() {
 
 TEST(ListenSync, Tcp) { run_in_netns(tcp_sync_body); }
 TEST(ListenSync, Udp) { run_in_netns(udp_sync_body); }
+
+// ---- -T auto: only sockets on the loopback or the any-address count --------
+
+namespace {
+
+// An address column as the kernel prints it: each 32-bit word of the
+// network-order bytes with %08X, in this machine's byte order.
+std::string proc_addr(const uint8_t *b, size_t len) {
+	std::string s;
+	for (size_t w = 0; w < len / 4; w++) {
+		uint32_t v;
+		memcpy(&v, b + w * 4, 4);
+		char x[9];
+		snprintf(x, sizeof(x), "%08X", v);
+		s += x;
+	}
+	return s;
+}
+
+std::string line_for(int slot, const uint8_t *addr, size_t len, unsigned port, unsigned st) {
+	char b[300];
+	std::string zero(len * 2, '0');
+	snprintf(b, sizeof(b),
+		 "%4d: %s:%04X %s:0000 %02X 00000000:00000000 00:00000000 00000000"
+		 "     0        0 %d 1\n",
+		 slot, proc_addr(addr, len).c_str(), port, zero.c_str(), st, 3000 + slot);
+	return b;
+}
+
+} // namespace
+
+TEST(ProcNetParse, LoopbackOrAnyIpv4) {
+	const uint8_t lo[4] = {127, 0, 0, 1}, lo2[4] = {127, 1, 2, 3}, any[4] = {0, 0, 0, 0};
+	const uint8_t pub[4] = {192, 0, 2, 2}, rev[4] = {1, 0, 0, 127}; // not 127/8
+	std::string t = TCP_HEADER;
+	t += line_for(0, lo, 4, 1001, 0x0a);
+	t += line_for(1, lo2, 4, 1002, 0x0a);
+	t += line_for(2, any, 4, 1003, 0x0a);
+	t += line_for(3, pub, 4, 1004, 0x0a);
+	t += line_for(4, rev, 4, 1005, 0x0a);
+	t += line_for(5, lo, 4, 1006, 0x01); // loopback, but not listening
+	PortBitmap all, local;
+	EXPECT_EQ(procnet_parse(t, PROCNET_TCP_LISTEN, all), 5u);
+	EXPECT_EQ(ports_of(all), (std::vector<unsigned>{1001, 1002, 1003, 1004, 1005}));
+	EXPECT_EQ(procnet_parse(t, PROCNET_TCP_LISTEN, local, ProcNetAddr::LoopbackOrAny), 3u);
+	EXPECT_EQ(ports_of(local), (std::vector<unsigned>{1001, 1002, 1003}));
+}
+
+TEST(ProcNetParse, LoopbackOrAnyIpv6) {
+	uint8_t any[16] = {}, lo[16] = {}, mapped_lo[16] = {}, mapped_pub[16] = {};
+	uint8_t two[16] = {}, doc[16] = {0x20, 0x01, 0x0d, 0xb8};
+	lo[15] = 1;
+	two[15] = 2; // ::2 is neither
+	doc[15] = 1;
+	mapped_lo[10] = mapped_lo[11] = 0xff;
+	mapped_lo[12] = 127;
+	mapped_lo[15] = 1;
+	memcpy(mapped_pub, mapped_lo, 12);
+	mapped_pub[12] = 192;
+	mapped_pub[14] = 2;
+	std::string t = TCP_HEADER;
+	t += line_for(0, any, 16, 2001, 0x0a);
+	t += line_for(1, lo, 16, 2002, 0x0a);
+	t += line_for(2, mapped_lo, 16, 2003, 0x0a);
+	t += line_for(3, mapped_pub, 16, 2004, 0x0a);
+	t += line_for(4, two, 16, 2005, 0x0a);
+	t += line_for(5, doc, 16, 2006, 0x0a);
+	PortBitmap local;
+	EXPECT_EQ(procnet_parse(t, PROCNET_TCP_LISTEN, local, ProcNetAddr::LoopbackOrAny), 3u);
+	EXPECT_EQ(ports_of(local), (std::vector<unsigned>{2001, 2002, 2003}));
+}
+
+TEST(ProcNetParse, LoopbackOrAnyMalformedStillSkipped) {
+	const uint8_t lo[4] = {127, 0, 0, 1};
+	std::string good = line_for(0, lo, 4, 4242, 0x0a);
+	std::string t = TCP_HEADER;
+	t += good.substr(0, 12) + "\n";                  // cut inside the address
+	t += "   1: 0100007G:1092 00000000:0000 0A x:y\n"; // not hex
+	PortBitmap local;
+	ProcNetParser p(PROCNET_TCP_LISTEN, local, ProcNetAddr::LoopbackOrAny);
+	p.feed(t);
+	p.finish();
+	EXPECT_EQ(p.matched(), 0u);
+	EXPECT_EQ(p.malformed(), 2u);
+	EXPECT_TRUE(local.none());
+	// A good line split anywhere is still found.
+	for (size_t cut = 1; cut < good.size(); cut += 7) {
+		PortBitmap b;
+		ProcNetParser q(PROCNET_TCP_LISTEN, b, ProcNetAddr::LoopbackOrAny);
+		q.feed(good.substr(0, cut));
+		q.feed(good.substr(cut));
+		q.finish();
+		EXPECT_TRUE(b.test(4242)) << "cut at " << cut;
+	}
+}
+
+TEST(PortScanner, RealLoopbackOnly) {
+	// A listener on 127.0.0.1 counts; the same kind of socket bound to a
+	// non-loopback address would not, but a test process may have none,
+	// so that side is covered by the parser tests above.
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_GE(fd, 0);
+	sockaddr_in sa{};
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr *>(&sa), sizeof(sa)), 0);
+	ASSERT_EQ(listen(fd, 1), 0);
+	socklen_t sl = sizeof(sa);
+	ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr *>(&sa), &sl), 0);
+	uint16_t port = ntohs(sa.sin_port);
+	PortScanner s;
+	ASSERT_GT(s.open_dir("/proc/self/net"), 0);
+	PortBitmap b;
+	EXPECT_EQ(s.scan_tcp(b, ProcNetAddr::LoopbackOrAny), 0);
+	EXPECT_TRUE(b.test(port));
+	close(fd);
+	EXPECT_EQ(s.scan_tcp(b, ProcNetAddr::LoopbackOrAny), 0);
+	EXPECT_FALSE(b.test(port));
+}

@@ -1,6 +1,7 @@
-// pasta's automatic port forwarding ("-t auto", "-u auto"): which ports are
-// bound in the namespace, read from the kernel's /proc/net/{tcp,tcp6,udp,
-// udp6} tables as the namespace sees them. See src/fwd/portscan.cpp.
+// pasta's automatic port forwarding ("-t auto", "-u auto", "-T auto"): which
+// ports are bound in the namespace (or, for -T, on the host), read from the
+// kernel's /proc/net/{tcp,tcp6,udp,udp6} tables as the namespace sees them.
+// See src/fwd/portscan.cpp.
 #pragma once
 
 #include <bitset>
@@ -20,6 +21,13 @@ using PortBitmap = std::bitset<65536>;
 inline constexpr uint8_t PROCNET_TCP_LISTEN = 0x0a;
 inline constexpr uint8_t PROCNET_UDP_UNCONNECTED = 0x07;
 
+// Which sockets of a table count, by their local address.
+enum class ProcNetAddr : uint8_t {
+	Any,           // every socket (the namespace's ports, for -t/-u auto)
+	LoopbackOrAny, // bound to a loopback (127.0.0.0/8, ::1, ::ffff:127.x)
+	               // or to the unspecified address (the host's, for -T auto)
+};
+
 // Longest table line we accept; real ones are under 200 characters.
 inline constexpr size_t PROCNET_LINE_MAX = 512;
 
@@ -27,9 +35,12 @@ inline constexpr size_t PROCNET_LINE_MAX = 512;
 // size (lines may be split between chunks), then finish(). Sets in ports
 // the local port of every well-formed entry whose state is `state`; the
 // header line and malformed or over-long lines are skipped (and counted).
+// With addr = LoopbackOrAny, sockets bound to other addresses are not set
+// (but still counted in entries()).
 class ProcNetParser {
 public:
-	ProcNetParser(uint8_t state, PortBitmap &ports) : state_(state), ports_(ports) {}
+	ProcNetParser(uint8_t state, PortBitmap &ports, ProcNetAddr addr = ProcNetAddr::Any)
+		: state_(state), addr_(addr), ports_(ports) {}
 	void feed(std::string_view chunk);
 	// Parses a last line without a newline, if any.
 	void finish();
@@ -42,6 +53,7 @@ private:
 	void line(std::string_view l);
 
 	uint8_t state_;
+	ProcNetAddr addr_;
 	PortBitmap &ports_;
 	char buf_[PROCNET_LINE_MAX] = {};
 	size_t len_ = 0;
@@ -52,12 +64,14 @@ private:
 
 // Parses a whole table held in text (tests, and one-shot reads). Returns
 // the number of entries in `state`.
-size_t procnet_parse(std::string_view text, uint8_t state, PortBitmap &ports);
+size_t procnet_parse(std::string_view text, uint8_t state, PortBitmap &ports,
+		     ProcNetAddr addr = ProcNetAddr::Any);
 
 // Reads the table open on fd from its start (the kernel regenerates it on
 // each read from offset 0) and adds its matching ports. Returns the number
 // of entries in `state`, or -errno.
-int procnet_read_fd(int fd, uint8_t state, PortBitmap &ports);
+int procnet_read_fd(int fd, uint8_t state, PortBitmap &ports,
+		    ProcNetAddr addr = ProcNetAddr::Any);
 
 // The four tables of one network namespace, open for the daemon's lifetime
 // (the open files keep pointing at the namespace they were opened in, so
@@ -83,8 +97,8 @@ struct PortScanner {
 
 	// Ports bound in the namespace: TCP listening sockets of both families,
 	// or unconnected (bound) UDP sockets. bound is cleared first. Returns 0,
-	// or -errno if no table could be read.
-	int scan_tcp(PortBitmap &bound) const;
+	// or -errno if no table could be read. addr: see ProcNetAddr.
+	int scan_tcp(PortBitmap &bound, ProcNetAddr addr = ProcNetAddr::Any) const;
 	int scan_udp(PortBitmap &bound) const;
 };
 
@@ -106,9 +120,10 @@ int portscan_open_ns(const NsHandle &ns, PortScanner &s);
 // non-scanning rules are never set.
 void portscan_want(const PortForward &fwd, const PortBitmap &bound, PortBitmap &want);
 
-// Clears from bound the ports that the reverse direction (rev: -T/-U)
-// listens on in the namespace itself with explicit rules: those sockets are
-// ours, and forwarding them back would make a loop.
+// Clears from bound the ports that the reverse direction listens on with
+// explicit rules (rev: -T/-U for the namespace's ports, -t/-u for the
+// host's): those sockets are ours, and forwarding them back would make a
+// loop. Listeners opened by scanning are masked by their owners' modules.
 void portscan_mask_reverse(const PortForward &rev, PortBitmap &bound);
 
 // True if any inclusive rule of fwd scans.

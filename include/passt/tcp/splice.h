@@ -10,6 +10,7 @@
 #include "passt/conf/config.h"
 #include "passt/core/epoll.h"
 #include "passt/flow/flow.h"
+#include "passt/fwd/portscan.h"
 #include "passt/host/ns.h"
 
 namespace passt {
@@ -43,12 +44,14 @@ struct SpliceFlow {
 	uint8_t inbound = 0;          // 1: accepted on the host (-t), 0: in the namespace (-T)
 };
 
-// A -T listener inside the namespace.
+// A -T listener inside the namespace (fd -1: a free slot, see SpliceCtx).
 struct SpliceListener {
 	int fd = -1;
 	uint16_t port = 0;   // listening port in the namespace
 	uint16_t target = 0; // port on the host's loopback
+	uint32_t rule = 0;   // index in c.tcp_out.rules
 	bool v6 = false;
+	bool scan = false;   // opened by tcp_splice_listen_sync() ("-T auto")
 };
 
 struct SpliceStats {
@@ -63,7 +66,14 @@ struct SpliceCtx {
 	FlowTable &flows;
 	NsSocketHelper &helper; // creates sockets inside the namespace
 
-	std::vector<SpliceListener> listeners; // -T, filled by tcp_splice_init()
+	// -T listeners. The index of an entry is its EpollRef index and stays
+	// fixed while it is open: closed entries ("-T auto" ports gone from the
+	// host) are reused from listener_free, never moved.
+	std::vector<SpliceListener> listeners;
+	std::vector<uint32_t> listener_free;
+	// "-T auto": ports whose listener failed to open, per family, so that
+	// retries every scan log only once.
+	PortBitmap auto_failed[2];
 	SpliceStats stats{};
 };
 
@@ -73,6 +83,16 @@ struct SpliceCtx {
 int tcp_splice_init(SpliceCtx &ctx);
 // Close every spliced flow (with a reset) and the listeners.
 void tcp_splice_fini(SpliceCtx &ctx);
+// pasta "-T auto": make the listeners of the scanning rules of c.tcp_out
+// match want (namespace ports, see portscan_want() on the host's bound
+// ports): open the missing ones on the namespace's 127.0.0.1 and ::1
+// (ports taken in the namespace are skipped, logged once), close those no
+// longer wanted. Spliced connections are not touched. Returns the number
+// of listeners opened plus closed.
+int tcp_splice_listen_sync(SpliceCtx &ctx, const PortBitmap &want);
+// Clears from ports the namespace ports our -T listeners hold (explicit
+// and scanned): a scan of the namespace must not forward them back.
+void tcp_splice_mask_listeners(const SpliceCtx &ctx, PortBitmap &ports);
 // An inbound (-t) connection accepted on the host from a loopback source:
 // splice it to target_port on the namespace's loopback of the same family.
 // Takes fd in every case (closed with a reset on failure). True if spliced.
