@@ -51,6 +51,11 @@ median() {
 		else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# smallest of the arguments: a run below half the median is a stall
+minimum() {
+	printf '%s\n' "$@" | sort -g | head -1
+}
+
 # gbps JSON: received bits per second of an iperf3 -J run, in Gbit/s
 gbps() {
 	jq -r '(.end.sum_received.bits_per_second // 0) / 1e9 | . * 1000 | round / 1000' \
@@ -108,8 +113,8 @@ through_veth() {
 bg_start sh -c "exec iperf3 -s -p 5203 >/dev/null 2>&1"
 on_cleanup '[ -n "$VETH_PID" ] && kill $VETH_PID'
 
-printf '%-34s %10s %12s %11s %10s\n' "iperf3, 1 stream, Gbit/s (median)" "this pasta" \
-	"Debian pasta" "slirp4netns" "veth"
+printf '%-34s %10s %8s %12s %11s %10s\n' "iperf3, 1 stream, Gbit/s (median)" "this pasta" \
+	"(min)" "Debian pasta" "slirp4netns" "veth"
 for mtu in 65520 1500; do
 	setup_veth "$mtu" || VETH_PID=
 	for fam in 4 6; do
@@ -124,8 +129,8 @@ for mtu in 65520 1500; do
 					sl+=("$(through_slirp $mtu "$rev")")
 				[ -n "$VETH_PID" ] && v+=("$(through_veth $fam "$rev")")
 			done
-			printf '%-34s %10s %12s %11s %10s\n' "IPv$fam $dir, MTU $mtu" \
-				"$(median "${a[@]}")" \
+			printf '%-34s %10s %8s %12s %11s %10s\n' "IPv$fam $dir, MTU $mtu" \
+				"$(median "${a[@]}")" "$(minimum "${a[@]}")" \
 				"$( [ -n "$REF" ] && median "${b[@]}" || echo -)" \
 				"$( [ ${#sl[@]} -gt 0 ] && median "${sl[@]}" || echo -)" \
 				"$( [ -n "$VETH_PID" ] && median "${v[@]}" || echo -)"
@@ -151,8 +156,9 @@ for rev in "" -R; do
 		[ -n "$REF" ] && b+=("$(through_splice "$REF" "$rev")")
 		v+=("$(through_lo "$rev")")
 	done
-	printf '%-34s %10s %12s %11s %10s\n' "IPv4 loopback $dir (splice; lo)" \
-		"$(median "${a[@]}")" "$( [ -n "$REF" ] && median "${b[@]}" || echo -)" "-" \
+	printf '%-34s %10s %8s %12s %11s %10s\n' "IPv4 loopback $dir (splice; lo)" \
+		"$(median "${a[@]}")" "$(minimum "${a[@]}")" \
+		"$( [ -n "$REF" ] && median "${b[@]}" || echo -)" "-" \
 		"$(median "${v[@]}")"
 done
 exit 0
