@@ -2,6 +2,10 @@
 // index of flowsides. See include/passt/flow/flow.h for the design.
 #include "passt/flow/flow.h"
 
+#include <sys/socket.h>
+
+#include "passt/net/sockaddr.h"
+
 #include <cerrno>
 #include <cstring>
 
@@ -225,6 +229,16 @@ void FlowTable::hash_remove(uint32_t index, FlowSideIdx side) {
 		nhashed_--;
 	}
 	f->hashed &= uint8_t(~bit);
+}
+
+void flowside_from_socket(int fd, FlowSide &side) {
+	SockAddr sa;
+	socklen_t l = sizeof(sa);
+	if (getpeername(fd, &sa.sa, &l) == 0)
+		sockaddr_to(sa, side.peer_addr, side.peer_port);
+	l = sizeof(sa);
+	if (getsockname(fd, &sa.sa, &l) == 0)
+		sockaddr_to(sa, side.our_addr, side.our_port);
 }
 
 } // namespace passt

@@ -21,6 +21,11 @@ socklen_t sockaddr_from(SockAddr &out, const InAny &addr, uint16_t port, uint32_
 	return sizeof(out.sin6);
 }
 
+socklen_t sockaddr_loopback(SockAddr &out, bool v6, uint16_t port) {
+	return v6 ? sockaddr_from(out, Ipv6Addr::loopback(), port)
+		  : sockaddr_from(out, Ipv4Addr::loopback(), port);
+}
+
 bool sockaddr_to(const SockAddr &sa, InAny &addr, uint16_t &port, uint32_t &scope) {
 	if (sa.sa.sa_family == AF_INET) {
 		Ipv4Addr a;

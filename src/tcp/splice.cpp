@@ -86,31 +86,6 @@ uint8_t eof_bit(unsigned d) { return d ? splf::eof1 : splf::eof0; }
 uint8_t shut_bit(unsigned d) { return d ? splf::shut1 : splf::shut0; }
 uint8_t blocked_bit(unsigned d) { return d ? splf::blocked1 : splf::blocked0; }
 
-socklen_t loopback_addr(SockAddr &out, bool v6, uint16_t port) {
-	std::memset(&out, 0, sizeof(out));
-	if (!v6) {
-		out.sin.sin_family = AF_INET;
-		out.sin.sin_port = be16::from_host(port).raw;
-		out.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		return sizeof(out.sin);
-	}
-	out.sin6.sin6_family = AF_INET6;
-	out.sin6.sin6_port = be16::from_host(port).raw;
-	out.sin6.sin6_addr = in6addr_loopback;
-	return sizeof(out.sin6);
-}
-
-// Both ends of a connected socket, as a flowside.
-void side_of(int fd, FlowSide &side) {
-	SockAddr sa;
-	socklen_t l = sizeof(sa);
-	if (getpeername(fd, &sa.sa, &l) == 0)
-		sockaddr_to(sa, side.peer_addr, side.peer_port);
-	l = sizeof(sa);
-	if (getsockname(fd, &sa.sa, &l) == 0)
-		sockaddr_to(sa, side.our_addr, side.our_port);
-}
-
 // Close with SO_LINGER 0: the peer gets an RST, not a FIN.
 void close_reset(int fd) {
 	if (fd < 0)
@@ -253,7 +228,7 @@ void sock_setup(int fd) {
 // Connect fd to the loopback at port. 1: connected, 0: in progress, -errno.
 int connect_loopback(int fd, bool v6, uint16_t port) {
 	SockAddr sa;
-	socklen_t l = loopback_addr(sa, v6, port);
+	socklen_t l = sockaddr_loopback(sa, v6, port);
 	if (connect(fd, &sa.sa, l) == 0)
 		return 1;
 	if (errno == EINPROGRESS || errno == EINTR)
@@ -320,7 +295,7 @@ int listen_one(SpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bo
 	SockAddr sa;
 	bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
 	socklen_t sl = own_addr ? sockaddr_from(sa, *r.bind_addr, port)
-				: loopback_addr(sa, v6, port);
+				: sockaddr_loopback(sa, v6, port);
 	if (bind(fd, &sa.sa, sl) < 0 || listen(fd, SOMAXCONN) < 0)
 		return -errno;
 	SpliceListener li;
@@ -444,8 +419,8 @@ uint32_t tcp_splice_join(SpliceCtx &ctx, int accepted, int connected, bool conne
 	if (connecting)
 		t.flags |= splf::connecting;
 	// Guest side: the namespace's socket.
-	side_of(inbound ? connected : accepted, f.guest());
-	side_of(inbound ? accepted : connected, f.host());
+	flowside_from_socket(inbound ? connected : accepted, f.guest());
+	flowside_from_socket(inbound ? accepted : connected, f.host());
 	if (int rc = open_pipes(t); rc < 0) {
 		debug_rl("TCP splice: pipe: %s", strerror(-rc));
 		flow_close(ctx, *idx, true);
@@ -611,7 +586,7 @@ void tcp_splice_handler(SpliceCtx &ctx, EpollRef ref, uint32_t events, const tim
 			return;
 		}
 		t.flags &= uint8_t(~splf::connecting);
-		side_of(t.sock[1], t.inbound ? f->guest() : f->host());
+		flowside_from_socket(t.sock[1], t.inbound ? f->guest() : f->host());
 		if (!move(ctx, idx, t, 0) || !move(ctx, idx, t, 1))
 			return;
 		update(ctx, idx, t);

@@ -42,31 +42,6 @@ iovec q_iov[BATCH];
 int q_fd = -1;
 unsigned q_len = 0;
 
-socklen_t loopback_addr(SockAddr &out, bool v6, uint16_t port) {
-	std::memset(&out, 0, sizeof(out));
-	if (!v6) {
-		out.sin.sin_family = AF_INET;
-		out.sin.sin_port = be16::from_host(port).raw;
-		out.sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		return sizeof(out.sin);
-	}
-	out.sin6.sin6_family = AF_INET6;
-	out.sin6.sin6_port = be16::from_host(port).raw;
-	out.sin6.sin6_addr = in6addr_loopback;
-	return sizeof(out.sin6);
-}
-
-// Local and remote ends of a connected socket, as a flowside.
-void side_of(int fd, FlowSide &side) {
-	SockAddr sa;
-	socklen_t l = sizeof(sa);
-	if (getpeername(fd, &sa.sa, &l) == 0)
-		sockaddr_to(sa, side.peer_addr, side.peer_port);
-	l = sizeof(sa);
-	if (getsockname(fd, &sa.sa, &l) == 0)
-		sockaddr_to(sa, side.our_addr, side.our_port);
-}
-
 // Read and log a pending asynchronous error (ICMP port unreachable, ...).
 void drain_error(int fd, uint32_t idx) {
 	int e = 0;
@@ -160,7 +135,7 @@ std::optional<uint32_t> outbound_new(UdpSpliceCtx &ctx, const UdpSpliceListener 
 		return std::nullopt;
 	}
 	SockAddr sa;
-	socklen_t sl = loopback_addr(sa, l.v6, l.target);
+	socklen_t sl = sockaddr_loopback(sa, l.v6, l.target);
 	if (connect(fd, &sa.sa, sl) < 0) {
 		ctx.stats.unforwardable++;
 		debug_rl("UDP splice: connect to host port %u: %s", l.target, strerror(errno));
@@ -176,7 +151,7 @@ std::optional<uint32_t> outbound_new(UdpSpliceCtx &ctx, const UdpSpliceListener 
 	}
 	Flow &f = *ctx.flows.get(*idx);
 	f.guest() = g;
-	side_of(fd, f.host());
+	flowside_from_socket(fd, f.host());
 	UdpSpliceFlow &u = f.init_state<UdpSpliceFlow>();
 	u.sock = fd;
 	u.reply_sock = l.fd;
@@ -296,7 +271,7 @@ int listen_one(UdpSpliceCtx &ctx, const PortRule &r, uint16_t port, bool v6) {
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	SockAddr sa;
 	socklen_t sl = r.bind_addr ? sockaddr_from(sa, *r.bind_addr, port)
-				   : loopback_addr(sa, v6, port);
+				   : sockaddr_loopback(sa, v6, port);
 	if (bind(fd, &sa.sa, sl) < 0)
 		return -errno;
 	UdpSpliceListener li;
@@ -423,7 +398,7 @@ bool udp_splice_from_host(UdpSpliceCtx &ctx, int listen_fd, const InAny &bound_a
 			return false;
 		}
 		SockAddr sa;
-		socklen_t sl = loopback_addr(sa, v6, target_port);
+		socklen_t sl = sockaddr_loopback(sa, v6, target_port);
 		if (connect(fd, &sa.sa, sl) < 0) {
 			ctx.stats.unforwardable++;
 			debug_rl("UDP splice: connect to namespace port %u: %s", target_port,
@@ -440,7 +415,7 @@ bool udp_splice_from_host(UdpSpliceCtx &ctx, int listen_fd, const InAny &bound_a
 		}
 		Flow &nf = *ctx.flows.get(*idx);
 		nf.host() = h;
-		side_of(fd, nf.guest());
+		flowside_from_socket(fd, nf.guest());
 		UdpSpliceFlow &nu = nf.init_state<UdpSpliceFlow>();
 		nu.sock = fd;
 		nu.reply_sock = listen_fd;

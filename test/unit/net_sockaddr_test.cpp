@@ -53,3 +53,15 @@ TEST(SockAddr, OtherFamilyRefused) {
 	EXPECT_EQ(a, *InAny::parse("192.0.2.1"));
 	EXPECT_EQ(port, 5);
 }
+
+TEST(SockAddr, Loopback) {
+	SockAddr sa;
+	ASSERT_EQ(sockaddr_loopback(sa, false, 5201), sizeof(sockaddr_in));
+	EXPECT_EQ(sa.sin.sin_family, AF_INET);
+	EXPECT_EQ(ntohl(sa.sin.sin_addr.s_addr), uint32_t(INADDR_LOOPBACK));
+	EXPECT_EQ(ntohs(sa.sin.sin_port), 5201);
+	ASSERT_EQ(sockaddr_loopback(sa, true, 53), sizeof(sockaddr_in6));
+	EXPECT_EQ(sa.sin6.sin6_family, AF_INET6);
+	EXPECT_TRUE(IN6_IS_ADDR_LOOPBACK(&sa.sin6.sin6_addr));
+	EXPECT_EQ(ntohs(sa.sin6.sin6_port), 53);
+}

@@ -85,6 +85,10 @@ struct FlowSide {
 	friend constexpr bool operator==(const FlowSide &, const FlowSide &) = default;
 };
 
+// Fill side from a connected socket: peer from getpeername(), ours from
+// getsockname(); a field whose call fails is left as it was.
+void flowside_from_socket(int fd, FlowSide &side);
+
 struct Flow {
 	FlowType type = FlowType::None;
 	uint8_t hashed = 0;          // bit n: side n is in the hash table
