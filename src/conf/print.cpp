@@ -1,6 +1,7 @@
 // Start-up summary of the configuration, in the layout users of the C
 // passt know: template interface, MAC, what DHCP and NDP/DHCPv6 will hand
-// out, resolvers, search list and forwarding rules.
+// out (resolvers and search list only where they are handed out: not by
+// default in pasta, see --dhcp-dns) and forwarding rules.
 #include "passt/conf/conf.h"
 #include "passt/conf/ports.h"
 
@@ -14,7 +15,10 @@ void add_rules(std::vector<std::string> &out, const PortForward &f, const char *
 			out.push_back("    " + port_rule_format(r, proto));
 }
 
+// The search list, where DHCP, DHCPv6 or NDP hand it out.
 void add_search(std::vector<std::string> &out, const Config &c) {
+	if (c.no_dhcp_dns_search)
+		return;
 	for (size_t i = 0; i < c.dns_search.size(); i++) {
 		if (!i)
 			out.emplace_back("DNS search list:");
@@ -71,7 +75,7 @@ std::vector<std::string> conf_format(const Config &c) {
 			out.push_back("    mask: " + Ipv4Addr::netmask(ip4.prefix_len).to_string());
 			out.push_back("    router: " + ip4.gw.to_string());
 		}
-		for (size_t i = 0; i < ip4.dns.size(); i++) {
+		for (size_t i = 0; !c.no_dhcp_dns && i < ip4.dns.size(); i++) {
 			if (!i)
 				out.emplace_back("DNS:");
 			out.push_back("    " + ip4.dns[i].to_string());
@@ -95,7 +99,7 @@ std::vector<std::string> conf_format(const Config &c) {
 			out.push_back("    router: " + ip6.gw.to_string());
 			out.push_back("    our link-local: " + ip6.our_tap_ll.to_string());
 		}
-		for (size_t i = 0; i < ip6.dns.size(); i++) {
+		for (size_t i = 0; !c.no_dhcp_dns && i < ip6.dns.size(); i++) {
 			if (!i)
 				out.emplace_back("DNS:");
 			out.push_back("    " + ip6.dns[i].to_string());

@@ -92,6 +92,28 @@ TEST(ConfPrint, VariantsFollowConfiguration) {
 	EXPECT_EQ(a.back(), "Outbound forwarding rules (SPLICE):");
 }
 
+// pasta hands out no resolvers or search list unless asked (--dhcp-dns,
+// --dhcp-search), and the summary says only what is handed out.
+TEST(ConfPrint, ResolversOnlyWhereHandedOut) {
+	auto p = lines(Mode::Pasta, {});
+	EXPECT_FALSE(has(p, "DNS:"));
+	EXPECT_FALSE(has(p, "    192.0.2.53"));
+	EXPECT_FALSE(has(p, "DNS search list:"));
+
+	auto d = lines(Mode::Pasta, {"--dhcp-dns"});
+	EXPECT_TRUE(has(d, "DNS:"));
+	EXPECT_TRUE(has(d, "    192.0.2.53"));
+	EXPECT_FALSE(has(d, "DNS search list:"));
+
+	auto s = lines(Mode::Pasta, {"--dhcp-search"});
+	EXPECT_FALSE(has(s, "DNS:"));
+	EXPECT_TRUE(has(s, "DNS search list:"));
+
+	auto n = lines(Mode::Passt, {"--no-dhcp-dns", "--no-dhcp-search"});
+	EXPECT_FALSE(has(n, "DNS:"));
+	EXPECT_FALSE(has(n, "DNS search list:"));
+}
+
 TEST(ConfPrint, ToFile) {
 	char *buf = nullptr;
 	size_t len = 0;
