@@ -263,6 +263,8 @@ void core_drop_guest_flows(Core &k) {
 		else if (f.type == FlowType::Udp)
 			udp_flow_close(*k.udp, i);
 	});
+	if (k.tcp)
+		tcp_drop_guest_flows(*k.tcp);
 	k.st = TapState{};
 }
 

@@ -1257,6 +1257,19 @@ void tcp_fini(TcpCtx &ctx) {
 	ctx.listener_free.clear();
 }
 
+void tcp_drop_guest_flows(TcpCtx &ctx) {
+	ctx.ack_pending.clear();
+	unsigned n = 0;
+	ctx.flows.for_each([&](uint32_t i, Flow &f) {
+		if (f.type == FlowType::Tcp) {
+			flow_close(ctx, i, true);
+			n++;
+		}
+	});
+	if (n)
+		debug("TCP: guest gone, %u connections reset", n);
+}
+
 bool tcp_tap_input(TcpCtx &ctx, std::span<std::byte> frame, const timespec &now) {
 	if (ctx.c.no_tcp)
 		return false;

@@ -278,6 +278,53 @@ def test_tcp(st, port):
     lst.close()
 
 
+def test_tcp_gone(st, port):
+    """Handshake, then the guest disconnects: the host end must be reset."""
+    lst = socket.socket()
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lst.bind(("127.0.0.1", port))
+    lst.listen(1)
+    lst.settimeout(TIMEOUT)
+    sport, isn = 40001, 2000000
+    st.send(tcp_seg(sport, port, isn, 0, 0x02, opts=struct.pack("!BBH", 2, 4, 1460)))
+
+    def syn_ack(f):
+        p = parse_ipv4(f, 6)
+        if not p or len(p[1]) < 20 or struct.unpack("!HH", p[1][0:4]) != (port, sport):
+            return None
+        return p[1] if p[1][13] & 0x3F == 0x12 else None
+    seg = st.wait_for(syn_ack, "TCP SYN-ACK")
+    check(seg is not None, "gone: SYN-ACK")
+    if seg is None:
+        lst.close()
+        return
+    seq = struct.unpack("!I", seg[4:8])[0]
+    st.send(tcp_seg(sport, port, isn + 1, seq + 1, 0x10))
+    try:
+        c, _ = lst.accept()
+    except OSError as e:
+        check(False, "gone: host accepted the connection (%r)" % e)
+        lst.close()
+        return
+    # The guest vanishes without a word.
+    st.s.close()
+    c.settimeout(TIMEOUT)
+    start = time.monotonic()
+    try:
+        data = c.recv(100)
+        outcome = "EOF" if data == b"" else "data %r" % data
+    except ConnectionResetError:
+        outcome = "reset"
+    except OSError as e:
+        outcome = repr(e)
+    took = time.monotonic() - start
+    check(outcome == "reset" and took < 3,
+          "gone: host end reset when the guest disconnected (got %s after %.1f s)"
+          % (outcome, took))
+    c.close()
+    lst.close()
+
+
 def main():
     global st_gw_mac
     path, mode = sys.argv[1], sys.argv[2]
@@ -290,6 +337,8 @@ def main():
         test_tcp(st, port)
         st.s.sendall(b"\0\0\0\0")
         check(st.closed_by_peer(), "stream closed after a frame of length 0")
+    elif mode == "gone":
+        test_tcp_gone(st, int(sys.argv[3]))
     elif mode == "badlen":
         st.s.sendall(struct.pack("!I", int(sys.argv[3])))
         check(st.closed_by_peer(), "stream closed after length %s" % sys.argv[3])

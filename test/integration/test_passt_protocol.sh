@@ -14,6 +14,9 @@
 #     and remove its socket file
 #   - same for a length word of 65550 (over the 65549 maximum), with a
 #     second passt -1
+#   - a guest that disconnects with a TCP connection open: the host end of
+#     that connection is reset at once (passt without -1 keeps running and
+#     accepts the next client)
 # Uses test/integration/lib.sh (hermetic host); runs in a few seconds.
 . "$(dirname "$0")/lib.sh"
 need_cmd ip timeout python3
@@ -53,4 +56,14 @@ rc=$?
 sed 's/^/    /' "$d/badlen.out" >&2
 [ "$rc" = 0 ] || fail "oversized length check failed (status $rc): $(tail -n 20 "$d/badlen.log")"
 expect_exit badlen
+
+bg_start sh -c "exec '$PASST' -f -s '$d/gone.sock' > '$d/gone.log' 2>&1"
+passt_pid=$BG_PID
+wait_for "[ -S '$d/gone.sock' ]" 10 || fail "passt did not create gone.sock: $(cat "$d/gone.log")"
+timeout 30 python3 "$HELPER" "$d/gone.sock" gone 5011 > "$d/gone.out" 2>&1
+rc=$?
+sed 's/^/    /' "$d/gone.out" >&2
+[ "$rc" = 0 ] || fail "guest-gone check failed (status $rc): $(tail -n 20 "$d/gone.log")"
+kill -0 "$passt_pid" || fail "passt exited after the client left (no -1 given)"
+bg_stop "$passt_pid"
 exit 0

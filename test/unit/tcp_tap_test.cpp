@@ -563,6 +563,32 @@ TEST_F(TcpTapTest, HostResetBecomesRst) {
 	EXPECT_EQ(flows.in_use(), 0u);
 }
 
+// passt: when qemu disconnects, its connections are reset on the host side
+// at once (not left to time out), with no frame for the absent guest, and
+// the listeners keep accepting for the next guest.
+TEST_F(TcpTapTest, GuestGoneResetsHostSockets) {
+	init();
+	Listener l;
+	Conn a = open(l);
+	Conn b = open(l, false, 7, 40001);
+	ASSERT_GE(a.sock, 0);
+	ASSERT_GE(b.sock, 0);
+	ASSERT_EQ(flows.in_use(), 2u);
+	size_t before = out.frames.size();
+	tcp_drop_guest_flows(ctx);
+	EXPECT_EQ(flows.in_use(), 0u);
+	EXPECT_EQ(out.frames.size(), before);
+	EXPECT_EQ(read_ms(a.sock, 2000), "<err:" + std::to_string(ECONNRESET) + ">");
+	EXPECT_EQ(read_ms(b.sock, 2000), "<err:" + std::to_string(ECONNRESET) + ">");
+	close(a.sock);
+	close(b.sock);
+	// A new guest connects as usual.
+	Conn c = open(l, false, 7, 40002);
+	ASSERT_GE(c.sock, 0);
+	EXPECT_EQ(flows.in_use(), 1u);
+	close(c.sock);
+}
+
 TEST_F(TcpTapTest, OutOfWindowAndOldData) {
 	init();
 	Listener l;

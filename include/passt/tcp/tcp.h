@@ -120,6 +120,10 @@ struct TcpCtx {
 int tcp_init(TcpCtx &ctx);
 // Close every TCP flow (RST to the guest is not sent) and the listeners.
 void tcp_fini(TcpCtx &ctx);
+// The guest went away (passt: qemu disconnected): close every TCP flow at
+// once, resetting its host socket so the host peer learns the other end is
+// gone. Nothing is sent towards the (absent) guest; listeners stay.
+void tcp_drop_guest_flows(TcpCtx &ctx);
 // A TCP segment from the guest (whole Ethernet frame). True if taken.
 bool tcp_tap_input(TcpCtx &ctx, std::span<std::byte> frame, const timespec &now);
 // Events on a connected socket (RefKind::TcpSock, index: flow).
