@@ -244,7 +244,9 @@ void core_init(Core &k, const Config &c, TapOutput &out, std::span<std::byte> re
 	if (!c.no_udp) {
 		if ((rc = udp_init(*k.udp)) < 0)
 			die("UDP: %s", strerror(-rc));
-		k.demux.udp = {on_tap_udp, k.udp.get()};
+		k.demux.udp = {on_tap_udp, k.udp.get(), [](void *p, const timespec &) {
+				       udp_tap_flush(*static_cast<UdpCtx *>(p));
+			       }};
 	}
 
 	k.loop.timers().add(
@@ -255,7 +257,8 @@ void core_init(Core &k, const Config &c, TapOutput &out, std::span<std::byte> re
 		die("epoll_ctl: %s", strerror(errno));
 }
 
-// The guest went away: its ICMP and UDP flows mean nothing to the next one.
+// The guest went away: its flows mean nothing to the next one (TCP peers on
+// the host are reset).
 void core_drop_guest_flows(Core &k) {
 	k.flows.for_each([&](uint32_t i, Flow &f) {
 		if (f.type == FlowType::Ping4 || f.type == FlowType::Ping6)

@@ -106,9 +106,14 @@ void input6(TapDemux &d, std::span<std::byte> frame, std::span<std::byte> l3,
 	}
 }
 
-} // namespace
+// End of a batch: let the translators finish what they deferred.
+void flush_l4(TapDemux &d, const timespec &now) {
+	for (const TapDemux::L4 *h : {&d.icmp, &d.tcp, &d.udp})
+		if (h->flush)
+			h->flush(h->ctx, now);
+}
 
-void tap_input(TapDemux &d, std::span<std::byte> frame, const timespec &now) {
+void dispatch(TapDemux &d, std::span<std::byte> frame, const timespec &now) {
 	d.stats->frames_in++;
 	d.stats->bytes_in += frame.size();
 
@@ -146,9 +151,17 @@ void tap_input(TapDemux &d, std::span<std::byte> frame, const timespec &now) {
 	}
 }
 
+} // namespace
+
+void tap_input(TapDemux &d, std::span<std::byte> frame, const timespec &now) {
+	dispatch(d, frame, now);
+	flush_l4(d, now);
+}
+
 void tap_input_pool(TapDemux &d, const Pool &pool, const timespec &now) {
 	for (size_t i = 0; i < pool.size(); i++)
-		tap_input(d, pool.get(i), now);
+		dispatch(d, pool.get(i), now);
+	flush_l4(d, now);
 	d.out->flush();
 }
 

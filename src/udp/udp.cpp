@@ -16,7 +16,7 @@
 // resolver), and a non-blocking UDP socket is opened for the flow alone,
 // bound to -o / --outbound-if (never for loopback targets) and connect()ed
 // to the target. It is registered as RefKind::UdpSock with the flow index.
-// Guest datagrams then go out with send() on that socket. Because the socket
+// Guest datagrams go out on that socket (see Batching). Because the socket
 // is connected, the kernel hands it only datagrams from the target, so
 // every reply belongs to the flow: they are read in batches with
 // recvmmsg() straight into frame buffers, behind room for the headers, and
@@ -37,9 +37,25 @@
 // creates a flow whose guest side goes from the peer as the guest may see
 // it (loopback appears as the map-host-loopback address) to the guest's
 // address (or the rule's target address) and target port. Such a flow owns
-// no socket: the guest's replies, found by their guest side, go back with
-// sendto() to the peer from the same bound socket, so the peer sees them
-// come from the port it wrote to.
+// no socket: the guest's replies, found by their guest side, go back to
+// the peer (an explicit destination address) from the same bound socket,
+// so the peer sees them come from the port it wrote to.
+//
+// Batching. The tap backends hand us the guest's frames a batch at a time
+// (tap_input_pool()), and the frames stay put until the batch is done. So
+// udp_tap_input() only validates a datagram and finds or creates its flow,
+// then queues it: a pointer to the payload inside the frame, the flow and
+// its socket. At the end of the batch the demux calls udp_tap_flush()
+// (also when the queue of UDP_TX_BATCH entries fills up), which sends each
+// run of consecutive datagrams for the same socket with one sendmmsg(),
+// naming the peer per datagram for inbound flows. Queue order is arrival
+// order, so each flow's datagrams leave in the order the guest sent them.
+// Counters (to_host, per flow too, and last_active) move only when the
+// kernel took a datagram; sendmmsg() stops at the first failure, so what
+// follows it is offered again: a full socket buffer drops the rest of the
+// run (send_failed), other errors drop only the failing datagram. A flow
+// closed with datagrams still queued takes them out of the queue unsent,
+// so nothing is ever written to a socket closed or reused in between.
 //
 // pasta's loopback bypass (udp_splice.cpp) takes -u datagrams from a host
 // loopback source to rules without a target address, and the events of
@@ -56,7 +72,8 @@
 // closed from a periodic timer, with their socket. Nothing here is fatal on
 // the data path: errors are counted and logged rate-limited; asynchronous
 // socket errors (ICMP port unreachable reported as ECONNREFUSED) are read
-// and logged, and don't cost the next datagram.
+// and logged, and don't cost the next datagram: the send that consumes one
+// is tried once more.
 #include "passt/udp/udp.h"
 
 #include <cerrno>
@@ -388,29 +405,89 @@ bool is_bcast_or_mcast(const Config &c, const InAny &dst) {
 	return dst.v6().is_multicast();
 }
 
-// Send one guest datagram on a flow's socket. A pending asynchronous error
-// (from an ICMP error to an earlier datagram) fails the first attempt
-// without sending: then the datagram is tried once more.
-ssize_t flow_send(const Flow &f, std::span<const std::byte> payload) {
-	const UdpFlow &uf = f.state<UdpFlow>();
-	SockAddr sa;
-	socklen_t salen = 0;
-	if (uf.inbound)
-		salen = sockaddr_from(sa, f.host().peer_addr, f.host().peer_port, uf.scope_id);
-	ssize_t n = -1;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		do {
-			if (uf.inbound)
-				n = sendto(uf.sock, payload.data(), payload.size(), MSG_NOSIGNAL, &sa.sa,
-					   salen);
-			else
-				n = send(uf.sock, payload.data(), payload.size(), MSG_NOSIGNAL);
-		} while (n < 0 && errno == EINTR);
-		if (n >= 0 || (errno != ECONNREFUSED && errno != EHOSTUNREACH &&
-			       errno != ENETUNREACH && errno != EHOSTDOWN))
-			break;
+bool is_async_error(int e) {
+	return e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH || e == EHOSTDOWN;
+}
+
+// sendmmsg() vectors for one run of the guest datagram queue (single thread).
+mmsghdr tx_msgs[UDP_TX_BATCH];
+iovec tx_iov[UDP_TX_BATCH];
+SockAddr tx_names[UDP_TX_BATCH];
+
+void tx_sent(UdpCtx &ctx, const UdpTxEntry &t) {
+	Flow &f = *ctx.flows.get(t.flow);
+	f.state<UdpFlow>().to_host++;
+	ctx.stats.to_host++;
+	f.last_active = t.when;
+}
+
+void tx_failed(UdpCtx &ctx, const UdpTxEntry &t, int e) {
+	ctx.stats.send_failed++;
+	if (e == EAGAIN || e == EWOULDBLOCK) {
+		debug_rl("UDP: flow %u: socket buffer full, dropping datagram", t.flow);
+		return;
 	}
-	return n;
+	const Flow &f = *ctx.flows.get(t.flow);
+	debug_rl("UDP: flow %u: send to %s:%u failed: %s", t.flow,
+		 f.host().peer_addr.text().c_str(), f.host().peer_port, strerror(e));
+}
+
+// Send queue entries [a, b), all on one socket, in order. sendmmsg() stops
+// at the first datagram that fails and, having sent some, doesn't say why:
+// the rest is then tried again, which either sends it or reports that
+// datagram's error. A full socket buffer drops all that is left. A pending
+// asynchronous error (an ICMP error to an earlier datagram) fails the
+// datagram that consumed it without sending it: that one is tried once more.
+void send_run(UdpCtx &ctx, size_t a, size_t b) {
+	const UdpTxEntry *q = ctx.txq.e;
+	const int fd = q[a].sock;
+	const size_t n = b - a;
+	for (size_t k = 0; k < n; k++) {
+		const UdpTxEntry &t = q[a + k];
+		tx_iov[k].iov_base = const_cast<std::byte *>(t.data);
+		tx_iov[k].iov_len = t.len;
+		msghdr &mh = tx_msgs[k].msg_hdr;
+		mh = msghdr{};
+		mh.msg_iov = &tx_iov[k];
+		mh.msg_iovlen = 1;
+		const Flow &f = *ctx.flows.get(t.flow);
+		const UdpFlow &uf = f.state<UdpFlow>();
+		if (uf.inbound) { // the shared -u socket: sendto() the flow's peer
+			mh.msg_name = &tx_names[k];
+			mh.msg_namelen = sockaddr_from(tx_names[k], f.host().peer_addr,
+						       f.host().peer_port, uf.scope_id);
+		}
+		tx_msgs[k].msg_len = 0;
+	}
+	size_t pos = 0;
+	bool retried = false; // the datagram at pos consumed an asynchronous error
+	while (pos < n) {
+		int rc;
+		do
+			rc = sendmmsg(fd, tx_msgs + pos, unsigned(n - pos), MSG_NOSIGNAL);
+		while (rc < 0 && errno == EINTR);
+		ctx.stats.send_batches++;
+		if (rc > 0) {
+			for (size_t k = pos; k < pos + size_t(rc); k++)
+				tx_sent(ctx, q[a + k]);
+			pos += size_t(rc);
+			retried = false;
+			continue;
+		}
+		int e = rc < 0 ? errno : EAGAIN;
+		if (e == EAGAIN || e == EWOULDBLOCK) {
+			for (; pos < n; pos++)
+				tx_failed(ctx, q[a + pos], e);
+			break;
+		}
+		if (is_async_error(e) && !retried) {
+			retried = true;
+			continue;
+		}
+		tx_failed(ctx, q[a + pos], e);
+		pos++;
+		retried = false;
+	}
 }
 
 void sock_trampoline(void *ctx, EpollRef ref, uint32_t events, const timespec &now) {
@@ -571,22 +648,37 @@ bool udp_tap_input(UdpCtx &ctx, std::span<const std::byte> frame, const timespec
 		if (!idx)
 			return false;
 	}
-	Flow &f = *ctx.flows.get(*idx);
-	ssize_t n = flow_send(f, d->payload);
-	if (n < 0) {
-		int e = errno;
-		ctx.stats.send_failed++;
-		if (e == EAGAIN || e == EWOULDBLOCK)
-			debug_rl("UDP: flow %u: socket buffer full, dropping datagram", *idx);
-		else
-			debug_rl("UDP: flow %u: send to %s:%u failed: %s", *idx,
-				 f.host().peer_addr.text().c_str(), f.host().peer_port, strerror(e));
-		return false;
-	}
-	f.state<UdpFlow>().to_host++;
-	ctx.stats.to_host++;
-	f.last_active = now;
+	// Queued, not sent: the whole batch goes out from udp_tap_flush().
+	UdpTxQueue &q = ctx.txq;
+	q.e[q.n++] = UdpTxEntry{d->payload.data(), d->payload.size(), *idx,
+				ctx.flows.get(*idx)->state<UdpFlow>().sock, now};
+	if (q.n == UDP_TX_BATCH)
+		udp_tap_flush(ctx);
 	return true;
+}
+
+void udp_tap_flush(UdpCtx &ctx) {
+	UdpTxQueue &q = ctx.txq;
+	// Closing a flow takes its entries out of the queue; should one still
+	// name a flow or socket that is gone, it is dropped here, never sent.
+	size_t kept = 0;
+	for (size_t i = 0; i < q.n; i++) {
+		const Flow *f = ctx.flows.get(q.e[i].flow);
+		if (!is_udp(f) || f->state<UdpFlow>().sock != q.e[i].sock || q.e[i].sock < 0) {
+			ctx.stats.send_failed++;
+			continue;
+		}
+		q.e[kept++] = q.e[i];
+	}
+	q.n = kept;
+	for (size_t i = 0; i < q.n;) {
+		size_t j = i + 1;
+		while (j < q.n && q.e[j].sock == q.e[i].sock)
+			j++;
+		send_run(ctx, i, j);
+		i = j;
+	}
+	q.n = 0;
 }
 
 void udp_sock_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now) {
@@ -791,6 +883,17 @@ void udp_flow_close(UdpCtx &ctx, uint32_t index) {
 	if (!is_udp(f))
 		return;
 	UdpFlow &uf = f->state<UdpFlow>();
+	// Its datagrams still queued would go to a closed (or reused) socket.
+	UdpTxQueue &q = ctx.txq;
+	size_t kept = 0;
+	for (size_t i = 0; i < q.n; i++) {
+		if (q.e[i].flow == index) {
+			ctx.stats.send_failed++;
+			continue;
+		}
+		q.e[kept++] = q.e[i];
+	}
+	q.n = kept;
 	if (!uf.inbound && uf.sock >= 0) {
 		ctx.loop.remove(uf.sock);
 		close(uf.sock);

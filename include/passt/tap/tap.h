@@ -4,13 +4,16 @@
 // Theory of operation: a backend reads all the frames available on one
 // wake-up into a Pool of bounds-checked views (stripping its own framing:
 // virtio-net header, length prefix, descriptors), then hands the batch to
-// tap_input(), the L2/L3 demultiplexer. The demux learns the guest's MAC
+// tap_input_pool(), the L2/L3 demultiplexer. The demux learns the guest's MAC
 // and addresses from its frames, then passes each frame to exactly one
 // consumer: ARP, DHCP (UDP to port 67), NDP (ICMPv6 133-137), DHCPv6 (UDP
 // to port 547), or the L4 translators (ICMP echo, TCP, UDP) that main()
 // registers. Frames nobody handles (other ethertypes, IGMP, MLD) are
 // dropped quietly; malformed ones are dropped and counted. Replies go out
-// through the backend's TapOutput.
+// through the backend's TapOutput. A translator may hold on to the frames
+// it was given until the end of the batch, when its flush hook runs (UDP
+// sends all the batch's datagrams then, with sendmmsg()); the backend
+// reuses its buffers only after tap_input_pool() returns.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +37,10 @@ struct TapStats {
 
 // A translator entry point: true if it took the frame (valid or not).
 using TapL4Handler = bool (*)(void *ctx, std::span<std::byte> frame, const timespec &now);
+// End of a batch: a translator that defers work on the frames it was handed
+// (e.g. to batch its socket writes) finishes it here; the frames are still
+// valid during the call and may be reused by the backend right after.
+using TapL4Flush = void (*)(void *ctx, const timespec &now);
 
 struct TapDemux {
 	const Config *c = nullptr;
@@ -42,10 +49,12 @@ struct TapDemux {
 	TapStats *stats = nullptr;
 
 	// L4 translators, each with its context; null ones drop their
-	// protocol (counted as unhandled).
+	// protocol (counted as unhandled). flush, if set, runs at the end of
+	// every batch (and after every single tap_input()).
 	struct L4 {
 		TapL4Handler fn = nullptr;
 		void *ctx = nullptr;
+		TapL4Flush flush = nullptr;
 	};
 	L4 icmp; // ICMP / ICMPv6 echo
 	L4 tcp;
@@ -54,9 +63,11 @@ struct TapDemux {
 	NdpRaTimer ra_timer; // unsolicited Router Advertisements
 };
 
-// Dispatch one Ethernet frame from the guest.
+// Dispatch one Ethernet frame from the guest, then run the L4 flush hooks
+// (a batch of one; the output is not flushed).
 void tap_input(TapDemux &d, std::span<std::byte> frame, const timespec &now);
-// Dispatch a batch, then flush the output once.
+// Dispatch a batch, run the L4 flush hooks once, then flush the output
+// once. The pool's frames must stay valid until this returns, no longer.
 void tap_input_pool(TapDemux &d, const Pool &pool, const timespec &now);
 
 // Send the start-up announcements the guest expects without asking: an ARP

@@ -44,9 +44,30 @@ struct UdpStats {
 	uint64_t malformed = 0;     // guest frames that failed to parse/verify
 	uint64_t bcast_dropped = 0; // guest datagrams to broadcast/multicast
 	uint64_t unforwardable = 0; // no NAT result, no socket, no flow entry
-	uint64_t send_failed = 0;   // host socket refused a datagram
+	uint64_t send_failed = 0;   // accepted guest datagrams not sent: the socket
+				    // refused them, or their flow closed first
+	uint64_t send_batches = 0;  // sendmmsg() calls made for guest datagrams
 	uint64_t oversize = 0;      // host datagrams larger than the MTU allows
 	uint64_t tap_dropped = 0;   // frames the tap output refused
+};
+
+// Guest datagrams queued by udp_tap_input() per flush at most: a full
+// queue is sent before the next datagram is queued.
+inline constexpr size_t UDP_TX_BATCH = 128;
+
+// A guest datagram accepted and not yet sent. The payload points into the
+// guest's frame, valid until the end of the tap batch (udp_tap_flush()).
+struct UdpTxEntry {
+	const std::byte *data = nullptr;
+	size_t len = 0;
+	uint32_t flow = 0;
+	int sock = -1;     // the flow's socket
+	timespec when{};   // for the flow's last_active once sent
+};
+
+struct UdpTxQueue {
+	UdpTxEntry e[UDP_TX_BATCH];
+	size_t n = 0;
 };
 
 // One bound socket of an inbound (-u) rule.
@@ -75,6 +96,8 @@ struct UdpCtx {
 	// -u datagrams from a host loopback source go there instead of the
 	// tap, and UdpSock events of its sockets are handed to it.
 	UdpSpliceCtx *splice = nullptr;
+	// Guest datagrams of the tap batch at hand, sent by udp_tap_flush().
+	UdpTxQueue txq;
 };
 
 // Register the UdpSock and UdpListen handlers and the expiry timer with
@@ -86,10 +109,18 @@ int udp_init(UdpCtx &ctx);
 
 // Handle one Ethernet frame from the guest carrying an IPv4 or IPv6 UDP
 // datagram (DHCP/DHCPv6 are the tap demux's). True if the datagram was
-// sent out to the host; false if it was dropped (malformed, bad checksum,
-// fragment, broadcast/multicast destination, not forwardable, --no-udp,
-// no flow or socket, send failure). Never fails otherwise.
+// accepted for sending: it is queued, and goes out with the rest of the
+// batch at the next udp_tap_flush() (or earlier, if the queue fills up);
+// a send failure then is counted (stats.send_failed), not reported here.
+// False if it was dropped (malformed, bad checksum, fragment,
+// broadcast/multicast destination, not forwardable, --no-udp, no flow or
+// socket). The frame must stay valid until the next udp_tap_flush().
 bool udp_tap_input(UdpCtx &ctx, std::span<const std::byte> frame, const timespec &now);
+
+// End of a tap batch (TapDemux flush hook): send the queued guest
+// datagrams, one sendmmsg() per run of consecutive datagrams on the same
+// socket, in the order they came.
+void udp_tap_flush(UdpCtx &ctx);
 
 // RefKind::UdpSock events (index: flow): read the replies waiting on the
 // flow's socket with recvmmsg() and queue them to the guest; flush once.
@@ -110,7 +141,9 @@ int udp_listen_sync(UdpCtx &ctx, const PortBitmap &want);
 // Close flows idle for UDP_FLOW_TIMEOUT_S or more. Returns how many.
 unsigned udp_timer(UdpCtx &ctx, const timespec &now);
 
-// Close one flow now (its socket, for outbound flows). Ignores others.
+// Close one flow now (its socket, for outbound flows); guest datagrams of
+// the flow still queued are dropped (counted as send_failed). Ignores
+// other flows.
 void udp_flow_close(UdpCtx &ctx, uint32_t index);
 
 // Close every UDP flow and every -u socket (shutdown, tests).
