@@ -1,0 +1,261 @@
+#!/bin/bash
+# shellcheck source-path=SCRIPTDIR disable=SC2016,SC2059,SC2317 # eval strings, one format, functions run through eval
+# Throughput benchmark (not a test): iperf3, one stream, in the hermetic
+# host, this pasta against Debian's pasta, slirp4netns and the kernel.
+# Each figure is the median of RUNS runs of SECONDS_ s (1 s omitted) of
+# RECEIVED throughput (iperf3's sum_received), in Gbit/s; a failed or
+# timed-out run counts as 0. "-" marks a column that does not apply.
+#
+# Columns, when available: this pasta, its median and its slowest run (a run
+# below half the median is a stall); Debian's pasta (/usr/bin/pasta, from
+# `apt-get install passt`: installed here as real root unless NO_INSTALL is
+# set); slirp4netns (IPv4 tap rows only: its gateway 10.0.2.2 maps to the
+# host's loopback, and it has no such mapping for IPv6); "veth / lo": a
+# plain veth pair between two namespaces with the same MTU for the tap rows,
+# iperf3 over the host's own loopback for the loopback rows (the kernel's
+# limit either way).
+#
+# Rows:
+# - TCP via the tap path, namespace -> host (client sends) and host ->
+#   namespace (iperf3 -R), IPv4 and IPv6, at MTU 65520 and 1500. The
+#   namespace connects to the gateway address, which pasta maps to the
+#   host's loopback where iperf3 -s listens.
+# - TCP via the loopback bypass (spliced, pasta -T PORT), IPv4 (127.0.0.1)
+#   and IPv6 (::1), both directions: the client in the namespace connects
+#   to its own loopback address, pasta relays to the host's.
+# - UDP via the tap path, IPv4 and IPv6, both directions, at MTU UDP_MTU
+#   (1500), and via the loopback bypass (pasta -T PORT -U PORT: iperf3 runs
+#   its control connection over TCP and its data over UDP, on the same port
+#   number). iperf3 -u -b 0 (no rate limit: the sender goes as fast as it
+#   can) -l UDP_LEN (1400 bytes of payload, which fits a 1500-byte MTU for
+#   both IPv4 and IPv6). host -> namespace is iperf3 -R: the client in the
+#   namespace still opens the flow (its first datagram goes to the server),
+#   then the server sends the data back over it, so no inbound forwarding
+#   (-u) is needed. Each UDP row is followed by the median loss: the share
+#   of the bytes sent that did not arrive, in %. With no rate limit the
+#   sender outruns the receiver, so loss is expected everywhere, veth too.
+#
+#   test/perf/bench.sh            RUNS=3 SECONDS_=3 by default
+#   PASTA=/path/to/pasta RUNS=5 UDP_LEN=1400 UDP_MTU=1500 test/perf/bench.sh
+. "$(dirname "$0")/../integration/lib.sh"
+
+need_pkg iperf3 iperf3
+need_pkg jq jq
+if [ ! -x /usr/bin/pasta ] && [ -z "${NO_INSTALL:-}" ]; then
+	need_pkg /usr/bin/pasta passt 2>/dev/null || true
+fi
+if [ -z "${NO_INSTALL:-}" ]; then
+	(need_pkg slirp4netns slirp4netns) >/dev/null 2>&1 || true
+fi
+hermetic_host
+[ -x "$PASTA" ] || skip "no pasta binary at $PASTA (run make)"
+SLIRP=$(command -v slirp4netns || true)
+
+RUNS=${RUNS:-3}
+SECS=${SECONDS_:-3}
+UDP_LEN=${UDP_LEN:-1400}
+UDP_MTU=${UDP_MTU:-1500}
+UDP="-u -b 0 -l $UDP_LEN"
+PORT4=5201
+PORT6=5202
+PORTV=5203
+REF=/usr/bin/pasta
+[ -x "$REF" ] || REF=
+
+bg_start sh -c "exec iperf3 -s -B 127.0.0.1 -p $PORT4 >/dev/null 2>&1"
+bg_start sh -c "exec iperf3 -s -B ::1 -p $PORT6 >/dev/null 2>&1"
+bg_start sh -c "exec iperf3 -s -p $PORTV >/dev/null 2>&1"
+wait_for "ss -ltn | grep -q ':$PORT6 ' && ss -ltn | grep -q ':$PORTV '" 10 ||
+	fail "iperf3 servers"
+
+# median of the numeric arguments ("-" if there are none)
+median() {
+	printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
+		else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# smallest of the numeric arguments
+minimum() {
+	printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g | awk 'NR == 1 { print; f = 1 }
+		END { if (!f) print "-" }'
+}
+
+# figures: reads the output of iperf3 -J, prints "GBPS LOSS": received
+# Gbit/s and, for UDP, the share of the bytes sent that the receiver did not
+# get, in % ("-" for TCP). Not iperf3's lost_percent: with -O, version 3.12
+# counts the datagrams of the omitted second as lost when the client sends.
+# "0 -" if the run failed or left no complete JSON.
+figures() {
+	local j
+	j=$(cat)
+	[ -n "$j" ] && jq -r '.end as $e | [
+		(($e.sum_received.bits_per_second // 0) / 1e9 * 1000 | round / 1000),
+		(if .start.test_start.protocol == "UDP" and ($e.sum_sent.bytes // 0) > 0
+		 then (100 * (1 - ($e.sum_received.bytes // 0) / $e.sum_sent.bytes)
+			| if . < 0 then 0 else . end | . * 10 | round / 10)
+		 else "-" end)
+		] | map(tostring) | join(" ")' <<< "$j" 2>/dev/null || echo "0 -"
+}
+
+# tap_pasta BINARY FAMILY MTU OPTS: through the tap path of pasta
+tap_pasta() {
+	local bin=$1 fam=$2 mtu=$3 opts=$4 gw port
+	if [ "$fam" = 4 ]; then gw=$HOST_GW4; port=$PORT4; else gw=$HOST_GW6; port=$PORT6; fi
+	# shellcheck disable=SC2086
+	timeout $((SECS + 30)) "$bin" --config-net -f -q -m "$mtu" -- \
+		iperf3 -c "$gw" -p "$port" -t "$SECS" -O 1 -J $opts 2>/dev/null | figures
+}
+
+# tap_slirp MTU OPTS: IPv4 through slirp4netns
+tap_slirp() {
+	local mtu=$1 opts=$2 ns sl r="0 -"
+	unshare -n sleep 1000 &
+	ns=$!
+	sleep 0.2
+	"$SLIRP" --configure --mtu="$mtu" "$ns" tap0 >/dev/null 2>&1 &
+	sl=$!
+	if wait_for "nsenter -t $ns -n ip -4 addr show tap0 2>/dev/null | grep -q 10.0.2.100" 10
+	then
+		# shellcheck disable=SC2086
+		r=$(nsenter -t "$ns" -n timeout $((SECS + 30)) iperf3 -c 10.0.2.2 -p "$PORT4" \
+			-t "$SECS" -O 1 -J $opts 2>/dev/null | figures)
+	fi
+	kill "$sl" "$ns" 2>/dev/null
+	wait "$sl" "$ns" 2>/dev/null
+	echo "$r"
+}
+
+# veth: a namespace behind a veth pair with the same MTU
+VETH_PID=
+setup_veth() {
+	local mtu=$1
+	[ -n "$VETH_PID" ] && { kill "$VETH_PID"; wait "$VETH_PID" 2>/dev/null; }
+	VETH_PID=
+	ip link del vb0 2>/dev/null
+	unshare -n sleep 100000 &
+	VETH_PID=$!
+	sleep 0.2
+	ip link add vb0 mtu "$mtu" type veth peer name vb1 mtu "$mtu" netns "$VETH_PID" ||
+		return 1
+	ip addr add 198.51.100.1/24 dev vb0
+	ip -6 addr add 2001:db8:1::1/64 dev vb0 nodad
+	ip link set vb0 up
+	nsenter -t "$VETH_PID" -n sh -c "ip link set lo up; ip link set vb1 up;
+		ip addr add 198.51.100.2/24 dev vb1; ip -6 addr add 2001:db8:1::2/64 dev vb1 nodad"
+}
+on_cleanup '[ -n "$VETH_PID" ] && kill $VETH_PID'
+
+# tap_veth FAMILY OPTS: from the veth namespace to this one
+tap_veth() {
+	local dst=198.51.100.1
+	[ "$1" = 6 ] && dst=2001:db8:1::1
+	# shellcheck disable=SC2086
+	nsenter -t "$VETH_PID" -n timeout $((SECS + 30)) \
+		iperf3 -c "$dst" -p "$PORTV" -t "$SECS" -O 1 -J $2 2>/dev/null | figures
+}
+
+# lo_pasta BINARY FAMILY OPTS: through the loopback bypass of pasta, from
+# the namespace's loopback to the host's (-T, and -U as well for UDP)
+lo_pasta() {
+	local bin=$1 fam=$2 opts=$3 dst=127.0.0.1 port=$PORT4 fwd
+	[ "$fam" = 6 ] && { dst=::1; port=$PORT6; }
+	fwd=(-T "$port")
+	case " $opts " in *" -u "*) fwd+=(-U "$port") ;; esac
+	# shellcheck disable=SC2086
+	timeout $((SECS + 30)) "$bin" --config-net -f -q "${fwd[@]}" -- \
+		iperf3 -c "$dst" -p "$port" -t "$SECS" -O 1 -J $opts 2>/dev/null | figures
+}
+
+# lo_host FAMILY OPTS: over the host's own loopback
+lo_host() {
+	local dst=127.0.0.1 port=$PORT4
+	[ "$1" = 6 ] && { dst=::1; port=$PORT6; }
+	# shellcheck disable=SC2086
+	timeout $((SECS + 30)) iperf3 -c "$dst" -p "$port" -t "$SECS" -O 1 -J $2 \
+		2>/dev/null | figures
+}
+
+FMT='%-36s %10s %8s %12s %11s %10s\n'
+
+# row LABEL CMD_THIS CMD_DEBIAN CMD_SLIRP CMD_KERNEL: each non-empty CMD is a
+# shell command printing "GBPS LOSS"; all run RUNS times, interleaved so that
+# noise from the shared machine spreads over the columns. Prints the medians,
+# and a second line with the median loss if any run reported one (UDP).
+row() {
+	local label=$1 i c g l any=
+	shift
+	local cmds=("$@") gs=() ls=() out=() loss=()
+	for (( i = 0; i < RUNS; i++ )); do
+		for c in 0 1 2 3; do
+			[ -n "${cmds[c]}" ] || continue
+			read -r g l <<< "$(eval "${cmds[c]}")"
+			gs[c]+=" ${g:-0}"
+			ls[c]+=" ${l:--}"
+		done
+	done
+	for c in 0 1 2 3; do
+		# shellcheck disable=SC2086 # lists of numbers
+		out[c]=$(median ${gs[c]})
+		# shellcheck disable=SC2086
+		loss[c]=$(median ${ls[c]})
+		[ "${loss[c]}" != - ] && any=1
+	done
+	# shellcheck disable=SC2086
+	printf "$FMT" "$label" "${out[0]}" "$(minimum ${gs[0]})" "${out[1]}" "${out[2]}" \
+		"${out[3]}"
+	[ -n "$any" ] && printf "$FMT" "  lost %" "${loss[0]}" - "${loss[1]}" "${loss[2]}" \
+		"${loss[3]}"
+	return 0
+}
+
+direction() {
+	case "$1" in *-R*) echo "host->ns" ;; *) echo "ns->host" ;; esac
+}
+
+printf "$FMT" "iperf3, 1 stream, Gbit/s (median)" "this pasta" "(min)" "Debian pasta" \
+	"slirp4netns" "veth / lo"
+
+for mtu in 65520 1500; do
+	setup_veth "$mtu" || VETH_PID=
+	for fam in 4 6; do
+		for opts in "" -R; do
+			row "TCP IPv$fam $(direction "$opts"), tap, MTU $mtu" \
+				"tap_pasta '$PASTA' $fam $mtu '$opts'" \
+				"${REF:+tap_pasta '$REF' $fam $mtu '$opts'}" \
+				"$([ -n "$SLIRP" ] && [ "$fam" = 4 ] && echo "tap_slirp $mtu '$opts'")" \
+				"${VETH_PID:+tap_veth $fam '$opts'}"
+		done
+	done
+done
+
+for fam in 4 6; do
+	for opts in "" -R; do
+		row "TCP IPv$fam $(direction "$opts"), loopback splice" \
+			"lo_pasta '$PASTA' $fam '$opts'" \
+			"${REF:+lo_pasta '$REF' $fam '$opts'}" "" \
+			"lo_host $fam '$opts'"
+	done
+done
+
+setup_veth "$UDP_MTU" || VETH_PID=
+for fam in 4 6; do
+	for opts in "$UDP" "$UDP -R"; do
+		row "UDP IPv$fam $(direction "$opts"), tap, MTU $UDP_MTU" \
+			"tap_pasta '$PASTA' $fam $UDP_MTU '$opts'" \
+			"${REF:+tap_pasta '$REF' $fam $UDP_MTU '$opts'}" \
+			"$([ -n "$SLIRP" ] && [ "$fam" = 4 ] && echo "tap_slirp $UDP_MTU '$opts'")" \
+			"${VETH_PID:+tap_veth $fam '$opts'}"
+	done
+done
+
+for fam in 4 6; do
+	for opts in "$UDP" "$UDP -R"; do
+		row "UDP IPv$fam $(direction "$opts"), loopback" \
+			"lo_pasta '$PASTA' $fam '$opts'" \
+			"${REF:+lo_pasta '$REF' $fam '$opts'}" "" \
+			"lo_host $fam '$opts'"
+	done
+done
+echo "UDP: iperf3 -u -b 0 -l $UDP_LEN; Gbit/s received; lost % = 1 - bytes received / bytes sent"
+exit 0
