@@ -300,9 +300,9 @@ struct PastaRuntime : Core {
 	PortScanner scanner;
 	bool scan_tcp = false, scan_udp = false;
 	PortBitmap scan_bound, scan_want;
-	// -T auto: our own (the host's) TCP tables, scanned with them.
+	// -T/-U auto: our own (the host's) tables, scanned with them.
 	PortScanner host_scanner;
-	bool scan_host_tcp = false;
+	bool scan_host_tcp = false, scan_host_udp = false;
 	std::unique_ptr<TunBackend> tun;
 	NsSocketHelper sock_helper;          // sockets in the namespace (splice)
 	std::unique_ptr<SpliceCtx> splice;
@@ -361,8 +361,10 @@ void on_ns_gone(void *ctx, EpollRef, uint32_t, const timespec &) {
 }
 
 // -t/-u auto: listen on the host exactly on the ports bound in the namespace;
-// -T auto: in the namespace on the ports bound on the host's loopback. Our
-// own listeners on either side are masked out of the other side's scan.
+// -T/-U auto: in the namespace on the ports bound on the host's loopback or
+// any-address. Our own listeners and -u/-U sockets on either side are masked
+// out of that side's scan, so the two directions never forward each other's
+// sockets; our UDP flows' sockets are connected, which the scans skip.
 void auto_fwd_scan(void *ctx, const timespec &) {
 	auto *rt = static_cast<PastaRuntime *>(ctx);
 	if (rt->scan_tcp && rt->scanner.scan_tcp(rt->scan_bound) == 0) {
@@ -374,6 +376,8 @@ void auto_fwd_scan(void *ctx, const timespec &) {
 	}
 	if (rt->scan_udp && rt->scanner.scan_udp(rt->scan_bound) == 0) {
 		portscan_mask_reverse(rt->c->udp_out, rt->scan_bound);
+		if (rt->udp_splice)
+			udp_splice_mask_listeners(*rt->udp_splice, rt->scan_bound);
 		portscan_want(rt->c->udp_in, rt->scan_bound, rt->scan_want);
 		udp_listen_sync(*rt->udp, rt->scan_want);
 	}
@@ -386,14 +390,22 @@ void auto_fwd_scan(void *ctx, const timespec &) {
 		portscan_want(rt->c->tcp_out, rt->scan_bound, rt->scan_want);
 		tcp_splice_listen_sync(*rt->splice, rt->scan_want);
 	}
+	if (rt->scan_host_udp &&
+	    rt->host_scanner.scan_udp(rt->scan_bound, ProcNetAddr::LoopbackOrAny) == 0) {
+		portscan_mask_reverse(rt->c->udp_in, rt->scan_bound);
+		for (const UdpListener &l : rt->udp->listeners)
+			if (l.fd >= 0)
+				rt->scan_bound.reset(l.port);
+		portscan_want(rt->c->udp_out, rt->scan_bound, rt->scan_want);
+		udp_splice_listen_sync(*rt->udp_splice, rt->scan_want);
+	}
 }
 
 void auto_fwd_start(PastaRuntime &rt, const Config &c) {
-	if (c.udp_out.kind == PortForward::Kind::Auto)
-		debug("-U auto (namespace to host, by scanning the host) not implemented");
 	rt.scan_tcp = !c.no_tcp && portscan_needed(c.tcp_in);
 	rt.scan_udp = !c.no_udp && portscan_needed(c.udp_in);
 	rt.scan_host_tcp = !c.no_tcp && rt.splice && rt.tcp && portscan_needed(c.tcp_out);
+	rt.scan_host_udp = !c.no_udp && rt.udp_splice && rt.udp && portscan_needed(c.udp_out);
 	int rc;
 	if ((rt.scan_tcp || rt.scan_udp) && (rc = portscan_open_ns(rt.ns, rt.scanner)) < 0) {
 		warn("Can't read the namespace's sockets, no automatic forwarding: %s",
@@ -401,12 +413,13 @@ void auto_fwd_start(PastaRuntime &rt, const Config &c) {
 		rt.scan_tcp = rt.scan_udp = false;
 	}
 	// pasta itself runs in the host's namespace.
-	if (rt.scan_host_tcp && (rc = rt.host_scanner.open_dir("/proc/self/net")) < 0) {
-		warn("Can't read the host's sockets, no automatic -T forwarding: %s",
+	if ((rt.scan_host_tcp || rt.scan_host_udp) &&
+	    (rc = rt.host_scanner.open_dir("/proc/self/net")) < 0) {
+		warn("Can't read the host's sockets, no automatic -T/-U forwarding: %s",
 		     strerror(-rc));
-		rt.scan_host_tcp = false;
+		rt.scan_host_tcp = rt.scan_host_udp = false;
 	}
-	if (!rt.scan_tcp && !rt.scan_udp && !rt.scan_host_tcp)
+	if (!rt.scan_tcp && !rt.scan_udp && !rt.scan_host_tcp && !rt.scan_host_udp)
 		return;
 	auto_fwd_scan(&rt, now_monotonic());
 	if (rt.loop.timers().add("auto-fwd", 1000, auto_fwd_scan, &rt) < 0)

@@ -145,6 +145,8 @@ std::string usage_text(Mode mode) {
 		     "  -T, --tcp-ns SPEC         TCP ports to forward from the namespace to\n"
 		     "                            the host's loopback (default: auto)\n"
 		     "  -U, --udp-ns SPEC         The same for UDP (default: auto)\n"
+		     "    For -T and -U, auto forwards the ports bound on the host's\n"
+		     "    loopback or unspecified address\n"
 		     "  -I, --ns-ifname NAME      Name of the tap interface in the namespace\n"
 		     "                            (default: the host's uplink name, or tap0)\n"
 		     "      --ns-mac-addr ADDR    MAC address of that interface\n"

@@ -1,4 +1,4 @@
-// Port scanning for pasta's automatic forwarding (-t auto, -u auto).
+// Port scanning for pasta's automatic forwarding (-t/-u auto, -T/-U auto).
 //
 // Theory of operation
 // -------------------
@@ -18,9 +18,11 @@
 // socket has it as local port. For the namespace's ports (-t/-u auto) the
 // local address is not looked at: a socket bound to a single address (even
 // loopback) still makes the port forwarded, as in the C pasta. For the
-// host's ports (-T auto, ProcNetAddr::LoopbackOrAny) only sockets a
-// connection to the host's loopback could reach count: bound to a loopback
-// address or to the unspecified one. Each 8-digit group of an address is
+// host's ports (-T/-U auto, ProcNetAddr::LoopbackOrAny) only sockets that
+// traffic to the host's loopback could reach count: bound to a loopback
+// address or to the unspecified one. Connected UDP sockets (st 01: our own
+// flow sockets among them) are never "bound": they only take datagrams
+// from their peer. Each 8-digit group of an address is
 // the kernel's %08X of a 32-bit word holding network-order bytes, so the
 // word's bytes as this machine stores them are the address bytes.
 //
@@ -307,8 +309,8 @@ int PortScanner::scan_tcp(PortBitmap &bound, ProcNetAddr addr) const {
 	return scan_two(*this, Tcp, Tcp6, PROCNET_TCP_LISTEN, bound, addr);
 }
 
-int PortScanner::scan_udp(PortBitmap &bound) const {
-	return scan_two(*this, Udp, Udp6, PROCNET_UDP_UNCONNECTED, bound);
+int PortScanner::scan_udp(PortBitmap &bound, ProcNetAddr addr) const {
+	return scan_two(*this, Udp, Udp6, PROCNET_UDP_UNCONNECTED, bound, addr);
 }
 
 int portscan_open_self(int (&table_fds)[PortScanner::Count]) {

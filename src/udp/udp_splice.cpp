@@ -259,8 +259,9 @@ void flow_input(UdpSpliceCtx &ctx, uint32_t idx, Flow &f, uint32_t events,
 }
 
 // One -U socket inside the namespace on the rule's address or the loopback
-// of the family. 0 or -errno.
-int listen_one(UdpSpliceCtx &ctx, const PortRule &r, uint16_t port, bool v6) {
+// of the family (always the loopback for scanning rules), in a free slot if
+// there is one. 0 or -errno.
+int listen_one(UdpSpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bool v6) {
 	int fd = ns_socket_helper_socket(ctx.helper, v6 ? AF_INET6 : AF_INET,
 					 SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
 	if (fd < 0)
@@ -269,34 +270,71 @@ int listen_one(UdpSpliceCtx &ctx, const PortRule &r, uint16_t port, bool v6) {
 	int one = 1;
 	if (v6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
 	SockAddr sa;
-	socklen_t sl = r.bind_addr ? sockaddr_from(sa, *r.bind_addr, port)
-				   : sockaddr_loopback(sa, v6, port);
+	socklen_t sl = own_addr ? sockaddr_from(sa, *r.bind_addr, port)
+				: sockaddr_loopback(sa, v6, port);
 	if (bind(fd, &sa.sa, sl) < 0)
 		return -errno;
 	UdpSpliceListener li;
 	li.fd = fd;
-	li.addr = r.bind_addr ? *r.bind_addr : (v6 ? InAny(Ipv6Addr::loopback())
-						   : InAny(Ipv4Addr::loopback()));
+	li.addr = own_addr ? *r.bind_addr
+			   : (v6 ? InAny(Ipv6Addr::loopback()) : InAny(Ipv4Addr::loopback()));
 	li.port = port;
 	li.target = uint16_t(r.to_first + (port - r.first));
+	li.rule = ri;
 	li.v6 = v6;
-	EpollRef ref{RefKind::UdpSock, fd, UDP_SPLICE_LISTENER_BIT | uint32_t(ctx.listeners.size())};
+	li.scan = r.scan;
+	uint32_t slot = ctx.listener_free.empty() ? uint32_t(ctx.listeners.size())
+						  : ctx.listener_free.back();
+	EpollRef ref{RefKind::UdpSock, fd, UDP_SPLICE_LISTENER_BIT | slot};
 	if (int rc = ctx.loop.add(fd, EPOLLIN, ref); rc < 0)
 		return rc;
-	ctx.listeners.push_back(li);
+	if (slot == ctx.listeners.size()) {
+		ctx.listeners.push_back(li);
+	} else {
+		ctx.listener_free.pop_back();
+		ctx.listeners[slot] = li;
+	}
 	s.release();
 	return 0;
 }
 
+// Close -U socket i and free its slot, with the flows replying through it
+// (their namespace peers wrote to it); other flows stay.
+void listen_close(UdpSpliceCtx &ctx, uint32_t i) {
+	UdpSpliceListener &l = ctx.listeners[i];
+	if (l.fd < 0)
+		return;
+	const int fd = l.fd;
+	ctx.flows.for_each([&](uint32_t fi, Flow &f) {
+		if (f.type == FlowType::UdpSplice && !f.state<UdpSpliceFlow>().inbound &&
+		    f.state<UdpSpliceFlow>().reply_sock == fd)
+			udp_splice_flow_close(ctx, fi);
+	});
+	ctx.loop.remove(fd);
+	close(fd);
+	l.fd = -1;
+	ctx.listener_free.push_back(i);
+}
+
 int open_listeners(UdpSpliceCtx &ctx) {
 	const PortForward &pf = ctx.c.udp_out;
-	if (pf.kind != PortForward::Kind::Spec && pf.kind != PortForward::Kind::All)
+	// Auto: the scanning rules are opened by udp_splice_listen_sync(),
+	// explicit rules given alongside them here.
+	if (pf.kind == PortForward::Kind::None)
 		return 0;
+	if (pf.kind == PortForward::Kind::Auto) {
+		// Room for the scanned ports that come and go, set aside now; the
+		// free list never holds more entries than there are slots.
+		ctx.listeners.reserve(ctx.listeners.size() + 256);
+		ctx.listener_free.reserve(ctx.listeners.capacity());
+	}
 	rlimit rl{};
 	getrlimit(RLIMIT_NOFILE, &rl);
 	size_t budget = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : size_t(rl.rlim_cur) / 4;
-	for (const PortRule &r : pf.rules) {
+	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
+		const PortRule &r = pf.rules[ri];
 		if (r.exclude || r.scan)
 			continue;
 		for (uint32_t p = r.first; p <= r.last; p++) {
@@ -312,7 +350,7 @@ int open_listeners(UdpSpliceCtx &ctx) {
 					     ctx.listeners.size());
 					return 0;
 				}
-				int rc = listen_one(ctx, r, uint16_t(p), v6);
+				int rc = listen_one(ctx, r, ri, uint16_t(p), v6);
 				if (rc == 0)
 					continue;
 				if (r.weak || pf.kind == PortForward::Kind::All ||
@@ -353,11 +391,78 @@ void udp_splice_fini(UdpSpliceCtx &ctx) {
 		if (f.type == FlowType::UdpSplice)
 			udp_splice_flow_close(ctx, i);
 	});
-	for (UdpSpliceListener &l : ctx.listeners) {
-		ctx.loop.remove(l.fd);
-		close(l.fd);
-	}
+	for (uint32_t i = 0; i < ctx.listeners.size(); i++)
+		listen_close(ctx, i);
 	ctx.listeners.clear();
+	ctx.listener_free.clear();
+}
+
+int udp_splice_listen_sync(UdpSpliceCtx &ctx, const PortBitmap &want) {
+	const PortForward &pf = ctx.c.udp_out;
+	if (ctx.c.no_udp)
+		return 0;
+	int changes = 0;
+	// Which (family, port) sockets the rule at hand has; one pass over the
+	// listeners per scanning rule (there is normally one).
+	static PortBitmap have[2];
+	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
+		const PortRule &r = pf.rules[ri];
+		if (r.exclude || !r.scan)
+			continue;
+		have[0].reset();
+		have[1].reset();
+		for (uint32_t i = 0; i < ctx.listeners.size(); i++) {
+			const UdpSpliceListener &l = ctx.listeners[i];
+			if (l.fd < 0 || !l.scan || l.rule != ri)
+				continue;
+			if (!want.test(l.port)) {
+				debug("UDP splice: host port %u no longer bound, closing %s "
+				      "socket in the namespace",
+				      l.target, l.v6 ? "IPv6" : "IPv4");
+				listen_close(ctx, i);
+				changes++;
+				continue;
+			}
+			have[l.v6].set(l.port);
+		}
+		for (uint32_t p = r.first; p <= r.last; p++) {
+			if (!want.test(p) || pf.excluded(uint16_t(p))) {
+				ctx.auto_failed[0].reset(p);
+				ctx.auto_failed[1].reset(p);
+				continue;
+			}
+			for (int v6 = 0; v6 < 2; v6++) {
+				if (have[v6].test(p))
+					continue;
+				if (r.bind_addr && r.bind_addr->is_v4() == bool(v6))
+					continue;
+				if (v6 ? !ctx.c.ip6.enabled : !ctx.c.ip4.enabled)
+					continue;
+				int rc = listen_one(ctx, r, ri, uint16_t(p), v6);
+				if (rc < 0) {
+					if (!ctx.auto_failed[v6].test(p))
+						debug("UDP splice: host port %u bound, but no %s "
+						      "socket on namespace port %u: %s",
+						      r.to_first + (p - r.first), v6 ? "IPv6" : "IPv4",
+						      p, strerror(-rc));
+					ctx.auto_failed[v6].set(p);
+					continue;
+				}
+				ctx.auto_failed[v6].reset(p);
+				debug("UDP splice: host port %u bound, %s socket opened on "
+				      "namespace port %u",
+				      r.to_first + (p - r.first), v6 ? "IPv6" : "IPv4", p);
+				changes++;
+			}
+		}
+	}
+	return changes;
+}
+
+void udp_splice_mask_listeners(const UdpSpliceCtx &ctx, PortBitmap &ports) {
+	for (const UdpSpliceListener &l : ctx.listeners)
+		if (l.fd >= 0)
+			ports.reset(l.port);
 }
 
 void udp_splice_handler(UdpSpliceCtx &ctx, EpollRef ref, uint32_t events, const timespec &now) {

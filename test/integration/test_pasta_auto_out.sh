@@ -17,9 +17,15 @@
 #     namespace (forwarded to the host by -t auto) gets no -T listener, and
 #     a port forwarded by -T auto gets no -t listener on the host, neither
 #     while the host server runs nor after it is gone.
+# And the same for UDP (-U auto, also the default): a socat echo server
+# started on the host's 127.0.0.1:PORT after pasta is up answers from the
+# namespace's 127.0.0.1:PORT within 2 s with the payloads sent, ::1 once it
+# is bound on the host's ::1 as well; once the servers stop, pasta's sockets
+# in the namespace are gone within ~2 s; a UDP service in the namespace
+# (forwarded to the host by -u auto) gets no -U socket and vice versa.
 . "$(dirname "$0")/lib.sh"
 
-need_cmd ip ss python3 timeout nsenter
+need_cmd ip ss python3 timeout nsenter socat
 hermetic_host
 [ -x "$PASTA" ] || skip "no pasta binary at $PASTA (run make)"
 
@@ -263,6 +269,102 @@ done
 log "namespace ::1 and 127.0.0.1 port $PORT forwarded"
 touch "$d/stop6"
 wait "$srv" || fail "host server (IPv6) failed ($(cat "$d/srv6.log"))"
+
+# --- UDP: -U auto ------------------------------------------------------------
+UPORT=12010  # host UDP echo server on 127.0.0.1, later also ::1
+LUPORT=12011 # UDP service in the namespace (-u auto)
+
+# ns_udp PORT: a UDP socket is bound to PORT in the namespace.
+ns_udp() {
+	in_ns ss -Huan "sport = :$1" | grep -q .
+}
+# host_udp PORT: the same on the host.
+host_udp() {
+	ss -Huan "sport = :$1" | grep -q .
+}
+cat > "$d/uecho.py" <<'EOF'
+# Send PAYLOAD to HOST:PORT over UDP; exit 0 once the same bytes come back
+# (within 1 s), 1 otherwise (refused, timeout or other data).
+import socket, sys
+host, port, payload = sys.argv[1], int(sys.argv[2]), sys.argv[3].encode()
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+try:
+    s.connect((host, port))
+    s.send(payload)
+    sys.exit(0 if s.recv(65536) == payload else 1)
+except OSError:
+    sys.exit(1)
+EOF
+
+# udp_echo ADDR PAYLOAD: PAYLOAD sent from the namespace to ADDR:UPORT comes
+# back unchanged.
+udp_echo() {
+	in_ns timeout 3 python3 "$d/uecho.py" "$1" $UPORT "$2"
+}
+
+ns_udp $UPORT && fail "namespace UDP port $UPORT bound before the host bound it"
+bg_start sh -c "exec socat UDP4-RECVFROM:$UPORT,bind=127.0.0.1,fork PIPE > $d/usrv.log 2>&1"
+usrv=$BG_PID
+wait_for "host_udp $UPORT" 5 || fail "host UDP echo server did not start"
+t0=$(date +%s.%N)
+wait_for "udp_echo 127.0.0.1 first-datagram" 4 ||
+	fail "no UDP echo through 127.0.0.1:$UPORT from the namespace"
+t1=$(date +%s.%N)
+elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+log "namespace UDP 127.0.0.1:$UPORT answered after ${elapsed} s"
+awk -v e="$elapsed" 'BEGIN { exit !(e <= 2.5) }' ||
+	fail "UDP port became reachable after ${elapsed} s, expected within about 2 s"
+in_ns ss -Huan "sport = :$UPORT" | grep -q "127.0.0.1:$UPORT" ||
+	fail "no socket on the namespace's 127.0.0.1:$UPORT"
+big=$(head -c 3000 /dev/urandom | od -An -tx1 | tr -d ' \n')
+for p in x "two words" "$big"; do
+	udp_echo 127.0.0.1 "$p" || fail "UDP payload of ${#p} bytes not echoed intact"
+done
+log "UDP payloads of 1, 9 and ${#big} bytes echoed intact"
+grep -q "UDP splice: host port $UPORT bound, IPv4 socket opened" "$d/pasta.log" ||
+	fail "no -U auto socket logged for port $UPORT"
+
+# IPv6: the same service on the host's ::1 too.
+bg_start sh -c "exec socat UDP6-RECVFROM:$UPORT,bind=[::1],ipv6only=1,fork PIPE \
+	> $d/usrv6.log 2>&1"
+usrv6=$BG_PID
+wait_for "udp_echo ::1 over-ipv6" 4 || fail "no UDP echo through [::1]:$UPORT from the namespace"
+udp_echo ::1 "$big" || fail "UDP payload over IPv6 not echoed intact"
+udp_echo 127.0.0.1 "still-v4" || fail "IPv4 UDP forwarding broke"
+log "namespace UDP [::1]:$UPORT forwarded"
+
+# No loop with -u auto: our -U sockets in the namespace get no -u socket
+# on the host, and a namespace service forwarded to the host by -u auto
+# gets no -U socket.
+grep -q "UDP: port $UPORT bound in the namespace" "$d/pasta.log" &&
+	fail "-u auto took pasta's own -U socket for a namespace port"
+bg_start sh -c "exec nsenter -t $(cat "$d/ns_pid") -U -n --preserve-credentials -- \
+	socat UDP6-RECVFROM:$LUPORT,fork PIPE > $d/nsusrv.log 2>&1"
+nsusrv=$BG_PID
+wait_for "host_udp $LUPORT" 4 || fail "-u auto did not forward namespace UDP port $LUPORT"
+sleep 2.2
+grep -q "UDP splice: host port $LUPORT bound" "$d/pasta.log" &&
+	fail "-U auto took pasta's own -u socket for a host port (loop)"
+bg_stop "$nsusrv"
+wait_for "! host_udp $LUPORT" 4 || fail "-u auto kept host UDP port $LUPORT"
+log "no loop: namespace UDP port $LUPORT forwarded to the host only"
+
+# The servers go away: so do our sockets, and nothing comes back.
+bg_stop "$usrv"
+bg_stop "$usrv6"
+host_udp $UPORT && fail "host UDP echo servers still bound"
+t0=$(date +%s.%N)
+wait_for "! ns_udp $UPORT" 3 || fail "pasta still bound to namespace UDP port $UPORT"
+t1=$(date +%s.%N)
+elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+log "namespace UDP port $UPORT released ${elapsed} s after the host servers left"
+awk -v e="$elapsed" 'BEGIN { exit !(e <= 2.5) }' ||
+	fail "namespace UDP port released after ${elapsed} s, expected within about 2 s"
+udp_echo 127.0.0.1 gone && fail "UDP echo still answered after the server left"
+sleep 2.2
+host_udp $UPORT && fail "pasta bound host UDP port $UPORT after the server left (loop)"
+ns_udp $UPORT && fail "namespace UDP port $UPORT came back"
 
 touch "$d/quit"
 wait "$pasta_pid"

@@ -773,3 +773,98 @@ TEST(PortScanner, RealLoopbackOnly) {
 	EXPECT_EQ(s.scan_tcp(b, ProcNetAddr::LoopbackOrAny), 0);
 	EXPECT_FALSE(b.test(port));
 }
+
+// ---- -U auto: the host's UDP sockets on the loopback or the any-address ----
+
+TEST(ProcNetParse, UdpLoopbackOrAny) {
+	const uint8_t lo[4] = {127, 0, 0, 1}, any[4] = {}, pub[4] = {192, 0, 2, 2};
+	uint8_t lo6[16] = {}, pub6[16] = {0x20, 0x01, 0x0d, 0xb8};
+	lo6[15] = 1;
+	pub6[15] = 1;
+	std::string t = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when "
+			"retrnsmt   uid  timeout inode ref pointer drops\n";
+	t += line_for(0, lo, 4, 5001, 0x07);
+	t += line_for(1, any, 4, 5002, 0x07);
+	t += line_for(2, pub, 4, 5003, 0x07);   // bound elsewhere: not for -U
+	t += line_for(3, lo, 4, 5004, 0x01);    // connected (a flow's socket)
+	t += line_for(4, lo6, 16, 5005, 0x07);
+	t += line_for(5, pub6, 16, 5006, 0x07); // not for -U
+	t += line_for(6, lo6, 16, 5007, 0x01);  // connected
+	t += line_for(7, lo, 4, 5008, 0x0a);    // a TCP state: not a bound UDP socket
+	PortBitmap all, local;
+	EXPECT_EQ(procnet_parse(t, PROCNET_UDP_UNCONNECTED, all), 5u);
+	EXPECT_EQ(ports_of(all), (std::vector<unsigned>{5001, 5002, 5003, 5005, 5006}));
+	EXPECT_EQ(procnet_parse(t, PROCNET_UDP_UNCONNECTED, local, ProcNetAddr::LoopbackOrAny),
+		  3u);
+	EXPECT_EQ(ports_of(local), (std::vector<unsigned>{5001, 5002, 5005}));
+}
+
+namespace {
+
+// A UDP socket bound to addr (IPv4, host order; freebind lets it be any
+// address), connected to the loopback at peer unless 0. Its port in *port.
+int udp_on(uint32_t addr, uint16_t peer, uint16_t *port) {
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+	sockaddr_in sa{};
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(addr);
+	socklen_t sl = sizeof(sa);
+	bool ok = bind(fd, reinterpret_cast<sockaddr *>(&sa), sl) == 0 &&
+		  getsockname(fd, reinterpret_cast<sockaddr *>(&sa), &sl) == 0;
+	*port = ntohs(sa.sin_port);
+	if (ok && peer) {
+		sockaddr_in to{};
+		to.sin_family = AF_INET;
+		to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		to.sin_port = htons(peer);
+		ok = connect(fd, reinterpret_cast<sockaddr *>(&to), sizeof(to)) == 0;
+	}
+	if (!ok) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+} // namespace
+
+// The real tables: unconnected sockets on 127.0.0.1 and 0.0.0.0 count for
+// -U auto, one on another address doesn't, and a connected one (what our
+// own flow sockets are) counts for neither scan.
+TEST(PortScanner, RealUdpLoopbackOnly) {
+	uint16_t plo = 0, pany = 0, ppub = 0, pconn = 0, pconn_any = 0;
+	int lo = udp_on(INADDR_LOOPBACK, 0, &plo);
+	int any = udp_on(INADDR_ANY, 0, &pany);
+	int pub = udp_on(0xc0000207, 0, &ppub); // 192.0.2.7, with IP_FREEBIND
+	int conn = udp_on(INADDR_LOOPBACK, plo, &pconn);
+	int conn_any = udp_on(INADDR_ANY, pany, &pconn_any);
+	ASSERT_GE(lo, 0) << strerror(errno);
+	ASSERT_GE(any, 0) << strerror(errno);
+	ASSERT_GE(conn, 0) << strerror(errno);
+	ASSERT_GE(conn_any, 0) << strerror(errno);
+	PortScanner s;
+	ASSERT_GT(s.open_dir("/proc/self/net"), 0);
+	PortBitmap all, local;
+	EXPECT_EQ(s.scan_udp(all), 0);
+	EXPECT_EQ(s.scan_udp(local, ProcNetAddr::LoopbackOrAny), 0);
+	EXPECT_TRUE(local.test(plo));
+	EXPECT_TRUE(local.test(pany));
+	EXPECT_FALSE(local.test(pconn));
+	EXPECT_FALSE(local.test(pconn_any));
+	EXPECT_FALSE(all.test(pconn));
+	EXPECT_FALSE(all.test(pconn_any));
+	if (pub >= 0) {
+		EXPECT_TRUE(all.test(ppub));
+		EXPECT_FALSE(local.test(ppub));
+		close(pub);
+	}
+	for (int fd : {lo, any, conn, conn_any})
+		close(fd);
+	EXPECT_EQ(s.scan_udp(local, ProcNetAddr::LoopbackOrAny), 0);
+	EXPECT_FALSE(local.test(plo));
+	EXPECT_FALSE(local.test(pany));
+}

@@ -12,6 +12,7 @@
 
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "passt/core/util.h"
 #include "passt/net/sockaddr.h"
@@ -94,6 +95,16 @@ struct Harness {
 			r.to_first = target;
 			c.udp_out.rules.push_back(r);
 		}
+		start();
+	}
+	// Rules of kind for c.udp_out, IPv6 on or off.
+	Harness(std::vector<PortRule> rules, PortForward::Kind kind, bool ip6) {
+		c.udp_out.rules = std::move(rules);
+		c.udp_out.kind = kind;
+		c.ip6.enabled = ip6;
+		start();
+	}
+	void start() {
 		ns.netns_fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 		if (ns.netns_fd < 0 || loop.init() < 0 || flows.init(64) < 0 ||
 		    ns_socket_helper_start(ns, &helper) < 0)
@@ -258,4 +269,190 @@ TEST(UdpSplice, ExpiryAndStaleEvents) {
 	EXPECT_EQ(h.splice_flows(), 0u);
 	close(a);
 	close(target);
+}
+
+// ---- -U auto: udp_splice_listen_sync() ---------------------------------------
+
+namespace {
+
+// A scanning rule for namespace port `port`, forwarded to host port target
+// (different ports: "namespace" and host are the same one here).
+PortRule scan_rule(uint16_t port, uint16_t target) {
+	PortRule r;
+	r.first = r.last = port;
+	r.to_first = target;
+	r.scan = r.weak = true;
+	return r;
+}
+
+PortBitmap want_of(std::initializer_list<uint16_t> l) {
+	PortBitmap b;
+	for (uint16_t p : l)
+		b.set(p);
+	return b;
+}
+
+// Slot of the open -U socket on port, or -1.
+int slot_of(const UdpSpliceCtx &ctx, uint16_t port) {
+	for (size_t i = 0; i < ctx.listeners.size(); i++)
+		if (ctx.listeners[i].fd >= 0 && ctx.listeners[i].port == port)
+			return int(i);
+	return -1;
+}
+
+// Whether 127.0.0.1:port can be bound right now.
+bool port_free(uint16_t port) {
+	int fd = udp_sock(false, port);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+} // namespace
+
+// Sockets open as their ports become wanted and close as they go; a closed
+// slot is reused without moving the others, and nothing reallocates; flows
+// replying through a closed socket close with it, others stay and work.
+TEST(UdpSpliceAuto, ListenSyncSlotsAndFlows) {
+	int ta = udp_sock(false), tb = udp_sock(false);
+	ASSERT_GE(ta, 0);
+	ASSERT_GE(tb, 0);
+	uint16_t pa = free_port(false), pb = free_port(false);
+	ASSERT_NE(pa, pb);
+	Harness h({scan_rule(pa, port_of(ta)), scan_rule(pb, port_of(tb))},
+		  PortForward::Kind::Auto, false);
+	if (!h.ok)
+		GTEST_SKIP() << "no socket helper";
+	UdpSpliceCtx &ctx = h.ctx;
+	EXPECT_TRUE(ctx.listeners.empty()); // scanning rules wait for the scan
+	EXPECT_GE(ctx.listeners.capacity(), 256u);
+	const UdpSpliceListener *base = ctx.listeners.data();
+
+	EXPECT_EQ(udp_splice_listen_sync(ctx, want_of({pa})), 1);
+	EXPECT_EQ(udp_splice_listen_sync(ctx, want_of({pa})), 0); // already there
+	EXPECT_EQ(udp_splice_listen_sync(ctx, want_of({pa, pb})), 1);
+	ASSERT_EQ(ctx.listeners.size(), 2u);
+	int sa = slot_of(ctx, pa), sb = slot_of(ctx, pb);
+	ASSERT_EQ(sa, 0);
+	ASSERT_EQ(sb, 1);
+	EXPECT_FALSE(port_free(pa));
+	EXPECT_FALSE(port_free(pb));
+	EXPECT_TRUE(ctx.listeners[0].addr == InAny(Ipv4Addr::loopback()));
+	EXPECT_EQ(ctx.listeners[0].target, port_of(ta));
+	const int fd_a = ctx.listeners[0].fd, fd_b = ctx.listeners[1].fd;
+
+	// A flow through each socket, and an inbound (-u) one on the side.
+	int peer_a = udp_sock(false), peer_b = udp_sock(false);
+	ASSERT_TRUE(send_to(peer_a, "to-a", false, pa));
+	ASSERT_TRUE(send_to(peer_b, "to-b", false, pb));
+	h.spin();
+	std::string d;
+	uint16_t from_a = 0, from_b = 0;
+	ASSERT_TRUE(recv_one(ta, d, from_a));
+	EXPECT_EQ(d, "to-a");
+	ASSERT_TRUE(recv_one(tb, d, from_b));
+	EXPECT_EQ(d, "to-b");
+	int ulisten = udp_sock(false), utarget = udp_sock(false);
+	const char msg[] = "in";
+	ASSERT_TRUE(udp_splice_from_host(ctx, ulisten, InAny(Ipv4Addr{}), port_of(ulisten),
+					 InAny(Ipv4Addr::loopback()), 40000, port_of(utarget),
+					 std::as_bytes(std::span<const char>(msg, 2)),
+					 now_monotonic()));
+	udp_splice_flush(ctx);
+	EXPECT_EQ(h.splice_flows(), 3u);
+
+	// pa goes away on the host: its socket and only its flow close.
+	EXPECT_EQ(udp_splice_listen_sync(ctx, want_of({pb})), 1);
+	EXPECT_EQ(ctx.listeners[0].fd, -1);
+	EXPECT_EQ(ctx.listeners[1].fd, fd_b); // not moved
+	EXPECT_EQ(h.splice_flows(), 2u);
+	EXPECT_TRUE(port_free(pa));
+	// An event still carrying the closed slot is ignored.
+	udp_splice_handler(ctx, EpollRef{RefKind::UdpSock, fd_a, UDP_SPLICE_LISTENER_BIT | 0},
+			   EPOLLIN, now_monotonic());
+	EXPECT_EQ(h.splice_flows(), 2u);
+	// The flow through pb still works both ways.
+	ASSERT_TRUE(send_to(peer_b, "again-b", false, pb));
+	h.spin();
+	ASSERT_TRUE(recv_one(tb, d, from_b));
+	EXPECT_EQ(d, "again-b");
+	ASSERT_TRUE(send_to(tb, "reply-b", false, from_b));
+	h.spin();
+	uint16_t src = 0;
+	ASSERT_TRUE(recv_one(peer_b, d, src));
+	EXPECT_EQ(d, "reply-b");
+	EXPECT_EQ(src, pb);
+	EXPECT_EQ(h.splice_flows(), 2u);
+
+	// pa comes back: slot 0 again, nothing moved or reallocated.
+	EXPECT_EQ(udp_splice_listen_sync(ctx, want_of({pa, pb})), 1);
+	EXPECT_EQ(ctx.listeners.size(), 2u);
+	EXPECT_EQ(slot_of(ctx, pa), 0);
+	EXPECT_EQ(ctx.listeners[1].fd, fd_b);
+	EXPECT_EQ(ctx.listeners.data(), base);
+	ASSERT_TRUE(send_to(peer_a, "a-back", false, pa));
+	h.spin();
+	ASSERT_TRUE(recv_one(ta, d, from_a));
+	EXPECT_EQ(d, "a-back");
+
+	// Masking: both namespace ports are ours.
+	PortBitmap bound = want_of({pa, pb, 9});
+	udp_splice_mask_listeners(ctx, bound);
+	EXPECT_EQ(bound, want_of({9}));
+
+	// Nothing wanted: both close with their flows, the -u flow stays.
+	EXPECT_EQ(udp_splice_listen_sync(ctx, PortBitmap{}), 2);
+	EXPECT_EQ(h.splice_flows(), 1u);
+	EXPECT_EQ(ctx.listener_free.size(), 2u);
+	bound = want_of({pa, pb});
+	udp_splice_mask_listeners(ctx, bound);
+	EXPECT_EQ(bound, want_of({pa, pb}));
+	EXPECT_TRUE(port_free(pa));
+	EXPECT_TRUE(port_free(pb));
+	for (int fd : {ta, tb, peer_a, peer_b, ulisten, utarget})
+		close(fd);
+}
+
+// A port taken in the namespace is skipped (and retried), excluded ports
+// and explicit rules are left alone; ::1 gets a socket too with IPv6.
+TEST(UdpSpliceAuto, ListenSyncTakenExcludedExplicit) {
+	int t = udp_sock(false);
+	ASSERT_GE(t, 0);
+	uint16_t pa = free_port(false), px = free_port(false), pe = free_port(false);
+	PortRule excl;
+	excl.first = excl.last = excl.to_first = px;
+	excl.exclude = true;
+	PortRule spec;
+	spec.first = spec.last = pe;
+	spec.to_first = port_of(t);
+	int probe6 = udp_sock(true);
+	bool v6 = probe6 >= 0;
+	if (v6)
+		close(probe6);
+	Harness h({scan_rule(pa, port_of(t)), scan_rule(px, port_of(t)), excl, spec},
+		  PortForward::Kind::Auto, v6);
+	if (!h.ok)
+		GTEST_SKIP() << "no socket helper";
+	UdpSpliceCtx &ctx = h.ctx;
+	// The explicit rule is opened by init, and kept by every sync.
+	ASSERT_GE(slot_of(ctx, pe), 0);
+	const int fd_e = ctx.listeners[size_t(slot_of(ctx, pe))].fd;
+
+	int squat = udp_sock(false, pa);
+	ASSERT_GE(squat, 0);
+	int changes = udp_splice_listen_sync(ctx, want_of({pa, px}));
+	EXPECT_TRUE(ctx.auto_failed[0].test(pa));
+	EXPECT_EQ(changes, v6 ? 1 : 0); // ::1 only, px excluded
+	close(squat);
+	EXPECT_EQ(udp_splice_listen_sync(ctx, want_of({pa, px})), 1);
+	EXPECT_FALSE(ctx.auto_failed[0].test(pa));
+	unsigned open_a = 0;
+	for (const UdpSpliceListener &l : ctx.listeners)
+		open_a += l.fd >= 0 && l.port == pa;
+	EXPECT_EQ(open_a, v6 ? 2u : 1u);
+	EXPECT_LT(slot_of(ctx, px), 0);
+	EXPECT_EQ(udp_splice_listen_sync(ctx, PortBitmap{}), v6 ? 2 : 1);
+	EXPECT_EQ(ctx.listeners[size_t(slot_of(ctx, pe))].fd, fd_e);
+	close(t);
 }

@@ -1,5 +1,6 @@
-// pasta's automatic port forwarding ("-t auto", "-u auto", "-T auto"): which
-// ports are bound in the namespace (or, for -T, on the host), read from the
+// pasta's automatic port forwarding ("-t auto", "-u auto", "-T auto", "-U
+// auto"): which ports are bound in the namespace (or, for -T and -U, on the
+// host), read from the
 // kernel's /proc/net/{tcp,tcp6,udp,udp6} tables as the namespace sees them.
 // See src/fwd/portscan.cpp.
 #pragma once
@@ -25,7 +26,7 @@ inline constexpr uint8_t PROCNET_UDP_UNCONNECTED = 0x07;
 enum class ProcNetAddr : uint8_t {
 	Any,           // every socket (the namespace's ports, for -t/-u auto)
 	LoopbackOrAny, // bound to a loopback (127.0.0.0/8, ::1, ::ffff:127.x)
-	               // or to the unspecified address (the host's, for -T auto)
+	               // or to the unspecified address (the host's, for -T/-U auto)
 };
 
 // Longest table line we accept; real ones are under 200 characters.
@@ -96,10 +97,11 @@ struct PortScanner {
 	void close_all();
 
 	// Ports bound in the namespace: TCP listening sockets of both families,
-	// or unconnected (bound) UDP sockets. bound is cleared first. Returns 0,
-	// or -errno if no table could be read. addr: see ProcNetAddr.
+	// or unconnected (bound) UDP sockets (connected ones, st 01, never
+	// count). bound is cleared first. Returns 0, or -errno if no table
+	// could be read. addr: see ProcNetAddr.
 	int scan_tcp(PortBitmap &bound, ProcNetAddr addr = ProcNetAddr::Any) const;
-	int scan_udp(PortBitmap &bound) const;
+	int scan_udp(PortBitmap &bound, ProcNetAddr addr = ProcNetAddr::Any) const;
 };
 
 // Opens the four tables as /proc/self/net/... from inside the calling

@@ -12,7 +12,17 @@
 //
 // Outbound (-U PORT, Spec and All rules): udp_splice_init() binds a
 // socket inside the namespace on 127.0.0.1:PORT and [::1]:PORT (or the
-// rule's address). The first datagram of a namespace peer creates a flow
+// rule's address). With "-U auto" the sockets of the scanning rules follow
+// the unconnected UDP sockets bound on the host's loopback or any-address
+// instead (scanned about once a second by fwd/portscan.cpp in main.cpp,
+// applied by udp_splice_listen_sync()), always on the namespace's
+// loopback. A -U socket's slot in the listener table, which is its
+// EpollRef index, never moves while it is open: a closed slot is only
+// reused, and an event still carrying a closed slot's index is ignored.
+// The scan of each side masks our own sockets on it (-u sockets on the
+// host, these -U sockets in the namespace), or the two directions would
+// forward each other's sockets back; our flows' own sockets are connected
+// and never look bound to the scanner. The first datagram of a namespace peer creates a flow
 // with its own host socket, connect()ed to the host's loopback of the same
 // family at the target port; the peer's datagrams go out through it with
 // send semantics, and what comes back on it (the kernel only hands a
@@ -33,10 +43,11 @@
 // shared (listening) socket finds its flow by (peer, our address:port).
 // A flow owns one socket (registered as RefKind::UdpSock with the flow's
 // index) and borrows the listening socket it replies through; closing a
-// listening socket closes the flows that borrow it. Flows idle for
+// listening socket (a -u one, or a -U one whose host port went away)
+// closes the flows that borrow it, and only those. Flows idle for
 // UDP_FLOW_TIMEOUT_S in both directions are closed from a periodic timer,
 // as on the tap path. No allocation on the data path: the batch buffers
-// are static.
+// are static, and room for the "-U auto" sockets is reserved at start-up.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +58,7 @@
 #include "passt/conf/config.h"
 #include "passt/core/epoll.h"
 #include "passt/flow/flow.h"
+#include "passt/fwd/portscan.h"
 #include "passt/host/ns.h"
 
 namespace passt {
@@ -64,13 +76,15 @@ struct UdpSpliceFlow {
 	uint64_t back = 0;       // datagrams target -> peer
 };
 
-// A -U socket inside the namespace.
+// A -U socket inside the namespace (fd -1: a free slot, see UdpSpliceCtx).
 struct UdpSpliceListener {
 	int fd = -1;
 	InAny addr;          // bound address (loopback, or the rule's)
 	uint16_t port = 0;   // bound port in the namespace
 	uint16_t target = 0; // port on the host's loopback
+	uint32_t rule = 0;   // index in c.udp_out.rules
 	bool v6 = false;
+	bool scan = false;   // opened by udp_splice_listen_sync() ("-U auto")
 };
 
 struct UdpSpliceStats {
@@ -87,16 +101,35 @@ struct UdpSpliceCtx {
 	FlowTable &flows;
 	NsSocketHelper &helper; // creates sockets inside the namespace
 
-	std::vector<UdpSpliceListener> listeners; // -U, filled by udp_splice_init()
+	// -U sockets. The index of an entry is its EpollRef index and stays
+	// fixed while it is open: closed entries ("-U auto" ports gone from the
+	// host) are reused from listener_free, never moved.
+	std::vector<UdpSpliceListener> listeners;
+	std::vector<uint32_t> listener_free;
+	// "-U auto": ports whose socket failed to open, per family, so that
+	// retries every scan log only once.
+	PortBitmap auto_failed[2];
 	UdpSpliceStats stats{};
 };
 
-// Open the -U sockets (Spec and All rules of c.udp_out) inside the
-// namespace and register the expiry timer. Handlers are reached through
+// Open the -U sockets (the non-scanning rules of c.udp_out) inside the
+// namespace, set aside room for "-U auto" ones, and register the expiry
+// timer. Handlers are reached through
 // udp_sock_handler() (RefKind::UdpSock). 0 or -errno.
 int udp_splice_init(UdpSpliceCtx &ctx);
 // Close every spliced flow and the -U sockets.
 void udp_splice_fini(UdpSpliceCtx &ctx);
+
+// pasta "-U auto": make the sockets of the scanning rules of c.udp_out
+// match want (namespace ports, see portscan_want() on the host's bound
+// ports): bind the missing ones on the namespace's 127.0.0.1 and ::1
+// (ports taken in the namespace are skipped, logged once), close those no
+// longer wanted together with the flows that reply through them. Returns
+// the number of sockets opened plus closed.
+int udp_splice_listen_sync(UdpSpliceCtx &ctx, const PortBitmap &want);
+// Clears from ports the namespace ports our -U sockets hold (explicit and
+// scanned): a scan of the namespace ("-u auto") must not forward them back.
+void udp_splice_mask_listeners(const UdpSpliceCtx &ctx, PortBitmap &ports);
 
 // RefKind::UdpSock events whose index is a -U listener or a UdpSplice flow.
 void udp_splice_handler(UdpSpliceCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
