@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include "fork_test_util.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -26,41 +28,9 @@
 #include <string>
 
 using namespace passt;
+using passt::test::run_forked;
 
 namespace {
-
-#define CHK(c)                                                                          \
-	do {                                                                            \
-		if (!(c)) {                                                             \
-			std::fprintf(stderr, "%s:%d: check failed: %s (errno: %s)\n",   \
-				     __FILE__, __LINE__, #c, std::strerror(errno));     \
-			return 1;                                                       \
-		}                                                                       \
-	} while (0)
-
-// Runs body in a forked child killed by SIGALRM after timeout_s; returns
-// the child's exit code (128 + signal if killed). 77 means "skip".
-int run_forked(const std::function<int()> &body, unsigned timeout_s = 20)
-{
-	std::fflush(nullptr);
-	pid_t pid = fork();
-	if (pid == 0) {
-		alarm(timeout_s);
-		_exit(body());
-	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return ns_exit_code(st);
-}
-
-#define RUN_FORKED(...)                                                                 \
-	do {                                                                            \
-		int rc_ = run_forked(__VA_ARGS__);                                      \
-		if (rc_ == 77)                                                          \
-			GTEST_SKIP() << "skipped in child";                             \
-		ASSERT_EQ(rc_, 0);                                                      \
-	} while (0)
 
 struct TmpDir {
 	std::string path;

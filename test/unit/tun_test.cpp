@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "fork_test_util.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -31,39 +33,9 @@
 #include <vector>
 
 using namespace passt;
+using passt::test::run_forked;
 
 namespace {
-
-#define CHK(c)                                                                          \
-	do {                                                                            \
-		if (!(c)) {                                                             \
-			std::fprintf(stderr, "%s:%d: check failed: %s (errno: %s)\n",   \
-				     __FILE__, __LINE__, #c, std::strerror(errno));     \
-			return 1;                                                       \
-		}                                                                       \
-	} while (0)
-
-int run_forked(const std::function<int()> &body, unsigned timeout_s = 20)
-{
-	std::fflush(nullptr);
-	pid_t pid = fork();
-	if (pid == 0) {
-		alarm(timeout_s);
-		_exit(body());
-	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return ns_exit_code(st);
-}
-
-#define RUN_FORKED(...)                                                                 \
-	do {                                                                            \
-		int rc_ = run_forked(__VA_ARGS__);                                      \
-		if (rc_ == 77)                                                          \
-			GTEST_SKIP() << "environment: see the child's message above";   \
-		ASSERT_EQ(rc_, 0);                                                      \
-	} while (0)
 
 using Bytes = std::vector<uint8_t>;
 
@@ -265,13 +237,13 @@ int exchange(int fd, size_t hdr_len, uint8_t ns_mac[6])
 }
 
 // Spawns a paused namespace, opens tap `name` there, configures it.
-// Returns 77 (skip) where /dev/net/tun is not accessible to us.
+// Returns CHILD_SKIP where /dev/net/tun is not accessible to us.
 int setup(NsHandle *ns, NsCommand *cmd, const char *name, bool vnet, int *fd,
 	  unsigned *offloads, char *actual)
 {
 	if (access("/dev/net/tun", R_OK | W_OK)) {
 		std::fprintf(stderr, "/dev/net/tun: %s\n", std::strerror(errno));
-		return 77;
+		return passt::test::CHILD_SKIP;
 	}
 	std::string err;
 	int rc = ns_spawn_command({"true"}, true, ns, cmd, &err);
@@ -469,7 +441,7 @@ TEST(TunTest, UnprivilegedUser)
 		if (geteuid() == 0) {
 			if (setgroups(0, nullptr) || setresgid(65534, 65534, 65534) ||
 			    setresuid(65534, 65534, 65534))
-				return 77;
+				return passt::test::CHILD_SKIP;
 			prctl(PR_SET_DUMPABLE, 1);
 		}
 		CHK(geteuid() != 0);
