@@ -9,6 +9,8 @@
 // the code under test is not checked against itself.
 #include <gtest/gtest.h>
 
+#include "capture_tap.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -195,16 +197,7 @@ int check_reply6(const Bytes &f, const Ipv6Addr &src, const Ipv6Addr &dst, uint1
 
 // --- Harness ---------------------------------------------------------------
 
-class FakeTap final : public TapOutput {
-public:
-	bool send_frame(std::span<const std::byte> frame) override {
-		frames.emplace_back(frame.begin(), frame.end());
-		return true;
-	}
-	void flush() override { flushes++; }
-	std::vector<Bytes> frames;
-	unsigned flushes = 0;
-};
+using FakeTap = passt::test::CaptureTap;
 
 Config test_config() {
 	Config c;

@@ -2,6 +2,8 @@
 // truncated packets, the initial request and announcements.
 #include <gtest/gtest.h>
 
+#include "capture_tap.h"
+
 #include <cstring>
 #include <vector>
 
@@ -15,17 +17,7 @@ namespace {
 
 using Bytes = std::vector<std::byte>;
 
-struct FakeTap final : TapOutput {
-	std::vector<Bytes> frames;
-	bool refuse = false;
-	bool send_frame(std::span<const std::byte> f) override {
-		if (refuse)
-			return false;
-		frames.emplace_back(f.begin(), f.end());
-		return true;
-	}
-	void flush() override {}
-};
+using FakeTap = passt::test::CaptureTap;
 
 constexpr MacAddr our_mac{{0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55}};
 constexpr MacAddr guest_mac{{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};

@@ -4,6 +4,8 @@
 // (busybox udhcpc and ISC dhclient) on a veth pair.
 #include <gtest/gtest.h>
 
+#include "capture_tap.h"
+
 #include <cstring>
 #include <map>
 #include <string>
@@ -22,17 +24,7 @@ namespace {
 using Bytes = std::vector<std::byte>;
 using U8s = std::vector<uint8_t>;
 
-struct FakeTap final : TapOutput {
-	std::vector<Bytes> frames;
-	bool refuse = false;
-	bool send_frame(std::span<const std::byte> f) override {
-		if (refuse)
-			return false;
-		frames.emplace_back(f.begin(), f.end());
-		return true;
-	}
-	void flush() override {}
-};
+using FakeTap = passt::test::CaptureTap;
 
 constexpr MacAddr our_mac{{0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55}};
 constexpr MacAddr guest_mac{{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};

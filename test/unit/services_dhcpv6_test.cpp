@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "capture_tap.h"
+
 #include <cstring>
 #include <string>
 #include <vector>
@@ -25,17 +27,7 @@ namespace {
 
 using Bytes = std::vector<std::byte>;
 
-struct CaptureTap final : TapOutput {
-	std::vector<Bytes> frames;
-	bool fail = false;
-	bool send_frame(std::span<const std::byte> f) override {
-		if (fail)
-			return false;
-		frames.emplace_back(f.begin(), f.end());
-		return true;
-	}
-	void flush() override {}
-};
+using passt::test::CaptureTap;
 
 Ipv6Addr ip6(const char *s) { return *Ipv6Addr::parse(s); }
 MacAddr mac(const char *s) { return *MacAddr::parse(s); }
@@ -785,7 +777,7 @@ TEST_F(Dhcpv6Test, DisabledConsumesSilently) {
 }
 
 TEST_F(Dhcpv6Test, SendFailureIsCounted) {
-	tap.fail = true;
+	tap.refuse = true;
 	EXPECT_TRUE(dhcpv6_input(c, st, dhcp_frame(msg(msg_solicit, cat({client_id(), ia_na(1)}))), tap));
 	EXPECT_EQ(dhcpv6_stats().send_failed, 1u);
 	EXPECT_EQ(dhcpv6_stats().replies, 0u);

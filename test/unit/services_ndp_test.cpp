@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "capture_tap.h"
+
 #include <cstring>
 #include <map>
 #include <string>
@@ -26,17 +28,7 @@ namespace {
 
 using Bytes = std::vector<std::byte>;
 
-struct CaptureTap final : TapOutput {
-	std::vector<Bytes> frames;
-	bool fail = false;
-	bool send_frame(std::span<const std::byte> f) override {
-		if (fail)
-			return false;
-		frames.emplace_back(f.begin(), f.end());
-		return true;
-	}
-	void flush() override {}
-};
+using passt::test::CaptureTap;
 
 Ipv6Addr ip6(const char *s) { return *Ipv6Addr::parse(s); }
 MacAddr mac(const char *s) { return *MacAddr::parse(s); }
@@ -670,7 +662,7 @@ TEST_F(NdpTest, AdvertisementsFromGuestAreDropped) {
 }
 
 TEST_F(NdpTest, SendFailureIsCounted) {
-	tap.fail = true;
+	tap.refuse = true;
 	EXPECT_TRUE(ndp_input(c, st, rs_from_guest(), tap));
 	EXPECT_EQ(ndp_stats().send_failed, 1u);
 	EXPECT_EQ(ndp_stats().ra_sent, 0u);
