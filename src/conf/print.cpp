@@ -75,12 +75,14 @@ std::vector<std::string> conf_format(const Config &c) {
 			out.push_back("    mask: " + Ipv4Addr::netmask(ip4.prefix_len).to_string());
 			out.push_back("    router: " + ip4.gw.to_string());
 		}
-		for (size_t i = 0; !c.no_dhcp_dns && i < ip4.dns.size(); i++) {
+		// Resolvers and search list go out in DHCP replies only.
+		for (size_t i = 0; !c.no_dhcp && !c.no_dhcp_dns && i < ip4.dns.size(); i++) {
 			if (!i)
 				out.emplace_back("DNS:");
 			out.push_back("    " + ip4.dns[i].to_string());
 		}
-		add_search(out, c);
+		if (!c.no_dhcp)
+			add_search(out, c);
 	}
 
 	if (v6) {
@@ -99,12 +101,14 @@ std::vector<std::string> conf_format(const Config &c) {
 			out.push_back("    router: " + ip6.gw.to_string());
 			out.push_back("    our link-local: " + ip6.our_tap_ll.to_string());
 		}
-		for (size_t i = 0; !c.no_dhcp_dns && i < ip6.dns.size(); i++) {
+		// ... and in router advertisements or DHCPv6 replies.
+		for (size_t i = 0; hdr && !c.no_dhcp_dns && i < ip6.dns.size(); i++) {
 			if (!i)
 				out.emplace_back("DNS:");
 			out.push_back("    " + ip6.dns[i].to_string());
 		}
-		add_search(out, c);
+		if (hdr)
+			add_search(out, c);
 	}
 
 	out.emplace_back("Inbound forwarding rules (HOST):");

@@ -112,6 +112,16 @@ TEST(ConfPrint, ResolversOnlyWhereHandedOut) {
 	auto n = lines(Mode::Passt, {"--no-dhcp-dns", "--no-dhcp-search"});
 	EXPECT_FALSE(has(n, "DNS:"));
 	EXPECT_FALSE(has(n, "DNS search list:"));
+
+	// Nothing hands them out with DHCP, NDP and DHCPv6 all off.
+	auto off = lines(Mode::Passt, {"--no-dhcp", "--no-ndp", "--no-dhcpv6"});
+	EXPECT_FALSE(has(off, "DNS:"));
+	EXPECT_FALSE(has(off, "    192.0.2.53"));
+	EXPECT_FALSE(has(off, "DNS search list:"));
+	// IPv4 off: the IPv4 resolver is not listed under IPv6.
+	auto v4off = lines(Mode::Passt, {"--no-dhcp"});
+	EXPECT_FALSE(has(v4off, "    192.0.2.53"));
+	EXPECT_TRUE(has(v4off, "DNS search list:"));
 }
 
 TEST(ConfPrint, ToFile) {
