@@ -13,7 +13,9 @@
 // through the backend's TapOutput. A translator may hold on to the frames
 // it was given until the end of the batch, when its flush hook runs (UDP
 // sends all the batch's datagrams then, with sendmmsg()); the backend
-// reuses its buffers only after tap_input_pool() returns.
+// reuses its buffers only after tap_input_pool() returns. Order holds
+// within a flow, not across protocols: within one batch, a TCP connect()
+// may reach the host before a UDP datagram the guest sent first.
 #pragma once
 
 #include <cstdint>
