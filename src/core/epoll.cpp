@@ -72,6 +72,9 @@ int EventLoop::modify(int fd, uint32_t events, EpollRef ref) {
 }
 
 int EventLoop::remove(int fd) {
+	for (int j = batch_pos_ + 1; j < batch_n_; j++)
+		if (EpollRef::unpack(events_[j].data.u64).fd == fd)
+			events_[j].events = 0; // cancelled: run_once() skips it
 	return ctl(EPOLL_CTL_DEL, fd, 0, EpollRef{});
 }
 
@@ -101,8 +104,11 @@ int EventLoop::run_once(int timeout_ms) {
 	}
 
 	now = now_monotonic();
-	for (int i = 0; i < n; i++)
-		dispatch(events_[i], now);
+	batch_n_ = n;
+	for (batch_pos_ = 0; batch_pos_ < n; batch_pos_++)
+		if (events_[batch_pos_].events)
+			dispatch(events_[batch_pos_], now);
+	batch_n_ = batch_pos_ = 0;
 	timers_.run_due(now);
 	return n;
 }

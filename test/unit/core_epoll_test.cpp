@@ -295,3 +295,53 @@ TEST(CoreEventLoop, UninitialisedLoopFails) {
 	EXPECT_EQ(loop.run_once(0), -EBADF);
 	EXPECT_EQ(loop.add(0, EPOLLIN, EpollRef{RefKind::TcpSock, 0, 0}), -EBADF);
 }
+
+namespace {
+// Closes the other of two descriptors on the first event, and puts a new,
+// quiet eventfd under the same number (as accept() could), registered with
+// another index.
+struct CloseOther {
+	EventLoop *loop;
+	int fds[2];
+	std::vector<uint32_t> seen;
+	Fd replacement;
+};
+void close_other(void *ctx, EpollRef ref, uint32_t, const timespec &) {
+	auto *c = static_cast<CloseOther *>(ctx);
+	c->seen.push_back(ref.index);
+	uint64_t v;
+	(void)!read(ref.fd, &v, sizeof(v));
+	if (c->seen.size() > 1)
+		return;
+	int other = c->fds[ref.index ^ 1];
+	c->loop->remove(other);
+	close(other);
+	c->replacement = make_eventfd(false);
+	ASSERT_EQ(c->replacement.get(), other); // the lowest free number
+	c->loop->add(c->replacement.get(), EPOLLIN, EpollRef{RefKind::UdpListen, 0, 99});
+}
+} // namespace
+
+// An event fetched in the same batch for a descriptor a handler removed is
+// dropped, not delivered to what now uses the number.
+TEST(CoreEventLoop, RemoveCancelsEventsLaterInTheBatch) {
+	EventLoop loop;
+	ASSERT_EQ(loop.init(), 0);
+	CloseOther c{&loop, {-1, -1}, {}, Fd()};
+	Fd a = make_eventfd(true), b = make_eventfd(true);
+	c.fds[0] = a.get();
+	c.fds[1] = b.get();
+	loop.set_handler(RefKind::UdpListen, close_other, &c);
+	ASSERT_EQ(loop.add(a.get(), EPOLLIN, EpollRef{RefKind::UdpListen, 0, 0}), 0);
+	ASSERT_EQ(loop.add(b.get(), EPOLLIN, EpollRef{RefKind::UdpListen, 0, 1}), 0);
+	EXPECT_EQ(loop.run_once(2000), 2); // both fetched in one batch
+	ASSERT_EQ(c.seen.size(), 1u);      // ... but only one delivered
+	// The closed one's Fd wrapper must not close the replacement's number.
+	(c.seen[0] == 0 ? b : a).release();
+	// The replacement works normally afterwards.
+	uint64_t one = 1;
+	ASSERT_EQ(write(c.replacement.get(), &one, sizeof(one)), ssize_t(sizeof(one)));
+	EXPECT_EQ(loop.run_once(2000), 1);
+	ASSERT_EQ(c.seen.size(), 2u);
+	EXPECT_EQ(c.seen[1], 99u);
+}

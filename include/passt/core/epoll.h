@@ -105,6 +105,10 @@ public:
 	// or -errno (-EINVAL for fd outside 0..FD_MAX or an invalid kind).
 	int add(int fd, uint32_t events, EpollRef ref);
 	int modify(int fd, uint32_t events, EpollRef ref);
+	// Also cancels the events for fd still waiting in the batch being
+	// dispatched: a handler that closes a socket (and may get its number
+	// back from the next socket() or accept()) never sees stale events
+	// for it reach whatever now uses that number.
 	int remove(int fd);
 
 	// Wait up to timeout_ms (-1: no limit other than timers), dispatch the
@@ -133,6 +137,8 @@ private:
 	Slot handlers_[size_t(RefKind::Count)];
 	Timers timers_;
 	epoll_event events_[MAX_EVENTS] = {};
+	int batch_n_ = 0;   // events in the batch being dispatched
+	int batch_pos_ = 0; // the one being dispatched
 };
 
 } // namespace passt
