@@ -48,6 +48,7 @@
 #include "passt/tap/tap_stream.h"
 #include "passt/tap/tap_tun.h"
 #include "passt/tap/tun.h"
+#include "passt/tap/vhost_user.h"
 
 using namespace passt;
 
@@ -102,8 +103,6 @@ void reject_unsupported(const Config &c) {
 		fprintf(stderr, "%s: %s: not supported yet\n", mode_name(c.mode), opt);
 		exit(EXIT_FAILURE);
 	};
-	if (c.mode == Mode::VhostUser)
-		refuse("--vhost-user");
 	auto explicit_fwd = [](const PortForward &f) {
 		return f.kind == PortForward::Kind::Spec || f.kind == PortForward::Kind::All;
 	};
@@ -538,6 +537,7 @@ struct PasstRuntime : Core {
 	int listen_fd = -1;
 	std::string sock_path;
 	std::unique_ptr<StreamBackend> stream;
+	std::unique_ptr<VhostUserBackend> vu; // --vhost-user instead of stream
 };
 
 // The client went away or broke the framing: close it; with -1/--fd quit,
@@ -597,6 +597,69 @@ void on_stream_listen(void *ctx, EpollRef, uint32_t, const timespec &now) {
 	tap_announce(rt->demux, now);
 }
 
+// ---- passt --vhost-user: the same socket, virtqueues in guest memory -----
+
+// Copy what the guest queued on TX into the pool, batch by batch.
+void vu_tx(PasstRuntime *rt, const timespec &now) {
+	while (rt->vu->read_batch(*rt->pool) > 0)
+		tap_input_pool(rt->demux, *rt->pool, now);
+}
+
+// The front-end went away or broke the protocol: as for a stream client.
+void vu_client_gone(PasstRuntime *rt, const char *why) {
+	info("vhost-user front-end gone%s%s", why ? ": " : "", why ? why : "");
+	rt->vu->detach();
+	core_drop_guest_flows(*rt);
+	if (rt->c->one_off || rt->c->fd >= 0 || rt->listen_fd < 0) {
+		rt->loop.stop();
+		return;
+	}
+	rt->loop.modify(rt->listen_fd, EPOLLIN,
+			EpollRef{RefKind::VhostUserListen, rt->listen_fd, 0});
+}
+
+void on_vu_cmd(void *ctx, EpollRef, uint32_t events, const timespec &now) {
+	auto *rt = static_cast<PasstRuntime *>(ctx);
+	if (!rt->vu->connected())
+		return;
+	int rc = (events & EPOLLIN) ? rt->vu->handle_cmd() : -ESHUTDOWN;
+	if (rc < 0) {
+		vu_client_gone(rt, rc == -ESHUTDOWN ? nullptr : strerror(-rc));
+		return;
+	}
+	if (rc == 1) {
+		info("vhost-user: guest device ready");
+		tap_announce(rt->demux, now);
+		rt->vu->flush();
+		vu_tx(rt, now);
+	}
+}
+
+void on_vu_kick(void *ctx, EpollRef, uint32_t, const timespec &now) {
+	auto *rt = static_cast<PasstRuntime *>(ctx);
+	rt->vu->drain_kick();
+	vu_tx(rt, now);
+}
+
+void on_vu_listen(void *ctx, EpollRef, uint32_t, const timespec &) {
+	auto *rt = static_cast<PasstRuntime *>(ctx);
+	int fd = tap_stream_accept(rt->listen_fd);
+	if (fd < 0)
+		return;
+	if (rt->vu->connected()) {
+		info("Rejecting a second vhost-user front-end: one at a time");
+		close(fd);
+		return;
+	}
+	int rc = rt->vu->attach(fd);
+	if (rc < 0) {
+		err("Failed to set up the vhost-user connection: %s", strerror(-rc));
+		return;
+	}
+	info("vhost-user front-end connected");
+	rt->loop.modify(rt->listen_fd, 0, EpollRef{RefKind::VhostUserListen, rt->listen_fd, 0});
+}
+
 void on_passt_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
 	auto *rt = static_cast<PasstRuntime *>(ctx);
 	NsSignalResult r = ns_signalfd_handle(rt->sfd, nullptr);
@@ -625,27 +688,39 @@ int passt_main(Config &c) {
 	}
 	open_pcap_and_print(c);
 
-	rt->stream = std::make_unique<StreamBackend>(&rt->stats);
-	core_init(*rt, c, *rt->stream, rt->stream->region());
-	rt->stream->set_event_loop(&rt->loop);
-
-	rt->loop.set_handler(RefKind::TapStream, on_stream, rt.get());
-	rt->loop.set_handler(RefKind::TapStreamListen, on_stream_listen, rt.get());
+	const bool vhost = c.mode == Mode::VhostUser;
+	const RefKind listen_kind = vhost ? RefKind::VhostUserListen : RefKind::TapStreamListen;
+	if (vhost) {
+		rt->vu = std::make_unique<VhostUserBackend>(&rt->stats);
+		core_init(*rt, c, *rt->vu, rt->vu->region());
+		rt->vu->set_event_loop(&rt->loop);
+		rt->loop.set_handler(RefKind::VhostUserCmd, on_vu_cmd, rt.get());
+		rt->loop.set_handler(RefKind::VhostUserKick, on_vu_kick, rt.get());
+		rt->loop.set_handler(RefKind::VhostUserListen, on_vu_listen, rt.get());
+	} else {
+		rt->stream = std::make_unique<StreamBackend>(&rt->stats);
+		core_init(*rt, c, *rt->stream, rt->stream->region());
+		rt->stream->set_event_loop(&rt->loop);
+		rt->loop.set_handler(RefKind::TapStream, on_stream, rt.get());
+		rt->loop.set_handler(RefKind::TapStreamListen, on_stream_listen, rt.get());
+	}
 	rt->loop.set_handler(RefKind::Signal, on_passt_signal, rt.get());
 	if (c.fd >= 0) {
-		if ((rc = rt->stream->attach(c.fd)) < 0)
+		if ((rc = vhost ? rt->vu->attach(c.fd) : rt->stream->attach(c.fd)) < 0)
 			die("--fd %d: %s", c.fd, strerror(-rc));
 	} else {
-		if (rt->loop.add(rt->listen_fd, EPOLLIN,
-				 EpollRef{RefKind::TapStreamListen, rt->listen_fd, 0}) < 0)
+		if (rt->loop.add(rt->listen_fd, EPOLLIN, EpollRef{listen_kind, rt->listen_fd, 0}) < 0)
 			die("epoll_ctl: %s", strerror(errno));
-		info("%s", tap_stream_qemu_hint(rt->sock_path).c_str());
+		info("%s", (vhost ? vhost_user_qemu_hint(rt->sock_path)
+				  : tap_stream_qemu_hint(rt->sock_path))
+				   .c_str());
 	}
 
 	if (!c.foreground)
 		daemonise();
 	write_pid_file(c);
-	if (rt->stream->connected())
+	// A vhost-user guest is announced to once its queues are running.
+	if (!vhost && rt->stream->connected())
 		tap_announce(rt->demux, now_monotonic());
 	if ((rc = rt->loop.run()) < 0)
 		err("epoll_wait: %s", strerror(-rc));

@@ -1,0 +1,206 @@
+// passt's vhost-user back-end: frames move through virtqueues in the guest's
+// memory, shared with us by qemu (the front-end) over a UNIX socket.
+//
+// Theory of operation. qemu connects to our listening socket and drives the
+// device over that control connection with small messages: a 12-byte header
+// (request, flags, payload size, all u32 in host order) and a payload whose
+// size must match the request (checked before anything is read from it);
+// file descriptors travel with SCM_RIGHTS. We answer GET_* requests with a
+// reply carrying the REPLY flag, and, once REPLY_ACK is negotiated, every
+// other request that sets NEED_REPLY with a u64 status (0: done). Unknown
+// requests get a failure status if an answer is expected, else are logged.
+// A malformed message (short header, oversized or wrong-sized payload,
+// missing descriptor) ends the connection: the stream can't be trusted
+// after it.
+//
+// SET_MEM_TABLE maps each region of guest RAM (its memfd, from its
+// mmap_offset) into a GuestMemory table; SET_VRING_NUM/ADDR/BASE describe a
+// queue (ring addresses are qemu's user addresses, translated through the
+// same table, and re-translated whenever the table changes); SET_VRING_KICK
+// starts it, GET_VRING_BASE stops it and reports where it stopped. With
+// VHOST_USER_F_PROTOCOL_FEATURES negotiated, queues also wait for
+// SET_VRING_ENABLE. Queue 0 carries frames to the guest (RX), queue 1 from
+// it (TX); the TX kick eventfd is in the event loop (RefKind::VhostUserKick).
+//
+// Features offered: VIRTIO_F_VERSION_1 (so every frame is preceded by the
+// 12-byte virtio_net_hdr_v1), VIRTIO_NET_F_MRG_RXBUF (a frame to the guest
+// may span several RX buffers, counted in num_buffers) and
+// VHOST_USER_F_PROTOCOL_FEATURES; no offloads, no event index, no indirect
+// descriptors, one queue pair.
+//
+// TX: read_batch() pops chains, copies each frame (after the header) into
+// our own buffer, gives the chain back at once and adds the copy to the
+// caller's Pool; flush()/read_batch() publish the used index and signal the
+// call eventfd (unless the guest asked for no interrupts). RX: send_frame()
+// writes the header and the frame into as many available buffers as it
+// needs (one without MRG_RXBUF); if the guest has not provided enough, the
+// frame is dropped, counted, and false is returned (TCP retransmits).
+// flush() publishes what was written and signals the guest once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "passt/core/epoll.h"
+#include "passt/net/pool.h"
+#include "passt/tap/output.h"
+#include "passt/tap/tap.h"
+#include "passt/tap/virtqueue.h"
+
+namespace passt {
+
+namespace vhost_user {
+// Requests (front-end -> back-end).
+enum Request : uint32_t {
+	GET_FEATURES = 1,
+	SET_FEATURES = 2,
+	SET_OWNER = 3,
+	RESET_OWNER = 4,
+	SET_MEM_TABLE = 5,
+	SET_LOG_BASE = 6,
+	SET_LOG_FD = 7,
+	SET_VRING_NUM = 8,
+	SET_VRING_ADDR = 9,
+	SET_VRING_BASE = 10,
+	GET_VRING_BASE = 11,
+	SET_VRING_KICK = 12,
+	SET_VRING_CALL = 13,
+	SET_VRING_ERR = 14,
+	GET_PROTOCOL_FEATURES = 15,
+	SET_PROTOCOL_FEATURES = 16,
+	GET_QUEUE_NUM = 17,
+	SET_VRING_ENABLE = 18,
+	SEND_RARP = 19,
+};
+inline constexpr uint32_t VERSION = 0x1;
+inline constexpr uint32_t FLAG_VERSION_MASK = 0x3;
+inline constexpr uint32_t FLAG_REPLY = 0x4;
+inline constexpr uint32_t FLAG_NEED_REPLY = 0x8;
+inline constexpr size_t HDR_SIZE = 12;
+inline constexpr size_t MAX_PAYLOAD = 8 + 32 * 8; // the memory table is the largest
+inline constexpr size_t MAX_FDS = 8;
+
+inline constexpr uint64_t F_PROTOCOL_FEATURES = 1ULL << 30; // VHOST_USER_F_
+inline constexpr uint64_t VIRTIO_F_VERSION_1 = 1ULL << 32;
+inline constexpr uint64_t VIRTIO_NET_F_MRG_RXBUF = 1ULL << 15;
+inline constexpr uint64_t PROTOCOL_F_REPLY_ACK = 1ULL << 3;
+
+inline constexpr uint64_t VRING_IDX_MASK = 0xff;  // in KICK/CALL/ERR payloads
+inline constexpr uint64_t VRING_NOFD = 1ULL << 8; // no descriptor: polling
+
+inline constexpr unsigned RX = 0, TX = 1, NQUEUES = 2;
+} // namespace vhost_user
+
+class VhostUserBackend final : public TapOutput {
+public:
+	static constexpr uint64_t FEATURES = vhost_user::VIRTIO_F_VERSION_1 |
+					     vhost_user::VIRTIO_NET_F_MRG_RXBUF |
+					     vhost_user::F_PROTOCOL_FEATURES;
+	static constexpr uint64_t PROTOCOL_FEATURES = vhost_user::PROTOCOL_F_REPLY_ACK;
+	static constexpr size_t VNET_HDR = 12;
+	static constexpr size_t MAX_FRAME = 65535 + 14;
+	static constexpr size_t IN_BUF_SIZE = 4 << 20;
+
+	struct Stats {
+		uint64_t bad_messages = 0;  // unknown or refused requests
+		uint64_t rx_no_buf = 0;     // frames to the guest dropped: no buffers
+		uint64_t tx_bad_frames = 0; // TX chains too short, too long or writable
+	};
+
+	explicit VhostUserBackend(TapStats *stats);
+	~VhostUserBackend();
+	VhostUserBackend(const VhostUserBackend &) = delete;
+	VhostUserBackend &operator=(const VhostUserBackend &) = delete;
+
+	// With a loop, attach() registers the control socket
+	// (RefKind::VhostUserCmd) and started TX queues register their kick
+	// eventfd (RefKind::VhostUserKick, index: queue).
+	void set_event_loop(EventLoop *loop) { loop_ = loop; }
+
+	// Take ownership of a connected control socket (accepted, or --fd);
+	// a previous front-end is detached first. Returns 0 or -errno.
+	int attach(int fd);
+	// Forget the front-end: unmap guest memory, close every descriptor.
+	void detach();
+	bool connected() const { return fd_ >= 0; }
+	int fd() const { return fd_; }
+
+	// Read and handle one control message. Returns 0, 1 if the device has
+	// just become ready to carry frames both ways (announce ourselves,
+	// then read TX), or a negative error after which the caller must
+	// detach(): -ESHUTDOWN on end of file, -EPROTO for a malformed
+	// message, -errno from the socket.
+	int handle_cmd();
+
+	// Both queues started and enabled, memory mapped.
+	bool ready() const;
+
+	// Consume the TX kick eventfd's counter (it stays readable otherwise).
+	void drain_kick();
+	// The region read_batch() copies frames into: give it to the Pool.
+	std::span<std::byte> region() { return {ibuf_, sizeof(ibuf_)}; }
+	// Copy available TX frames into pool (reset first), returning their
+	// chains to the guest. Returns the number of frames (0: none left).
+	int read_batch(Pool &pool);
+
+	bool send_frame(std::span<const std::byte> frame) override;
+	// Publish the RX (and TX) used indices and signal the guest.
+	void flush() override;
+	size_t send_frames(std::span<const TapFrame> frames) override;
+
+	uint64_t features() const { return features_; }
+	const Stats &vu_stats() const { return vstats_; }
+	const Virtqueue &queue(unsigned i) const { return vq_[i]; }
+
+private:
+	struct Queue {
+		unsigned num = 0;
+		uint64_t desc_uva = 0, used_uva = 0, avail_uva = 0;
+		bool addr_set = false;
+		uint16_t base = 0;
+		int kick = -1, call = -1, err = -1;
+		bool started = false; // kick received, not stopped
+		bool enabled = false; // SET_VRING_ENABLE
+		bool registered = false;
+	};
+
+	int dispatch(uint32_t request, uint32_t flags, const std::byte *payload, size_t size,
+		     int *fds, size_t nfds);
+	int reply(uint32_t request, const void *payload, size_t size);
+	int set_mem_table(const std::byte *payload, size_t size, int *fds, size_t nfds);
+	void unmap_memory();
+	bool map_queue(unsigned q);
+	void stop_queue(unsigned q);
+	void update_kick_registration(unsigned q);
+	void signal(unsigned q);
+	bool write_rx(std::span<const std::byte> frame);
+
+	TapStats *stats_;
+	EventLoop *loop_ = nullptr;
+	int fd_ = -1;
+	uint64_t features_ = 0;
+	uint64_t protocol_features_ = 0;
+	bool was_ready_ = false;
+	Stats vstats_;
+
+	GuestMemory mem_;
+	struct Mapping {
+		void *addr = nullptr;
+		size_t len = 0;
+	} maps_[GuestMemory::MAX_REGIONS];
+	size_t nmaps_ = 0;
+
+	Queue q_[vhost_user::NQUEUES];
+	Virtqueue vq_[vhost_user::NQUEUES];
+	bool rx_pending_ = false;
+
+	VqChain chain_{};
+	alignas(64) std::byte ibuf_[IN_BUF_SIZE];
+};
+
+// The lines telling the user how to connect qemu to path over vhost-user.
+std::string vhost_user_qemu_hint(const std::string &path);
+
+} // namespace passt

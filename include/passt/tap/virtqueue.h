@@ -1,0 +1,168 @@
+// Split virtqueues (virtio 1.x) over guest memory that a vhost-user front-end
+// shared with us, as seen by the device side.
+//
+// Theory of operation. The guest's RAM arrives as a table of regions, each
+// mapped into our address space: guest physical address (GPA) -> pointer,
+// plus the front-end's own user address (UVA) of the same bytes, which is
+// how vhost-user names the rings themselves. Every translation asks for a
+// whole [address, address + length) range and succeeds only if it lies in a
+// single region: nothing is ever read or written outside a mapping.
+//
+// A split virtqueue has three parts: the descriptor table (num entries of
+// {addr, len, flags, next}), the available ring (driver -> device: flags,
+// idx, ring[num] of chain heads) and the used ring (device -> driver: flags,
+// idx, ring[num] of {id, len}). idx fields are free-running 16-bit counters
+// (they wrap at 65535); ring slots are idx % num, num a power of two.
+//
+// pop() takes the next chain the driver made available: it reads avail->idx
+// (acquire fence after, so the ring slot and descriptors read later are at
+// least as new), then walks the chain from its head, copying each
+// descriptor out of shared memory once before checking it (the guest may
+// change it under us): index below num, buffer inside one region, no
+// indirect descriptors (not offered), read-only buffers before writable ones,
+// at most num descriptors (a longer walk is a loop). A bad chain is counted
+// and handed back to the driver as used with length 0, so that it is not
+// lost; a bad head index or an avail->idx running more than num ahead of us
+// makes the queue broken (nothing more is popped until it is set up again).
+//
+// push() writes a used element; publish() makes all pushed elements visible
+// by storing used->idx after a release fence. needs_signal() tells whether
+// the driver asked not to be interrupted (VRING_AVAIL_F_NO_INTERRUPT;
+// VIRTIO_RING_F_EVENT_IDX is not offered).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace passt {
+
+// One piece of guest RAM mapped here.
+struct GuestRegion {
+	uint64_t gpa = 0;  // guest physical address of the first byte
+	uint64_t size = 0; // bytes
+	uint64_t uva = 0;  // front-end (qemu) user address of the first byte
+	std::byte *host = nullptr; // where the first byte is mapped here
+};
+
+// The region table: translations of whole ranges, never across regions.
+class GuestMemory {
+public:
+	static constexpr size_t MAX_REGIONS = 8;
+
+	// Replace the table; false (table emptied) if too many regions, an
+	// empty one, or one whose address ranges wrap around.
+	bool set(std::span<const GuestRegion> regions);
+	void clear() { n_ = 0; }
+	size_t size() const { return n_; }
+	const GuestRegion &region(size_t i) const { return regions_[i]; }
+
+	// Pointer to [gpa, gpa + len) if it lies in one region, else nullptr.
+	std::byte *gpa_to_host(uint64_t gpa, uint64_t len) const;
+	// The same for a front-end user address.
+	std::byte *uva_to_host(uint64_t uva, uint64_t len) const;
+
+private:
+	GuestRegion regions_[MAX_REGIONS];
+	size_t n_ = 0;
+};
+
+// A buffer of a popped chain, already translated and bounds-checked.
+struct VqSeg {
+	std::byte *ptr;
+	uint32_t len;
+};
+
+// A popped descriptor chain: read-only segments first, then writable ones.
+struct VqChain {
+	static constexpr size_t MAX_SEGS = 1024;
+	uint16_t head = 0;
+	uint16_t n_out = 0; // device-readable (driver -> device) segments
+	uint16_t n_in = 0;  // device-writable segments, after the readable ones
+	uint64_t out_bytes = 0;
+	uint64_t in_bytes = 0;
+	VqSeg segs[MAX_SEGS];
+};
+
+namespace virtq {
+inline constexpr uint16_t DESC_F_NEXT = 1;
+inline constexpr uint16_t DESC_F_WRITE = 2;
+inline constexpr uint16_t DESC_F_INDIRECT = 4;
+inline constexpr uint16_t AVAIL_F_NO_INTERRUPT = 1;
+inline constexpr uint16_t USED_F_NO_NOTIFY = 1;
+inline constexpr unsigned MAX_SIZE = 1024; // largest queue we accept
+
+// Ring layouts (little-endian fields), for tests and size computations.
+struct Desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+static_assert(sizeof(Desc) == 16);
+struct UsedElem {
+	uint32_t id;
+	uint32_t len;
+};
+static_assert(sizeof(UsedElem) == 8);
+inline constexpr size_t desc_bytes(unsigned num) { return 16 * size_t(num); }
+inline constexpr size_t avail_bytes(unsigned num) { return 4 + 2 * size_t(num) + 2; }
+inline constexpr size_t used_bytes(unsigned num) { return 4 + 8 * size_t(num) + 2; }
+} // namespace virtq
+
+enum class VqPop : uint8_t {
+	Ok,     // chain filled in
+	Empty,  // nothing available
+	Bad,    // a malformed chain was returned to the driver (used, len 0)
+	Broken, // the queue is unusable until set up again
+};
+
+class Virtqueue {
+public:
+	// Point the queue at its rings (already translated: desc, avail and
+	// used pointers to at least desc/avail/used_bytes(num), suitably
+	// aligned), with num a power of two up to virtq::MAX_SIZE. Next avail
+	// index: last_avail; next used index read from the used ring. False
+	// (queue left unset) if num or an alignment is wrong.
+	bool setup(const GuestMemory *mem, unsigned num, std::byte *desc, std::byte *avail,
+		   std::byte *used, uint16_t last_avail);
+	void reset();
+	bool ready() const { return num_ != 0 && !broken_; }
+	bool broken() const { return broken_; }
+	unsigned num() const { return num_; }
+	uint16_t last_avail() const { return last_avail_; }
+	uint16_t used_idx() const { return used_idx_; }
+
+	// Take the next available chain. See the theory of operation.
+	VqPop pop(VqChain &chain);
+	// Give back the last n chains popped and not pushed (e.g. not enough
+	// buffers for a whole frame): they are popped again next time.
+	void unpop(uint16_t n) { last_avail_ = uint16_t(last_avail_ - n); }
+	// Return chain head to the driver with len bytes written (not yet
+	// visible: publish()).
+	void push(uint16_t head, uint32_t len);
+	// Make every pushed element visible. True if any was pending.
+	bool publish();
+	// True unless the driver set VRING_AVAIL_F_NO_INTERRUPT.
+	bool needs_signal() const;
+	// True if the driver made chains available that we have not popped.
+	bool has_avail() const;
+
+	uint64_t bad_chains() const { return bad_chains_; }
+
+private:
+	uint16_t load_avail_idx() const;
+
+	const GuestMemory *mem_ = nullptr;
+	unsigned num_ = 0;
+	std::byte *desc_ = nullptr;
+	std::byte *avail_ = nullptr;
+	std::byte *used_ = nullptr;
+	uint16_t last_avail_ = 0;
+	uint16_t used_idx_ = 0;       // next used slot (private until published)
+	uint16_t published_idx_ = 0;  // last value stored in used->idx
+	bool broken_ = false;
+	uint64_t bad_chains_ = 0;
+};
+
+} // namespace passt

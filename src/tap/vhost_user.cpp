@@ -1,0 +1,714 @@
+// vhost-user back-end: control protocol, guest memory and the two net
+// queues. See the theory of operation in include/passt/tap/vhost_user.h.
+#include "passt/tap/vhost_user.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "passt/core/log.h"
+#include "passt/tap/vnet.h"
+
+namespace passt {
+
+using namespace vhost_user;
+
+namespace {
+
+uint64_t ld64(const std::byte *p) {
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+uint32_t ld32(const std::byte *p) {
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+void close_fd(int &fd) {
+	if (fd >= 0)
+		close(fd);
+	fd = -1;
+}
+
+const char *request_name(uint32_t r) {
+	switch (r) {
+	case GET_FEATURES: return "GET_FEATURES";
+	case SET_FEATURES: return "SET_FEATURES";
+	case SET_OWNER: return "SET_OWNER";
+	case RESET_OWNER: return "RESET_OWNER";
+	case SET_MEM_TABLE: return "SET_MEM_TABLE";
+	case SET_LOG_BASE: return "SET_LOG_BASE";
+	case SET_LOG_FD: return "SET_LOG_FD";
+	case SET_VRING_NUM: return "SET_VRING_NUM";
+	case SET_VRING_ADDR: return "SET_VRING_ADDR";
+	case SET_VRING_BASE: return "SET_VRING_BASE";
+	case GET_VRING_BASE: return "GET_VRING_BASE";
+	case SET_VRING_KICK: return "SET_VRING_KICK";
+	case SET_VRING_CALL: return "SET_VRING_CALL";
+	case SET_VRING_ERR: return "SET_VRING_ERR";
+	case GET_PROTOCOL_FEATURES: return "GET_PROTOCOL_FEATURES";
+	case SET_PROTOCOL_FEATURES: return "SET_PROTOCOL_FEATURES";
+	case GET_QUEUE_NUM: return "GET_QUEUE_NUM";
+	case SET_VRING_ENABLE: return "SET_VRING_ENABLE";
+	case SEND_RARP: return "SEND_RARP";
+	default: return "unknown";
+	}
+}
+
+// Read exactly len bytes (the socket has a receive timeout). 0 or -errno;
+// -ESHUTDOWN on end of file.
+int read_exact(int fd, std::byte *buf, size_t len) {
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = recv(fd, buf + got, len - got, 0);
+		if (n == 0)
+			return -ESHUTDOWN;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? -EPROTO : -errno;
+		}
+		got += size_t(n);
+	}
+	return 0;
+}
+
+// Status of a request that does not reply with data (REPLY_ACK): 0 done.
+constexpr int ACK_OK = 0, ACK_FAIL = 1;
+// dispatch() result for requests that sent their own reply.
+constexpr int REPLIED = 2;
+
+} // namespace
+
+VhostUserBackend::VhostUserBackend(TapStats *stats) : stats_(stats) {}
+
+VhostUserBackend::~VhostUserBackend() { detach(); }
+
+int VhostUserBackend::attach(int fd) {
+	detach();
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	// A message's header and payload arrive together: never wait long for
+	// the rest, nor for the front-end to take a reply.
+	timeval tv = {1, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (loop_) {
+		int rc = loop_->add(fd, EPOLLIN | EPOLLRDHUP, EpollRef{RefKind::VhostUserCmd, fd, 0});
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+	}
+	fd_ = fd;
+	features_ = protocol_features_ = 0;
+	was_ready_ = false;
+	return 0;
+}
+
+void VhostUserBackend::detach() {
+	for (unsigned q = 0; q < NQUEUES; q++) {
+		stop_queue(q);
+		close_fd(q_[q].kick);
+		close_fd(q_[q].call);
+		close_fd(q_[q].err);
+		q_[q] = Queue{};
+	}
+	unmap_memory();
+	if (fd_ >= 0) {
+		if (loop_)
+			loop_->remove(fd_);
+		close(fd_);
+		fd_ = -1;
+	}
+	features_ = protocol_features_ = 0;
+	was_ready_ = false;
+	rx_pending_ = false;
+}
+
+bool VhostUserBackend::ready() const {
+	for (unsigned q = 0; q < NQUEUES; q++)
+		if (!q_[q].started || !q_[q].enabled || !vq_[q].ready())
+			return false;
+	return true;
+}
+
+int VhostUserBackend::handle_cmd() {
+	if (fd_ < 0)
+		return -ENOTCONN;
+	std::byte hdr[HDR_SIZE];
+	alignas(cmsghdr) char cbuf[CMSG_SPACE(MAX_FDS * sizeof(int))];
+	iovec iov = {hdr, sizeof(hdr)};
+	msghdr mh = {};
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	ssize_t n;
+	do
+		n = recvmsg(fd_, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return -ESHUTDOWN;
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+
+	int fds[MAX_FDS];
+	size_t nfds = 0;
+	for (cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (nfds < MAX_FDS)
+				fds[nfds++] = f;
+			else
+				close(f);
+		}
+	}
+	auto close_all = [&]() {
+		for (size_t i = 0; i < nfds; i++)
+			close_fd(fds[i]);
+	};
+	int rc = 0;
+	std::byte payload[MAX_PAYLOAD];
+	if (mh.msg_flags & MSG_CTRUNC) {
+		warn("vhost-user: too many descriptors with a message");
+		rc = -EPROTO;
+	} else if (size_t(n) < HDR_SIZE) {
+		rc = read_exact(fd_, hdr + n, HDR_SIZE - size_t(n));
+	}
+	uint32_t request = 0, flags = 0, size = 0;
+	if (!rc) {
+		request = ld32(hdr);
+		flags = ld32(hdr + 4);
+		size = ld32(hdr + 8);
+		if ((flags & FLAG_VERSION_MASK) != VERSION) {
+			warn("vhost-user: unsupported protocol version in flags 0x%x", flags);
+			rc = -EPROTO;
+		} else if (size > MAX_PAYLOAD) {
+			warn("vhost-user: %s: payload of %u bytes is too large",
+			     request_name(request), size);
+			rc = -EPROTO;
+		} else {
+			rc = read_exact(fd_, payload, size);
+		}
+	}
+	if (rc < 0) {
+		close_all();
+		return rc == -ESHUTDOWN ? -EPROTO : rc; // EOF inside a message
+	}
+
+	int status = dispatch(request, flags, payload, size, fds, nfds);
+	close_all(); // whatever the request did not keep
+	if (status < 0)
+		return status;
+	if (status != REPLIED && (flags & FLAG_NEED_REPLY) &&
+	    (protocol_features_ & PROTOCOL_F_REPLY_ACK)) {
+		uint64_t v = status == ACK_OK ? 0 : 1;
+		if ((rc = reply(request, &v, sizeof(v))) < 0)
+			return rc;
+	}
+	bool r = ready();
+	bool became = r && !was_ready_;
+	was_ready_ = r;
+	return became ? 1 : 0;
+}
+
+int VhostUserBackend::reply(uint32_t request, const void *payload, size_t size) {
+	std::byte msg[HDR_SIZE + 16];
+	uint32_t flags = VERSION | FLAG_REPLY, sz = uint32_t(size);
+	memcpy(msg, &request, 4);
+	memcpy(msg + 4, &flags, 4);
+	memcpy(msg + 8, &sz, 4);
+	memcpy(msg + HDR_SIZE, payload, size);
+	size_t len = HDR_SIZE + size, off = 0;
+	while (off < len) {
+		ssize_t n = send(fd_, msg + off, len - off, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		off += size_t(n);
+	}
+	return 0;
+}
+
+// Handle one request whose payload (size bytes) has been read. Returns
+// ACK_OK/ACK_FAIL (the REPLY_ACK status), REPLIED, or a fatal -errno. Any
+// descriptor kept is set to -1 in fds.
+int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte *p,
+			       size_t size, int *fds, size_t nfds) {
+	(void)flags;
+	auto refuse = [&](const char *why) {
+		debug("vhost-user: %s refused: %s", request_name(request), why);
+		vstats_.bad_messages++;
+		return ACK_FAIL;
+	};
+	auto want = [&](size_t s) { return size == s; };
+	// Queue index from a vring state or file payload.
+	auto queue_of = [&](uint64_t v) -> int {
+		uint64_t q = v & VRING_IDX_MASK;
+		return q < NQUEUES ? int(q) : -1;
+	};
+
+	switch (request) {
+	case GET_FEATURES: {
+		if (!want(0))
+			return refuse("payload size");
+		uint64_t v = FEATURES;
+		int rc = reply(request, &v, sizeof(v));
+		return rc < 0 ? rc : REPLIED;
+	}
+	case SET_FEATURES: {
+		if (!want(8))
+			return refuse("payload size");
+		uint64_t v = ld64(p);
+		if (v & ~FEATURES)
+			return refuse("features we did not offer");
+		features_ = v;
+		if (!(features_ & F_PROTOCOL_FEATURES))
+			for (unsigned q = 0; q < NQUEUES; q++)
+				q_[q].enabled = true; // no SET_VRING_ENABLE will come
+		debug("vhost-user: features 0x%llx", (unsigned long long)v);
+		return ACK_OK;
+	}
+	case GET_PROTOCOL_FEATURES: {
+		if (!want(0))
+			return refuse("payload size");
+		uint64_t v = PROTOCOL_FEATURES;
+		int rc = reply(request, &v, sizeof(v));
+		return rc < 0 ? rc : REPLIED;
+	}
+	case SET_PROTOCOL_FEATURES: {
+		if (!want(8))
+			return refuse("payload size");
+		uint64_t v = ld64(p);
+		if (v & ~PROTOCOL_FEATURES)
+			return refuse("protocol features we did not offer");
+		protocol_features_ = v;
+		return ACK_OK;
+	}
+	case SET_OWNER:
+		return want(0) ? ACK_OK : refuse("payload size");
+	case RESET_OWNER:
+		if (!want(0))
+			return refuse("payload size");
+		for (unsigned q = 0; q < NQUEUES; q++) {
+			stop_queue(q);
+			close_fd(q_[q].kick);
+			close_fd(q_[q].call);
+			close_fd(q_[q].err);
+			q_[q] = Queue{};
+		}
+		features_ = 0;
+		return ACK_OK;
+	case GET_QUEUE_NUM: {
+		if (!want(0))
+			return refuse("payload size");
+		uint64_t v = NQUEUES;
+		int rc = reply(request, &v, sizeof(v));
+		return rc < 0 ? rc : REPLIED;
+	}
+	case SET_MEM_TABLE:
+		return set_mem_table(p, size, fds, nfds);
+	case SET_VRING_NUM:
+	case SET_VRING_BASE:
+	case SET_VRING_ENABLE:
+	case GET_VRING_BASE: {
+		if (!want(8))
+			return refuse("payload size");
+		uint32_t idx = ld32(p), num = ld32(p + 4);
+		if (idx >= NQUEUES)
+			return refuse("no such queue");
+		Queue &q = q_[idx];
+		if (request == SET_VRING_NUM) {
+			if (!num || num > virtq::MAX_SIZE || (num & (num - 1)))
+				return refuse("queue size not a power of two up to 1024");
+			if (q.started)
+				return refuse("queue running");
+			q.num = num;
+		} else if (request == SET_VRING_BASE) {
+			if (q.started)
+				return refuse("queue running");
+			q.base = uint16_t(num);
+		} else if (request == SET_VRING_ENABLE) {
+			q.enabled = num != 0;
+			update_kick_registration(idx);
+		} else {
+			stop_queue(idx);
+			uint32_t st[2] = {idx, q.base};
+			int rc = reply(request, st, sizeof(st));
+			return rc < 0 ? rc : REPLIED;
+		}
+		return ACK_OK;
+	}
+	case SET_VRING_ADDR: {
+		if (!want(40))
+			return refuse("payload size");
+		uint32_t idx = ld32(p);
+		if (idx >= NQUEUES)
+			return refuse("no such queue");
+		Queue &q = q_[idx];
+		q.desc_uva = ld64(p + 8);
+		q.used_uva = ld64(p + 16);
+		q.avail_uva = ld64(p + 24);
+		q.addr_set = true;
+		if (q.started && !map_queue(idx))
+			return refuse("ring addresses outside guest memory");
+		return ACK_OK;
+	}
+	case SET_VRING_KICK:
+	case SET_VRING_CALL:
+	case SET_VRING_ERR: {
+		if (!want(8))
+			return refuse("payload size");
+		uint64_t v = ld64(p);
+		int idx = queue_of(v);
+		if (idx < 0 || (v & ~(VRING_IDX_MASK | VRING_NOFD)))
+			return refuse("bad queue index or flags");
+		bool nofd = v & VRING_NOFD;
+		if (!nofd && nfds != 1)
+			return refuse("expected one descriptor");
+		int fd = -1;
+		if (!nofd) {
+			fd = fds[0];
+			fds[0] = -1;
+		}
+		Queue &q = q_[idx];
+		if (request == SET_VRING_KICK) {
+			if (q.registered && loop_ && q.kick >= 0)
+				loop_->remove(q.kick);
+			q.registered = false;
+			close_fd(q.kick);
+			q.kick = fd;
+			q.started = true;
+			if (!map_queue(unsigned(idx)))
+				warn("vhost-user: queue %d started without valid rings", idx);
+			update_kick_registration(unsigned(idx));
+		} else if (request == SET_VRING_CALL) {
+			close_fd(q.call);
+			q.call = fd;
+		} else {
+			close_fd(q.err);
+			q.err = fd;
+		}
+		return ACK_OK;
+	}
+	case SEND_RARP:
+		// Migration announcement: the guest's own traffic teaches peers.
+		return size >= 6 && size <= 8 ? ACK_OK : refuse("payload size");
+	default:
+		warn("vhost-user: unsupported request %u (%s)", request, request_name(request));
+		vstats_.bad_messages++;
+		return ACK_FAIL;
+	}
+}
+
+// SET_MEM_TABLE: u32 count, u32 padding, then count regions of {guest
+// address, size, user address, mmap offset}, one memfd each. The new table
+// replaces the old one only if every region maps.
+int VhostUserBackend::set_mem_table(const std::byte *p, size_t size, int *fds, size_t nfds) {
+	auto refuse = [&](const char *why) {
+		warn("vhost-user: SET_MEM_TABLE refused: %s", why);
+		vstats_.bad_messages++;
+		return ACK_FAIL;
+	};
+	if (size < 8)
+		return refuse("payload size");
+	uint32_t n = ld32(p);
+	if (!n || n > GuestMemory::MAX_REGIONS || size != 8 + 32 * size_t(n))
+		return refuse("region count or payload size");
+	if (nfds != n)
+		return refuse("one descriptor per region expected");
+
+	GuestRegion regions[GuestMemory::MAX_REGIONS];
+	Mapping maps[GuestMemory::MAX_REGIONS];
+	for (uint32_t i = 0; i < n; i++) {
+		const std::byte *r = p + 8 + 32 * size_t(i);
+		uint64_t gpa = ld64(r), len = ld64(r + 8), uva = ld64(r + 16), off = ld64(r + 24);
+		bool ok = len && off + len > off && off + len <= (uint64_t(1) << 47);
+		void *m = ok ? mmap(nullptr, size_t(off + len), PROT_READ | PROT_WRITE,
+				    MAP_SHARED | MAP_NORESERVE, fds[i], 0)
+			     : MAP_FAILED;
+		if (m == MAP_FAILED) {
+			int e = ok ? errno : EINVAL;
+			for (uint32_t j = 0; j < i; j++)
+				munmap(maps[j].addr, maps[j].len);
+			warn("vhost-user: mapping guest memory region %u: %s", i, strerror(e));
+			return refuse("region not mappable");
+		}
+		maps[i] = {m, size_t(off + len)};
+		regions[i] = {gpa, len, uva, static_cast<std::byte *>(m) + off};
+	}
+	GuestMemory next;
+	if (!next.set({regions, n})) {
+		for (uint32_t j = 0; j < n; j++)
+			munmap(maps[j].addr, maps[j].len);
+		return refuse("regions overflow the address space");
+	}
+
+	// Rings point into the old mappings: finish with them, then swap.
+	for (unsigned q = 0; q < NQUEUES; q++) {
+		if (vq_[q].publish())
+			signal(q);
+		q_[q].base = vq_[q].num() ? vq_[q].last_avail() : q_[q].base;
+		vq_[q].reset();
+	}
+	unmap_memory();
+	mem_ = next;
+	for (uint32_t i = 0; i < n; i++) {
+		maps_[i] = maps[i];
+		debug("vhost-user: region %u: guest 0x%llx, %llu bytes", i,
+		      (unsigned long long)regions[i].gpa, (unsigned long long)regions[i].size);
+	}
+	nmaps_ = n;
+	for (unsigned q = 0; q < NQUEUES; q++)
+		if (q_[q].started)
+			map_queue(q);
+	return ACK_OK;
+}
+
+void VhostUserBackend::unmap_memory() {
+	for (unsigned q = 0; q < NQUEUES; q++)
+		vq_[q].reset();
+	for (size_t i = 0; i < nmaps_; i++)
+		munmap(maps_[i].addr, maps_[i].len);
+	nmaps_ = 0;
+	mem_.clear();
+}
+
+// Translate queue q's ring addresses and point its Virtqueue at them.
+bool VhostUserBackend::map_queue(unsigned q) {
+	Queue &s = q_[q];
+	vq_[q].reset();
+	if (!s.num || !s.addr_set || !mem_.size())
+		return false;
+	std::byte *desc = mem_.uva_to_host(s.desc_uva, virtq::desc_bytes(s.num));
+	std::byte *avail = mem_.uva_to_host(s.avail_uva, virtq::avail_bytes(s.num));
+	std::byte *used = mem_.uva_to_host(s.used_uva, virtq::used_bytes(s.num));
+	if (!vq_[q].setup(&mem_, s.num, desc, avail, used, s.base)) {
+		vstats_.bad_messages++;
+		return false;
+	}
+	return true;
+}
+
+// GET_VRING_BASE (or teardown): give back what we hold, remember where the
+// queue stopped, stop watching its kicks.
+void VhostUserBackend::stop_queue(unsigned q) {
+	Queue &s = q_[q];
+	if (vq_[q].num()) {
+		if (vq_[q].publish())
+			signal(q);
+		s.base = vq_[q].last_avail();
+	}
+	vq_[q].reset();
+	if (s.registered && loop_ && s.kick >= 0)
+		loop_->remove(s.kick);
+	s.registered = false;
+	close_fd(s.kick);
+	s.started = false;
+	if (q == RX)
+		rx_pending_ = false;
+}
+
+// Only the TX queue's kicks mean work for us; RX kicks (new buffers) are
+// not watched: what could not be sent was dropped, and TCP retransmits.
+void VhostUserBackend::update_kick_registration(unsigned q) {
+	Queue &s = q_[q];
+	bool want = loop_ && q == TX && s.kick >= 0 && s.started && s.enabled;
+	if (want && !s.registered) {
+		if (loop_->add(s.kick, EPOLLIN, EpollRef{RefKind::VhostUserKick, s.kick, q}) == 0)
+			s.registered = true;
+	} else if (!want && s.registered) {
+		if (loop_)
+			loop_->remove(s.kick);
+		s.registered = false;
+	}
+}
+
+void VhostUserBackend::signal(unsigned q) {
+	if (q_[q].call < 0 || !vq_[q].needs_signal())
+		return;
+	uint64_t one = 1;
+	if (write(q_[q].call, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		debug("vhost-user: signalling queue %u: %s", q, strerror(errno));
+}
+
+void VhostUserBackend::drain_kick() {
+	int fd = q_[TX].kick;
+	uint64_t v;
+	if (fd >= 0 && read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		debug("vhost-user: reading the TX kick: %s", strerror(errno));
+}
+
+int VhostUserBackend::read_batch(Pool &pool) {
+	pool.reset();
+	Queue &s = q_[TX];
+	Virtqueue &vq = vq_[TX];
+	if (!s.started || !s.enabled || !vq.ready())
+		return 0;
+	size_t off = 0;
+	while (!pool.full() && IN_BUF_SIZE - off >= MAX_FRAME) {
+		VqPop r = vq.pop(chain_);
+		if (r == VqPop::Empty || r == VqPop::Broken)
+			break;
+		if (r == VqPop::Bad)
+			continue;
+		if (chain_.n_in || chain_.out_bytes <= VNET_HDR ||
+		    chain_.out_bytes - VNET_HDR > MAX_FRAME) {
+			vstats_.tx_bad_frames++;
+			vq.push(chain_.head, 0);
+			continue;
+		}
+		// Gather the frame, skipping the virtio-net header.
+		size_t skip = VNET_HDR, len = 0;
+		for (unsigned i = 0; i < chain_.n_out; i++) {
+			const VqSeg &g = chain_.segs[i];
+			size_t from = skip < g.len ? skip : g.len;
+			skip -= from;
+			memcpy(ibuf_ + off + len, g.ptr + from, g.len - from);
+			len += g.len - from;
+		}
+		vq.push(chain_.head, 0);
+		pool.add({ibuf_ + off, len});
+		off += (len + 7) & ~size_t(7);
+	}
+	if (vq.publish())
+		signal(TX);
+	return int(pool.size());
+}
+
+// Write one frame, preceded by its virtio-net header, into RX buffers: as
+// many as it takes with MRG_RXBUF, else one. Nothing is published here.
+bool VhostUserBackend::write_rx(std::span<const std::byte> frame) {
+	Virtqueue &vq = vq_[RX];
+	if (!q_[RX].started || !q_[RX].enabled || !vq.ready() || frame.size() > MAX_FRAME)
+		return false;
+	const bool mrg = features_ & VIRTIO_NET_F_MRG_RXBUF;
+	VirtioNetHdr hdr;
+	const size_t need = VNET_HDR + frame.size();
+
+	constexpr size_t MAX_BUFS = 256;
+	struct Used {
+		uint16_t head;
+		uint32_t len;
+	} used[MAX_BUFS];
+	size_t nbuf = 0, done = 0, nbad = 0;
+	std::byte *nb_field = nullptr; // num_buffers in the first buffer
+	while (done < need) {
+		if (nbuf == MAX_BUFS || (!mrg && nbuf == 1))
+			break;
+		VqPop r = vq.pop(chain_);
+		if (r == VqPop::Empty || r == VqPop::Broken)
+			break;
+		if (r == VqPop::Bad) {
+			nbad++;
+			continue;
+		}
+		const VqSeg *w = chain_.segs + chain_.n_out;
+		if (!nbuf && (!chain_.n_in || w[0].len < VNET_HDR)) {
+			// The header must fit in the first buffer's first piece.
+			vq.push(chain_.head, 0);
+			nbad++;
+			continue;
+		}
+		uint32_t wrote = 0;
+		for (unsigned i = 0; i < chain_.n_in && done < need; i++) {
+			size_t room = w[i].len, pos = 0;
+			while (room && done < need) {
+				size_t k;
+				if (done < VNET_HDR) {
+					k = std::min(room, VNET_HDR - done);
+					memcpy(w[i].ptr + pos,
+					       reinterpret_cast<const std::byte *>(&hdr) + done, k);
+				} else {
+					k = std::min(room, need - done);
+					memcpy(w[i].ptr + pos, frame.data() + (done - VNET_HDR), k);
+				}
+				if (!nbuf && !done)
+					nb_field = w[i].ptr + 10;
+				pos += k;
+				room -= k;
+				done += k;
+				wrote += uint32_t(k);
+			}
+		}
+		used[nbuf++] = {chain_.head, wrote};
+	}
+	if (done < need || !nb_field) {
+		if (!nbad) {
+			vq.unpop(uint16_t(nbuf)); // the same buffers serve the next frame
+		} else {
+			// Bad chains were already returned in between: give the
+			// good ones back empty rather than reorder the ring.
+			for (size_t i = 0; i < nbuf; i++)
+				vq.push(used[i].head, 0);
+			rx_pending_ = true;
+		}
+		return false;
+	}
+	uint16_t nb = htole16(uint16_t(nbuf));
+	memcpy(nb_field, &nb, sizeof(nb));
+	for (size_t i = 0; i < nbuf; i++)
+		vq.push(used[i].head, used[i].len);
+	rx_pending_ = true;
+	return true;
+}
+
+bool VhostUserBackend::send_frame(std::span<const std::byte> frame) {
+	if (!write_rx(frame)) {
+		stats_->out_dropped++;
+		vstats_.rx_no_buf++;
+		return false;
+	}
+	stats_->frames_out++;
+	stats_->bytes_out += frame.size();
+	return true;
+}
+
+size_t VhostUserBackend::send_frames(std::span<const TapFrame> frames) {
+	size_t sent = 0;
+	for (const TapFrame &f : frames) {
+		if (f.needs_csum || f.gso_type) {
+			stats_->out_dropped++;
+			continue;
+		}
+		sent += send_frame(f.frame) ? 1 : 0;
+	}
+	flush();
+	return sent;
+}
+
+void VhostUserBackend::flush() {
+	if (!rx_pending_)
+		return;
+	rx_pending_ = false;
+	if (vq_[RX].publish())
+		signal(RX);
+}
+
+std::string vhost_user_qemu_hint(const std::string &path) {
+	return "You can now start qemu (shared guest memory is required):\n"
+	       "    kvm ... -object memory-backend-memfd,id=mem,size=512M,share=on "
+	       "-numa node,memdev=mem -chardev socket,id=c,path=" +
+	       path + " -netdev vhost-user,id=n,chardev=c -device virtio-net-pci,netdev=n";
+}
+
+} // namespace passt

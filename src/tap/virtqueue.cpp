@@ -1,0 +1,207 @@
+// Split virtqueues over shared guest memory: see the theory of operation in
+// include/passt/tap/virtqueue.h.
+#include "passt/tap/virtqueue.h"
+
+#include <endian.h>
+
+#include <atomic>
+#include <cstring>
+
+namespace passt {
+
+namespace {
+
+// [a, a + len) inside [base, base + size), without overflow.
+bool range_in(uint64_t a, uint64_t len, uint64_t base, uint64_t size) {
+	if (a < base)
+		return false;
+	uint64_t off = a - base;
+	return off <= size && len <= size - off;
+}
+
+// Loads and stores of ring fields: the guest writes them concurrently, so
+// each is one access of the field's own size (volatile: never re-read or
+// torn by the compiler), converted from little-endian.
+uint16_t ld16(const std::byte *p) {
+	return le16toh(*reinterpret_cast<const volatile uint16_t *>(p));
+}
+void st16(std::byte *p, uint16_t v) { *reinterpret_cast<volatile uint16_t *>(p) = htole16(v); }
+void st32(std::byte *p, uint32_t v) { *reinterpret_cast<volatile uint32_t *>(p) = htole32(v); }
+
+// Avail ring: flags at 0, idx at 2, ring[] at 4. Used: flags, idx, ring[] at 4.
+constexpr size_t RING_IDX = 2;
+constexpr size_t RING_ENTRIES = 4;
+
+} // namespace
+
+bool GuestMemory::set(std::span<const GuestRegion> regions) {
+	n_ = 0;
+	if (regions.size() > MAX_REGIONS)
+		return false;
+	for (const GuestRegion &r : regions) {
+		if (!r.size || !r.host || r.gpa + r.size < r.gpa || r.uva + r.size < r.uva)
+			return false;
+	}
+	for (size_t i = 0; i < regions.size(); i++)
+		regions_[i] = regions[i];
+	n_ = regions.size();
+	return true;
+}
+
+std::byte *GuestMemory::gpa_to_host(uint64_t gpa, uint64_t len) const {
+	for (size_t i = 0; i < n_; i++) {
+		const GuestRegion &r = regions_[i];
+		if (range_in(gpa, len, r.gpa, r.size))
+			return r.host + (gpa - r.gpa);
+	}
+	return nullptr;
+}
+
+std::byte *GuestMemory::uva_to_host(uint64_t uva, uint64_t len) const {
+	for (size_t i = 0; i < n_; i++) {
+		const GuestRegion &r = regions_[i];
+		if (range_in(uva, len, r.uva, r.size))
+			return r.host + (uva - r.uva);
+	}
+	return nullptr;
+}
+
+bool Virtqueue::setup(const GuestMemory *mem, unsigned num, std::byte *desc, std::byte *avail,
+		      std::byte *used, uint16_t last_avail) {
+	reset();
+	if (!mem || !num || num > virtq::MAX_SIZE || (num & (num - 1)))
+		return false;
+	if (!desc || !avail || !used)
+		return false;
+	if ((reinterpret_cast<uintptr_t>(desc) & 15) || (reinterpret_cast<uintptr_t>(avail) & 1) ||
+	    (reinterpret_cast<uintptr_t>(used) & 3))
+		return false;
+	mem_ = mem;
+	num_ = num;
+	desc_ = desc;
+	avail_ = avail;
+	used_ = used;
+	last_avail_ = last_avail;
+	used_idx_ = published_idx_ = ld16(used_ + RING_IDX);
+	return true;
+}
+
+void Virtqueue::reset() {
+	mem_ = nullptr;
+	num_ = 0;
+	desc_ = avail_ = used_ = nullptr;
+	last_avail_ = used_idx_ = published_idx_ = 0;
+	broken_ = false;
+}
+
+uint16_t Virtqueue::load_avail_idx() const {
+	uint16_t idx = ld16(avail_ + RING_IDX);
+	// Ring entries and descriptors read after this are no older than idx.
+	std::atomic_thread_fence(std::memory_order_acquire);
+	return idx;
+}
+
+bool Virtqueue::has_avail() const { return ready() && load_avail_idx() != last_avail_; }
+
+VqPop Virtqueue::pop(VqChain &chain) {
+	if (!ready())
+		return VqPop::Broken;
+	uint16_t avail_idx = load_avail_idx();
+	uint16_t pending = uint16_t(avail_idx - last_avail_);
+	if (!pending)
+		return VqPop::Empty;
+	if (pending > num_) {
+		// The driver claims more chains than the ring holds.
+		broken_ = true;
+		return VqPop::Broken;
+	}
+	uint16_t head = ld16(avail_ + RING_ENTRIES + 2 * size_t(last_avail_ & (num_ - 1)));
+	if (head >= num_) {
+		broken_ = true;
+		return VqPop::Broken;
+	}
+	last_avail_++;
+
+	chain.head = head;
+	chain.n_out = chain.n_in = 0;
+	chain.out_bytes = chain.in_bytes = 0;
+	uint16_t i = head;
+	bool ok = true;
+	for (unsigned count = 0;; count++) {
+		if (count >= num_ || count >= VqChain::MAX_SEGS) {
+			ok = false; // longer than the table: a loop
+			break;
+		}
+		virtq::Desc d;
+		memcpy(&d, desc_ + 16 * size_t(i), sizeof(d));
+		uint64_t addr = le64toh(d.addr);
+		uint32_t len = le32toh(d.len);
+		uint16_t flags = le16toh(d.flags);
+		uint16_t next = le16toh(d.next);
+		if (flags & virtq::DESC_F_INDIRECT) {
+			ok = false;
+			break;
+		}
+		std::byte *p = len ? mem_->gpa_to_host(addr, len) : nullptr;
+		if (len && !p) {
+			ok = false;
+			break;
+		}
+		bool writable = flags & virtq::DESC_F_WRITE;
+		if (!writable && chain.n_in) {
+			ok = false; // readable after writable
+			break;
+		}
+		if (len) {
+			chain.segs[chain.n_out + chain.n_in] = {p, len};
+			if (writable) {
+				chain.n_in++;
+				chain.in_bytes += len;
+			} else {
+				chain.n_out++;
+				chain.out_bytes += len;
+			}
+		}
+		if (!(flags & virtq::DESC_F_NEXT))
+			break;
+		if (next >= num_) {
+			ok = false;
+			break;
+		}
+		i = next;
+	}
+	if (ok)
+		return VqPop::Ok;
+	bad_chains_++;
+	push(head, 0);
+	return VqPop::Bad;
+}
+
+void Virtqueue::push(uint16_t head, uint32_t len) {
+	if (!num_)
+		return;
+	std::byte *e = used_ + RING_ENTRIES + 8 * size_t(used_idx_ & (num_ - 1));
+	st32(e, head);
+	st32(e + 4, len);
+	used_idx_++;
+}
+
+bool Virtqueue::publish() {
+	if (!num_ || used_idx_ == published_idx_)
+		return false;
+	// The used elements must be visible before the index that covers them.
+	std::atomic_thread_fence(std::memory_order_release);
+	st16(used_ + RING_IDX, used_idx_);
+	published_idx_ = used_idx_;
+	// Order the index store before our later read of avail->flags.
+	std::atomic_thread_fence(std::memory_order_seq_cst);
+	return true;
+}
+
+bool Virtqueue::needs_signal() const {
+	if (!num_)
+		return false;
+	return !(ld16(avail_) & virtq::AVAIL_F_NO_INTERRUPT);
+}
+
+} // namespace passt

@@ -1,0 +1,269 @@
+#!/bin/bash
+# shellcheck source-path=SCRIPTDIR disable=SC2016
+# passt --vhost-user with a real qemu guest (TCG; guest RAM shared as a
+# memfd, frames in the guest's virtqueues), two boots against one passt
+# (no -1: the second boot checks that a front-end that went away is
+# cleaned up and the next one accepted), which is then stopped with SIGTERM.
+# The same checks as test_passt_guest.sh (stream backend):
+#
+# Boot 1 asserts:
+#   - DHCP: the lease is 192.0.2.2/24, router 192.0.2.1, MTU option 65520
+#     (the values udhcpc handed to its script), and eth0's MTU is 65520
+#   - SLAAC: a global address in 2001:db8::/64 from our RA, default route
+#     via a link-local (fe80::) router
+#   - ping to the gateway 192.0.2.1 and ping6 to 2001:db8::1 (both answered
+#     by the host's loopback through ping sockets)
+#   - TCP guest -> host: 8 MiB of random data to the gateway's port 5000,
+#     received by a listener on the host's 127.0.0.1; MD5 and length equal
+#   - TCP host -> guest, guest connects: the guest connects to the gateway's
+#     port 5001, the host listener sends 8 MiB; MD5 and length equal
+#   - TCP host -> guest, host connects: passt -t 5002; a listener in the
+#     guest (busybox nc -l); the host connects to 127.0.0.1:5002 and sends
+#     8 MiB; MD5 and length equal
+#   - UDP guest -> host: the guest sends to 192.0.2.1:5003 and
+#     [2001:db8::1]:5003, a host echo on 127.0.0.1 / ::1 answers, the guest
+#     checks the reply
+#   - UDP host -> guest: passt -u 5004; an echo in the guest; the host sends
+#     to 127.0.0.1:5004 and checks the reply
+# Boot 2 (same passt): DHCP lease, SLAAC and ping again.
+# Then SIGTERM: passt exits (status 0 or 143) and removes its socket file.
+#
+# Usage: test/integration/test_passt_vhost_user.sh   (PASST=path/to/passt to override)
+# Uses test/integration/lib.sh (hermetic host); runs in about 40 s (under a
+# minute with another qemu on the machine); every wait is bounded so that a
+# broken daemon fails it in under 4 minutes.
+. "$(dirname "$0")/lib.sh"
+
+GUEST_DIR=${GUEST_DIR:-$PASST_ROOT/build/guest}
+if [ -z "${PASST_TEST_HERMETIC:-}" ]; then
+	# Before entering the hermetic host: apt-get needs the real network.
+	"$PASST_ROOT/test/guest/build_initramfs.sh" "$GUEST_DIR" >&2 ||
+		skip "could not build the guest kit"
+fi
+need_cmd ip timeout python3 qemu-system-x86_64
+hermetic_host
+[ -x "$PASST" ] || fail "no passt binary at $PASST (build first)"
+
+d=$(new_tmpdir)
+# GUEST_KEEP_DIR=DIR: copy consoles and logs there at exit (debugging; DIR
+# must be outside /tmp, which is private to the hermetic host).
+if [ -n "${GUEST_KEEP_DIR:-}" ]; then
+	on_cleanup 'mkdir -p "$GUEST_KEEP_DIR" && cp -r "$d"/. "$GUEST_KEEP_DIR"/'
+fi
+MIB=8
+BYTES=$((MIB << 20))
+nbad=0
+
+# bad MSG: record a failed assertion, keep going so that one run shows all.
+bad() {
+	log "FAIL: $*"
+	nbad=$((nbad + 1))
+}
+
+# expect_eq ACTUAL EXPECTED WHAT: like check_eq, but keeps going.
+expect_eq() {
+	[ "$1" = "$2" ] || bad "$3: expected '$2', got '$1'"
+}
+
+# expect_result CONSOLE NAME: the guest printed GUEST-RESULT NAME PASS.
+expect_result() {
+	grep -q "^GUEST-RESULT $2 PASS" "$1" ||
+		bad "guest check $2: $(grep "^GUEST-RESULT $2 " "$1" || echo 'not run')"
+}
+
+# expect_line CONSOLE REGEX WHAT: some console line matches REGEX.
+expect_line() {
+	grep -Eq "$2" "$1" || bad "$3: $(grep "${2%% *}" "$1" | tr '\n' ' ')"
+}
+
+# Host side: port 5000 sinks and hashes, port 5001 sends BYTES random bytes
+# (one connection each), UDP port 5003 on 127.0.0.1 and ::1 echoes with a
+# "host-echo:" prefix.
+cat > "$d/srv.py" <<'PY'
+import hashlib, os, socket, sys, threading
+n_out = int(sys.argv[1])
+def listener(port):
+    s = socket.socket()
+    s.bind(("127.0.0.1", port))
+    s.listen(1)
+    s.settimeout(300)
+    return s
+def sink(s):
+    c, _ = s.accept()
+    c.settimeout(120)
+    h, n = hashlib.md5(), 0
+    while True:
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        n += len(b)
+        h.update(b)
+    c.close()
+    print("SINK", n, h.hexdigest(), flush=True)
+def source(s):
+    c, _ = s.accept()
+    c.settimeout(120)
+    data = os.urandom(n_out)
+    c.sendall(data)
+    c.close()
+    print("SOURCE", n_out, hashlib.md5(data).hexdigest(), flush=True)
+def echo(fam, addr):
+    u = socket.socket(fam, socket.SOCK_DGRAM)
+    u.bind((addr, 5003))
+    while True:
+        b, peer = u.recvfrom(65536)
+        print("UDP-ECHO", peer[0], b.decode(errors="replace"), flush=True)
+        u.sendto(b"host-echo:" + b, peer)
+a, b = listener(5000), listener(5001)
+for f, ad in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+    threading.Thread(target=echo, args=(f, ad), daemon=True).start()
+print("READY", flush=True)
+t = [threading.Thread(target=sink, args=(a,)), threading.Thread(target=source, args=(b,))]
+for x in t: x.start()
+for x in t: x.join()
+threading.Event().wait()
+PY
+
+# push.py PORT BYTES: connect to 127.0.0.1:PORT (passt's -t), send random
+# bytes, half-close, wait for the peer to close. Prints PUSH BYTES MD5.
+cat > "$d/push.py" <<'PY'
+import hashlib, os, socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+data = os.urandom(n)
+c = socket.create_connection(("127.0.0.1", port), timeout=120)
+c.sendall(data)
+c.shutdown(socket.SHUT_WR)
+while c.recv(65536):
+    pass
+c.close()
+print("PUSH", n, hashlib.md5(data).hexdigest(), flush=True)
+PY
+
+# udp_ping.py PORT: send "host-ping" to 127.0.0.1:PORT (passt's -u) every
+# second for up to 20 s; prints UDP-IN and the reply.
+cat > "$d/udp_ping.py" <<'PY'
+import socket, sys, time
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(1)
+end = time.monotonic() + 20
+while time.monotonic() < end:
+    u.sendto(b"host-ping", ("127.0.0.1", int(sys.argv[1])))
+    try:
+        b = u.recv(65536)
+    except (socket.timeout, ConnectionRefusedError):
+        continue
+    print("UDP-IN", b.decode(errors="replace"), flush=True)
+    sys.exit(0)
+print("UDP-IN no reply", flush=True)
+sys.exit(1)
+PY
+
+bg_start sh -c "exec python3 '$d/srv.py' $BYTES > '$d/srv.log' 2>&1"
+wait_for "grep -q READY '$d/srv.log'" 10 || fail "host server: $(cat "$d/srv.log")"
+
+sock=$d/passt.sock
+bg_start sh -c "exec '$PASST' --vhost-user -f -d -s '$sock' -t 5002 -u 5004 > '$d/passt.log' 2>&1"
+passt_pid=$BG_PID
+wait_for "[ -S '$sock' ]" 10 || fail "passt did not create $sock: $(cat "$d/passt.log")"
+
+# boot N CMD TIMEOUT: start a guest running CMD (console in $d/console.N,
+# written live), leaves its PID in qpid.
+boot() {
+	bg_start sh -c "exec '$PASST_ROOT/test/guest/run_qemu.sh' -u -d '$GUEST_DIR' -t $3 \
+		-c '$2' '$sock' > '$d/console.$1' 2> '$d/qemu.$1.err'"
+	qpid=$BG_PID
+}
+
+# wait_guest PID: wait for qemu to end; leaves its exit status in qrc.
+wait_guest() {
+	wait "$1"
+	qrc=$?
+}
+
+# check_common CONSOLE: lease, link MTU, SLAAC, ping to the gateway.
+check_common() {
+	expect_result "$1" dhcp
+	expect_line "$1" '^GUEST-DHCP ip=192\.0\.2\.2/24 router=192\.0\.2\.1 mtu=65520 ' \
+		"lease (want ip=192.0.2.2/24 router=192.0.2.1 mtu=65520)"
+	expect_line "$1" '^GUEST-LINK mtu=65520$' "eth0 MTU (want 65520)"
+	expect_result "$1" ipv6-slaac
+	expect_result "$1" ipv6-route
+	expect_line "$1" '^GUEST-IP6 addr=2001:db8::[0-9a-f:]+/64 router=fe80::' \
+		"SLAAC address in 2001:db8::/64 and a link-local router"
+	expect_result "$1" ping-gw
+}
+
+# ---- boot 1: everything -------------------------------------------------
+cmd1="tcp_out \$DHCP_ROUTER 5000 $MIB
+tcp_in \$DHCP_ROUTER 5001
+tcp_listen 5002
+udp_out udp-out-4 192.0.2.1 5003
+udp_out udp-out-6 2001:db8::1 5003
+udp_in 5004
+result ping6-gw ping6 -c 3 -W 3 2001:db8::1"
+c1=$d/console.1
+start=$SECONDS
+boot 1 "$cmd1" 150
+wait_for "grep -q '^GUEST-READY tcp-listen' '$c1' || ! kill -0 $qpid" 140
+if grep -q '^GUEST-READY tcp-listen' "$c1"; then
+	timeout 90 python3 "$d/push.py" 5002 "$BYTES" > "$d/push.log" 2>&1 ||
+		bad "host -> guest connection to 127.0.0.1:5002: $(cat "$d/push.log")"
+else
+	bad "the guest never listened on 5002"
+fi
+wait_for "grep -q '^GUEST-READY udp-in' '$c1' || ! kill -0 $qpid" 60
+if grep -q '^GUEST-READY udp-in' "$c1"; then
+	python3 "$d/udp_ping.py" 5004 > "$d/udp_in.log" 2>&1 ||
+		bad "host -> guest UDP to 127.0.0.1:5004: $(cat "$d/udp_in.log")"
+	expect_eq "$(cat "$d/udp_in.log")" "UDP-IN echo:host-ping" "reply from the guest's UDP echo"
+else
+	bad "the guest's UDP echo on 5004 never started"
+fi
+wait_guest "$qpid"
+log "boot 1: guest ran for $((SECONDS - start)) s (TCG), run_qemu status $qrc"
+grep '^GUEST-' "$c1" | sed 's/^/    /' >&2
+
+check_common "$c1"
+for r in tcp-out tcp-in tcp-listen udp-out-4 udp-out-6 udp-in ping6-gw; do
+	expect_result "$c1" $r
+done
+grep -q '^GUEST-DONE' "$c1" || bad "boot 1: the guest did not finish: $(tail -n 5 "$c1")"
+expect_eq "$qrc" 0 "boot 1: run_qemu status"
+
+wait_for "grep -q SOURCE '$d/srv.log' && grep -q SINK '$d/srv.log'" 10 ||
+	bad "host server incomplete: $(cat "$d/srv.log")"
+tcp_out=$(sed -n 's/^GUEST-TCP-OUT //p' "$c1")
+expect_eq "$(sed -n 's/^SINK //p' "$d/srv.log")" "$tcp_out" "guest -> host TCP (host got vs guest sent)"
+expect_eq "${tcp_out%% *}" "$BYTES" "guest -> host TCP size"
+expect_eq "$(sed -n 's/^GUEST-TCP-IN //p' "$c1")" "$(sed -n 's/^SOURCE //p' "$d/srv.log")" \
+	"host -> guest TCP, guest connected (guest got vs host sent)"
+expect_eq "$(sed -n 's/^GUEST-TCP-LISTEN //p' "$c1")" "$(sed -n 's/^PUSH //p' "$d/push.log")" \
+	"host -> guest TCP via -t (guest got vs host sent)"
+grep -q "^UDP-ECHO 127.0.0.1 guest-192.0.2.1" "$d/srv.log" || bad "no IPv4 datagram at the host echo"
+grep -q "^UDP-ECHO ::1 guest-2001:db8::1" "$d/srv.log" || bad "no IPv6 datagram at the host echo"
+
+# ---- boot 2: a new guest on the same passt --------------------------------
+kill -0 "$passt_pid" 2>/dev/null || fail "passt (no -1) exited with the first guest: $(cat "$d/passt.log")"
+c2=$d/console.2
+start=$SECONDS
+boot 2 "result ping6-gw ping6 -c 2 -W 3 2001:db8::1" 60
+wait_guest "$qpid"
+log "boot 2: guest ran for $((SECONDS - start)) s (TCG), run_qemu status $qrc"
+check_common "$c2"
+expect_result "$c2" ping6-gw
+expect_eq "$qrc" 0 "boot 2: run_qemu status"
+
+# ---- SIGTERM ----------------------------------------------------------------
+kill -TERM "$passt_pid"
+wait_for "! kill -0 $passt_pid" 10 || fail "passt still running 10 s after SIGTERM"
+wait "$passt_pid"
+prc=$?
+log "passt exit status after SIGTERM: $prc"
+[ "$prc" = 0 ] || [ "$prc" = 143 ] || bad "passt exit status after SIGTERM: $prc"
+[ ! -e "$sock" ] || bad "socket file left behind after SIGTERM"
+
+if [ "$nbad" -gt 0 ]; then
+	sed 's/^/    passt: /' "$d/passt.log" | tail -n 30 >&2
+	fail "$nbad check(s) failed"
+fi
+exit 0

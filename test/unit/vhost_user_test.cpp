@@ -1,0 +1,758 @@
+// Tests for the vhost-user back-end: the split virtqueue over a synthetic
+// guest memory table (valid chains, buffers outside memory or across
+// regions, descriptor loops, indirect descriptors, bad heads, index
+// wrap-around at 65535, interrupt suppression), and the control protocol
+// over a socketpair with a fake front-end that shares a memfd as guest RAM,
+// sets up both queues, sends a frame on TX and reads frames back from RX
+// (mergeable buffers, no buffers), plus truncated, oversized, wrong-sized and
+// unknown messages. Nothing here blocks: the sockets have 1 s timeouts.
+#include "passt/tap/vhost_user.h"
+
+#include <gtest/gtest.h>
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "passt/tap/vnet.h"
+
+using namespace passt;
+using namespace passt::vhost_user;
+
+namespace {
+
+// ---- virtqueue over synthetic memory -------------------------------------
+
+// Driver-side view of one queue laid out in a buffer: descriptor table at
+// 0, avail ring at 0x1000, used ring at 0x2000, data from 0x4000.
+struct FakeRing {
+	static constexpr size_t SIZE = 0x10000;
+	static constexpr uint64_t GPA = 0x100000;
+	static constexpr size_t DESC = 0, AVAIL = 0x1000, USED = 0x2000, DATA = 0x4000;
+	alignas(4096) std::byte mem[SIZE] = {};
+	unsigned num;
+	uint16_t avail_idx = 0;
+
+	explicit FakeRing(unsigned n) : num(n) {}
+
+	void set_desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
+		virtq::Desc d{addr, len, flags, next};
+		memcpy(mem + DESC + 16 * i, &d, sizeof(d));
+	}
+	void add_avail(uint16_t head) {
+		memcpy(mem + AVAIL + 4 + 2 * (avail_idx % num), &head, 2);
+		avail_idx++;
+		memcpy(mem + AVAIL + 2, &avail_idx, 2);
+	}
+	void set_avail_idx(uint16_t v) {
+		avail_idx = v;
+		memcpy(mem + AVAIL + 2, &v, 2);
+	}
+	void set_used_idx(uint16_t v) { memcpy(mem + USED + 2, &v, 2); }
+	uint16_t used_idx() const {
+		uint16_t v;
+		memcpy(&v, mem + USED + 2, 2);
+		return v;
+	}
+	virtq::UsedElem used(uint16_t slot) const {
+		virtq::UsedElem e;
+		memcpy(&e, mem + USED + 4 + 8 * (slot % num), 8);
+		return e;
+	}
+	GuestRegion region() { return {GPA, SIZE, 0x7f0000000000ULL, mem}; }
+	bool setup(Virtqueue &vq, const GuestMemory &gm, uint16_t last_avail = 0) {
+		return vq.setup(&gm, num, mem + DESC, mem + AVAIL, mem + USED, last_avail);
+	}
+};
+
+struct VqTest : ::testing::Test {
+	FakeRing r{8};
+	GuestMemory gm;
+	Virtqueue vq;
+	VqChain chain;
+	void SetUp() override {
+		GuestRegion reg = r.region();
+		ASSERT_TRUE(gm.set({&reg, 1}));
+		ASSERT_TRUE(r.setup(vq, gm));
+	}
+};
+
+TEST(GuestMemoryTest, TranslatesWholeRangesOnly) {
+	static std::byte a[4096], b[4096];
+	GuestRegion regs[2] = {{0x1000, 4096, 0x50000, a}, {0x2000, 4096, 0x60000, b}};
+	GuestMemory gm;
+	ASSERT_TRUE(gm.set(regs));
+	EXPECT_EQ(gm.gpa_to_host(0x1000, 4096), a);
+	EXPECT_EQ(gm.gpa_to_host(0x1ff0, 16), a + 0xff0);
+	EXPECT_EQ(gm.gpa_to_host(0x2000, 1), b);
+	// Contiguous in guest addresses, but two mappings: refused.
+	EXPECT_EQ(gm.gpa_to_host(0x1ff0, 32), nullptr);
+	EXPECT_EQ(gm.gpa_to_host(0xfff, 2), nullptr);
+	EXPECT_EQ(gm.gpa_to_host(0x3000, 1), nullptr);
+	EXPECT_EQ(gm.gpa_to_host(~0ULL, 2), nullptr);
+	EXPECT_EQ(gm.uva_to_host(0x60010, 16), b + 16);
+	EXPECT_EQ(gm.uva_to_host(0x60000, 4097), nullptr);
+}
+
+TEST(GuestMemoryTest, RejectsBadTables) {
+	static std::byte a[16];
+	GuestMemory gm;
+	GuestRegion wrap = {~0ULL - 4, 16, 0, a};
+	EXPECT_FALSE(gm.set({&wrap, 1}));
+	GuestRegion empty = {0, 0, 0, a};
+	EXPECT_FALSE(gm.set({&empty, 1}));
+	GuestRegion many[GuestMemory::MAX_REGIONS + 1];
+	for (auto &g : many)
+		g = {0, 16, 0, a};
+	EXPECT_FALSE(gm.set(many));
+	EXPECT_EQ(gm.size(), 0u);
+}
+
+TEST_F(VqTest, SetupChecksSizeAndAlignment) {
+	Virtqueue q;
+	EXPECT_FALSE(q.setup(&gm, 6, r.mem, r.mem + r.AVAIL, r.mem + r.USED, 0));
+	EXPECT_FALSE(q.setup(&gm, 2048, r.mem, r.mem + r.AVAIL, r.mem + r.USED, 0));
+	EXPECT_FALSE(q.setup(&gm, 8, r.mem + 8, r.mem + r.AVAIL, r.mem + r.USED, 0));
+	EXPECT_FALSE(q.setup(&gm, 8, r.mem, r.mem + r.AVAIL, r.mem + r.USED + 2, 0));
+	EXPECT_TRUE(q.setup(&gm, 8, r.mem, r.mem + r.AVAIL, r.mem + r.USED, 0));
+}
+
+TEST_F(VqTest, EmptyThenValidChain) {
+	EXPECT_EQ(vq.pop(chain), VqPop::Empty);
+	r.set_desc(3, r.GPA + r.DATA, 12, virtq::DESC_F_NEXT, 5);
+	r.set_desc(5, r.GPA + r.DATA + 100, 50, virtq::DESC_F_NEXT, 1);
+	r.set_desc(1, r.GPA + r.DATA + 200, 70, virtq::DESC_F_WRITE, 0);
+	r.add_avail(3);
+	ASSERT_EQ(vq.pop(chain), VqPop::Ok);
+	EXPECT_EQ(chain.head, 3);
+	EXPECT_EQ(chain.n_out, 2);
+	EXPECT_EQ(chain.n_in, 1);
+	EXPECT_EQ(chain.out_bytes, 62u);
+	EXPECT_EQ(chain.in_bytes, 70u);
+	EXPECT_EQ(chain.segs[1].ptr, r.mem + r.DATA + 100);
+	EXPECT_EQ(chain.segs[2].ptr, r.mem + r.DATA + 200);
+	EXPECT_EQ(vq.pop(chain), VqPop::Empty);
+
+	vq.push(3, 70);
+	EXPECT_EQ(r.used_idx(), 0); // not visible before publish()
+	EXPECT_TRUE(vq.publish());
+	EXPECT_EQ(r.used_idx(), 1);
+	EXPECT_EQ(r.used(0).id, 3u);
+	EXPECT_EQ(r.used(0).len, 70u);
+	EXPECT_FALSE(vq.publish());
+}
+
+// A bad chain is given back (used, length 0) and counted; the queue goes on.
+void expect_bad(VqTest &t, uint16_t head) {
+	t.r.add_avail(head);
+	EXPECT_EQ(t.vq.pop(t.chain), VqPop::Bad);
+	EXPECT_EQ(t.vq.bad_chains(), 1u);
+	t.vq.publish();
+	EXPECT_EQ(t.r.used_idx(), 1);
+	EXPECT_EQ(t.r.used(0).id, head);
+	EXPECT_EQ(t.r.used(0).len, 0u);
+	// Still usable.
+	t.r.set_desc(7, t.r.GPA + t.r.DATA, 10, 0, 0);
+	t.r.add_avail(7);
+	EXPECT_EQ(t.vq.pop(t.chain), VqPop::Ok);
+}
+
+TEST_F(VqTest, AddressOutsideMemory) {
+	r.set_desc(0, r.GPA + r.SIZE - 4, 8, 0, 0);
+	expect_bad(*this, 0);
+}
+
+TEST_F(VqTest, AddressBelowMemory) {
+	r.set_desc(0, r.GPA - 1, 1, 0, 0);
+	expect_bad(*this, 0);
+}
+
+TEST_F(VqTest, HugeLengthWrapping) {
+	r.set_desc(0, r.GPA + 16, 0xffffffffu, 0, 0);
+	expect_bad(*this, 0);
+}
+
+TEST_F(VqTest, DescriptorLoop) {
+	r.set_desc(0, r.GPA + r.DATA, 10, virtq::DESC_F_NEXT, 1);
+	r.set_desc(1, r.GPA + r.DATA, 10, virtq::DESC_F_NEXT, 0);
+	expect_bad(*this, 0);
+}
+
+TEST_F(VqTest, SelfLoop) {
+	r.set_desc(2, r.GPA + r.DATA, 10, virtq::DESC_F_NEXT, 2);
+	expect_bad(*this, 2);
+}
+
+TEST_F(VqTest, NextOutOfRange) {
+	r.set_desc(0, r.GPA + r.DATA, 10, virtq::DESC_F_NEXT, 8);
+	expect_bad(*this, 0);
+}
+
+TEST_F(VqTest, IndirectRefused) {
+	r.set_desc(0, r.GPA + r.DATA, 32, virtq::DESC_F_INDIRECT, 0);
+	expect_bad(*this, 0);
+}
+
+TEST_F(VqTest, ReadableAfterWritable) {
+	r.set_desc(0, r.GPA + r.DATA, 10, virtq::DESC_F_WRITE | virtq::DESC_F_NEXT, 1);
+	r.set_desc(1, r.GPA + r.DATA, 10, 0, 0);
+	expect_bad(*this, 0);
+}
+
+TEST(VqCross, ChainCrossingRegionsRejected) {
+	FakeRing r(8);
+	static std::byte other[4096];
+	GuestRegion regs[2] = {r.region(), {r.GPA + r.SIZE, sizeof(other), 0x1000, other}};
+	GuestMemory gm;
+	ASSERT_TRUE(gm.set(regs));
+	Virtqueue vq;
+	ASSERT_TRUE(r.setup(vq, gm));
+	VqChain c;
+	r.set_desc(0, r.GPA + r.SIZE - 8, 16, 0, 0); // 8 bytes in each region
+	r.add_avail(0);
+	EXPECT_EQ(vq.pop(c), VqPop::Bad);
+	r.set_desc(1, r.GPA + r.SIZE, 16, 0, 0); // wholly in the second
+	r.add_avail(1);
+	ASSERT_EQ(vq.pop(c), VqPop::Ok);
+	EXPECT_EQ(c.segs[0].ptr, other);
+}
+
+TEST_F(VqTest, HeadOutOfRangeBreaksQueue) {
+	r.add_avail(8);
+	EXPECT_EQ(vq.pop(chain), VqPop::Broken);
+	EXPECT_TRUE(vq.broken());
+	EXPECT_FALSE(vq.ready());
+	r.set_desc(0, r.GPA + r.DATA, 10, 0, 0);
+	r.add_avail(0);
+	EXPECT_EQ(vq.pop(chain), VqPop::Broken);
+}
+
+TEST_F(VqTest, AvailIndexTooFarAhead) {
+	r.set_avail_idx(9); // 9 chains in a ring of 8
+	EXPECT_EQ(vq.pop(chain), VqPop::Broken);
+}
+
+TEST_F(VqTest, UnpopReturnsTheSameChain) {
+	r.set_desc(4, r.GPA + r.DATA, 10, virtq::DESC_F_WRITE, 0);
+	r.add_avail(4);
+	ASSERT_EQ(vq.pop(chain), VqPop::Ok);
+	vq.unpop(1);
+	ASSERT_EQ(vq.pop(chain), VqPop::Ok);
+	EXPECT_EQ(chain.head, 4);
+}
+
+TEST(VqWrap, IndicesWrapAt65535) {
+	FakeRing r(8);
+	GuestRegion reg = r.region();
+	GuestMemory gm;
+	ASSERT_TRUE(gm.set({&reg, 1}));
+	r.set_used_idx(65534);
+	r.set_avail_idx(65534);
+	Virtqueue vq;
+	ASSERT_TRUE(r.setup(vq, gm, 65534));
+	EXPECT_EQ(vq.used_idx(), 65534);
+	for (uint16_t i = 0; i < 3; i++) {
+		r.set_desc(i, r.GPA + r.DATA + 64 * i, 64, virtq::DESC_F_WRITE, 0);
+		r.add_avail(i); // 65535, 0, 1
+	}
+	EXPECT_EQ(r.avail_idx, 1);
+	VqChain c;
+	for (uint16_t i = 0; i < 3; i++) {
+		ASSERT_EQ(vq.pop(c), VqPop::Ok) << i;
+		EXPECT_EQ(c.head, i);
+		vq.push(c.head, 10 + i);
+	}
+	EXPECT_EQ(vq.pop(c), VqPop::Empty);
+	EXPECT_EQ(vq.last_avail(), 1);
+	vq.publish();
+	EXPECT_EQ(r.used_idx(), 1);
+	EXPECT_EQ(r.used(65534).id, 0u);
+	EXPECT_EQ(r.used(65535).id, 1u);
+	EXPECT_EQ(r.used(0).id, 2u);
+	EXPECT_EQ(r.used(0).len, 12u);
+}
+
+TEST_F(VqTest, InterruptSuppression) {
+	EXPECT_TRUE(vq.needs_signal());
+	uint16_t f = virtq::AVAIL_F_NO_INTERRUPT;
+	memcpy(r.mem + r.AVAIL, &f, 2);
+	EXPECT_FALSE(vq.needs_signal());
+}
+
+// ---- control protocol over a socketpair ------------------------------------
+
+constexpr size_t MEM_SIZE = 1 << 20;
+constexpr uint64_t UVA = 0x7e0000000000ULL; // the fake front-end's own address
+constexpr unsigned QN = 8;
+// Per queue q: desc at q*0x4000, avail +0x1000, used +0x2000; data 0x10000+.
+constexpr size_t qoff(unsigned q) { return q * 0x4000; }
+constexpr size_t DATA = 0x10000;
+
+struct Msg {
+	uint32_t request = 0, flags = 0;
+	std::vector<std::byte> payload;
+};
+
+struct FrontEnd : ::testing::Test {
+	TapStats stats;
+	std::unique_ptr<VhostUserBackend> be;
+	int sv[2] = {-1, -1};
+	int memfd = -1;
+	std::byte *mem = nullptr;
+	int kick[2] = {-1, -1}, call[2] = {-1, -1};
+	uint16_t avail[2] = {0, 0};
+
+	void SetUp() override {
+		be = std::make_unique<VhostUserBackend>(&stats);
+		ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		timeval tv = {1, 0};
+		setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ASSERT_EQ(be->attach(sv[0]), 0);
+		memfd = memfd_create("guest", MFD_CLOEXEC);
+		ASSERT_GE(memfd, 0);
+		ASSERT_EQ(ftruncate(memfd, MEM_SIZE), 0);
+		void *m = mmap(nullptr, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+		ASSERT_NE(m, MAP_FAILED);
+		mem = static_cast<std::byte *>(m);
+		for (int q = 0; q < 2; q++) {
+			kick[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+			call[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		}
+	}
+	void TearDown() override {
+		be.reset(); // closes sv[0]
+		if (sv[1] >= 0)
+			close(sv[1]);
+		if (mem)
+			munmap(mem, MEM_SIZE);
+		if (memfd >= 0)
+			close(memfd);
+		for (int q = 0; q < 2; q++) {
+			close(kick[q]);
+			close(call[q]);
+		}
+	}
+
+	void send_raw(const void *buf, size_t len, const int *fds = nullptr, size_t nfds = 0) {
+		iovec iov = {const_cast<void *>(buf), len};
+		msghdr mh = {};
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		alignas(cmsghdr) char cbuf[CMSG_SPACE(8 * sizeof(int))];
+		if (nfds) {
+			mh.msg_control = cbuf;
+			mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+			cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+			memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+		}
+		ASSERT_EQ(sendmsg(sv[1], &mh, 0), ssize_t(len));
+	}
+	void send(uint32_t req, const void *p, size_t size, uint32_t flags = VERSION,
+		  const int *fds = nullptr, size_t nfds = 0) {
+		std::vector<std::byte> b(HDR_SIZE + size);
+		uint32_t sz = uint32_t(size);
+		memcpy(b.data(), &req, 4);
+		memcpy(b.data() + 4, &flags, 4);
+		memcpy(b.data() + 8, &sz, 4);
+		if (size)
+			memcpy(b.data() + HDR_SIZE, p, size);
+		send_raw(b.data(), b.size(), fds, nfds);
+	}
+	// Send and have the back-end handle it; returns handle_cmd()'s result.
+	int cmd(uint32_t req, const void *p, size_t size, uint32_t flags = VERSION,
+		const int *fds = nullptr, size_t nfds = 0) {
+		send(req, p, size, flags, fds, nfds);
+		return be->handle_cmd();
+	}
+	int cmd_u64(uint32_t req, uint64_t v, uint32_t flags = VERSION, int fd = -1) {
+		return cmd(req, &v, 8, flags, fd >= 0 ? &fd : nullptr, fd >= 0 ? 1 : 0);
+	}
+	int cmd_state(uint32_t req, uint32_t idx, uint32_t num) {
+		uint32_t s[2] = {idx, num};
+		return cmd(req, s, 8);
+	}
+	bool pending_reply() {
+		pollfd p = {sv[1], POLLIN, 0};
+		return poll(&p, 1, 0) == 1;
+	}
+	Msg read_reply() {
+		Msg m;
+		std::byte h[HDR_SIZE];
+		if (recv(sv[1], h, HDR_SIZE, MSG_WAITALL) != ssize_t(HDR_SIZE))
+			return m;
+		uint32_t sz;
+		memcpy(&m.request, h, 4);
+		memcpy(&m.flags, h + 4, 4);
+		memcpy(&sz, h + 8, 4);
+		m.payload.resize(sz);
+		if (sz && recv(sv[1], m.payload.data(), sz, MSG_WAITALL) != ssize_t(sz))
+			m.payload.clear();
+		return m;
+	}
+	uint64_t reply_u64(uint32_t req) {
+		Msg m = read_reply();
+		EXPECT_EQ(m.request, req);
+		EXPECT_EQ(m.flags, VERSION | FLAG_REPLY);
+		EXPECT_EQ(m.payload.size(), 8u);
+		uint64_t v = ~0ULL;
+		if (m.payload.size() == 8)
+			memcpy(&v, m.payload.data(), 8);
+		return v;
+	}
+	void set_mem_table() {
+		std::byte p[8 + 32] = {};
+		uint32_t n = 1;
+		uint64_t r[4] = {0, MEM_SIZE, UVA, 0};
+		memcpy(p, &n, 4);
+		memcpy(p + 8, r, 32);
+		ASSERT_EQ(cmd(SET_MEM_TABLE, p, sizeof(p), VERSION | FLAG_NEED_REPLY, &memfd, 1), 0);
+		EXPECT_EQ(reply_u64(SET_MEM_TABLE), 0u);
+	}
+	void set_addr(unsigned q, uint64_t desc, uint64_t used, uint64_t av) {
+		uint32_t hdr[2] = {q, 0};
+		uint64_t a[4] = {desc, used, av, 0};
+		std::byte p[40];
+		memcpy(p, hdr, 8);
+		memcpy(p + 8, a, 32);
+		EXPECT_EQ(cmd(SET_VRING_ADDR, p, 40), 0);
+	}
+	// The whole start-up, as qemu does it; true if the last step made the
+	// device ready (handle_cmd() returned 1 there, and only there).
+	bool start_device() {
+		EXPECT_EQ(cmd(GET_FEATURES, nullptr, 0), 0);
+		uint64_t f = reply_u64(GET_FEATURES);
+		EXPECT_EQ(f, VhostUserBackend::FEATURES);
+		EXPECT_EQ(cmd_u64(SET_FEATURES, f), 0);
+		EXPECT_EQ(cmd(GET_PROTOCOL_FEATURES, nullptr, 0), 0);
+		uint64_t pf = reply_u64(GET_PROTOCOL_FEATURES);
+		EXPECT_TRUE(pf & PROTOCOL_F_REPLY_ACK);
+		EXPECT_EQ(cmd_u64(SET_PROTOCOL_FEATURES, PROTOCOL_F_REPLY_ACK), 0);
+		EXPECT_FALSE(pending_reply()); // no NEED_REPLY, no ack
+		EXPECT_EQ(cmd(SET_OWNER, nullptr, 0, VERSION | FLAG_NEED_REPLY), 0);
+		EXPECT_EQ(reply_u64(SET_OWNER), 0u);
+		set_mem_table();
+		for (unsigned q = 0; q < 2; q++) {
+			EXPECT_EQ(cmd_state(SET_VRING_NUM, q, QN), 0);
+			set_addr(q, UVA + qoff(q), UVA + qoff(q) + 0x2000, UVA + qoff(q) + 0x1000);
+			EXPECT_EQ(cmd_state(SET_VRING_BASE, q, 0), 0);
+			EXPECT_EQ(cmd_u64(SET_VRING_CALL, q, VERSION, call[q]), 0);
+			EXPECT_EQ(cmd_u64(SET_VRING_KICK, q, VERSION, kick[q]), 0);
+		}
+		EXPECT_FALSE(be->ready()); // protocol features: wait for ENABLE
+		EXPECT_EQ(cmd_state(SET_VRING_ENABLE, 0, 1), 0);
+		return cmd_state(SET_VRING_ENABLE, 1, 1) == 1 && be->ready();
+	}
+
+	// Guest side of queue q.
+	void desc(unsigned q, unsigned i, uint64_t gpa, uint32_t len, uint16_t flags,
+		  uint16_t next) {
+		virtq::Desc d{gpa, len, flags, next};
+		memcpy(mem + qoff(q) + 16 * i, &d, 16);
+	}
+	void make_avail(unsigned q, uint16_t head) {
+		memcpy(mem + qoff(q) + 0x1000 + 4 + 2 * (avail[q] % QN), &head, 2);
+		avail[q]++;
+		memcpy(mem + qoff(q) + 0x1000 + 2, &avail[q], 2);
+	}
+	uint16_t used_idx(unsigned q) {
+		uint16_t v;
+		memcpy(&v, mem + qoff(q) + 0x2000 + 2, 2);
+		return v;
+	}
+	virtq::UsedElem used(unsigned q, uint16_t slot) {
+		virtq::UsedElem e;
+		memcpy(&e, mem + qoff(q) + 0x2000 + 4 + 8 * (slot % QN), 8);
+		return e;
+	}
+	uint64_t calls(unsigned q) {
+		uint64_t v = 0;
+		if (read(call[q], &v, 8) != 8)
+			return 0;
+		return v;
+	}
+};
+
+TEST_F(FrontEnd, StartTxAndRx) {
+	ASSERT_TRUE(start_device());
+
+	// TX: a 60-byte frame after the 12-byte header, split across three
+	// descriptors, the header cut in two.
+	std::byte frame[60];
+	for (size_t i = 0; i < sizeof(frame); i++)
+		frame[i] = std::byte(i * 3 + 1);
+	std::byte *buf = mem + DATA;
+	memset(buf, 0xee, 12);
+	memcpy(buf + 12, frame, sizeof(frame));
+	desc(TX, 2, DATA, 5, virtq::DESC_F_NEXT, 6);
+	desc(TX, 6, DATA + 5, 30, virtq::DESC_F_NEXT, 0);
+	desc(TX, 0, DATA + 35, 12 + 60 - 35, 0, 0);
+	make_avail(TX, 2);
+	FramePool<16> pool(be->region());
+	ASSERT_EQ(be->read_batch(pool), 1);
+	ASSERT_EQ(pool.get(0).size(), sizeof(frame));
+	EXPECT_EQ(memcmp(pool.get(0).data(), frame, sizeof(frame)), 0);
+	EXPECT_EQ(used_idx(TX), 1);
+	EXPECT_EQ(used(TX, 0).id, 2u);
+	EXPECT_EQ(calls(TX), 1u);
+	EXPECT_EQ(be->read_batch(pool), 0);
+
+	// RX: three 64-byte buffers; a 100-byte frame takes two (12 + 100).
+	for (uint16_t i = 0; i < 3; i++) {
+		desc(RX, i, DATA + 0x1000 + 64 * i, 64, virtq::DESC_F_WRITE, 0);
+		make_avail(RX, i);
+	}
+	std::byte out[100];
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = std::byte(200 - i);
+	EXPECT_TRUE(be->send_frame(out));
+	EXPECT_EQ(used_idx(RX), 0); // until flush()
+	be->flush();
+	EXPECT_EQ(used_idx(RX), 2);
+	EXPECT_EQ(calls(RX), 1u);
+	EXPECT_EQ(used(RX, 0).id, 0u);
+	EXPECT_EQ(used(RX, 0).len, 64u);
+	EXPECT_EQ(used(RX, 1).id, 1u);
+	EXPECT_EQ(used(RX, 1).len, 48u);
+	VirtioNetHdr h;
+	memcpy(&h, mem + DATA + 0x1000, 12);
+	EXPECT_EQ(le16toh(h.num_buffers), 2);
+	EXPECT_EQ(h.flags, 0);
+	EXPECT_EQ(h.gso_type, 0);
+	std::byte got[100];
+	memcpy(got, mem + DATA + 0x1000 + 12, 52);
+	memcpy(got + 52, mem + DATA + 0x1000 + 64, 48);
+	EXPECT_EQ(memcmp(got, out, sizeof(out)), 0);
+	EXPECT_EQ(stats.frames_out, 1u);
+
+	// One buffer left (64 bytes): a 100-byte frame does not fit; it is
+	// dropped, and the buffer stays available for a smaller frame.
+	EXPECT_FALSE(be->send_frame(out));
+	EXPECT_EQ(stats.out_dropped, 1u);
+	EXPECT_EQ(be->vu_stats().rx_no_buf, 1u);
+	EXPECT_TRUE(be->send_frame({out, 40}));
+	be->flush();
+	EXPECT_EQ(used_idx(RX), 3);
+	EXPECT_EQ(used(RX, 2).id, 2u);
+	EXPECT_EQ(used(RX, 2).len, 52u);
+
+	// GET_VRING_BASE stops TX and says where it stopped.
+	uint32_t st[2] = {TX, 0};
+	EXPECT_EQ(cmd(GET_VRING_BASE, st, 8), 0);
+	Msg m = read_reply();
+	ASSERT_EQ(m.payload.size(), 8u);
+	memcpy(st, m.payload.data(), 8);
+	EXPECT_EQ(st[0], TX);
+	EXPECT_EQ(st[1], 1u);
+	EXPECT_FALSE(be->ready());
+	make_avail(TX, 2);
+	EXPECT_EQ(be->read_batch(pool), 0); // stopped
+}
+
+TEST_F(FrontEnd, TxChainsThatAreNotFrames) {
+	ASSERT_TRUE(start_device());
+	desc(TX, 0, DATA, 12, 0, 0);                    // header only
+	desc(TX, 1, DATA, 80, virtq::DESC_F_WRITE, 0);  // writable
+	desc(TX, 2, MEM_SIZE - 8, 80, 0, 0);            // outside guest memory
+	desc(TX, 3, DATA, 40, 0, 0);                    // fine
+	for (uint16_t i = 0; i < 4; i++)
+		make_avail(TX, i);
+	FramePool<16> pool(be->region());
+	ASSERT_EQ(be->read_batch(pool), 1);
+	EXPECT_EQ(pool.get(0).size(), 28u);
+	EXPECT_EQ(be->vu_stats().tx_bad_frames, 2u);
+	EXPECT_EQ(be->queue(TX).bad_chains(), 1u);
+	EXPECT_EQ(used_idx(TX), 4); // every chain returned
+}
+
+TEST_F(FrontEnd, NoRxBeforeStart) {
+	std::byte f[60] = {};
+	EXPECT_FALSE(be->send_frame(f));
+	EXPECT_EQ(stats.out_dropped, 1u);
+}
+
+TEST_F(FrontEnd, RingsOutsideMemoryNotStarted) {
+	EXPECT_EQ(cmd_u64(SET_FEATURES, VhostUserBackend::FEATURES), 0);
+	EXPECT_EQ(cmd_u64(SET_PROTOCOL_FEATURES, PROTOCOL_F_REPLY_ACK), 0);
+	set_mem_table();
+	EXPECT_EQ(cmd_state(SET_VRING_NUM, 0, QN), 0);
+	set_addr(0, UVA + MEM_SIZE - 16, UVA + 0x2000, UVA + 0x1000);
+	EXPECT_EQ(cmd_u64(SET_VRING_KICK, 0, VERSION, kick[0]), 0);
+	EXPECT_FALSE(be->queue(0).ready());
+}
+
+TEST_F(FrontEnd, UnknownRequestWithNeedReplyFails) {
+	EXPECT_EQ(cmd_u64(SET_PROTOCOL_FEATURES, PROTOCOL_F_REPLY_ACK), 0);
+	EXPECT_EQ(cmd(999, nullptr, 0, VERSION | FLAG_NEED_REPLY), 0);
+	EXPECT_NE(reply_u64(999), 0u);
+	EXPECT_TRUE(be->connected());
+	// Without NEED_REPLY: logged, no answer.
+	EXPECT_EQ(cmd(998, nullptr, 0), 0);
+	EXPECT_FALSE(pending_reply());
+	EXPECT_EQ(be->vu_stats().bad_messages, 2u);
+}
+
+TEST_F(FrontEnd, WrongPayloadSizesRefused) {
+	EXPECT_EQ(cmd_u64(SET_PROTOCOL_FEATURES, PROTOCOL_F_REPLY_ACK), 0);
+	uint32_t four = 1;
+	EXPECT_EQ(cmd(SET_FEATURES, &four, 4, VERSION | FLAG_NEED_REPLY), 0);
+	EXPECT_NE(reply_u64(SET_FEATURES), 0u);
+	EXPECT_EQ(be->features(), 0u);
+	// SET_VRING_NUM for a queue we don't have, or not a power of two.
+	uint32_t s[2] = {5, 8};
+	EXPECT_EQ(cmd(SET_VRING_NUM, s, 8, VERSION | FLAG_NEED_REPLY), 0);
+	EXPECT_NE(reply_u64(SET_VRING_NUM), 0u);
+	s[0] = 0;
+	s[1] = 12;
+	EXPECT_EQ(cmd(SET_VRING_NUM, s, 8, VERSION | FLAG_NEED_REPLY), 0);
+	EXPECT_NE(reply_u64(SET_VRING_NUM), 0u);
+	// A kick without its descriptor.
+	EXPECT_EQ(cmd_u64(SET_VRING_KICK, 1, VERSION | FLAG_NEED_REPLY), 0);
+	EXPECT_NE(reply_u64(SET_VRING_KICK), 0u);
+	// Features we never offered.
+	EXPECT_EQ(cmd_u64(SET_FEATURES, 1ULL << 5, VERSION | FLAG_NEED_REPLY), 0);
+	EXPECT_NE(reply_u64(SET_FEATURES), 0u);
+}
+
+TEST_F(FrontEnd, MemTableChecks) {
+	EXPECT_EQ(cmd_u64(SET_PROTOCOL_FEATURES, PROTOCOL_F_REPLY_ACK), 0);
+	std::byte p[8 + 64] = {};
+	uint32_t n = 2;
+	uint64_t r[8] = {0, 4096, UVA, 0, 4096, 4096, UVA + 4096, 4096};
+	memcpy(p, &n, 4);
+	memcpy(p + 8, r, 64);
+	// Two regions, one descriptor.
+	EXPECT_EQ(cmd(SET_MEM_TABLE, p, sizeof(p), VERSION | FLAG_NEED_REPLY, &memfd, 1), 0);
+	EXPECT_NE(reply_u64(SET_MEM_TABLE), 0u);
+	// Count and size disagree.
+	n = 3;
+	memcpy(p, &n, 4);
+	int two[2] = {memfd, memfd};
+	EXPECT_EQ(cmd(SET_MEM_TABLE, p, sizeof(p), VERSION | FLAG_NEED_REPLY, two, 2), 0);
+	EXPECT_NE(reply_u64(SET_MEM_TABLE), 0u);
+	// A region larger than the address space allows.
+	n = 1;
+	uint64_t big[4] = {0, ~0ULL - 10, UVA, 100};
+	memcpy(p, &n, 4);
+	memcpy(p + 8, big, 32);
+	EXPECT_EQ(cmd(SET_MEM_TABLE, p, 40, VERSION | FLAG_NEED_REPLY, &memfd, 1), 0);
+	EXPECT_NE(reply_u64(SET_MEM_TABLE), 0u);
+	// And a good one.
+	set_mem_table();
+}
+
+TEST_F(FrontEnd, OversizedMessageIsFatal) {
+	std::vector<std::byte> p(4096);
+	EXPECT_EQ(cmd(SET_FEATURES, p.data(), p.size()), -EPROTO);
+}
+
+TEST_F(FrontEnd, BadVersionIsFatal) {
+	EXPECT_EQ(cmd_u64(SET_FEATURES, 0, 0x2), -EPROTO);
+}
+
+TEST_F(FrontEnd, TruncatedMessageIsFatal) {
+	uint32_t h[3] = {SET_FEATURES, VERSION, 8};
+	std::byte b[HDR_SIZE + 4] = {};
+	memcpy(b, h, HDR_SIZE);
+	send_raw(b, sizeof(b));
+	shutdown(sv[1], SHUT_WR);
+	EXPECT_EQ(be->handle_cmd(), -EPROTO);
+}
+
+TEST_F(FrontEnd, ShortHeaderIsFatal) {
+	uint32_t h = GET_FEATURES;
+	send_raw(&h, 4);
+	shutdown(sv[1], SHUT_WR);
+	EXPECT_EQ(be->handle_cmd(), -EPROTO);
+}
+
+TEST_F(FrontEnd, EndOfFile) {
+	shutdown(sv[1], SHUT_WR);
+	EXPECT_EQ(be->handle_cmd(), -ESHUTDOWN);
+	be->detach();
+	EXPECT_FALSE(be->connected());
+}
+
+TEST_F(FrontEnd, ReconnectAfterDetach) {
+	ASSERT_TRUE(start_device());
+	be->detach();
+	EXPECT_FALSE(be->ready());
+	close(sv[1]);
+	sv[1] = -1;
+	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ASSERT_EQ(be->attach(sv[0]), 0);
+	avail[0] = avail[1] = 0;
+	memset(mem, 0, DATA);
+	EXPECT_TRUE(start_device());
+}
+
+} // namespace
+
+namespace {
+
+// Through the event loop: the control socket and the TX kick are registered,
+// a kick reaches the VhostUserKick handler, which reads the frame.
+struct LoopFrontEnd : FrontEnd {
+	EventLoop loop;
+	int kicks = 0;
+	size_t frames = 0;
+	void SetUp() override {
+		ASSERT_EQ(loop.init(), 0);
+		FrontEnd::SetUp();
+		be->detach();
+		be->set_event_loop(&loop);
+		int p[2];
+		ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p), 0);
+		close(sv[1]);
+		sv[0] = p[0];
+		sv[1] = p[1];
+		timeval tv = {1, 0};
+		setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ASSERT_EQ(be->attach(sv[0]), 0);
+	}
+};
+
+TEST_F(LoopFrontEnd, KickThroughEventLoop) {
+	ASSERT_TRUE(start_device());
+	loop.set_handler(RefKind::VhostUserKick,
+			 [](void *ctx, EpollRef ref, uint32_t, const timespec &) {
+				 auto *t = static_cast<LoopFrontEnd *>(ctx);
+				 EXPECT_EQ(ref.index, TX);
+				 t->kicks++;
+				 t->be->drain_kick();
+				 FramePool<4> pool(t->be->region());
+				 t->frames += size_t(t->be->read_batch(pool));
+			 },
+			 this);
+	desc(TX, 0, DATA, 12 + 50, 0, 0);
+	make_avail(TX, 0);
+	uint64_t one = 1;
+	ASSERT_EQ(write(kick[TX], &one, 8), 8);
+	EXPECT_EQ(loop.run_once(1000), 1);
+	EXPECT_EQ(kicks, 1);
+	EXPECT_EQ(frames, 1u);
+	EXPECT_EQ(loop.run_once(0), 0); // the kick was drained
+	// A control message is an event on the control socket.
+	loop.set_handler(RefKind::VhostUserCmd,
+			 [](void *ctx, EpollRef, uint32_t, const timespec &) {
+				 auto *t = static_cast<LoopFrontEnd *>(ctx);
+				 EXPECT_EQ(t->be->handle_cmd(), 0);
+				 t->kicks += 100;
+			 },
+			 this);
+	send(SET_OWNER, nullptr, 0);
+	EXPECT_EQ(loop.run_once(1000), 1);
+	EXPECT_EQ(kicks, 101);
+}
+
+} // namespace
