@@ -540,18 +540,22 @@ struct PasstRuntime : Core {
 	std::unique_ptr<VhostUserBackend> vu; // --vhost-user instead of stream
 };
 
-// The client went away or broke the framing: close it; with -1/--fd quit,
-// else wait for the next one.
+// The client (qemu's stream socket or vhost-user front-end) went away or
+// broke the protocol: close it; with -1/--fd quit, else wait for the next.
 void passt_client_gone(PasstRuntime *rt, const char *why) {
-	info("Client connection closed%s%s", why ? ": " : "", why ? why : "");
-	rt->stream->detach();
+	info("%s closed%s%s", rt->vu ? "vhost-user front-end connection" : "Client connection",
+	     why ? ": " : "", why ? why : "");
+	if (rt->vu)
+		rt->vu->detach();
+	else
+		rt->stream->detach();
 	core_drop_guest_flows(*rt);
 	if (rt->c->one_off || rt->c->fd >= 0 || rt->listen_fd < 0) {
 		rt->loop.stop();
 		return;
 	}
-	rt->loop.modify(rt->listen_fd, EPOLLIN,
-			EpollRef{RefKind::TapStreamListen, rt->listen_fd, 0});
+	RefKind listen_kind = rt->vu ? RefKind::VhostUserListen : RefKind::TapStreamListen;
+	rt->loop.modify(rt->listen_fd, EPOLLIN, EpollRef{listen_kind, rt->listen_fd, 0});
 }
 
 void on_stream(void *ctx, EpollRef, uint32_t events, const timespec &now) {
@@ -576,25 +580,30 @@ void on_stream(void *ctx, EpollRef, uint32_t events, const timespec &now) {
 	}
 }
 
-void on_stream_listen(void *ctx, EpollRef, uint32_t, const timespec &now) {
+// A client on the listening socket: one at a time. A stream client can take
+// frames at once; a vhost-user front-end only once its rings are set up
+// (on_vu_cmd()).
+void on_passt_listen(void *ctx, EpollRef, uint32_t, const timespec &now) {
 	auto *rt = static_cast<PasstRuntime *>(ctx);
 	int fd = tap_stream_accept(rt->listen_fd);
 	if (fd < 0)
 		return;
-	if (rt->stream->connected()) {
+	if (rt->vu ? rt->vu->connected() : rt->stream->connected()) {
 		info("Rejecting a second client: one at a time");
 		close(fd);
 		return;
 	}
-	int rc = rt->stream->attach(fd);
+	int rc = rt->vu ? rt->vu->attach(fd) : rt->stream->attach(fd);
 	if (rc < 0) {
 		err("Failed to set up the client connection: %s", strerror(-rc));
 		return;
 	}
-	info("Client connected");
+	info("%s connected", rt->vu ? "vhost-user front-end" : "Client");
 	// Stop accepting while connected.
-	rt->loop.modify(rt->listen_fd, 0, EpollRef{RefKind::TapStreamListen, rt->listen_fd, 0});
-	tap_announce(rt->demux, now);
+	RefKind listen_kind = rt->vu ? RefKind::VhostUserListen : RefKind::TapStreamListen;
+	rt->loop.modify(rt->listen_fd, 0, EpollRef{listen_kind, rt->listen_fd, 0});
+	if (!rt->vu)
+		tap_announce(rt->demux, now);
 }
 
 // ---- passt --vhost-user: the same socket, virtqueues in guest memory -----
@@ -605,26 +614,13 @@ void vu_tx(PasstRuntime *rt, const timespec &now) {
 		tap_input_pool(rt->demux, *rt->pool, now);
 }
 
-// The front-end went away or broke the protocol: as for a stream client.
-void vu_client_gone(PasstRuntime *rt, const char *why) {
-	info("vhost-user front-end gone%s%s", why ? ": " : "", why ? why : "");
-	rt->vu->detach();
-	core_drop_guest_flows(*rt);
-	if (rt->c->one_off || rt->c->fd >= 0 || rt->listen_fd < 0) {
-		rt->loop.stop();
-		return;
-	}
-	rt->loop.modify(rt->listen_fd, EPOLLIN,
-			EpollRef{RefKind::VhostUserListen, rt->listen_fd, 0});
-}
-
 void on_vu_cmd(void *ctx, EpollRef, uint32_t events, const timespec &now) {
 	auto *rt = static_cast<PasstRuntime *>(ctx);
 	if (!rt->vu->connected())
 		return;
 	int rc = (events & EPOLLIN) ? rt->vu->handle_cmd() : -ESHUTDOWN;
 	if (rc < 0) {
-		vu_client_gone(rt, rc == -ESHUTDOWN ? nullptr : strerror(-rc));
+		passt_client_gone(rt, rc == -ESHUTDOWN ? nullptr : strerror(-rc));
 		return;
 	}
 	if (rc == 1) {
@@ -639,25 +635,6 @@ void on_vu_kick(void *ctx, EpollRef, uint32_t, const timespec &now) {
 	auto *rt = static_cast<PasstRuntime *>(ctx);
 	rt->vu->drain_kick();
 	vu_tx(rt, now);
-}
-
-void on_vu_listen(void *ctx, EpollRef, uint32_t, const timespec &) {
-	auto *rt = static_cast<PasstRuntime *>(ctx);
-	int fd = tap_stream_accept(rt->listen_fd);
-	if (fd < 0)
-		return;
-	if (rt->vu->connected()) {
-		info("Rejecting a second vhost-user front-end: one at a time");
-		close(fd);
-		return;
-	}
-	int rc = rt->vu->attach(fd);
-	if (rc < 0) {
-		err("Failed to set up the vhost-user connection: %s", strerror(-rc));
-		return;
-	}
-	info("vhost-user front-end connected");
-	rt->loop.modify(rt->listen_fd, 0, EpollRef{RefKind::VhostUserListen, rt->listen_fd, 0});
 }
 
 void on_passt_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
@@ -696,13 +673,13 @@ int passt_main(Config &c) {
 		rt->vu->set_event_loop(&rt->loop);
 		rt->loop.set_handler(RefKind::VhostUserCmd, on_vu_cmd, rt.get());
 		rt->loop.set_handler(RefKind::VhostUserKick, on_vu_kick, rt.get());
-		rt->loop.set_handler(RefKind::VhostUserListen, on_vu_listen, rt.get());
+		rt->loop.set_handler(RefKind::VhostUserListen, on_passt_listen, rt.get());
 	} else {
 		rt->stream = std::make_unique<StreamBackend>(&rt->stats);
 		core_init(*rt, c, *rt->stream, rt->stream->region());
 		rt->stream->set_event_loop(&rt->loop);
 		rt->loop.set_handler(RefKind::TapStream, on_stream, rt.get());
-		rt->loop.set_handler(RefKind::TapStreamListen, on_stream_listen, rt.get());
+		rt->loop.set_handler(RefKind::TapStreamListen, on_passt_listen, rt.get());
 	}
 	rt->loop.set_handler(RefKind::Signal, on_passt_signal, rt.get());
 	if (c.fd >= 0) {

@@ -1,7 +1,11 @@
 #!/bin/bash
 # shellcheck source-path=SCRIPTDIR disable=SC2016
-# passt with a real qemu guest on the stream backend (TCG), two boots
-# against one passt (no -1), which is then stopped with SIGTERM.
+# passt with a real qemu guest (TCG), two boots against one passt (no -1:
+# the second boot checks that a client that went away is cleaned up and the
+# next one accepted), which is then stopped with SIGTERM. Backend: qemu's
+# -netdev stream socket, or with GUEST_BACKEND=vhost-user (as
+# test_passt_vhost_user.sh runs it) passt --vhost-user, guest RAM shared as
+# a memfd and frames in the guest's virtqueues. The same checks for both:
 #
 # Boot 1 asserts:
 #   - DHCP: the lease is 192.0.2.2/24, router 192.0.2.1, MTU option 65520
@@ -26,6 +30,7 @@
 # Then SIGTERM: passt exits (status 0 or 143) and removes its socket file.
 #
 # Usage: test/integration/test_passt_guest.sh   (PASST=path/to/passt to override)
+#        GUEST_BACKEND=vhost-user test/integration/test_passt_guest.sh
 # Uses test/integration/lib.sh (hermetic host); runs in about 40 s (under a
 # minute with another qemu on the machine); every wait is bounded so that a
 # broken daemon fails it in under 4 minutes.
@@ -159,14 +164,19 @@ bg_start sh -c "exec python3 '$d/srv.py' $BYTES > '$d/srv.log' 2>&1"
 wait_for "grep -q READY '$d/srv.log'" 10 || fail "host server: $(cat "$d/srv.log")"
 
 sock=$d/passt.sock
-bg_start sh -c "exec '$PASST' -f -s '$sock' -t 5002 -u 5004 > '$d/passt.log' 2>&1"
+case ${GUEST_BACKEND:-stream} in
+stream) PASST_MODE='' QEMU_MODE='' ;;
+vhost-user) PASST_MODE=--vhost-user QEMU_MODE=-u ;;
+*) fail "GUEST_BACKEND: stream or vhost-user, not '$GUEST_BACKEND'" ;;
+esac
+bg_start sh -c "exec '$PASST' $PASST_MODE -f -s '$sock' -t 5002 -u 5004 > '$d/passt.log' 2>&1"
 passt_pid=$BG_PID
 wait_for "[ -S '$sock' ]" 10 || fail "passt did not create $sock: $(cat "$d/passt.log")"
 
 # boot N CMD TIMEOUT: start a guest running CMD (console in $d/console.N,
 # written live), leaves its PID in qpid.
 boot() {
-	bg_start sh -c "exec '$PASST_ROOT/test/guest/run_qemu.sh' -d '$GUEST_DIR' -t $3 \
+	bg_start sh -c "exec '$PASST_ROOT/test/guest/run_qemu.sh' $QEMU_MODE -d '$GUEST_DIR' -t $3 \
 		-c '$2' '$sock' > '$d/console.$1' 2> '$d/qemu.$1.err'"
 	qpid=$BG_PID
 }
