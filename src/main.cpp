@@ -383,18 +383,14 @@ void auto_fwd_scan(void *ctx, const timespec &) {
 	if (rt->scan_host_tcp &&
 	    rt->host_scanner.scan_tcp(rt->scan_bound, ProcNetAddr::LoopbackOrAny) == 0) {
 		portscan_mask_reverse(rt->c->tcp_in, rt->scan_bound);
-		for (const TcpListener &l : rt->tcp->listeners)
-			if (l.fd >= 0)
-				rt->scan_bound.reset(l.port);
+		rt->tcp->listeners.mask(rt->scan_bound);
 		portscan_want(rt->c->tcp_out, rt->scan_bound, rt->scan_want);
 		tcp_splice_listen_sync(*rt->splice, rt->scan_want);
 	}
 	if (rt->scan_host_udp &&
 	    rt->host_scanner.scan_udp(rt->scan_bound, ProcNetAddr::LoopbackOrAny) == 0) {
 		portscan_mask_reverse(rt->c->udp_in, rt->scan_bound);
-		for (const UdpListener &l : rt->udp->listeners)
-			if (l.fd >= 0)
-				rt->scan_bound.reset(l.port);
+		rt->udp->listeners.mask(rt->scan_bound);
 		portscan_want(rt->c->udp_out, rt->scan_bound, rt->scan_want);
 		udp_splice_listen_sync(*rt->udp_splice, rt->scan_want);
 	}

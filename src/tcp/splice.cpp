@@ -13,7 +13,8 @@
 // Opening. Outbound (-T PORT): tcp_splice_init() opens listeners inside
 // the namespace on 127.0.0.1:PORT and [::1]:PORT. With "-T auto" they
 // follow the TCP ports bound on the host's loopback or any-address instead
-// (scanned by fwd/portscan.cpp, applied by tcp_splice_listen_sync()): a
+// (scanned by fwd/portscan.cpp, applied by tcp_splice_listen_sync() with
+// the walk, policy and slots shared in fwd/listeners.cpp): a
 // listener's slot, its EpollRef index, never moves, and a flow keeps
 // nothing of its listener, so closing one leaves established connections
 // alone. Ports we listen on ourselves (the -t listeners on the host, these
@@ -65,12 +66,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "passt/core/log.h"
 #include "passt/core/util.h"
+#include "passt/fwd/listeners.h"
 #include "passt/net/byteorder.h"
 #include "passt/net/sockaddr.h"
 
@@ -305,83 +306,17 @@ int listen_one(SpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bo
 	li.rule = ri;
 	li.v6 = v6;
 	li.scan = r.scan;
-	uint32_t slot = ctx.listener_free.empty() ? uint32_t(ctx.listeners.size())
-						  : ctx.listener_free.back();
-	EpollRef ref{RefKind::TcpSplice, fd, SPLICE_LISTENER_BIT | slot};
-	if (int rc = ctx.loop.add(fd, EPOLLIN, ref); rc < 0)
+	EpollRef ref{RefKind::TcpSplice, fd, SPLICE_LISTENER_BIT};
+	if (int rc = ctx.listeners.add_polled(ctx.loop, ref, li); rc < 0)
 		return rc;
-	if (slot == ctx.listeners.size()) {
-		ctx.listeners.push_back(li);
-	} else {
-		ctx.listener_free.pop_back();
-		ctx.listeners[slot] = li;
-	}
 	s.release();
 	return 0;
 }
 
 // Close listener i and free its slot; accepted connections stay.
-void listen_close(SpliceCtx &ctx, uint32_t i) {
-	SpliceListener &l = ctx.listeners[i];
-	if (l.fd < 0)
-		return;
-	ctx.loop.remove(l.fd);
-	close(l.fd);
-	l.fd = -1;
-	ctx.listener_free.push_back(i);
-}
+void listen_close(SpliceCtx &ctx, uint32_t i) { ctx.listeners.close_polled(ctx.loop, i); }
 
-int open_listeners(SpliceCtx &ctx) {
-	const PortForward &pf = ctx.c.tcp_out;
-	// Auto: the scanning rules are opened by tcp_splice_listen_sync(),
-	// explicit rules given alongside them here.
-	if (pf.kind == PortForward::Kind::None)
-		return 0;
-	if (pf.kind == PortForward::Kind::Auto) {
-		// Room for the scanned ports that come and go, set aside now.
-		ctx.listeners.reserve(ctx.listeners.size() + 256);
-		ctx.listener_free.reserve(256);
-	}
-	rlimit rl{};
-	getrlimit(RLIMIT_NOFILE, &rl);
-	size_t budget = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : size_t(rl.rlim_cur) / 4;
-	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
-		const PortRule &r = pf.rules[ri];
-		if (r.exclude || r.scan)
-			continue;
-		for (uint32_t p = r.first; p <= r.last; p++) {
-			if (pf.excluded(uint16_t(p)))
-				continue;
-			for (int v6 = 0; v6 < 2; v6++) {
-				if (r.bind_addr && r.bind_addr->is_v4() == bool(v6))
-					continue;
-				if (v6 ? !ctx.c.ip6.enabled : !ctx.c.ip4.enabled)
-					continue;
-				if (ctx.listeners.size() >= budget) {
-					warn("TCP splice: too many -T ports, stopping at %zu",
-					     ctx.listeners.size());
-					return 0;
-				}
-				int rc = listen_one(ctx, r, ri, uint16_t(p), v6);
-				if (rc == 0)
-					continue;
-				if (r.weak || pf.kind == PortForward::Kind::All ||
-				    (!r.bind_addr && (rc == -EAFNOSUPPORT || rc == -EADDRNOTAVAIL))) {
-					debug("TCP splice: no %s listener on namespace port %u: %s",
-					      v6 ? "IPv6" : "IPv4", p, strerror(-rc));
-					continue;
-				}
-				err("TCP splice: can't listen on %s port %u in the namespace: %s",
-				    v6 ? "IPv6" : "IPv4", p, strerror(-rc));
-				return rc;
-			}
-			if (p == 65535)
-				break;
-		}
-	}
-	debug("TCP splice: %zu listeners in the namespace", ctx.listeners.size());
-	return 0;
-}
+constexpr ListenNames NAMES{"TCP splice", "listener", "listen on", true};
 
 void trampoline(void *c, EpollRef ref, uint32_t ev, const timespec &now) {
 	tcp_splice_handler(*static_cast<SpliceCtx *>(c), ref, ev, now);
@@ -438,7 +373,7 @@ uint32_t tcp_splice_join(SpliceCtx &ctx, int accepted, int connected, bool conne
 
 int tcp_splice_init(SpliceCtx &ctx) {
 	ctx.loop.set_handler(RefKind::TcpSplice, trampoline, &ctx);
-	return open_listeners(ctx);
+	return listen_open_rules(ctx, ctx.c.tcp_out, NAMES, listen_budget(4), listen_one);
 }
 
 void tcp_splice_fini(SpliceCtx &ctx) {
@@ -446,80 +381,17 @@ void tcp_splice_fini(SpliceCtx &ctx) {
 		if (f.type == FlowType::TcpSplice)
 			flow_close(ctx, i, true);
 	});
-	for (uint32_t i = 0; i < ctx.listeners.size(); i++)
-		listen_close(ctx, i);
-	ctx.listeners.clear();
-	ctx.listener_free.clear();
+	ctx.listeners.close_all(ctx.loop);
 }
 
 int tcp_splice_listen_sync(SpliceCtx &ctx, const PortBitmap &want) {
-	const PortForward &pf = ctx.c.tcp_out;
 	if (ctx.c.no_tcp)
 		return 0;
-	int changes = 0;
-	// Which (rule, family, port) listeners exist; one pass over the
-	// listeners per scanning rule (there is normally one).
-	static PortBitmap have[2];
-	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
-		const PortRule &r = pf.rules[ri];
-		if (r.exclude || !r.scan)
-			continue;
-		have[0].reset();
-		have[1].reset();
-		for (uint32_t i = 0; i < ctx.listeners.size(); i++) {
-			const SpliceListener &l = ctx.listeners[i];
-			if (l.fd < 0 || !l.scan || l.rule != ri)
-				continue;
-			if (!want.test(l.port)) {
-				debug("TCP splice: host port %u no longer bound, closing %s "
-				      "listener in the namespace",
-				      l.target, l.v6 ? "IPv6" : "IPv4");
-				listen_close(ctx, i);
-				changes++;
-				continue;
-			}
-			have[l.v6].set(l.port);
-		}
-		for (uint32_t p = r.first; p <= r.last; p++) {
-			if (!want.test(p) || pf.excluded(uint16_t(p))) {
-				ctx.auto_failed[0].reset(p);
-				ctx.auto_failed[1].reset(p);
-				continue;
-			}
-			for (int v6 = 0; v6 < 2; v6++) {
-				if (have[v6].test(p))
-					continue;
-				if (r.bind_addr && r.bind_addr->is_v4() == bool(v6))
-					continue;
-				if (v6 ? !ctx.c.ip6.enabled : !ctx.c.ip4.enabled)
-					continue;
-				int rc = listen_one(ctx, r, ri, uint16_t(p), v6);
-				if (rc < 0) {
-					if (!ctx.auto_failed[v6].test(p))
-						debug("TCP splice: host port %u bound, but no %s "
-						      "listener on namespace port %u: %s",
-						      r.to_first + (p - r.first), v6 ? "IPv6" : "IPv4",
-						      p, strerror(-rc));
-					ctx.auto_failed[v6].set(p);
-					continue;
-				}
-				ctx.auto_failed[v6].reset(p);
-				debug("TCP splice: host port %u bound, %s listener opened on "
-				      "namespace port %u",
-				      r.to_first + (p - r.first), v6 ? "IPv6" : "IPv4", p);
-				changes++;
-			}
-			if (p == 65535)
-				break;
-		}
-	}
-	return changes;
+	return listen_sync(ctx, ctx.c.tcp_out, want, NAMES, listen_one, listen_close);
 }
 
 void tcp_splice_mask_listeners(const SpliceCtx &ctx, PortBitmap &ports) {
-	for (const SpliceListener &l : ctx.listeners)
-		if (l.fd >= 0)
-			ports.reset(l.port);
+	ctx.listeners.mask(ports);
 }
 
 bool tcp_splice_from_host(SpliceCtx &ctx, int fd, bool v6, uint16_t target_port,

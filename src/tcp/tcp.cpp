@@ -22,16 +22,19 @@
 // SynAckSent), so a refused or unreachable destination becomes an RST to
 // the guest, as if the guest had talked to the remote end directly. The
 // guest's ACK makes the flow Established. Inbound (-t): listening sockets
-// are opened by tcp_init() for each forwarded port; accept() creates the
+// are opened by tcp_init() for each forwarded port and address family (the
+// walk over the rules, its error policy and descriptor budget are shared
+// with the other translators in fwd/listeners.cpp); accept() creates the
 // flow, and the guest gets a SYN from the mapped source address (a
 // loopback source appears as the map-host-loopback address) to its own
 // address and the target port (state SynSent); its SYN-ACK makes the flow
 // Established, its RST closes the accepted socket with SO_LINGER 0 (the
 // host client sees a reset). pasta "-t auto" rules get their listeners from
 // tcp_listen_sync(), following the ports bound in the namespace
-// (fwd/portscan.cpp); a listener's slot in TcpCtx::listeners (its EpollRef
-// index) never moves, and flows keep nothing of the listener after accept(),
-// so closing one leaves its connections alone. SYNs carry MSS (from the MTU) and window
+// (fwd/portscan.cpp, applied by listen_sync() of fwd/listeners.cpp); a
+// listener's slot in TcpCtx::listeners (ListenerSlots, its EpollRef index)
+// never moves, and flows keep nothing of the listener after accept(), so
+// closing one leaves its connections alone. SYNs carry MSS (from the MTU) and window
 // scaling; the guest's MSS and window scale are parsed from its SYN.
 //
 // Guest -> host. In-sequence payload is written with send(MSG_DONTWAIT);
@@ -113,6 +116,7 @@
 #include "passt/core/log.h"
 #include "passt/core/util.h"
 #include "passt/flow/fwd.h"
+#include "passt/fwd/listeners.h"
 #include "passt/net/checksum.h"
 #include "passt/net/eth.h"
 #include "passt/net/ip4.h"
@@ -1057,92 +1061,16 @@ int listen_one(TcpCtx &ctx, const PortRule &r, uint32_t rule, uint16_t port, boo
 	li.target = uint16_t(r.to_first + (port - r.first));
 	li.rule = rule;
 	li.v6 = v6;
-	// A free slot if there is one: slots never move (EpollRef index).
-	uint32_t slot = ctx.listener_free.empty() ? uint32_t(ctx.listeners.size())
-						  : ctx.listener_free.back();
-	EpollRef ref{RefKind::TcpListen, fd, slot};
-	if (int rc = ctx.loop.add(fd, EPOLLIN, ref); rc < 0)
+	if (int rc = ctx.listeners.add_polled(ctx.loop, {RefKind::TcpListen, fd, 0}, li); rc < 0)
 		return rc;
-	if (slot == ctx.listeners.size())
-		ctx.listeners.push_back(li);
-	else {
-		ctx.listener_free.pop_back();
-		ctx.listeners[slot] = li;
-	}
 	s.release();
 	return 0;
 }
 
 // Close the listener in slot i and free the slot.
-void listen_close(TcpCtx &ctx, uint32_t i) {
-	TcpListener &l = ctx.listeners[i];
-	if (l.fd < 0)
-		return;
-	ctx.loop.remove(l.fd);
-	close(l.fd);
-	l.fd = -1;
-	ctx.listener_free.push_back(i);
-}
+void listen_close(TcpCtx &ctx, uint32_t i) { ctx.listeners.close_polled(ctx.loop, i); }
 
-int open_listeners(TcpCtx &ctx) {
-	const PortForward &pf = ctx.c.tcp_in;
-	// Auto: the scanning rules are opened by tcp_listen_sync(), explicit
-	// rules given alongside them here.
-	if (pf.kind == PortForward::Kind::None)
-		return 0;
-	if (pf.kind == PortForward::Kind::Auto) {
-		// Room for the scanned ports that come and go, set aside now.
-		ctx.listeners.reserve(ctx.listeners.size() + 256);
-		ctx.listener_free.reserve(256);
-	}
-	// Keep half of the descriptors for connections.
-	rlimit rl{};
-	getrlimit(RLIMIT_NOFILE, &rl);
-	size_t budget = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : size_t(rl.rlim_cur) / 2;
-	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
-		const PortRule &r = pf.rules[ri];
-		if (r.exclude || r.scan)
-			continue;
-		for (uint32_t p = r.first; p <= r.last; p++) {
-			if (pf.excluded(uint16_t(p)))
-				continue;
-			for (int v6 = 0; v6 < 2; v6++) {
-				if (r.bind_addr && r.bind_addr->is_v4() == bool(v6))
-					continue;
-				if (v6 ? !ctx.c.ip6.enabled : !ctx.c.ip4.enabled)
-					continue;
-				if (ctx.listeners.size() >= budget) {
-					warn("TCP: too many forwarded ports, stopping at %zu "
-					     "listeners",
-					     ctx.listeners.size());
-					return 0;
-				}
-				int rc = listen_one(ctx, r, ri, uint16_t(p), v6);
-				if (rc < 0) {
-					if (r.weak || pf.kind == PortForward::Kind::All) {
-						debug("TCP: can't listen on %s port %u: %s",
-						      v6 ? "IPv6" : "IPv4", p, strerror(-rc));
-						continue;
-					}
-					// Only one family may be available (e.g. no IPv6).
-					if (!r.bind_addr && (rc == -EAFNOSUPPORT ||
-							     rc == -EADDRNOTAVAIL)) {
-						debug("TCP: no %s listener on port %u: %s",
-						      v6 ? "IPv6" : "IPv4", p, strerror(-rc));
-						continue;
-					}
-					err("TCP: can't listen on %s port %u: %s",
-					    v6 ? "IPv6" : "IPv4", p, strerror(-rc));
-					return rc;
-				}
-			}
-			if (p == 65535)
-				break;
-		}
-	}
-	debug("TCP: %zu inbound listeners", ctx.listeners.size());
-	return 0;
-}
+constexpr ListenNames NAMES{"TCP", "listener", "listen on", false};
 
 } // namespace
 
@@ -1166,67 +1094,14 @@ int tcp_init(TcpCtx &ctx) {
 	ctx.loop.set_handler(RefKind::TcpListen, listen_trampoline, &ctx);
 	if (ctx.loop.timers().add("tcp", TCP_TIMER_INTERVAL_MS, timer_trampoline, &ctx) < 0)
 		return -ENOSPC;
-	return open_listeners(ctx);
+	// Keep half of the descriptors for connections.
+	return listen_open_rules(ctx, ctx.c.tcp_in, NAMES, listen_budget(2), listen_one);
 }
 
 int tcp_listen_sync(TcpCtx &ctx, const PortBitmap &want) {
-	const PortForward &pf = ctx.c.tcp_in;
 	if (ctx.c.no_tcp)
 		return 0;
-	int changes = 0;
-	// Which (rule, family, port) listeners exist; at most two scanning
-	// rules are common, so one pass over the listeners per rule will do.
-	static PortBitmap have[2];
-	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
-		const PortRule &r = pf.rules[ri];
-		if (r.exclude || !r.scan)
-			continue;
-		have[0].reset();
-		have[1].reset();
-		for (uint32_t i = 0; i < ctx.listeners.size(); i++) {
-			const TcpListener &l = ctx.listeners[i];
-			if (l.fd < 0 || l.rule != ri)
-				continue;
-			if (!want.test(l.port)) {
-				debug("TCP: port %u no longer bound in the namespace, closing "
-				      "%s listener",
-				      l.port, l.v6 ? "IPv6" : "IPv4");
-				listen_close(ctx, i);
-				changes++;
-				continue;
-			}
-			have[l.v6].set(l.port);
-		}
-		for (uint32_t p = r.first; p <= r.last; p++) {
-			if (!want.test(p) || pf.excluded(uint16_t(p))) {
-				ctx.auto_failed[0].reset(p);
-				ctx.auto_failed[1].reset(p);
-				continue;
-			}
-			for (int v6 = 0; v6 < 2; v6++) {
-				if (have[v6].test(p))
-					continue;
-				if (r.bind_addr && r.bind_addr->is_v4() == bool(v6))
-					continue;
-				if (v6 ? !ctx.c.ip6.enabled : !ctx.c.ip4.enabled)
-					continue;
-				int rc = listen_one(ctx, r, ri, uint16_t(p), v6);
-				if (rc < 0) {
-					if (!ctx.auto_failed[v6].test(p))
-						debug("TCP: port %u bound in the namespace, but no %s "
-						      "listener on the host: %s",
-						      p, v6 ? "IPv6" : "IPv4", strerror(-rc));
-					ctx.auto_failed[v6].set(p);
-					continue;
-				}
-				ctx.auto_failed[v6].reset(p);
-				debug("TCP: port %u bound in the namespace, %s listener opened", p,
-				      v6 ? "IPv6" : "IPv4");
-				changes++;
-			}
-		}
-	}
-	return changes;
+	return listen_sync(ctx, ctx.c.tcp_in, want, NAMES, listen_one, listen_close);
 }
 
 void tcp_flush_acks(TcpCtx &ctx) {
@@ -1247,14 +1122,7 @@ void tcp_fini(TcpCtx &ctx) {
 		if (f.type == FlowType::Tcp)
 			flow_close(ctx, i, false);
 	});
-	for (TcpListener &l : ctx.listeners) {
-		if (l.fd < 0)
-			continue;
-		ctx.loop.remove(l.fd);
-		close(l.fd);
-	}
-	ctx.listeners.clear();
-	ctx.listener_free.clear();
+	ctx.listeners.close_all(ctx.loop);
 }
 
 void tcp_drop_guest_flows(TcpCtx &ctx) {

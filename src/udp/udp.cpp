@@ -30,8 +30,10 @@
 // enabled address family (or to the rule's address/interface), registered
 // as RefKind::UdpListen with the port and the rule index in the reference.
 // pasta's "-u auto" rules bind and close theirs in udp_listen_sync() as
-// ports come and go in the namespace (fwd/portscan.cpp); closing one first
-// closes the inbound flows that answer through it.
+// ports come and go in the namespace (fwd/portscan.cpp; the sync and the
+// sockets' slots are shared with the other translators in
+// fwd/listeners.cpp); closing one first closes the inbound flows that
+// answer through it.
 // A datagram from a host peer is matched by the flow's host side (peer
 // address and port, our bound address and port); the first one of a peer
 // creates a flow whose guest side goes from the peer as the guest may see
@@ -52,10 +54,11 @@
 // order, so each flow's datagrams leave in the order the guest sent them.
 // Counters (to_host, per flow too, and last_active) move only when the
 // kernel took a datagram; sendmmsg() stops at the first failure, so what
-// follows it is offered again: a full socket buffer drops the rest of the
-// run (send_failed), other errors drop only the failing datagram. A flow
-// closed with datagrams still queued takes them out of the queue unsent,
-// so nothing is ever written to a socket closed or reused in between.
+// follows it is offered again: a full socket buffer (or ENOBUFS) drops the
+// rest of the run (send_failed), other errors drop only the failing
+// datagram. A flow closed with datagrams still queued takes them out of
+// the queue unsent, so nothing is ever written to a socket closed or
+// reused in between.
 //
 // pasta's loopback bypass (udp_splice.cpp) takes -u datagrams from a host
 // loopback source to rules without a target address, and the events of
@@ -87,6 +90,7 @@
 #include "passt/core/log.h"
 #include "passt/core/util.h"
 #include "passt/flow/fwd.h"
+#include "passt/fwd/listeners.h"
 #include "passt/net/build.h"
 #include "passt/net/eth.h"
 #include "passt/net/ip4.h"
@@ -423,8 +427,8 @@ void tx_sent(UdpCtx &ctx, const UdpTxEntry &t) {
 
 void tx_failed(UdpCtx &ctx, const UdpTxEntry &t, int e) {
 	ctx.stats.send_failed++;
-	if (e == EAGAIN || e == EWOULDBLOCK) {
-		debug_rl("UDP: flow %u: socket buffer full, dropping datagram", t.flow);
+	if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
+		debug_rl("UDP: flow %u: no buffer space, dropping datagram", t.flow);
 		return;
 	}
 	const Flow &f = *ctx.flows.get(t.flow);
@@ -475,7 +479,9 @@ void send_run(UdpCtx &ctx, size_t a, size_t b) {
 			continue;
 		}
 		int e = rc < 0 ? errno : EAGAIN;
-		if (e == EAGAIN || e == EWOULDBLOCK) {
+		// No room (socket buffer, or the device queue: ENOBUFS): the
+		// rest of the run would fail the same way, one call each.
+		if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
 			for (; pos < n; pos++)
 				tx_failed(ctx, q[a + pos], e);
 			break;
@@ -525,19 +531,46 @@ int listen_sock_open(const PortRule &r, bool v6, uint16_t port) {
 	return sock.release();
 }
 
+// Bind one -u socket and register it; its EpollRef carries the port and
+// the rule (not its slot). 0 or -errno.
+int listen_one(UdpCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bool v6) {
+	if (ri > UINT16_MAX)
+		return -ERANGE;
+	int fd = listen_sock_open(r, v6, port);
+	if (fd < 0)
+		return fd;
+	EpollRef ref;
+	ref.kind = RefKind::UdpListen;
+	ref.index = uint32_t(port) | ri << 16;
+	if (int rc = ctx.loop.add(fd, EPOLLIN, ref); rc < 0) {
+		close(fd);
+		return rc;
+	}
+	ctx.listeners.add(UdpListener{fd, port, uint16_t(ri), v6});
+	return 0;
+}
+
+// Close -u socket i and free its slot, with the inbound flows (and, with
+// the loopback bypass, the spliced ones) that reply through it.
+void listen_close(UdpCtx &ctx, uint32_t i) {
+	const UdpListener l = ctx.listeners[i];
+	if (l.fd < 0)
+		return;
+	ctx.flows.for_each([&](uint32_t fi, Flow &f) {
+		if (f.type == FlowType::Udp && f.state<UdpFlow>().inbound &&
+		    f.state<UdpFlow>().sock == l.fd)
+			udp_flow_close(ctx, fi);
+	});
+	if (ctx.splice)
+		udp_splice_listener_closed(*ctx.splice, l.fd);
+	ctx.listeners.close_polled(ctx.loop, i);
+}
+
+constexpr ListenNames NAMES{"UDP", "socket", "bind", false};
+
 // Open the sockets of one rule. Returns 0, or -errno if a port of a
 // non-weak rule could be bound on no family.
 int listen_rule(UdpCtx &ctx, const PortRule &r, uint16_t rule_idx) {
-	bool fam[2] = {false, false}; // v4, v6
-	if (r.bind_addr) {
-		fam[r.bind_addr->is_v4() ? 0 : 1] = true;
-	} else {
-		fam[0] = ctx.c.ip4.enabled;
-		fam[1] = ctx.c.ip6.enabled;
-	}
-	fam[0] = fam[0] && ctx.c.ip4.enabled;
-	fam[1] = fam[1] && ctx.c.ip6.enabled;
-
 	unsigned failed = 0;
 	int last_err = 0;
 	for (unsigned p = r.first; p <= r.last; p++) {
@@ -545,25 +578,15 @@ int listen_rule(UdpCtx &ctx, const PortRule &r, uint16_t rule_idx) {
 		bool any = false;
 		int port_err = -EAFNOSUPPORT;
 		for (int v = 0; v < 2; v++) {
-			if (!fam[v])
+			if (!listen_family(ctx.c, r, v == 1))
 				continue;
-			int fd = listen_sock_open(r, v == 1, port);
-			if (fd < 0) {
-				port_err = fd;
-				debug("UDP: can't bind %s port %u: %s", v ? "IPv6" : "IPv4", port,
-				      strerror(-fd));
-				continue;
-			}
-			EpollRef ref;
-			ref.kind = RefKind::UdpListen;
-			ref.index = uint32_t(port) | uint32_t(rule_idx) << 16;
-			int rc = ctx.loop.add(fd, EPOLLIN, ref);
+			int rc = listen_one(ctx, r, rule_idx, port, v == 1);
 			if (rc < 0) {
-				close(fd);
 				port_err = rc;
+				debug("UDP: can't bind %s port %u: %s", v ? "IPv6" : "IPv4", port,
+				      strerror(-rc));
 				continue;
 			}
-			ctx.listeners.push_back(UdpListener{fd, port, rule_idx, v == 1});
 			any = true;
 		}
 		if (!any) {
@@ -594,6 +617,8 @@ int udp_init(UdpCtx &ctx) {
 	// given alongside them are bound here.
 	if (ctx.c.no_udp || in.kind == PortForward::Kind::None)
 		return 0;
+	if (in.kind == PortForward::Kind::Auto)
+		ctx.listeners.reserve_auto();
 	for (size_t i = 0; i < in.rules.size() && i <= UINT16_MAX; i++) {
 		const PortRule &r = in.rules[i];
 		if (r.exclude || r.scan)
@@ -604,7 +629,7 @@ int udp_init(UdpCtx &ctx) {
 			return rc;
 		}
 	}
-	debug("UDP: %zu inbound sockets", ctx.listeners.size());
+	listen_log_count(NAMES, ctx.listeners.size());
 	return 0;
 }
 
@@ -798,84 +823,9 @@ void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 }
 
 int udp_listen_sync(UdpCtx &ctx, const PortBitmap &want) {
-	const PortForward &in = ctx.c.udp_in;
 	if (ctx.c.no_udp)
 		return 0;
-	int changes = 0;
-	static PortBitmap have[2]; // per family, of the rule at hand
-	for (size_t ri = 0; ri < in.rules.size() && ri <= UINT16_MAX; ri++) {
-		const PortRule &r = in.rules[ri];
-		if (r.exclude || !r.scan)
-			continue;
-		have[0].reset();
-		have[1].reset();
-		// Close what is no longer wanted; entries are compacted (the
-		// reference carries the port and rule, not the entry's index).
-		size_t kept = 0;
-		for (size_t i = 0; i < ctx.listeners.size(); i++) {
-			UdpListener l = ctx.listeners[i];
-			if (l.rule == ri && !want.test(l.port)) {
-				ctx.flows.for_each([&](uint32_t fi, Flow &f) {
-					if (f.type == FlowType::Udp && f.state<UdpFlow>().inbound &&
-					    f.state<UdpFlow>().sock == l.fd)
-						udp_flow_close(ctx, fi);
-				});
-				if (ctx.splice)
-					udp_splice_listener_closed(*ctx.splice, l.fd);
-				ctx.loop.remove(l.fd);
-				close(l.fd);
-				debug("UDP: port %u no longer bound in the namespace, closing %s "
-				      "socket",
-				      l.port, l.v6 ? "IPv6" : "IPv4");
-				changes++;
-				continue;
-			}
-			if (l.rule == ri)
-				have[l.v6].set(l.port);
-			ctx.listeners[kept++] = l;
-		}
-		ctx.listeners.resize(kept);
-
-		bool fam[2] = {ctx.c.ip4.enabled, ctx.c.ip6.enabled};
-		if (r.bind_addr)
-			fam[r.bind_addr->is_v4() ? 1 : 0] = false;
-		for (uint32_t p = r.first; p <= r.last; p++) {
-			if (!want.test(p) || in.excluded(uint16_t(p))) {
-				ctx.auto_failed[0].reset(p);
-				ctx.auto_failed[1].reset(p);
-				continue;
-			}
-			for (int v = 0; v < 2; v++) {
-				if (!fam[v] || have[v].test(p))
-					continue;
-				int fd = listen_sock_open(r, v == 1, uint16_t(p));
-				EpollRef ref;
-				ref.kind = RefKind::UdpListen;
-				ref.index = p | uint32_t(ri) << 16;
-				if (fd >= 0) {
-					int rc = ctx.loop.add(fd, EPOLLIN, ref);
-					if (rc < 0) {
-						close(fd);
-						fd = rc;
-					}
-				}
-				if (fd < 0) {
-					if (!ctx.auto_failed[v].test(p))
-						debug("UDP: port %u bound in the namespace, but no %s "
-						      "socket on the host: %s",
-						      p, v ? "IPv6" : "IPv4", strerror(-fd));
-					ctx.auto_failed[v].set(p);
-					continue;
-				}
-				ctx.auto_failed[v].reset(p);
-				ctx.listeners.push_back(UdpListener{fd, uint16_t(p), uint16_t(ri), v == 1});
-				debug("UDP: port %u bound in the namespace, %s socket opened", p,
-				      v ? "IPv6" : "IPv4");
-				changes++;
-			}
-		}
-	}
-	return changes;
+	return listen_sync(ctx, ctx.c.udp_in, want, NAMES, listen_one, listen_close);
 }
 
 void udp_flow_close(UdpCtx &ctx, uint32_t index) {
@@ -923,13 +873,10 @@ void udp_close_all(UdpCtx &ctx) {
 		if (f.type == FlowType::Udp)
 			udp_flow_close(ctx, i);
 	});
-	for (const UdpListener &l : ctx.listeners) {
-		if (ctx.splice)
+	for (const UdpListener &l : ctx.listeners)
+		if (l.fd >= 0 && ctx.splice)
 			udp_splice_listener_closed(*ctx.splice, l.fd);
-		ctx.loop.remove(l.fd);
-		close(l.fd);
-	}
-	ctx.listeners.clear();
+	ctx.listeners.close_all(ctx.loop);
 }
 
 } // namespace passt

@@ -6,12 +6,12 @@
 #include <cstring>
 
 #include <netinet/in.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "passt/core/log.h"
 #include "passt/core/util.h"
+#include "passt/fwd/listeners.h"
 #include "passt/net/byteorder.h"
 #include "passt/net/sockaddr.h"
 #include "passt/udp/udp.h"
@@ -285,17 +285,9 @@ int listen_one(UdpSpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port,
 	li.rule = ri;
 	li.v6 = v6;
 	li.scan = r.scan;
-	uint32_t slot = ctx.listener_free.empty() ? uint32_t(ctx.listeners.size())
-						  : ctx.listener_free.back();
-	EpollRef ref{RefKind::UdpSock, fd, UDP_SPLICE_LISTENER_BIT | slot};
-	if (int rc = ctx.loop.add(fd, EPOLLIN, ref); rc < 0)
+	EpollRef ref{RefKind::UdpSock, fd, UDP_SPLICE_LISTENER_BIT};
+	if (int rc = ctx.listeners.add_polled(ctx.loop, ref, li); rc < 0)
 		return rc;
-	if (slot == ctx.listeners.size()) {
-		ctx.listeners.push_back(li);
-	} else {
-		ctx.listener_free.pop_back();
-		ctx.listeners[slot] = li;
-	}
 	s.release();
 	return 0;
 }
@@ -312,62 +304,10 @@ void listen_close(UdpSpliceCtx &ctx, uint32_t i) {
 		    f.state<UdpSpliceFlow>().reply_sock == fd)
 			udp_splice_flow_close(ctx, fi);
 	});
-	ctx.loop.remove(fd);
-	close(fd);
-	l.fd = -1;
-	ctx.listener_free.push_back(i);
+	ctx.listeners.close_polled(ctx.loop, i);
 }
 
-int open_listeners(UdpSpliceCtx &ctx) {
-	const PortForward &pf = ctx.c.udp_out;
-	// Auto: the scanning rules are opened by udp_splice_listen_sync(),
-	// explicit rules given alongside them here.
-	if (pf.kind == PortForward::Kind::None)
-		return 0;
-	if (pf.kind == PortForward::Kind::Auto) {
-		// Room for the scanned ports that come and go, set aside now; the
-		// free list never holds more entries than there are slots.
-		ctx.listeners.reserve(ctx.listeners.size() + 256);
-		ctx.listener_free.reserve(ctx.listeners.capacity());
-	}
-	rlimit rl{};
-	getrlimit(RLIMIT_NOFILE, &rl);
-	size_t budget = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : size_t(rl.rlim_cur) / 4;
-	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
-		const PortRule &r = pf.rules[ri];
-		if (r.exclude || r.scan)
-			continue;
-		for (uint32_t p = r.first; p <= r.last; p++) {
-			if (pf.excluded(uint16_t(p)))
-				continue;
-			for (int v6 = 0; v6 < 2; v6++) {
-				if (r.bind_addr && r.bind_addr->is_v4() == bool(v6))
-					continue;
-				if (v6 ? !ctx.c.ip6.enabled : !ctx.c.ip4.enabled)
-					continue;
-				if (ctx.listeners.size() >= budget) {
-					warn("UDP splice: too many -U ports, stopping at %zu",
-					     ctx.listeners.size());
-					return 0;
-				}
-				int rc = listen_one(ctx, r, ri, uint16_t(p), v6);
-				if (rc == 0)
-					continue;
-				if (r.weak || pf.kind == PortForward::Kind::All ||
-				    (!r.bind_addr && (rc == -EAFNOSUPPORT || rc == -EADDRNOTAVAIL))) {
-					debug("UDP splice: no %s socket on namespace port %u: %s",
-					      v6 ? "IPv6" : "IPv4", p, strerror(-rc));
-					continue;
-				}
-				err("UDP splice: can't bind %s port %u in the namespace: %s",
-				    v6 ? "IPv6" : "IPv4", p, strerror(-rc));
-				return rc;
-			}
-		}
-	}
-	debug("UDP splice: %zu sockets in the namespace", ctx.listeners.size());
-	return 0;
-}
+constexpr ListenNames NAMES{"UDP splice", "socket", "bind", true};
 
 void timer_trampoline(void *c, const timespec &now) {
 	udp_splice_timer(*static_cast<UdpSpliceCtx *>(c), now);
@@ -378,7 +318,7 @@ void timer_trampoline(void *c, const timespec &now) {
 int udp_splice_init(UdpSpliceCtx &ctx) {
 	if (ctx.loop.timers().add("udp-splice", UDP_TIMER_INTERVAL_MS, timer_trampoline, &ctx) < 0)
 		return -ENOSPC;
-	int rc = open_listeners(ctx);
+	int rc = listen_open_rules(ctx, ctx.c.udp_out, NAMES, listen_budget(4), listen_one);
 	if (rc < 0)
 		udp_splice_fini(ctx);
 	return rc;
@@ -391,78 +331,17 @@ void udp_splice_fini(UdpSpliceCtx &ctx) {
 		if (f.type == FlowType::UdpSplice)
 			udp_splice_flow_close(ctx, i);
 	});
-	for (uint32_t i = 0; i < ctx.listeners.size(); i++)
-		listen_close(ctx, i);
-	ctx.listeners.clear();
-	ctx.listener_free.clear();
+	ctx.listeners.close_all(ctx.loop); // their flows are gone already
 }
 
 int udp_splice_listen_sync(UdpSpliceCtx &ctx, const PortBitmap &want) {
-	const PortForward &pf = ctx.c.udp_out;
 	if (ctx.c.no_udp)
 		return 0;
-	int changes = 0;
-	// Which (family, port) sockets the rule at hand has; one pass over the
-	// listeners per scanning rule (there is normally one).
-	static PortBitmap have[2];
-	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
-		const PortRule &r = pf.rules[ri];
-		if (r.exclude || !r.scan)
-			continue;
-		have[0].reset();
-		have[1].reset();
-		for (uint32_t i = 0; i < ctx.listeners.size(); i++) {
-			const UdpSpliceListener &l = ctx.listeners[i];
-			if (l.fd < 0 || !l.scan || l.rule != ri)
-				continue;
-			if (!want.test(l.port)) {
-				debug("UDP splice: host port %u no longer bound, closing %s "
-				      "socket in the namespace",
-				      l.target, l.v6 ? "IPv6" : "IPv4");
-				listen_close(ctx, i);
-				changes++;
-				continue;
-			}
-			have[l.v6].set(l.port);
-		}
-		for (uint32_t p = r.first; p <= r.last; p++) {
-			if (!want.test(p) || pf.excluded(uint16_t(p))) {
-				ctx.auto_failed[0].reset(p);
-				ctx.auto_failed[1].reset(p);
-				continue;
-			}
-			for (int v6 = 0; v6 < 2; v6++) {
-				if (have[v6].test(p))
-					continue;
-				if (r.bind_addr && r.bind_addr->is_v4() == bool(v6))
-					continue;
-				if (v6 ? !ctx.c.ip6.enabled : !ctx.c.ip4.enabled)
-					continue;
-				int rc = listen_one(ctx, r, ri, uint16_t(p), v6);
-				if (rc < 0) {
-					if (!ctx.auto_failed[v6].test(p))
-						debug("UDP splice: host port %u bound, but no %s "
-						      "socket on namespace port %u: %s",
-						      r.to_first + (p - r.first), v6 ? "IPv6" : "IPv4",
-						      p, strerror(-rc));
-					ctx.auto_failed[v6].set(p);
-					continue;
-				}
-				ctx.auto_failed[v6].reset(p);
-				debug("UDP splice: host port %u bound, %s socket opened on "
-				      "namespace port %u",
-				      r.to_first + (p - r.first), v6 ? "IPv6" : "IPv4", p);
-				changes++;
-			}
-		}
-	}
-	return changes;
+	return listen_sync(ctx, ctx.c.udp_out, want, NAMES, listen_one, listen_close);
 }
 
 void udp_splice_mask_listeners(const UdpSpliceCtx &ctx, PortBitmap &ports) {
-	for (const UdpSpliceListener &l : ctx.listeners)
-		if (l.fd >= 0)
-			ports.reset(l.port);
+	ctx.listeners.mask(ports);
 }
 
 void udp_splice_handler(UdpSpliceCtx &ctx, EpollRef ref, uint32_t events, const timespec &now) {

@@ -404,7 +404,7 @@ TEST(UdpSpliceAuto, ListenSyncSlotsAndFlows) {
 	// Nothing wanted: both close with their flows, the -u flow stays.
 	EXPECT_EQ(udp_splice_listen_sync(ctx, PortBitmap{}), 2);
 	EXPECT_EQ(h.splice_flows(), 1u);
-	EXPECT_EQ(ctx.listener_free.size(), 2u);
+	EXPECT_EQ(ctx.listeners.free_slots(), 2u);
 	bound = want_of({pa, pb});
 	udp_splice_mask_listeners(ctx, bound);
 	EXPECT_EQ(bound, want_of({pa, pb}));

@@ -10,6 +10,7 @@
 #include "passt/conf/config.h"
 #include "passt/core/epoll.h"
 #include "passt/flow/flow.h"
+#include "passt/fwd/listeners.h"
 #include "passt/fwd/portscan.h"
 #include "passt/host/ns.h"
 
@@ -66,11 +67,9 @@ struct SpliceCtx {
 	FlowTable &flows;
 	NsSocketHelper &helper; // creates sockets inside the namespace
 
-	// -T listeners. The index of an entry is its EpollRef index and stays
-	// fixed while it is open: closed entries ("-T auto" ports gone from the
-	// host) are reused from listener_free, never moved.
-	std::vector<SpliceListener> listeners;
-	std::vector<uint32_t> listener_free;
+	// -T listeners. The slot of an entry is its EpollRef index (with
+	// SPLICE_LISTENER_BIT) and stays fixed while it is open (fwd/listeners.h).
+	ListenerSlots<SpliceListener> listeners;
 	// "-T auto": ports whose listener failed to open, per family, so that
 	// retries every scan log only once.
 	PortBitmap auto_failed[2];

@@ -10,6 +10,7 @@
 #include "passt/conf/config.h"
 #include "passt/core/epoll.h"
 #include "passt/flow/flow.h"
+#include "passt/fwd/listeners.h"
 #include "passt/fwd/portscan.h"
 #include "passt/net/siphash.h"
 #include "passt/tap/output.h"
@@ -96,11 +97,9 @@ struct TcpCtx {
 
 	// Filled by tcp_init().
 	SipKey key{};                      // ISNs and IPv6 flow labels
-	// Inbound (-t) sockets. The index of an entry is its EpollRef index and
-	// stays fixed while it is open: closed entries (fd -1, "-t auto" ports
-	// that went away) are reused from listener_free, never moved.
-	std::vector<TcpListener> listeners;
-	std::vector<uint32_t> listener_free;
+	// Inbound (-t) sockets. The slot of an entry is its EpollRef index and
+	// stays fixed while it is open (fwd/listeners.h).
+	ListenerSlots<TcpListener> listeners;
 	// "-t auto": ports whose listener failed to open (already bound on the
 	// host, ...) per family, so that retries every scan log only once.
 	PortBitmap auto_failed[2];

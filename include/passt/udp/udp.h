@@ -12,6 +12,7 @@
 #include "passt/conf/config.h"
 #include "passt/core/epoll.h"
 #include "passt/flow/flow.h"
+#include "passt/fwd/listeners.h"
 #include "passt/fwd/portscan.h"
 #include "passt/tap/output.h"
 
@@ -87,7 +88,9 @@ struct UdpCtx {
 	EventLoop &loop;
 	FlowTable &flows;
 
-	std::vector<UdpListener> listeners; // -u sockets
+	// -u sockets, in slots (fwd/listeners.h) that their EpollRef does not
+	// name: it carries the port and the rule.
+	ListenerSlots<UdpListener> listeners;
 	UdpStats stats{};
 	// "-u auto": ports that could not be bound (already bound on the host,
 	// ...) per family, so that retries every scan log only once.

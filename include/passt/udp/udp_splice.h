@@ -15,7 +15,8 @@
 // rule's address). With "-U auto" the sockets of the scanning rules follow
 // the unconnected UDP sockets bound on the host's loopback or any-address
 // instead (scanned about once a second by fwd/portscan.cpp in main.cpp,
-// applied by udp_splice_listen_sync()), always on the namespace's
+// applied by udp_splice_listen_sync() with the sync, start-up walk and
+// slots shared in fwd/listeners.cpp), always on the namespace's
 // loopback. A -U socket's slot in the listener table, which is its
 // EpollRef index, never moves while it is open: a closed slot is only
 // reused, and an event still carrying a closed slot's index is ignored.
@@ -58,6 +59,7 @@
 #include "passt/conf/config.h"
 #include "passt/core/epoll.h"
 #include "passt/flow/flow.h"
+#include "passt/fwd/listeners.h"
 #include "passt/fwd/portscan.h"
 #include "passt/host/ns.h"
 
@@ -101,11 +103,10 @@ struct UdpSpliceCtx {
 	FlowTable &flows;
 	NsSocketHelper &helper; // creates sockets inside the namespace
 
-	// -U sockets. The index of an entry is its EpollRef index and stays
-	// fixed while it is open: closed entries ("-U auto" ports gone from the
-	// host) are reused from listener_free, never moved.
-	std::vector<UdpSpliceListener> listeners;
-	std::vector<uint32_t> listener_free;
+	// -U sockets. The slot of an entry is its EpollRef index (with
+	// UDP_SPLICE_LISTENER_BIT) and stays fixed while it is open
+	// (fwd/listeners.h).
+	ListenerSlots<UdpSpliceListener> listeners;
 	// "-U auto": ports whose socket failed to open, per family, so that
 	// retries every scan log only once.
 	PortBitmap auto_failed[2];

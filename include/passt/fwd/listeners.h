@@ -1,0 +1,286 @@
+// Listening sockets of the forwarding rules, shared by the four forwarding
+// translators: -t (tcp.cpp), -T (tcp/splice.cpp), -u (udp.cpp) and -U
+// (udp/udp_splice.cpp). See src/fwd/listeners.cpp for the theory of
+// operation. What a listener holds, how its socket is opened and what
+// closing it does to flows stay with each translator; this is the part
+// that is the same for all: which (rule, port, family) get a listener, the
+// start-up error policy and descriptor budget, slots that never move, and
+// following the scanned ports of "auto" rules.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "passt/conf/config.h"
+#include "passt/core/epoll.h"
+#include "passt/fwd/portscan.h"
+
+namespace passt {
+
+// How log lines name one kind of listener, e.g. {"TCP", "listener",
+// "listen on", false} or {"UDP splice", "socket", "bind", true}.
+struct ListenNames {
+	const char *proto; // "TCP", "TCP splice", "UDP", "UDP splice"
+	const char *sock;  // "listener" or "socket"
+	const char *verb;  // "listen on" or "bind" (start-up errors)
+	bool in_ns;        // -T/-U: opened in the namespace for ports bound on the host
+};
+
+// True if rule r gets a listener of family v6: the family is enabled in c
+// and matches the rule's bind address, if any.
+bool listen_family(const Config &c, const PortRule &r, bool v6);
+
+// How many listeners the start-up walk may open: RLIMIT_NOFILE / div, so
+// that the rest of the descriptors stay for connections and flows.
+size_t listen_budget(unsigned div);
+
+// Start-up policy for a listener that could not be opened (rc < 0): a weak
+// rule, an "all" forward, or a rule without bind address on a family the
+// host lacks (EAFNOSUPPORT, EADDRNOTAVAIL) is logged at debug level and
+// returns 0 (go on); anything else is logged as an error and returns rc.
+int listen_open_failed(const ListenNames &n, const PortForward &pf, const PortRule &r,
+		       uint16_t port, bool v6, int rc);
+// Log lines of the start-up walk and of listen_sync().
+void listen_log_budget(const ListenNames &n, size_t count);
+void listen_log_count(const ListenNames &n, size_t count);
+void listen_log_closed(const ListenNames &n, const PortRule &r, uint16_t port, bool v6);
+void listen_log_opened(const ListenNames &n, const PortRule &r, uint16_t port, bool v6);
+void listen_log_no_listener(const ListenNames &n, const PortRule &r, uint16_t port, bool v6,
+			    int rc);
+
+// Listeners in slots that never move: a slot's index is the EpollRef index
+// of its socket (where the translator uses one), so a closed listener
+// (fd -1) leaves its slot to the next one opened, and the others stay
+// where they are. T has at least: int fd; uint16_t port; an integer rule
+// (index in the PortForward's rules); bool v6.
+template <typename T>
+class ListenerSlots {
+public:
+	// "auto" rules open and close listeners after start-up: room for
+	// AUTO_RESERVE of them, set aside now (no allocation later as long as
+	// fewer are open at once).
+	static constexpr size_t AUTO_RESERVE = 256;
+	void reserve_auto() {
+		v_.reserve(v_.size() + AUTO_RESERVE);
+		free_.reserve(v_.capacity()); // never more free slots than slots
+	}
+
+	// The slot the next add() will use: a free one if there is one.
+	uint32_t next() const { return free_.empty() ? uint32_t(v_.size()) : free_.back(); }
+	// Stores l in next(); returns its slot.
+	uint32_t add(const T &l) {
+		if (free_.empty()) {
+			v_.push_back(l);
+			return uint32_t(v_.size() - 1);
+		}
+		uint32_t s = free_.back();
+		free_.pop_back();
+		v_[s] = l;
+		return s;
+	}
+	// Slot i is free again (its socket already closed by the caller).
+	void release(uint32_t i) {
+		if (i >= v_.size() || v_[i].fd < 0)
+			return;
+		v_[i].fd = -1;
+		free_.push_back(i);
+	}
+	// Registers l.fd with loop for EPOLLIN under ref, the slot next() ORed
+	// into its index, and stores l in that slot. 0, or -errno (l.fd is then
+	// left to the caller).
+	int add_polled(EventLoop &loop, EpollRef ref, const T &l) {
+		ref.index |= next();
+		if (int rc = loop.add(l.fd, EPOLLIN, ref); rc < 0)
+			return rc;
+		add(l);
+		return 0;
+	}
+	// Takes the listener in slot i out of loop, closes it, frees the slot.
+	void close_polled(EventLoop &loop, uint32_t i) {
+		if (i >= v_.size() || v_[i].fd < 0)
+			return;
+		loop.remove(v_[i].fd);
+		::close(v_[i].fd);
+		release(i);
+	}
+	// Closes every listener (close_polled()) and forgets the slots.
+	void close_all(EventLoop &loop) {
+		for (uint32_t i = 0; i < v_.size(); i++)
+			close_polled(loop, i);
+		clear();
+	}
+	void clear() {
+		v_.clear();
+		free_.clear();
+	}
+	// Clears from ports the ports of the open listeners: a scan of the
+	// side they listen on must not forward them back.
+	void mask(PortBitmap &ports) const {
+		for (const T &l : v_)
+			if (l.fd >= 0)
+				ports.reset(l.port);
+	}
+
+	// Slots, open or free (fd -1).
+	size_t size() const { return v_.size(); }
+	bool empty() const { return v_.empty(); }
+	size_t free_slots() const { return free_.size(); }
+	size_t capacity() const { return v_.capacity(); }
+	const T *data() const { return v_.data(); }
+	T &operator[](size_t i) { return v_[i]; }
+	const T &operator[](size_t i) const { return v_[i]; }
+	typename std::vector<T>::iterator begin() { return v_.begin(); }
+	typename std::vector<T>::iterator end() { return v_.end(); }
+	typename std::vector<T>::const_iterator begin() const { return v_.begin(); }
+	typename std::vector<T>::const_iterator end() const { return v_.end(); }
+
+private:
+	std::vector<T> v_;
+	std::vector<uint32_t> free_;
+};
+
+// Calls fn(rule, rule_index, port, v6) for every listener the rules of pf
+// with r.scan == scan want: exclusions and excluded ports are skipped, and
+// families that listen_family() refuses. fn returns 0 to go on, < 0 to
+// stop the walk with that value, > 0 to stop it with 0.
+template <typename Fn>
+int for_each_listen_port(const Config &c, const PortForward &pf, bool scan, Fn &&fn) {
+	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
+		const PortRule &r = pf.rules[ri];
+		if (r.exclude || r.scan != scan)
+			continue;
+		for (uint32_t p = r.first; p <= r.last; p++) {
+			if (pf.excluded(uint16_t(p)))
+				continue;
+			for (int v6 = 0; v6 < 2; v6++) {
+				if (!listen_family(c, r, v6))
+					continue;
+				int rc = fn(r, ri, uint16_t(p), bool(v6));
+				if (rc)
+					return rc < 0 ? rc : 0;
+			}
+		}
+	}
+	return 0;
+}
+
+// Start-up: open the listeners of the non-scanning rules of pf with
+// open(rule, rule_index, port, v6) -> 0 or -errno (which adds to slots),
+// at most budget slots (a warning, then the rest is left out), failures
+// handled by listen_open_failed(). Sets aside room for "auto" rules.
+// Returns 0 or the first fatal -errno.
+template <typename T, typename Open>
+int listen_open_rules(const Config &c, const PortForward &pf, const ListenNames &n,
+		      size_t budget, ListenerSlots<T> &slots, Open &&open) {
+	if (pf.kind == PortForward::Kind::None)
+		return 0;
+	if (pf.kind == PortForward::Kind::Auto)
+		slots.reserve_auto();
+	bool stopped = false;
+	int rc = for_each_listen_port(
+		c, pf, false, [&](const PortRule &r, uint32_t ri, uint16_t p, bool v6) {
+			if (slots.size() >= budget) {
+				listen_log_budget(n, slots.size());
+				stopped = true;
+				return 1;
+			}
+			int orc = open(r, ri, p, v6);
+			return orc < 0 ? listen_open_failed(n, pf, r, p, v6, orc) : 0;
+		});
+	if (rc == 0 && !stopped)
+		listen_log_count(n, slots.size());
+	return rc;
+}
+
+// "auto": make the listeners of the scanning rules of pf match want (ports
+// to listen on, see portscan_want()). Listeners of a scanning rule whose
+// port is no longer wanted are closed with close(slot) (which frees the
+// slot); missing ones are opened per family with open(rule, rule_index,
+// port, v6) -> 0 or -errno. A port whose listener fails to open is marked
+// in failed[v6] so that the retry at every scan logs only once; ports no
+// longer wanted are unmarked. At most budget listeners are open at a time
+// (a host or namespace with thousands of bound ports must not take all our
+// descriptors): past it, a port fails with -EMFILE. Returns the number
+// opened plus closed.
+template <typename T, typename Open, typename Close>
+int listen_sync(const Config &c, const PortForward &pf, ListenerSlots<T> &slots,
+		PortBitmap (&failed)[2], const PortBitmap &want, const ListenNames &n,
+		Open &&open, Close &&close, size_t budget = listen_budget(4)) {
+	int changes = 0;
+	size_t open_now = slots.size() - slots.free_slots();
+	// Which (family, port) listeners the rule at hand has; one pass over
+	// the slots per scanning rule (there is normally one).
+	static PortBitmap have[2];
+	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
+		const PortRule &r = pf.rules[ri];
+		if (r.exclude || !r.scan)
+			continue;
+		have[0].reset();
+		have[1].reset();
+		for (uint32_t i = 0; i < slots.size(); i++) {
+			const T &l = slots[i];
+			if (l.fd < 0 || uint32_t(l.rule) != ri)
+				continue;
+			if (!want.test(l.port)) {
+				listen_log_closed(n, r, l.port, l.v6);
+				close(i);
+				open_now--;
+				changes++;
+				continue;
+			}
+			have[l.v6].set(l.port);
+		}
+		for (uint32_t p = r.first; p <= r.last; p++) {
+			if (!want.test(p) || pf.excluded(uint16_t(p))) {
+				failed[0].reset(p);
+				failed[1].reset(p);
+				continue;
+			}
+			for (int v6 = 0; v6 < 2; v6++) {
+				if (have[v6].test(p) || !listen_family(c, r, v6))
+					continue;
+				int rc = open_now < budget ? open(r, ri, uint16_t(p), bool(v6))
+							   : -EMFILE;
+				if (rc < 0) {
+					if (!failed[v6].test(p))
+						listen_log_no_listener(n, r, uint16_t(p), v6, rc);
+					failed[v6].set(p);
+					continue;
+				}
+				failed[v6].reset(p);
+				open_now++;
+				listen_log_opened(n, r, uint16_t(p), v6);
+				changes++;
+			}
+		}
+	}
+	return changes;
+}
+
+// The same two for a translator's context: ctx.c is the Config, ctx.listeners
+// the ListenerSlots, ctx.auto_failed the bitmaps; open(ctx, rule,
+// rule_index, port, v6) and close(ctx, slot) as above.
+template <typename Ctx, typename Open>
+int listen_open_rules(Ctx &ctx, const PortForward &pf, const ListenNames &n, size_t budget,
+		      Open *open) {
+	return listen_open_rules(ctx.c, pf, n, budget, ctx.listeners,
+				 [&](const PortRule &r, uint32_t ri, uint16_t p, bool v6) {
+					 return open(ctx, r, ri, p, v6);
+				 });
+}
+template <typename Ctx, typename Open, typename Close>
+int listen_sync(Ctx &ctx, const PortForward &pf, const PortBitmap &want, const ListenNames &n,
+		Open *open, Close *close) {
+	return listen_sync(
+		ctx.c, pf, ctx.listeners, ctx.auto_failed, want, n,
+		[&](const PortRule &r, uint32_t ri, uint16_t p, bool v6) {
+			return open(ctx, r, ri, p, v6);
+		},
+		[&](uint32_t i) { close(ctx, i); });
+}
+
+} // namespace passt

@@ -1,0 +1,116 @@
+// Listening sockets of the forwarding rules (-t, -T, -u, -U).
+//
+// Theory of operation
+// -------------------
+// Each inclusive rule of a PortForward covers a range of ports; every port
+// not excluded gets one listener per address family, IPv4 and IPv6 (the
+// IPv6 one IPV6_V6ONLY), unless the family is disabled or the rule's bind
+// address is of the other family. Each translator opens its own kind of
+// socket (a TCP listener on the host or, through the namespace's socket
+// helper, in the namespace; a bound UDP socket) and decides what closing
+// one does to its flows; the walk, the policy and the bookkeeping are here.
+//
+// Start-up (listen_open_rules()). The non-scanning rules are opened once.
+// A failure is fatal unless the rule is weak (a range given as "all"), the
+// whole forward is "all", or the rule has no bind address and the family
+// is missing on the host (EAFNOSUPPORT, EADDRNOTAVAIL): then it is a debug
+// line and the walk goes on. The walk stops, with a warning, once a share
+// of RLIMIT_NOFILE (listen_budget()) is taken by listeners, keeping the
+// rest for connections. With an "auto" rule, room for ListenerSlots::
+// AUTO_RESERVE more listeners is set aside, so later ones don't allocate.
+//
+// Slots (ListenerSlots). A listener's index is its EpollRef index, so it
+// must not move while open: a closed listener's slot goes on a free list
+// and is the next one reused.
+//
+// "auto" (listen_sync()). The scanner (fwd/portscan.cpp) tells which ports
+// are bound on the other side; each scan, the scanning rules' listeners
+// follow: those whose port is no longer wanted are closed, missing ones
+// opened per family. A port already taken on our side fails every scan:
+// auto_failed bitmaps (per family) log it only the first time, until the
+// port goes away from the scan.
+#include "passt/fwd/listeners.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include <sys/resource.h>
+
+#include "passt/core/log.h"
+
+namespace passt {
+
+namespace {
+
+const char *family(bool v6) { return v6 ? "IPv6" : "IPv4"; }
+
+// The port on the other side that a listener on port forwards to.
+unsigned target_of(const PortRule &r, uint16_t port) { return r.to_first + (port - r.first); }
+
+} // namespace
+
+bool listen_family(const Config &c, const PortRule &r, bool v6) {
+	if (r.bind_addr && r.bind_addr->is_v4() == v6)
+		return false;
+	return v6 ? c.ip6.enabled : c.ip4.enabled;
+}
+
+size_t listen_budget(unsigned div) {
+	rlimit rl{};
+	getrlimit(RLIMIT_NOFILE, &rl);
+	return rl.rlim_cur == RLIM_INFINITY ? size_t(1) << 20 : size_t(rl.rlim_cur) / div;
+}
+
+int listen_open_failed(const ListenNames &n, const PortForward &pf, const PortRule &r,
+		       uint16_t port, bool v6, int rc) {
+	if (r.weak || pf.kind == PortForward::Kind::All ||
+	    (!r.bind_addr && (rc == -EAFNOSUPPORT || rc == -EADDRNOTAVAIL))) {
+		debug("%s: no %s %s on %sport %u: %s", n.proto, family(v6), n.sock,
+		      n.in_ns ? "namespace " : "", port, strerror(-rc));
+		return 0;
+	}
+	err("%s: can't %s %s port %u%s: %s", n.proto, n.verb, family(v6), port,
+	    n.in_ns ? " in the namespace" : "", strerror(-rc));
+	return rc;
+}
+
+void listen_log_budget(const ListenNames &n, size_t count) {
+	warn("%s: too many forwarded ports, stopping at %zu %ss", n.proto, count, n.sock);
+}
+
+void listen_log_count(const ListenNames &n, size_t count) {
+	if (n.in_ns)
+		debug("%s: %zu %ss in the namespace", n.proto, count, n.sock);
+	else
+		debug("%s: %zu inbound %ss", n.proto, count, n.sock);
+}
+
+void listen_log_closed(const ListenNames &n, const PortRule &r, uint16_t port, bool v6) {
+	if (n.in_ns)
+		debug("%s: host port %u no longer bound, closing %s %s in the namespace",
+		      n.proto, target_of(r, port), family(v6), n.sock);
+	else
+		debug("%s: port %u no longer bound in the namespace, closing %s %s", n.proto,
+		      port, family(v6), n.sock);
+}
+
+void listen_log_opened(const ListenNames &n, const PortRule &r, uint16_t port, bool v6) {
+	if (n.in_ns)
+		debug("%s: host port %u bound, %s %s opened on namespace port %u", n.proto,
+		      target_of(r, port), family(v6), n.sock, port);
+	else
+		debug("%s: port %u bound in the namespace, %s %s opened", n.proto, port,
+		      family(v6), n.sock);
+}
+
+void listen_log_no_listener(const ListenNames &n, const PortRule &r, uint16_t port, bool v6,
+			    int rc) {
+	if (n.in_ns)
+		debug("%s: host port %u bound, but no %s %s on namespace port %u: %s", n.proto,
+		      target_of(r, port), family(v6), n.sock, port, strerror(-rc));
+	else
+		debug("%s: port %u bound in the namespace, but no %s %s on the host: %s",
+		      n.proto, port, family(v6), n.sock, strerror(-rc));
+}
+
+} // namespace passt
