@@ -38,8 +38,11 @@
 // EPOLLIN on the source is masked and EPOLLOUT armed on the destination,
 // whose wake-up resumes the direction. So a slow reader throttles its
 // writer through the kernel's own buffers plus one pipe, and nothing is
-// buffered by us. Pipes are sized with F_SETPIPE_SZ (SPLICE_PIPE_SIZE),
-// keeping the default when the kernel refuses (pipe-user-pages limits).
+// buffered by us. Pipes start at the kernel's default size; a direction
+// that fills its pipe gets it enlarged to SPLICE_PIPE_SIZE with
+// F_SETPIPE_SZ (kept as it is when the kernel refuses: pipe-user-pages
+// limits), so bulk transfers move large chunks per call while idle
+// connections don't use up the user's pipe allowance.
 // A handler pass is bounded (a few rounds per event): epoll is
 // level-triggered, so a busy direction is simply called again.
 //
@@ -139,6 +142,8 @@ void flow_close(SpliceCtx &ctx, uint32_t idx, bool reset) {
 	ctx.flows.free(idx);
 }
 
+void grow_pipe(SpliceFlow &t, unsigned d);
+
 // Move what can be moved in direction d. False if the flow was reset.
 bool move(SpliceCtx &ctx, uint32_t idx, SpliceFlow &t, unsigned d) {
 	const int src = t.sock[d], dst = t.sock[!d];
@@ -150,6 +155,8 @@ bool move(SpliceCtx &ctx, uint32_t idx, SpliceFlow &t, unsigned d) {
 			if (n > 0) {
 				t.pending[d] += uint32_t(n);
 				progress = true;
+				if (t.pending[d] >= (t.pipe_size[d] & ~SPLICE_PIPE_FIXED))
+					grow_pipe(t, d);
 			} else if (n == 0) {
 				t.flags |= eof_bit(d);
 			} else if (errno != EAGAIN && errno != EINTR) {
@@ -210,15 +217,31 @@ bool update(SpliceCtx &ctx, uint32_t idx, SpliceFlow &t) {
 	return true;
 }
 
-// Pipes for both directions, enlarged if the kernel lets us. 0 or -errno.
+// Pipes for both directions, of the kernel's default size. 0 or -errno.
 int open_pipes(SpliceFlow &t) {
-	for (auto &p : t.pipe) {
-		if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+	for (unsigned d = 0; d < 2; d++) {
+		if (pipe2(t.pipe[d], O_NONBLOCK | O_CLOEXEC) < 0)
 			return -errno;
-		if (fcntl(p[0], F_SETPIPE_SZ, SPLICE_PIPE_SIZE) < 0)
-			trace_rl("TCP splice: F_SETPIPE_SZ: %s", strerror(errno));
+		int size = fcntl(t.pipe[d][0], F_GETPIPE_SZ);
+		t.pipe_size[d] = size > 0 ? uint32_t(size) : SPLICE_PIPE_FIXED;
 	}
 	return 0;
+}
+
+// Direction d filled its pipe: enlarge it to SPLICE_PIPE_SIZE, once. Idle
+// and interactive connections keep small pipes, so that many of them fit
+// in the user's pipe allowance (fs.pipe-user-pages-soft), past which the
+// kernel gives new pipes a single page or two.
+void grow_pipe(SpliceFlow &t, unsigned d) {
+	if (t.pipe_size[d] & SPLICE_PIPE_FIXED || t.pipe_size[d] >= uint32_t(SPLICE_PIPE_SIZE))
+		return;
+	int size = fcntl(t.pipe[d][0], F_SETPIPE_SZ, SPLICE_PIPE_SIZE);
+	if (size < 0) {
+		trace_rl("TCP splice: F_SETPIPE_SZ: %s", strerror(errno));
+		t.pipe_size[d] |= SPLICE_PIPE_FIXED;
+		return;
+	}
+	t.pipe_size[d] = uint32_t(size);
 }
 
 void sock_setup(int fd) {

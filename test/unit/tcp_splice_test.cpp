@@ -156,6 +156,12 @@ TEST_F(SpliceTest, DataBothWays) {
 	EXPECT_EQ(std::memcmp(got.data(), reply, sizeof(reply)), 0);
 	EXPECT_EQ(ctx->stats.bytes[0], sizeof(msg));
 	EXPECT_EQ(ctx->stats.bytes[1], sizeof(reply));
+	// Small exchanges leave the pipes at the kernel's default size.
+	const SpliceFlow &t = flows.get(idx, FlowType::TcpSplice)->state<SpliceFlow>();
+	for (unsigned d = 0; d < 2; d++) {
+		EXPECT_LT(t.pipe_size[d] & ~SPLICE_PIPE_FIXED, uint32_t(SPLICE_PIPE_SIZE));
+		EXPECT_EQ(fcntl(t.pipe[d][0], F_GETPIPE_SZ), int(t.pipe_size[d] & ~SPLICE_PIPE_FIXED));
+	}
 }
 
 TEST_F(SpliceTest, BulkWithSlowReaderIsComplete) {
@@ -207,6 +213,17 @@ TEST_F(SpliceTest, BulkWithSlowReaderIsComplete) {
 	ASSERT_EQ(got.size(), data.size());
 	EXPECT_TRUE(got == data);
 	EXPECT_FALSE(blocked());
+	// The bulk direction filled its pipe, which was enlarged (where the
+	// kernel allows it); the idle one was not.
+	flows.for_each([&](uint32_t, Flow &f) {
+		const SpliceFlow &t = f.state<SpliceFlow>();
+		int size0 = fcntl(t.pipe[0][0], F_GETPIPE_SZ);
+		if (!(t.pipe_size[0] & SPLICE_PIPE_FIXED)) {
+			EXPECT_EQ(t.pipe_size[0], uint32_t(SPLICE_PIPE_SIZE));
+			EXPECT_EQ(size0, SPLICE_PIPE_SIZE);
+		}
+		EXPECT_LT(fcntl(t.pipe[1][0], F_GETPIPE_SZ), SPLICE_PIPE_SIZE);
+	});
 }
 
 TEST_F(SpliceTest, HalfCloseBothWaysThenFlowCloses) {

@@ -18,6 +18,8 @@ namespace passt {
 
 // Pipe size asked for with F_SETPIPE_SZ (the default is kept if refused).
 inline constexpr int SPLICE_PIPE_SIZE = 1 << 20;
+// SpliceFlow::pipe_size bit: the kernel refused to enlarge the pipe.
+inline constexpr uint32_t SPLICE_PIPE_FIXED = 1u << 31;
 // EpollRef.index of a spliced socket: flow index << 1 | side; of a -T
 // listener in the namespace: SPLICE_LISTENER_BIT | listener index.
 inline constexpr uint32_t SPLICE_LISTENER_BIT = 1u << 31;
@@ -41,6 +43,9 @@ struct SpliceFlow {
 	int32_t pipe[2][2] = {{-1, -1}, {-1, -1}};
 	uint32_t pending[2] = {0, 0}; // bytes sitting in pipe[d]
 	uint32_t events[2] = {0, 0};  // epoll events registered for sock[s]
+	// Capacity of pipe[d]: the kernel's default at first, SPLICE_PIPE_SIZE
+	// once the direction has filled it; SPLICE_PIPE_FIXED set: stays as is.
+	uint32_t pipe_size[2] = {0, 0};
 	uint8_t flags = 0;
 	uint8_t inbound = 0;          // 1: accepted on the host (-t), 0: in the namespace (-T)
 };
