@@ -95,6 +95,7 @@
 #include "passt/net/eth.h"
 #include "passt/net/ip4.h"
 #include "passt/net/ip6.h"
+#include "passt/net/recv_batch.h"
 #include "passt/net/sockaddr.h"
 #include "passt/net/udp.h"
 #include "passt/udp/udp_splice.h"
@@ -119,10 +120,7 @@ constexpr size_t SLOT = (HDR_ROOM + PAYLOAD_MAX6 + 63) / 64 * 64;
 constexpr size_t DEFAULT_MTU = 65520;
 
 // Receive buffers: one frame slot per datagram of a batch (single thread).
-alignas(64) std::byte rx_buf[RECV_BATCH][SLOT];
-mmsghdr rx_msgs[RECV_BATCH];
-iovec rx_iov[RECV_BATCH];
-SockAddr rx_names[RECV_BATCH];
+RecvBatch<RECV_BATCH, SLOT> rx;
 
 InAny any_of(bool v4) { return v4 ? InAny(Ipv4Addr{}) : InAny(Ipv6Addr{}); }
 
@@ -321,7 +319,7 @@ std::optional<uint32_t> inbound_flow_new(UdpCtx &ctx, const PortRule &r, uint16_
 // Turn the payload of n bytes in rx slot i into a frame for the guest side
 // g and queue it. False if it was dropped.
 bool slot_to_tap(UdpCtx &ctx, int i, size_t n, const FlowSide &g) {
-	std::byte *slot = rx_buf[i];
+	std::byte *slot = rx.buf[i];
 	size_t len;
 	const std::byte *start;
 	if (g.peer_addr.is_v4()) {
@@ -341,31 +339,6 @@ bool slot_to_tap(UdpCtx &ctx, int i, size_t n, const FlowSide &g) {
 		return false;
 	}
 	return true;
-}
-
-// Read a batch from fd into the rx slots, payloads of up to cap bytes each.
-// Returns the count, 0 if nothing is left, -errno on an error (consumed).
-int recv_batch(int fd, size_t cap, bool names) {
-	for (int i = 0; i < RECV_BATCH; i++) {
-		rx_iov[i].iov_base = rx_buf[i] + HDR_ROOM;
-		rx_iov[i].iov_len = cap;
-		msghdr &mh = rx_msgs[i].msg_hdr;
-		mh = msghdr{};
-		mh.msg_iov = &rx_iov[i];
-		mh.msg_iovlen = 1;
-		if (names) {
-			mh.msg_name = &rx_names[i];
-			mh.msg_namelen = sizeof(rx_names[i]);
-		}
-		rx_msgs[i].msg_len = 0;
-	}
-	int n;
-	do
-		n = recvmmsg(fd, rx_msgs, RECV_BATCH, MSG_DONTWAIT, nullptr);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
-	return n;
 }
 
 // Parsed guest datagram.
@@ -725,19 +698,19 @@ void udp_sock_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timespec
 	size_t cap = max_payload(ctx.c, g.peer_addr.is_v4());
 	unsigned queued = 0;
 	for (int round = 0; round < RECV_ROUNDS; round++) {
-		int n = recv_batch(ref.fd, cap, false);
+		int n = rx.recv(ref.fd, HDR_ROOM, cap, false);
 		if (n < 0) {
 			debug_rl("UDP: flow %u: recv: %s", ref.index, strerror(-n));
 			continue; // the error is consumed: data may follow
 		}
 		for (int i = 0; i < n; i++) {
-			if (rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			if (rx.truncated(i)) {
 				ctx.stats.oversize++;
 				debug_rl("UDP: flow %u: datagram larger than the MTU dropped",
 					 ref.index);
 				continue;
 			}
-			if (slot_to_tap(ctx, i, rx_msgs[i].msg_len, g)) {
+			if (slot_to_tap(ctx, i, rx.len(i), g)) {
 				uf.to_guest++;
 				ctx.stats.to_guest++;
 				queued++;
@@ -769,7 +742,7 @@ void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 	for (int round = 0; round < RECV_ROUNDS; round++) {
 		// Take whatever fits a slot; the MTU of the sender's family is
 		// checked per datagram.
-		int n = recv_batch(ref.fd, PAYLOAD_MAX6, true);
+		int n = rx.recv(ref.fd, HDR_ROOM, PAYLOAD_MAX6, true);
 		if (n < 0) {
 			debug_rl("UDP: port %u: recv: %s", port, strerror(-n));
 			continue;
@@ -777,21 +750,21 @@ void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 		for (int i = 0; i < n; i++) {
 			FlowSide host;
 			uint32_t scope = 0;
-			if (!sockaddr_to(rx_names[i], host.peer_addr, host.peer_port, scope))
+			if (!sockaddr_to(rx.names[i], host.peer_addr, host.peer_port, scope))
 				continue;
 			bool v4 = host.peer_addr.is_v4();
-			size_t len = rx_msgs[i].msg_len;
+			size_t len = rx.len(i);
 			if (ctx.splice && host.peer_addr.is_loopback() && !r.to_addr &&
-			    !(rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
+			    !rx.truncated(i)) {
 				// Loopback to loopback: no frames (udp_splice.cpp).
 				udp_splice_from_host(
 					*ctx.splice, ref.fd, r.bind_addr ? *r.bind_addr : any_of(v4),
 					port, host.peer_addr, host.peer_port,
 					uint16_t(r.to_first + (port - r.first)),
-					std::span<const std::byte>(rx_buf[i] + HDR_ROOM, len), now);
+					std::span<const std::byte>(rx.buf[i] + HDR_ROOM, len), now);
 				continue;
 			}
-			if ((rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+			if (rx.truncated(i) ||
 			    len > max_payload(ctx.c, v4)) {
 				ctx.stats.oversize++;
 				debug_rl("UDP: port %u: datagram larger than the MTU dropped", port);

@@ -13,6 +13,7 @@
 #include "passt/core/util.h"
 #include "passt/fwd/listeners.h"
 #include "passt/net/byteorder.h"
+#include "passt/net/recv_batch.h"
 #include "passt/net/sockaddr.h"
 #include "passt/udp/udp.h"
 
@@ -27,10 +28,7 @@ constexpr int ROUNDS = 8;
 // A slot holds the largest datagram loopback can carry (65535 - 8).
 constexpr size_t SLOT = 65536;
 
-alignas(64) std::byte rx_buf[BATCH][SLOT];
-mmsghdr rx_msgs[BATCH];
-iovec rx_iov[BATCH];
-SockAddr rx_names[BATCH];
+RecvBatch<BATCH, SLOT> rx;
 
 // One run of datagrams leaving through the same socket.
 mmsghdr tx_msgs[BATCH];
@@ -48,31 +46,6 @@ void drain_error(int fd, uint32_t idx) {
 	socklen_t sl = sizeof(e);
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) == 0 && e)
 		debug_rl("UDP splice: flow %u: socket error: %s", idx, strerror(e));
-}
-
-// Read a batch from fd into the rx slots. Count, 0 if nothing is left,
-// -errno on an error (which is consumed: data may follow).
-int recv_batch(int fd, bool names) {
-	for (int i = 0; i < BATCH; i++) {
-		rx_iov[i].iov_base = rx_buf[i];
-		rx_iov[i].iov_len = SLOT;
-		msghdr &mh = rx_msgs[i].msg_hdr;
-		mh = msghdr{};
-		mh.msg_iov = &rx_iov[i];
-		mh.msg_iovlen = 1;
-		if (names) {
-			mh.msg_name = &rx_names[i];
-			mh.msg_namelen = sizeof(rx_names[i]);
-		}
-		rx_msgs[i].msg_len = 0;
-	}
-	int n;
-	do
-		n = recvmmsg(fd, rx_msgs, BATCH, MSG_DONTWAIT, nullptr);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
-	return n;
 }
 
 // Send msgs[0 .. n) on fd with as few sendmmsg() calls as the kernel lets
@@ -168,7 +141,7 @@ std::optional<uint32_t> outbound_new(UdpSpliceCtx &ctx, const UdpSpliceListener 
 void listener_input(UdpSpliceCtx &ctx, uint32_t li, const timespec &now) {
 	const UdpSpliceListener l = ctx.listeners[li];
 	for (int round = 0; round < ROUNDS; round++) {
-		int n = recv_batch(l.fd, true);
+		int n = rx.recv(l.fd, 0, SLOT, true);
 		if (n < 0) {
 			debug_rl("UDP splice: namespace port %u: recv: %s", l.port, strerror(-n));
 			continue;
@@ -176,12 +149,12 @@ void listener_input(UdpSpliceCtx &ctx, uint32_t li, const timespec &now) {
 		int run_fd = -1;
 		unsigned run = 0;
 		for (int i = 0; i < n; i++) {
-			if (rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			if (rx.truncated(i)) {
 				ctx.stats.truncated++;
 				continue;
 			}
 			FlowSide g;
-			if (!sockaddr_to(rx_names[i], g.peer_addr, g.peer_port))
+			if (!sockaddr_to(rx.names[i], g.peer_addr, g.peer_port))
 				continue;
 			g.our_addr = l.addr;
 			g.our_port = l.port;
@@ -197,8 +170,8 @@ void listener_input(UdpSpliceCtx &ctx, uint32_t li, const timespec &now) {
 				run = 0;
 			}
 			run_fd = u.sock;
-			tx_iov[run].iov_base = rx_buf[i];
-			tx_iov[run].iov_len = rx_msgs[i].msg_len;
+			tx_iov[run].iov_base = rx.buf[i];
+			tx_iov[run].iov_len = rx.len(i);
 			tx_msgs[run].msg_hdr = msghdr{};
 			tx_msgs[run].msg_hdr.msg_iov = &tx_iov[run];
 			tx_msgs[run].msg_hdr.msg_iovlen = 1;
@@ -225,19 +198,19 @@ void flow_input(UdpSpliceCtx &ctx, uint32_t idx, Flow &f, uint32_t events,
 	SockAddr to;
 	socklen_t tl = sockaddr_from(to, peer_side.peer_addr, peer_side.peer_port);
 	for (int round = 0; round < ROUNDS; round++) {
-		int n = recv_batch(u.sock, false);
+		int n = rx.recv(u.sock, 0, SLOT, false);
 		if (n < 0) {
 			debug_rl("UDP splice: flow %u: recv: %s", idx, strerror(-n));
 			continue;
 		}
 		unsigned m = 0;
 		for (int i = 0; i < n; i++) {
-			if (rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			if (rx.truncated(i)) {
 				ctx.stats.truncated++;
 				continue;
 			}
-			tx_iov[m].iov_base = rx_buf[i];
-			tx_iov[m].iov_len = rx_msgs[i].msg_len;
+			tx_iov[m].iov_base = rx.buf[i];
+			tx_iov[m].iov_len = rx.len(i);
 			msghdr &mh = tx_msgs[m].msg_hdr;
 			mh = msghdr{};
 			mh.msg_name = &to;
