@@ -72,33 +72,6 @@ while time.time() < deadline:
 open(d + "/srv_done", "w").close()
 EOF
 
-cat > "$d/cli.py" <<'EOF'
-# Host side: connect within SECONDS (retrying refused attempts), send
-# MSG, then keep the connection open: read lines from the FIFO CTL and
-# send each one; exit at "quit". Exit 2 if no connection could be made.
-import socket, sys, time
-host, port, secs, msg, ctl = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
-end = time.time() + secs
-while True:
-    try:
-        s = socket.create_connection((host, port), timeout=1)
-        break
-    except OSError:
-        if time.time() > end:
-            sys.exit(2)
-        time.sleep(0.05)
-s.sendall(msg.encode() + b"\n")
-print("connected", flush=True)
-with open(ctl) as f:
-    for line in f:
-        line = line.strip()
-        if line == "quit":
-            break
-        s.sendall(line.encode() + b"\n")
-        print("sent", line, flush=True)
-s.close()
-EOF
-
 cat > "$d/once.py" <<'EOF'
 # Connect to HOST:PORT, send MSG, close.
 import socket, sys
@@ -161,7 +134,7 @@ mkfifo "$d/ctl"
 touch "$d/go"
 wait_for "[ -e $d/listening ]" 10 || fail "namespace server did not start"
 t0=$(date +%s.%N)
-python3 "$d/cli.py" $TAP_SRC4 $TPORT 3 hello4 "$d/ctl" > "$d/cli.log" 2>&1 &
+python3 "$PASST_ROOT/test/integration/hold_conn.py" $TAP_SRC4 $TPORT 3 hello4 "$d/ctl" > "$d/cli.log" 2>&1 &
 cli=$!
 exec 7<> "$d/ctl" # the client's control FIFO (read-write: never blocks)
 wait_for "grep -q connected $d/cli.log" 5 || fail "no connection to $TAP_SRC4:$TPORT"

@@ -74,33 +74,6 @@ while time.time() < deadline:
             conns.remove(s)
 EOF
 
-cat > "$d/cli.py" <<'EOF'
-# Connect to HOST:PORT within SECONDS (retrying refused attempts), send
-# MSG, then keep the connection open: read lines from the FIFO CTL and send
-# each one; exit at "quit". Exit 2 if no connection could be made.
-import socket, sys, time
-host, port, secs, msg, ctl = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
-end = time.time() + secs
-while True:
-    try:
-        s = socket.create_connection((host, port), timeout=1)
-        break
-    except OSError:
-        if time.time() > end:
-            sys.exit(2)
-        time.sleep(0.05)
-s.sendall(msg.encode() + b"\n")
-print("connected", flush=True)
-with open(ctl) as f:
-    for line in f:
-        line = line.strip()
-        if line == "quit":
-            break
-        s.sendall(line.encode() + b"\n")
-        print("sent", line, flush=True)
-s.close()
-EOF
-
 cat > "$d/once.py" <<'EOF'
 # Connect to HOST:PORT within SECONDS (retrying), send MSG, close.
 import socket, sys, time
@@ -190,7 +163,7 @@ srv=$!
 wait_for "[ -e $d/ready ]" 5 || fail "host server did not start"
 t0=$(date +%s.%N)
 mkfifo "$d/ctl"
-in_ns python3 "$d/cli.py" 127.0.0.1 $PORT 3 hello "$d/ctl" > "$d/cli.log" 2>&1 &
+in_ns python3 "$PASST_ROOT/test/integration/hold_conn.py" 127.0.0.1 $PORT 3 hello "$d/ctl" > "$d/cli.log" 2>&1 &
 cli=$!
 exec 7<> "$d/ctl" # the client's control FIFO (read-write: never blocks)
 wait_for "grep -q connected $d/cli.log" 5 || fail "no connection to 127.0.0.1:$PORT from the namespace"
