@@ -261,6 +261,13 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 		return ACK_FAIL;
 	};
 	auto want = [&](size_t s) { return size == s; };
+	// GET_* requests: no payload in, a u64 out.
+	auto reply_u64 = [&](uint64_t v) {
+		if (!want(0))
+			return refuse("payload size");
+		int rc = reply(request, &v, sizeof(v));
+		return rc < 0 ? rc : REPLIED;
+	};
 	// Queue index from a vring state or file payload.
 	auto queue_of = [&](uint64_t v) -> int {
 		uint64_t q = v & VRING_IDX_MASK;
@@ -268,13 +275,8 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 	};
 
 	switch (request) {
-	case GET_FEATURES: {
-		if (!want(0))
-			return refuse("payload size");
-		uint64_t v = FEATURES;
-		int rc = reply(request, &v, sizeof(v));
-		return rc < 0 ? rc : REPLIED;
-	}
+	case GET_FEATURES:
+		return reply_u64(FEATURES);
 	case SET_FEATURES: {
 		if (!want(8))
 			return refuse("payload size");
@@ -288,13 +290,8 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 		debug("vhost-user: features 0x%llx", (unsigned long long)v);
 		return ACK_OK;
 	}
-	case GET_PROTOCOL_FEATURES: {
-		if (!want(0))
-			return refuse("payload size");
-		uint64_t v = PROTOCOL_FEATURES;
-		int rc = reply(request, &v, sizeof(v));
-		return rc < 0 ? rc : REPLIED;
-	}
+	case GET_PROTOCOL_FEATURES:
+		return reply_u64(PROTOCOL_FEATURES);
 	case SET_PROTOCOL_FEATURES: {
 		if (!want(8))
 			return refuse("payload size");
@@ -318,13 +315,8 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 		}
 		features_ = 0;
 		return ACK_OK;
-	case GET_QUEUE_NUM: {
-		if (!want(0))
-			return refuse("payload size");
-		uint64_t v = NQUEUES;
-		int rc = reply(request, &v, sizeof(v));
-		return rc < 0 ? rc : REPLIED;
-	}
+	case GET_QUEUE_NUM:
+		return reply_u64(NQUEUES);
 	case SET_MEM_TABLE:
 		return set_mem_table(p, size, fds, nfds);
 	case SET_VRING_NUM:
