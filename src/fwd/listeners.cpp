@@ -16,12 +16,18 @@
 // is missing on the host (EAFNOSUPPORT, EADDRNOTAVAIL): then it is a debug
 // line and the walk goes on. The walk stops, with a warning, once a share
 // of RLIMIT_NOFILE (listen_budget()) is taken by listeners, keeping the
-// rest for connections. With an "auto" rule, room for ListenerSlots::
-// AUTO_RESERVE more listeners is set aside, so later ones don't allocate.
+// rest for connections.
 //
 // Slots (ListenerSlots). A listener's index is its EpollRef index, so it
 // must not move while open: a closed listener's slot goes on a free list
-// and is the next one reused.
+// and is the next one reused. The table is sized at start-up and sealed:
+// after init nothing allocates (the sandbox's "no heap" rule, checked by
+// test/integration/test_no_heap.sh). With an "auto" rule, room is set
+// aside before the start-up walk for as many listeners as the scanning
+// rules cover (a listener per port and family), at most the sync's share
+// of the descriptors (listen_auto_room()); since listen_sync() never has
+// more than that share open, the room is never short. If it were, a port
+// would get a rate-limited warning and no listener, never a bigger table.
 //
 // "auto" (listen_sync()). The scanner (fwd/portscan.cpp) tells which ports
 // are bound on the other side; each scan, the scanning rules' listeners
@@ -29,8 +35,12 @@
 // opened per family. A port already taken on our side fails every scan:
 // auto_failed bitmaps (per family) log it only the first time, until the
 // port goes away from the scan.
+//
+// RLIMIT_NOFILE is read once, before the sandbox.
+// #syscalls:init prlimit64
 #include "passt/fwd/listeners.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -56,9 +66,14 @@ bool listen_family(const Config &c, const PortRule &r, bool v6) {
 }
 
 size_t listen_budget(unsigned div) {
-	rlimit rl{};
-	getrlimit(RLIMIT_NOFILE, &rl);
-	return rl.rlim_cur == RLIM_INFINITY ? size_t(1) << 20 : size_t(rl.rlim_cur) / div;
+	// Read once, at start-up (main() raised it before any listener):
+	// auto-forwarding syncs ask again from inside the sandbox.
+	static const size_t limit = [] {
+		rlimit rl{};
+		getrlimit(RLIMIT_NOFILE, &rl);
+		return rl.rlim_cur == RLIM_INFINITY ? size_t(1) << 20 : size_t(rl.rlim_cur);
+	}();
+	return limit / div;
 }
 
 int listen_open_failed(const ListenNames &n, const PortForward &pf, const PortRule &r,
@@ -101,6 +116,25 @@ void listen_log_opened(const ListenNames &n, const PortRule &r, uint16_t port, b
 	else
 		debug("%s: port %u bound in the namespace, %s %s opened", n.proto, port,
 		      family(v6), n.sock);
+}
+
+size_t listen_auto_room(const Config &c, const PortForward &pf) {
+	size_t cover = 0;
+	for_each_listen_port(c, pf, true, [&](const PortRule &, uint32_t, uint16_t, bool) {
+		cover++;
+		return 0;
+	});
+	return std::min({cover, listen_budget(4), AUTO_MAX_SLOTS});
+}
+
+void listen_log_full(const ListenNames &n, const PortRule &r, uint16_t port, bool v6,
+		     size_t slots) {
+	if (n.in_ns)
+		warn_rl("%s: all %zu %s slots taken, host port %u not forwarded (%s)", n.proto,
+			slots, n.sock, target_of(r, port), family(v6));
+	else
+		warn_rl("%s: all %zu %s slots taken, port %u not forwarded (%s)", n.proto, slots,
+			n.sock, port, family(v6));
 }
 
 void listen_log_no_listener(const ListenNames &n, const PortRule &r, uint16_t port, bool v6,

@@ -267,21 +267,53 @@ TEST(FwdListenOpen, NoneOpensNothingAutoReserves) {
 	FakeOpener o2{s2};
 	EXPECT_EQ(listen_open_rules(c, pf, NAMES, 1000, s2, o2), 0);
 	EXPECT_EQ(o2.calls.size(), 2u); // the explicit rule only
-	EXPECT_GE(s2.capacity(), ListenerSlots<FakeListener>::AUTO_RESERVE); // set aside first
+	// Room set aside for the scanning rule (10 ports, 2 families) on top
+	// of the explicit listeners, and the table is sealed.
+	EXPECT_GE(s2.capacity(), 2u + 20u);
+	EXPECT_TRUE(s2.sealed());
+	EXPECT_TRUE(s1.capacity() == 0 && !s1.sealed()); // None: untouched
 }
 
-TEST(FwdListenBudget, ShareOfTheDescriptorLimit) {
+TEST(FwdListenAutoRoom, CoveredPortsBudgetAndBound) {
+	Config c;
+	PortForward pf;
+	pf.kind = PortForward::Kind::Auto;
+	PortRule scan = rule(20, 29);
+	scan.scan = true;
+	PortRule excl = rule(25, 26);
+	excl.exclude = true;
+	pf.rules = {rule(1, 1000), scan, excl}; // the explicit rule does not count
+	EXPECT_EQ(listen_auto_room(c, pf), 16u); // 8 ports, 2 families
+	c.ip6.enabled = false;
+	EXPECT_EQ(listen_auto_room(c, pf), 8u);
+	c.ip6.enabled = true;
+	pf.rules = {rule(1, 65535)};
+	pf.rules[0].scan = true;
+	EXPECT_EQ(listen_auto_room(c, pf), std::min<size_t>(2 * 65535, listen_budget(4)));
+	EXPECT_LE(listen_auto_room(c, pf), AUTO_MAX_SLOTS);
+}
+
+// A share of RLIMIT_NOFILE as read the first time (at start-up, once main()
+// raised it): later calls, from inside the sandbox, make no syscall and
+// size nothing differently.
+TEST(FwdListenBudget, ShareOfTheDescriptorLimitReadOnce) {
 	rlimit saved{};
 	ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
-	if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 400)
-		GTEST_SKIP() << "hard descriptor limit too low";
-	rlimit rl = saved;
-	rl.rlim_cur = 400;
-	ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	size_t quarter = listen_budget(4), half = listen_budget(2);
-	ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
-	EXPECT_EQ(quarter, 100u);
-	EXPECT_EQ(half, 200u);
+	size_t all = listen_budget(1);
+	EXPECT_GT(all, 0u);
+	if (saved.rlim_max != RLIM_INFINITY) {
+		EXPECT_LE(all, size_t(saved.rlim_max));
+	}
+	EXPECT_EQ(listen_budget(4), all / 4);
+	EXPECT_EQ(listen_budget(2), all / 2);
+	if (saved.rlim_cur > 400) {
+		rlimit rl = saved;
+		rl.rlim_cur = 400;
+		ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+		size_t quarter = listen_budget(4);
+		ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
+		EXPECT_EQ(quarter, all / 4);
+	}
 }
 
 TEST(FwdListenerSlots, FreedSlotsAreReusedOthersStay) {
@@ -391,6 +423,7 @@ TEST(FwdListenSync, BudgetCapsOpenListeners) {
 	scan.scan = scan.weak = true;
 	pf.rules = {scan};
 	ListenerSlots<FakeListener> slots;
+	slots.reserve_auto(listen_auto_room(c, pf));
 	PortBitmap failed[2];
 	FakeOpener open{slots, {}};
 	auto close = [&](uint32_t i) { slots.release(i); };
@@ -422,6 +455,7 @@ TEST(FwdListenSync, BothFamiliesAndTargetInNamespaceLogs) {
 	scan.scan = true;
 	pf.rules = {scan};
 	ListenerSlots<FakeListener> slots;
+	slots.reserve_auto(listen_auto_room(c, pf));
 	PortBitmap failed[2];
 	FakeOpener open{slots, {{5002, true}}};
 	auto close = [&](uint32_t i) { slots.release(i); };
@@ -477,4 +511,117 @@ TEST(FwdListenerSlots, PolledSlotsCarryTheirIndexAndClose) {
 	EXPECT_TRUE(s.empty());
 	EXPECT_EQ(fcntl(fds[1], F_GETFD), -1);
 	EXPECT_EQ(fcntl(fds[2], F_GETFD), -1);
+}
+
+// The table is sized at start-up: adds before seal() grow it and keep the
+// "auto" room on top; once sealed it never moves or grows, and an add past
+// its capacity fails, storing nothing.
+TEST(FwdListenerSlots, SealedTableNeverGrows) {
+	ListenerSlots<FakeListener> s;
+	s.reserve_auto(3);
+	EXPECT_GE(s.capacity(), 3u);
+	for (int i = 0; i < 40; i++) // start-up: explicit listeners, more than the room
+		EXPECT_EQ(s.add({100 + i, uint16_t(i), 0, false}), uint32_t(i));
+	EXPECT_GE(s.capacity(), s.size() + 3); // the room is still there
+	EXPECT_FALSE(s.full());
+	s.seal();
+	const FakeListener *base = s.data();
+	const size_t cap = s.capacity();
+	// Fill the room and what the start-up growth left: no move.
+	uint32_t n = 0;
+	while (!s.full()) {
+		ASSERT_NE(s.add({1000 + int(n), uint16_t(1000 + n), 1, true}),
+			  ListenerSlots<FakeListener>::NO_SLOT);
+		n++;
+	}
+	EXPECT_GE(n, 3u);
+	EXPECT_EQ(s.size(), cap);
+	EXPECT_EQ(s.add({9999, 9999, 1, false}), ListenerSlots<FakeListener>::NO_SLOT);
+	EXPECT_EQ(s.size(), cap);
+	EXPECT_EQ(s.capacity(), cap);
+	EXPECT_EQ(s.data(), base);
+	for (const FakeListener &l : s)
+		EXPECT_NE(l.fd, 9999); // not stored
+	// A freed slot is reused, still without growing; freeing every slot
+	// (the free list) allocates nothing either: capacity and data stay.
+	s.release(7);
+	EXPECT_FALSE(s.full());
+	EXPECT_EQ(s.add({7777, 7777, 1, false}), 7u);
+	EXPECT_TRUE(s.full());
+	for (uint32_t i = 0; i < s.size(); i++)
+		s.release(i);
+	EXPECT_EQ(s.free_slots(), cap);
+	EXPECT_EQ(s.capacity(), cap);
+	EXPECT_EQ(s.data(), base);
+}
+
+TEST(FwdListenerSlots, AddPolledFailsWhenFullRegistersNothing) {
+	EventLoop loop;
+	ASSERT_EQ(loop.init(), 0);
+	ListenerSlots<FakeListener> s;
+	s.reserve_auto(0);
+	int a = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), b = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ASSERT_GE(a, 0);
+	ASSERT_GE(b, 0);
+	ASSERT_EQ(s.add_polled(loop, {RefKind::TcpListen, a, 0}, {a, 1, 0, false}), 0);
+	s.seal();
+	while (!s.full())
+		s.add({-2, 0, 0, false}); // placeholders up to the capacity
+	EXPECT_EQ(s.add_polled(loop, {RefKind::TcpListen, b, 0}, {b, 2, 0, false}), -ENOSPC);
+	// b was not registered (the caller keeps and closes it): adding it now works.
+	EXPECT_EQ(loop.add(b, EPOLLIN, EpollRef{RefKind::TcpListen, b, 0}), 0);
+	loop.remove(b);
+	close(b);
+	s.close_polled(loop, 0);
+	EXPECT_EQ(fcntl(a, F_GETFD), -1);
+}
+
+// The caller of a full table: listen_sync() does not call open(), warns
+// once per port (until the port goes away from the scan), and the port
+// gets a listener as soon as a slot is freed. Nothing grows.
+TEST(FwdListenSync, FullTableRefusesWarnsOnceAndRecovers) {
+	LogFile log;
+	ASSERT_TRUE(log.ok());
+	Config c;
+	c.ip6.enabled = false;
+	PortForward pf;
+	pf.kind = PortForward::Kind::Auto;
+	PortRule scan = rule(20000, 20010);
+	scan.scan = true;
+	pf.rules = {scan};
+	ListenerSlots<FakeListener> slots;
+	slots.reserve_auto(2);
+	slots.seal();
+	while (slots.capacity() - slots.size() > 2) // leave exactly two slots
+		slots.add({-1, 0, 0, false});        // taken, no listener
+	const FakeListener *base = slots.data();
+	const size_t cap = slots.capacity();
+	PortBitmap failed[2];
+	FakeOpener open{slots, {}};
+	auto close = [&](uint32_t i) { slots.release(i); };
+	const size_t room = 2;
+	PortBitmap want = ports({20001, 20002, 20003, 20004, 20005, 20006});
+	EXPECT_EQ(listen_sync(c, pf, slots, failed, want, NAMES, open, close, 1000), int(room));
+	EXPECT_EQ(open.calls.size(), room); // never called on a full table
+	EXPECT_TRUE(slots.full());
+	size_t refused = 0;
+	for (unsigned p = 20001; p <= 20006; p++)
+		refused += failed[0].test(p);
+	EXPECT_EQ(refused, 6 - room);
+	EXPECT_EQ(log.count("listener slots taken, port"), 6 - room);
+	EXPECT_EQ(log.count("port 20006 not forwarded (IPv4)"), 1u);
+
+	// Again: nothing opened, nothing logged, nothing moved.
+	EXPECT_EQ(listen_sync(c, pf, slots, failed, want, NAMES, open, close, 1000), 0);
+	EXPECT_EQ(open.calls.size(), room);
+	EXPECT_EQ(log.count("listener slots taken, port"), 6 - room);
+	EXPECT_EQ(slots.capacity(), cap);
+	EXPECT_EQ(slots.data(), base);
+
+	// 20001 goes: its slot goes to the first refused port.
+	want.reset(20001);
+	EXPECT_EQ(listen_sync(c, pf, slots, failed, want, NAMES, open, close, 1000), 2);
+	EXPECT_EQ(open.calls.size(), room + 1);
+	EXPECT_EQ(slots.capacity(), cap);
+	EXPECT_EQ(slots.data(), base);
 }

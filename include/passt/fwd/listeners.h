@@ -8,6 +8,8 @@
 // following the scanned ports of "auto" rules.
 #pragma once
 
+#include <algorithm>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -51,30 +53,63 @@ void listen_log_closed(const ListenNames &n, const PortRule &r, uint16_t port, b
 void listen_log_opened(const ListenNames &n, const PortRule &r, uint16_t port, bool v6);
 void listen_log_no_listener(const ListenNames &n, const PortRule &r, uint16_t port, bool v6,
 			    int rc);
+// A warning (rate-limited): no slot left of the slots sized at start-up.
+void listen_log_full(const ListenNames &n, const PortRule &r, uint16_t port, bool v6,
+		     size_t slots);
+
+// How many more listeners than the start-up ones "auto" rules of pf may
+// need at once: one per (port, family) their ranges cover, at most the
+// listen_sync() budget (listen_budget(4)), at most AUTO_MAX_SLOTS.
+size_t listen_auto_room(const Config &c, const PortForward &pf);
+// The bound without the rules: one listener per port and family.
+constexpr size_t AUTO_MAX_SLOTS = 2 * 65536;
 
 // Listeners in slots that never move: a slot's index is the EpollRef index
 // of its socket (where the translator uses one), so a closed listener
 // (fd -1) leaves its slot to the next one opened, and the others stay
 // where they are. T has at least: int fd; uint16_t port; an integer rule
 // (index in the PortForward's rules); bool v6.
+//
+// The table is sized at start-up and never grows afterwards (nothing may
+// allocate once the sandbox is entered): start-up adds grow it, keeping
+// room for reserve_auto()'s "auto" listeners on top; seal() (at the end of
+// the start-up walk, or the first listen_sync()) fixes the capacity. A
+// sealed table with no free slot is full(): add() then fails, storing
+// nothing. The free list always has room for every slot, so release()
+// never allocates either.
 template <typename T>
 class ListenerSlots {
 public:
-	// "auto" rules open and close listeners after start-up: room for
-	// AUTO_RESERVE of them, set aside now (no allocation later as long as
-	// fewer are open at once).
-	static constexpr size_t AUTO_RESERVE = 256;
-	void reserve_auto() {
-		v_.reserve(v_.size() + AUTO_RESERVE);
-		free_.reserve(v_.capacity()); // never more free slots than slots
+	// What add() returns when the table is full.
+	static constexpr uint32_t NO_SLOT = UINT32_MAX;
+
+	// Start-up, before any add() of a forward with "auto" rules: keep room
+	// for this many more listeners than the start-up ones. The default is
+	// the bound without the rules; listen_open_rules() passes
+	// listen_auto_room().
+	void reserve_auto(size_t room) {
+		room_ = room;
+		grow(v_.size());
 	}
+	void reserve_auto() { reserve_auto(std::min(listen_budget(4), AUTO_MAX_SLOTS)); }
+	// End of start-up: the capacity is what it is now, for good.
+	void seal() { sealed_ = true; }
+	bool sealed() const { return sealed_; }
+	// No slot left for add(): only a sealed table is ever full.
+	bool full() const { return sealed_ && free_.empty() && v_.size() >= v_.capacity(); }
 
 	// The slot the next add() will use: a free one if there is one.
 	uint32_t next() const { return free_.empty() ? uint32_t(v_.size()) : free_.back(); }
-	// Stores l in next(); returns its slot.
+	// Stores l in next(); returns its slot, or NO_SLOT if full().
 	uint32_t add(const T &l) {
 		if (free_.empty()) {
-			v_.push_back(l);
+			if (sealed_ ? v_.size() >= v_.capacity()
+				    : v_.size() + 1 + room_ > v_.capacity()) {
+				if (sealed_)
+					return NO_SLOT;
+				grow(v_.size() + 1);
+			}
+			v_.push_back(l); // within the capacity: no reallocation
 			return uint32_t(v_.size() - 1);
 		}
 		uint32_t s = free_.back();
@@ -87,12 +122,14 @@ public:
 		if (i >= v_.size() || v_[i].fd < 0)
 			return;
 		v_[i].fd = -1;
-		free_.push_back(i);
+		free_.push_back(i); // free_.capacity() >= v_.capacity(): no allocation
 	}
 	// Registers l.fd with loop for EPOLLIN under ref, the slot next() ORed
 	// into its index, and stores l in that slot. 0, or -errno (l.fd is then
-	// left to the caller).
+	// left to the caller): -ENOSPC if full().
 	int add_polled(EventLoop &loop, EpollRef ref, const T &l) {
+		if (full())
+			return -ENOSPC;
 		ref.index |= next();
 		if (int rc = loop.add(l.fd, EPOLLIN, ref); rc < 0)
 			return rc;
@@ -113,6 +150,7 @@ public:
 			close_polled(loop, i);
 		clear();
 	}
+	// Forgets the slots; the capacity stays.
 	void clear() {
 		v_.clear();
 		free_.clear();
@@ -139,8 +177,19 @@ public:
 	typename std::vector<T>::const_iterator end() const { return v_.end(); }
 
 private:
+	// Start-up only: capacity for n slots plus room_, with as many again
+	// as n for the next start-up adds (so that a long walk copies little),
+	// and as much free list.
+	void grow(size_t n) {
+		if (n + room_ > v_.capacity())
+			v_.reserve(n + room_ + std::max<size_t>(n, 16));
+		free_.reserve(v_.capacity());
+	}
+
 	std::vector<T> v_;
 	std::vector<uint32_t> free_;
+	size_t room_ = 0;     // slots kept for "auto" beyond the start-up ones
+	bool sealed_ = false; // start-up is over: the capacity is fixed
 };
 
 // Calls fn(rule, rule_index, port, v6) for every listener the rules of pf
@@ -171,7 +220,8 @@ int for_each_listen_port(const Config &c, const PortForward &pf, bool scan, Fn &
 // Start-up: open the listeners of the non-scanning rules of pf with
 // open(rule, rule_index, port, v6) -> 0 or -errno (which adds to slots),
 // at most budget slots (a warning, then the rest is left out), failures
-// handled by listen_open_failed(). Sets aside room for "auto" rules.
+// handled by listen_open_failed(). Sets aside room for "auto" rules
+// (listen_auto_room()), then seals slots: its capacity is fixed from now.
 // Returns 0 or the first fatal -errno.
 template <typename T, typename Open>
 int listen_open_rules(const Config &c, const PortForward &pf, const ListenNames &n,
@@ -179,7 +229,7 @@ int listen_open_rules(const Config &c, const PortForward &pf, const ListenNames 
 	if (pf.kind == PortForward::Kind::None)
 		return 0;
 	if (pf.kind == PortForward::Kind::Auto)
-		slots.reserve_auto();
+		slots.reserve_auto(listen_auto_room(c, pf));
 	bool stopped = false;
 	int rc = for_each_listen_port(
 		c, pf, false, [&](const PortRule &r, uint32_t ri, uint16_t p, bool v6) {
@@ -193,6 +243,7 @@ int listen_open_rules(const Config &c, const PortForward &pf, const ListenNames 
 		});
 	if (rc == 0 && !stopped)
 		listen_log_count(n, slots.size());
+	slots.seal();
 	return rc;
 }
 
@@ -204,13 +255,16 @@ int listen_open_rules(const Config &c, const PortForward &pf, const ListenNames 
 // in failed[v6] so that the retry at every scan logs only once; ports no
 // longer wanted are unmarked. At most budget listeners are open at a time
 // (a host or namespace with thousands of bound ports must not take all our
-// descriptors): past it, a port fails with -EMFILE. Returns the number
-// opened plus closed.
+// descriptors): past it, a port fails with -EMFILE. The slots are sealed
+// first (it runs from the loop, inside the sandbox): if none is left, a
+// port fails with -ENOSPC and a warning, open() is not called and nothing
+// allocates. Returns the number opened plus closed.
 template <typename T, typename Open, typename Close>
 int listen_sync(const Config &c, const PortForward &pf, ListenerSlots<T> &slots,
 		PortBitmap (&failed)[2], const PortBitmap &want, const ListenNames &n,
 		Open &&open, Close &&close, size_t budget = listen_budget(4)) {
 	int changes = 0;
+	slots.seal();
 	size_t open_now = slots.size() - slots.free_slots();
 	// Which (family, port) listeners the rule at hand has; one pass over
 	// the slots per scanning rule (there is normally one).
@@ -243,10 +297,13 @@ int listen_sync(const Config &c, const PortForward &pf, ListenerSlots<T> &slots,
 			for (int v6 = 0; v6 < 2; v6++) {
 				if (have[v6].test(p) || !listen_family(c, r, v6))
 					continue;
-				int rc = open_now < budget ? open(r, ri, uint16_t(p), bool(v6))
-							   : -EMFILE;
+				int rc = open_now >= budget ? -EMFILE
+					 : slots.full()     ? -ENOSPC
+							    : open(r, ri, uint16_t(p), bool(v6));
 				if (rc < 0) {
-					if (!failed[v6].test(p))
+					if (!failed[v6].test(p) && rc == -ENOSPC && slots.full())
+						listen_log_full(n, r, uint16_t(p), v6, slots.size());
+					else if (!failed[v6].test(p))
 						listen_log_no_listener(n, r, uint16_t(p), v6, rc);
 					failed[v6].set(p);
 					continue;
