@@ -6,6 +6,7 @@
 #   make asan         unit tests under AddressSanitizer + UBSan
 #   make fuzz         build the libFuzzer targets (clang) and run each briefly
 #   make lint         clang-tidy and cppcheck over the sources
+#   make syscalls-check  every libc call's system calls are in a #syscalls line
 #   make install      install binaries and man page under $(PREFIX)
 
 CXX      ?= g++
@@ -16,7 +17,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers
 CXXFLAGS ?= -O2 -g
-BASEFLAGS = -std=c++20 $(WARN) -Iinclude -D_GNU_SOURCE -DPASST_VERSION='"$(VERSION)"' \
+BASEFLAGS = -std=c++20 $(WARN) -Iinclude -I$(B)/gen -D_GNU_SOURCE -DPASST_VERSION='"$(VERSION)"' \
 	    -fstack-protector-strong -D_FORTIFY_SOURCE=2 -MMD -MP
 # The daemon needs neither exceptions nor RTTI; tests (googletest) do.
 DAEMONFLAGS = -fno-exceptions -fno-rtti
@@ -30,8 +31,16 @@ UNIT_OBJS:= $(UNIT_SRCS:%.cpp=$(B)/obj/%.o)
 GTEST_LIBS := -lgtest -lgtest_main -lpthread
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all clean check unit asan fuzz lint install integration deps
+.PHONY: all clean check unit asan fuzz lint install integration deps syscalls-check
 all: passt pasta
+
+# The seccomp allowlists, from the "#syscalls" lines next to the code that
+# makes each call (see src/host/gen_seccomp.sh).
+SECCOMP_LIST := $(B)/gen/passt/seccomp_list.h
+$(SECCOMP_LIST): src/host/gen_seccomp.sh $(shell find src include -name '*.cpp' -o -name '*.h')
+	@mkdir -p $(dir $@)
+	sh src/host/gen_seccomp.sh $@ src include
+$(B)/obj/src/host/isolation.o: $(SECCOMP_LIST)
 
 $(B)/obj/src/%.o: src/%.cpp
 	@mkdir -p $(dir $@)
@@ -75,8 +84,14 @@ integration: all
 fuzz:
 	test/fuzz/run.sh
 
+# Fails if an object calls a libc function whose system calls its source
+# does not list (test/seccomp/libc_calls.tsv maps functions to calls).
+syscalls-check: $(B)/obj/src/main.o $(LIB_OBJS)
+	test/seccomp/check_syscalls.sh $(B)
+
 check: deps
 	$(MAKE) -j$(NPROC) all
+	$(MAKE) syscalls-check
 	$(MAKE) -j$(NPROC) unit
 	$(MAKE) -j$(NPROC) asan
 	$(MAKE) fuzz

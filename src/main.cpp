@@ -1,9 +1,11 @@
 // Entry point: mode selection from argv[0], start-up order, the loop.
 //
-// Both modes: probe the host (netlink, resolv.conf) -> parse options ->
-// logging -> signalfd (before any child exists, so no SIGCHLD is lost) ->
-// backend set-up -> translators (flow table, ICMP, TCP, UDP) -> daemonise
-// unless -f -> PID file -> epoll loop.
+// Both modes: the sandbox's first stage (fds, SIGPIPE, capabilities) ->
+// probe the host (netlink, resolv.conf) -> parse options -> logging ->
+// signalfd (before any child exists, so no SIGCHLD is lost) -> backend
+// set-up -> translators (flow table, ICMP, TCP, UDP) -> confine(): the
+// rest of the sandbox around daemonising (unless -f) and the PID file ->
+// epoll loop. After confine() nothing opens a path or allocates.
 //
 // pasta: spawn the command paused, or join the target namespace -> open
 // the tap device inside it -> --config-net -> release the command; the loop
@@ -14,6 +16,11 @@
 // as soon as we return) -> accept one qemu at a time; when it goes away,
 // its flows are dropped and the next one is accepted (or we exit with -1 /
 // --fd).
+//
+// After the sandbox this file only writes stdio on the way out and exits.
+// #syscalls write exit_group
+// #syscalls:init openat read pipe2 clone set_robust_list setsid dup2 dup3 getpid
+// #syscalls:init prlimit64 newfstatat ioctl
 #include <fcntl.h>
 #include <libgen.h>
 #include <sys/epoll.h>
@@ -33,6 +40,7 @@
 #include "passt/core/epoll.h"
 #include "passt/core/log.h"
 #include "passt/core/pcap.h"
+#include "passt/host/isolation.h"
 #include "passt/host/ns.h"
 #include "passt/host/pasta_net.h"
 #include "passt/host/probe.h"
@@ -106,8 +114,6 @@ void reject_unsupported(const Config &c) {
 	auto explicit_fwd = [](const PortForward &f) {
 		return f.kind == PortForward::Kind::Spec || f.kind == PortForward::Kind::All;
 	};
-	if (!c.runas.empty())
-		refuse("--runas");
 	if (!c.conf_path.empty())
 		refuse("-c/--conf-path");
 	if (!c.repair_path.empty())
@@ -137,36 +143,61 @@ void start_logging(const Config &c) {
 		warn("%s", w.c_str());
 }
 
-void write_pid_file(const Config &c) {
+// Opened (and truncated) while we may still open paths; written once the
+// daemon's PID is known.
+int open_pid_file(const Config &c) {
 	if (c.pid_file.empty())
-		return;
+		return -1;
 	int fd = open(c.pid_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		die("Failed to open PID file %s: %s", c.pid_file.c_str(), strerror(errno));
+	return fd;
+}
+
+void write_pid_file(const Config &c, int fd, pid_t pid) {
+	if (fd < 0)
+		return;
 	char buf[32];
-	int n = snprintf(buf, sizeof(buf), "%d\n", int(getpid()));
+	int n = snprintf(buf, sizeof(buf), "%d\n", int(pid));
 	if (write_all(fd, buf, size_t(n)) < 0)
 		die("Failed to write PID file %s: %s", c.pid_file.c_str(), strerror(errno));
 	close(fd);
 }
 
 // Go to the background: the parent exits 0 (setup succeeded), the child
-// leaves the terminal's session and logs to syslog from now on.
-void daemonise() {
+// leaves the terminal's session and logs to syslog from now on. null_fd:
+// /dev/null, opened before the root became empty. The parent writes the
+// PID file: in its own PID namespace the child is PID 1, and only the
+// parent knows the number everybody else sees.
+void daemonise(const Config &c, int null_fd, int pid_fd) {
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC))
+		die("pipe: %s", strerror(errno));
 	pid_t pid = fork();
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
-	if (pid > 0)
+	if (pid > 0) {
+		// The child learns its outside PID too, for its syslog lines.
+		if (write_all(pfd[1], &pid, sizeof(pid)) < 0)
+			die("pipe: %s", strerror(errno));
+		write_pid_file(c, pid_fd, pid);
 		_exit(EXIT_SUCCESS);
+	}
+	pid_t outside = 0;
+	close(pfd[1]);
+	if (read(pfd[0], &outside, sizeof(outside)) == ssize_t(sizeof(outside)))
+		log_set_pid(outside);
+	close(pfd[0]);
+	if (pid_fd >= 0)
+		close(pid_fd);
 	if (setsid() < 0)
 		die("setsid: %s", strerror(errno));
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (null >= 0) {
-		dup2(null, STDIN_FILENO);
-		dup2(null, STDOUT_FILENO);
-		dup2(null, STDERR_FILENO);
-		if (null > STDERR_FILENO)
-			close(null);
+	if (null_fd >= 0) {
+		dup2(null_fd, STDIN_FILENO);
+		dup2(null_fd, STDOUT_FILENO);
+		dup2(null_fd, STDERR_FILENO);
+		if (null_fd > STDERR_FILENO)
+			close(null_fd);
 	}
 	log_set_daemonised(true);
 }
@@ -270,15 +301,47 @@ void core_drop_guest_flows(Core &k) {
 	k.st = TapState{};
 }
 
-int core_finish(Core &k) {
+// The end, from inside the sandbox: nothing is freed on the way out
+// (free() may give memory back with munmap() or brk(), which the filter
+// does not allow), the kernel takes it all back anyway.
+[[noreturn]] void core_exit(Core &k) {
 	debug("tap: %lu frames in, %lu out, %lu malformed, %lu unhandled, %lu dropped",
 	      (unsigned long)k.stats.frames_in, (unsigned long)k.stats.frames_out,
 	      (unsigned long)k.stats.malformed, (unsigned long)k.stats.unhandled,
 	      (unsigned long)k.stats.out_dropped);
-	if (!k.c->pid_file.empty())
-		unlink(k.c->pid_file.c_str());
+	isolate_unlink_kept();
 	pcap_close();
-	return k.exit_code;
+	fflush(nullptr);
+	_exit(k.exit_code);
+}
+
+// Stages 2 to 4 of the sandbox (see passt/host/isolation.h), with what
+// must happen between them: the PID file and /dev/null are opened while
+// paths still exist, and the process forks to the background (fork_away)
+// into its new PID namespace (new_pidns). The caller registered what
+// else is to be removed at exit with isolate_keep_for_unlink().
+void confine(Core &k, const Config &c, const RunAs &ru, bool fork_away, bool new_pidns) {
+	int pid_fd = open_pid_file(c);
+	int rc;
+	if (!c.pid_file.empty() && (rc = isolate_keep_for_unlink(c.pid_file)) < 0)
+		warn("The PID file will not be removed at exit: %s", strerror(-rc));
+	if ((rc = isolate_start_cleaner()) < 0)
+		die("Failed to start the clean-up process: %s", strerror(-rc));
+	int null_fd = fork_away ? open("/dev/null", O_RDWR | O_CLOEXEC) : -1;
+
+	isolate_user(ru, c.mode);
+	isolate_prefork(new_pidns, c.chroot_fallback);
+	if (fork_away) {
+		daemonise(c, null_fd, pid_fd);
+		// An epoll registration of a signalfd watches the signals of
+		// the process that made it: make it again in this one.
+		if (k.loop.remove(k.sfd) < 0 ||
+		    k.loop.add(k.sfd, EPOLLIN, EpollRef{RefKind::Signal, k.sfd, 0}) < 0)
+			die("epoll_ctl: %s", strerror(errno));
+	} else {
+		write_pid_file(c, pid_fd, getpid());
+	}
+	isolate_postfork(c.mode);
 }
 
 void open_pcap_and_print(const Config &c) {
@@ -421,7 +484,7 @@ void auto_fwd_start(PastaRuntime &rt, const Config &c) {
 		warn("No timer left for automatic port forwarding");
 }
 
-int pasta_main(Config &c, const HostDefaults &host) {
+[[noreturn]] void pasta_main(Config &c, const HostDefaults &host, const RunAs &ru) {
 	auto rt = std::make_unique<PastaRuntime>();
 	std::string error;
 
@@ -473,9 +536,14 @@ int pasta_main(Config &c, const HostDefaults &host) {
 	open_pcap_and_print(c);
 	rt->tun = std::make_unique<TunBackend>(tapfd, true, &rt->stats);
 	core_init(*rt, c, *rt->tun, rt->tun->region());
-	if ((!c.no_tcp || !c.no_udp) &&
-	    (rc = ns_socket_helper_start(rt->ns, &rt->sock_helper)) < 0)
+	// The helper also relays our signals to the command, which we may no
+	// longer signal ourselves once we are nobody.
+	if ((!c.no_tcp || !c.no_udp || rt->have_cmd) &&
+	    (rc = ns_socket_helper_start(rt->ns, &rt->sock_helper,
+					 rt->have_cmd ? rt->cmd.pid : 0)) < 0)
 		fail("Failed to start the namespace socket helper: %s", strerror(-rc));
+	if (rt->have_cmd)
+		rt->cmd.relay = &rt->sock_helper;
 	if (!c.no_udp) {
 		rt->udp_splice.reset(new UdpSpliceCtx{c, rt->loop, rt->flows, rt->sock_helper});
 		if ((rc = udp_splice_init(*rt->udp_splice)) < 0)
@@ -506,25 +574,15 @@ int pasta_main(Config &c, const HostDefaults &host) {
 
 	// Joining an existing namespace, we detach once it is set up (unless
 	// -f); with a spawned command we stay its parent, in the foreground.
-	if (!rt->have_cmd && !c.foreground) {
-		daemonise();
-		// The helper dies with the process that started it: start anew.
-		if (rt->sock_helper.fd >= 0) {
-			close(rt->sock_helper.fd);
-			rt->sock_helper = NsSocketHelper{};
-			if ((rc = ns_socket_helper_start(rt->ns, &rt->sock_helper)) < 0)
-				die("Failed to restart the namespace socket helper: %s",
-				    strerror(-rc));
-		}
-	}
-	write_pid_file(c);
+	const bool fork_away = !rt->have_cmd && !c.foreground;
+	confine(*rt, c, ru, fork_away, fork_away);
 	if (rt->have_cmd && (rc = ns_release_command(&rt->cmd)) < 0)
 		die("Failed to start the command: %s", strerror(-rc));
 
 	tap_announce(rt->demux, now_monotonic());
 	if ((rc = rt->loop.run()) < 0)
 		err("epoll_wait: %s", strerror(-rc));
-	return core_finish(*rt);
+	core_exit(*rt);
 }
 
 // ---- passt: qemu's -netdev stream socket ----------------------------------
@@ -643,7 +701,7 @@ void on_passt_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
 	}
 }
 
-int passt_main(Config &c) {
+[[noreturn]] void passt_main(Config &c, const RunAs &ru) {
 	auto rt = std::make_unique<PasstRuntime>();
 	int rc;
 	rt->sfd = ns_signalfd_open();
@@ -658,6 +716,8 @@ int passt_main(Config &c) {
 						  : c.socket_path.c_str(),
 			    strerror(-rt->listen_fd));
 		info("UNIX domain socket bound at %s", rt->sock_path.c_str());
+		if ((rc = isolate_keep_for_unlink(rt->sock_path)) < 0)
+			warn("The socket file will not be removed at exit: %s", strerror(-rc));
 	}
 	open_pcap_and_print(c);
 
@@ -689,32 +749,37 @@ int passt_main(Config &c) {
 				   .c_str());
 	}
 
-	if (!c.foreground)
-		daemonise();
-	write_pid_file(c);
+	// Our own PID namespace even with -f: only children would enter it,
+	// and there are none, but it costs nothing.
+	confine(*rt, c, ru, !c.foreground, true);
 	// A vhost-user guest is announced to once its queues are running.
 	if (!vhost && rt->stream->connected())
 		tap_announce(rt->demux, now_monotonic());
 	if ((rc = rt->loop.run()) < 0)
 		err("epoll_wait: %s", strerror(-rc));
-	if (rt->listen_fd >= 0) {
+	if (rt->listen_fd >= 0)
 		close(rt->listen_fd);
-		unlink(rt->sock_path.c_str());
-	}
-	return core_finish(*rt);
+	core_exit(*rt);
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
 	Mode mode = mode_from_argv0(argc > 0 ? argv[0] : "passt");
+	isolate_initial(argc, argv, mode);
 	HostDefaults host;
 	Config c = configure(argc, argv, mode, host);
 	reject_unsupported(c);
+	RunAs ru;
+	std::string error;
+	if (isolate_resolve_user(c, &ru, &error) < 0) {
+		fprintf(stderr, "%s\n", error.c_str());
+		exit(EXIT_FAILURE);
+	}
 	start_logging(c);
 	raise_nofile_limit();
 
 	if (c.mode == Mode::Pasta)
-		return pasta_main(c, host);
-	return passt_main(c);
+		pasta_main(c, host, ru);
+	passt_main(c, ru);
 }

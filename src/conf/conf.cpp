@@ -26,6 +26,8 @@
 //     address (queries to it then go to the host resolver), else dropped.
 // Port forwarding options are parsed last, once the IP versions in use are
 // known; pasta forwards "auto" in every direction not configured.
+//
+// #syscalls:init socket connect close newfstatat openat read lseek
 #include "passt/conf/conf.h"
 
 #include <cerrno>

@@ -22,6 +22,8 @@
 // IPv6 addresses may be written bare or in brackets; a bare address is read
 // greedily over hex digits, ':' and '.', so "1:2::3/80" is a listening
 // address, not port 1 mapped to 2::3.
+//
+// #syscalls:init openat read close
 #include "passt/conf/ports.h"
 
 #include <bitset>

@@ -2,6 +2,8 @@
 // passt know: template interface, MAC, what DHCP and NDP/DHCPv6 will hand
 // out (resolvers and search list only where they are handed out: not by
 // default in pasta, see --dhcp-dns) and forwarding rules.
+//
+// #syscalls:init write newfstatat ioctl
 #include "passt/conf/conf.h"
 #include "passt/conf/ports.h"
 

@@ -7,6 +7,8 @@
 // anything else, including lines that don't parse, is ignored, as the
 // resolver ignores them. Comments start with '#' or ';' at the beginning of
 // a line, and end a search list where they start a word.
+//
+// #syscalls:init openat read close
 #include "passt/conf/resolv.h"
 
 #include <cerrno>

@@ -3,6 +3,8 @@
 // The help text names every option the parser accepts in that mode; a unit
 // test checks both ways against the parser and doc/passt.1, so keep the
 // "  -x, --long ARG" layout: one option per line, long names spelled out.
+//
+// #syscalls:init write newfstatat ioctl
 #include "passt/conf/conf.h"
 
 #ifndef PASST_VERSION
@@ -42,7 +44,8 @@ std::string usage_text(Mode mode) {
 	     "  -l, --log-file PATH       Log to PATH, not to the system log\n"
 	     "      --log-size BYTES      Keep the log file below BYTES (default: 1 MiB)\n"
 	     "      --runas UID[:GID]     Switch to this user and group, numeric or by\n"
-	     "                            name (default, if started as root: nobody)\n"
+	     "                            name, once set up (default, if started as\n"
+	     "                            root: nobody); the sandbox is always on\n"
 	     "  -c, --conf-path PATH      UNIX socket for run-time configuration\n"
 	     "                            (experimental)\n"
 	     "  -h, --help                Show this text and exit\n"

@@ -1,5 +1,11 @@
 // Event loop: typed epoll references and dispatch by kind.
 // See include/passt/core/epoll.h for the theory of operation.
+//
+// #syscalls epoll_wait|epoll_pwait epoll_ctl
+// Signals come through a signalfd, but should a handler ever run, its
+// return (rt_sigreturn) must not be what kills the daemon.
+// #syscalls rt_sigreturn
+// #syscalls:init epoll_create1
 #include "passt/core/epoll.h"
 
 #include <cerrno>

@@ -2,6 +2,15 @@
 // (standard error, syslog datagrams, size-bounded log file) and the per-site
 // rate limiter. See include/passt/core/log.h for the rules; this file holds
 // no dynamic memory at all.
+//
+// After the sandbox: lines to stderr or the log file (write), rotation of
+// the file (newfstatat for fstat, pread64, pwrite64, fcntl, ftruncate),
+// syslog datagrams on the socket connected at start-up (sendto for send;
+// socket, connect and close to reconnect, which fails harmlessly there),
+// and die() (exit_group).
+// #syscalls write sendto socket connect close exit_group
+// #syscalls newfstatat pread64 pwrite64 fcntl ftruncate
+// #syscalls:init openat read lseek getpid
 #include "passt/core/log.h"
 
 #include <cerrno>
@@ -29,6 +38,7 @@ constexpr int SYSLOG_FACILITY_DAEMON = 3 << 3; // LOG_DAEMON, RFC 3164
 
 struct LogState {
 	char ident[32] = "passt";
+	pid_t pid = 0; // in syslog lines; set by the time we are daemonised
 	timespec start{};
 	bool start_set = false;
 	bool daemonised = false;
@@ -81,7 +91,7 @@ void syslog_send(LogLevel level, const char *body) {
 	}
 
 	char stamp[32] = "";
-	time_t now = time(nullptr);
+	time_t now = now_realtime().tv_sec; // time() would be one more system call
 	tm tmv{};
 	if (localtime_r(&now, &tmv))
 		strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tmv);
@@ -89,7 +99,7 @@ void syslog_send(LogLevel level, const char *body) {
 	char buf[LOG_LINE_MAX + 96];
 	int n = snprintf(buf, sizeof(buf), "<%d>%s %s[%d]: %s",
 			 SYSLOG_FACILITY_DAEMON | syslog_severity(level), stamp, st.ident,
-			 int(getpid()), body);
+			 int(st.pid), body);
 	if (n < 0)
 		return;
 	size_t len = size_t(n) >= sizeof(buf) ? sizeof(buf) - 1 : size_t(n);
@@ -325,12 +335,20 @@ void log_close() {
 	st.syslog_fd = -1;
 	st.syslog_addr_set = false;
 	st.daemonised = false;
+	st.pid = 0;
 	st.force_stderr = false;
 	log_detail::current_level = LogLevel::Info;
 }
 
+void log_set_pid(pid_t pid) {
+	st.pid = pid;
+}
+
 void log_set_daemonised(bool daemonised) {
 	st.daemonised = daemonised;
+	// Syslog lines carry a PID: ask now, not from inside the sandbox.
+	if (daemonised && !st.pid)
+		st.pid = getpid();
 	if (daemonised && st.syslog_fd < 0)
 		syslog_connect();
 }

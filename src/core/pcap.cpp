@@ -1,4 +1,6 @@
 // pcap writer, see include/passt/core/pcap.h for the format and the rules.
+//
+// #syscalls:init openat
 #include "passt/core/pcap.h"
 
 #include <cerrno>

@@ -1,4 +1,6 @@
 // Complete writes for blocking descriptors (log file, pcap file, stderr).
+//
+// #syscalls write writev
 #include "passt/core/util.h"
 
 #include <climits>

@@ -1,5 +1,8 @@
 // Flow table: fixed entries, LIFO free list, SipHash-keyed open-addressing
 // index of flowsides. See include/passt/flow/flow.h for the design.
+//
+// getpeername/getsockname: flowside_from_socket(), for the loopback bypass.
+// #syscalls:pasta getpeername getsockname
 #include "passt/flow/flow.h"
 
 #include <sys/socket.h>

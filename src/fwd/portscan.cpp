@@ -41,6 +41,10 @@
 // portscan_want() turns the bound ports into the listening ports wanted on
 // the host for the scanning rules: port p of a rule is wanted if the rule's
 // target port for p is bound in the namespace.
+//
+// The tables are opened at start-up; every scan rewinds and reads them.
+// #syscalls:pasta lseek read
+// #syscalls:init openat close
 #include "passt/fwd/portscan.h"
 
 #include <cerrno>

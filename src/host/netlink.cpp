@@ -23,6 +23,8 @@
 // whole life: open_in_ns() briefly enters another namespace to create it,
 // which is how pasta configures the target namespace while staying in the
 // host's.
+//
+// #syscalls:init socket bind setsockopt sendto recvfrom close getpid openat setns
 #include "passt/host/netlink.h"
 
 #include <net/if.h>

@@ -24,6 +24,14 @@
 // capability over that namespace, which netlink and bind() checks want.
 // For sockets needed later, after fork() may be forbidden, a long-lived
 // helper (NsSocketHelper) stays in the namespace and creates them on demand.
+// It confines itself as the daemon does (src/host/isolation.cpp): a user
+// namespace of its own (its sockets still belong to the network namespace
+// it entered), an empty root, no capabilities, and a seccomp list of the
+// few calls its loop makes. It keeps its uid, so that it can also relay
+// pasta's signals to the spawned command once pasta itself, started by
+// root, has become nobody and may no longer signal it. It ends when pasta's
+// end of the socket pair closes, whichever process holds it then (pasta
+// forks away after starting it).
 //
 // Spawning (no PID or --netns given): fork a child that unshare()s a user
 // and network namespace, writes its own maps ("0 UID 1", setgroups "deny",
@@ -39,7 +47,19 @@
 // when the command exits pasta exits with its status (128 + signal number if
 // it was killed). For a joined namespace an fd (pidfd, inotify or a timer)
 // reports when the reference the user gave (the PID, the --netns file) is
-// gone.
+// gone. That fd, and the directory of a --netns file, are opened before
+// the sandbox; afterwards only fds are used.
+//
+// #syscalls read close
+// #syscalls:pasta recvmsg sendmsg sendto wait4 kill poll|ppoll getpgid getpgrp
+// #syscalls:pasta newfstatat
+// #syscalls:init fork clone unshare setns socketpair openat open write prctl
+// #syscalls:init rt_sigprocmask signalfd4 pidfd_open inotify_init1 inotify_add_watch
+// #syscalls:init timerfd_create timerfd_settime ioctl fstat execve exit_group
+// #syscalls:init close_range fcntl set_robust_list geteuid getegid getpid getppid
+// #syscalls:init rt_sigaction
+// #syscalls:helper recvfrom recv sendmsg socket close kill exit_group rt_sigreturn
+// #syscalls:helper restart_syscall
 #include "passt/host/ns.h"
 
 #include <fcntl.h>
@@ -57,12 +77,15 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "passt/host/isolation.h"
 
 namespace passt {
 
@@ -437,15 +460,27 @@ int ns_socket(const NsHandle &ns, int domain, int type, int protocol)
 
 namespace {
 
-struct SockReq {
-	int domain, type, protocol;
+// A request to the socket helper: a socket (domain, type, protocol), or a
+// signal (a) for the command it was started for.
+struct HelperReq {
+	enum Op : int { Socket = 0, Signal = 1 } op;
+	int a, b, c;
 };
 
-// Main loop of the socket helper: one socket per request, until EOF.
-[[noreturn]] void socket_helper_loop(int sock)
+// What the helper's loop calls, and nothing else (see isolation.cpp).
+const long helper_syscalls[] = {
+	__NR_recvfrom, __NR_recvmsg, __NR_sendmsg, __NR_socket, __NR_close, __NR_kill,
+	__NR_exit_group, __NR_rt_sigreturn, __NR_restart_syscall,
+#ifdef __NR_recv
+	__NR_recv,
+#endif
+};
+
+// Main loop of the socket helper: one answer per request, until EOF.
+[[noreturn]] void socket_helper_loop(int sock, pid_t signal_target)
 {
 	for (;;) {
-		SockReq req;
+		HelperReq req;
 		ssize_t n;
 		do
 			n = recv(sock, &req, sizeof(req), 0);
@@ -456,7 +491,12 @@ struct SockReq {
 		int s = -1;
 		if (size_t(n) != sizeof(req))
 			e = EINVAL;
-		else if ((s = socket(req.domain, req.type, req.protocol)) < 0)
+		else if (req.op == HelperReq::Signal)
+			e = signal_target > 0 && kill(signal_target, req.a) < 0 ? errno
+				: (signal_target > 0 ? 0 : ESRCH);
+		else if (req.op != HelperReq::Socket)
+			e = EINVAL;
+		else if ((s = socket(req.a, req.b, req.c)) < 0)
 			e = errno;
 		send_with_fds(sock, &e, sizeof(e), &s, s >= 0 ? 1 : 0);
 		if (s >= 0)
@@ -466,12 +506,11 @@ struct SockReq {
 
 } // namespace
 
-int ns_socket_helper_start(const NsHandle &ns, NsSocketHelper *h)
+int ns_socket_helper_start(const NsHandle &ns, NsSocketHelper *h, pid_t signal_target)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return -errno;
-	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		int e = errno;
@@ -481,29 +520,37 @@ int ns_socket_helper_start(const NsHandle &ns, NsSocketHelper *h)
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		// Terminal signals are for the command and pasta, not for us.
+		// Terminal and termination signals are for the command and
+		// pasta, not for us: we end when pasta's end of sv closes.
 		sigset_t set;
 		sigemptyset(&set);
 		sigaddset(&set, SIGINT);
 		sigaddset(&set, SIGQUIT);
 		sigaddset(&set, SIGHUP);
+		sigaddset(&set, SIGTERM);
 		sigprocmask(SIG_BLOCK, &set, nullptr);
+		// Drop every inherited descriptor: duplicates held here would keep
+		// the parent's sockets open after it closes them. The namespace
+		// fds go once we are in.
 		int e = 0;
+		int keep_hi = std::max({sv[1], ns.netns_fd, ns.userns_fd});
+		for (int fd = 3; fd <= keep_hi; fd++)
+			if (fd != sv[1] && fd != ns.netns_fd && fd != ns.userns_fd)
+				close(fd);
+		close_range(unsigned(keep_hi) + 1, ~0U, 0);
 		int rc = ns_enter(ns);
 		if (rc < 0)
 			e = -rc;
-		// Drop every inherited descriptor: duplicates held here would keep
-		// the parent's sockets open after it closes them.
-		if (sv[1] > 3)
-			close_range(3, unsigned(sv[1]) - 1, 0);
-		close_range(unsigned(sv[1]) + 1, ~0U, 0);
+		if (ns.netns_fd >= 0)
+			close(ns.netns_fd);
+		if (ns.userns_fd >= 0)
+			close(ns.userns_fd);
+		if (!e && (rc = isolate_helper_process(helper_syscalls)) < 0)
+			e = -rc;
 		send_with_fds(sv[1], &e, sizeof(e), nullptr, 0);
 		if (e)
 			_exit(1);
-		socket_helper_loop(sv[1]);
+		socket_helper_loop(sv[1], signal_target);
 	}
 	close(sv[1]);
 	int e = 0;
@@ -527,7 +574,7 @@ int ns_socket_helper_socket(NsSocketHelper &h, int domain, int type, int protoco
 {
 	if (h.fd < 0)
 		return -EBADF;
-	SockReq req = {domain, type, protocol};
+	HelperReq req = {HelperReq::Socket, domain, type, protocol};
 	int rc = send_with_fds(h.fd, &req, sizeof(req), nullptr, 0);
 	if (rc < 0)
 		return rc;
@@ -543,6 +590,27 @@ int ns_socket_helper_socket(NsSocketHelper &h, int domain, int type, int protoco
 		return n == 0 ? -ECHILD : -EPROTO;
 	}
 	return e ? -e : fds[0];
+}
+
+int ns_socket_helper_signal(NsSocketHelper &h, int sig)
+{
+	if (h.fd < 0)
+		return -EBADF;
+	HelperReq req = {HelperReq::Signal, sig, 0, 0};
+	int rc = send_with_fds(h.fd, &req, sizeof(req), nullptr, 0);
+	if (rc < 0)
+		return rc;
+	int e = 0;
+	int fds[NS_CALL_MAX_FDS];
+	unsigned nfds;
+	ssize_t n = recv_with_fds(h.fd, &e, sizeof(e), fds, &nfds);
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (n < 0)
+		return int(n);
+	if (n != sizeof(e) || nfds)
+		return n == 0 ? -ECHILD : -EPROTO;
+	return -e;
 }
 
 void ns_socket_helper_stop(NsSocketHelper *h)
@@ -809,8 +877,11 @@ NsSignalResult ns_signalfd_handle(int sfd, NsCommand *cmd)
 			// command included: forwarding would deliver it twice.
 			bool from_tty = si.ssi_code == SI_KERNEL &&
 					getpgid(cmd->pid) == getpgrp();
-			if (!from_tty)
-				kill(cmd->pid, sig);
+			// Started by root, we are nobody now: the helper,
+			// which kept the command's uid, signals it for us.
+			if (!from_tty && kill(cmd->pid, sig) < 0 && errno == EPERM &&
+			    cmd->relay)
+				ns_socket_helper_signal(*cmd->relay, sig);
 		} else if (r.event == NsSignalEvent::None) {
 			r.event = NsSignalEvent::Terminate;
 			r.signo = sig;
@@ -873,11 +944,16 @@ int ns_watch_start(const NsHandle &ns, NsWatch *w)
 	w->dev = st.st_dev;
 	w->ino = st.st_ino;
 
-	std::string dir = w->path.substr(0, w->path.rfind('/'));
+	size_t slash = w->path.rfind('/');
+	std::string dir = slash == std::string::npos ? "." : w->path.substr(0, slash);
 	if (dir.empty())
 		dir = "/";
+	w->base = slash == std::string::npos ? w->path : w->path.substr(slash + 1);
+	// After the sandbox the path is gone from our view: keep its directory
+	// (if it is gone already, so is the namespace: the first tick says so).
+	w->dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fd >= 0 && inotify_add_watch(fd, dir.c_str(), IN_DELETE | IN_MOVED_FROM |
+	if (fd >= 0 && inotify_add_watch(fd, dir.c_str(), IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
 							      IN_DELETE_SELF | IN_MOVE_SELF) >= 0) {
 		w->kind = NsWatch::Kind::Inotify;
 		w->fd = fd;
@@ -910,10 +986,23 @@ bool ns_watch_gone(NsWatch *w)
 		return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP));
 	}
 	case NsWatch::Kind::Inotify: {
+		// Our name removed or moved away, or the directory itself.
 		alignas(struct inotify_event) char buf[4096];
-		while (read(w->fd, buf, sizeof(buf)) > 0)
-			;
-		break;
+		bool gone = false;
+		ssize_t n;
+		while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
+			for (ssize_t off = 0; off + ssize_t(sizeof(inotify_event)) <= n;) {
+				const auto *ev = reinterpret_cast<const inotify_event *>(buf + off);
+				if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
+					gone = true;
+				else if (ev->len && !std::strncmp(ev->name, w->base.c_str(), ev->len))
+					gone = true;
+				off += ssize_t(sizeof(inotify_event) + ev->len);
+			}
+		}
+		// Only the events count: a look-up through our copy of the
+		// mounts, detached from the host's, could mislead.
+		return gone;
 	}
 	case NsWatch::Kind::Timer: {
 		uint64_t exp;
@@ -925,7 +1014,9 @@ bool ns_watch_gone(NsWatch *w)
 	// Still the same namespace behind the path? Unlinked, unmounted or
 	// replaced all count as gone.
 	struct stat st;
-	if (stat(w->path.c_str(), &st))
+	if (w->dirfd < 0)
+		return true;
+	if (fstatat(w->dirfd, w->base.c_str(), &st, 0))
 		return errno == ENOENT || errno == ENOTDIR;
 	return st.st_dev != w->dev || st.st_ino != w->ino;
 }
@@ -933,6 +1024,7 @@ bool ns_watch_gone(NsWatch *w)
 void ns_watch_stop(NsWatch *w)
 {
 	close_fd(&w->fd);
+	close_fd(&w->dirfd);
 	w->kind = NsWatch::Kind::None;
 }
 

@@ -1,5 +1,10 @@
 // ICMP / ICMPv6 echo through ping sockets. The theory of operation is in
 // include/passt/icmp/icmp.h.
+//
+// A ping socket per flow, opened when the guest first pings (if_nametoindex:
+// socket, ioctl and close for a link-local target's scope).
+// #syscalls socket bind getsockname setsockopt getsockopt sendto recvfrom
+// #syscalls ioctl close
 #include "passt/icmp/icmp.h"
 
 #include <cerrno>

@@ -1,4 +1,6 @@
 // One recvmmsg() into fixed slots; see include/passt/net/recv_batch.h.
+//
+// #syscalls recvmmsg
 #include "passt/net/recv_batch.h"
 
 #include <cerrno>

@@ -5,6 +5,9 @@
 // v0. The last word holds the leftover bytes and the message length mod 256
 // in its top byte. Finalisation xors 0xff into v2, runs four rounds ("4")
 // and returns v0 ^ v1 ^ v2 ^ v3.
+//
+// #syscalls clock_gettime
+// #syscalls:init getrandom
 #include "passt/net/siphash.h"
 
 #include <sys/random.h>

@@ -1,5 +1,11 @@
 // qemu stream socket backend and its listening socket; see
 // include/passt/tap/tap_stream.h for the theory of operation.
+//
+// After the sandbox: accepting the next client (both back-ends; the
+// stream one also reads and writes frames with recv and send).
+// #syscalls:passt,vu accept4 setsockopt close
+// #syscalls:passt fcntl recvfrom sendto
+// #syscalls:init socket bind listen connect unlink unlinkat newfstatat openat read
 #include "passt/tap/tap_stream.h"
 
 #include <fcntl.h>

@@ -1,4 +1,6 @@
 // pasta's tap device backend; see include/passt/tap/tap_tun.h.
+//
+// #syscalls:pasta read writev
 #include "passt/tap/tap_tun.h"
 
 #include <sys/uio.h>

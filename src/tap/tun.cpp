@@ -17,6 +17,8 @@
 // neither) the same for UDP. Unknown flags make the kernel fail with
 // EINVAL, so we step down through smaller sets and report what stuck.
 // Frames we write with an all-zero header are ordinary complete frames.
+//
+// #syscalls:init openat ioctl close
 #include "passt/tap/tun.h"
 
 #include "passt/host/ns.h"

@@ -1,5 +1,10 @@
 // vhost-user back-end: control protocol, guest memory and the two net
 // queues. See the theory of operation in include/passt/tap/vhost_user.h.
+//
+// vhost-user messages (recv, recvmsg for the ones carrying fds, send), guest
+// memory regions mapped and unmapped as the front-end sets its table, and
+// the kick (read) and call (write) eventfds of each queue.
+// #syscalls:vu close fcntl setsockopt recvfrom recvmsg sendto mmap munmap read write
 #include "passt/tap/vhost_user.h"
 
 #include <fcntl.h>

@@ -61,6 +61,9 @@
 // for the connection's sockets and SPLICE_LISTENER_BIT | listener for the
 // -T listeners. No timers: both ends are local sockets whose kernel does
 // keepalive and timeouts, and a peer that goes away resets or closes.
+//
+// #syscalls:pasta accept4 bind close connect fcntl getsockopt listen pipe2
+// #syscalls:pasta setsockopt shutdown socket splice
 #include "passt/tcp/splice.h"
 
 #include <cerrno>

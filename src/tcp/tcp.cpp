@@ -96,6 +96,15 @@
 // closes its window reopens it with a window update, which the tap link
 // does not lose). Inbound connections go to the guest's global address
 // (last seen, else configured), never to a link-local one.
+//
+// System calls: host sockets for new flows and accepted connections,
+// SIOCOUTQ (ioctl) for what the peer has not acknowledged, MSG_PEEK reads
+// (recvmsg), discards (recv: recvfrom) and sends (send: sendto); listeners
+// are opened at start-up, and again by pasta's auto-forwarding scans.
+// #syscalls accept4 bind close connect getpeername getsockname getsockopt ioctl
+// #syscalls recvmsg recvfrom sendto setsockopt shutdown socket
+// #syscalls:pasta listen
+// #syscalls:init prlimit64
 #include "passt/tcp/tcp.h"
 
 #include <algorithm>

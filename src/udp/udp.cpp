@@ -77,6 +77,9 @@
 // socket errors (ICMP port unreachable reported as ECONNREFUSED) are read
 // and logged, and don't cost the next datagram: the send that consumes one
 // is tried once more.
+//
+// #syscalls bind close connect getsockname getsockopt sendmmsg setsockopt socket
+// #syscalls ioctl
 #include "passt/udp/udp.h"
 
 #include <cerrno>

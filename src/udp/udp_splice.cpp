@@ -1,5 +1,7 @@
 // pasta's loopback bypass for UDP. The theory of operation is at the top of
 // include/passt/udp/udp_splice.h: flows, sockets in each namespace, batching.
+//
+// #syscalls:pasta bind close connect getsockopt sendmmsg setsockopt socket
 #include "passt/udp/udp_splice.h"
 
 #include <cerrno>

@@ -42,6 +42,8 @@
 // again in a later second.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdarg>
 #include <cstddef>
 #include <cstdint>
@@ -76,6 +78,9 @@ int log_init(const char *ident, const LogConfig &cfg);
 // Close the file and syslog socket; back to stderr-only at Info level.
 void log_close();
 void log_set_daemonised(bool daemonised);
+// The PID syslog lines carry: the daemonised child, PID 1 of its own PID
+// namespace, is known to the syslog reader by its number outside.
+void log_set_pid(pid_t pid);
 void log_set_level(LogLevel level);
 LogLevel log_level();
 

@@ -1,6 +1,8 @@
 // Small helpers shared by every module: compile-time array sizes, timespec
 // arithmetic, an owning file descriptor and complete (EINTR- and
 // short-write-safe) writes. Nothing here allocates.
+//
+// #syscalls clock_gettime close
 #pragma once
 
 #include <cerrno>

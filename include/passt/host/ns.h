@@ -77,14 +77,18 @@ int ns_socket(const NsHandle &ns, int domain, int type, int protocol);
 
 // A long-lived helper process sitting in ns that creates sockets there on
 // request: cheap enough for the data path (one round trip, no fork) and
-// usable after the sandbox forbids fork(). Dies with its parent.
+// usable after the sandbox forbids fork(). It confines itself (seccomp, no
+// capabilities, empty root) and ends when fd closes. signal_target > 0:
+// the process it may signal on request (the spawned command).
 struct NsSocketHelper {
 	pid_t pid = -1;
 	int fd = -1; // SOCK_SEQPACKET to the helper
 };
-int ns_socket_helper_start(const NsHandle &ns, NsSocketHelper *h);
+int ns_socket_helper_start(const NsHandle &ns, NsSocketHelper *h, pid_t signal_target = 0);
 // Returns a new socket created inside the namespace, or -errno.
 int ns_socket_helper_socket(NsSocketHelper &h, int domain, int type, int protocol);
+// Sends sig to the helper's signal_target. Returns 0 or -errno.
+int ns_socket_helper_signal(NsSocketHelper &h, int sig);
 void ns_socket_helper_stop(NsSocketHelper *h);
 
 // Allows ICMP echo sockets for every group mapped in the namespace: writes
@@ -99,6 +103,7 @@ int ns_set_ping_group_range_here();
 struct NsCommand {
 	pid_t pid = -1;
 	int ctl_fd = -1;       // to the paused child; closed on release
+	NsSocketHelper *relay = nullptr; // signals the command where we may not
 	bool exited = false;
 	int exit_code = 0;     // valid once exited: status, or 128 + signal
 };
@@ -147,6 +152,8 @@ struct NsWatch {
 	enum class Kind { None, Pidfd, Inotify, Timer } kind = Kind::None;
 	int fd = -1;
 	std::string path; // netns file being watched (Inotify, Timer)
+	std::string base; // its last component, looked up in dirfd
+	int dirfd = -1;   // its directory (O_PATH), opened before the sandbox
 	dev_t dev = 0;    // identity of the namespace behind path
 	ino_t ino = 0;
 };
