@@ -7,7 +7,7 @@
 #   make fuzz         build the libFuzzer targets (clang) and run each briefly
 #   make lint         clang-tidy and cppcheck over the sources
 #   make syscalls-check  every libc call's system calls are in a #syscalls line
-#   make install      install binaries and man page under $(PREFIX)
+#   make install      install binaries (pasta as a copy) and man page
 
 CXX      ?= g++
 PREFIX   ?= /usr/local
@@ -100,10 +100,13 @@ check: deps
 lint:
 	test/lint.sh
 
+# pasta is installed as a copy, not a link: AppArmor and SELinux pick a
+# profile by the file executed (after links, and by inode), and pasta has
+# its own (contrib/).
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 passt $(DESTDIR)$(BINDIR)/passt
-	ln -sf passt $(DESTDIR)$(BINDIR)/pasta
+	install -m 755 passt $(DESTDIR)$(BINDIR)/pasta
 	install -m 644 doc/passt.1 $(DESTDIR)$(MANDIR)/man1/passt.1
 	ln -sf passt.1 $(DESTDIR)$(MANDIR)/man1/pasta.1
 

@@ -6,7 +6,8 @@ set -eu
 PKGS="g++ make libgtest-dev clang libclang-rt-14-dev clang-tidy cppcheck python3
       iproute2 util-linux procps jq socat iperf3 tcpdump tshark
       busybox-static isc-dhcp-client iputils-ping groff-base man-db
-      qemu-system-x86 linux-image-amd64 cpio"
+      qemu-system-x86 linux-image-amd64 cpio
+      apparmor checkpolicy semodule-utils"
 
 missing=""
 for p in $PKGS; do
