@@ -190,6 +190,7 @@ constexpr bool SECCOMP_CHECK_X32 = true; // x32 numbers alias ours with bit 30 s
 constexpr uint32_t SECCOMP_AUDIT_ARCH = AUDIT_ARCH_AARCH64;
 constexpr bool SECCOMP_CHECK_X32 = false;
 #else
+// cppcheck-suppress preprocessorErrorDirective
 #error "seccomp: add this architecture's AUDIT_ARCH_ value"
 #endif
 

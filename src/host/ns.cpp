@@ -487,17 +487,16 @@ const long helper_syscalls[] = {
 		while (n < 0 && errno == EINTR);
 		if (n <= 0)
 			_exit(0);
-		int e = 0;
+		const bool whole = size_t(n) == sizeof(req);
+		int e = EINVAL;
 		int s = -1;
-		if (size_t(n) != sizeof(req))
-			e = EINVAL;
-		else if (req.op == HelperReq::Signal)
-			e = signal_target > 0 && kill(signal_target, req.a) < 0 ? errno
-				: (signal_target > 0 ? 0 : ESRCH);
-		else if (req.op != HelperReq::Socket)
-			e = EINVAL;
-		else if ((s = socket(req.a, req.b, req.c)) < 0)
-			e = errno;
+		if (whole && req.op == HelperReq::Signal) {
+			e = signal_target <= 0 ? ESRCH
+			    : (kill(signal_target, req.a) < 0 ? errno : 0);
+		} else if (whole && req.op == HelperReq::Socket) {
+			s = socket(req.a, req.b, req.c);
+			e = s < 0 ? errno : 0;
+		}
 		send_with_fds(sock, &e, sizeof(e), &s, s >= 0 ? 1 : 0);
 		if (s >= 0)
 			close(s);
@@ -993,10 +992,9 @@ bool ns_watch_gone(NsWatch *w)
 		while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
 			for (ssize_t off = 0; off + ssize_t(sizeof(inotify_event)) <= n;) {
 				const auto *ev = reinterpret_cast<const inotify_event *>(buf + off);
-				if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))
-					gone = true;
-				else if (ev->len && !std::strncmp(ev->name, w->base.c_str(), ev->len))
-					gone = true;
+				bool dir_gone = ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED);
+				bool ours = ev->len && !std::strncmp(ev->name, w->base.c_str(), ev->len);
+				gone = gone || dir_gone || ours;
 				off += ssize_t(sizeof(inotify_event) + ev->len);
 			}
 		}
