@@ -1,11 +1,31 @@
-// Complete writes for blocking descriptors (log file, pcap file, stderr).
+// Complete writes for blocking descriptors (log file, pcap file, stderr),
+// and forking a helper process with a channel to it.
 //
 // #syscalls write writev
+// #syscalls:init socketpair clone set_robust_list
 #include "passt/core/util.h"
+
+#include <sys/socket.h>
 
 #include <climits>
 
 namespace passt {
+
+pid_t fork_with_channel(int *fd) {
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return -e;
+	}
+	close(sv[pid ? 1 : 0]);
+	*fd = sv[pid ? 0 : 1];
+	return pid;
+}
 
 int write_all(int fd, const void *buf, size_t len) {
 	const char *p = static_cast<const char *>(buf);

@@ -80,6 +80,7 @@
 
 #include "passt/conf/conf.h"
 #include "passt/core/log.h"
+#include "passt/core/util.h"
 #include "passt/seccomp_list.h"
 
 namespace passt {
@@ -559,25 +560,18 @@ int isolate_start_cleaner()
 {
 	if (kept[0].dirfd < 0 && kept[1].dirfd < 0)
 		return 0;
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
-		return -errno;
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		close(sv[0]);
-		close(sv[1]);
-		return -e;
-	}
+	int fd;
+	pid_t pid = fork_with_channel(&fd);
+	if (pid < 0)
+		return int(pid);
 	if (pid == 0)
-		cleaner_main(sv[1]);
-	close(sv[1]);
+		cleaner_main(fd);
 	for (KeptPath &k : kept) {
 		if (k.dirfd >= 0)
 			close(k.dirfd);
 		k.dirfd = -1;
 	}
-	cleaner_sock = sv[0];
+	cleaner_sock = fd;
 	return 0;
 }
 

@@ -85,6 +85,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "passt/core/util.h"
 #include "passt/host/isolation.h"
 
 namespace passt {
@@ -364,19 +365,11 @@ int ns_enter(const NsHandle &ns)
 int ns_call(const NsHandle &ns, NsFn fn, void *arg, NsCallOut *out)
 {
 	*out = NsCallOut{};
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
-		return -errno;
-
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		close(sv[0]);
-		close(sv[1]);
-		return -e;
-	}
+	int chan;
+	pid_t pid = fork_with_channel(&chan);
+	if (pid < 0)
+		return int(pid);
 	if (pid == 0) {
-		close(sv[0]);
 		struct {
 			CallHdr h;
 			unsigned char data[NS_CALL_MAX_DATA];
@@ -384,7 +377,7 @@ int ns_call(const NsHandle &ns, NsFn fn, void *arg, NsCallOut *out)
 		int rc = ns_enter(ns);
 		if (rc < 0) {
 			msg.h.enter_err = -rc;
-			send_with_fds(sv[1], &msg.h, sizeof(msg.h), nullptr, 0);
+			send_with_fds(chan, &msg.h, sizeof(msg.h), nullptr, 0);
 			_exit(1);
 		}
 		NsCallOut res;
@@ -392,20 +385,19 @@ int ns_call(const NsHandle &ns, NsFn fn, void *arg, NsCallOut *out)
 		msg.h.ret = res.ret;
 		msg.h.len = uint32_t(res.len > NS_CALL_MAX_DATA ? NS_CALL_MAX_DATA : res.len);
 		std::memcpy(msg.data, res.data, msg.h.len);
-		rc = send_with_fds(sv[1], &msg, sizeof(msg.h) + msg.h.len, res.fds,
+		rc = send_with_fds(chan, &msg, sizeof(msg.h) + msg.h.len, res.fds,
 				   res.nfds > NS_CALL_MAX_FDS ? NS_CALL_MAX_FDS : res.nfds);
 		_exit(rc < 0 ? 1 : 0);
 	}
 
-	close(sv[1]);
 	struct {
 		CallHdr h;
 		unsigned char data[NS_CALL_MAX_DATA];
 	} msg = {};
 	int fds[NS_CALL_MAX_FDS];
 	unsigned nfds = 0;
-	ssize_t n = recv_with_fds(sv[0], &msg, sizeof(msg), fds, &nfds);
-	close(sv[0]);
+	ssize_t n = recv_with_fds(chan, &msg, sizeof(msg), fds, &nfds);
+	close(chan);
 	int st;
 	waitpid_retry(pid, &st, 0);
 
@@ -507,20 +499,13 @@ const long helper_syscalls[] = {
 
 int ns_socket_helper_start(const NsHandle &ns, NsSocketHelper *h, pid_t signal_target)
 {
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
-		return -errno;
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
-		close(sv[0]);
-		close(sv[1]);
-		return -e;
-	}
+	int chan;
+	pid_t pid = fork_with_channel(&chan);
+	if (pid < 0)
+		return int(pid);
 	if (pid == 0) {
-		close(sv[0]);
 		// Terminal and termination signals are for the command and
-		// pasta, not for us: we end when pasta's end of sv closes.
+		// pasta, not for us: we end when pasta's end of chan closes.
 		sigset_t set;
 		sigemptyset(&set);
 		sigaddset(&set, SIGINT);
@@ -532,9 +517,9 @@ int ns_socket_helper_start(const NsHandle &ns, NsSocketHelper *h, pid_t signal_t
 		// the parent's sockets open after it closes them. The namespace
 		// fds go once we are in.
 		int e = 0;
-		int keep_hi = std::max({sv[1], ns.netns_fd, ns.userns_fd});
+		int keep_hi = std::max({chan, ns.netns_fd, ns.userns_fd});
 		for (int fd = 3; fd <= keep_hi; fd++)
-			if (fd != sv[1] && fd != ns.netns_fd && fd != ns.userns_fd)
+			if (fd != chan && fd != ns.netns_fd && fd != ns.userns_fd)
 				close(fd);
 		close_range(unsigned(keep_hi) + 1, ~0U, 0);
 		int rc = ns_enter(ns);
@@ -546,34 +531,37 @@ int ns_socket_helper_start(const NsHandle &ns, NsSocketHelper *h, pid_t signal_t
 			close(ns.userns_fd);
 		if (!e && (rc = isolate_helper_process(helper_syscalls)) < 0)
 			e = -rc;
-		send_with_fds(sv[1], &e, sizeof(e), nullptr, 0);
+		send_with_fds(chan, &e, sizeof(e), nullptr, 0);
 		if (e)
 			_exit(1);
-		socket_helper_loop(sv[1], signal_target);
+		socket_helper_loop(chan, signal_target);
 	}
-	close(sv[1]);
 	int e = 0;
 	int fds[NS_CALL_MAX_FDS];
 	unsigned nfds;
-	ssize_t n = recv_with_fds(sv[0], &e, sizeof(e), fds, &nfds);
+	ssize_t n = recv_with_fds(chan, &e, sizeof(e), fds, &nfds);
 	for (unsigned i = 0; i < nfds; i++)
 		close(fds[i]);
 	if (n != sizeof(e) || e) {
-		close(sv[0]);
+		close(chan);
 		int st;
 		waitpid_retry(pid, &st, 0);
 		return n < 0 ? int(n) : (e ? -e : -ECHILD);
 	}
 	h->pid = pid;
-	h->fd = sv[0];
+	h->fd = chan;
 	return 0;
 }
 
-int ns_socket_helper_socket(NsSocketHelper &h, int domain, int type, int protocol)
+namespace {
+
+// One request to the socket helper and its answer: an errno, with one
+// descriptor attached exactly when want_fd and the request succeeded.
+// Returns the descriptor (want_fd) or 0, or -errno.
+int helper_request(NsSocketHelper &h, const HelperReq &req, bool want_fd)
 {
 	if (h.fd < 0)
 		return -EBADF;
-	HelperReq req = {HelperReq::Socket, domain, type, protocol};
 	int rc = send_with_fds(h.fd, &req, sizeof(req), nullptr, 0);
 	if (rc < 0)
 		return rc;
@@ -583,33 +571,27 @@ int ns_socket_helper_socket(NsSocketHelper &h, int domain, int type, int protoco
 	ssize_t n = recv_with_fds(h.fd, &e, sizeof(e), fds, &nfds);
 	if (n < 0)
 		return int(n);
-	if (n != sizeof(e) || (e == 0 && nfds != 1) || (e && nfds)) {
+	const unsigned expected = want_fd && !e ? 1 : 0;
+	if (n != sizeof(e) || nfds != expected) {
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
 		return n == 0 ? -ECHILD : -EPROTO;
 	}
-	return e ? -e : fds[0];
+	if (e)
+		return -e;
+	return want_fd ? fds[0] : 0;
+}
+
+} // namespace
+
+int ns_socket_helper_socket(NsSocketHelper &h, int domain, int type, int protocol)
+{
+	return helper_request(h, {HelperReq::Socket, domain, type, protocol}, true);
 }
 
 int ns_socket_helper_signal(NsSocketHelper &h, int sig)
 {
-	if (h.fd < 0)
-		return -EBADF;
-	HelperReq req = {HelperReq::Signal, sig, 0, 0};
-	int rc = send_with_fds(h.fd, &req, sizeof(req), nullptr, 0);
-	if (rc < 0)
-		return rc;
-	int e = 0;
-	int fds[NS_CALL_MAX_FDS];
-	unsigned nfds;
-	ssize_t n = recv_with_fds(h.fd, &e, sizeof(e), fds, &nfds);
-	for (unsigned i = 0; i < nfds; i++)
-		close(fds[i]);
-	if (n < 0)
-		return int(n);
-	if (n != sizeof(e) || nfds)
-		return n == 0 ? -ECHILD : -EPROTO;
-	return -e;
+	return helper_request(h, {HelperReq::Signal, sig, 0, 0}, false);
 }
 
 void ns_socket_helper_stop(NsSocketHelper *h)

@@ -104,6 +104,11 @@ private:
 	int fd_ = -1;
 };
 
+// fork() with an AF_UNIX SOCK_SEQPACKET channel (O_CLOEXEC) between parent
+// and child: returns the child's PID in the parent and 0 in the child, *fd
+// being each one's end, or -errno with nothing left open.
+pid_t fork_with_channel(int *fd);
+
 // Write all len bytes, retrying on EINTR and short writes.
 // Returns 0, or -errno on failure (EAGAIN included: callers with
 // non-blocking descriptors must not use this).
