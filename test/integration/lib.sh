@@ -27,6 +27,8 @@
 # The script runs as PID 1 of its namespace: when it ends, whatever it left
 # running is killed by the kernel, and its /tmp disappears.
 #
+# With PASST_TEST_NO_USERNS=1 (real root only, else the test skips) no user
+# namespace is made: root stays the initial namespace's root.
 # As real root, the user namespace maps uids and gids 0-65535 onto
 # themselves, so that as_unprivileged can switch to the unprivileged user
 # passt-test (created if missing) inside; as a normal user it maps that user
@@ -308,6 +310,15 @@ hermetic_host() {
 	rm -rf "$TEST_DIR"
 	TEST_DIR=
 	trap - EXIT
+
+	# PASST_TEST_NO_USERNS=1, as real root: no user namespace, so that the
+	# test's root is the initial namespace's (the daemon must refuse to
+	# stay root there). Skips elsewhere.
+	if [ "${PASST_TEST_NO_USERNS:-}" = 1 ]; then
+		_is_real_root || skip "needs real root (uid 0 in the initial user namespace)"
+		PASST_TEST_HERMETIC=setup exec unshare "${ns_opts[@]:1}" -- \
+			"$BASH" "$TEST_SCRIPT" "${_TEST_ARGS[@]}"
+	fi
 
 	if ! _is_real_root; then
 		PASST_TEST_HERMETIC=setup exec unshare "${ns_opts[@]}" --map-root-user -- \
