@@ -378,11 +378,14 @@ _hermetic_setup() {
 	case "$PASST_ROOT/" in
 	/tmp/*) keep=${PASST_ROOT#/tmp/} ;;
 	esac
-	[ -n "$keep" ] && _hs mount --bind /tmp /mnt
+	# Recursive binds: in a hermetic host nested in another one, /tmp
+	# carries the outer one's mounts, locked to it, which a plain bind
+	# of /tmp may not leave behind.
+	[ -n "$keep" ] && _hs mount --rbind /tmp /mnt
 	_hs mount -t tmpfs -o mode=1777 tmpfs /tmp
 	if [ -n "$keep" ]; then
 		_hs mkdir -p "$PASST_ROOT"
-		_hs mount --bind "/mnt/$keep" "$PASST_ROOT"
+		_hs mount --rbind "/mnt/$keep" "$PASST_ROOT"
 		_hs umount -l /mnt
 	fi
 	export PASST_TEST_HERMETIC=ready
