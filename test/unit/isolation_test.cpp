@@ -59,13 +59,13 @@ bool listed(Mode m, const char *name)
 	return false;
 }
 
-std::vector<int> argv_fd(std::vector<std::string> args)
+int argv_fd(std::vector<std::string> args)
 {
 	std::vector<char *> v;
 	for (auto &a : args)
 		v.push_back(a.data());
 	v.push_back(nullptr);
-	return {isolate_fd_from_argv(int(args.size()), v.data())};
+	return isolate_fd_from_argv(int(args.size()), v.data());
 }
 
 // User and mount namespaces of our own, or CHILD_SKIP where not allowed.
@@ -249,17 +249,17 @@ TEST(IsolationTest, DropAllCapsEmptiesEverySet)
 
 TEST(IsolationTest, FdFromArgv)
 {
-	EXPECT_EQ(argv_fd({"passt", "--fd", "5"})[0], 5);
-	EXPECT_EQ(argv_fd({"passt", "-F", "7", "-f"})[0], 7);
-	EXPECT_EQ(argv_fd({"passt", "--fd=9"})[0], 9);
-	EXPECT_EQ(argv_fd({"passt", "-F12"})[0], 12);
-	EXPECT_EQ(argv_fd({"passt", "-f"})[0], -1);
+	EXPECT_EQ(argv_fd({"passt", "--fd", "5"}), 5);
+	EXPECT_EQ(argv_fd({"passt", "-F", "7", "-f"}), 7);
+	EXPECT_EQ(argv_fd({"passt", "--fd=9"}), 9);
+	EXPECT_EQ(argv_fd({"passt", "-F12"}), 12);
+	EXPECT_EQ(argv_fd({"passt", "-f"}), -1);
 	// Standard streams are never "kept": they are kept anyway.
-	EXPECT_EQ(argv_fd({"passt", "--fd", "1"})[0], -1);
-	EXPECT_EQ(argv_fd({"passt", "--fd", "x"})[0], -1);
-	EXPECT_EQ(argv_fd({"passt", "--fd"})[0], -1);
+	EXPECT_EQ(argv_fd({"passt", "--fd", "1"}), -1);
+	EXPECT_EQ(argv_fd({"passt", "--fd", "x"}), -1);
+	EXPECT_EQ(argv_fd({"passt", "--fd"}), -1);
 	// After "--" it is the command's argument, not ours.
-	EXPECT_EQ(argv_fd({"pasta", "--", "prog", "--fd", "5"})[0], -1);
+	EXPECT_EQ(argv_fd({"pasta", "--", "prog", "--fd", "5"}), -1);
 }
 
 TEST(IsolationTest, InitialStageClosesInheritedFdsButTheNamedOne)
