@@ -2,12 +2,14 @@
 // and forking a helper process with a channel to it.
 //
 // #syscalls write writev
-// #syscalls:init socketpair clone set_robust_list
+// #syscalls:init socketpair clone set_robust_list openat
 #include "passt/core/util.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <climits>
+#include <cstring>
 
 namespace passt {
 
@@ -25,6 +27,19 @@ pid_t fork_with_channel(int *fd) {
 	close(sv[pid ? 1 : 0]);
 	*fd = sv[pid ? 0 : 1];
 	return pid;
+}
+
+int write_file(const char *path, const char *s) {
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t len = std::strlen(s);
+	ssize_t n = write(fd, s, len);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	return size_t(n) == len ? 0 : -EIO;
 }
 
 int write_all(int fd, const void *buf, size_t len) {

@@ -147,22 +147,6 @@ bool uid_mapped(uid_t uid)
 	return found;
 }
 
-int write_proc_self(const char *name, const char *s)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/%s", name);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(s);
-	ssize_t n = write(fd, s, len);
-	int e = errno;
-	close(fd);
-	if (n < 0)
-		return -e;
-	return size_t(n) == len ? 0 : -EIO;
-}
-
 // ---- Allowlists from the generated header ------------------------------
 
 template <size_t N> struct NrList {
@@ -303,12 +287,12 @@ int isolate_own_userns(uid_t uid, gid_t gid)
 	char map[64];
 	int rc;
 	snprintf(map, sizeof(map), "%u %u 1\n", unsigned(uid), unsigned(uid));
-	if ((rc = write_proc_self("uid_map", map)) < 0)
+	if ((rc = write_file("/proc/self/uid_map", map)) < 0)
 		return rc;
-	if ((rc = write_proc_self("setgroups", "deny\n")) < 0 && rc != -ENOENT)
+	if ((rc = write_file("/proc/self/setgroups", "deny\n")) < 0 && rc != -ENOENT)
 		return rc;
 	snprintf(map, sizeof(map), "%u %u 1\n", unsigned(gid), unsigned(gid));
-	if ((rc = write_proc_self("gid_map", map)) < 0)
+	if ((rc = write_file("/proc/self/gid_map", map)) < 0)
 		return rc;
 	if (dumpable != 1 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
 		return -errno;

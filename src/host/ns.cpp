@@ -210,21 +210,6 @@ pid_t waitpid_retry(pid_t pid, int *st, int flags)
 	return r;
 }
 
-// Whole-string write to a (proc) file, for maps and sysctls.
-int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	size_t len = std::strlen(s);
-	ssize_t n = write(fd, s, len);
-	int e = errno;
-	close(fd);
-	if (n < 0)
-		return -e;
-	return size_t(n) == len ? 0 : -EIO;
-}
-
 // Header of the message an ns_call() child sends back.
 struct CallHdr {
 	int enter_err; // errno from entering the namespace, 0 if fn ran

@@ -109,6 +109,10 @@ private:
 // being each one's end, or -errno with nothing left open.
 pid_t fork_with_channel(int *fd);
 
+// Writes the string s to the file at path in one write() (maps, sysctls
+// under /proc). Returns 0, or -errno (-EIO for a short write).
+int write_file(const char *path, const char *s);
+
 // Write all len bytes, retrying on EINTR and short writes.
 // Returns 0, or -errno on failure (EAGAIN included: callers with
 // non-blocking descriptors must not use this).
