@@ -120,7 +120,7 @@ const OptDef OPTS[] = {
 	{"socket", required_argument, 's', Only::Passt},
 	{"socket-path", required_argument, 's', Only::Passt},
 	{"vhost-user", no_argument, O_VHOST_USER, Only::Passt},
-	{"print-capabilities", no_argument, O_PRINT_CAPS, Only::Passt},
+	{"print-capabilities", no_argument, O_PRINT_CAPS, Only::Any},
 	{"repair-path", required_argument, O_REPAIR_PATH, Only::VhostUser},
 	{"migrate-exit", no_argument, O_MIGRATE_EXIT, Only::VhostUser},
 	{"migrate-no-linger", no_argument, O_MIGRATE_NO_LINGER, Only::VhostUser},
@@ -278,6 +278,19 @@ Ipv6Addr ll_guest_gw6() {
 }
 
 constexpr MacAddr OUR_DEFAULT_MAC{{0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55}};
+
+// getopt_long() takes any unique prefix of a long option: text ("--x") it
+// refused with more than one option starting with it was ambiguous, not
+// unknown.
+bool ambiguous_long_option(const struct option *longopts, const std::string &text) {
+	if (text.compare(0, 2, "--") || text.size() == 2)
+		return false;
+	const char *name = text.c_str() + 2;
+	size_t len = text.size() - 2, matches = 0;
+	for (const struct option *o = longopts; o->name; o++)
+		matches += !std::strncmp(o->name, name, len);
+	return matches > 1;
+}
 
 // One collected option: id and argument, or getopt's complaint.
 struct Collected {
@@ -1135,12 +1148,16 @@ ParseStatus Parser::run(int argc, char **argv) {
 			if (optopt && find_opt(optopt)) {
 				what = "option " + opt_name(optopt) + " doesn't take an argument";
 			} else if (optopt) {
-				what = std::string("unrecognized option '-") + char(optopt) + "'";
+				what = std::string("invalid option -- '") + char(optopt) + "'";
 			} else {
 				std::string text = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
 				if (size_t eq = text.find('='); eq != std::string::npos)
 					text.resize(eq);
-				what = "unrecognized or ambiguous option '" + text + "'";
+				// getopt's own words: Podman matches them to tell
+				// whether this pasta knows an option.
+				what = ambiguous_long_option(longopts, text)
+					       ? "option '" + text + "' is ambiguous"
+					       : "unrecognized option '" + text + "'";
 			}
 			opts.push_back({id, nullptr, what});
 		} else if (id == ':') {
@@ -1161,9 +1178,10 @@ ParseStatus Parser::run(int argc, char **argv) {
 	c_ = Config{};
 	c_.mode = mode_;
 	c_.mtu = CONF_MTU_DEFAULT;
-	// The host uplink's MAC, so the guest sees the gateway with the host's
-	// address; the fixed one only where the host has none.
-	c_.our_tap_mac = host_.mac.is_zero() ? OUR_DEFAULT_MAC : host_.mac;
+	// A fixed, locally administered address, as the C passt uses since
+	// 2024: the host's own would show the guest a MAC that also sits on
+	// the host's link.
+	c_.our_tap_mac = OUR_DEFAULT_MAC;
 	if (mode_ == Mode::Pasta)
 		c_.no_dhcp_dns = c_.no_dhcp_dns_search = true;
 
@@ -1237,6 +1255,11 @@ ParseStatus Parser::run(int argc, char **argv) {
 		return ParseStatus::Error;
 	if (!derive_pasta_ns(argc, argv, first_arg))
 		return ParseStatus::Error;
+	// Spawning a command, pasta shares its terminal: say nothing but
+	// warnings unless asked to debug, as the C pasta does, so that the
+	// command's own output stays its own.
+	if (mode_ == Mode::Pasta && c_.netns.empty() && !c_.log_level)
+		c_.quiet = true;
 
 	// Services implied off
 	if (c_.no_icmp)

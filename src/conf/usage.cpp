@@ -24,8 +24,8 @@ std::string usage_text(Mode mode) {
 		     "       pasta [OPTION]... --netns PATH|NAME\n"
 		     "\n"
 		     "Give a network namespace user-mode connectivity through a tap device.\n"
-		     "Without PID or --netns, start COMMAND (default: a shell) in new user and\n"
-		     "network namespaces and connect those.\n";
+		     "Without PID or --netns, start COMMAND (default: a shell) in new user,\n"
+		     "network, PID, UTS and IPC namespaces and connect those.\n";
 	} else {
 		t += "Usage: passt [OPTION]...\n"
 		     "\n"
@@ -50,6 +50,8 @@ std::string usage_text(Mode mode) {
 	     "                            (experimental)\n"
 	     "  -h, --help                Show this text and exit\n"
 	     "      --version             Show the version and exit\n"
+	     "      --print-capabilities  Print vhost-user back-end capabilities (JSON)\n"
+	     "                            and exit\n"
 	     "  -p, --pcap FILE           Capture ";
 	t += peer;
 	t += "-side frames to FILE (pcap format)\n"
@@ -62,7 +64,6 @@ std::string usage_text(Mode mode) {
 		     "  -s, --socket PATH         UNIX domain socket to listen on; also\n"
 		     "      --socket-path PATH    (default: first free /tmp/passt_N.socket)\n"
 		     "      --vhost-user          Speak vhost-user on that socket\n"
-		     "      --print-capabilities  Print vhost-user back-end capabilities (JSON)\n"
 		     "      --repair-path PATH    Socket for passt-repair (vhost-user; default:\n"
 		     "                            socket path with \".repair\", \"none\": off)\n"
 		     "      --migrate-exit        Deprecated: exit after migrating away\n"

@@ -3,7 +3,8 @@
 # pasta -p FILE: frames on the tap device are captured in a pcap file that
 # tcpdump and tshark read without complaint: ARP, the ICMP echo request from
 # the namespace and pasta's reply, in that order, the reply from the MAC
-# address pasta reports in its start-up summary.
+# address pasta reports in its start-up summary (printed with -d: spawning a
+# command, pasta is quiet otherwise), the C passt's 9a:55:9a:55:9a:55.
 . "$(dirname "$0")/lib.sh"
 
 need_pkg tcpdump tcpdump
@@ -15,11 +16,12 @@ hermetic_host
 d=$(new_tmpdir)
 cap=$d/cap.pcap
 
-timeout 30 "$PASTA" -p "$cap" --config-net -- ping -c1 -W2 192.0.2.1 > "$d/log" 2>&1 ||
+timeout 30 "$PASTA" -d -p "$cap" --config-net -- ping -c1 -W2 192.0.2.1 > "$d/log" 2>&1 ||
 	fail "pasta -p ... -- ping: $(cat "$d/log")"
 [ -s "$cap" ] || fail "no capture file"
 mac=$(sed -n '/^MAC:/,/^[^ ]/s/^ *host: \([0-9a-f:]*\)$/\1/p' "$d/log")
 [[ $mac =~ ^([0-9a-f]{2}:){5}[0-9a-f]{2}$ ]] || fail "no MAC address in pasta's summary: $(cat "$d/log")"
+check_eq "$mac" 9a:55:9a:55:9a:55 "our MAC address without -M"
 
 tcpdump -r "$cap" -nn -e > "$d/dump" 2> "$d/dump.err" || fail "tcpdump -r: $(cat "$d/dump.err")"
 # the only thing on stderr is the header line

@@ -72,11 +72,13 @@ Result ok(Mode m, std::vector<std::string> args, const HostDefaults &h = fake_ho
 
 } // namespace
 
-TEST(ConfParse, OurMacFallsBackWithoutHostMac) {
+TEST(ConfParse, OurMacIsFixedNotTheHosts) {
 	HostDefaults h = fake_host();
-	h.mac = MacAddr{};
+	ASSERT_FALSE(h.mac.is_zero());
 	Result r = ok(Mode::Pasta, {}, h);
 	EXPECT_EQ(r.c.our_tap_mac.to_string(), "9a:55:9a:55:9a:55");
+	h.mac = MacAddr{};
+	EXPECT_EQ(ok(Mode::Passt, {}, h).c.our_tap_mac.to_string(), "9a:55:9a:55:9a:55");
 	Result given = ok(Mode::Pasta, {"-M", "02:11:22:33:44:55"});
 	EXPECT_EQ(given.c.our_tap_mac.to_string(), "02:11:22:33:44:55");
 }
@@ -86,8 +88,8 @@ TEST(ConfParse, PasstDefaultsFromHost) {
 	const Config &c = r.c;
 	EXPECT_EQ(c.mode, Mode::Passt);
 	EXPECT_EQ(c.mtu, 65520u);
-	// Our MAC defaults to the host uplink's (issue 3).
-	EXPECT_EQ(c.our_tap_mac.to_string(), "02:00:00:00:00:02");
+	// Our MAC is the C passt's fixed one, not the host uplink's.
+	EXPECT_EQ(c.our_tap_mac.to_string(), "9a:55:9a:55:9a:55");
 	EXPECT_TRUE(c.ip4.enabled);
 	EXPECT_FALSE(c.ip4.local_mode);
 	EXPECT_EQ(c.ip4.ifname, "eth0");
@@ -247,6 +249,8 @@ TEST(ConfParse, StopOptions) {
 	EXPECT_EQ(parse(Mode::Pasta, {"--help"}).st, ParseStatus::Help);
 	EXPECT_EQ(parse(Mode::Passt, {"--version"}).st, ParseStatus::Version);
 	EXPECT_EQ(parse(Mode::Passt, {"--print-capabilities"}).st,
+		  ParseStatus::PrintCapabilities);
+	EXPECT_EQ(parse(Mode::Pasta, {"--print-capabilities"}).st,
 		  ParseStatus::PrintCapabilities);
 	// Options are applied in order: an error before -h wins, -h before one too
 	EXPECT_EQ(parse(Mode::Passt, {"-m", "x", "-h"}).st, ParseStatus::Error);
@@ -479,12 +483,15 @@ struct ErrCase {
 TEST(ConfParse, Errors) {
 	const ErrCase cases[] = {
 		// getopt level
-		{Mode::Passt, {"--bogus"}, "'--bogus'"},
-		{Mode::Passt, {"-x"}, "'-x'"},
+		// Podman matches getopt's wording to find options an older
+		// pasta lacks: keep it exactly.
+		{Mode::Passt, {"--bogus"}, "unrecognized option '--bogus'"},
+		{Mode::Pasta, {"--bogus=1"}, "unrecognized option '--bogus'"},
+		{Mode::Passt, {"-x"}, "invalid option -- 'x'"},
 		{Mode::Passt, {"-m"}, "-m/--mtu"},
 		{Mode::Passt, {"--mtu"}, "-m/--mtu"},
 		{Mode::Passt, {"--debug=1"}, "-d/--debug"},
-		{Mode::Passt, {"--no"}, "'--no'"}, // ambiguous abbreviation
+		{Mode::Passt, {"--no"}, "option '--no' is ambiguous"},
 		// mode restrictions
 		{Mode::Passt, {"--netns", "x"}, "--netns is for pasta"},
 		{Mode::Passt, {"--userns", "/x"}, "--userns"},
@@ -507,7 +514,6 @@ TEST(ConfParse, Errors) {
 		{Mode::Pasta, {"--socket-path", "/tmp/x"}, "-s/--socket"},
 		{Mode::Pasta, {"-1"}, "-1/--one-off"},
 		{Mode::Pasta, {"--vhost-user"}, "--vhost-user"},
-		{Mode::Pasta, {"--print-capabilities"}, "--print-capabilities"},
 		{Mode::Pasta, {"--no-dhcp-dns"}, "--no-dhcp-dns"},
 		{Mode::Pasta, {"--no-dhcp-search"}, "--no-dhcp-search"},
 		{Mode::Passt, {"--repair-path", "/tmp/r"}, "--repair-path"},
