@@ -255,6 +255,8 @@ void emit(LogLevel level, bool with_errno, bool fatal, const char *fmt, va_list 
 	bool to_syslog = !to_file && st.daemonised;
 
 	if (to_file || to_stderr) {
+		// The file's lines always carry the time since start; those on
+		// standard error only when debugging, as in the C passt.
 		ensure_start();
 		timespec now{};
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -262,14 +264,20 @@ void emit(LogLevel level, bool with_errno, bool fatal, const char *fmt, va_list 
 		if (ns < 0)
 			ns = 0;
 		char line[LOG_LINE_MAX + 32];
-		int h = snprintf(line, sizeof(line), "%lld.%04lld: %s", (long long)(ns / NS_PER_SEC),
-				 (long long)((ns % NS_PER_SEC) / 100000), body);
-		size_t ll = h < 0 ? 0 : (size_t(h) >= sizeof(line) - 1 ? sizeof(line) - 2 : size_t(h));
+		int stamp = snprintf(line, sizeof(line), "%lld.%04lld: ", (long long)(ns / NS_PER_SEC),
+				     (long long)((ns % NS_PER_SEC) / 100000));
+		size_t sl = stamp < 0 ? 0 : size_t(stamp);
+		int h = snprintf(line + sl, sizeof(line) - sl, "%s", body);
+		size_t ll = h < 0 ? sl : sl + size_t(h);
+		if (ll > sizeof(line) - 2)
+			ll = sizeof(line) - 2;
 		line[ll++] = '\n';
 		if (to_file)
 			file_write(line, ll);
-		if (to_stderr)
-			(void)write_all(STDERR_FILENO, line, ll);
+		if (to_stderr) {
+			size_t skip = log_enabled(LogLevel::Debug) ? 0 : sl;
+			(void)write_all(STDERR_FILENO, line + skip, ll - skip);
+		}
 	}
 	if (to_syslog)
 		syslog_send(level, body);

@@ -45,11 +45,12 @@ val() {
 
 # in_ns SCRIPT_BODY PASTA_OPTION...: runs sh -c SCRIPT_BODY in a new pasta
 # namespace (no --config-net); $0 is the temp dir, $1 the interface. The
-# output, with pasta's start-up summary, goes to $d/ns.log.
+# output, with pasta's start-up summary (-d: spawning a command, pasta is
+# quiet otherwise), goes to $d/ns.log.
 in_ns() {
 	local body=$1
 	shift
-	timeout 60 "$PASTA" "$@" -- sh -c "$body" "$d" "$HOST_IF" > "$d/ns.log" 2>&1
+	timeout 60 "$PASTA" -d "$@" -- sh -c "$body" "$d" "$HOST_IF" > "$d/ns.log" 2>&1
 	local rc=$?
 	[ "$rc" = 0 ] || fail "pasta $* exited with $rc; output: $(cat "$d/ns.log")"
 }

@@ -181,20 +181,29 @@ TEST_F(CoreLog, LineFormatErrnoAndTruncation) {
 	warn_perror("bind");
 	std::string big(5000, 'x');
 	info("%s", big.c_str());
+	// Below debugging, lines on stderr carry no time stamp.
 	std::vector<std::string> lines = split_lines(cap.take());
 	ASSERT_EQ(lines.size(), 5u);
 	std::string m;
-	ASSERT_TRUE(parse_line(lines[0], &m)) << lines[0];
-	EXPECT_EQ(m, "hello world");
-	ASSERT_TRUE(parse_line(lines[1], &m));
-	EXPECT_EQ(m, "trailing newline is not doubled");
-	ASSERT_TRUE(parse_line(lines[2], &m));
-	EXPECT_EQ(m, std::string("open /nowhere: ") + strerror(ENOENT));
-	ASSERT_TRUE(parse_line(lines[3], &m));
-	EXPECT_EQ(m, std::string("bind: ") + strerror(EACCES));
-	ASSERT_TRUE(parse_line(lines[4], &m));
+	EXPECT_EQ(lines[0], "hello world");
+	EXPECT_EQ(lines[1], "trailing newline is not doubled");
+	EXPECT_EQ(lines[2], std::string("open /nowhere: ") + strerror(ENOENT));
+	EXPECT_EQ(lines[3], std::string("bind: ") + strerror(EACCES));
 	EXPECT_LT(lines[4].size(), LOG_LINE_MAX + 32);
-	EXPECT_GE(m.size(), LOG_LINE_MAX - 2);
+	EXPECT_GE(lines[4].size(), LOG_LINE_MAX - 2);
+	EXPECT_EQ(lines[4].find_first_not_of('x'), std::string::npos);
+
+	// Debugging, every line starts with the seconds since start.
+	log_set_level(LogLevel::Debug);
+	StderrCapture cap2(path("stderr"));
+	info("hello %s", "again");
+	debug("%s", big.c_str());
+	lines = split_lines(cap2.take());
+	ASSERT_EQ(lines.size(), 2u);
+	ASSERT_TRUE(parse_line(lines[0], &m)) << lines[0];
+	EXPECT_EQ(m, "hello again");
+	ASSERT_TRUE(parse_line(lines[1], &m)) << lines[1];
+	EXPECT_LT(lines[1].size(), LOG_LINE_MAX + 32);
 	EXPECT_EQ(m.find_first_not_of('x'), std::string::npos);
 }
 
