@@ -2,16 +2,33 @@
 // and forking a helper process with a channel to it.
 //
 // #syscalls write writev
-// #syscalls:init socketpair clone set_robust_list openat
+// #syscalls:init socketpair clone set_robust_list openat dup2|dup3
 #include "passt/core/util.h"
 
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <climits>
 #include <cstring>
 
 namespace passt {
+
+int stdio_to_dev_null() {
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (int std_fd = STDIN_FILENO; std_fd <= STDERR_FILENO; std_fd++) {
+		if (std_fd != fd && dup2(fd, std_fd) < 0) {
+			int e = errno;
+			close(fd);
+			return -e;
+		}
+	}
+	if (fd > STDERR_FILENO)
+		close(fd);
+	return 0;
+}
 
 pid_t fork_with_channel(int *fd) {
 	int sv[2];

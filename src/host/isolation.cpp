@@ -500,6 +500,10 @@ void close_all_except(std::span<const int> keep)
 {
 	const int keep[] = {sock, kept[0].dirfd, kept[1].dirfd};
 	close_all_except(keep);
+	// Not the caller's terminal or pipes either: whoever waits for
+	// the end of our output must not wait for us.
+	if (stdio_to_dev_null() < 0)
+		_exit(1);
 	// The directories are reached through the fds: our uid is all that
 	// the removal needs.
 	if (isolate_helper_process(cleaner_syscalls) < 0)

@@ -499,15 +499,15 @@ int ns_socket_helper_start(const NsHandle &ns, NsSocketHelper *h, pid_t signal_t
 		sigaddset(&set, SIGTERM);
 		sigprocmask(SIG_BLOCK, &set, nullptr);
 		// Drop every inherited descriptor: duplicates held here would keep
-		// the parent's sockets open after it closes them. The namespace
-		// fds go once we are in.
-		int e = 0;
+		// the parent's sockets (and whoever reads its output) waiting
+		// after it closes them. The namespace fds go once we are in.
+		int e = -stdio_to_dev_null();
 		int keep_hi = std::max({chan, ns.netns_fd, ns.userns_fd});
 		for (int fd = 3; fd <= keep_hi; fd++)
 			if (fd != chan && fd != ns.netns_fd && fd != ns.userns_fd)
 				close(fd);
 		close_range(unsigned(keep_hi) + 1, ~0U, 0);
-		int rc = ns_enter(ns);
+		int rc = e ? 0 : ns_enter(ns);
 		if (rc < 0)
 			e = -rc;
 		if (ns.netns_fd >= 0)

@@ -109,6 +109,12 @@ private:
 // being each one's end, or -errno with nothing left open.
 pid_t fork_with_channel(int *fd);
 
+// Points standard input, output and error at /dev/null: for helper
+// processes, which must not hold the caller's terminal or pipes open (a
+// caller waiting for EOF on our output, as Podman does, would wait for
+// them too). Returns 0 or -errno.
+int stdio_to_dev_null();
+
 // Writes the string s to the file at path in one write() (maps, sysctls
 // under /proc). Returns 0, or -errno (-EIO for a short write).
 int write_file(const char *path, const char *s);
