@@ -505,10 +505,22 @@ void auto_fwd_start(PastaRuntime &rt, const Config &c) {
 		if (!c.no_netns_quit && (rc = ns_watch_start(rt->ns, &rt->watch)) < 0)
 			die("The target namespace went away: %s", strerror(-rc));
 	} else {
-		rc = ns_spawn_command(c.command, true, &rt->ns, &rt->cmd, &error);
+		NsSpawn how;
+		how.new_pidns = !c.no_pidns;
+		how.new_userns = !c.netns_only && c.userns.empty();
+		if (!c.userns.empty() &&
+		    (how.userns_fd = open(c.userns.c_str(), O_RDONLY | O_CLOEXEC)) < 0)
+			die("Failed to open the user namespace %s: %s", c.userns.c_str(),
+			    strerror(errno));
+		rc = ns_spawn_command(c.command, how, &rt->ns, &rt->cmd, &error);
+		if (how.userns_fd >= 0)
+			close(how.userns_fd);
 		if (rc < 0)
 			die("Failed to start the command in a new namespace: %s", error.c_str());
 		rt->have_cmd = true;
+		if (how.new_pidns && !rt->cmd.own_proc)
+			debug("The command's PID namespace has the host's /proc: mounting its own: %s",
+			      strerror(rt->cmd.proc_errno));
 	}
 	auto fail = [&](const char *fmt, const char *what) {
 		if (rt->have_cmd)

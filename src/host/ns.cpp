@@ -52,12 +52,12 @@
 //
 // #syscalls read close
 // #syscalls:pasta recvmsg sendmsg sendto wait4 kill poll|ppoll getpgid getpgrp
-// #syscalls:pasta newfstatat
+// #syscalls:pasta newfstatat pread64
 // #syscalls:init fork clone unshare setns socketpair openat open write prctl
 // #syscalls:init rt_sigprocmask signalfd4 pidfd_open inotify_init1 inotify_add_watch
 // #syscalls:init timerfd_create timerfd_settime ioctl fstat execve exit_group
 // #syscalls:init close_range fcntl set_robust_list geteuid getegid getpid getppid
-// #syscalls:init rt_sigaction
+// #syscalls:init rt_sigaction mount
 // #syscalls:helper recvfrom recv sendmsg socket close kill exit_group rt_sigreturn
 // #syscalls:helper restart_syscall
 #include "passt/host/ns.h"
@@ -67,6 +67,7 @@
 #include <sched.h>
 #include <sys/inotify.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -217,10 +218,14 @@ struct CallHdr {
 	uint32_t len;
 };
 
-// Header of the spawned child's first message.
+// Header of the spawned child's messages: the first, with the namespaces'
+// fds, and in a new PID namespace a second from the command itself.
 struct SpawnHdr {
-	int err;   // errno, 0: namespaces created
-	int stage; // what failed, see spawn_stage_name()
+	int err;      // errno, 0: namespaces created
+	int stage;    // what failed, see spawn_stage_name()
+	pid_t pid;    // new PID namespace: the command, as pasta sees it
+	int proc_err; // from the command: errno of mounting /proc, 0: mounted
+	int from_command; // 1: the command's message, 0: our child's
 };
 
 const char *spawn_stage_name(int stage)
@@ -231,6 +236,8 @@ const char *spawn_stage_name(int stage)
 	case 3: return "writing /proc/self/uid_map";
 	case 4: return "writing /proc/self/gid_map";
 	case 5: return "opening /proc/self/ns";
+	case 6: return "joining the --userns namespace";
+	case 7: return "starting the command in its PID namespace";
 	default: return "starting";
 	}
 }
@@ -639,7 +646,107 @@ int ns_exit_code(int wstatus)
 	return 1;
 }
 
-int ns_spawn_command(const std::vector<std::string> &argv, bool new_userns, NsHandle *ns,
+namespace {
+
+// The paused command's side of ns_spawn_command(), in the child: enter or
+// create the namespaces, report them, wait for the go, exec. Never returns.
+[[noreturn]] void spawn_child(const NsSpawn &how, int chan, pid_t parent, char *const *argv,
+			      const char *uid_map, const char *gid_map)
+{
+	// While paused, die with pasta; cleared before exec.
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
+	// A non-dumpable process (after a uid change) has root-owned
+	// /proc/self files, and could not write its own maps.
+	prctl(PR_SET_DUMPABLE, 1);
+
+	const int flags = CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
+			  (how.new_userns ? CLONE_NEWUSER : 0) |
+			  (how.new_pidns ? CLONE_NEWPID | CLONE_NEWNS : 0);
+	SpawnHdr h = {0, 0, 0, 0, 0};
+	int rc = 0;
+	if (how.userns_fd >= 0 && setns(how.userns_fd, CLONE_NEWUSER)) {
+		h = {errno, 6, 0, 0, 0};
+	} else if (unshare(flags)) {
+		h = {errno, 1, 0, 0, 0};
+	} else if (how.new_userns) {
+		rc = write_file("/proc/self/setgroups", "deny\n");
+		if (rc < 0 && rc != -ENOENT)
+			h = {-rc, 2, 0, 0, 0};
+		else if ((rc = write_file("/proc/self/uid_map", uid_map)) < 0)
+			h = {-rc, 3, 0, 0, 0};
+		else if ((rc = write_file("/proc/self/gid_map", gid_map)) < 0)
+			h = {-rc, 4, 0, 0, 0};
+	}
+	int fds[2] = {-1, -1};
+	if (!h.err) {
+		fds[0] = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		fds[1] = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+		if (fds[0] < 0 || fds[1] < 0)
+			h = {errno, 5, 0, 0, 0};
+	}
+	// The new PID namespace holds our next child, not us: that child
+	// becomes the command, PID 1 there, and pasta's child rather than
+	// ours (CLONE_PARENT), so that pasta reaps it and gets its status.
+	// We only tell pasta its PID, and go.
+	if (!h.err && how.new_pidns) {
+		long pid = syscall(SYS_clone, CLONE_PARENT, nullptr, nullptr, nullptr, nullptr);
+		if (pid < 0) {
+			h = {errno, 7, 0, 0, 0};
+		} else if (pid > 0) {
+			h.pid = pid_t(pid);
+			send_with_fds(chan, &h, sizeof(h), fds, 2);
+			_exit(0);
+		}
+		// pid == 0: the command, below
+	}
+	if (h.err || !how.new_pidns) {
+		send_with_fds(chan, &h, sizeof(h), fds, h.err ? 0 : 2);
+		if (h.err)
+			_exit(1);
+	}
+	if (how.new_pidns) {
+		// The command, PID 1: its own /proc, so that ps and /proc/PID
+		// show its namespace. Best effort (a /proc with parts
+		// mounted over cannot be mounted again without privileges),
+		// and kept from propagating to the mounts we came from.
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) ||
+		    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr))
+			h.proc_err = errno;
+		// Our parent reports the namespaces; we say whether /proc
+		// is new.
+		h.from_command = 1;
+		send_with_fds(chan, &h, sizeof(h), nullptr, 0);
+	}
+	close(fds[0]);
+	close(fds[1]);
+
+	char go;
+	ssize_t n;
+	do
+		n = read(chan, &go, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(1); // pasta gave up: never run the command
+	close(chan);
+
+	prctl(PR_SET_PDEATHSIG, 0);
+	signal(SIGPIPE, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, nullptr);
+	execvp(argv[0], argv);
+	int e = errno;
+	std::fprintf(stderr, "pasta: cannot run %s: %s\n", argv[0], std::strerror(e));
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+} // namespace
+
+int ns_spawn_command(const std::vector<std::string> &argv, const NsSpawn &how, NsHandle *ns,
 		     NsCommand *cmd, std::string *err)
 {
 	*cmd = NsCommand{};
@@ -676,75 +783,57 @@ int ns_spawn_command(const std::vector<std::string> &argv, bool new_userns, NsHa
 		set_err(err, "fork: " + errstr(e));
 		return -e;
 	}
-
 	if (pid == 0) {
 		close(sv[0]);
-		// While paused, die with pasta; cleared before exec.
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		// A non-dumpable process (after a uid change) has root-owned
-		// /proc/self files, and could not write its own maps.
-		prctl(PR_SET_DUMPABLE, 1);
-
-		SpawnHdr h = {0, 0};
-		int rc = 0;
-		if (unshare(CLONE_NEWNET | (new_userns ? CLONE_NEWUSER : 0))) {
-			h = {errno, 1};
-		} else if (new_userns) {
-			rc = write_file("/proc/self/setgroups", "deny\n");
-			if (rc < 0 && rc != -ENOENT)
-				h = {-rc, 2};
-			else if ((rc = write_file("/proc/self/uid_map", uid_map)) < 0)
-				h = {-rc, 3};
-			else if ((rc = write_file("/proc/self/gid_map", gid_map)) < 0)
-				h = {-rc, 4};
-		}
-		int fds[2] = {-1, -1};
-		if (!h.err) {
-			fds[0] = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-			fds[1] = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
-			if (fds[0] < 0 || fds[1] < 0)
-				h = {errno, 5};
-		}
-		send_with_fds(sv[1], &h, sizeof(h), fds, h.err ? 0 : 2);
-		if (h.err)
-			_exit(1);
-		close(fds[0]);
-		close(fds[1]);
-
-		char go;
-		ssize_t n;
-		do
-			n = read(sv[1], &go, 1);
-		while (n < 0 && errno == EINTR);
-		if (n != 1)
-			_exit(1); // pasta gave up: never run the command
-		close(sv[1]);
-
-		prctl(PR_SET_PDEATHSIG, 0);
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, nullptr);
-		execvp(cargv[0], cargv.data());
-		int e = errno;
-		std::fprintf(stderr, "pasta: cannot run %s: %s\n", cargv[0], std::strerror(e));
-		_exit(e == ENOENT ? 127 : 126);
+		spawn_child(how, sv[1], parent, cargv.data(), uid_map, gid_map);
 	}
 
 	close(sv[1]);
-	SpawnHdr h = {};
+	// The namespaces (h, from our child), and in a new PID namespace the
+	// command's own report (h2), in either order.
+	SpawnHdr h = {}, h2 = {};
 	int fds[NS_CALL_MAX_FDS];
 	unsigned nfds = 0;
-	ssize_t n = recv_with_fds(sv[0], &h, sizeof(h), fds, &nfds);
-	if (n != sizeof(h) || h.err || nfds != 2) {
+	bool got_ns = false, got_cmd = !how.new_pidns;
+	ssize_t n = 0;
+	while (!got_ns || (!got_cmd && !h.err)) {
+		SpawnHdr m = {};
+		int f[NS_CALL_MAX_FDS];
+		unsigned nf = 0;
+		n = recv_with_fds(sv[0], &m, sizeof(m), f, &nf);
+		if (n != sizeof(m)) {
+			for (unsigned i = 0; i < nf; i++)
+				close(f[i]);
+			break;
+		}
+		if (m.from_command) {
+			h2 = m;
+			got_cmd = true;
+			for (unsigned i = 0; i < nf; i++)
+				close(f[i]);
+			continue;
+		}
+		h = m;
+		got_ns = true;
+		nfds = nf;
+		std::copy(f, f + nf, fds);
+	}
+	bool ok = got_ns && got_cmd && !h.err && nfds == 2 && (!how.new_pidns || h.pid > 0);
+	if (how.new_pidns) {
+		// Our child only made the namespaces, and has exited or will.
+		int st;
+		waitpid_retry(pid, &st, 0);
+		pid = h.pid;
+	}
+	if (!ok) {
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
 		close(sv[0]);
 		int st;
-		waitpid_retry(pid, &st, 0);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid_retry(pid, &st, 0);
+		}
 		int e = n < 0 ? int(-n) : (h.err ? h.err : ECHILD);
 		set_err(err, std::string("creating the namespace for the command: ") +
 				     spawn_stage_name(h.err ? h.stage : 0) + ": " + errstr(e));
@@ -753,11 +842,20 @@ int ns_spawn_command(const std::vector<std::string> &argv, bool new_userns, NsHa
 
 	ns->netns_fd = fds[0];
 	ns->userns_fd = fds[1];
-	if (!new_userns)
+	if (!how.new_userns && how.userns_fd < 0)
 		close_fd(&ns->userns_fd);
 	ns->pid = pid;
 	cmd->pid = pid;
 	cmd->ctl_fd = sv[0];
+	if (how.new_pidns) {
+		// PID 1 of a namespace only gets the signals it handles: see
+		// ns_signalfd_handle() for how we make up for that.
+		char path[48];
+		std::snprintf(path, sizeof(path), "/proc/%d/status", int(pid));
+		cmd->status_fd = open(path, O_RDONLY | O_CLOEXEC);
+		cmd->own_proc = !h2.proc_err;
+		cmd->proc_errno = h2.proc_err;
+	}
 	return 0;
 }
 
@@ -786,12 +884,18 @@ bool ns_command_poll(NsCommand *cmd)
 	if (r == cmd->pid) {
 		cmd->exited = true;
 		cmd->exit_code = ns_exit_code(st);
+		// Killed for a signal it did not handle as PID 1: the status
+		// that signal would have given.
+		if (cmd->killed_by && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+			cmd->exit_code = 128 + cmd->killed_by;
 	} else if (r < 0 && errno == ECHILD) {
 		cmd->exited = true; // reaped elsewhere: status unknown
 		cmd->exit_code = 1;
 	}
-	if (cmd->exited)
+	if (cmd->exited) {
 		close_fd(&cmd->ctl_fd);
+		close_fd(&cmd->status_fd);
+	}
 	return cmd->exited;
 }
 
@@ -809,6 +913,7 @@ void ns_kill_command(NsCommand *cmd)
 	if (waitpid_retry(cmd->pid, &st, 0) == cmd->pid)
 		cmd->exit_code = ns_exit_code(st);
 	cmd->exited = true;
+	close_fd(&cmd->status_fd);
 }
 
 int ns_signalfd_open()
@@ -823,6 +928,46 @@ int ns_signalfd_open()
 	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
+
+namespace {
+
+// Started by root, we are nobody by now: the helper, which kept the
+// command's uid, signals it for us.
+void command_signal(NsCommand *cmd, int sig)
+{
+	if (kill(cmd->pid, sig) < 0 && errno == EPERM && cmd->relay)
+		ns_socket_helper_signal(*cmd->relay, sig);
+}
+
+// The bit of sig in a "SigIgn:" or "SigCgt:" line of /proc/PID/status.
+bool status_mask_has(const char *status, const char *field, int sig)
+{
+	const char *p = std::strstr(status, field);
+	if (!p)
+		return false;
+	p += std::strlen(field);
+	while (*p == ' ' || *p == '\t')
+		p++;
+	char *end = nullptr;
+	unsigned long long mask = std::strtoull(p, &end, 16);
+	return end != p && sig >= 1 && sig <= 64 && (mask >> (sig - 1)) & 1;
+}
+
+// Whether the command, as PID 1 of its PID namespace, would act on sig:
+// it does if it catches it (or ignores it, which is acting too). If its
+// status can't be read, assume it does: better a command left running
+// than one killed that would have cleaned up.
+bool command_takes_signal(const NsCommand &cmd, int sig)
+{
+	char buf[4096];
+	ssize_t n = pread(cmd.status_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	return status_mask_has(buf, "\nSigCgt:", sig) || status_mask_has(buf, "\nSigIgn:", sig);
+}
+
+} // namespace
 
 NsSignalResult ns_signalfd_handle(int sfd, NsCommand *cmd)
 {
@@ -843,11 +988,13 @@ NsSignalResult ns_signalfd_handle(int sfd, NsCommand *cmd)
 			// command included: forwarding would deliver it twice.
 			bool from_tty = si.ssi_code == SI_KERNEL &&
 					getpgid(cmd->pid) == getpgrp();
-			// Started by root, we are nobody now: the helper,
-			// which kept the command's uid, signals it for us.
-			if (!from_tty && kill(cmd->pid, sig) < 0 && errno == EPERM &&
-			    cmd->relay)
-				ns_socket_helper_signal(*cmd->relay, sig);
+			if (!from_tty)
+				command_signal(cmd, sig);
+			// As PID 1 it only got the signal if it handles it.
+			if (cmd->status_fd >= 0 && !command_takes_signal(*cmd, sig)) {
+				command_signal(cmd, SIGKILL);
+				cmd->killed_by = sig;
+			}
 		} else if (r.event == NsSignalEvent::None) {
 			r.event = NsSignalEvent::Terminate;
 			r.signo = sig;

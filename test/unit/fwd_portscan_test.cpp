@@ -372,7 +372,7 @@ TEST(PortScanner, OtherNamespace) {
 		NsHandle ns;
 		NsCommand cmd;
 		std::string err;
-		if (ns_spawn_command({"sleep", "30"}, true, &ns, &cmd, &err) < 0)
+		if (ns_spawn_command({"sleep", "30"}, NsSpawn{}, &ns, &cmd, &err) < 0)
 			_exit(77); // no user namespaces here
 		int rc = 0;
 		auto check = [&](bool ok, const char *what) {

@@ -169,7 +169,7 @@ TEST(NsTest, SpawnIsPausedUntilReleased)
 		NsHandle ns;
 		NsCommand cmd;
 		std::string err;
-		int rc = ns_spawn_command(sh("echo ran > " + f), true, &ns, &cmd, &err);
+		int rc = ns_spawn_command(sh("echo ran > " + f), NsSpawn{}, &ns, &cmd, &err);
 		if (rc < 0)
 			std::fprintf(stderr, "spawn: %s\n", err.c_str());
 		CHK(rc == 0);
@@ -202,7 +202,7 @@ TEST(NsTest, SpawnedCommandIsRootInItsOwnNetns)
 				     "; id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map "
 				     "/proc/self/setgroups; readlink /proc/self/ns/net; "
 				     "cat /proc/net/dev";
-		CHK(ns_spawn_command(sh(script), true, &ns, &cmd, &err) == 0);
+		CHK(ns_spawn_command(sh(script), NsSpawn{}, &ns, &cmd, &err) == 0);
 		CHK(ns_release_command(&cmd) == 0);
 		CHK(wait_exit(&cmd) && cmd.exit_code == 0);
 		std::string out = read_file(f);
@@ -245,28 +245,36 @@ TEST(NsTest, ExitCodes)
 		struct {
 			const char *script;
 			int code;
+			int code_pid1; // in its own PID namespace
 		} cases[] = {
-			{"exit 7", 7},
-			{"kill -KILL $$", 128 + SIGKILL},
-			{"exec /nonexistent/passt-test-command", 127},
+			{"exit 7", 7, 7},
+			// PID 1 of a namespace can't be killed from inside it
+			{"kill -KILL $$", 128 + SIGKILL, 0},
+			{"exec /nonexistent/passt-test-command", 127, 127},
 		};
-		for (auto &c : cases) {
-			NsHandle ns;
-			NsCommand cmd;
-			std::string err;
-			CHK(ns_spawn_command(sh(c.script), true, &ns, &cmd, &err) == 0);
-			CHK(ns_release_command(&cmd) == 0);
-			CHK(wait_exit(&cmd));
-			if (cmd.exit_code != c.code)
-				std::fprintf(stderr, "%s: %d\n", c.script, cmd.exit_code);
-			CHK(cmd.exit_code == c.code);
-			ns_handle_close(&ns);
+		for (bool pidns : {false, true}) {
+			for (auto &c : cases) {
+				NsHandle ns;
+				NsCommand cmd;
+				std::string err;
+				NsSpawn how;
+				how.new_pidns = pidns;
+				CHK(ns_spawn_command(sh(c.script), how, &ns, &cmd, &err) == 0);
+				CHK(ns_release_command(&cmd) == 0);
+				CHK(wait_exit(&cmd));
+				int want = pidns ? c.code_pid1 : c.code;
+				if (cmd.exit_code != want)
+					std::fprintf(stderr, "%s (pidns %d): %d\n", c.script,
+						     int(pidns), cmd.exit_code);
+				CHK(cmd.exit_code == want);
+				ns_handle_close(&ns);
+			}
 		}
 		// exec failure in the child itself
 		NsHandle ns;
 		NsCommand cmd;
 		std::string err;
-		CHK(ns_spawn_command({"/nonexistent/passt-test-command"}, true, &ns, &cmd, &err) ==
+		CHK(ns_spawn_command({"/nonexistent/passt-test-command"}, NsSpawn{}, &ns, &cmd, &err) ==
 		    0);
 		CHK(ns_release_command(&cmd) == 0);
 		CHK(wait_exit(&cmd) && cmd.exit_code == 127);
@@ -292,7 +300,7 @@ TEST(NsTest, DefaultCommandIsShell)
 			NsHandle ns;
 			NsCommand cmd;
 			std::string err;
-			CHK(ns_spawn_command({}, true, &ns, &cmd, &err) == 0);
+			CHK(ns_spawn_command({}, NsSpawn{}, &ns, &cmd, &err) == 0);
 			CHK(ns_release_command(&cmd) == 0);
 			CHK(wait_exit(&cmd) && cmd.exit_code == 5);
 			ns_handle_close(&ns);
@@ -309,19 +317,106 @@ TEST(NsTest, KillOrAbandonPausedCommand)
 		NsHandle ns;
 		NsCommand cmd;
 		std::string err;
-		CHK(ns_spawn_command(sh("touch " + f), true, &ns, &cmd, &err) == 0);
+		CHK(ns_spawn_command(sh("touch " + f), NsSpawn{}, &ns, &cmd, &err) == 0);
 		ns_kill_command(&cmd);
 		CHK(cmd.exited && cmd.exit_code == 128 + SIGKILL);
 		ns_handle_close(&ns);
 
 		// Closing the control socket without releasing: never runs.
-		CHK(ns_spawn_command(sh("touch " + f), true, &ns, &cmd, &err) == 0);
+		CHK(ns_spawn_command(sh("touch " + f), NsSpawn{}, &ns, &cmd, &err) == 0);
 		close(cmd.ctl_fd);
 		cmd.ctl_fd = -1;
 		CHK(wait_exit(&cmd) && cmd.exit_code == 1);
 		CHK(access(f.c_str(), F_OK) != 0);
 		CHK(ns_release_command(&cmd) == -EBADF);
 		ns_handle_close(&ns);
+		return 0;
+	});
+}
+
+// The command gets new PID (it is PID 1, with a /proc of its own), mount,
+// UTS and IPC namespaces; with new_pidns false only UTS and IPC.
+TEST(NsTest, SpawnedCommandIsPid1WithItsOwnUtsAndIpc)
+{
+	RUN_FORKED([] {
+		TmpDir d;
+		auto own = [](const char *kind) {
+			char buf[64];
+			ssize_t n = readlink((std::string("/proc/self/ns/") + kind).c_str(), buf,
+					     sizeof(buf) - 1);
+			return n > 0 ? std::string(buf, size_t(n)) : std::string();
+		};
+		char host[65] = {};
+		CHK(gethostname(host, sizeof(host) - 1) == 0);
+		for (bool pidns : {true, false}) {
+			std::string f = d.path + (pidns ? "/pidns" : "/nopidns");
+			std::string script = "exec > " + f +
+					     "; echo $$; for k in pid mnt uts ipc; do readlink "
+					     "/proc/self/ns/$k; done; hostname passt-test-inside && "
+					     "hostname; ls /proc | grep -c '^[0-9]'";
+			NsHandle ns;
+			NsCommand cmd;
+			std::string err;
+			NsSpawn how;
+			how.new_pidns = pidns;
+			CHK(ns_spawn_command(sh(script), how, &ns, &cmd, &err) == 0);
+			CHK(pidns == (cmd.status_fd >= 0));
+			CHK(ns_release_command(&cmd) == 0);
+			CHK(wait_exit(&cmd) && cmd.exit_code == 0);
+			std::vector<std::string> l;
+			std::string out = read_file(f);
+			for (size_t a = 0, b; (b = out.find('\n', a)) != std::string::npos; a = b + 1)
+				l.push_back(out.substr(a, b - a));
+			CHK(l.size() == 7);
+			if (pidns) {
+				CHK(l[0] == "1");
+				CHK(l[1] != own("pid") && l[2] != own("mnt"));
+				// sh, and ls: nothing else is in there
+				CHK(cmd.own_proc && std::stoi(l[6]) <= 3);
+			} else {
+				CHK(l[0] == std::to_string(cmd.pid));
+				CHK(l[1] == own("pid") && l[2] == own("mnt"));
+				CHK(std::stoi(l[6]) > 3);
+			}
+			CHK(l[3] != own("uts") && l[4] != own("ipc"));
+			CHK(l[5] == "passt-test-inside");
+			char after[65] = {};
+			CHK(gethostname(after, sizeof(after) - 1) == 0);
+			CHK(std::string(after) == host);
+			ns_handle_close(&ns);
+		}
+		return 0;
+	});
+}
+
+// --userns: the command's namespaces are made inside the given user
+// namespace, not in a new one.
+TEST(NsTest, SpawnJoinsAGivenUserNamespace)
+{
+	RUN_FORKED([] {
+		NsHandle holder;
+		NsCommand hcmd;
+		std::string err;
+		CHK(ns_spawn_command({"sleep", "30"}, NsSpawn{}, &holder, &hcmd, &err) == 0);
+		CHK(holder.userns_fd >= 0);
+		TmpDir d;
+		std::string f = d.path + "/out";
+		NsHandle ns;
+		NsCommand cmd;
+		NsSpawn how;
+		how.new_userns = false;
+		how.userns_fd = holder.userns_fd;
+		CHK(ns_spawn_command(sh("readlink /proc/self/ns/user > " + f + "; id -u >> " + f),
+				     how, &ns, &cmd, &err) == 0);
+		CHK(ns_release_command(&cmd) == 0);
+		CHK(wait_exit(&cmd) && cmd.exit_code == 0);
+		std::string want = "user:[" + std::to_string(fd_ino(holder.userns_fd)) + "]\n0\n";
+		CHK(read_file(f) == want);
+		CHK(ns.userns_fd >= 0 && fd_ino(ns.userns_fd) == fd_ino(holder.userns_fd));
+		CHK(ns.netns_fd >= 0 && fd_ino(ns.netns_fd) != fd_ino(holder.netns_fd));
+		ns_kill_command(&hcmd);
+		ns_handle_close(&ns);
+		ns_handle_close(&holder);
 		return 0;
 	});
 }
@@ -334,7 +429,7 @@ TEST(NsTest, SignalfdForwardsTerminationAndReportsExit)
 		NsHandle ns;
 		NsCommand cmd;
 		std::string err;
-		CHK(ns_spawn_command({"sleep", "30"}, true, &ns, &cmd, &err) == 0);
+		CHK(ns_spawn_command({"sleep", "30"}, NsSpawn{}, &ns, &cmd, &err) == 0);
 		CHK(ns_release_command(&cmd) == 0);
 		usleep(100000);
 		CHK(kill(getpid(), SIGTERM) == 0);
@@ -346,11 +441,28 @@ TEST(NsTest, SignalfdForwardsTerminationAndReportsExit)
 			CHK(r.event != NsSignalEvent::Terminate);
 		}
 		CHK(r.event == NsSignalEvent::CommandExited);
+		// sleep, PID 1 of its namespace, ignores SIGTERM: it was
+		// killed for it, with the status SIGTERM would have given.
 		CHK(r.exit_code == 128 + SIGTERM);
 		ns_handle_close(&ns);
 
+		// One that handles it gets it, and is not killed.
+		CHK(ns_spawn_command(sh("trap 'exit 9' TERM; while :; do sleep 0.05; done"),
+				     NsSpawn{}, &ns, &cmd, &err) == 0);
+		CHK(ns_release_command(&cmd) == 0);
+		usleep(200000);
+		CHK(kill(getpid(), SIGTERM) == 0);
+		r = NsSignalResult{};
+		for (int i = 0; i < 100 && r.event != NsSignalEvent::CommandExited; i++) {
+			struct pollfd p = {sfd, POLLIN, 0};
+			poll(&p, 1, 100);
+			r = ns_signalfd_handle(sfd, &cmd);
+		}
+		CHK(r.event == NsSignalEvent::CommandExited && r.exit_code == 9);
+		ns_handle_close(&ns);
+
 		// Plain exit, reported through SIGCHLD.
-		CHK(ns_spawn_command(sh("exit 3"), true, &ns, &cmd, &err) == 0);
+		CHK(ns_spawn_command(sh("exit 3"), NsSpawn{}, &ns, &cmd, &err) == 0);
 		CHK(ns_release_command(&cmd) == 0);
 		r = NsSignalResult{};
 		for (int i = 0; i < 100 && r.event == NsSignalEvent::None; i++) {
@@ -382,7 +494,7 @@ TEST(NsTest, CallRunsInsideAndPassesBackDataAndFds)
 		NsHandle ns;
 		NsCommand cmd;
 		std::string err;
-		CHK(ns_spawn_command({"true"}, true, &ns, &cmd, &err) == 0);
+		CHK(ns_spawn_command({"true"}, NsSpawn{}, &ns, &cmd, &err) == 0);
 		ino_t want = fd_ino(ns.netns_fd);
 		ino_t mine = path_ino("/proc/self/ns/net");
 		NsCallOut out;
@@ -435,7 +547,7 @@ TEST(NsTest, SocketHelper)
 		NsHandle ns;
 		NsCommand cmd;
 		std::string err;
-		CHK(ns_spawn_command({"true"}, true, &ns, &cmd, &err) == 0);
+		CHK(ns_spawn_command({"true"}, NsSpawn{}, &ns, &cmd, &err) == 0);
 		ino_t want = fd_ino(ns.netns_fd);
 
 		// The helper must not keep our descriptors open.
@@ -488,7 +600,7 @@ TEST(NsTest, JoinByPidAndPath)
 		NsHandle sp;
 		NsCommand cmd;
 		std::string err;
-		CHK(ns_spawn_command({"true"}, true, &sp, &cmd, &err) == 0);
+		CHK(ns_spawn_command({"true"}, NsSpawn{}, &sp, &cmd, &err) == 0);
 		ino_t net = fd_ino(sp.netns_fd), user = fd_ino(sp.userns_fd);
 
 		NsHandle j;
@@ -528,7 +640,7 @@ TEST(NsTest, PingGroupRange)
 		NsHandle ns;
 		NsCommand cmd;
 		std::string err;
-		CHK(ns_spawn_command({"true"}, true, &ns, &cmd, &err) == 0);
+		CHK(ns_spawn_command({"true"}, NsSpawn{}, &ns, &cmd, &err) == 0);
 		auto try_ping_socket = [](NsCallOut *o) {
 			int s = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
 			o->ret = s < 0 ? -errno : 0;
@@ -572,7 +684,7 @@ TEST(NsTest, WatchPid)
 		NsHandle ns;
 		NsCommand cmd;
 		std::string err;
-		CHK(ns_spawn_command({"sleep", "0.3"}, true, &ns, &cmd, &err) == 0);
+		CHK(ns_spawn_command({"sleep", "0.3"}, NsSpawn{}, &ns, &cmd, &err) == 0);
 		NsWatch w;
 		CHK(ns_watch_start(ns, &w) == 0);
 		CHK(w.kind == NsWatch::Kind::Pidfd && w.fd >= 0);
@@ -586,7 +698,7 @@ TEST(NsTest, WatchPid)
 		CHK(wait_exit(&cmd) && cmd.exit_code == 0);
 
 		// /proc/PID/ns/net given as --netns: watched by PID too.
-		CHK(ns_spawn_command({"true"}, true, &ns, &cmd, &err) == 0);
+		CHK(ns_spawn_command({"true"}, NsSpawn{}, &ns, &cmd, &err) == 0);
 		NsHandle j;
 		CHK(ns_join(0, "/proc/" + std::to_string(cmd.pid) + "/ns/net", "", false, &j,
 			    &err) == 0);

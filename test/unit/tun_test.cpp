@@ -246,7 +246,7 @@ int setup(NsHandle *ns, NsCommand *cmd, const char *name, bool vnet, int *fd,
 		return passt::test::CHILD_SKIP;
 	}
 	std::string err;
-	int rc = ns_spawn_command({"true"}, true, ns, cmd, &err);
+	int rc = ns_spawn_command({"true"}, NsSpawn{}, ns, cmd, &err);
 	if (rc < 0)
 		std::fprintf(stderr, "spawn: %s\n", err.c_str());
 	CHK(rc == 0);
@@ -459,7 +459,7 @@ TEST(TunTest, UnprivilegedUser)
 		} else {
 			std::fprintf(stderr, "note: /dev/net/tun not accessible to uid %u, "
 					     "tap part left out\n", unsigned(geteuid()));
-			CHK(ns_spawn_command({"true"}, true, &ns, &cmd, &err) == 0);
+			CHK(ns_spawn_command({"true"}, NsSpawn{}, &ns, &cmd, &err) == 0);
 			CHK(tun_open_in_ns(ns, "pstun3", true, nullptr) == -EACCES);
 		}
 		CHK(ns_set_ping_group_range(ns) == 0);

@@ -106,13 +106,33 @@ struct NsCommand {
 	NsSocketHelper *relay = nullptr; // signals the command where we may not
 	bool exited = false;
 	int exit_code = 0;     // valid once exited: status, or 128 + signal
+	// In its own PID namespace the command is PID 1, which only gets the
+	// signals it handles; its /proc/PID/status (which says which) is
+	// open here, and killed_by records a signal we turned into SIGKILL.
+	int status_fd = -1;
+	int killed_by = 0;
+	bool own_proc = false; // a /proc of its own PID namespace is mounted
+	int proc_errno = 0;    // else why not
 };
 
-// Forks the command paused in a new user + network namespace (uid/gid of
-// the caller mapped to 0, setgroups denied; new_userns = false: network
-// namespace only, needs CAP_SYS_ADMIN). argv empty: $SHELL, else /bin/sh.
-// On success ns holds the child's namespaces and pid. Returns 0 or -errno.
-int ns_spawn_command(const std::vector<std::string> &argv, bool new_userns, NsHandle *ns,
+// How the command's namespaces are made (see ns_spawn_command()).
+struct NsSpawn {
+	// A new user namespace owning the others, mapping our uid and gid
+	// to 0; false (--netns-only, or --userns): needs CAP_SYS_ADMIN.
+	bool new_userns = true;
+	// --userns: join this user namespace first (new_userns false).
+	int userns_fd = -1;
+	// Not --no-pidns: a PID namespace (the command is PID 1 there) and a
+	// mount namespace with a /proc of its own.
+	bool new_pidns = true;
+};
+
+// Forks the command paused in new network, UTS and IPC namespaces, by
+// default also new user (uid/gid of the caller mapped to 0, setgroups
+// denied), PID and mount namespaces; see NsSpawn. argv empty: $SHELL,
+// else /bin/sh. On success ns holds the child's namespaces and pid.
+// Returns 0 or -errno.
+int ns_spawn_command(const std::vector<std::string> &argv, const NsSpawn &how, NsHandle *ns,
 		     NsCommand *cmd, std::string *err);
 // Lets the paused command exec. Returns 0 or -errno.
 int ns_release_command(NsCommand *cmd);
@@ -139,7 +159,10 @@ struct NsSignalResult {
 };
 // Call when the signalfd is readable. With a command: SIGTERM/INT/HUP/QUIT
 // are forwarded to it (except ones the terminal already sent to our whole
-// process group) and its exit is reported. Without one (cmd null or never
+// process group) and its exit is reported. A command that is PID 1 of its
+// own namespace and neither handles nor ignores the signal would not see
+// it: it is killed instead (SIGKILL), as the signal would have done, and
+// its status is 128 + that signal. Without a command (cmd null or never
 // spawned) a termination signal yields Terminate.
 NsSignalResult ns_signalfd_handle(int sfd, NsCommand *cmd);
 
