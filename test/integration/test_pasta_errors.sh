@@ -34,6 +34,10 @@ bad 300.1.1.1 -a 300.1.1.1
 bad -a -a 300.1.1.1
 bad -t -t 0
 bad --bogus --bogus
+# getopt's own words, which Podman matches to tell an older pasta lacks one
+bad "pasta: unrecognized option '--bogus-option'" --bogus-option
+bad "pasta: unrecognized option '--bogus-option'" --bogus-option=1
+bad "pasta: option '--no' is ambiguous" --no
 bad -n -a 192.0.2.77 -n 33
 bad -g -g not-an-address
 bad --netns --netns "$d/netns" 12345
