@@ -12,6 +12,7 @@
 #include "passt/core/log.h"
 #include "passt/core/pcap.h"
 #include "passt/net/checksum.h"
+#include "passt/tap/udp_gso.h"
 #include "passt/tap/vnet.h"
 
 namespace passt {
@@ -36,8 +37,14 @@ int TunBackend::read_batch(Pool &pool) {
 	pool.reset();
 	size_t used = 0;
 	const size_t hdr = vnet_hdr_ ? VNET_HDR_LEN : 0;
+	// With the header, a frame may be a UDP GSO one that becomes up to
+	// UDP_GSO_MAX_SEGS frames, written in place: keep the room and the
+	// pool slots for that before each read (an empty pool reads anyway).
+	const size_t room = MAX_FRAME + (vnet_hdr_ ? UDP_GSO_EXTRA_ROOM : 0);
+	const size_t slots = vnet_hdr_ ? UDP_GSO_MAX_SEGS : 1;
 
-	while (!pool.full() && sizeof(buf_) - used >= MAX_FRAME) {
+	while (!pool.full() && sizeof(buf_) - used >= room &&
+	       (pool.empty() || pool.capacity() - pool.size() >= slots)) {
 		ssize_t n = read(fd_, buf_ + used, MAX_FRAME);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -57,6 +64,12 @@ int TunBackend::read_batch(Pool &pool) {
 		if (vnet_hdr_) {
 			VirtioNetHdr vh;
 			std::memcpy(&vh, buf_ + used, sizeof(vh));
+			if (is_udp_gso(vh)) {
+				// Its segments, or nothing if it was dropped.
+				if (size_t len = read_udp_gso(pool, vh, used + hdr, frame.size()))
+					used += (hdr + len + 7) & ~size_t(7);
+				continue;
+			}
 			if ((vh.flags & vnet::F_NEEDS_CSUM) &&
 			    !tap_complete_partial_csum(frame, vnet::le(vh.csum_start),
 						       vnet::le(vh.csum_offset))) {
@@ -70,6 +83,28 @@ int TunBackend::read_batch(Pool &pool) {
 		used += (size_t(n) + 7) & ~size_t(7);
 	}
 	return int(pool.size());
+}
+
+size_t TunBackend::read_udp_gso(Pool &pool, const VirtioNetHdr &vh, size_t at, size_t len) {
+	std::span<std::byte> segs[UDP_GSO_MAX_SEGS];
+	const size_t free_slots = pool.capacity() - pool.size();
+	UdpGsoResult r = udp_gso_split(std::span<std::byte>(buf_ + at, sizeof(buf_) - at), len, vh,
+				       std::span(segs, free_slots < UDP_GSO_MAX_SEGS ? free_slots
+										: UDP_GSO_MAX_SEGS));
+	if (r.error) {
+		stats_->malformed++;
+		debug_rl("tap: dropping UDP GSO frame of %zu bytes (gso_size %u): %s", len,
+			 unsigned(vnet::le(vh.gso_size)), r.error);
+		return 0;
+	}
+	stats_->udp_gso_frames++;
+	debug_rl("tap: UDP GSO frame of %zu bytes, gso_size %u: %zu datagrams", len,
+		 unsigned(vnet::le(vh.gso_size)), r.segs);
+	for (size_t i = 0; i < r.segs; i++) {
+		pcap_buf(segs[i].data(), segs[i].size());
+		pool.add(segs[i]);
+	}
+	return size_t(segs[r.segs - 1].data() + segs[r.segs - 1].size() - (buf_ + at));
 }
 
 bool TunBackend::send_frame(std::span<const std::byte> frame) {

@@ -52,6 +52,10 @@
 // run of consecutive datagrams for the same socket with one sendmmsg(),
 // naming the peer per datagram for inbound flows. Queue order is arrival
 // order, so each flow's datagrams leave in the order the guest sent them.
+// A UDP GSO frame of pasta's namespace (UDP_SEGMENT there) reaches us
+// already cut into its datagrams by the tap layer (tap/udp_gso.h), which
+// thus leave as consecutive entries of one run: one sendmmsg(), boundaries
+// kept.
 // Counters (to_host, per flow too, and last_active) move only when the
 // kernel took a datagram; sendmmsg() stops at the first failure, so what
 // follows it is offered again: a full socket buffer (or ENOBUFS) drops the

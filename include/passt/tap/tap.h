@@ -35,6 +35,7 @@ struct TapStats {
 	uint64_t malformed = 0;   // failed to parse: truncated, bad lengths
 	uint64_t unhandled = 0;   // well-formed, but nobody's business
 	uint64_t out_dropped = 0; // could not be written to the backend
+	uint64_t udp_gso_frames = 0; // UDP GSO frames split into their datagrams
 };
 
 // A translator entry point: true if it took the frame (valid or not).

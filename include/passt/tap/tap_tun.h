@@ -6,7 +6,13 @@
 // frame, preceded by its 12-byte virtio_net_hdr_v1. Frames the namespace
 // kernel left with a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM, which it
 // does once checksum offload is on) are completed here, so consumers always
-// see valid checksums. Frames towards the namespace are written one per
+// see valid checksums. A frame with gso_type UDP_L4 (USO: several datagrams
+// behind one header) is split here, in place, into one complete frame per
+// datagram (tap/udp_gso.h), so that datagram boundaries hold on the host;
+// the buffer keeps room after each frame for that, and a batch stops when
+// the pool has fewer free slots than such a frame may need. TCP GSO frames
+// are passed on whole, with their checksum completed: a byte stream
+// needs no boundaries. Frames towards the namespace are written one per
 // writev() with a zeroed header (no offload requested: checksums are
 // already complete). A full device queue drops the frame, counted.
 // send_frames() writes frames (one writev() each: a tun fd takes one frame
@@ -23,6 +29,7 @@
 #include "passt/net/pool.h"
 #include "passt/tap/output.h"
 #include "passt/tap/tap.h"
+#include "passt/tap/vnet.h"
 
 namespace passt {
 
@@ -54,6 +61,11 @@ public:
 	static constexpr size_t MAX_FRAME = 65535 + 14 + VNET_HDR_LEN;
 
 private:
+	// Split the UDP GSO frame of len bytes at buf_[at] in place and add
+	// its segments to pool; bytes of buf_ they take from at, 0 if the
+	// frame was dropped (counted as malformed).
+	size_t read_udp_gso(Pool &pool, const VirtioNetHdr &vh, size_t at, size_t len);
+
 	int fd_;
 	bool vnet_hdr_;
 	TapStats *stats_;
