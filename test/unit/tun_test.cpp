@@ -13,6 +13,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/filter.h>
+#include <linux/if_tun.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -20,11 +23,13 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -424,6 +429,75 @@ TEST(TunTest, FramesWithVnetHeaderAndOffloads)
 		CHK(recv_frame(fd, is_udp, &f));
 		CHK(f[0] == 0 && f[1] == 0);
 		CHK(f.size() == TUN_VNET_HDR_LEN + 14 + 20 + 8 + 100);
+		close(fd);
+		ns_kill_command(&cmd);
+		ns_handle_close(&ns);
+		return 0;
+	});
+}
+
+// A kernel without USO (before 6.2) refuses TUNSETOFFLOAD with the USO
+// flags (EINVAL): tun_open() must settle for checksum + TSO, and the
+// namespace kernel then cuts UDP_SEGMENT sends into ordinary frames itself.
+// Simulated with a seccomp filter in the test child that fails exactly
+// those ioctls, as such a kernel would.
+TEST(TunTest, FallsBackWhenUsoIsRefused)
+{
+	RUN_FORKED([] {
+		struct sock_filter f[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 4),
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TUNSETOFFLOAD, 0, 2),
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+			BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, TUN_OFFLOAD_USO4 | TUN_OFFLOAD_USO6, 1, 0),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+		};
+		struct sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
+		CHK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
+		CHK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0);
+
+		NsHandle ns;
+		NsCommand cmd;
+		int fd;
+		unsigned offl = 0;
+		char name[IFNAMSIZ];
+		SETUP(&ns, &cmd, "pstun4", true, &fd, &offl, name);
+		CHK(offl == (TUN_OFFLOAD_CSUM | TUN_OFFLOAD_TSO4 | TUN_OFFLOAD_TSO6));
+		uint8_t mac[6];
+		CHK(exchange(fd, TUN_VNET_HDR_LEN, mac) == 0);
+
+		NsCallOut out;
+		CHK(ns_run(
+			    ns,
+			    [](NsCallOut *o) {
+				    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+				    struct sockaddr_in a = {};
+				    a.sin_family = AF_INET;
+				    a.sin_port = htons(4243);
+				    std::memcpy(&a.sin_addr, our_ip, 4);
+				    int gso = 1000;
+				    setsockopt(s, SOL_UDP, UDP_SEGMENT, &gso, sizeof(gso));
+				    std::vector<char> buf(2500, 'g');
+				    ssize_t n = sendto(s, buf.data(), buf.size(), 0,
+						       reinterpret_cast<struct sockaddr *>(&a), sizeof(a));
+				    o->ret = n == ssize_t(buf.size()) ? 0 : -errno;
+				    close(s);
+			    },
+			    &out) == 0);
+		CHK(out.ret == 0);
+		auto is_ours = [](const Bytes &b) {
+			const uint8_t *e = b.data() + TUN_VNET_HDR_LEN;
+			return b.size() >= TUN_VNET_HDR_LEN + 42 && get16(e + 12) == 0x0800 &&
+			       e[23] == 17 && get16(e + 36) == 4243;
+		};
+		for (size_t len : {1000, 1000, 500}) {
+			Bytes fr;
+			CHK(recv_frame(fd, is_ours, &fr));
+			CHK(fr[1] == 0); // no GSO: segmented before it reached us
+			CHK(fr.size() == TUN_VNET_HDR_LEN + 14 + 20 + 8 + len);
+		}
 		close(fd);
 		ns_kill_command(&cmd);
 		ns_handle_close(&ns);
