@@ -35,13 +35,9 @@
 # minute with another qemu on the machine); every wait is bounded so that a
 # broken daemon fails it in under 4 minutes.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/guest_lib.sh"
 
-GUEST_DIR=${GUEST_DIR:-$PASST_ROOT/build/guest}
-if [ -z "${PASST_TEST_HERMETIC:-}" ]; then
-	# Before entering the hermetic host: apt-get needs the real network.
-	"$PASST_ROOT/test/guest/build_initramfs.sh" "$GUEST_DIR" >&2 ||
-		skip "could not build the guest kit"
-fi
+guest_kit
 need_cmd ip timeout python3 qemu-system-x86_64
 hermetic_host
 [ -x "$PASST" ] || fail "no passt binary at $PASST (build first)"
@@ -54,111 +50,7 @@ if [ -n "${GUEST_KEEP_DIR:-}" ]; then
 fi
 MIB=8
 BYTES=$((MIB << 20))
-nbad=0
-
-# bad MSG: record a failed assertion, keep going so that one run shows all.
-bad() {
-	log "FAIL: $*"
-	nbad=$((nbad + 1))
-}
-
-# expect_eq ACTUAL EXPECTED WHAT: like check_eq, but keeps going.
-expect_eq() {
-	[ "$1" = "$2" ] || bad "$3: expected '$2', got '$1'"
-}
-
-# expect_result CONSOLE NAME: the guest printed GUEST-RESULT NAME PASS.
-expect_result() {
-	grep -q "^GUEST-RESULT $2 PASS" "$1" ||
-		bad "guest check $2: $(grep "^GUEST-RESULT $2 " "$1" || echo 'not run')"
-}
-
-# expect_line CONSOLE REGEX WHAT: some console line matches REGEX.
-expect_line() {
-	grep -Eq "$2" "$1" || bad "$3: $(grep "${2%% *}" "$1" | tr '\n' ' ')"
-}
-
-# Host side: port 5000 sinks and hashes, port 5001 sends BYTES random bytes
-# (one connection each), UDP port 5003 on 127.0.0.1 and ::1 echoes with a
-# "host-echo:" prefix.
-cat > "$d/srv.py" <<'PY'
-import hashlib, os, socket, sys, threading
-n_out = int(sys.argv[1])
-def listener(port):
-    s = socket.socket()
-    s.bind(("127.0.0.1", port))
-    s.listen(1)
-    s.settimeout(300)
-    return s
-def sink(s):
-    c, _ = s.accept()
-    c.settimeout(120)
-    h, n = hashlib.md5(), 0
-    while True:
-        b = c.recv(1 << 20)
-        if not b:
-            break
-        n += len(b)
-        h.update(b)
-    c.close()
-    print("SINK", n, h.hexdigest(), flush=True)
-def source(s):
-    c, _ = s.accept()
-    c.settimeout(120)
-    data = os.urandom(n_out)
-    c.sendall(data)
-    c.close()
-    print("SOURCE", n_out, hashlib.md5(data).hexdigest(), flush=True)
-def echo(fam, addr):
-    u = socket.socket(fam, socket.SOCK_DGRAM)
-    u.bind((addr, 5003))
-    while True:
-        b, peer = u.recvfrom(65536)
-        print("UDP-ECHO", peer[0], b.decode(errors="replace"), flush=True)
-        u.sendto(b"host-echo:" + b, peer)
-a, b = listener(5000), listener(5001)
-for f, ad in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-    threading.Thread(target=echo, args=(f, ad), daemon=True).start()
-print("READY", flush=True)
-t = [threading.Thread(target=sink, args=(a,)), threading.Thread(target=source, args=(b,))]
-for x in t: x.start()
-for x in t: x.join()
-threading.Event().wait()
-PY
-
-# push.py PORT BYTES: connect to 127.0.0.1:PORT (passt's -t), send random
-# bytes, half-close, wait for the peer to close. Prints PUSH BYTES MD5.
-cat > "$d/push.py" <<'PY'
-import hashlib, os, socket, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
-data = os.urandom(n)
-c = socket.create_connection(("127.0.0.1", port), timeout=120)
-c.sendall(data)
-c.shutdown(socket.SHUT_WR)
-while c.recv(65536):
-    pass
-c.close()
-print("PUSH", n, hashlib.md5(data).hexdigest(), flush=True)
-PY
-
-# udp_ping.py PORT: send "host-ping" to 127.0.0.1:PORT (passt's -u) every
-# second for up to 20 s; prints UDP-IN and the reply.
-cat > "$d/udp_ping.py" <<'PY'
-import socket, sys, time
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-u.settimeout(1)
-end = time.monotonic() + 20
-while time.monotonic() < end:
-    u.sendto(b"host-ping", ("127.0.0.1", int(sys.argv[1])))
-    try:
-        b = u.recv(65536)
-    except (socket.timeout, ConnectionRefusedError):
-        continue
-    print("UDP-IN", b.decode(errors="replace"), flush=True)
-    sys.exit(0)
-print("UDP-IN no reply", flush=True)
-sys.exit(1)
-PY
+guest_host_helpers "$d"
 
 bg_start sh -c "exec python3 '$d/srv.py' $BYTES > '$d/srv.log' 2>&1"
 wait_for "grep -q READY '$d/srv.log'" 10 || fail "host server: $(cat "$d/srv.log")"
@@ -185,19 +77,6 @@ boot() {
 wait_guest() {
 	wait "$1"
 	qrc=$?
-}
-
-# check_common CONSOLE: lease, link MTU, SLAAC, ping to the gateway.
-check_common() {
-	expect_result "$1" dhcp
-	expect_line "$1" '^GUEST-DHCP ip=192\.0\.2\.2/24 router=192\.0\.2\.1 mtu=65520 ' \
-		"lease (want ip=192.0.2.2/24 router=192.0.2.1 mtu=65520)"
-	expect_line "$1" '^GUEST-LINK mtu=65520$' "eth0 MTU (want 65520)"
-	expect_result "$1" ipv6-slaac
-	expect_result "$1" ipv6-route
-	expect_line "$1" '^GUEST-IP6 addr=2001:db8::[0-9a-f:]+/64 router=fe80::' \
-		"SLAAC address in 2001:db8::/64 and a link-local router"
-	expect_result "$1" ping-gw
 }
 
 # ---- boot 1: everything -------------------------------------------------
@@ -230,7 +109,7 @@ wait_guest "$qpid"
 log "boot 1: guest ran for $((SECONDS - start)) s (TCG), run_qemu status $qrc"
 grep '^GUEST-' "$c1" | sed 's/^/    /' >&2
 
-check_common "$c1"
+guest_check_common "$c1"
 for r in tcp-out tcp-in tcp-listen udp-out-4 udp-out-6 udp-in ping6-gw; do
 	expect_result "$c1" $r
 done
@@ -256,7 +135,7 @@ start=$SECONDS
 boot 2 "result ping6-gw ping6 -c 2 -W 3 2001:db8::1" 60
 wait_guest "$qpid"
 log "boot 2: guest ran for $((SECONDS - start)) s (TCG), run_qemu status $qrc"
-check_common "$c2"
+guest_check_common "$c2"
 expect_result "$c2" ping6-gw
 expect_eq "$qrc" 0 "boot 2: run_qemu status"
 
