@@ -33,7 +33,8 @@
 # as root, the test skips unless a libvirt >= 11 is installed.
 #
 # Usage: test/integration/test_libvirt.sh   (PASST=path/to/passt to override)
-# Runs in about a minute; every wait is bounded (under 5 minutes in all).
+# Runs in about a minute (plus about 20 s for the packages, once); every
+# wait and virsh call is bounded, so that a broken passt fails it by itself.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/guest_lib.sh"
 
@@ -202,10 +203,14 @@ vsh() {
 
 # passt_procs: "PID stdout stderr" for every passt process of passt-test.
 passt_procs() {
-	local p
+	local p a0
 	for p in /proc/[0-9]*; do
-		[ "$(cat "$p/comm" 2>/dev/null)" = passt ] || continue
-		[ "$(stat -c %u "$p" 2>/dev/null)" = "$uid" ] || continue
+		# argv[0], not comm: a passt may re-execute itself under another
+		# name (Debian's execs passt.avx2).
+		a0=$(tr '\0' '\n' < "$p/cmdline" 2>/dev/null | head -n 1)
+		[ "${a0##*/}" = passt ] || continue
+		# (not the owner of /proc/PID: root's where passt is not dumpable)
+		[ "$(awk '$1 == "Uid:" { print $2 }' "$p/status" 2>/dev/null)" = "$uid" ] || continue
 		_is_zombie "${p#/proc/}" && continue
 		echo "${p#/proc/} $(readlink "$p/fd/1") $(readlink "$p/fd/2")"
 	done
@@ -299,7 +304,11 @@ fi
 # The passt libvirt started: its --socket and --pid from the command line
 # of any of passt-test's passt processes, the daemon from the PID file.
 read -r any_pid _ < <(passt_procs)
-[ -n "$any_pid" ] || { show_logs; fail "no passt process after virsh start"; }
+if [ -z "$any_pid" ]; then
+	show_logs
+	fail "no passt process of $PASST_TEST_USER after virsh start; processes:" \
+		"$(ps -eo pid=,user=,args= | tr -s ' ' | tr '\n' ';')"
+fi
 mapfile -d '' passt_argv < "/proc/$any_pid/cmdline"
 log "libvirt's passt command line: ${passt_argv[*]}"
 passt_sock='' passt_pidfile=''
@@ -328,16 +337,16 @@ running() {
 	[ "$(vsh domstate "$DOM" 2>/dev/null)" = running ]
 }
 
-wait_for "refresh; grep -q '^GUEST-READY tcp-listen' '$console' || ! running" 150
+wait_for "refresh; grep -q '^GUEST-READY tcp-listen' '$console' || ! running" 120
 refresh
 log "guest listening after $((SECONDS - start)) s"
 if grep -q '^GUEST-READY tcp-listen' "$console"; then
-	timeout 90 python3 "$d/push.py" "$HOST_PORT" "$BYTES" > "$d/push.log" 2>&1 ||
+	timeout 60 python3 "$d/push.py" "$HOST_PORT" "$BYTES" > "$d/push.log" 2>&1 ||
 		bad "host -> guest connection to 127.0.0.1:$HOST_PORT: $(cat "$d/push.log")"
 else
 	bad "the guest never listened on $GUEST_PORT: $(tail -n 5 "$console")"
 fi
-wait_for "refresh; grep -q '^GUEST-IDLE' '$console' || ! running" 90
+wait_for "refresh; grep -q '^GUEST-IDLE' '$console' || ! running" 60
 refresh
 log "guest ran for $((SECONDS - start)) s (TCG)"
 grep '^GUEST-' "$console" | sed 's/^/    /' >&2
@@ -360,6 +369,7 @@ out=$(vsh destroy "$DOM" 2>&1) || bad "virsh destroy: $out"
 wait_for "[ -z \"\$(passt_procs)\" ]" 15 ||
 	bad "passt still running 15 s after virsh destroy (PID stdout stderr): $(passt_procs | tr '\n' ';')"
 wait_for "[ ! -e '$passt_sock' ]" 5 || bad "passt's socket $passt_sock left behind after virsh destroy"
+log "after virsh destroy: passt processes: '$(passt_procs)', socket $(ls "$passt_sock" 2>&1)"
 out=$(vsh undefine "$DOM" 2>&1) || bad "virsh undefine: $out"
 
 if [ "$nbad" -gt 0 ]; then
