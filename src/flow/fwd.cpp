@@ -1,5 +1,10 @@
 // Forwarding and NAT rules; see include/passt/flow/fwd.h.
+// fwd_scope_id() asks the kernel for an interface index (if_nametoindex:
+// socket, ioctl and close), when a flow to a link-local address starts.
+// #syscalls socket ioctl close
 #include "passt/flow/fwd.h"
+
+#include <net/if.h>
 
 #include "passt/net/view.h"
 
@@ -136,11 +141,29 @@ bool fwd_guest_to_host(const Config &c, uint8_t proto, const FlowSide &guest, Fl
 	return true;
 }
 
+bool fwd_is_our_ll(const Config &c, const InAny &addr) {
+	return !addr.is_v4() && !c.ip6.our_tap_ll.is_unspecified() && addr.v6() == c.ip6.our_tap_ll;
+}
+
 const std::string &fwd_bind_ifname(const Config &c, const InAny &target) {
 	static const std::string none;
-	if (target.is_loopback())
+	if (target.is_loopback() || fwd_is_our_ll(c, target))
 		return none;
 	return target.is_v4() ? c.ip4.ifname_out : c.ip6.ifname_out;
+}
+
+const std::string &fwd_scope_ifname(const Config &c, const InAny &target) {
+	static const std::string none;
+	if (target.is_v4() || !target.v6().is_link_local())
+		return none;
+	if (fwd_is_our_ll(c, target) || c.ip6.ifname_out.empty())
+		return c.ip6.ifname;
+	return c.ip6.ifname_out;
+}
+
+uint32_t fwd_scope_id(const Config &c, const InAny &target) {
+	const std::string &name = fwd_scope_ifname(c, target);
+	return name.empty() ? 0 : if_nametoindex(name.c_str());
 }
 
 } // namespace passt

@@ -1,16 +1,14 @@
 // ICMP / ICMPv6 echo through ping sockets. The theory of operation is in
 // include/passt/icmp/icmp.h.
 //
-// A ping socket per flow, opened when the guest first pings (if_nametoindex:
-// socket, ioctl and close for a link-local target's scope).
+// A ping socket per flow, opened when the guest first pings.
 // #syscalls socket bind getsockname setsockopt getsockopt sendto recvfrom
-// #syscalls ioctl close
+// #syscalls close
 #include "passt/icmp/icmp.h"
 
 #include <cerrno>
 #include <cstring>
 
-#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,17 +39,6 @@ constexpr int RECV_BATCH = 32;
 // Reply frames are built here, in place; one at a time (single thread).
 alignas(64) std::byte reply_buf[MSG_OFF6 + MSG_MAX];
 
-// Interface index for link-local IPv6 targets: the outbound interface if
-// one is set, else the template interface; 0 if unknown.
-uint32_t scope_for(const Config &c, const InAny &target) {
-	if (target.is_v4() || !target.v6().is_link_local() || target.is_loopback())
-		return 0;
-	const std::string &name = c.ip6.ifname_out.empty() ? c.ip6.ifname : c.ip6.ifname_out;
-	if (name.empty())
-		return 0;
-	return if_nametoindex(name.c_str());
-}
-
 // Open and bind the ping socket of a new flow; fills the socket's echo
 // identifier in host.our_port and pf.host_id. Returns the fd or -errno.
 int ping_sock_open(const Config &c, FlowSide &host, PingFlow &pf) {
@@ -73,7 +60,7 @@ int ping_sock_open(const Config &c, FlowSide &host, PingFlow &pf) {
 	// taken (ping sockets are created reusable) and replies would then
 	// go to whichever socket the kernel finds first.
 	SockAddr sa;
-	socklen_t len = sockaddr_from(sa, host.our_addr, 0, scope_for(c, host.our_addr));
+	socklen_t len = sockaddr_from(sa, host.our_addr, 0, fwd_scope_id(c, host.our_addr));
 	if (bind(fd, &sa.sa, len) < 0)
 		return -errno;
 
@@ -120,7 +107,7 @@ std::optional<uint32_t> ping_flow_new(IcmpCtx &ctx, FlowType type, const FlowSid
 		return std::nullopt;
 	}
 	pf.sock = fd;
-	pf.scope_id = scope_for(ctx.c, f.host().peer_addr);
+	pf.scope_id = fwd_scope_id(ctx.c, f.host().peer_addr);
 
 	EpollRef ref;
 	ref.kind = RefKind::PingSock;

@@ -20,7 +20,8 @@
 // non-blocking connect(); only when the connect completes (EPOLLOUT, no
 // SO_ERROR) does the guest get its SYN-ACK (state Connecting ->
 // SynAckSent), so a refused or unreachable destination becomes an RST to
-// the guest, as if the guest had talked to the remote end directly. The
+// the guest, as if the guest had talked to the remote end directly (a
+// link-local target is scoped to its interface, fwd_scope_id()). The
 // guest's ACK makes the flow Established. Inbound (-t): listening sockets
 // are opened by tcp_init() for each forwarded port and address family (the
 // walk over the rules, its error policy and descriptor budget are shared
@@ -725,11 +726,13 @@ void conn_from_tap(TcpCtx &ctx, const Seg &s, const timespec &now) {
 			   socklen_t(ifname.size() + 1));
 	SockAddr sa;
 	if (!h.our_addr.is_unspecified()) {
-		socklen_t l = sockaddr_from(sa, h.our_addr, 0);
+		socklen_t l = sockaddr_from(sa, h.our_addr, 0, fwd_scope_id(ctx.c, h.our_addr));
 		if (bind(fd, &sa.sa, l) < 0)
 			debug_rl("TCP: bind to %s: %s", h.our_addr.text().c_str(), strerror(errno));
 	}
-	socklen_t l = sockaddr_from(sa, h.peer_addr, h.peer_port);
+	// A link-local target (such as our link-local address, the host's
+	// own) needs its interface as scope, or connect() fails.
+	socklen_t l = sockaddr_from(sa, h.peer_addr, h.peer_port, fwd_scope_id(ctx.c, h.peer_addr));
 	int rc = connect(fd, &sa.sa, l);
 	if (rc < 0 && errno != EINPROGRESS) {
 		debug("TCP: connect to %s:%u: %s", h.peer_addr.text().c_str(), h.peer_port,

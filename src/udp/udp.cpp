@@ -144,17 +144,6 @@ size_t max_payload(const Config &c, bool v4) {
 	return m < cap ? m : cap;
 }
 
-// Interface index for link-local IPv6 targets: the outbound interface if
-// set, else the template interface; 0 if unknown or not needed.
-uint32_t scope_for(const Config &c, const InAny &target) {
-	if (target.is_v4() || !target.v6().is_link_local())
-		return 0;
-	const std::string &name = c.ip6.ifname_out.empty() ? c.ip6.ifname : c.ip6.ifname_out;
-	if (name.empty())
-		return 0;
-	return if_nametoindex(name.c_str());
-}
-
 // Broadcast address of the guest's IPv4 prefix (a /31 or /32 has none).
 bool is_directed_bcast4(const Config &c, const Ipv4Addr &dst) {
 	unsigned p = c.ip4.prefix_len;
@@ -192,7 +181,7 @@ int outbound_sock_open(const Config &c, FlowSide &host, uint32_t scope) {
 	SockAddr sa;
 	socklen_t len;
 	if (!host.our_addr.is_unspecified()) {
-		len = sockaddr_from(sa, host.our_addr, 0, scope_for(c, host.our_addr));
+		len = sockaddr_from(sa, host.our_addr, 0, fwd_scope_id(c, host.our_addr));
 		if (bind(fd, &sa.sa, len) < 0)
 			return -errno;
 	}
@@ -230,7 +219,7 @@ std::optional<uint32_t> outbound_flow_new(UdpCtx &ctx, const FlowSide &guest,
 		ctx.flows.free(*idx);
 		return std::nullopt;
 	}
-	uf.scope_id = scope_for(ctx.c, f.host().peer_addr);
+	uf.scope_id = fwd_scope_id(ctx.c, f.host().peer_addr);
 
 	int fd = outbound_sock_open(ctx.c, f.host(), uf.scope_id);
 	if (fd < 0) {

@@ -8,6 +8,8 @@
 #include <set>
 #include <vector>
 
+#include <net/if.h>
+
 #include "passt/flow/flow.h"
 #include "passt/flow/fwd.h"
 
@@ -452,4 +454,82 @@ TEST(Fwd, GuestToHostSide) {
 	EXPECT_FALSE(h.our_addr.is_v4());
 	c.ip6.enabled = false;
 	EXPECT_FALSE(fwd_guest_to_host(c, ipproto::icmpv6, g, h));
+}
+
+// Our link-local address (the router of a guest configured by SLAAC) when
+// the host's gateway is global: the host's own link-local address on the
+// template interface, forwarded as it is, scoped to that interface.
+TEST(Fwd, OurLinkLocalGlobalGateway) {
+	Config c = base_config();
+	c.ip6.gw = v6("2001:db8::1");
+	c.ip6.map_host_loopback = c.ip6.gw;
+	c.ip6.our_tap_ll = v6("fe80::aa:bbff:fecc:dd01");
+	c.ip6.ifname = "lo"; // an interface every test machine has
+	c.ip6.ifname_out = "eth9";
+	const InAny ll(c.ip6.our_tap_ll);
+	EXPECT_TRUE(fwd_is_our_ll(c, ll));
+	EXPECT_FALSE(fwd_is_our_ll(c, InAny(v6("fe80::1"))));
+	EXPECT_FALSE(fwd_is_our_ll(c, InAny(v4("192.0.2.1"))));
+
+	FlowSide g, h;
+	g.peer_addr = InAny(v6("fe80::99"));
+	g.peer_port = 1000;
+	g.our_addr = ll;
+	g.our_port = 5201;
+	for (uint8_t proto : {ipproto::tcp, ipproto::udp, ipproto::icmpv6}) {
+		ASSERT_TRUE(fwd_guest_to_host(c, proto, g, h)) << int(proto);
+		EXPECT_EQ(h.peer_addr, ll) << int(proto);
+		EXPECT_EQ(h.peer_port, 5201) << int(proto);
+		EXPECT_TRUE(h.our_addr.is_unspecified()) << int(proto);
+	}
+	// The host's address on the template interface, not on -o's.
+	EXPECT_EQ(fwd_scope_ifname(c, ll), "lo");
+	EXPECT_EQ(fwd_scope_id(c, ll), if_nametoindex("lo"));
+	EXPECT_NE(fwd_scope_id(c, ll), 0u);
+	EXPECT_EQ(fwd_bind_ifname(c, ll), "");
+	// Other link-local targets are on the link of --outbound-if6.
+	EXPECT_EQ(fwd_scope_ifname(c, InAny(v6("fe80::77"))), "eth9");
+	EXPECT_EQ(fwd_bind_ifname(c, InAny(v6("fe80::77"))), "eth9");
+	c.ip6.ifname_out.clear();
+	EXPECT_EQ(fwd_scope_ifname(c, InAny(v6("fe80::77"))), "lo");
+	// No scope for anything else.
+	EXPECT_EQ(fwd_scope_ifname(c, InAny(v6("2001:db8::1"))), "");
+	EXPECT_EQ(fwd_scope_ifname(c, InAny(Ipv6Addr::loopback())), "");
+	EXPECT_EQ(fwd_scope_ifname(c, InAny(v4("169.254.1.1"))), "");
+	EXPECT_EQ(fwd_scope_id(c, InAny(v6("2001:db8::1"))), 0u);
+
+	// Replies and host-initiated flows from it keep it as source.
+	EXPECT_EQ(fwd_nat_to_tap(c, ll), ll);
+	EXPECT_EQ(fwd_nat_to_tap(c, ipproto::udp, ll, 5201), ll);
+	// The gateway itself is still the host's loopback.
+	EXPECT_EQ(fwd_nat_from_tap(c, InAny(v6("2001:db8::1"))), InAny(Ipv6Addr::loopback()));
+}
+
+// ... and when the host's gateway is link-local: it is our link-local
+// address, mapped to the host's loopback both ways, no scope needed.
+TEST(Fwd, OurLinkLocalLinkLocalGateway) {
+	Config c = base_config(); // gateway fe80::1
+	c.ip6.our_tap_ll = c.ip6.gw;
+	c.ip6.ifname = "lo";
+	const InAny ll(c.ip6.our_tap_ll);
+	FlowSide g, h;
+	g.peer_addr = InAny(v6("fe80::99"));
+	g.peer_port = 1000;
+	g.our_addr = ll;
+	g.our_port = 5201;
+	for (uint8_t proto : {ipproto::tcp, ipproto::udp, ipproto::icmpv6}) {
+		ASSERT_TRUE(fwd_guest_to_host(c, proto, g, h)) << int(proto);
+		EXPECT_EQ(h.peer_addr, InAny(Ipv6Addr::loopback())) << int(proto);
+		EXPECT_EQ(h.our_addr, InAny(Ipv6Addr::loopback())) << int(proto);
+		EXPECT_EQ(fwd_scope_id(c, h.peer_addr), 0u);
+		EXPECT_EQ(fwd_scope_id(c, h.our_addr), 0u);
+	}
+	EXPECT_EQ(fwd_nat_to_tap(c, InAny(Ipv6Addr::loopback())), ll);
+
+	// With --no-map-gw it is forwarded like any other link-local
+	// address: to the gateway, on the template interface.
+	c.no_map_gw = true;
+	ASSERT_TRUE(fwd_guest_to_host(c, ipproto::tcp, g, h));
+	EXPECT_EQ(h.peer_addr, ll);
+	EXPECT_EQ(fwd_scope_ifname(c, ll), "lo");
 }

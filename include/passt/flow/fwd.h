@@ -14,6 +14,14 @@
 //     uses (the address assigned to the guest, c.ipX.addr);
 //   - the DNS forwarding address (--dns-forward): TCP/UDP port 53 to it goes
 //     to the host resolver (--dns-host).
+// Our link-local address (c.ip6.our_tap_ll: the source of our router
+// advertisements, so the router of a guest configured by SLAAC) stands for
+// the host too. With a link-local host gateway it is that gateway, mapped
+// to the host's loopback as above. Otherwise it is the host's own
+// link-local address on the template interface: it needs no translation,
+// only that interface as scope (fwd_scope_id()) and no binding to
+// --outbound-if6, and the host sees the flow arrive at, and come from,
+// that address.
 // In the other direction (flows started by, or replies from, the host) the
 // rules are reversed: the host's loopback appears to come from the map host
 // loopback address, the guest's own address on the host from the map guest
@@ -22,7 +30,8 @@
 // no mapping for them make such flows impossible: the result is then the
 // unspecified address and the caller drops the flow.
 //
-// Everything here is a pure function of the Config: no state, no I/O.
+// Everything here is a pure function of the Config, with no state, and no
+// I/O but the interface index lookup of fwd_scope_id().
 #pragma once
 
 #include <cstdint>
@@ -64,8 +73,20 @@ bool fwd_guest_accessible(const Config &c, const InAny &addr);
 // limited broadcast, or a family that is disabled).
 bool fwd_guest_to_host(const Config &c, uint8_t proto, const FlowSide &guest, FlowSide &host);
 
+// True if addr is our link-local address (c.ip6.our_tap_ll, if set).
+bool fwd_is_our_ll(const Config &c, const InAny &addr);
+
 // Interface to bind outbound sockets to for a host-side target ("" for
-// none): --outbound-if4/6, never for loopback targets.
+// none): --outbound-if4/6, never for loopback targets or our link-local
+// address (the host itself).
 const std::string &fwd_bind_ifname(const Config &c, const InAny &target);
+
+// Interface that scopes a link-local IPv6 host-side address ("" if not
+// link-local, or none is known): the template interface for our link-local
+// address (it is the host's address there), else --outbound-if6 if given,
+// else the template interface.
+const std::string &fwd_scope_ifname(const Config &c, const InAny &target);
+// Its index, for sin6_scope_id (0 for none or if the lookup fails).
+uint32_t fwd_scope_id(const Config &c, const InAny &target);
 
 } // namespace passt
