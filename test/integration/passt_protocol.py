@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Speaks passt's qemu stream protocol (4-byte big-endian length, then an
-Ethernet frame) as a fake guest, for test_passt_protocol.sh.
+Ethernet frame) as a fake guest, for test_passt_protocol.sh and
+test_ll_gateway.sh.
 
   passt_protocol.py SOCKET full PORT OUR_MAC
       ARP request for the gateway 192.0.2.1: the reply must come from
@@ -12,6 +13,14 @@ Ethernet frame) as a fake guest, for test_passt_protocol.sh.
       checksums must be right; then the handshake's ACK and a few bytes,
       which the listener must receive and which the daemon must ACK.
       Finally a frame with length 0: the daemon must close the stream.
+  passt_protocol.py SOCKET ll6 PORT OUR_MAC OUR_LL HOST_SEES
+      IPv6 to our link-local address OUR_LL, as a guest configured by SLAAC
+      does with its router: a neighbour solicitation for OUR_LL must get an
+      advertisement from OUR_MAC; a TCP SYN from our link-local address to
+      [OUR_LL]:PORT must be answered from OUR_LL and OUR_MAC with right
+      checksums, and after the handshake our bytes must reach a listener
+      run here on [::]:PORT, which must see the connection arrive at (and
+      come from) its address HOST_SEES.
   passt_protocol.py SOCKET badlen LENGTH
       Only sends the length word LENGTH (e.g. 65550): the daemon must close
       the stream without waiting for a frame body.
@@ -278,6 +287,120 @@ def test_tcp(st, port):
     lst.close()
 
 
+GUEST_LL = socket.inet_pton(socket.AF_INET6, "fe80::5054:ff:fe12:3456")
+
+
+def ipv6(src, dst, nh, payload, hop=64):
+    return struct.pack("!IHBB16s16s", 6 << 28, len(payload), nh, hop, src, dst) + payload
+
+
+def parse_ipv6(f, nh):
+    """(ip header, l4 payload) of an IPv6 frame with next header nh, or None."""
+    if len(f) < 54 or f[12:14] != b"\x86\xdd" or f[14] >> 4 != 6:
+        return None
+    plen = struct.unpack("!H", f[18:20])[0]
+    if f[20] != nh or 54 + plen > len(f):
+        return None
+    return f[14:54], f[54:54 + plen]
+
+
+def test_ll6(st, port, our_mac, our_ll, host_sees):
+    ll = socket.inet_pton(socket.AF_INET6, our_ll)
+    # Neighbour solicitation for our_ll, to its solicited-node group.
+    snm = socket.inet_pton(socket.AF_INET6, "ff02::1:ff00:0")[:13] + ll[13:]
+    ns = struct.pack("!BBHI16s", 135, 0, 0, 0, ll) + struct.pack("!BB6s", 1, 1, GUEST_MAC)
+    c = l4_csum(GUEST_LL, snm, 58, ns)
+    ns = ns[:2] + struct.pack("!H", c) + ns[4:]
+    st.send(eth(b"\x33\x33" + snm[12:], GUEST_MAC, 0x86DD, ipv6(GUEST_LL, snm, 58, ns, 255)))
+
+    def is_na(f):
+        p = parse_ipv6(f, 58)
+        if not p or len(p[1]) < 24 or p[1][0] != 136 or p[1][8:24] != ll:
+            return None
+        return f, p[0], p[1]
+    r = st.wait_for(is_na, "NA for " + our_ll)
+    if r:
+        f, iph, na = r
+        check(f[6:12] == our_mac, "NA: from the daemon's MAC")
+        opts, tll = na[24:], None
+        while len(opts) >= 8 and opts[1]:
+            if opts[0] == 2:
+                tll = opts[2:8]
+            opts = opts[opts[1] * 8:]
+        check(tll == our_mac, "NA: target link-layer address is the daemon's MAC")
+
+    got, seen = [], []
+    lst = socket.socket(socket.AF_INET6)
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lst.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    lst.bind(("::", port))
+    lst.listen(1)
+    lst.settimeout(TIMEOUT)
+    msg = b"hello to the router's link-local address\n"
+
+    def serve():
+        try:
+            c, peer = lst.accept()
+            seen.append((c.getsockname()[0].split("%")[0], peer[0].split("%")[0]))
+            c.settimeout(TIMEOUT)
+            data = b""
+            while len(data) < len(msg):
+                b = c.recv(100)
+                if not b:
+                    break
+                data += b
+            got.append(data)
+            c.close()
+        except OSError as e:
+            got.append(repr(e).encode())
+    th = threading.Thread(target=serve)
+    th.start()
+
+    def seg6(seq, ack, flags, payload=b"", opts=b""):
+        hl = 20 + len(opts)
+        t = struct.pack("!HHIIBBHHH", sport, port, seq, ack, (hl // 4) << 4, flags, 65535, 0, 0)
+        t += opts + payload
+        t = t[:16] + struct.pack("!H", l4_csum(GUEST_LL, ll, 6, t)) + t[18:]
+        return eth(our_mac, GUEST_MAC, 0x86DD, ipv6(GUEST_LL, ll, 6, t))
+
+    sport, isn = 40002, 3000000
+    st.send(seg6(isn, 0, 0x02, opts=struct.pack("!BBH", 2, 4, 1440)))
+
+    def is_ours(f):
+        p = parse_ipv6(f, 6)
+        if not p or len(p[1]) < 20 or struct.unpack("!HH", p[1][0:4]) != (port, sport):
+            return None
+        return f, p[0], p[1]
+    r = st.wait_for(is_ours, "TCP SYN-ACK from " + our_ll)
+    if r:
+        f, iph, seg = r
+        seq, ack, flags = struct.unpack("!I", seg[4:8])[0], struct.unpack("!I", seg[8:12])[0], seg[13]
+        check(flags & 0x3F == 0x12, "SYN-ACK: flags SYN|ACK (got 0x%02x)" % flags)
+        check(ack == isn + 1, "SYN-ACK: ack = our ISN + 1")
+        check(iph[8:24] == ll and iph[24:40] == GUEST_LL,
+              "SYN-ACK: from %s to our link-local address" % our_ll)
+        check(f[6:12] == our_mac and f[0:6] == GUEST_MAC, "SYN-ACK: Ethernet addresses")
+        check(l4_csum(iph[8:24], iph[24:40], 6, seg) == 0, "SYN-ACK: TCP checksum")
+        st.send(seg6(isn + 1, seq + 1, 0x10))
+        st.send(seg6(isn + 1, seq + 1, 0x18, msg))
+
+        def acks_data(fr):
+            x = is_ours(fr)
+            if not x:
+                return None
+            a = struct.unpack("!I", x[2][8:12])[0]
+            return a if x[2][13] & 0x10 and a == isn + 1 + len(msg) else None
+        check(st.wait_for(acks_data, "ACK of our data") is not None,
+              "daemon ACKed our %d bytes" % len(msg))
+    th.join(TIMEOUT + 1)
+    check(got == [msg], "host listener on [::] received %r (got %r)" % (msg, got))
+    check(seen == [(host_sees, host_sees)],
+          "host saw the connection at and from %s (got %r)" % (host_sees, seen))
+    if r:
+        st.send(seg6(isn + 1 + len(msg), 0, 0x04))
+    lst.close()
+
+
 def test_tcp_gone(st, port):
     """Handshake, then the guest disconnects: the host end must be reset."""
     lst = socket.socket()
@@ -339,6 +462,9 @@ def main():
         check(st.closed_by_peer(), "stream closed after a frame of length 0")
     elif mode == "gone":
         test_tcp_gone(st, int(sys.argv[3]))
+    elif mode == "ll6":
+        port, our_mac = int(sys.argv[3]), bytes.fromhex(sys.argv[4].replace(":", ""))
+        test_ll6(st, port, our_mac, sys.argv[5], sys.argv[6])
     elif mode == "badlen":
         st.s.sendall(struct.pack("!I", int(sys.argv[3])))
         check(st.closed_by_peer(), "stream closed after length %s" % sys.argv[3])
