@@ -72,7 +72,9 @@ run_case() {
 	wait_for "ss -Htln | grep -q ':$PT '" 5 || fail "$name: TCP listener did not start"
 	wait_for "ss -Huln | grep -q ':$PU '" 5 || fail "$name: UDP listener did not start"
 
-	timeout 60 "$PASTA" -- sh -c "$ns_body" "$d" "$HOST_IF" > "$d/ns.log" 2>&1
+	# -d: the start-up summary names our link-local address (pasta is quiet
+	# without it when spawning a command)
+	timeout 60 "$PASTA" -d -- sh -c "$ns_body" "$d" "$HOST_IF" > "$d/ns.log" 2>&1
 	local rc=$?
 	bg_stop "$tl"
 	bg_stop "$ul"
