@@ -115,7 +115,6 @@
 #include <fcntl.h>
 #include <linux/sock_diag.h>
 #include <linux/sockios.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
