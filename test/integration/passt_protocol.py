@@ -196,6 +196,26 @@ def test_dhcp(st):
     check(54 in o, "DHCP OFFER: server identifier present")
 
 
+def serve_one(lst, want, got, seen=None):
+    """Accepts one connection on lst and appends the first want bytes it
+    sends to got (or the error); seen, if given, gets (local, peer)."""
+    try:
+        c, peer = lst.accept()
+        if seen is not None:
+            seen.append((c.getsockname()[0].split("%")[0], peer[0].split("%")[0]))
+        c.settimeout(TIMEOUT)
+        data = b""
+        while len(data) < want:
+            b = c.recv(100)
+            if not b:
+                break
+            data += b
+        got.append(data)
+        c.close()
+    except OSError as e:
+        got.append(repr(e).encode())
+
+
 def tcp_seg(sport, dport, seq, ack, flags, payload=b"", opts=b"", win=65535):
     hl = 20 + len(opts)
     t = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, (hl // 4) << 4, flags, win, 0, 0)
@@ -213,22 +233,8 @@ def test_tcp(st, port):
     lst.listen(1)
     lst.settimeout(TIMEOUT)
 
-    def serve():
-        try:
-            c, _ = lst.accept()
-            c.settimeout(TIMEOUT)
-            data = b""
-            while len(data) < len(msg):
-                b = c.recv(100)
-                if not b:
-                    break
-                data += b
-            got.append(data)
-            c.close()
-        except OSError as e:
-            got.append(repr(e).encode())
     msg = b"hello from the fake guest\n"
-    th = threading.Thread(target=serve)
+    th = threading.Thread(target=serve_one, args=(lst, len(msg), got))
     th.start()
 
     sport, isn = 40000, 1000000
@@ -337,23 +343,7 @@ def test_ll6(st, port, our_mac, our_ll, host_sees):
     lst.listen(1)
     lst.settimeout(TIMEOUT)
     msg = b"hello to the router's link-local address\n"
-
-    def serve():
-        try:
-            c, peer = lst.accept()
-            seen.append((c.getsockname()[0].split("%")[0], peer[0].split("%")[0]))
-            c.settimeout(TIMEOUT)
-            data = b""
-            while len(data) < len(msg):
-                b = c.recv(100)
-                if not b:
-                    break
-                data += b
-            got.append(data)
-            c.close()
-        except OSError as e:
-            got.append(repr(e).encode())
-    th = threading.Thread(target=serve)
+    th = threading.Thread(target=serve_one, args=(lst, len(msg), got, seen))
     th.start()
 
     def seg6(seq, ack, flags, payload=b"", opts=b""):
