@@ -120,8 +120,6 @@ void reject_unsupported(const Config &c) {
 		refuse("--repair-path");
 	if (c.stats_delay)
 		refuse("--stats");
-	if (c.freebind)
-		refuse("--freebind");
 	if (c.splice_only)
 		refuse("--splice-only");
 	if (c.host_lo_to_ns_lo)

@@ -36,15 +36,22 @@
 // auto_failed bitmaps (per family) log it only the first time, until the
 // port goes away from the scan.
 //
+// --freebind sets IP_FREEBIND / IPV6_FREEBIND on every listening socket
+// before it is bound: -t and -u (passt and pasta), -T and -U (pasta, in
+// the namespace), at start-up and for "auto" alike.
+//
 // RLIMIT_NOFILE is read once, before the sandbox.
 // #syscalls:init prlimit64
+// #syscalls setsockopt
 #include "passt/fwd/listeners.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include "passt/core/log.h"
 
@@ -63,6 +70,15 @@ bool listen_family(const Config &c, const PortRule &r, bool v6) {
 	if (r.bind_addr && r.bind_addr->is_v4() == v6)
 		return false;
 	return v6 ? c.ip6.enabled : c.ip4.enabled;
+}
+
+int listen_freebind(const Config &c, int fd, bool v6) {
+	if (!c.freebind)
+		return 0;
+	int one = 1;
+	int rc = v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one))
+		    : setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+	return rc < 0 ? -errno : 0;
 }
 
 size_t listen_budget(unsigned div) {

@@ -319,6 +319,8 @@ int listen_one(SpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bo
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (v6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (int rc = listen_freebind(ctx.c, fd, v6); rc < 0)
+		return rc;
 	SockAddr sa;
 	bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
 	socklen_t sl = own_addr ? sockaddr_from(sa, *r.bind_addr, port)

@@ -1061,6 +1061,8 @@ int listen_one(TcpCtx &ctx, const PortRule &r, uint32_t rule, uint16_t port, boo
 	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, r.bind_if.c_str(),
 		       socklen_t(r.bind_if.size() + 1)) < 0)
 		return -errno;
+	if (int rc = listen_freebind(ctx.c, fd, v6); rc < 0)
+		return rc;
 	SockAddr sa;
 	InAny any = v6 ? InAny(Ipv6Addr::any()) : InAny(Ipv4Addr::any());
 	socklen_t l = sockaddr_from(sa, r.bind_addr ? *r.bind_addr : any, port);

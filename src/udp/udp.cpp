@@ -477,9 +477,9 @@ void timer_trampoline(void *ctx, const timespec &now) {
 	udp_timer(*static_cast<UdpCtx *>(ctx), now);
 }
 
-// Bind one -u socket: family v6 or not, the rule's address and interface.
-// Returns the fd or -errno.
-int listen_sock_open(const PortRule &r, bool v6, uint16_t port) {
+// Bind one -u socket: family v6 or not, the rule's address and interface
+// (and --freebind). Returns the fd or -errno.
+int listen_sock_open(const Config &c, const PortRule &r, bool v6, uint16_t port) {
 	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 			IPPROTO_UDP);
 	if (fd < 0)
@@ -491,6 +491,8 @@ int listen_sock_open(const PortRule &r, bool v6, uint16_t port) {
 	if (!r.bind_if.empty() && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, r.bind_if.c_str(),
 					     socklen_t(r.bind_if.size() + 1)) < 0)
 		return -errno;
+	if (int rc = listen_freebind(c, fd, v6); rc < 0)
+		return rc;
 	InAny addr = r.bind_addr ? *r.bind_addr : any_of(!v6);
 	uint32_t scope = r.bind_if.empty() ? 0 : if_nametoindex(r.bind_if.c_str());
 	SockAddr sa;
@@ -505,7 +507,7 @@ int listen_sock_open(const PortRule &r, bool v6, uint16_t port) {
 int listen_one(UdpCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bool v6) {
 	if (ri > UINT16_MAX)
 		return -ERANGE;
-	int fd = listen_sock_open(r, v6, port);
+	int fd = listen_sock_open(ctx.c, r, v6, port);
 	if (fd < 0)
 		return fd;
 	EpollRef ref;

@@ -245,6 +245,8 @@ int listen_one(UdpSpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port,
 	int one = 1;
 	if (v6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (int rc = listen_freebind(ctx.c, fd, v6); rc < 0)
+		return rc;
 	bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
 	SockAddr sa;
 	socklen_t sl = own_addr ? sockaddr_from(sa, *r.bind_addr, port)

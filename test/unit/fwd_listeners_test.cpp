@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -15,9 +16,12 @@
 #include <tuple>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "passt/core/epoll.h"
@@ -624,4 +628,45 @@ TEST(FwdListenSync, FullTableRefusesWarnsOnceAndRecovers) {
 	EXPECT_EQ(open.calls.size(), room + 1);
 	EXPECT_EQ(slots.capacity(), cap);
 	EXPECT_EQ(slots.data(), base);
+}
+
+// --freebind: the option is set on the socket, and binding an address the
+// host doesn't have then works (without it: EADDRNOTAVAIL). No traffic.
+TEST(FwdListenFreebind, SetOnlyWithTheOption) {
+	for (bool v6 : {false, true}) {
+		Config c;
+		int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 && v6)
+			continue; // no IPv6 here
+		ASSERT_GE(fd, 0);
+		const int level = v6 ? IPPROTO_IPV6 : IPPROTO_IP;
+		const int name = v6 ? IPV6_FREEBIND : IP_FREEBIND;
+		sockaddr_storage ss{};
+		socklen_t sl;
+		if (v6) {
+			auto *s6 = reinterpret_cast<sockaddr_in6 *>(&ss);
+			s6->sin6_family = AF_INET6;
+			inet_pton(AF_INET6, "2001:db8:5eed::9", &s6->sin6_addr);
+			sl = sizeof(*s6);
+		} else {
+			auto *s4 = reinterpret_cast<sockaddr_in *>(&ss);
+			s4->sin_family = AF_INET;
+			inet_pton(AF_INET, "203.0.113.9", &s4->sin_addr);
+			sl = sizeof(*s4);
+		}
+		int val = -1;
+		socklen_t vl = sizeof(val);
+		EXPECT_EQ(listen_freebind(c, fd, v6), 0);
+		ASSERT_EQ(getsockopt(fd, level, name, &val, &vl), 0);
+		EXPECT_EQ(val, 0) << "v6 " << v6;
+		EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr *>(&ss), sl), -1);
+		EXPECT_EQ(errno, EADDRNOTAVAIL);
+
+		c.freebind = true;
+		EXPECT_EQ(listen_freebind(c, fd, v6), 0);
+		ASSERT_EQ(getsockopt(fd, level, name, &val, &vl), 0);
+		EXPECT_EQ(val, 1) << "v6 " << v6;
+		EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr *>(&ss), sl), 0) << strerror(errno);
+		close(fd);
+	}
 }

@@ -36,6 +36,11 @@ struct ListenNames {
 // and matches the rule's bind address, if any.
 bool listen_family(const Config &c, const PortRule &r, bool v6);
 
+// --freebind: let listening socket fd (family v6 or not) bind an address
+// the host (or, for -T/-U, the namespace) doesn't have, or not yet
+// (IP_FREEBIND, IPV6_FREEBIND). Nothing without the option. 0 or -errno.
+int listen_freebind(const Config &c, int fd, bool v6);
+
 // How many listeners the start-up walk may open: RLIMIT_NOFILE / div, so
 // that the rest of the descriptors stay for connections and flows.
 size_t listen_budget(unsigned div);
