@@ -122,8 +122,6 @@ void reject_unsupported(const Config &c) {
 		refuse("--stats");
 	if (c.splice_only)
 		refuse("--splice-only");
-	if (c.host_lo_to_ns_lo)
-		refuse("--host-lo-to-ns-lo");
 	if (explicit_fwd(c.tcp_out) && c.mode != Mode::Pasta)
 		refuse("-T/--tcp-ns");
 	if (explicit_fwd(c.udp_out) && c.mode != Mode::Pasta)

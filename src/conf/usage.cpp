@@ -164,7 +164,8 @@ std::string usage_text(Mode mode) {
 		     "      --no-pidns            Don't give COMMAND its own PID namespace\n"
 		     "      --host-lo-to-ns-lo    Deliver forwarded connections from the host's\n"
 		     "                            loopback to the namespace's loopback\n"
-		     "      --no-splice           Don't bypass the tap device for local traffic\n"
+		     "      --no-splice           Don't bypass the tap device for inbound local\n"
+		     "                            traffic (-t, -u)\n"
 		     "      --splice-only         No tap device: only forward loopback traffic\n";
 	}
 	return t;

@@ -166,4 +166,18 @@ uint32_t fwd_scope_id(const Config &c, const InAny &target) {
 	return name.empty() ? 0 : if_nametoindex(name.c_str());
 }
 
+bool fwd_splice_from_host(const Config &c, const InAny &src, bool to_addr) {
+	return c.mode == Mode::Pasta && !c.no_splice && !to_addr && src.is_loopback();
+}
+
+InAny fwd_splice_ns_target(const Config &c, bool v6, const InAny &seen) {
+	InAny lo = v6 ? InAny(Ipv6Addr::loopback()) : InAny(Ipv4Addr::loopback());
+	if (c.host_lo_to_ns_lo)
+		return lo;
+	if (!seen.is_unspecified() && seen.is_v4() != v6)
+		return seen;
+	InAny own = v6 ? InAny(c.ip6.addr) : InAny(c.ip4.addr);
+	return own.is_unspecified() ? lo : own;
+}
+
 } // namespace passt

@@ -23,8 +23,11 @@
 // there gets a host socket connect()ing, non-blocking, to the host's
 // loopback of the same family at the target port. Inbound (-t PORT): the
 // tap path's listener hands us a connection accepted from a loopback
-// source (tcp_splice_from_host()); we connect a socket created in the
-// namespace to the namespace's loopback at the target port. Either way the
+// source, unless --no-splice (tcp_splice_from_host()); we connect a socket
+// created in the namespace to the target port of the namespace's own
+// address, so that what listens only on its loopback stays out of reach as
+// it would from outside, or with --host-lo-to-ns-lo of its loopback
+// (fwd_splice_ns_target() in flow/fwd.h). Either way the
 // accepted socket is side 0 and the connecting one side 1. Until the
 // connect completes (EPOLLOUT on side 1) nothing is read from side 0; a
 // failed connect (nothing listening: ECONNREFUSED) closes the accepted
@@ -252,10 +255,10 @@ void sock_setup(int fd) {
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-// Connect fd to the loopback at port. 1: connected, 0: in progress, -errno.
-int connect_loopback(int fd, bool v6, uint16_t port) {
+// Connect fd to addr:port. 1: connected, 0: in progress, -errno.
+int connect_to(int fd, const InAny &addr, uint16_t port) {
 	SockAddr sa;
-	socklen_t l = sockaddr_loopback(sa, v6, port);
+	socklen_t l = sockaddr_from(sa, addr, port);
 	if (connect(fd, &sa.sa, l) == 0)
 		return 1;
 	if (errno == EINPROGRESS || errno == EINTR)
@@ -273,7 +276,8 @@ void conn_from_ns(SpliceCtx &ctx, const SpliceListener &l, int fd, const timespe
 		return;
 	}
 	sock_setup(hs);
-	int rc = connect_loopback(hs, l.v6, l.target);
+	int rc = connect_to(hs, l.v6 ? InAny(Ipv6Addr::loopback()) : InAny(Ipv4Addr::loopback()),
+			    l.target);
 	if (rc < 0) {
 		debug("TCP splice: connecting to host port %u: %s", l.target, strerror(-rc));
 		close_reset(fd);
@@ -422,8 +426,9 @@ void tcp_splice_mask_listeners(const SpliceCtx &ctx, PortBitmap &ports) {
 	ctx.listeners.mask(ports);
 }
 
-bool tcp_splice_from_host(SpliceCtx &ctx, int fd, bool v6, uint16_t target_port,
+bool tcp_splice_from_host(SpliceCtx &ctx, int fd, const InAny &target, uint16_t target_port,
 			  const timespec &now) {
+	const bool v6 = !target.is_v4();
 	int ns = ns_socket_helper_socket(ctx.helper, v6 ? AF_INET6 : AF_INET,
 					 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (ns < 0) {
@@ -434,10 +439,10 @@ bool tcp_splice_from_host(SpliceCtx &ctx, int fd, bool v6, uint16_t target_port,
 	}
 	sock_setup(fd);
 	sock_setup(ns);
-	int rc = connect_loopback(ns, v6, target_port);
+	int rc = connect_to(ns, target, target_port);
 	if (rc < 0) {
-		debug("TCP splice: connecting to namespace port %u: %s", target_port,
-		      strerror(-rc));
+		debug("TCP splice: connecting to namespace %s port %u: %s",
+		      target.text().c_str(), target_port, strerror(-rc));
 		close_reset(fd);
 		close(ns);
 		ctx.stats.resets++;
@@ -447,7 +452,8 @@ bool tcp_splice_from_host(SpliceCtx &ctx, int fd, bool v6, uint16_t target_port,
 	if (idx == FLOW_NONE)
 		return false;
 	ctx.stats.conns_in++;
-	debug("TCP splice: flow %u: host -> namespace port %u", idx, target_port);
+	debug("TCP splice: flow %u: host -> namespace %s port %u", idx, target.text().c_str(),
+	      target_port);
 	return true;
 }
 

@@ -974,9 +974,13 @@ void conn_from_sock(TcpCtx &ctx, const TcpListener &l, int fd, const timespec &n
 	sockaddr_to(peer, h.peer_addr, h.peer_port);
 	sockaddr_to(local, h.our_addr, h.our_port);
 	const bool v4 = h.peer_addr.is_v4();
-	// pasta: loopback to loopback needs no frames (splice.cpp).
-	if (ctx.splice && h.peer_addr.is_loopback() && !ctx.c.tcp_in.rules[l.rule].to_addr) {
-		tcp_splice_from_host(*ctx.splice, sock.release(), !v4, l.target, now);
+	// pasta: from the host's loopback, no frames (splice.cpp), unless
+	// --no-splice; in the namespace, to its address or its loopback.
+	if (ctx.splice &&
+	    fwd_splice_from_host(ctx.c, h.peer_addr, bool(ctx.c.tcp_in.rules[l.rule].to_addr))) {
+		InAny seen = v4 ? InAny(ctx.tap.addr4_seen) : InAny(ctx.tap.addr6_seen);
+		tcp_splice_from_host(*ctx.splice, sock.release(),
+				     fwd_splice_ns_target(ctx.c, !v4, seen), l.target, now);
 		return;
 	}
 	if (v4 ? !ctx.c.ip4.enabled : !ctx.c.ip6.enabled)

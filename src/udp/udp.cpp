@@ -65,8 +65,9 @@
 // reused in between.
 //
 // pasta's loopback bypass (udp_splice.cpp) takes -u datagrams from a host
-// loopback source to rules without a target address, and the events of
-// its own sockets, which are registered as RefKind::UdpSock too.
+// loopback source to rules without a target address (not with
+// --no-splice: fwd_splice_from_host()), and the events of its own sockets,
+// which are registered as RefKind::UdpSock too.
 //
 // Limits. Datagrams up to the MTU go both ways; a host datagram that would
 // not fit in the guest's MTU is dropped (counted). Guest datagrams to
@@ -752,12 +753,15 @@ void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 				continue;
 			bool v4 = host.peer_addr.is_v4();
 			size_t len = rx.len(i);
-			if (ctx.splice && host.peer_addr.is_loopback() && !r.to_addr &&
+			if (ctx.splice && fwd_splice_from_host(ctx.c, host.peer_addr, bool(r.to_addr)) &&
 			    !rx.truncated(i)) {
-				// Loopback to loopback: no frames (udp_splice.cpp).
+				// From the host's loopback: no frames (udp_splice.cpp),
+				// unless --no-splice.
+				InAny seen = v4 ? InAny(ctx.tap.addr4_seen) : InAny(ctx.tap.addr6_seen);
 				udp_splice_from_host(
 					*ctx.splice, ref.fd, r.bind_addr ? *r.bind_addr : any_of(v4),
 					port, host.peer_addr, host.peer_port,
+					fwd_splice_ns_target(ctx.c, !v4, seen),
 					uint16_t(r.to_first + (port - r.first)),
 					std::span<const std::byte>(rx.buf[i] + HDR_ROOM, len), now);
 				continue;

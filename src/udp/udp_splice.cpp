@@ -340,8 +340,9 @@ void udp_splice_handler(UdpSpliceCtx &ctx, EpollRef ref, uint32_t events, const 
 }
 
 bool udp_splice_from_host(UdpSpliceCtx &ctx, int listen_fd, const InAny &bound_addr,
-			  uint16_t port, const InAny &peer, uint16_t peer_port, uint16_t target_port,
-			  std::span<const std::byte> payload, const timespec &now) {
+			  uint16_t port, const InAny &peer, uint16_t peer_port, const InAny &target,
+			  uint16_t target_port, std::span<const std::byte> payload,
+			  const timespec &now) {
 	FlowSide h;
 	h.peer_addr = peer;
 	h.peer_port = peer_port;
@@ -359,11 +360,11 @@ bool udp_splice_from_host(UdpSpliceCtx &ctx, int listen_fd, const InAny &bound_a
 			return false;
 		}
 		SockAddr sa;
-		socklen_t sl = sockaddr_loopback(sa, v6, target_port);
+		socklen_t sl = sockaddr_from(sa, target, target_port);
 		if (connect(fd, &sa.sa, sl) < 0) {
 			ctx.stats.unforwardable++;
-			debug_rl("UDP splice: connect to namespace port %u: %s", target_port,
-				 strerror(errno));
+			debug_rl("UDP splice: connect to namespace %s port %u: %s",
+				 target.text().c_str(), target_port, strerror(errno));
 			close(fd);
 			return false;
 		}

@@ -273,9 +273,11 @@ check_pasta_works() {
 	fi
 	bg_stop "$lp" 1
 
-	bg_start "$@" socat -u "TCP4-LISTEN:$SPORT,bind=127.0.0.1,reuseaddr" "OPEN:$d/out2,creat,trunc"
+	# On the namespace's own address: where a spliced connection goes
+	# (its loopback would need --host-lo-to-ns-lo).
+	bg_start "$@" socat -u "TCP4-LISTEN:$SPORT,bind=$HOST_ADDR4,reuseaddr" "OPEN:$d/out2,creat,trunc"
 	lp=$BG_PID
-	if ! wait_for "$* ss -ltn | grep -q '127.0.0.1:$SPORT '" 10; then
+	if ! wait_for "$* ss -ltn | grep -q '$HOST_ADDR4:$SPORT '" 10; then
 		bad "$CTX: listener in the namespace on port $SPORT did not start"
 	elif ! timeout 30 socat -u "OPEN:$d/data" "TCP4:127.0.0.1:$SPORT" 2> "$d/socat.err"; then
 		bad "$CTX: host -> namespace (spliced) transfer failed: $(cat "$d/socat.err")"

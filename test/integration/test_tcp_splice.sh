@@ -5,9 +5,12 @@
 # Namespace -> host (-T PORT): a listener on the host's 127.0.0.1 / ::1,
 # the client in the namespace connects to 127.0.0.1:PORT / [::1]:PORT,
 # where pasta listens inside the namespace.
-# Host -> namespace (-t PORT): a listener on the namespace's 127.0.0.1 /
-# ::1, the client on the host connects to the loopback at PORT, where
-# pasta's -t listener accepts it from a loopback source and splices it.
+# Host -> namespace (-t PORT): a listener on the namespace's own address
+# (192.0.2.2 / 2001:db8::2, copied by --config-net), the client on the host
+# connects to the loopback at PORT, where pasta's -t listener accepts it
+# from a loopback source and splices it to that address (not to the
+# namespace's loopback: that needs --host-lo-to-ns-lo, see
+# test_pasta_fwd_options.sh).
 #
 # Checked: 64 MiB (and small) transfers with cmp, half-close both ways,
 # resets both ways (no listener behind the forwarded port, and a peer
@@ -135,8 +138,8 @@ ns_to_host() {
 host_to_ns() {
 	local fam=$1 file=$2 lo bind six=""
 	port=$((port + 1))
-	if [ "$fam" = 4 ]; then lo=127.0.0.1; bind=127.0.0.1
-	else lo="[::1]"; bind="[::1]"; six=",ipv6only=1"; fi
+	if [ "$fam" = 4 ]; then lo=127.0.0.1; bind=$HOST_ADDR4
+	else lo="[::1]"; bind="[$HOST_ADDR6]"; six=",ipv6only=1"; fi
 	rm -f "$d/out" "$d/ready"
 	bg_start sh -c "for i in \$(seq 300); do [ -e $d/ready ] && break; sleep 0.1; done
 		exec socat -u OPEN:$d/$file TCP$fam:$lo:$port"
@@ -171,7 +174,8 @@ for fam in 4 6; do
 done
 
 for fam in 4 6; do
-	if [ "$fam" = 4 ]; then lo=127.0.0.1; else lo=::1; fi
+	# nsa: where spliced -t connections go in the namespace
+	if [ "$fam" = 4 ]; then lo=127.0.0.1 nsa=$HOST_ADDR4; else lo=::1 nsa=$HOST_ADDR6; fi
 
 	# Half-close, namespace -> host: the client shuts down writing and
 	# still gets the reply.
@@ -186,7 +190,7 @@ for fam in 4 6; do
 	# Half-close, host -> namespace.
 	port=$((port + 1)); rm -f "$d/ready"
 	bg_start timeout 60 "$PASTA" --config-net -f -q -t "$port" -- \
-		python3 "$d/h.py" halfclose-server "$lo" "$port" "$d/ready"
+		python3 "$d/h.py" halfclose-server "$nsa" "$port" "$d/ready"
 	pid=$BG_PID
 	wait_for "[ -e $d/ready ]" 10 || fail "half-close server in the namespace"
 	timeout 30 python3 "$d/h.py" halfclose-client "$lo" "$port" ||
@@ -223,7 +227,7 @@ for fam in 4 6; do
 	# The namespace server resets: ECONNRESET on the host.
 	port=$((port + 1)); rm -f "$d/ready"
 	bg_start timeout 60 "$PASTA" --config-net -f -q -t "$port" -- \
-		python3 "$d/h.py" rst-server "$lo" "$port" "$d/ready"
+		python3 "$d/h.py" rst-server "$nsa" "$port" "$d/ready"
 	pid=$BG_PID
 	wait_for "[ -e $d/ready ]" 10 || fail "reset server in the namespace"
 	timeout 30 python3 "$d/h.py" rst-client "$lo" "$port" ||

@@ -8,8 +8,11 @@
 # the namespace's loopback and each must get exactly its own echoes back,
 # from the address and port it wrote to (empty, small and 60 000-byte
 # datagrams). Host -> namespace (-u from a loopback source): the same with
-# the echo servers in the namespace bound to its loopback only (so the tap
-# path could not reach them). A burst of 10 000 numbered datagrams each way
+# the echo servers in the namespace bound to its own address (192.0.2.2,
+# 2001:db8::2 from --config-net), where spliced datagrams go (its loopback
+# only with --host-lo-to-ns-lo, see test_pasta_fwd_options.sh); that no
+# frame crossed the tap shows they were spliced. A burst of 10 000 numbered
+# datagrams each way
 # arrives uncorrupted (>= 90 %: only the kernel drops). A capture of the
 # tap (-p) shows no UDP for those ports, while a control datagram from a
 # non-loopback host address to a -u port does go over the tap.
@@ -143,10 +146,10 @@ check_eq "$(udp_frames 30001 30011 30003)" 0 "UDP frames on the tap for the -U p
 # ---- host -> namespace: -u from the host's loopback -------------------------
 cat > "$d/ns_in.sh" << 'EOF'
 d=$1 N=$2
-python3 "$d/u.py" echo 127.0.0.1 31011 "$d/ne4" & p1=$!
-python3 "$d/u.py" echo ::1 31011 "$d/ne6" & p2=$!
+python3 "$d/u.py" echo 192.0.2.2 31011 "$d/ne4" & p1=$!
+python3 "$d/u.py" echo 2001:db8::2 31011 "$d/ne6" & p2=$!
 python3 "$d/u.py" echo 0.0.0.0 31021 "$d/nec" & p3=$!
-python3 "$d/u.py" burst-recv 127.0.0.1 31003 "$N" "$d/nb_ready" "$d/nb_out" & p4=$!
+python3 "$d/u.py" burst-recv 192.0.2.2 31003 "$N" "$d/nb_ready" "$d/nb_out" & p4=$!
 i=0
 while [ ! -e "$d/host_done" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
 # let the burst receiver finish by itself

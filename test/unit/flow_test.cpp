@@ -533,3 +533,46 @@ TEST(Fwd, OurLinkLocalLinkLocalGateway) {
 	EXPECT_EQ(h.peer_addr, ll);
 	EXPECT_EQ(fwd_scope_ifname(c, ll), "lo");
 }
+
+TEST(Fwd, SpliceFromHost) {
+	Config c = base_config();
+	c.mode = Mode::Pasta;
+	const InAny lo4(Ipv4Addr::loopback()), lo6(Ipv6Addr::loopback());
+	EXPECT_TRUE(fwd_splice_from_host(c, lo4, false));
+	EXPECT_TRUE(fwd_splice_from_host(c, InAny(v4("127.0.0.53")), false));
+	EXPECT_TRUE(fwd_splice_from_host(c, lo6, false));
+	// Other sources, and rules with a target address, take the tap path.
+	EXPECT_FALSE(fwd_splice_from_host(c, InAny(v4("198.51.100.7")), false));
+	EXPECT_FALSE(fwd_splice_from_host(c, InAny(v6("2001:db8::9")), false));
+	EXPECT_FALSE(fwd_splice_from_host(c, lo4, true));
+	// --no-splice: everything does.
+	c.no_splice = true;
+	EXPECT_FALSE(fwd_splice_from_host(c, lo4, false));
+	EXPECT_FALSE(fwd_splice_from_host(c, lo6, false));
+	// passt never splices.
+	Config p = base_config();
+	EXPECT_FALSE(fwd_splice_from_host(p, lo4, false));
+}
+
+TEST(Fwd, SpliceNamespaceTarget) {
+	Config c = base_config();
+	c.mode = Mode::Pasta;
+	const InAny lo4(Ipv4Addr::loopback()), lo6(Ipv6Addr::loopback());
+	// By default, the namespace's own address: seen on the tap, else configured.
+	EXPECT_EQ(fwd_splice_ns_target(c, false, InAny(Ipv4Addr{})), InAny(v4("192.0.2.2")));
+	EXPECT_EQ(fwd_splice_ns_target(c, false, InAny(v4("192.0.2.9"))), InAny(v4("192.0.2.9")));
+	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(Ipv6Addr{})), InAny(v6("2001:db8::2")));
+	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(v6("2001:db8::7"))), InAny(v6("2001:db8::7")));
+	// A seen address of the other family is not used.
+	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(v4("192.0.2.9"))), InAny(v6("2001:db8::2")));
+	// No address of that family: the loopback.
+	Config n = c;
+	n.ip6.addr = Ipv6Addr{};
+	EXPECT_EQ(fwd_splice_ns_target(n, true, InAny(Ipv6Addr{})), lo6);
+	n.ip4.addr = Ipv4Addr{};
+	EXPECT_EQ(fwd_splice_ns_target(n, false, InAny(Ipv4Addr{})), lo4);
+	// --host-lo-to-ns-lo: always the loopback of the family.
+	c.host_lo_to_ns_lo = true;
+	EXPECT_EQ(fwd_splice_ns_target(c, false, InAny(v4("192.0.2.9"))), lo4);
+	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(Ipv6Addr{})), lo6);
+}

@@ -217,9 +217,11 @@ TEST(UdpSplice, FromHost) {
 	const char msg[] = "hello namespace";
 	auto span = std::as_bytes(std::span<const char>(msg, sizeof(msg) - 1));
 	ASSERT_TRUE(udp_splice_from_host(h.ctx, listen, InAny(Ipv4Addr{}), lport,
-					 InAny(Ipv4Addr::loopback()), pport, tport, span, now));
+					 InAny(Ipv4Addr::loopback()), pport,
+					 InAny(Ipv4Addr::loopback()), tport, span, now));
 	ASSERT_TRUE(udp_splice_from_host(h.ctx, listen, InAny(Ipv4Addr{}), lport,
-					 InAny(Ipv4Addr::loopback()), pport, tport, span, now));
+					 InAny(Ipv4Addr::loopback()), pport,
+					 InAny(Ipv4Addr::loopback()), tport, span, now));
 	std::string d;
 	uint16_t from = 0;
 	EXPECT_FALSE(recv_one(target, d, from, 20)); // queued, not sent yet
@@ -357,7 +359,8 @@ TEST(UdpSpliceAuto, ListenSyncSlotsAndFlows) {
 	int ulisten = udp_sock(false), utarget = udp_sock(false);
 	const char msg[] = "in";
 	ASSERT_TRUE(udp_splice_from_host(ctx, ulisten, InAny(Ipv4Addr{}), port_of(ulisten),
-					 InAny(Ipv4Addr::loopback()), 40000, port_of(utarget),
+					 InAny(Ipv4Addr::loopback()), 40000,
+					 InAny(Ipv4Addr::loopback()), port_of(utarget),
 					 std::as_bytes(std::span<const char>(msg, 2)),
 					 now_monotonic()));
 	udp_splice_flush(ctx);

@@ -89,4 +89,19 @@ const std::string &fwd_scope_ifname(const Config &c, const InAny &target);
 // Its index, for sin6_scope_id (0 for none or if the lookup fails).
 uint32_t fwd_scope_id(const Config &c, const InAny &target);
 
+// pasta's loopback splice, inbound (-t, -u; see tcp/splice.cpp and
+// udp/udp_splice.h). A flow from the host source src to a rule with
+// (to_addr) or without a target address is spliced, not sent through the
+// tap device, if src is a loopback address, the rule has no target address
+// and --no-splice is not given. With --no-splice it takes the tap path,
+// where the loopback source appears as the --map-host-loopback address.
+bool fwd_splice_from_host(const Config &c, const InAny &src, bool to_addr);
+// Where a spliced inbound flow of family v6 goes in the namespace: its
+// loopback with --host-lo-to-ns-lo; else its own address (seen: the one
+// the namespace last used on the tap device, else the configured one), so
+// that services listening only on the namespace's loopback are not reached
+// from the host's; the loopback if the namespace has no address of that
+// family.
+InAny fwd_splice_ns_target(const Config &c, bool v6, const InAny &seen);
+
 } // namespace passt

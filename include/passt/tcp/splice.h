@@ -98,9 +98,10 @@ int tcp_splice_listen_sync(SpliceCtx &ctx, const PortBitmap &want);
 // and scanned): a scan of the namespace must not forward them back.
 void tcp_splice_mask_listeners(const SpliceCtx &ctx, PortBitmap &ports);
 // An inbound (-t) connection accepted on the host from a loopback source:
-// splice it to target_port on the namespace's loopback of the same family.
-// Takes fd in every case (closed with a reset on failure). True if spliced.
-bool tcp_splice_from_host(SpliceCtx &ctx, int fd, bool v6, uint16_t target_port,
+// splice it to target:target_port in the namespace (target: the address
+// fwd_splice_ns_target() picks, of the connection's family). Takes fd in
+// every case (closed with a reset on failure). True if spliced.
+bool tcp_splice_from_host(SpliceCtx &ctx, int fd, const InAny &target, uint16_t target_port,
 			  const timespec &now);
 // Events on a spliced socket or a -T listener (RefKind::TcpSplice).
 void tcp_splice_handler(SpliceCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);

@@ -109,8 +109,9 @@ struct TcpCtx {
 	// init; empty capacity (no flush hook in the backend): ACK at once.
 	std::vector<uint32_t> ack_pending;
 	TcpStats stats{};
-	// pasta: inbound connections from a loopback source are spliced to the
-	// namespace's loopback through this (splice.h) instead of the tap.
+	// pasta: inbound connections from a loopback source are spliced into
+	// the namespace through this (splice.h) instead of the tap, unless
+	// --no-splice (fwd_splice_from_host()).
 	SpliceCtx *splice = nullptr;
 };
 

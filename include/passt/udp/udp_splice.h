@@ -31,11 +31,13 @@
 // peer with sendto() from the namespace socket it wrote to.
 //
 // Inbound (-u PORT, from a host loopback source, rule without a target
-// address): udp.cpp's -u socket hands the datagram over
+// address, no --no-splice): udp.cpp's -u socket hands the datagram over
 // (udp_splice_from_host()). The first datagram of a host peer creates a
-// flow with its own namespace socket connect()ed to the namespace's
-// loopback at the target port; replies read there go back to the host
-// peer with sendto() from the -u socket. Other sources keep the tap path.
+// flow with its own namespace socket connect()ed to the target port of the
+// namespace's own address (its loopback with --host-lo-to-ns-lo: see
+// fwd_splice_ns_target() in flow/fwd.h); replies read there go back to the
+// host peer with sendto() from the -u socket. Other sources keep the tap
+// path.
 //
 // Flows are FlowType::UdpSplice entries. Their guest side describes the
 // namespace leg (peer: the namespace peer or target, ours: the namespace
@@ -137,11 +139,14 @@ void udp_splice_handler(UdpSpliceCtx &ctx, EpollRef ref, uint32_t events, const 
 
 // A datagram read by a -u socket (listen_fd, bound to bound_addr:port)
 // from a host loopback peer: find or create its flow and queue the payload
-// to the namespace's loopback at target_port. payload must stay valid until
-// udp_splice_flush(). False if dropped (counted).
+// to target:target_port in the namespace (target: what
+// fwd_splice_ns_target() picks, of the peer's family; a new flow's socket
+// is connected to it, an existing flow keeps its own). payload must stay
+// valid until udp_splice_flush(). False if dropped (counted).
 bool udp_splice_from_host(UdpSpliceCtx &ctx, int listen_fd, const InAny &bound_addr,
-			  uint16_t port, const InAny &peer, uint16_t peer_port, uint16_t target_port,
-			  std::span<const std::byte> payload, const timespec &now);
+			  uint16_t port, const InAny &peer, uint16_t peer_port, const InAny &target,
+			  uint16_t target_port, std::span<const std::byte> payload,
+			  const timespec &now);
 // Send what udp_splice_from_host() queued (sendmmsg per socket).
 void udp_splice_flush(UdpSpliceCtx &ctx);
 
