@@ -91,7 +91,8 @@
 //
 // Not done here: the auto (-t auto) port scanning, which belongs to the
 // port scanner; pasta's spliced loopback path (splice.cpp: an inbound
-// connection from a loopback source is handed over to it); SACK, timestamps and urgent
+// connection from a loopback source is handed over to it, unless
+// --no-splice); SACK, timestamps and urgent
 // data (the guest is told of neither SACK nor timestamps, and the urgent
 // pointer is ignored); zero-window probes towards the guest (a guest that
 // closes its window reopens it with a window update, which the tap link
