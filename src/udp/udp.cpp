@@ -753,11 +753,12 @@ void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 				continue;
 			bool v4 = host.peer_addr.is_v4();
 			size_t len = rx.len(i);
-			if (ctx.splice && fwd_splice_from_host(ctx.c, host.peer_addr, bool(r.to_addr)) &&
-			    !rx.truncated(i)) {
+			if (ctx.splice && !rx.truncated(i) &&
+			    fwd_splice_from_host(ctx.c, host.peer_addr, bool(r.to_addr))) {
 				// From the host's loopback: no frames (udp_splice.cpp),
 				// unless --no-splice.
-				InAny seen = v4 ? InAny(ctx.tap.addr4_seen) : InAny(ctx.tap.addr6_seen);
+				InAny seen = v4 ? InAny(ctx.tap.addr4_seen)
+						: InAny(ctx.tap.addr6_seen);
 				udp_splice_from_host(
 					*ctx.splice, ref.fd, r.bind_addr ? *r.bind_addr : any_of(v4),
 					port, host.peer_addr, host.peer_port,

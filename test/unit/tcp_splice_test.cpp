@@ -280,7 +280,8 @@ TEST_F(SpliceTest, FromHostWithoutHelperResetsClient) {
 	ASSERT_TRUE(make_pair(a));
 	int fd = a.server;
 	a.server = -1;
-	EXPECT_FALSE(tcp_splice_from_host(*ctx, fd, InAny(Ipv4Addr::loopback()), 9, now_monotonic()));
+	EXPECT_FALSE(
+		tcp_splice_from_host(*ctx, fd, InAny(Ipv4Addr::loopback()), 9, now_monotonic()));
 	EXPECT_EQ(fcntl(fd, F_GETFD), -1) << "the accepted socket must be taken";
 	std::vector<char> got;
 	EXPECT_EQ(read_some(a.client, got, 2000), -ECONNRESET);
