@@ -359,8 +359,15 @@ bool udp_splice_from_host(UdpSpliceCtx &ctx, int listen_fd, const InAny &bound_a
 			debug_rl("UDP splice: socket in the namespace: %s", strerror(-fd));
 			return false;
 		}
+		// The namespace sees the host peer's port, as the C pasta
+		// shows it, where that port is free there; else any port.
 		SockAddr sa;
-		socklen_t sl = sockaddr_from(sa, target, target_port);
+		InAny any = v6 ? InAny(Ipv6Addr{}) : InAny(Ipv4Addr{});
+		socklen_t sl = sockaddr_from(sa, any, peer_port);
+		if (bind(fd, &sa.sa, sl) < 0)
+			debug_rl("UDP splice: port %u is taken in the namespace: %s", peer_port,
+				 strerror(errno));
+		sl = sockaddr_from(sa, target, target_port);
 		if (connect(fd, &sa.sa, sl) < 0) {
 			ctx.stats.unforwardable++;
 			debug_rl("UDP splice: connect to namespace %s port %u: %s",

@@ -79,11 +79,15 @@ elif mode == 'udp-echo':
         if data == b'quit':
             break
         open(out + '.peer', 'w').write(peer[0] + '\n')
+        open(out + '.pport', 'w').write('%d\n' % peer[1])
         s.sendto(data, peer)
 elif mode == 'udp-client':
-    # ADDR PORT TRIES: send a random datagram until the same comes back.
+    # ADDR PORT TRIES [SPORT]: send a random datagram (from port SPORT)
+    # until the same comes back.
     addr, port, tries = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     s = socket.socket(fam(addr), socket.SOCK_DGRAM)
+    if len(sys.argv) > 5:
+        s.bind(('::' if fam(addr) == socket.AF_INET6 else '0.0.0.0', int(sys.argv[5])))
     s.settimeout(0.3)
     msg = os.urandom(1200)
     for i in range(tries):
@@ -188,11 +192,14 @@ part no-splice && for fam in 4 6; do
 		# UDP
 		ns_start -u "$port" "${opt[@]}" -- udp-echo "$any" "$port"
 		wait_for "host_listens udp '' $port" 10 || fail "no -u socket on $port"
-		python3 "$d/f.py" udp-client "$lo" "$port" 20 || fail "IPv$fam UDP $mode: no echo"
+		python3 "$d/f.py" udp-client "$lo" "$port" 20 $((port + 7)) ||
+			fail "IPv$fam UDP $mode: no echo"
 		python3 "$d/f.py" udp-quit "$lo" "$port"
 		ns_end
 		frames=$(tap_frames udp "$port")
 		peer=$(peer_of "$OUT")
+		# the sender's port, on either path
+		check_eq "$(cat "$OUT.pport")" $((port + 7)) "IPv$fam UDP $mode: peer port seen"
 		if [ "$mode" = splice ]; then
 			check_eq "$peer" "$own" "IPv$fam UDP spliced: peer seen in the namespace"
 			check_eq "$frames" 0 "IPv$fam UDP spliced: frames on the tap"
