@@ -122,6 +122,8 @@ while not os.path.exists(stop) and time.time() < end:
     time.sleep(0.1)
 EOF
 
+# The command's PID as we see it, for nsenter: with --no-pidns it is \$\$
+# (in its own PID namespace it would be 1).
 cat > "$d/ns.sh" <<EOF
 echo \$\$ > $d/ns_pid.tmp && mv $d/ns_pid.tmp $d/ns_pid
 while [ ! -e $d/quit ]; do sleep 0.1; done
@@ -147,7 +149,7 @@ host_listens() {
 	ss -Htln "sport = :$1" | grep -q .
 }
 
-bg_start sh -c "exec timeout 120 '$PASTA' --config-net -f -d -- sh $d/ns.sh \
+bg_start sh -c "exec timeout 120 '$PASTA' --config-net --no-pidns -f -d -- sh $d/ns.sh \
 	> $d/pasta.log 2>&1"
 pasta_pid=$BG_PID
 on_cleanup "touch $d/quit $d/stop $d/ostop $d/lstop; echo quit > $d/ctl 2>/dev/null &"
