@@ -38,13 +38,13 @@
 //    test/seccomp/check_syscalls.sh fails when an object file calls a libc
 //    function whose system call its source does not list.
 //
-// pasta's namespace helper (src/host/ns.cpp) confines itself with the same
+// pasta's namespace helper (src/host/ns_helper.cpp) confines itself with the same
 // building blocks and a list of its own.
 //
 // Two small processes of ours confine themselves with the same building
 // blocks and allowlists of their own, kept as arrays next to their code
 // (marked "#syscalls:helper" for the check): pasta's namespace socket
-// helper (src/host/ns.cpp) and the clean-up process below, which removes
+// helper (src/host/ns_helper.cpp) and the clean-up process below, which removes
 // the UNIX socket and the PID file when the daemon ends, because the
 // daemon itself can no longer reach them (nor, once it is nobody, has the
 // right to).

@@ -1,7 +1,10 @@
 // pasta's network namespace handling: spawning a command in a fresh user +
 // network namespace, joining an existing one (PID, --netns, --userns),
 // running code inside the namespace, signal/exit handling for the command
-// and detecting a joined namespace going away. See src/host/ns.cpp.
+// and detecting a joined namespace going away. The code, one job a file:
+// src/host/ns_call.cpp (ns_call(), ns_run(), ns_socket()), ns_join.cpp,
+// ns_helper.cpp (NsSocketHelper), ns_sysctl.cpp, ns_spawn.cpp (the spawned
+// command), ns_signal.cpp (the signalfd, used by passt too), ns_watch.cpp.
 #pragma once
 
 #include <sys/types.h>
