@@ -1,5 +1,5 @@
 // Tests for the tap device (src/tap/tun.cpp), opened in a network namespace
-// spawned by src/host/ns.cpp: the device shows up there only, frames we
+// spawned by src/host/ns_spawn.cpp: the device shows up there only, frames we
 // write (with a zero virtio-net header) reach the namespace's kernel, and
 // its replies come back, checksum and segmentation offloads included. Test
 // bodies run in forked children with alarm() timeouts.
