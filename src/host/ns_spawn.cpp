@@ -2,8 +2,8 @@
 //
 // Theory of operation
 // -------------------
-// Spawning (no PID or --netns given): fork a child that unshare()s a user
-// and network namespace, writes its own maps ("0 UID 1", setgroups "deny",
+// Spawning (no PID or --netns given): fork a child that unshare()s user,
+// network, UTS and IPC namespaces (see NsSpawn), writes its own maps ("0 UID 1", setgroups "deny",
 // "0 GID 1": allowed for an unprivileged writer because it maps only its own
 // ids), passes /proc/self/ns/{net,user} to the parent and blocks on the
 // socketpair. The parent creates and configures the tap device meanwhile,
