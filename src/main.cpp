@@ -17,6 +17,10 @@
 // its flows are dropped and the next one is accepted (or we exit with -1 /
 // --fd).
 //
+// The tap backend (tun, stream or vhost-user) is chosen once, by mode
+// (tap_backend_new()), and driven only through its interface
+// (passt/tap/backend.h): one handler for all its events, one read loop.
+//
 // After the sandbox this file only writes stdio on the way out and exits.
 // #syscalls write exit_group
 // #syscalls:init openat read pipe2 clone set_robust_list setsid dup2 dup3 getpid
@@ -52,11 +56,10 @@
 #include "passt/udp/udp.h"
 #include "passt/udp/udp_splice.h"
 #include "passt/net/pool.h"
+#include "passt/tap/backend.h"
 #include "passt/tap/tap.h"
 #include "passt/tap/tap_stream.h"
-#include "passt/tap/tap_tun.h"
 #include "passt/tap/tun.h"
-#include "passt/tap/vhost_user.h"
 
 using namespace passt;
 
@@ -207,6 +210,10 @@ struct Core {
 
 	TapState st;
 	TapStats stats;
+	std::unique_ptr<TapBackend> tap;
+	// The guest went away (error: as in TapEvent::error): the mode's
+	// reaction, pasta exits, passt waits for the next client.
+	void (*tap_gone)(Core &k, int error) = nullptr;
 	TapDemux demux;
 	FlowTable flows;
 	std::unique_ptr<IcmpCtx> icmp;
@@ -238,16 +245,61 @@ void raise_nofile_limit() {
 	}
 }
 
-// Flow table, translators and the tap demux over backend out, the RA
-// timer and the signalfd; the backend's own fds are the caller's.
-void core_init(Core &k, const Config &c, TapOutput &out, std::span<std::byte> region) {
+// The one read loop, for every backend: batches into the pool, each
+// through the demux, until the backend has nothing left for now.
+void tap_read(Core &k, const timespec &now) {
+	for (;;) {
+		int n = k.tap->read_batch(*k.pool);
+		if (n < 0) {
+			k.tap_gone(k, n);
+			return;
+		}
+		if (n == 0)
+			return;
+		tap_input_pool(k.demux, *k.pool, now);
+		if (!k.tap->read_again(*k.pool))
+			return;
+	}
+}
+
+// Any event on any of the backend's fds.
+void on_tap_event(void *ctx, EpollRef ref, uint32_t events, const timespec &now) {
+	auto *k = static_cast<Core *>(ctx);
+	TapEvent ev = k->tap->handle_event(ref, events);
+	switch (ev.action) {
+	case TapEvent::None:
+		return;
+	case TapEvent::Gone:
+		k->tap_gone(*k, ev.error);
+		return;
+	case TapEvent::Ready:
+		tap_announce(k->demux, now);
+		k->tap->flush();
+		tap_read(*k, now);
+		return;
+	case TapEvent::Read:
+		tap_read(*k, now);
+		return;
+	}
+}
+
+// The mode's tap backend, the flow table, translators and the tap demux
+// over it, the RA timer and the signalfd. The backend is not attached yet;
+// once it is, it registers its fds itself, all handled by on_tap_event().
+void core_init(Core &k, const Config &c, void (*tap_gone)(Core &, int)) {
 	k.c = &c;
 	int rc;
 	if ((rc = k.loop.init()) < 0)
 		die("epoll: %s", strerror(-rc));
 	if ((rc = k.flows.init()) < 0)
 		die("flow table: %s", strerror(-rc));
-	k.pool = std::make_unique<FramePool<1024>>(region);
+	k.tap = tap_backend_new(c.mode, &k.stats);
+	k.tap->set_event_loop(&k.loop);
+	k.tap_gone = tap_gone;
+	for (RefKind kind : k.tap->event_kinds())
+		k.loop.set_handler(kind, on_tap_event, &k);
+	TapBackend &out = *k.tap;
+	k.pool = std::make_unique<FramePool<1024>>(out.region());
 
 	k.demux.c = &c;
 	k.demux.st = &k.st;
@@ -361,34 +413,19 @@ struct PastaRuntime : Core {
 	// -T/-U auto: our own (the host's) tables, scanned with them.
 	PortScanner host_scanner;
 	bool scan_host_tcp = false, scan_host_udp = false;
-	std::unique_ptr<TunBackend> tun;
 	NsSocketHelper sock_helper;          // sockets in the namespace (splice)
 	std::unique_ptr<SpliceCtx> splice;
 	std::unique_ptr<UdpSpliceCtx> udp_splice; // -U, and -u from the host's loopback
 };
 
-void on_tun(void *ctx, EpollRef, uint32_t events, const timespec &now) {
-	auto *rt = static_cast<PastaRuntime *>(ctx);
-	if (events & (EPOLLERR | EPOLLHUP)) {
+// The tap device broke: nothing to wait for, exit.
+void pasta_tap_gone(Core &k, int error) {
+	if (error)
+		err("reading from the tap device: %s", strerror(-error));
+	else
 		err("tap device error, exiting");
-		rt->exit_code = EXIT_FAILURE;
-		rt->loop.stop();
-		return;
-	}
-	for (;;) {
-		int n = rt->tun->read_batch(*rt->pool);
-		if (n < 0) {
-			err("reading from the tap device: %s", strerror(-n));
-			rt->exit_code = EXIT_FAILURE;
-			rt->loop.stop();
-			return;
-		}
-		if (n == 0)
-			break;
-		tap_input_pool(rt->demux, *rt->pool, now);
-		if (!rt->pool->full())
-			break;
-	}
+	k.exit_code = EXIT_FAILURE;
+	k.loop.stop();
 }
 
 void on_pasta_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
@@ -542,8 +579,7 @@ void auto_fwd_start(PastaRuntime &rt, const Config &c) {
 		debug("Failed to set ping_group_range in the namespace: %s", strerror(-rc));
 
 	open_pcap_and_print(c);
-	rt->tun = std::make_unique<TunBackend>(tapfd, true, &rt->stats);
-	core_init(*rt, c, *rt->tun, rt->tun->region());
+	core_init(*rt, c, pasta_tap_gone);
 	// The helper also relays our signals to the command, which we may no
 	// longer signal ourselves once we are nobody.
 	if ((!c.no_tcp || !c.no_udp || rt->have_cmd) &&
@@ -567,12 +603,11 @@ void auto_fwd_start(PastaRuntime &rt, const Config &c) {
 
 	auto_fwd_start(*rt, c);
 
-	rt->loop.set_handler(RefKind::TapTun, on_tun, rt.get());
 	rt->loop.set_handler(RefKind::Signal, on_pasta_signal, rt.get());
 	rt->loop.set_handler(RefKind::NsQuitInotify, on_ns_gone, rt.get());
 	rt->loop.set_handler(RefKind::NsQuitTimer, on_ns_gone, rt.get());
-	if (rt->loop.add(tapfd, EPOLLIN, EpollRef{RefKind::TapTun, tapfd, 0}) < 0)
-		fail("epoll_ctl: %s", strerror(errno));
+	if ((rc = rt->tap->attach(tapfd)) < 0)
+		fail("epoll_ctl: %s", strerror(-rc));
 
 	if (rt->watch.fd >= 0) {
 		RefKind k = rt->watch.kind == NsWatch::Kind::Timer ? RefKind::NsQuitTimer
@@ -593,110 +628,51 @@ void auto_fwd_start(PastaRuntime &rt, const Config &c) {
 	core_exit(*rt);
 }
 
-// ---- passt: qemu's -netdev stream socket ----------------------------------
+// ---- passt: qemu's -netdev stream socket, or vhost-user ------------------
 
 struct PasstRuntime : Core {
 	int listen_fd = -1;
 	std::string sock_path;
-	std::unique_ptr<StreamBackend> stream;
-	std::unique_ptr<VhostUserBackend> vu; // --vhost-user instead of stream
 };
 
 // The client (qemu's stream socket or vhost-user front-end) went away or
 // broke the protocol: close it; with -1/--fd quit, else wait for the next.
-void passt_client_gone(PasstRuntime *rt, const char *why) {
-	info("%s closed%s%s", rt->vu ? "vhost-user front-end connection" : "Client connection",
-	     why ? ": " : "", why ? why : "");
-	if (rt->vu)
-		rt->vu->detach();
-	else
-		rt->stream->detach();
-	core_drop_guest_flows(*rt);
-	if (rt->c->one_off || rt->c->fd >= 0 || rt->listen_fd < 0) {
-		rt->loop.stop();
+void passt_tap_gone(Core &k, int error) {
+	auto &rt = static_cast<PasstRuntime &>(k);
+	const char *why = error && error != -ESHUTDOWN ? strerror(-error) : nullptr;
+	info("%s connection closed%s%s", rt.tap->client_name(), why ? ": " : "", why ? why : "");
+	rt.tap->detach();
+	core_drop_guest_flows(rt);
+	if (rt.c->one_off || rt.c->fd >= 0 || rt.listen_fd < 0) {
+		rt.loop.stop();
 		return;
 	}
-	RefKind listen_kind = rt->vu ? RefKind::VhostUserListen : RefKind::TapStreamListen;
-	rt->loop.modify(rt->listen_fd, EPOLLIN, EpollRef{listen_kind, rt->listen_fd, 0});
-}
-
-void on_stream(void *ctx, EpollRef, uint32_t events, const timespec &now) {
-	auto *rt = static_cast<PasstRuntime *>(ctx);
-	if (!rt->stream->connected())
-		return;
-	if (events & EPOLLOUT)
-		rt->stream->flush();
-	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
-		return;
-	for (;;) {
-		int n = rt->stream->read_batch(*rt->pool);
-		if (n < 0) {
-			passt_client_gone(rt, n == -ESHUTDOWN ? nullptr : strerror(-n));
-			return;
-		}
-		if (n == 0)
-			break;
-		tap_input_pool(rt->demux, *rt->pool, now);
-		if (!rt->pool->full())
-			break;
-	}
+	rt.loop.modify(rt.listen_fd, EPOLLIN, EpollRef{rt.tap->listen_kind(), rt.listen_fd, 0});
 }
 
 // A client on the listening socket: one at a time. A stream client can take
 // frames at once; a vhost-user front-end only once its rings are set up
-// (on_vu_cmd()).
+// (TapEvent::Ready).
 void on_passt_listen(void *ctx, EpollRef, uint32_t, const timespec &now) {
 	auto *rt = static_cast<PasstRuntime *>(ctx);
 	int fd = tap_stream_accept(rt->listen_fd);
 	if (fd < 0)
 		return;
-	if (rt->vu ? rt->vu->connected() : rt->stream->connected()) {
+	if (rt->tap->connected()) {
 		info("Rejecting a second client: one at a time");
 		close(fd);
 		return;
 	}
-	int rc = rt->vu ? rt->vu->attach(fd) : rt->stream->attach(fd);
+	int rc = rt->tap->attach(fd);
 	if (rc < 0) {
 		err("Failed to set up the client connection: %s", strerror(-rc));
 		return;
 	}
-	info("%s connected", rt->vu ? "vhost-user front-end" : "Client");
+	info("%s connected", rt->tap->client_name());
 	// Stop accepting while connected.
-	RefKind listen_kind = rt->vu ? RefKind::VhostUserListen : RefKind::TapStreamListen;
-	rt->loop.modify(rt->listen_fd, 0, EpollRef{listen_kind, rt->listen_fd, 0});
-	if (!rt->vu)
+	rt->loop.modify(rt->listen_fd, 0, EpollRef{rt->tap->listen_kind(), rt->listen_fd, 0});
+	if (rt->tap->ready_on_attach())
 		tap_announce(rt->demux, now);
-}
-
-// ---- passt --vhost-user: the same socket, virtqueues in guest memory -----
-
-// Copy what the guest queued on TX into the pool, batch by batch.
-void vu_tx(PasstRuntime *rt, const timespec &now) {
-	while (rt->vu->read_batch(*rt->pool) > 0)
-		tap_input_pool(rt->demux, *rt->pool, now);
-}
-
-void on_vu_cmd(void *ctx, EpollRef, uint32_t events, const timespec &now) {
-	auto *rt = static_cast<PasstRuntime *>(ctx);
-	if (!rt->vu->connected())
-		return;
-	int rc = (events & EPOLLIN) ? rt->vu->handle_cmd() : -ESHUTDOWN;
-	if (rc < 0) {
-		passt_client_gone(rt, rc == -ESHUTDOWN ? nullptr : strerror(-rc));
-		return;
-	}
-	if (rc == 1) {
-		info("vhost-user: guest device ready");
-		tap_announce(rt->demux, now);
-		rt->vu->flush();
-		vu_tx(rt, now);
-	}
-}
-
-void on_vu_kick(void *ctx, EpollRef, uint32_t, const timespec &now) {
-	auto *rt = static_cast<PasstRuntime *>(ctx);
-	rt->vu->drain_kick();
-	vu_tx(rt, now);
 }
 
 void on_passt_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
@@ -729,39 +705,24 @@ void on_passt_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
 	}
 	open_pcap_and_print(c);
 
-	const bool vhost = c.mode == Mode::VhostUser;
-	const RefKind listen_kind = vhost ? RefKind::VhostUserListen : RefKind::TapStreamListen;
-	if (vhost) {
-		rt->vu = std::make_unique<VhostUserBackend>(&rt->stats);
-		core_init(*rt, c, *rt->vu, rt->vu->region());
-		rt->vu->set_event_loop(&rt->loop);
-		rt->loop.set_handler(RefKind::VhostUserCmd, on_vu_cmd, rt.get());
-		rt->loop.set_handler(RefKind::VhostUserKick, on_vu_kick, rt.get());
-		rt->loop.set_handler(RefKind::VhostUserListen, on_passt_listen, rt.get());
-	} else {
-		rt->stream = std::make_unique<StreamBackend>(&rt->stats);
-		core_init(*rt, c, *rt->stream, rt->stream->region());
-		rt->stream->set_event_loop(&rt->loop);
-		rt->loop.set_handler(RefKind::TapStream, on_stream, rt.get());
-		rt->loop.set_handler(RefKind::TapStreamListen, on_passt_listen, rt.get());
-	}
+	core_init(*rt, c, passt_tap_gone);
+	const RefKind listen_kind = rt->tap->listen_kind();
+	rt->loop.set_handler(listen_kind, on_passt_listen, rt.get());
 	rt->loop.set_handler(RefKind::Signal, on_passt_signal, rt.get());
 	if (c.fd >= 0) {
-		if ((rc = vhost ? rt->vu->attach(c.fd) : rt->stream->attach(c.fd)) < 0)
+		if ((rc = rt->tap->attach(c.fd)) < 0)
 			die("--fd %d: %s", c.fd, strerror(-rc));
 	} else {
 		if (rt->loop.add(rt->listen_fd, EPOLLIN, EpollRef{listen_kind, rt->listen_fd, 0}) < 0)
 			die("epoll_ctl: %s", strerror(errno));
-		info("%s", (vhost ? vhost_user_qemu_hint(rt->sock_path)
-				  : tap_stream_qemu_hint(rt->sock_path))
-				   .c_str());
+		info("%s", rt->tap->qemu_hint(rt->sock_path).c_str());
 	}
 
 	// Our own PID namespace even with -f: only children would enter it,
 	// and there are none, but it costs nothing.
 	confine(*rt, c, ru, !c.foreground, true);
 	// A vhost-user guest is announced to once its queues are running.
-	if (!vhost && rt->stream->connected())
+	if (rt->tap->ready_on_attach() && rt->tap->connected())
 		tap_announce(rt->demux, now_monotonic());
 	if ((rc = rt->loop.run()) < 0)
 		err("epoll_wait: %s", strerror(-rc));

@@ -1,7 +1,15 @@
-// L2/L3 demultiplexer for frames from the guest; see include/passt/tap/tap.h.
+// The tap layer's two doors and the L2/L3 demultiplexer for frames from the
+// guest; see include/passt/tap/tap.h and include/passt/tap/backend.h.
 #include "passt/tap/tap.h"
 
+#include <sys/uio.h>
+
+#include <cstring>
+
 #include "passt/core/log.h"
+#include "passt/core/pcap.h"
+#include "passt/core/util.h"
+#include "passt/net/checksum.h"
 #include "passt/net/eth.h"
 #include "passt/net/icmp.h"
 #include "passt/net/icmpv6.h"
@@ -12,6 +20,7 @@
 #include "passt/services/dhcp.h"
 #include "passt/services/dhcpv6.h"
 #include "passt/services/ndp.h"
+#include "passt/tap/backend.h"
 
 namespace passt {
 
@@ -113,9 +122,15 @@ void flush_l4(TapDemux &d, const timespec &now) {
 			h->flush(h->ctx, now);
 }
 
-void dispatch(TapDemux &d, std::span<std::byte> frame, const timespec &now) {
+// The door in: every frame from the guest, from any backend, passes here
+// once, before anybody looks at it. pcap_ts: wall-clock time for the
+// capture (one per batch), null if capture is off.
+void dispatch(TapDemux &d, std::span<std::byte> frame, const timespec &now,
+	      const timespec *pcap_ts) {
 	d.stats->frames_in++;
 	d.stats->bytes_in += frame.size();
+	if (pcap_ts)
+		pcap_buf(frame.data(), frame.size(), *pcap_ts);
 
 	auto eth = EthView::parse(frame);
 	if (!eth)
@@ -151,16 +166,83 @@ void dispatch(TapDemux &d, std::span<std::byte> frame, const timespec &now) {
 	}
 }
 
+// Capture a frame to the guest as the guest receives it: a partial
+// checksum completed (in the record only: the frame is const), a GSO frame
+// whole, which is a valid packet as the translators build it.
+void capture_out(const TapFrame &f, const timespec &ts) {
+	be16 sum;
+	if (!f.needs_csum || !tap_partial_csum(f.frame, f.csum_start, f.csum_offset, sum)) {
+		pcap_buf(f.frame.data(), f.frame.size(), ts);
+		return;
+	}
+	const size_t at = size_t(f.csum_start) + f.csum_offset;
+	auto *p = const_cast<std::byte *>(f.frame.data());
+	iovec iov[3] = {
+		{p, at},
+		{&sum.raw, sizeof(sum.raw)},
+		{p + at + 2, f.frame.size() - at - 2},
+	};
+	pcap_frame(iov, 3, 0, ts);
+}
+
 } // namespace
 
+bool tap_partial_csum(std::span<const std::byte> frame, size_t start, size_t offset, be16 &sum) {
+	if (start > frame.size() || offset > frame.size() - start ||
+	    frame.size() - start - offset < 2)
+		return false;
+	// The field holds the pseudo-header sum: summing over it completes it.
+	uint16_t folded = csum_fold(csum_add(0, frame.subspan(start)));
+	sum = be16::from_raw(uint16_t(~folded));
+	return true;
+}
+
+// The door out: every frame to the guest, from any translator or service.
+bool TapBackend::send_frame(std::span<const std::byte> frame) {
+	TapFrame f;
+	f.frame = frame;
+	if (!xmit(f)) {
+		stats_->out_dropped++;
+		return false;
+	}
+	if (pcap_enabled())
+		pcap_buf(frame.data(), frame.size(), now_realtime());
+	stats_->frames_out++;
+	stats_->bytes_out += frame.size();
+	return true;
+}
+
+size_t TapBackend::send_frames(std::span<const TapFrame> frames) {
+	const bool can_offload = offloads();
+	const bool cap = pcap_enabled();
+	const timespec ts = cap ? now_realtime() : timespec{};
+	size_t sent = 0;
+	for (const TapFrame &f : frames) {
+		if ((!can_offload && (f.needs_csum || f.gso_type)) || !xmit(f)) {
+			stats_->out_dropped++;
+			continue;
+		}
+		if (cap)
+			capture_out(f, ts);
+		stats_->frames_out++;
+		stats_->bytes_out += f.frame.size();
+		sent++;
+	}
+	xmit_end();
+	return sent;
+}
+
 void tap_input(TapDemux &d, std::span<std::byte> frame, const timespec &now) {
-	dispatch(d, frame, now);
+	const timespec ts = pcap_enabled() ? now_realtime() : timespec{};
+	dispatch(d, frame, now, pcap_enabled() ? &ts : nullptr);
 	flush_l4(d, now);
 }
 
 void tap_input_pool(TapDemux &d, const Pool &pool, const timespec &now) {
+	const timespec ts = pcap_enabled() ? now_realtime() : timespec{};
+	const timespec *cap = pcap_enabled() ? &ts : nullptr;
 	for (size_t i = 0; i < pool.size(); i++)
-		dispatch(d, pool.get(i), now);
+		dispatch(d, pool.get(i), now, cap);
 	flush_l4(d, now);
 	d.out->flush();
 }

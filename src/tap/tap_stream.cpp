@@ -19,12 +19,11 @@
 #include <cstring>
 
 #include "passt/core/log.h"
-#include "passt/core/pcap.h"
 #include "passt/net/byteorder.h"
 
 namespace passt {
 
-StreamBackend::StreamBackend(TapStats *stats) : stats_(stats) {}
+StreamBackend::StreamBackend(TapStats *stats) : TapBackend(stats) {}
 
 StreamBackend::~StreamBackend() {
 	if (fd_ >= 0)
@@ -93,9 +92,7 @@ int StreamBackend::read_batch(Pool &pool) {
 			}
 			if (in_len_ - in_parse_ - LEN_PREFIX < len)
 				break;
-			std::span<std::byte> frame(ibuf_ + in_parse_ + LEN_PREFIX, len);
-			pcap_buf(frame.data(), frame.size());
-			pool.add(frame);
+			pool.add(std::span<std::byte>(ibuf_ + in_parse_ + LEN_PREFIX, len));
 			in_parse_ += LEN_PREFIX + len;
 		}
 		// A cut frame must be able to complete in place, so stop once
@@ -135,11 +132,10 @@ void StreamBackend::compact_output() {
 	out_head_ = 0;
 }
 
-bool StreamBackend::queue(std::span<const std::byte> frame) {
-	if (fd_ < 0 || out_broken_ || frame.empty() || frame.size() > MAX_FRAME) {
-		stats_->out_dropped++;
+bool StreamBackend::xmit(const TapFrame &f) {
+	const std::span<const std::byte> frame = f.frame;
+	if (fd_ < 0 || out_broken_ || frame.empty() || frame.size() > MAX_FRAME)
 		return false;
-	}
 	const size_t need = LEN_PREFIX + frame.size();
 	if (sizeof(obuf_) - out_tail_ < need) {
 		compact_output();
@@ -148,7 +144,6 @@ bool StreamBackend::queue(std::span<const std::byte> frame) {
 			compact_output();
 		}
 		if (sizeof(obuf_) - out_tail_ < need) {
-			stats_->out_dropped++;
 			debug_rl("tap: output to qemu is full, dropping a frame");
 			return false;
 		}
@@ -157,27 +152,26 @@ bool StreamBackend::queue(std::span<const std::byte> frame) {
 	std::memcpy(obuf_ + out_tail_ + LEN_PREFIX, frame.data(), frame.size());
 	out_tail_ += need;
 	out_frames_++;
-	pcap_buf(frame.data(), frame.size());
-	stats_->frames_out++;
-	stats_->bytes_out += frame.size();
 	return true;
 }
 
-bool StreamBackend::send_frame(std::span<const std::byte> frame) {
-	return queue(frame);
+std::span<const RefKind> StreamBackend::event_kinds() const {
+	static constexpr RefKind kinds[] = {RefKind::TapStream};
+	return kinds;
 }
 
-size_t StreamBackend::send_frames(std::span<const TapFrame> frames) {
-	size_t accepted = 0;
-	for (const TapFrame &f : frames) {
-		if (f.needs_csum || f.gso_type) {
-			stats_->out_dropped++;
-			continue;
-		}
-		accepted += queue(f.frame) ? 1 : 0;
-	}
-	flush();
-	return accepted;
+TapEvent StreamBackend::handle_event(EpollRef, uint32_t events) {
+	if (fd_ < 0)
+		return {};
+	if (events & EPOLLOUT)
+		flush();
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP | EPOLLERR)))
+		return {};
+	return {TapEvent::Read, 0};
+}
+
+std::string StreamBackend::qemu_hint(const std::string &path) const {
+	return tap_stream_qemu_hint(path);
 }
 
 void StreamBackend::flush() {

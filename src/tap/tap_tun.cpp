@@ -10,7 +10,6 @@
 #include <cstring>
 
 #include "passt/core/log.h"
-#include "passt/core/pcap.h"
 #include "passt/net/checksum.h"
 #include "passt/tap/udp_gso.h"
 #include "passt/tap/vnet.h"
@@ -20,18 +19,43 @@ namespace passt {
 static_assert(sizeof(VirtioNetHdr) == TunBackend::VNET_HDR_LEN);
 
 bool tap_complete_partial_csum(std::span<std::byte> frame, size_t start, size_t offset) {
-	if (start > frame.size() || offset > frame.size() - start ||
-	    frame.size() - start - offset < 2)
+	be16 final;
+	if (!tap_partial_csum(frame, start, offset, final))
 		return false;
-	// The field holds the pseudo-header sum: summing over it completes it.
-	uint16_t folded = csum_fold(csum_add(0, frame.subspan(start)));
-	be16 final = be16::from_raw(uint16_t(~folded));
 	std::memcpy(frame.data() + start + offset, &final.raw, 2);
 	return true;
 }
 
 TunBackend::TunBackend(int fd, bool vnet_hdr, TapStats *stats)
-	: fd_(fd), vnet_hdr_(vnet_hdr), stats_(stats) {}
+	: TapBackend(stats), fd_(fd), vnet_hdr_(vnet_hdr) {}
+
+int TunBackend::attach(int fd) {
+	detach();
+	if (loop_) {
+		int rc = loop_->add(fd, EPOLLIN, EpollRef{RefKind::TapTun, fd, 0});
+		if (rc < 0)
+			return rc;
+	}
+	fd_ = fd;
+	return 0;
+}
+
+void TunBackend::detach() {
+	if (fd_ >= 0 && loop_)
+		loop_->remove(fd_);
+	fd_ = -1;
+}
+
+std::span<const RefKind> TunBackend::event_kinds() const {
+	static constexpr RefKind kinds[] = {RefKind::TapTun};
+	return kinds;
+}
+
+TapEvent TunBackend::handle_event(EpollRef, uint32_t events) {
+	if (events & (EPOLLERR | EPOLLHUP))
+		return {TapEvent::Gone, 0};
+	return {TapEvent::Read, 0};
+}
 
 int TunBackend::read_batch(Pool &pool) {
 	pool.reset();
@@ -77,7 +101,6 @@ int TunBackend::read_batch(Pool &pool) {
 				continue;
 			}
 		}
-		pcap_buf(frame.data(), frame.size());
 		pool.add(frame);
 		// Keep the next frame's start 8-byte aligned for the parsers.
 		used += (size_t(n) + 7) & ~size_t(7);
@@ -100,74 +123,37 @@ size_t TunBackend::read_udp_gso(Pool &pool, const VirtioNetHdr &vh, size_t at, s
 	stats_->udp_gso_frames++;
 	debug_rl("tap: UDP GSO frame of %zu bytes, gso_size %u: %zu datagrams", len,
 		 unsigned(vnet::le(vh.gso_size)), r.segs);
-	for (size_t i = 0; i < r.segs; i++) {
-		pcap_buf(segs[i].data(), segs[i].size());
+	for (size_t i = 0; i < r.segs; i++)
 		pool.add(segs[i]);
-	}
 	return size_t(segs[r.segs - 1].data() + segs[r.segs - 1].size() - (buf_ + at));
 }
 
-bool TunBackend::send_frame(std::span<const std::byte> frame) {
+bool TunBackend::xmit(const TapFrame &f) {
 	VirtioNetHdr vh{};
+	if (f.needs_csum) {
+		vh.flags = vnet::F_NEEDS_CSUM;
+		vh.csum_start = htole16(f.csum_start);
+		vh.csum_offset = htole16(f.csum_offset);
+	}
+	if (f.gso_type) {
+		vh.gso_type = f.gso_type;
+		vh.gso_size = htole16(f.gso_size);
+		vh.hdr_len = htole16(f.hdr_len);
+	}
 	iovec iov[2] = {
 		{&vh, sizeof(vh)},
-		{const_cast<std::byte *>(frame.data()), frame.size()},
+		{const_cast<std::byte *>(f.frame.data()), f.frame.size()},
 	};
 	const int first = vnet_hdr_ ? 0 : 1;
-	for (;;) {
-		ssize_t n = writev(fd_, iov + first, 2 - first);
-		if (n >= 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		stats_->out_dropped++;
+	ssize_t n;
+	do
+		n = writev(fd_, iov + first, 2 - first);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
 		debug_rl("tap: dropping frame towards the namespace: %s", strerror(errno));
 		return false;
 	}
-	pcap_buf(frame.data(), frame.size());
-	stats_->frames_out++;
-	stats_->bytes_out += frame.size();
 	return true;
-}
-
-size_t TunBackend::send_frames(std::span<const TapFrame> frames) {
-	size_t sent = 0;
-	for (const TapFrame &f : frames) {
-		if (!vnet_hdr_ && (f.needs_csum || f.gso_type)) {
-			stats_->out_dropped++;
-			continue;
-		}
-		VirtioNetHdr vh{};
-		if (f.needs_csum) {
-			vh.flags = vnet::F_NEEDS_CSUM;
-			vh.csum_start = htole16(f.csum_start);
-			vh.csum_offset = htole16(f.csum_offset);
-		}
-		if (f.gso_type) {
-			vh.gso_type = f.gso_type;
-			vh.gso_size = htole16(f.gso_size);
-			vh.hdr_len = htole16(f.hdr_len);
-		}
-		iovec iov[2] = {
-			{&vh, sizeof(vh)},
-			{const_cast<std::byte *>(f.frame.data()), f.frame.size()},
-		};
-		const int first = vnet_hdr_ ? 0 : 1;
-		ssize_t n;
-		do
-			n = writev(fd_, iov + first, 2 - first);
-		while (n < 0 && errno == EINTR);
-		if (n < 0) {
-			stats_->out_dropped++;
-			debug_rl("tap: dropping frame towards the namespace: %s", strerror(errno));
-			continue;
-		}
-		pcap_buf(f.frame.data(), f.frame.size());
-		stats_->frames_out++;
-		stats_->bytes_out += f.frame.size();
-		sent++;
-	}
-	return sent;
 }
 
 } // namespace passt

@@ -93,7 +93,7 @@ constexpr int REPLIED = 2;
 
 } // namespace
 
-VhostUserBackend::VhostUserBackend(TapStats *stats) : stats_(stats) {}
+VhostUserBackend::VhostUserBackend(TapStats *stats) : TapBackend(stats) {}
 
 VhostUserBackend::~VhostUserBackend() { detach(); }
 
@@ -669,28 +669,12 @@ bool VhostUserBackend::write_rx(std::span<const std::byte> frame) {
 	return true;
 }
 
-bool VhostUserBackend::send_frame(std::span<const std::byte> frame) {
-	if (!write_rx(frame)) {
-		stats_->out_dropped++;
+bool VhostUserBackend::xmit(const TapFrame &f) {
+	if (!write_rx(f.frame)) {
 		vstats_.rx_no_buf++;
 		return false;
 	}
-	stats_->frames_out++;
-	stats_->bytes_out += frame.size();
 	return true;
-}
-
-size_t VhostUserBackend::send_frames(std::span<const TapFrame> frames) {
-	size_t sent = 0;
-	for (const TapFrame &f : frames) {
-		if (f.needs_csum || f.gso_type) {
-			stats_->out_dropped++;
-			continue;
-		}
-		sent += send_frame(f.frame) ? 1 : 0;
-	}
-	flush();
-	return sent;
 }
 
 void VhostUserBackend::flush() {
@@ -699,6 +683,32 @@ void VhostUserBackend::flush() {
 	rx_pending_ = false;
 	if (vq_[RX].publish())
 		signal(RX);
+}
+
+std::span<const RefKind> VhostUserBackend::event_kinds() const {
+	static constexpr RefKind kinds[] = {RefKind::VhostUserCmd, RefKind::VhostUserKick};
+	return kinds;
+}
+
+TapEvent VhostUserBackend::handle_event(EpollRef ref, uint32_t events) {
+	if (ref.kind == RefKind::VhostUserKick) {
+		drain_kick();
+		return {TapEvent::Read, 0};
+	}
+	if (fd_ < 0)
+		return {};
+	int rc = (events & EPOLLIN) ? handle_cmd() : -ESHUTDOWN;
+	if (rc < 0)
+		return {TapEvent::Gone, rc};
+	if (rc == 1) {
+		info("vhost-user: guest device ready");
+		return {TapEvent::Ready, 0};
+	}
+	return {};
+}
+
+std::string VhostUserBackend::qemu_hint(const std::string &path) const {
+	return vhost_user_qemu_hint(path);
 }
 
 std::string vhost_user_qemu_hint(const std::string &path) {

@@ -3,7 +3,7 @@
 // translators. Whatever the input, nothing may crash, every frame must be
 // counted exactly once (handled, unhandled or malformed), and each reply
 // must be a sane Ethernet frame.
-// FUZZ_SRCS: src/tap/tap.cpp src/core/log.cpp src/core/util.cpp
+// FUZZ_SRCS: src/tap/tap.cpp src/core/log.cpp src/core/util.cpp src/core/pcap.cpp
 #include <cstdlib>
 #include <cstring>
 #include <vector>

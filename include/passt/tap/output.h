@@ -26,6 +26,8 @@ struct TapFrame {
 	uint16_t csum_offset = 0; // from csum_start
 };
 
+// Implemented by the tap backends through TapBackend (tap/backend.h),
+// whose send_frame()/send_frames() are the tap layer's door out.
 class TapOutput {
 public:
 	// Queue one Ethernet frame (no backend header) for the guest. The bytes

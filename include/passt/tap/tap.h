@@ -1,16 +1,19 @@
 // The tap layer: what every backend (tun fd for pasta, qemu stream socket,
-// vhost-user) feeds and what it sends through.
+// vhost-user; interface in tap/backend.h) feeds and what it sends through.
 //
 // Theory of operation: a backend reads all the frames available on one
 // wake-up into a Pool of bounds-checked views (stripping its own framing:
 // virtio-net header, length prefix, descriptors), then hands the batch to
-// tap_input_pool(), the L2/L3 demultiplexer. The demux learns the guest's MAC
+// tap_input_pool(), the L2/L3 demultiplexer. Its first step is the door in:
+// each frame is counted (frames_in, bytes_in) and, with --pcap, captured,
+// before anything else looks at it. The demux learns the guest's MAC
 // and addresses from its frames, then passes each frame to exactly one
 // consumer: ARP, DHCP (UDP to port 67), NDP (ICMPv6 133-137), DHCPv6 (UDP
 // to port 547), or the L4 translators (ICMP echo, TCP, UDP) that main()
 // registers. Frames nobody handles (other ethertypes, IGMP, MLD) are
 // dropped quietly; malformed ones are dropped and counted. Replies go out
-// through the backend's TapOutput. A translator may hold on to the frames
+// through the backend's TapOutput, whose send_frame()/send_frames() are the
+// door out (TapBackend, tap/backend.h: capture and counters). A translator may hold on to the frames
 // it was given until the end of the batch, when its flush hook runs (UDP
 // sends all the batch's datagrams then, with sendmmsg()); the backend
 // reuses its buffers only after tap_input_pool() returns. Order holds
@@ -23,6 +26,7 @@
 #include <span>
 
 #include "passt/conf/config.h"
+#include "passt/net/byteorder.h"
 #include "passt/net/pool.h"
 #include "passt/services/ndp.h"
 #include "passt/tap/output.h"
@@ -72,6 +76,11 @@ void tap_input(TapDemux &d, std::span<std::byte> frame, const timespec &now);
 // Dispatch a batch, run the L4 flush hooks once, then flush the output
 // once. The pool's frames must stay valid until this returns, no longer.
 void tap_input_pool(TapDemux &d, const Pool &pool, const timespec &now);
+
+// The value a partial checksum (virtio-net NEEDS_CSUM: the field at
+// start + offset holds the pseudo-header sum) completes to, without
+// writing it. False if the field is out of bounds.
+bool tap_partial_csum(std::span<const std::byte> frame, size_t start, size_t offset, be16 &sum);
 
 // Send the start-up announcements the guest expects without asking: an ARP
 // request for the guest's address (to learn its MAC) and an unsolicited

@@ -26,6 +26,10 @@
 // after a flush: TCP then retransmits, and callers that care (TCP) use
 // send_frames()' return value to advance only over accepted frames.
 // last_flush_frames() tells how many frames the last flush() completed.
+// Capture and counters are the tap layer's (tap/backend.h); the backend
+// counts in out_dropped the frames it had accepted and then lost (queued
+// when the connection closed or broke). Events on the socket
+// (RefKind::TapStream): EPOLLOUT flushes, anything else means read.
 #pragma once
 
 #include <cstddef>
@@ -35,12 +39,12 @@
 
 #include "passt/core/epoll.h"
 #include "passt/net/pool.h"
-#include "passt/tap/output.h"
+#include "passt/tap/backend.h"
 #include "passt/tap/tap.h"
 
 namespace passt {
 
-class StreamBackend final : public TapOutput {
+class StreamBackend final : public TapBackend {
 public:
 	// Largest frame accepted either way: a 65535-byte IP packet plus a
 	// 14-byte Ethernet header (qemu's virtio-net never sends more).
@@ -51,26 +55,29 @@ public:
 
 	explicit StreamBackend(TapStats *stats);
 	~StreamBackend();
-	StreamBackend(const StreamBackend &) = delete;
-	StreamBackend &operator=(const StreamBackend &) = delete;
 
-	// With a loop, attach() registers the socket (RefKind::TapStream,
-	// EPOLLIN | EPOLLRDHUP), flush() arms and disarms EPOLLOUT while bytes
-	// are pending, and detach() removes it. Without one, the caller polls.
-	void set_event_loop(EventLoop *loop) { loop_ = loop; }
+	// With a loop (set_event_loop()), attach() registers the socket
+	// (RefKind::TapStream, EPOLLIN | EPOLLRDHUP), flush() arms and
+	// disarms EPOLLOUT while bytes are pending, and detach() removes it.
+	// Without one, the caller polls.
 
 	// Take ownership of a connected stream socket (accepted, or from
 	// --fd), make it non-blocking and reset all buffers. A previous
 	// connection is detached first. Returns 0 or -errno (fd then closed).
-	int attach(int fd);
+	int attach(int fd) override;
 	// Close the connection, dropping what is queued either way (queued
 	// output frames are counted in out_dropped).
-	void detach();
-	bool connected() const { return fd_ >= 0; }
+	void detach() override;
+	bool connected() const override { return fd_ >= 0; }
 	int fd() const { return fd_; }
+	std::span<const RefKind> event_kinds() const override;
+	TapEvent handle_event(EpollRef ref, uint32_t events) override;
+
+	RefKind listen_kind() const override { return RefKind::TapStreamListen; }
+	std::string qemu_hint(const std::string &path) const override;
 
 	// The region read_batch() fills: give it to the Pool.
-	std::span<std::byte> region() { return {ibuf_, sizeof(ibuf_)}; }
+	std::span<std::byte> region() override { return {ibuf_, sizeof(ibuf_)}; }
 
 	// Read available frames into pool (reset first). Returns the number
 	// of frames (0: nothing complete yet), or, with the pool empty, a
@@ -81,14 +88,12 @@ public:
 	//   -errno       from recv()
 	// If the pool is returned full, call again: frames may be waiting in
 	// the buffer that no epoll event will announce.
-	int read_batch(Pool &pool);
+	int read_batch(Pool &pool) override;
 
-	bool send_frame(std::span<const std::byte> frame) override;
 	// Write out everything queued (pending remainder first) in one send().
+	// send_frames() queues its frames (those asking for offloads are
+	// refused: the stream carries none), then calls this.
 	void flush() override;
-	// Queue frames (those asking for offloads are refused: the stream
-	// carries none), then flush(). Returns how many were accepted.
-	size_t send_frames(std::span<const TapFrame> frames) override;
 
 	// Frames whose last byte went out in the last flush().
 	size_t last_flush_frames() const { return last_flush_frames_; }
@@ -101,12 +106,12 @@ public:
 	bool output_broken() const { return out_broken_; }
 
 private:
-	bool queue(std::span<const std::byte> frame);
+	// Copy the length prefix and the frame to the end of the output.
+	bool xmit(const TapFrame &f) override;
+	void xmit_end() override { flush(); }
 	void compact_output();
 	void update_epollout();
 
-	TapStats *stats_;
-	EventLoop *loop_ = nullptr;
 	int fd_ = -1;
 	bool epollout_ = false;
 

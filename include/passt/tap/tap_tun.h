@@ -19,6 +19,10 @@
 // per write) with a header carrying their offload requests: TCP frames of
 // up to 64 KiB with gso_type TCPV4/TCPV6 and gso_size = MSS, and a partial
 // checksum, are segmented by the namespace kernel, whatever the MTU.
+// Capture and counters are the tap layer's (tap/backend.h); frames cut
+// short or with a bad partial checksum are dropped here, counted malformed.
+// Events: EPOLLIN on the fd (RefKind::TapTun) means frames; EPOLLERR or
+// EPOLLHUP that the device is gone.
 #pragma once
 
 #include <sys/uio.h>
@@ -27,40 +31,46 @@
 #include <span>
 
 #include "passt/net/pool.h"
-#include "passt/tap/output.h"
+#include "passt/tap/backend.h"
 #include "passt/tap/tap.h"
 #include "passt/tap/vnet.h"
 
 namespace passt {
 
-class TunBackend final : public TapOutput {
+class TunBackend final : public TapBackend {
 public:
-	// fd: non-blocking tap fd; vnet_hdr: opened with IFF_VNET_HDR and a
-	// 12-byte header size. stats is updated on both directions.
+	// fd: non-blocking tap fd (or -1: attach() it later); vnet_hdr: opened
+	// with IFF_VNET_HDR and a 12-byte header size. stats is updated on
+	// both directions. The fd stays the caller's: never closed here.
 	TunBackend(int fd, bool vnet_hdr, TapStats *stats);
-	TunBackend(const TunBackend &) = delete;
-	TunBackend &operator=(const TunBackend &) = delete;
 
 	int fd() const { return fd_; }
-	// The region read_batch() fills: give it to the Pool.
-	std::span<std::byte> region() { return {buf_, sizeof(buf_)}; }
+	std::span<std::byte> region() override { return {buf_, sizeof(buf_)}; }
 
 	// Read available frames into pool (reset first). Returns the number of
 	// frames, or -errno on a fatal error (the device went away).
-	int read_batch(Pool &pool);
+	int read_batch(Pool &pool) override;
 
-	bool send_frame(std::span<const std::byte> frame) override;
+	// Use fd from now on, registered in the loop if there is one.
+	int attach(int fd) override;
+	void detach() override;
+	bool connected() const override { return fd_ >= 0; }
+	std::span<const RefKind> event_kinds() const override;
+	TapEvent handle_event(EpollRef ref, uint32_t events) override;
+
 	void flush() override { run_flush_hook(); }
 	bool runs_flush_hook() const override { return true; }
 	// With IFF_VNET_HDR: frames may ask for GSO and partial checksums,
 	// which go to the namespace kernel in the virtio-net header.
 	bool offloads() const override { return vnet_hdr_; }
-	size_t send_frames(std::span<const TapFrame> frames) override;
 
 	static constexpr size_t VNET_HDR_LEN = 12;
 	static constexpr size_t MAX_FRAME = 65535 + 14 + VNET_HDR_LEN;
 
 private:
+	// One writev() of the frame behind a header with its offload requests.
+	bool xmit(const TapFrame &f) override;
+
 	// Split the UDP GSO frame of len bytes at buf_[at] in place and add
 	// its segments to pool; bytes of buf_ they take from at, 0 if the
 	// frame was dropped (counted as malformed).
@@ -68,7 +78,6 @@ private:
 
 	int fd_;
 	bool vnet_hdr_;
-	TapStats *stats_;
 	alignas(64) std::byte buf_[8 << 20];
 };
 

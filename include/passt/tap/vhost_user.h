@@ -36,6 +36,15 @@
 // needs (one without MRG_RXBUF); if the guest has not provided enough, the
 // frame is dropped, counted, and false is returned (TCP retransmits).
 // flush() publishes what was written and signals the guest once.
+// Capture and counters are the tap layer's (tap/backend.h): frames are
+// captured from the copies in the pool, and from the caller's frame before
+// it is written into the RX buffers.
+//
+// Events: on the control socket (RefKind::VhostUserCmd) a message, whose
+// handling may make the device ready (TapEvent::Ready: the runtime
+// announces us, then reads TX); a kick on TX (RefKind::VhostUserKick)
+// means frames. read_again() is always true: the guest kicks only for
+// new buffers, so TX is read until it is empty.
 #pragma once
 
 #include <cstddef>
@@ -45,7 +54,7 @@
 
 #include "passt/core/epoll.h"
 #include "passt/net/pool.h"
-#include "passt/tap/output.h"
+#include "passt/tap/backend.h"
 #include "passt/tap/tap.h"
 #include "passt/tap/virtqueue.h"
 
@@ -93,7 +102,7 @@ inline constexpr uint64_t VRING_NOFD = 1ULL << 8; // no descriptor: polling
 inline constexpr unsigned RX = 0, TX = 1, NQUEUES = 2;
 } // namespace vhost_user
 
-class VhostUserBackend final : public TapOutput {
+class VhostUserBackend final : public TapBackend {
 public:
 	static constexpr uint64_t FEATURES = vhost_user::VIRTIO_F_VERSION_1 |
 					     vhost_user::VIRTIO_NET_F_MRG_RXBUF |
@@ -111,21 +120,26 @@ public:
 
 	explicit VhostUserBackend(TapStats *stats);
 	~VhostUserBackend();
-	VhostUserBackend(const VhostUserBackend &) = delete;
-	VhostUserBackend &operator=(const VhostUserBackend &) = delete;
 
-	// With a loop, attach() registers the control socket
-	// (RefKind::VhostUserCmd) and started TX queues register their kick
-	// eventfd (RefKind::VhostUserKick, index: queue).
-	void set_event_loop(EventLoop *loop) { loop_ = loop; }
+	// With a loop (set_event_loop()), attach() registers the control
+	// socket (RefKind::VhostUserCmd) and started TX queues register their
+	// kick eventfd (RefKind::VhostUserKick, index: queue).
 
 	// Take ownership of a connected control socket (accepted, or --fd);
 	// a previous front-end is detached first. Returns 0 or -errno.
-	int attach(int fd);
+	int attach(int fd) override;
 	// Forget the front-end: unmap guest memory, close every descriptor.
-	void detach();
-	bool connected() const { return fd_ >= 0; }
+	void detach() override;
+	bool connected() const override { return fd_ >= 0; }
 	int fd() const { return fd_; }
+	std::span<const RefKind> event_kinds() const override;
+	TapEvent handle_event(EpollRef ref, uint32_t events) override;
+
+	RefKind listen_kind() const override { return RefKind::VhostUserListen; }
+	const char *client_name() const override { return "vhost-user front-end"; }
+	// Frames can move only once the front-end has set up the queues.
+	bool ready_on_attach() const override { return false; }
+	std::string qemu_hint(const std::string &path) const override;
 
 	// Read and handle one control message. Returns 0, 1 if the device has
 	// just become ready to carry frames both ways (announce ourselves,
@@ -140,15 +154,14 @@ public:
 	// Consume the TX kick eventfd's counter (it stays readable otherwise).
 	void drain_kick();
 	// The region read_batch() copies frames into: give it to the Pool.
-	std::span<std::byte> region() { return {ibuf_, sizeof(ibuf_)}; }
+	std::span<std::byte> region() override { return {ibuf_, sizeof(ibuf_)}; }
 	// Copy available TX frames into pool (reset first), returning their
 	// chains to the guest. Returns the number of frames (0: none left).
-	int read_batch(Pool &pool);
+	int read_batch(Pool &pool) override;
+	bool read_again(const Pool &) const override { return true; }
 
-	bool send_frame(std::span<const std::byte> frame) override;
 	// Publish the RX (and TX) used indices and signal the guest.
 	void flush() override;
-	size_t send_frames(std::span<const TapFrame> frames) override;
 
 	uint64_t features() const { return features_; }
 	const Stats &vu_stats() const { return vstats_; }
@@ -176,9 +189,9 @@ private:
 	void update_kick_registration(unsigned q);
 	void signal(unsigned q);
 	bool write_rx(std::span<const std::byte> frame);
+	bool xmit(const TapFrame &f) override;
+	void xmit_end() override { flush(); }
 
-	TapStats *stats_;
-	EventLoop *loop_ = nullptr;
 	int fd_ = -1;
 	uint64_t features_ = 0;
 	uint64_t protocol_features_ = 0;
