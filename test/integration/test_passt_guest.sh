@@ -28,6 +28,10 @@
 #     to 127.0.0.1:5004 and checks the reply
 # Boot 2 (same passt): DHCP lease, SLAAC and ping again.
 # Then SIGTERM: passt exits (status 0 or 143) and removes its socket file.
+# passt runs with --pcap and -d: the capture of both boots must hold frames
+# both ways, valid, as many as passt's own counters say (pcap_check in
+# pcap_lib.sh; test_pcap_backends.sh does the same for pasta and for the
+# stream protocol without a guest).
 #
 # Usage: test/integration/test_passt_guest.sh   (PASST=path/to/passt to override)
 #        GUEST_BACKEND=vhost-user test/integration/test_passt_guest.sh
@@ -36,8 +40,10 @@
 # broken daemon fails it in under 4 minutes.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/guest_lib.sh"
+. "$(dirname "$0")/pcap_lib.sh"
 
 guest_kit
+need_pkg tshark tshark
 need_cmd ip timeout python3 qemu-system-x86_64
 hermetic_host
 [ -x "$PASST" ] || fail "no passt binary at $PASST (build first)"
@@ -61,7 +67,8 @@ stream) PASST_MODE='' QEMU_MODE='' ;;
 vhost-user) PASST_MODE=--vhost-user QEMU_MODE=-u ;;
 *) fail "GUEST_BACKEND: stream or vhost-user, not '$GUEST_BACKEND'" ;;
 esac
-bg_start sh -c "exec '$PASST' $PASST_MODE -f -s '$sock' -t 5002 -u 5004 > '$d/passt.log' 2>&1"
+bg_start sh -c "exec '$PASST' $PASST_MODE -d -f -p '$d/passt.pcap' -s '$sock' -t 5002 -u 5004 \
+	> '$d/passt.log' 2>&1"
 passt_pid=$BG_PID
 wait_for "[ -S '$sock' ]" 10 || fail "passt did not create $sock: $(cat "$d/passt.log")"
 
@@ -152,4 +159,5 @@ if [ "$nbad" -gt 0 ]; then
 	sed 's/^/    passt: /' "$d/passt.log" | tail -n 30 >&2
 	fail "$nbad check(s) failed"
 fi
+pcap_check "passt (${GUEST_BACKEND:-stream}, guest)" "$d/passt.pcap" "$d/passt.log"
 exit 0
