@@ -1,4 +1,6 @@
 // Packet capture of every frame crossing the tap interface (-p/--pcap).
+// The only callers are the tap layer's two doors (src/tap/tap.cpp), which
+// every frame of every backend passes, once, either way.
 //
 // Theory of operation: classic libpcap file format, as read by tcpdump and
 // wireshark. A 24-byte global header, then per frame a 16-byte record
