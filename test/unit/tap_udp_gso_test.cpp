@@ -133,7 +133,9 @@ void check_segment(const Bytes &orig, bool v4, std::span<const std::byte> seg, s
 	const size_t len = std::min(gso, payload.size() - off);
 	ASSERT_EQ(seg.size(), hlen + len);
 	EXPECT_EQ(0, std::memcmp(seg.data(), orig.data(), 14)); // Ethernet
-	EXPECT_EQ(0, std::memcmp(seg.data() + hlen, payload.data() + off, len));
+	if (len) { // memcmp() of no bytes must still not be given a null pointer
+		EXPECT_EQ(0, std::memcmp(seg.data() + hlen, payload.data() + off, len));
+	}
 	const std::byte *udp = seg.data() + hlen - 8;
 	EXPECT_EQ(get16(udp), 40000u);
 	EXPECT_EQ(get16(udp + 2), 20004u);
@@ -259,11 +261,12 @@ TEST(UdpGsoSplit, MalformedFramesAreRefused) {
 	expect_refused(Bytes(f4.begin(), f4.begin() + 10), gso_hdr(true, 1000),
 		       "truncated Ethernet header");
 
-	Bytes t = f4;
-	t.resize(t.size() - 1); // IP total length beyond the frame
+	// IP total length beyond the frame. Copies one byte short, rather than
+	// resize(): g++ 12 at -O1 with sanitizers warns falsely on the latter
+	// (-Wstringop-overflow).
+	Bytes t(f4.begin(), f4.end() - 1);
 	expect_refused(t, gso_hdr(true, 1000), "bad IPv4 header or length");
-	t = f6;
-	t.resize(t.size() - 1);
+	t.assign(f6.begin(), f6.end() - 1);
 	expect_refused(t, gso_hdr(false, 1000), "bad IPv6 header or length");
 
 	t = f4; // UDP length shorter than the IP payload
