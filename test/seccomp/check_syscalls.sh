@@ -112,6 +112,19 @@ for o in "${objs[@]}"; do
 	checked=$((checked + 1))
 done
 
+# The daemon links libstdc++ and libgcc statically: the libc functions the
+# binary imports that no object of ours does are theirs, reached only
+# through the runtime entry points classified above. Shown, not checked.
+bin=${PASST_BIN:-passt}
+if [ "$B" = build ] && [ -f "$bin" ]; then
+	runtime=$(nm -D -u "$bin" 2>/dev/null | awk '{print $NF}' | sed 's/@.*//' | sort -u |
+		  comm -23 - <(nm -u "${objs[@]}" 2>/dev/null | awk '$1 == "U" {print $2}' |
+			       sed 's/@.*//' | sort -u) |
+		  grep -vE '^(__libc_start_main|__cxa_finalize|__gmon_start__|_ITM_.*)$' |
+		  paste -sd' ' -)
+	[ -n "$runtime" ] && echo "note: $bin imports for its static C++ runtime: $runtime"
+fi
+
 # The allowlists as this architecture resolves them.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
