@@ -42,6 +42,10 @@
 // (255.255.255.255, ff:ff:ff:ff:ff:ff) if the client set the broadcast flag;
 // otherwise unicast to yiaddr at chaddr.
 //
+// Options are read and written with the TLV reader and writer of
+// passt/net/tlv.h (format tlv::Dhcp4); option overload (52) is not honoured:
+// options in sname and file are not read.
+//
 // Checksums of requests are not verified: with tap offloads the kernel may
 // hand us a UDP checksum that is only partially computed, and the tap link
 // does not corrupt frames.
@@ -57,6 +61,7 @@
 #include "passt/net/build.h"
 #include "passt/net/eth.h"
 #include "passt/net/ip4.h"
+#include "passt/net/tlv.h"
 #include "passt/net/udp.h"
 #include "passt/tap/output.h"
 
@@ -148,36 +153,6 @@ struct Cand {
 	bool emitted = false;
 };
 
-// Bytes an option takes, split in 255-byte instances (RFC 3396).
-size_t opt_size(size_t len) { return len == 0 ? 2 : len + 2 * ((len + 254) / 255); }
-
-// Longest option data that fits in avail bytes of options.
-size_t opt_data_max(size_t avail) {
-	if (avail < 2)
-		return 0;
-	size_t len = avail - 2 * ((avail + 254) / 255);
-	while (len && opt_size(len) > avail)
-		len--;
-	return len;
-}
-
-// Write an option at out[pos]; the caller has checked that it fits.
-size_t emit(std::span<std::byte> out, size_t pos, const Cand &o) {
-	size_t left = o.data.size();
-	const std::byte *p = o.data.data();
-	do {
-		size_t n = std::min<size_t>(left, 255);
-		out[pos++] = std::byte(o.code);
-		out[pos++] = std::byte(n);
-		if (n)
-			std::memcpy(out.data() + pos, p, n);
-		pos += n;
-		p += n;
-		left -= n;
-	} while (left);
-	return pos;
-}
-
 const char *action_name(DhcpAction a) {
 	switch (a) {
 	case DhcpAction::Offer: return "offer";
@@ -226,22 +201,11 @@ std::optional<DhcpRequest> dhcp_parse(std::span<const std::byte> msg, const char
 	std::memcpy(r.chaddr.data(), msg.data() + dhcp::chaddr_off, r.chaddr.size());
 
 	std::bitset<256> seen;
-	size_t i = dhcp::options_off;
-	while (i < msg.size()) {
-		uint8_t code = u8(msg[i]);
-		if (code == opt::pad) {
-			i++;
-			continue;
-		}
-		if (code == opt::end)
-			break;
-		if (msg.size() - i < 2)
-			return fail("option header truncated");
-		size_t len = u8(msg[i + 1]);
-		if (len > msg.size() - i - 2)
-			return fail("option length runs past the end");
-		auto val = msg.subspan(i + 2, len);
-		i += 2 + len;
+	tlv::Reader<tlv::Dhcp4> options(msg.subspan(dhcp::options_off));
+	while (auto o = options.next()) {
+		uint8_t code = uint8_t(o->code);
+		auto val = o->data;
+		size_t len = val.size();
 
 		bool dup = seen[code];
 		seen[code] = true;
@@ -282,6 +246,8 @@ std::optional<DhcpRequest> dhcp_parse(std::span<const std::byte> msg, const char
 			break;
 		}
 	}
+	if (options.error() != tlv::Error::none)
+		return fail(tlv::error_text(options.error()));
 	return r;
 }
 
@@ -501,7 +467,7 @@ size_t dhcp_build_reply(const Config &c, const DhcpRequest &req, DhcpAction act,
 	size_t used = 0;
 	for (uint8_t prio = 0; prio <= 3; prio++) {
 		for (size_t k = 0; k < n; k++) {
-			size_t size = opt_size(cand[k].data.size());
+			size_t size = tlv::wire_len<tlv::Dhcp4>(cand[k].data.size());
 			if (cand[k].prio == prio && used + size <= opt_space) {
 				cand[k].take = true;
 				used += size;
@@ -511,7 +477,7 @@ size_t dhcp_build_reply(const Config &c, const DhcpRequest &req, DhcpAction act,
 	// The search list gets what is left, cut at a name boundary.
 	std::byte search[1200];
 	if (!nak && !c.no_dhcp_dns_search && !c.no_dns_search && !c.dns_search.empty()) {
-		size_t room = std::min(opt_data_max(opt_space - used), sizeof(search));
+		size_t room = std::min(tlv::max_data<tlv::Dhcp4>(opt_space - used), sizeof(search));
 		size_t len = dhcp_encode_names(c.dns_search, std::span<std::byte>(search, room),
 					       true);
 		if (len) {
@@ -523,11 +489,12 @@ size_t dhcp_build_reply(const Config &c, const DhcpRequest &req, DhcpAction act,
 	std::sort(cand.begin(), cand.begin() + n,
 		  [](const Cand &a, const Cand &b) { return a.code < b.code; });
 
-	size_t pos = dhcp::options_off;
+	// They fit (opt_space), so the writer never overflows here.
+	tlv::Writer<tlv::Dhcp4> w(out.subspan(dhcp::options_off, msg_max - dhcp::options_off));
 	auto emit_code = [&](uint8_t code) {
 		for (size_t k = 0; k < n; k++)
 			if (cand[k].code == code && cand[k].take && !cand[k].emitted) {
-				pos = emit(out, pos, cand[k]);
+				w.add(code, cand[k].data);
 				cand[k].emitted = true;
 			}
 	};
@@ -537,9 +504,9 @@ size_t dhcp_build_reply(const Config &c, const DhcpRequest &req, DhcpAction act,
 		emit_code(req.param_list[k]);
 	for (size_t k = 0; k < n; k++)
 		emit_code(cand[k].code);
-	out[pos++] = std::byte(opt::end);
+	w.end();
 
-	return std::max(pos, dhcp::min_msg_len);
+	return std::max(dhcp::options_off + w.len(), dhcp::min_msg_len);
 }
 
 bool dhcp_input(const Config &c, TapState &st, std::span<const std::byte> frame, TapOutput &out) {
