@@ -42,7 +42,8 @@
 // none; an Information-request may carry ours. Anything else is dropped.
 // Our DUID is a DUID-LL of our MAC address (see dhcpv6.h).
 //
-// Parsing is bounds-checked throughout: an option whose length runs past
+// Parsing is bounds-checked throughout (passt/net/tlv.h, tlv::Dhcp6, one
+// reader per level of nesting): an option whose length runs past
 // its container (message, IA, IA Address), a truncated IA or IA Address or
 // an oversized DUID drops the whole message. The UDP checksum is not
 // checked: guests with checksum offload hand over frames whose checksum
@@ -58,6 +59,7 @@
 #include "passt/net/build.h"
 #include "passt/net/eth.h"
 #include "passt/net/ip6.h"
+#include "passt/net/tlv.h"
 #include "passt/net/udp.h"
 #include "passt/services/dns_name.h"
 #include "passt/services/ndp.h"
@@ -76,25 +78,12 @@ constexpr size_t payload_max = 1280 - Ip6View::hdr_len - UdpView::hdr_len;
 constexpr size_t duid_max = 130; // RFC 8415 11.1, type code included
 constexpr size_t hdr_len = 4;    // message type, transaction ID
 
-struct Opt {
-	uint16_t code;
-	std::span<const std::byte> data;
-};
+using Opt = tlv::Option;
+using Writer = tlv::Writer<tlv::Dhcp6>;
 
-// Call f(Opt) for each option in opts until f returns false. False if an
-// option header is truncated or a length runs past the end.
+// Call f(Opt) for each option until f returns false; false if malformed.
 template <class F> bool for_each_opt(std::span<const std::byte> opts, F &&f) {
-	while (!opts.empty()) {
-		if (opts.size() < 4)
-			return false;
-		size_t len = load_be16(opts.data() + 2);
-		if (len > opts.size() - 4)
-			return false;
-		if (!f(Opt{load_be16(opts.data()), opts.subspan(4, len)}))
-			return true;
-		opts = opts.subspan(4 + len);
-	}
-	return true;
+	return tlv::for_each<tlv::Dhcp6>(opts, f);
 }
 
 // Fixed part of each IA option, before its own options.
@@ -112,7 +101,7 @@ bool ia_valid(const Opt &ia) {
 	bool walked = for_each_opt(ia.data.subspan(fixed), [&](const Opt &o) {
 		if (o.code == opt_iaaddr &&
 		    (o.data.size() < 24 ||
-		     !for_each_opt(o.data.subspan(24), [](const Opt &) { return true; })))
+		     !tlv::valid<tlv::Dhcp6>(o.data.subspan(24))))
 			ok = false;
 		return ok;
 	});
@@ -147,7 +136,7 @@ std::optional<ClientMsg> parse(std::span<const std::byte> msg) {
 		case opt_clientid:
 			if (m.client_id || o.data.size() < 2 || o.data.size() > duid_max)
 				ok = false;
-			m.client_id = std::span<const std::byte>(o.data.data() - 4, o.data.size() + 4);
+			m.client_id = o.bytes;
 			break;
 		case opt_serverid:
 			if (m.server_id || o.data.size() < 2 || o.data.size() > duid_max)
@@ -179,69 +168,6 @@ std::optional<ClientMsg> parse(std::span<const std::byte> msg) {
 	return m;
 }
 
-// Append-only writer for the reply, with options opened and closed around
-// their contents. Overflow is sticky until rollback().
-class Writer {
-public:
-	explicit Writer(std::span<std::byte> s) : s_(s) {}
-	size_t len() const { return len_; }
-	bool overflow() const { return overflow_; }
-	// State to go back to if what follows doesn't fit (an earlier
-	// overflow stays: rollback() undoes only what came after mark()).
-	struct Mark {
-		size_t len;
-		bool overflow;
-	};
-	Mark mark() const { return {len_, overflow_}; }
-	void rollback(Mark m) {
-		len_ = m.len;
-		overflow_ = m.overflow;
-	}
-
-	void put(std::span<const std::byte> b) {
-		if (overflow_ || b.size() > s_.size() - len_) {
-			overflow_ = true;
-			return;
-		}
-		std::memcpy(s_.data() + len_, b.data(), b.size());
-		len_ += b.size();
-	}
-	void put8(uint8_t v) {
-		std::byte b{v};
-		put(std::span<const std::byte>(&b, 1));
-	}
-	void put16(uint16_t v) {
-		std::byte b[2];
-		store_be16(b, v);
-		put(b);
-	}
-	void put32(uint32_t v) {
-		std::byte b[4];
-		store_be32(b, v);
-		put(b);
-	}
-	void put_addr(const Ipv6Addr &a) { put(std::as_bytes(std::span(a.b))); }
-	// Option header with a length to be set by close(); returns its offset.
-	size_t open(uint16_t code) {
-		size_t at = len_;
-		put16(code);
-		put16(0);
-		return at;
-	}
-	void close(size_t at) {
-		if (overflow_)
-			return;
-		store_be16(s_.data() + at + 2, uint16_t(len_ - at - 4));
-	}
-	// Room left, for options sized to fit.
-	size_t room() const { return overflow_ ? 0 : s_.size() - len_; }
-
-private:
-	std::span<std::byte> s_;
-	size_t len_ = 0;
-	bool overflow_ = false;
-};
-
 // Status codes with our own short messages.
 const char *status_text(uint16_t code) {
 	switch (code) {
@@ -268,7 +194,7 @@ void put_status(Writer &w, uint16_t code) {
 
 void put_iaaddr(Writer &w, const Ipv6Addr &a, uint32_t pref, uint32_t valid) {
 	size_t at = w.open(opt_iaaddr);
-	w.put_addr(a);
+	w.put(a.b);
 	w.put32(pref);
 	w.put32(valid);
 	w.close(at);
@@ -322,7 +248,7 @@ void put_config(const Config &c, Writer &w, const ClientMsg &m) {
 		size_t at = w.open(opt_dns_servers);
 		for (const Ipv6Addr &a : c.ip6.dns)
 			if (!a.is_unspecified() && w.room() >= 16)
-				w.put_addr(a);
+				w.put(a.b);
 		w.close(at);
 		if (w.overflow() || w.len() == at + 4)
 			w.rollback(mark);
@@ -480,11 +406,7 @@ bool dhcpv6_input(const Config &c, TapState &st, std::span<const std::byte> fram
 		reply_type = msg_advertise;
 	w.put8(reply_type);
 	w.put(m->xid);
-	{
-		size_t at = w.open(opt_serverid);
-		w.put(dhcpv6_server_duid(c));
-		w.close(at);
-	}
+	w.add(opt_serverid, dhcpv6_server_duid(c)); // always fits: first
 	if (m->client_id)
 		w.put(*m->client_id);
 
@@ -495,14 +417,10 @@ bool dhcpv6_input(const Config &c, TapState &st, std::span<const std::byte> fram
 			put_status(w, status_no_addrs_avail);
 			break;
 		}
-		if (m->rapid_commit) {
-			size_t at = w.open(opt_rapid_commit);
-			w.close(at);
-		} else {
-			size_t at = w.open(opt_preference);
-			w.put8(255);
-			w.close(at);
-		}
+		if (m->rapid_commit)
+			w.add(opt_rapid_commit);
+		else
+			w.add(opt_preference, std::array<uint8_t, 1>{255});
 		assigned = put_ias(c, w, *m, false) && m->rapid_commit;
 		put_config(c, w, *m);
 		break;
