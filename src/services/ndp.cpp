@@ -43,7 +43,8 @@
 // --no-ra Router Solicitations are.
 //
 // Replies are composed in a stack buffer directly behind the headers
-// (build_icmp6_inplace()): nothing is allocated.
+// (build_icmp6_inplace()): nothing is allocated. Options are read and
+// written with passt/net/tlv.h (tlv::Ndp).
 #include "passt/services/ndp.h"
 
 #include <cstring>
@@ -54,6 +55,7 @@
 #include "passt/net/eth.h"
 #include "passt/net/icmpv6.h"
 #include "passt/net/ip6.h"
+#include "passt/net/tlv.h"
 #include "passt/services/dns_name.h"
 #include "passt/tap/output.h"
 
@@ -91,109 +93,56 @@ bool is_solicited_node(const Ipv6Addr &a) {
 	return std::memcmp(a.b.data(), prefix, sizeof(prefix)) == 0;
 }
 
-// Append-only writer over the body of the message being built.
-class Writer {
-public:
-	explicit Writer(std::span<std::byte> s) : s_(s) {}
-	size_t len() const { return len_; }
-	size_t room() const { return s_.size() - len_; }
-	// n zeroed bytes at the end, nullptr (nothing reserved) if they don't fit.
-	std::byte *reserve(size_t n) {
-		if (n > room())
-			return nullptr;
-		std::byte *p = s_.data() + len_;
-		std::memset(p, 0, n);
-		len_ += n;
-		return p;
-	}
-
-private:
-	std::span<std::byte> s_;
-	size_t len_ = 0;
-};
-
-void put_u8(std::byte *p, uint8_t v) { *p = std::byte(v); }
-
-// Source/target link-layer address option with our MAC.
-void put_lladdr_opt(Writer &w, uint8_t type, const MacAddr &mac) {
-	std::byte *p = w.reserve(8);
-	if (!p)
-		return;
-	put_u8(p, type);
-	put_u8(p + 1, 1);
-	std::memcpy(p + 2, mac.b.data(), 6);
-}
+using Writer = tlv::Writer<tlv::Ndp>;
 
 void put_mtu_opt(Writer &w, uint32_t mtu) {
-	std::byte *p = w.reserve(8);
-	if (!p)
-		return;
-	put_u8(p, ndp::opt_mtu);
-	put_u8(p + 1, 1);
-	store_be32(p + 4, mtu);
+	std::byte d[6]{}; // reserved, MTU
+	store_be32(d + 2, mtu);
+	w.add(ndp::opt_mtu, d);
 }
 
 // Prefix Information for the /64 of addr, on-link and autonomous.
 void put_prefix_opt(Writer &w, const Ipv6Addr &addr) {
-	std::byte *p = w.reserve(32);
-	if (!p)
-		return;
-	put_u8(p, ndp::opt_prefix_info);
-	put_u8(p + 1, 4);
-	put_u8(p + 2, 64);
-	put_u8(p + 3, ndp::pi_onlink | ndp::pi_autonomous);
-	store_be32(p + 4, infinite); // valid lifetime
-	store_be32(p + 8, infinite); // preferred lifetime
-	std::memcpy(p + 16, addr.b.data(), 8); // rest of the prefix stays zero
+	std::byte d[30]{};
+	d[0] = std::byte(64);
+	d[1] = std::byte(ndp::pi_onlink | ndp::pi_autonomous);
+	store_be32(d + 2, infinite); // valid lifetime
+	store_be32(d + 6, infinite); // preferred lifetime
+	std::memcpy(d + 14, addr.b.data(), 8); // rest of the prefix stays zero
+	w.add(ndp::opt_prefix_info, d);
+}
+
+// Header of an RDNSS or DNSSL option: reserved, lifetime (infinite).
+size_t open_dns_opt(Writer &w, uint8_t type) {
+	size_t at = w.open(type);
+	w.zeros(2);
+	w.put32(infinite);
+	return at;
 }
 
 // RDNSS (RFC 8106 5.1): as many of the specified resolvers as fit.
 void put_rdnss_opt(Writer &w, const std::vector<Ipv6Addr> &dns) {
-	size_t n = 0;
+	Writer::Mark mark = w.mark();
+	size_t at = open_dns_opt(w, ndp::opt_rdnss);
 	for (const Ipv6Addr &a : dns)
-		if (!a.is_unspecified())
-			n++;
-	if (w.room() < 8 + 16)
-		n = 0;
-	else if (n > (w.room() - 8) / 16)
-		n = (w.room() - 8) / 16;
-	if (n > 127) // length field: 1 + 2n units of 8 bytes, at most 255
-		n = 127;
-	if (!n)
-		return;
-
-	std::byte *p = w.reserve(8 + 16 * n);
-	put_u8(p, ndp::opt_rdnss);
-	put_u8(p + 1, uint8_t(1 + 2 * n));
-	store_be32(p + 4, infinite);
-	size_t i = 0;
-	for (const Ipv6Addr &a : dns) {
-		if (a.is_unspecified())
-			continue;
-		if (i == n)
-			break;
-		std::memcpy(p + 8 + 16 * i++, a.b.data(), 16);
-	}
+		if (!a.is_unspecified() && w.room() >= 16)
+			w.put(a.b);
+	w.close(at);
+	if (w.overflow() || w.len() == at + 8)
+		w.rollback(mark);
 }
 
 // DNSSL (RFC 8106 5.2): the search list in DNS wire format, zero-padded to
 // a multiple of 8 bytes; names that don't fit are left out.
 void put_dnssl_opt(Writer &w, const std::vector<std::string> &search) {
-	if (search.empty() || w.room() < 16)
-		return;
-	size_t space = (w.room() - 8) / 8 * 8;
-	if (space > 254 * 8) // length field: 255 units of 8 bytes at most
-		space = 254 * 8;
+	size_t fit = tlv::max_data<tlv::Ndp>(w.room()); // 6 bytes before the names
 	std::byte names[254 * 8];
-	size_t len = dns_search_encode(search, std::span<std::byte>(names, space));
+	size_t len = fit < 6 ? 0 : dns_search_encode(search, std::span(names, fit - 6));
 	if (!len)
 		return;
-	size_t padded = (len + 7) / 8 * 8;
-	std::byte *p = w.reserve(8 + padded);
-	put_u8(p, ndp::opt_dnssl);
-	put_u8(p + 1, uint8_t(1 + padded / 8));
-	store_be32(p + 4, infinite);
-	std::memcpy(p + 8, names, len);
+	size_t at = open_dns_opt(w, ndp::opt_dnssl);
+	w.put(std::span<const std::byte>(names, len));
+	w.close(at);
 }
 
 // Hand a frame to the tap and count it.
@@ -211,13 +160,12 @@ bool send_ra(const Config &c, TapOutput &out, const Ipv6Addr &dst, const MacAddr
 	std::byte buf[buf_len];
 	Writer w(std::span<std::byte>(buf + frame::icmp6_body_off, body_max));
 
-	std::byte *h = w.reserve(12);
-	put_u8(h, 255); // cur hop limit, as the C passt
-	put_u8(h + 1, c.no_dhcpv6 ? 0 : (ndp::ra_managed | ndp::ra_other));
-	store_be16(h + 2, ndp_router_lifetime_s);
-	// reachable time, retrans timer: 0, unspecified
+	w.put8(255); // cur hop limit, as the C passt
+	w.put8(c.no_dhcpv6 ? 0 : (ndp::ra_managed | ndp::ra_other));
+	w.put16(ndp_router_lifetime_s);
+	w.zeros(8); // reachable time, retrans timer: unspecified
 
-	put_lladdr_opt(w, ndp::opt_source_lladdr, c.our_tap_mac);
+	w.add(ndp::opt_source_lladdr, c.our_tap_mac.b);
 	if (c.mtu >= ip6_min_mtu)
 		put_mtu_opt(w, c.mtu);
 	if (!c.ip6.addr.is_unspecified())
@@ -239,11 +187,9 @@ bool send_na(const Config &c, TapOutput &out, const Ipv6Addr &dst, const MacAddr
 	std::byte buf[frame::icmp6_body_off + 4 + 16 + 8];
 	Writer w(std::span<std::byte>(buf + frame::icmp6_body_off, 4 + 16 + 8));
 
-	std::byte *p = w.reserve(4 + 16);
-	uint32_t flags = ndp::na_router | ndp::na_override | (solicited ? ndp::na_solicited : 0);
-	store_be32(p, flags);
-	std::memcpy(p + 4, target.b.data(), 16);
-	put_lladdr_opt(w, ndp::opt_target_lladdr, c.our_tap_mac);
+	w.put32(ndp::na_router | ndp::na_override | (solicited ? ndp::na_solicited : 0));
+	w.put(target.b);
+	w.add(ndp::opt_target_lladdr, c.our_tap_mac.b);
 
 	size_t n = build_icmp6_inplace(std::span<std::byte>(buf), dst_mac, c.our_tap_mac,
 				       ndp_our_ll(c), dst, icmp6type::neighbor_advert, 0, w.len(),
@@ -361,13 +307,13 @@ bool ndp_input(const Config &c, TapState &st, std::span<const std::byte> frame, 
 		return true;
 	}
 	const auto opts = msg.subspan(opts_off(type));
-	if (!ndp::options_valid(opts)) {
+	if (!tlv::valid<tlv::Ndp>(opts)) {
 		stats.malformed++;
 		debug_rl("NDP: dropping message with malformed options, type %u", type);
 		return true;
 	}
 	const bool unspec = saddr.is_unspecified();
-	if (unspec && ndp::find_option(opts, ndp::opt_source_lladdr)) {
+	if (unspec && tlv::find<tlv::Ndp>(opts, ndp::opt_source_lladdr)) {
 		stats.malformed++;
 		return true;
 	}
