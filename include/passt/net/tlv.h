@@ -37,10 +37,15 @@
 // a choice of options into a fixed room. Nothing allocates.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
+
+#include "passt/net/byteorder.h"
 
 namespace passt::tlv {
 
@@ -75,7 +80,28 @@ enum class Error : uint8_t {
 	bad_length, // length shorter than the header itself (NDP: 0)
 };
 // A short description, for log messages.
-const char *error_text(Error e);
+constexpr const char *error_text(Error e) {
+	switch (e) {
+	case Error::none: return "no error";
+	case Error::truncated: return "option header truncated";
+	case Error::overrun: return "option length runs past the end";
+	case Error::bad_length: return "option length shorter than its header";
+	}
+	return "?";
+}
+
+namespace detail {
+inline size_t load(const std::byte *p, size_t width) {
+	return width == 1 ? size_t(uint8_t(*p)) : size_t(load_be16(p));
+}
+inline void store(std::byte *p, size_t width, size_t v) {
+	if (width == 1)
+		*p = std::byte(v);
+	else
+		store_be16(p, uint16_t(v));
+}
+constexpr size_t round_up(size_t n, size_t unit) { return (n + unit - 1) / unit * unit; }
+} // namespace detail
 
 struct Option {
 	uint16_t code;
@@ -88,7 +114,34 @@ public:
 	explicit Reader(std::span<const std::byte> s) : s_(s) {}
 	// The next option; nullopt at the end of the span, at an end option
 	// or at a malformed option (error() then says which).
-	std::optional<Option> next();
+	std::optional<Option> next() {
+		constexpr size_t hdr = hdr_len<F>;
+		while (!s_.empty()) {
+			int c = int(uint8_t(s_[0]));
+			if (c == F::pad) {
+				s_ = s_.subspan(1);
+				continue;
+			}
+			if (c == F::end)
+				break;
+			if (s_.size() < hdr) {
+				err_ = Error::truncated;
+				break;
+			}
+			size_t total = (F::len_has_hdr ? 0 : hdr) +
+				       detail::load(s_.data() + F::code_len, F::len_len) * F::unit;
+			err_ = total < hdr ? Error::bad_length
+			       : total > s_.size() ? Error::overrun : Error::none;
+			if (err_ != Error::none)
+				break;
+			Option o{uint16_t(detail::load(s_.data(), F::code_len)),
+				 s_.subspan(hdr, total - hdr), s_.first(total)};
+			s_ = s_.subspan(total);
+			return o;
+		}
+		s_ = {}; // an end option or an error ends the walk for good
+		return std::nullopt;
+	}
 	Error error() const { return err_; }
 
 private:
@@ -122,12 +175,35 @@ template <class F> std::optional<Option> find(std::span<const std::byte> s, uint
 }
 
 // Bytes an option with n bytes of data takes (several options, if split).
-template <class F> size_t wire_len(size_t n);
+template <class F> constexpr size_t wire_len(size_t n) {
+	constexpr size_t hdr = hdr_len<F>, max = len_field_max<F> * F::unit;
+	if constexpr (F::split)
+		return n == 0 ? hdr : n + hdr * ((n + max - 1) / max);
+	else if constexpr (F::len_has_hdr)
+		return detail::round_up(hdr + n, F::unit);
+	else
+		return hdr + detail::round_up(n, F::unit);
+}
 // Most data an option can carry in avail bytes (0: none, or nothing fits).
 // Split formats: its instances, reckoned as DHCP has always sized option
 // 119, which can fall up to one header short of the most near an instance
 // boundary (256 bytes: 252 of data, where 254 would fit).
-template <class F> size_t max_data(size_t avail);
+template <class F> constexpr size_t max_data(size_t avail) {
+	constexpr size_t hdr = hdr_len<F>, max = len_field_max<F> * F::unit;
+	if (avail < hdr)
+		return 0;
+	if constexpr (F::split) {
+		size_t n = avail - hdr * ((avail + max - 1) / max);
+		while (n && wire_len<F>(n) > avail)
+			n--;
+		return n;
+	} else if constexpr (F::len_has_hdr) {
+		size_t total = std::min(avail / F::unit * F::unit, max);
+		return total < hdr ? 0 : total - hdr;
+	} else {
+		return std::min((avail - hdr) / F::unit * F::unit, max);
+	}
+}
 
 template <class F> class Writer {
 public:
@@ -147,33 +223,77 @@ public:
 		overflow_ = m.overflow;
 	}
 
-	void put(std::span<const std::byte> b);
+	void put(std::span<const std::byte> b) {
+		if (std::byte *p = grow(b.size()); p && !b.empty())
+			std::memcpy(p, b.data(), b.size());
+	}
 	void put(std::span<const uint8_t> b) { put(std::as_bytes(b)); }
-	void put8(uint8_t v);
-	void put16(uint16_t v);
-	void put32(uint32_t v);
-	void zeros(size_t n);
+	void put8(uint8_t v) { put(std::array<uint8_t, 1>{v}); }
+	void put16(uint16_t v) {
+		if (std::byte *p = grow(2))
+			store_be16(p, v);
+	}
+	void put32(uint32_t v) {
+		if (std::byte *p = grow(4))
+			store_be32(p, v);
+	}
+	void zeros(size_t n) {
+		if (std::byte *p = grow(n))
+			std::memset(p, 0, n);
+	}
 
 	// Option header, its length set by close(); returns its offset.
-	size_t open(uint16_t code);
-	void close(size_t at);
+	size_t open(uint16_t code) {
+		size_t at = len_;
+		if (std::byte *p = grow(hdr_len<F>)) {
+			detail::store(p, F::code_len, code);
+			detail::store(p + F::code_len, F::len_len, 0);
+		}
+		return at;
+	}
+	void close(size_t at) {
+		if (overflow_)
+			return;
+		size_t counted = len_ - at - (F::len_has_hdr ? 0 : hdr_len<F>);
+		zeros(detail::round_up(counted, F::unit) - counted);
+		size_t v = detail::round_up(counted, F::unit) / F::unit;
+		if (v > len_field_max<F>)
+			overflow_ = true;
+		if (!overflow_)
+			detail::store(s_.data() + at + F::code_len, F::len_len, v);
+	}
 	// A whole option (split if the format does), or nothing: true if written.
-	bool add(uint16_t code, std::span<const std::byte> data = {});
+	bool add(uint16_t code, std::span<const std::byte> data = {}) {
+		Mark m = mark();
+		do {
+			size_t n = F::split ? std::min(data.size(), len_field_max<F>) : data.size();
+			size_t at = open(code);
+			put(data.first(n));
+			close(at);
+			data = data.subspan(n);
+		} while (!data.empty() && !overflow_);
+		if (!overflow_)
+			return true;
+		rollback(m);
+		return false;
+	}
 	bool add(uint16_t code, std::span<const uint8_t> data) { return add(code, std::as_bytes(data)); }
 	// End option, for formats that have one.
 	void end() requires(F::end >= 0) { put8(uint8_t(F::end)); }
 
 private:
+	// n more bytes at the end, or nullptr (and overflow) if they don't fit.
+	std::byte *grow(size_t n) {
+		if (overflow_ || n > s_.size() - len_) {
+			overflow_ = true;
+			return nullptr;
+		}
+		len_ += n;
+		return s_.data() + len_ - n;
+	}
 	std::span<std::byte> s_;
 	size_t len_ = 0;
 	bool overflow_ = false;
 };
-
-extern template class Reader<Dhcp4>;
-extern template class Reader<Dhcp6>;
-extern template class Reader<Ndp>;
-extern template class Writer<Dhcp4>;
-extern template class Writer<Dhcp6>;
-extern template class Writer<Ndp>;
 
 } // namespace passt::tlv
