@@ -191,13 +191,8 @@ void daemonise(const Config &c, int null_fd, int pid_fd) {
 		close(pid_fd);
 	if (setsid() < 0)
 		die("setsid: %s", strerror(errno));
-	if (null_fd >= 0) {
-		dup2(null_fd, STDIN_FILENO);
-		dup2(null_fd, STDOUT_FILENO);
-		dup2(null_fd, STDERR_FILENO);
-		if (null_fd > STDERR_FILENO)
-			close(null_fd);
-	}
+	if (null_fd >= 0)
+		stdio_to_fd(null_fd);
 	log_set_daemonised(true);
 }
 

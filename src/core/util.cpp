@@ -14,20 +14,19 @@
 
 namespace passt {
 
-int stdio_to_dev_null() {
-	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (int std_fd = STDIN_FILENO; std_fd <= STDERR_FILENO; std_fd++) {
-		if (std_fd != fd && dup2(fd, std_fd) < 0) {
-			int e = errno;
-			close(fd);
-			return -e;
-		}
-	}
+int stdio_to_fd(int fd) {
+	int e = 0;
+	for (int std_fd = STDIN_FILENO; std_fd <= STDERR_FILENO && !e; std_fd++)
+		if (std_fd != fd && dup2(fd, std_fd) < 0)
+			e = errno;
 	if (fd > STDERR_FILENO)
 		close(fd);
-	return 0;
+	return -e;
+}
+
+int stdio_to_dev_null() {
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	return fd < 0 ? -errno : stdio_to_fd(fd);
 }
 
 pid_t fork_with_channel(int *fd) {

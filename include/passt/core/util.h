@@ -114,6 +114,9 @@ pid_t fork_with_channel(int *fd);
 // caller waiting for EOF on our output, as Podman does, would wait for
 // them too). Returns 0 or -errno.
 int stdio_to_dev_null();
+// The same with an fd already open on /dev/null (before the root became
+// empty), which is closed unless it is one of the three.
+int stdio_to_fd(int fd);
 
 // Writes the string s to the file at path in one write() (maps, sysctls
 // under /proc). Returns 0, or -errno (-EIO for a short write).
