@@ -89,6 +89,12 @@ echo "----"
 echo "$pass passed, $failed failed, $skipped skipped (of ${#tests[@]})"
 if [ "$failed" -gt 0 ]; then
 	echo "failed: ${failed_names[*]}"
+	# Again at the very end, where a CI log cut to its tail still shows why.
+	for name in "${failed_names[@]}"; do
+		echo "---- last 60 lines of $name"
+		tail -n 60 "$logdir/$name.log" | sed 's/^/    | /'
+	done
+	echo "failed: ${failed_names[*]}"
 	exit 1
 fi
 exit 0
