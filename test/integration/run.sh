@@ -8,6 +8,9 @@
 #     -v          print every test's output, not only failed ones
 #     NAME        test_foo.sh, test_foo or foo
 # Logs are kept in $PASST_TEST_LOGDIR if set (one NAME.log per test).
+# A test that needs longer than the default (several qemu boots under TCG)
+# says so in a line "# run.sh timeout: SECONDS" of its own; it gets the
+# larger of that and the default.
 
 set -u
 cd "$(dirname "$0")" || exit 1
@@ -54,8 +57,11 @@ failed_names=()
 for t in "${tests[@]}"; do
 	name=${t%.sh}
 	log="$logdir/$name.log"
+	t_timeout=$timeout_s
+	own=$(sed -n 's/^# run\.sh timeout: \([0-9][0-9]*\)$/\1/p' "$t" | head -n 1)
+	[ -n "$own" ] && [ "$own" -gt "$t_timeout" ] && t_timeout=$own
 	start=$SECONDS
-	timeout --kill-after=10 "$timeout_s" bash "$t" > "$log" 2>&1 < /dev/null
+	timeout --kill-after=10 "$t_timeout" bash "$t" > "$log" 2>&1 < /dev/null
 	rc=$?
 	dur=$(( SECONDS - start ))
 	case $rc in
@@ -69,7 +75,7 @@ for t in "${tests[@]}"; do
 		skipped=$((skipped + 1))
 		;;
 	124 | 137)
-		result="FAIL (timeout after ${timeout_s}s)"
+		result="FAIL (timeout after ${t_timeout}s)"
 		failed=$((failed + 1))
 		failed_names+=("$name")
 		;;

@@ -35,6 +35,8 @@
 # Usage: test/integration/test_libvirt.sh   (PASST=path/to/passt to override)
 # Runs in about a minute (plus about 20 s for the packages, once); every
 # wait and virsh call is bounded, so that a broken passt fails it by itself.
+# A qemu guest under TCG; slow on a loaded machine:
+# run.sh timeout: 600
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/guest_lib.sh"
 

@@ -35,6 +35,9 @@
 #    of test_passt_guest.sh (DHCP, SLAAC, ping, 8 MiB TCP each way, UDP, a
 #    second boot, SIGTERM) with PASST pointing at a wrapper that preloads
 #    the guard and copies passt's stderr to a log checked here.
+# The two guest flows take 100 s on an idle machine and near 300 s (the
+# default per-test limit) on a loaded one:
+# run.sh timeout: 900
 . "$(dirname "$0")/lib.sh"
 
 GUEST_DIR=${GUEST_DIR:-$PASST_ROOT/build/guest}

@@ -38,6 +38,8 @@
 # Uses test/integration/lib.sh (hermetic host); runs in about 40 s (under a
 # minute with another qemu on the machine); every wait is bounded so that a
 # broken daemon fails it in under 4 minutes.
+# A qemu guest under TCG; slow on a loaded machine:
+# run.sh timeout: 600
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/guest_lib.sh"
 . "$(dirname "$0")/pcap_lib.sh"
