@@ -26,15 +26,12 @@ const char *ref_kind_name(RefKind kind) {
 	case RefKind::TcpSock: return "tcp";
 	case RefKind::TcpListen: return "tcp-listen";
 	case RefKind::TcpSplice: return "tcp-splice";
-	case RefKind::TcpTimer: return "tcp-timer";
 	case RefKind::UdpSock: return "udp";
 	case RefKind::UdpListen: return "udp-listen";
 	case RefKind::PingSock: return "ping";
 	case RefKind::NsQuitInotify: return "nsquit-inotify";
 	case RefKind::NsQuitTimer: return "nsquit-timer";
 	case RefKind::Signal: return "signal";
-	case RefKind::Netlink: return "netlink";
-	case RefKind::Timer: return "timer";
 	case RefKind::Count: break;
 	}
 	return "invalid";

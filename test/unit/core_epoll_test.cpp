@@ -172,7 +172,7 @@ TEST(CoreEventLoop, UnhandledKindIsRemoved) {
 	// Level-triggered and never drained: would fire forever if kept.
 	Fd orphan = make_eventfd(true);
 	Fd ok = make_eventfd(false);
-	ASSERT_EQ(loop.add(orphan.get(), EPOLLIN, EpollRef{RefKind::Netlink, 0, 3}), 0);
+	ASSERT_EQ(loop.add(orphan.get(), EPOLLIN, EpollRef{RefKind::PingSock, 0, 3}), 0);
 	ASSERT_EQ(loop.add(ok.get(), EPOLLIN, EpollRef{RefKind::TcpSock, 0, 0}), 0);
 
 	EXPECT_EQ(loop.run_once(2000), 1);

@@ -40,15 +40,12 @@ enum class RefKind : uint8_t {
 	TcpSock,         // connected TCP socket, index: flow
 	TcpListen,       // listening TCP socket, index: port/rule
 	TcpSplice,       // spliced TCP socket (pasta loopback), index: flow
-	TcpTimer,        // per-connection timerfd, index: flow
 	UdpSock,         // connected/"reply" UDP socket, index: flow
 	UdpListen,       // bound UDP socket for forwarded ports, index: port
 	PingSock,        // ICMP/ICMPv6 echo socket, index: flow
 	NsQuitInotify,   // inotify on the netns directory (pasta)
 	NsQuitTimer,     // timerfd polling for the netns going away (pasta)
 	Signal,          // signalfd
-	Netlink,         // netlink socket
-	Timer,           // generic timerfd
 	Count
 };
 
