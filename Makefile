@@ -46,7 +46,7 @@ DAEMON_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--gc-sections \
 B        := build
 LIB_SRCS := $(shell find src -name '*.cpp' ! -name main.cpp | sort)
 LIB_OBJS := $(LIB_SRCS:%.cpp=$(B)/obj/%.o)
-UNIT_SRCS:= $(sort $(wildcard test/unit/*.cpp))
+UNIT_SRCS:= $(sort $(wildcard test/unit/*.cpp test/support/*.cpp))
 UNIT_OBJS:= $(UNIT_SRCS:%.cpp=$(B)/obj/%.o)
 
 GTEST_LIBS := -lgtest -lgtest_main -lpthread
@@ -69,7 +69,7 @@ $(B)/obj/src/%.o: src/%.cpp
 
 $(B)/obj/test/%.o: test/%.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) $(BASEFLAGS) $(CXXFLAGS) -Wno-shadow -c $< -o $@
+	$(CXX) $(BASEFLAGS) -Itest $(CXXFLAGS) -Wno-shadow -c $< -o $@
 
 $(B)/libpasst.a: $(LIB_OBJS)
 	@rm -f $@

@@ -55,15 +55,6 @@ void put_ip6(std::span<std::byte> frame, const Ipv6Addr &saddr, const Ipv6Addr &
 	ip->set_daddr(daddr);
 }
 
-// Move payload to buf[off..] if the frame fits; false otherwise.
-bool place(std::span<std::byte> buf, size_t off, std::span<const std::byte> payload) {
-	if (off > buf.size() || payload.size() > buf.size() - off)
-		return false;
-	if (!payload.empty())
-		std::memmove(buf.data() + off, payload.data(), payload.size());
-	return true;
-}
-
 bool fits(std::span<std::byte> buf, size_t hdrs, size_t len, size_t max_l3_payload) {
 	return len <= max_l3_payload && len <= buf.size() && hdrs <= buf.size() - len;
 }
@@ -89,15 +80,6 @@ size_t build_udp4_inplace(std::span<std::byte> buf, const MacAddr &dst, const Ma
 	return frame.size();
 }
 
-size_t build_udp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-		  Ipv4Addr saddr, Ipv4Addr daddr, uint16_t sport, uint16_t dport,
-		  std::span<const std::byte> payload, uint8_t ttl) {
-	if (!fits(buf, frame::udp4_payload_off, payload.size(), 65535 - ip4_len - UdpView::hdr_len) ||
-	    !place(buf, frame::udp4_payload_off, payload))
-		return 0;
-	return build_udp4_inplace(buf, dst, src, saddr, daddr, sport, dport, payload.size(), ttl);
-}
-
 size_t build_udp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
 			  const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint16_t sport,
 			  uint16_t dport, size_t payload_len, uint8_t hop_limit) {
@@ -115,16 +97,6 @@ size_t build_udp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const Ma
 	udp->set_length(uint16_t(l4len));
 	udp->fill_checksum6(saddr, daddr);
 	return frame.size();
-}
-
-size_t build_udp6(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-		  const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint16_t sport, uint16_t dport,
-		  std::span<const std::byte> payload, uint8_t hop_limit) {
-	if (!fits(buf, frame::udp6_payload_off, payload.size(), 65535 - UdpView::hdr_len) ||
-	    !place(buf, frame::udp6_payload_off, payload))
-		return 0;
-	return build_udp6_inplace(buf, dst, src, saddr, daddr, sport, dport, payload.size(),
-				  hop_limit);
 }
 
 size_t build_icmp4_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
@@ -146,15 +118,6 @@ size_t build_icmp4_inplace(std::span<std::byte> buf, const MacAddr &dst, const M
 	return frame.size();
 }
 
-size_t build_icmp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-		   Ipv4Addr saddr, Ipv4Addr daddr, uint8_t type, uint8_t code,
-		   std::span<const std::byte> body, uint8_t ttl) {
-	if (body.size() < 4 || !fits(buf, frame::icmp4_body_off, body.size(), 65535 - ip4_len - 4) ||
-	    !place(buf, frame::icmp4_body_off, body))
-		return 0;
-	return build_icmp4_inplace(buf, dst, src, saddr, daddr, type, code, body.size(), ttl);
-}
-
 size_t build_icmp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
 			   const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t type,
 			   uint8_t code, size_t body_len, uint8_t hop_limit) {
@@ -172,15 +135,6 @@ size_t build_icmp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const M
 	return frame.size();
 }
 
-size_t build_icmp6(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-		   const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t type, uint8_t code,
-		   std::span<const std::byte> body, uint8_t hop_limit) {
-	if (body.size() < 4 || !fits(buf, frame::icmp6_body_off, body.size(), 65535 - 4) ||
-	    !place(buf, frame::icmp6_body_off, body))
-		return 0;
-	return build_icmp6_inplace(buf, dst, src, saddr, daddr, type, code, body.size(), hop_limit);
-}
-
 size_t build_arp(std::span<std::byte> buf, const MacAddr &eth_dst, const MacAddr &eth_src,
 		 uint16_t op, const MacAddr &sha, Ipv4Addr spa, const MacAddr &tha, Ipv4Addr tpa) {
 	if (buf.size() < frame::arp_len)
@@ -194,77 +148,6 @@ size_t build_arp(std::span<std::byte> buf, const MacAddr &eth_dst, const MacAddr
 	arp->set_tha(tha);
 	arp->set_tpa(tpa);
 	return frame.size();
-}
-
-bool fill_checksums(std::span<std::byte> frame) {
-	auto eth = EthView::parse(frame);
-	if (!eth)
-		return false;
-
-	if (eth->ethertype() == ethertype::ipv4) {
-		auto ip = Ip4View::parse(eth->payload());
-		if (!ip || ip->is_fragment())
-			return false;
-		switch (ip->protocol()) {
-		case ipproto::tcp: {
-			auto tcp = TcpView::parse(ip->payload());
-			if (!tcp)
-				return false;
-			tcp->fill_checksum4(ip->saddr(), ip->daddr());
-			break;
-		}
-		case ipproto::udp: {
-			auto udp = UdpView::parse(ip->payload());
-			if (!udp)
-				return false;
-			udp->fill_checksum4(ip->saddr(), ip->daddr());
-			break;
-		}
-		case ipproto::icmp: {
-			auto icmp = IcmpView::parse(ip->payload());
-			if (!icmp)
-				return false;
-			icmp->fill_checksum();
-			break;
-		}
-		default:
-			return false;
-		}
-		ip->fill_checksum();
-		return true;
-	}
-
-	if (eth->ethertype() == ethertype::ipv6) {
-		auto ip = Ip6View::parse(eth->payload());
-		if (!ip || ip->is_fragment())
-			return false;
-		switch (ip->proto()) {
-		case ipproto::tcp: {
-			auto tcp = TcpView::parse(ip->l4());
-			if (!tcp)
-				return false;
-			tcp->fill_checksum6(ip->saddr(), ip->daddr());
-			return true;
-		}
-		case ipproto::udp: {
-			auto udp = UdpView::parse(ip->l4());
-			if (!udp)
-				return false;
-			udp->fill_checksum6(ip->saddr(), ip->daddr());
-			return true;
-		}
-		case ipproto::icmpv6: {
-			auto icmp = Icmp6View::parse(ip->l4());
-			if (!icmp)
-				return false;
-			icmp->fill_checksum(ip->saddr(), ip->daddr());
-			return true;
-		}
-		default:
-			return false;
-		}
-	}
-	return false;
 }
 
 } // namespace passt

@@ -7,7 +7,7 @@
 // from our link-local address, port 547 to 546, with a valid UDP checksum,
 // within the IPv6 minimum MTU, whose options parse exactly and start with
 // our Server Identifier.
-// FUZZ_SRCS: src/core/log.cpp src/core/util.cpp
+// FUZZ_SRCS: src/core/log.cpp src/core/util.cpp test/support/frames.cpp
 #include <cstring>
 
 #include "fuzz_util.h"
@@ -20,6 +20,7 @@
 #include "passt/services/dhcpv6.h"
 #include "passt/services/ndp.h"
 #include "passt/tap/output.h"
+#include "support/frames.h"
 
 using namespace passt;
 

@@ -1,6 +1,8 @@
 // Fuzz a whole frame through the demux the tap layer will do (Ethernet ->
 // ARP / IPv4 / IPv6 -> TCP / UDP / ICMP / ICMPv6), fill_checksums(), and the
 // frame builders with fuzzed payloads.
+//
+// FUZZ_SRCS: test/support/frames.cpp
 #include "fuzz_util.h"
 #include "passt/net/arp.h"
 #include "passt/net/build.h"
@@ -11,6 +13,7 @@
 #include "passt/net/ip6.h"
 #include "passt/net/tcp.h"
 #include "passt/net/udp.h"
+#include "support/frames.h"
 
 using namespace passt;
 
@@ -65,7 +68,7 @@ void walk(std::span<const std::byte> frame, bool check) {
 		case ipproto::icmpv6:
 			if (auto i = ConstIcmp6View::parse(ip->l4())) {
 				FUZZ_CHECK(!check || i->checksum_ok(ip->saddr(), ip->daddr()));
-				fuzz::sink(ndp::options_valid(i->from(ndp::ns_opts_off)));
+				fuzz::sink(tlv::valid<tlv::Ndp>(i->from(ndp::ns_opts_off)));
 			}
 			break;
 		}

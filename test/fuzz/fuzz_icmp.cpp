@@ -15,6 +15,7 @@
 //
 // FUZZ_SRCS: src/core/log.cpp src/core/epoll.cpp src/core/timer.cpp src/core/util.cpp
 // FUZZ_SRCS: src/flow/flow.cpp src/flow/fwd.cpp src/icmp/icmp.cpp
+// FUZZ_SRCS: test/support/frames.cpp
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -31,6 +32,7 @@
 #include "passt/net/build.h"
 #include "passt/net/icmp.h"
 #include "passt/net/icmpv6.h"
+#include "support/frames.h"
 
 extern "C" int socket(int, int, int) {
 	errno = EACCES;

@@ -8,7 +8,7 @@
 // RA or NA from our MAC and link-local address, hop limit 255, valid
 // checksum and options, within the IPv6 minimum MTU, and never an NA for
 // one of the guest's own addresses.
-// FUZZ_SRCS: src/core/log.cpp src/core/util.cpp
+// FUZZ_SRCS: src/core/log.cpp src/core/util.cpp test/support/frames.cpp
 #include <cstring>
 
 #include "fuzz_util.h"
@@ -20,6 +20,7 @@
 #include "passt/net/ip6.h"
 #include "passt/services/ndp.h"
 #include "passt/tap/output.h"
+#include "support/frames.h"
 
 using namespace passt;
 
@@ -45,12 +46,12 @@ struct CheckingSink final : TapOutput {
 		FUZZ_CHECK(icmp && icmp->code() == 0 && icmp->checksum_ok(ip->saddr(), ip->daddr()));
 		if (icmp->type() == icmp6type::router_advert) {
 			FUZZ_CHECK(icmp->bytes().size() >= ndp::ra_opts_off);
-			FUZZ_CHECK(ndp::options_valid(icmp->from(ndp::ra_opts_off)));
+			FUZZ_CHECK(tlv::valid<tlv::Ndp>(icmp->from(ndp::ra_opts_off)));
 			FUZZ_CHECK(!c->no_ra);
 		} else {
 			FUZZ_CHECK(icmp->type() == icmp6type::neighbor_advert);
 			FUZZ_CHECK(icmp->bytes().size() == ndp::na_opts_off + 8);
-			FUZZ_CHECK(ndp::options_valid(icmp->from(ndp::na_opts_off)));
+			FUZZ_CHECK(tlv::valid<tlv::Ndp>(icmp->from(ndp::na_opts_off)));
 			Ipv6Addr t = *icmp->target();
 			FUZZ_CHECK(!t.is_multicast() && t != c->ip6.addr && t != st->addr6_seen &&
 				   t != st->addr6_ll_seen);

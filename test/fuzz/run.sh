@@ -18,7 +18,7 @@ OUT=${FUZZ_OUT:-build/fuzz}
 SECS=${FUZZ_SECONDS:-20}
 CXX=${FUZZ_CXX:-clang++}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
-CXXFLAGS="-std=c++20 -O1 -g -Iinclude -Itest/fuzz -D_GNU_SOURCE -DPASST_VERSION=\"fuzz\" $SAN"
+CXXFLAGS="-std=c++20 -O1 -g -Iinclude -Itest -Itest/fuzz -D_GNU_SOURCE -DPASST_VERSION=\"fuzz\" $SAN"
 RT_PKG=libclang-rt-14-dev
 
 mkdir -p "$OUT/obj" "$OUT/bin" "$OUT/logs" "$OUT/corpus" "$OUT/seeds" "$OUT/artifacts"

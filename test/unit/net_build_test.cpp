@@ -13,6 +13,7 @@
 #include "passt/net/ip4.h"
 #include "passt/net/ip6.h"
 #include "passt/net/udp.h"
+#include "support/frames.h"
 
 namespace passt {
 namespace {
@@ -151,9 +152,9 @@ TEST(NetBuild, Icmp6RouterAdvertisement) {
 	ASSERT_TRUE(icmp);
 	EXPECT_EQ(icmp->type(), icmp6type::router_advert);
 	EXPECT_TRUE(icmp->checksum_ok(ip->saddr(), ip->daddr()));
-	auto sll = ndp::find_option(icmp->from(ndp::ra_opts_off), ndp::opt_source_lladdr);
+	auto sll = tlv::find<tlv::Ndp>(icmp->from(ndp::ra_opts_off), ndp::opt_source_lladdr);
 	ASSERT_TRUE(sll);
-	EXPECT_EQ(ndp::option_lladdr(*sll), om);
+	EXPECT_EQ(ndp_lladdr(*sll), om);
 	// In place: same frame.
 	std::vector<std::byte> b2(200);
 	std::memcpy(b2.data() + frame::icmp6_body_off, body.data(), body.size());

@@ -26,6 +26,7 @@
 #include "passt/net/ip6.h"
 #include "passt/net/tcp.h"
 #include "passt/net/udp.h"
+#include "support/frames.h"
 
 namespace passt {
 namespace {
@@ -242,11 +243,11 @@ TEST(NetCapture, NeighborSolicitation) {
 	ASSERT_TRUE(icmp->target());
 	EXPECT_EQ(*icmp->target(), gw6);
 	auto opts = icmp->from(ndp::ns_opts_off);
-	EXPECT_TRUE(ndp::options_valid(opts));
-	auto sll = ndp::find_option(opts, ndp::opt_source_lladdr);
+	EXPECT_TRUE(tlv::valid<tlv::Ndp>(opts));
+	auto sll = tlv::find<tlv::Ndp>(opts, ndp::opt_source_lladdr);
 	ASSERT_TRUE(sll);
-	EXPECT_EQ(ndp::option_lladdr(*sll), mac2);
-	EXPECT_FALSE(ndp::find_option(opts, ndp::opt_target_lladdr));
+	EXPECT_EQ(ndp_lladdr(*sll), mac2);
+	EXPECT_FALSE(tlv::find<tlv::Ndp>(opts, ndp::opt_target_lladdr));
 }
 
 TEST(NetCapture, RouterSolicitation) {
@@ -258,9 +259,9 @@ TEST(NetCapture, RouterSolicitation) {
 	ASSERT_TRUE(icmp);
 	EXPECT_EQ(icmp->type(), icmp6type::router_solicit);
 	EXPECT_TRUE(icmp->checksum_ok(ip->saddr(), ip->daddr()));
-	auto sll = ndp::find_option(icmp->from(ndp::rs_opts_off), ndp::opt_source_lladdr);
+	auto sll = tlv::find<tlv::Ndp>(icmp->from(ndp::rs_opts_off), ndp::opt_source_lladdr);
 	ASSERT_TRUE(sll);
-	EXPECT_EQ(ndp::option_lladdr(*sll), mac2);
+	EXPECT_EQ(ndp_lladdr(*sll), mac2);
 }
 
 // MLDv2 report: a real hop-by-hop header (router alert) before ICMPv6.

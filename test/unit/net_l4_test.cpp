@@ -6,6 +6,7 @@
 #include "passt/net/icmpv6.h"
 #include "passt/net/tcp.h"
 #include "passt/net/udp.h"
+#include "support/frames.h"
 
 namespace passt {
 namespace {
@@ -283,30 +284,30 @@ TEST(NetNdp, NeighborAdvertisementFieldsAndOptions) {
 	EXPECT_TRUE(i->word() & ndp::na_override);
 	EXPECT_EQ(i->target(), s6);
 	auto opts = i->from(ndp::na_opts_off);
-	EXPECT_TRUE(ndp::options_valid(opts));
-	auto tll = ndp::find_option(opts, ndp::opt_target_lladdr);
+	EXPECT_TRUE(tlv::valid<tlv::Ndp>(opts));
+	auto tll = tlv::find<tlv::Ndp>(opts, ndp::opt_target_lladdr);
 	ASSERT_TRUE(tll);
-	EXPECT_EQ(ndp::option_lladdr(*tll), (MacAddr{{2, 0, 0, 0, 0, 1}}));
-	EXPECT_TRUE(ndp::find_option(opts, ndp::opt_rdnss));
-	EXPECT_FALSE(ndp::find_option(opts, ndp::opt_mtu));
+	EXPECT_EQ(ndp_lladdr(*tll), (MacAddr{{2, 0, 0, 0, 0, 1}}));
+	EXPECT_TRUE(tlv::find<tlv::Ndp>(opts, ndp::opt_rdnss));
+	EXPECT_FALSE(tlv::find<tlv::Ndp>(opts, ndp::opt_mtu));
 	int count = 0;
-	EXPECT_TRUE(ndp::for_each_option(opts, [&](const ndp::Option &) { return ++count < 1; }));
+	EXPECT_TRUE(tlv::for_each<tlv::Ndp>(opts, [&](const tlv::Option &) { return ++count < 1; }));
 	EXPECT_EQ(count, 1);
 }
 
 TEST(NetNdp, MalformedOptions) {
-	EXPECT_TRUE(ndp::options_valid({}));
-	EXPECT_FALSE(ndp::options_valid(hex("0100 020000000001"))); // length 0
-	EXPECT_FALSE(ndp::options_valid(hex("0102 020000000001"))); // 16 bytes claimed
-	EXPECT_FALSE(ndp::options_valid(hex("01")));                 // cut in the header
+	EXPECT_TRUE(tlv::valid<tlv::Ndp>({}));
+	EXPECT_FALSE(tlv::valid<tlv::Ndp>(hex("0100 020000000001"))); // length 0
+	EXPECT_FALSE(tlv::valid<tlv::Ndp>(hex("0102 020000000001"))); // 16 bytes claimed
+	EXPECT_FALSE(tlv::valid<tlv::Ndp>(hex("01")));                 // cut in the header
 	// An option after a malformed one is not found.
-	EXPECT_FALSE(ndp::find_option(hex("0500 0000 0000 0000 0101 020000000001"),
+	EXPECT_FALSE(tlv::find<tlv::Ndp>(hex("0500 0000 0000 0000 0101 020000000001"),
 				      ndp::opt_source_lladdr));
 	// Wrong option type / too short for an address.
-	ndp::Option mtu{ndp::opt_mtu, {}};
-	EXPECT_FALSE(ndp::option_lladdr(mtu));
+	auto mtu = hex("0501 0000 000005dc");
+	EXPECT_FALSE(ndp_lladdr(tlv::Option{ndp::opt_mtu, std::span(mtu).subspan(2), mtu}));
 	auto shortopt = hex("0101 0200");
-	EXPECT_FALSE(ndp::option_lladdr(ndp::Option{1, shortopt}));
+	EXPECT_FALSE(ndp_lladdr(tlv::Option{1, std::span(shortopt).subspan(2), shortopt}));
 }
 
 } // namespace

@@ -19,6 +19,7 @@
 #include "passt/net/udp.h"
 #include "passt/services/dns_name.h"
 #include "passt/tap/output.h"
+#include "support/frames.h"
 
 using namespace passt;
 using namespace passt::dhcpv6;

@@ -21,6 +21,7 @@
 #include "passt/net/ip6.h"
 #include "passt/services/dns_name.h"
 #include "passt/tap/output.h"
+#include "support/frames.h"
 
 using namespace passt;
 
@@ -112,7 +113,7 @@ struct Sent {
 	Ipv6Addr saddr, daddr;
 	uint8_t hop = 0;
 	std::span<const std::byte> msg; // ICMPv6 message, inside the frame taken apart
-	std::vector<ndp::Option> opts;
+	std::vector<tlv::Option> opts;
 	uint8_t type() const { return uint8_t(msg[0]); }
 	uint8_t code() const { return uint8_t(msg[1]); }
 };
@@ -147,7 +148,7 @@ Sent take_apart(const Bytes &frame) {
 	if (s.msg.size() < off)
 		return s;
 	auto opts = s.msg.subspan(off);
-	EXPECT_TRUE(ndp::for_each_option(opts, [&](const ndp::Option &o) {
+	EXPECT_TRUE(tlv::for_each<tlv::Ndp>(opts, [&](const tlv::Option &o) {
 		s.opts.push_back(o);
 		return true;
 	}));
@@ -158,8 +159,8 @@ Sent take_apart(const Bytes &frame) {
 std::map<uint8_t, std::span<const std::byte>> by_type(const Sent &s) {
 	std::map<uint8_t, std::span<const std::byte>> m;
 	for (const auto &o : s.opts) {
-		EXPECT_EQ(m.count(o.type), 0u) << "option " << int(o.type) << " twice";
-		m[o.type] = o.bytes;
+		EXPECT_EQ(m.count(uint8_t(o.code)), 0u) << "option " << int(o.code) << " twice";
+		m[uint8_t(o.code)] = o.bytes;
 	}
 	return m;
 }
@@ -223,7 +224,8 @@ void check_full_ra(const Sent &s, const Ipv6Addr &dst, const MacAddr &dst_mac) {
 	auto o = by_type(s);
 	EXPECT_EQ(o.size(), 5u);
 	ASSERT_TRUE(o.count(ndp::opt_source_lladdr));
-	EXPECT_EQ(*ndp::option_lladdr({ndp::opt_source_lladdr, o[ndp::opt_source_lladdr]}), our_mac);
+	EXPECT_EQ(*ndp_lladdr(*tlv::find<tlv::Ndp>(o[ndp::opt_source_lladdr], ndp::opt_source_lladdr)),
+		  our_mac);
 
 	ASSERT_TRUE(o.count(ndp::opt_mtu));
 	EXPECT_EQ(o[ndp::opt_mtu].size(), 8u);
@@ -560,8 +562,8 @@ void check_na(const Sent &s, const Ipv6Addr &dst, const MacAddr &dst_mac,
 	EXPECT_EQ(be32_at(s.msg, 4), flags);
 	EXPECT_EQ(addr_at(s.msg, 8), target);
 	ASSERT_EQ(s.opts.size(), 1u);
-	EXPECT_EQ(s.opts[0].type, ndp::opt_target_lladdr);
-	EXPECT_EQ(*ndp::option_lladdr(s.opts[0]), our_mac);
+	EXPECT_EQ(s.opts[0].code, ndp::opt_target_lladdr);
+	EXPECT_EQ(*ndp_lladdr(s.opts[0]), our_mac);
 }
 
 TEST_F(NdpTest, NeighbourSolicitationForGatewayAndOthers) {

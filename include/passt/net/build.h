@@ -3,11 +3,12 @@
 // and checksums. Used by the services (DHCP/DHCPv6 replies, RA/NA, echo
 // replies, ARP replies) that answer the guest directly.
 //
-// Each builder returns the frame length, or 0 (buffer untouched) if the frame
-// does not fit in buf or is too long for the IP length field. The payload may
-// overlap buf (it is moved, not copied). The *_inplace variants expect the
-// payload already at the matching *_off offset in buf and write only the
-// headers, for services that compose their payload directly in the frame.
+// Each builder expects the payload already at the matching *_off offset in
+// buf (the services compose it directly in the frame) and writes only the
+// headers in front of it. It returns the frame length, or 0 (buffer
+// untouched) if the frame does not fit in buf or is too long for the IP
+// length field. (Tests build frames around a separate payload with
+// test/support/frames.h.)
 // IPv4 headers get ID 0, DF set, no options; IPv6 headers traffic class and
 // flow label 0.
 #pragma once
@@ -29,33 +30,21 @@ inline constexpr size_t icmp6_body_off = 14 + 40 + 4;
 inline constexpr size_t arp_len = 14 + 28;
 } // namespace frame
 
-size_t build_udp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-		  Ipv4Addr saddr, Ipv4Addr daddr, uint16_t sport, uint16_t dport,
-		  std::span<const std::byte> payload, uint8_t ttl = 64);
 size_t build_udp4_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
 			  Ipv4Addr saddr, Ipv4Addr daddr, uint16_t sport, uint16_t dport,
 			  size_t payload_len, uint8_t ttl = 64);
 
-size_t build_udp6(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-		  const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint16_t sport, uint16_t dport,
-		  std::span<const std::byte> payload, uint8_t hop_limit = 64);
 size_t build_udp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
 			  const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint16_t sport,
 			  uint16_t dport, size_t payload_len, uint8_t hop_limit = 64);
 
 // body: the ICMP message after type/code/checksum (echo: id, seq, data).
-size_t build_icmp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-		   Ipv4Addr saddr, Ipv4Addr daddr, uint8_t type, uint8_t code,
-		   std::span<const std::byte> body, uint8_t ttl = 64);
 size_t build_icmp4_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
 			   Ipv4Addr saddr, Ipv4Addr daddr, uint8_t type, uint8_t code,
 			   size_t body_len, uint8_t ttl = 64);
 
 // body: the ICMPv6 message after type/code/checksum (RA: hop limit, flags,
 // lifetime, timers, options). Hop limit defaults to 255 as NDP requires.
-size_t build_icmp6(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-		   const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t type, uint8_t code,
-		   std::span<const std::byte> body, uint8_t hop_limit = 255);
 size_t build_icmp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
 			   const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t type,
 			   uint8_t code, size_t body_len, uint8_t hop_limit = 255);
@@ -64,9 +53,5 @@ size_t build_icmp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const M
 size_t build_arp(std::span<std::byte> buf, const MacAddr &eth_dst, const MacAddr &eth_src,
 		 uint16_t op, const MacAddr &sha, Ipv4Addr spa, const MacAddr &tha, Ipv4Addr tpa);
 
-// Parse an Ethernet frame and (re)compute the IPv4 header checksum and the
-// TCP/UDP/ICMP/ICMPv6 checksum. False (frame unchanged) if it does not parse,
-// is an IP fragment or carries another protocol.
-bool fill_checksums(std::span<std::byte> frame);
 
 } // namespace passt

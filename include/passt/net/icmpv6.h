@@ -1,5 +1,5 @@
-// ICMPv6 (RFC 4443) header view, with NDP (RFC 4861) constants and a
-// bounds-checked walker for NDP options.
+// ICMPv6 (RFC 4443) header view, with NDP (RFC 4861) constants (NDP options
+// are read and written with passt/net/tlv.h, tlv::Ndp).
 //
 //   0 type  1 code  2 checksum  4 message body...
 //   echo: 4 id  6 seq  8 data;  NS/NA: 4 flags/reserved  8 target  24 options
@@ -61,33 +61,6 @@ inline constexpr uint8_t opt_dnssl = 31; // RFC 8106
 // Hop limit every NDP message must carry (RFC 4861 6.1, 7.1).
 inline constexpr uint8_t hop_limit = 255;
 
-// One option: its type and all its bytes (type and length included).
-struct Option {
-	uint8_t type;
-	std::span<const std::byte> bytes;
-};
-
-// Every option has a non-zero length that fits in opts.
-bool options_valid(std::span<const std::byte> opts);
-// First option of the given type, nullopt if absent or the list is malformed
-// before it.
-std::optional<Option> find_option(std::span<const std::byte> opts, uint8_t type);
-// Call f(Option) for each option until f returns false; false if malformed.
-template <class F> bool for_each_option(std::span<const std::byte> opts, F &&f) {
-	while (!opts.empty()) {
-		if (opts.size() < 2)
-			return false;
-		size_t len = size_t(uint8_t(opts[1])) * 8;
-		if (len == 0 || len > opts.size())
-			return false;
-		if (!f(Option{uint8_t(opts[0]), opts.first(len)}))
-			return true;
-		opts = opts.subspan(len);
-	}
-	return true;
-}
-// The link-layer address of a source/target link-layer address option.
-std::optional<MacAddr> option_lladdr(const Option &o);
 } // namespace ndp
 
 template <ByteType B> class BasicIcmp6View {
