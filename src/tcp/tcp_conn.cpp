@@ -1,0 +1,359 @@
+// TCP translator, connections: open one for a guest SYN (host socket and
+// non-blocking connect(), SYN-ACK once it completes) or for a connection
+// accepted on a listener (SYN to the guest), and close or reset them. The
+// per-flow state set up here is described in tcp.cpp.
+//
+// System calls: socket, bind, connect, setsockopt (TCP_NODELAY,
+// SO_PEEK_OFF, SO_BINDTODEVICE, SO_LINGER), getsockopt (SO_ERROR),
+// getsockname, getpeername, close.
+// #syscalls bind close connect getpeername getsockname getsockopt setsockopt socket
+#include <cerrno>
+#include <cstring>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "passt/core/log.h"
+#include "passt/flow/fwd.h"
+#include "passt/net/sockaddr.h"
+#include "passt/tcp/splice.h"
+#include "tcp_priv.h"
+
+namespace passt::tcp_detail {
+
+namespace {
+
+uint32_t new_isn(const TcpCtx &ctx, const FlowSide &g) {
+	IsnGenerator gen(ctx.key);
+	return gen.isn(g.our_addr, g.peer_addr, g.our_port, g.peer_port);
+}
+
+uint32_t new_label(const TcpCtx &ctx, const FlowSide &g) {
+	SipHash h(ctx.key);
+	h.add(std::span<const std::byte>(reinterpret_cast<const std::byte *>(g.peer_addr.a.b.data()), 16));
+	h.add(std::span<const std::byte>(reinterpret_cast<const std::byte *>(g.our_addr.a.b.data()), 16));
+	h.add_u16(g.peer_port);
+	h.add_u16(g.our_port);
+	h.add_u32(0x7c9);
+	return uint32_t(h.finish()) & 0xfffff;
+}
+
+// Options every socket of a flow gets, and the SO_PEEK_OFF probe.
+void sock_setup(TcpCtx &ctx, int s) {
+	int one = 1;
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (ctx.peek_off) {
+		int zero = 0;
+		if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0) {
+			info("TCP: SO_PEEK_OFF not supported (%s): peeking from the start",
+			     strerror(errno));
+			ctx.peek_off = false;
+		}
+	}
+}
+
+void sock_close(TcpCtx &ctx, TcpFlow &t, bool reset) {
+	if (t.sock < 0)
+		return;
+	ctx.loop.remove(t.sock);
+	if (reset) {
+		linger l{1, 0};
+		setsockopt(t.sock, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	}
+	close(t.sock);
+	t.sock = -1;
+}
+
+// Sequence space, flow label and handshake deadline of a new flow whose
+// guest side is set.
+void flow_start(TcpCtx &ctx, Flow &f, TcpFlow &t, const timespec &now) {
+	t.snd_una = t.snd_nxt = new_isn(ctx, f.guest());
+	t.flow_label = new_label(ctx, f.guest());
+	t.deadline_ns = deadline_after(now, TCP_HANDSHAKE_TIMEOUT_MS);
+}
+
+// Watch the flow's socket with events and make its guest side findable.
+// False (socket out of the epoll set again) if either fails.
+bool flow_register(TcpCtx &ctx, uint32_t idx, TcpFlow &t, uint32_t events) {
+	EpollRef ref{RefKind::TcpSock, t.sock, idx};
+	t.events = events;
+	if (ctx.loop.add(t.sock, events, ref) < 0 || !ctx.flows.hash_insert(idx, FlowSideIdx::Guest)) {
+		ctx.loop.remove(t.sock);
+		return false;
+	}
+	return true;
+}
+
+// The host socket of an outbound connection: bound to the interface and
+// source address the rules give, connect() to h.peer_addr started. The fd,
+// or -1 (logged).
+int outbound_sock_open(const Config &c, const FlowSide &h) {
+	int fd = socket(h.peer_addr.is_v4() ? AF_INET : AF_INET6,
+			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fd < 0) {
+		warn_rl("TCP: socket: %s", strerror(errno));
+		return -1;
+	}
+	const std::string &ifname = fwd_bind_ifname(c, h.peer_addr);
+	if (!ifname.empty())
+		setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
+			   socklen_t(ifname.size() + 1));
+	SockAddr sa;
+	if (!h.our_addr.is_unspecified()) {
+		socklen_t l = sockaddr_from(sa, h.our_addr, 0, fwd_scope_id(c, h.our_addr));
+		if (bind(fd, &sa.sa, l) < 0)
+			debug_rl("TCP: bind to %s: %s", h.our_addr.text().c_str(), strerror(errno));
+	}
+	// A link-local target (such as our link-local address, the host's
+	// own) needs its interface as scope, or connect() fails.
+	socklen_t l = sockaddr_from(sa, h.peer_addr, h.peer_port, fwd_scope_id(c, h.peer_addr));
+	if (connect(fd, &sa.sa, l) < 0 && errno != EINPROGRESS) {
+		debug("TCP: connect to %s:%u: %s", h.peer_addr.text().c_str(), h.peer_port,
+		      strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+// A SYN we can open a connection for: no other flags, usable addresses.
+bool syn_acceptable(const Seg &s) {
+	return !(s.flags & (tcpflag::ack | tcpflag::rst | tcpflag::fin)) &&
+	       !s.src.is_unspecified() && !s.src.is_loopback() && !s.dst.is_unspecified();
+}
+
+// Give up on a new outbound flow: free it, RST to the guest.
+void refuse(TcpCtx &ctx, uint32_t idx, const Seg &s) {
+	ctx.flows.free(idx);
+	rst_unmatched(ctx, s);
+}
+
+// Where an inbound connection appears in the guest: from the mapped source
+// of the host peer h, to the guest's address (or the rule's) and the
+// listener's target port. False if one of the addresses is missing.
+bool inbound_guest_side(const TcpCtx &ctx, const TcpListener &l, const FlowSide &h, FlowSide &g) {
+	const bool v4 = h.peer_addr.is_v4();
+	g.our_addr = fwd_nat_to_tap(ctx.c, ipproto::tcp, h.peer_addr, h.peer_port);
+	g.our_port = h.peer_port;
+	const PortRule &rule = ctx.c.tcp_in.rules[l.rule];
+	if (rule.to_addr && rule.to_addr->is_v4() == v4) {
+		g.peer_addr = *rule.to_addr;
+	} else if (v4) {
+		g.peer_addr = ctx.tap.addr4_seen.is_unspecified() ? ctx.c.ip4.addr
+								   : ctx.tap.addr4_seen;
+	} else {
+		g.peer_addr = ctx.tap.addr6_seen.is_unspecified() ? ctx.c.ip6.addr
+								   : ctx.tap.addr6_seen;
+	}
+	g.peer_port = l.target;
+	return !g.our_addr.is_unspecified() && !g.peer_addr.is_unspecified();
+}
+
+// pasta: a connection from the host's loopback goes to the namespace
+// without frames (splice.cpp), unless --no-splice. True if it was handed
+// over (fd with it).
+bool splice_inbound(TcpCtx &ctx, const TcpListener &l, const FlowSide &h, Fd &sock,
+		    const timespec &now) {
+	if (!ctx.splice ||
+	    !fwd_splice_from_host(ctx.c, h.peer_addr, bool(ctx.c.tcp_in.rules[l.rule].to_addr)))
+		return false;
+	const bool v4 = h.peer_addr.is_v4();
+	InAny seen = v4 ? InAny(ctx.tap.addr4_seen) : InAny(ctx.tap.addr6_seen);
+	tcp_splice_from_host(*ctx.splice, sock.release(), fwd_splice_ns_target(ctx.c, !v4, seen),
+			     l.target, now);
+	return true;
+}
+
+} // namespace
+
+void apply_syn_opts(TcpFlow &t, const Seg &s) {
+	t.guest_mss = s.opts.mss && *s.opts.mss >= 64 ? *s.opts.mss : 536;
+	if (s.opts.wscale) {
+		t.flags |= tcpf::guest_ws;
+		t.guest_wscale = *s.opts.wscale > tcpopt::max_wscale ? tcpopt::max_wscale
+								  : *s.opts.wscale;
+	}
+	t.guest_wnd = s.wnd; // never scaled in a SYN
+}
+
+// A SYN from the guest for no existing flow: open the host socket.
+void conn_from_tap(TcpCtx &ctx, const Seg &s, const timespec &now) {
+	if (!syn_acceptable(s)) {
+		rst_unmatched(ctx, s);
+		return;
+	}
+	auto idx = ctx.flows.alloc(FlowType::Tcp, now);
+	if (!idx) {
+		debug_rl("TCP: flow table full, resetting connection from the guest");
+		rst_unmatched(ctx, s);
+		return;
+	}
+	Flow &f = *ctx.flows.get(*idx);
+	FlowSide &g = f.guest();
+	g.peer_addr = s.src;
+	g.peer_port = s.sport;
+	g.our_addr = s.dst;
+	g.our_port = s.dport;
+	TcpFlow &t = f.init_state<TcpFlow>();
+	t.sock = -1;
+	t.state = TcpState::Connecting;
+	t.rcv_nxt = s.seq + 1;
+	apply_syn_opts(t, s);
+	flow_start(ctx, f, t, now);
+
+	if (!fwd_guest_to_host(ctx.c, ipproto::tcp, g, f.host()) ||
+	    f.host().peer_addr.is_v4() != g.our_addr.is_v4()) {
+		debug_rl("TCP: connection to %s not forwardable", g.our_addr.text().c_str());
+		refuse(ctx, *idx, s);
+		return;
+	}
+	const FlowSide &h = f.host();
+	int fd = outbound_sock_open(ctx.c, h);
+	if (fd < 0) {
+		refuse(ctx, *idx, s);
+		return;
+	}
+	t.sock = fd;
+	sock_setup(ctx, fd);
+	if (!flow_register(ctx, *idx, t, EPOLLOUT)) {
+		close(fd);
+		refuse(ctx, *idx, s);
+		return;
+	}
+	ctx.stats.conns_out++;
+	debug("TCP: flow %u: %s:%u -> %s:%u (host %s:%u)", *idx, g.peer_addr.text().c_str(),
+	      g.peer_port, g.our_addr.text().c_str(), g.our_port, h.peer_addr.text().c_str(),
+	      h.peer_port);
+}
+
+// Host connect() finished for a Connecting flow.
+void connect_done(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now) {
+	TcpFlow &t = f.state<TcpFlow>();
+	int err = 0;
+	socklen_t sl = sizeof(err);
+	if (getsockopt(t.sock, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
+		err = errno;
+	if (err) {
+		debug("TCP: flow %u: connect: %s", idx, strerror(err));
+		flow_rst(ctx, idx);
+		return;
+	}
+	SockAddr sa;
+	socklen_t l = sizeof(sa);
+	if (getsockname(t.sock, &sa.sa, &l) == 0)
+		sockaddr_to(sa, f.host().our_addr, f.host().our_port);
+	TcpOptions o = syn_opts(ctx, f.guest().our_addr.is_v4(), t.flags & tcpf::guest_ws);
+	uint32_t room = sock_wnd(t.sock);
+	t.last_wnd = room > 65535 ? 65535 : room;
+	send_ctrl_raw(ctx, ends_of(f), tcpflag::syn | tcpflag::ack, t.snd_nxt, t.rcv_nxt,
+		      uint16_t(t.last_wnd), &o);
+	t.snd_nxt++;
+	t.snd_una = t.snd_max = t.snd_nxt; // the SYN is not data: count from after it
+	t.state = TcpState::SynAckSent;
+	set_events(ctx, idx, t, 0);
+	f.last_active = now;
+}
+
+// The handshake with the guest is complete.
+void established(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now) {
+	TcpFlow &t = f.state<TcpFlow>();
+	t.state = TcpState::Established;
+	t.deadline_ns = 0;
+	t.retrans = 0;
+	set_events(ctx, idx, t, est_events(t));
+	f.last_active = now;
+}
+
+// An accepted connection on a listener: new flow, SYN to the guest.
+void conn_from_sock(TcpCtx &ctx, const TcpListener &l, int fd, const timespec &now) {
+	Fd sock(fd);
+	SockAddr peer, local;
+	socklen_t pl = sizeof(peer), ll = sizeof(local);
+	if (getpeername(fd, &peer.sa, &pl) < 0 || getsockname(fd, &local.sa, &ll) < 0)
+		return;
+	FlowSide h;
+	sockaddr_to(peer, h.peer_addr, h.peer_port);
+	sockaddr_to(local, h.our_addr, h.our_port);
+	const bool v4 = h.peer_addr.is_v4();
+	if (splice_inbound(ctx, l, h, sock, now))
+		return;
+	if (v4 ? !ctx.c.ip4.enabled : !ctx.c.ip6.enabled)
+		return;
+
+	FlowSide g;
+	if (!inbound_guest_side(ctx, l, h, g)) {
+		debug_rl("TCP: can't present connection from %s to the guest",
+			 h.peer_addr.text().c_str());
+		return;
+	}
+	auto idx = ctx.flows.alloc(FlowType::Tcp, now);
+	if (!idx) {
+		debug_rl("TCP: flow table full, refusing inbound connection");
+		linger lg{1, 0};
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		return;
+	}
+	Flow &f = *ctx.flows.get(*idx);
+	f.guest() = g;
+	f.host() = h;
+	TcpFlow &t = f.init_state<TcpFlow>();
+	t.sock = fd;
+	t.state = TcpState::SynSent;
+	flow_start(ctx, f, t, now);
+	sock_setup(ctx, fd);
+	if (!flow_register(ctx, *idx, t, 0)) {
+		ctx.flows.free(*idx);
+		return;
+	}
+	sock.release();
+	TcpOptions o = syn_opts(ctx, v4, true);
+	uint32_t room = sock_wnd(fd);
+	t.last_wnd = room > 65535 ? 65535 : room;
+	send_ctrl_raw(ctx, ends_of(f), tcpflag::syn, t.snd_nxt, 0, uint16_t(t.last_wnd), &o);
+	t.snd_nxt++;
+	t.snd_max = t.snd_nxt;
+	ctx.stats.conns_in++;
+	debug("TCP: flow %u: inbound %s:%u -> guest %s:%u", *idx, h.peer_addr.text().c_str(),
+	      h.peer_port, g.peer_addr.text().c_str(), g.peer_port);
+}
+
+void flow_close(TcpCtx &ctx, uint32_t idx, bool reset_host) {
+	Flow *f = ctx.flows.get(idx, FlowType::Tcp);
+	if (!f)
+		return;
+	sock_close(ctx, f->state<TcpFlow>(), reset_host);
+	debug("TCP: flow %u closed%s (totals: %lu partial sends, %lu holes, %lu retransmits, "
+	      "%lu window updates, %lu dropped)",
+	      idx, reset_host ? " (reset)" : "", (unsigned long)ctx.stats.partial_sends,
+	      (unsigned long)ctx.stats.holes, (unsigned long)ctx.stats.retransmits,
+	      (unsigned long)ctx.stats.wnd_updates, (unsigned long)ctx.stats.dropped);
+	ctx.flows.free(idx);
+}
+
+// Reset both ways: RST to the guest, SO_LINGER 0 close of the socket.
+void flow_rst(TcpCtx &ctx, uint32_t idx) {
+	Flow *f = ctx.flows.get(idx, FlowType::Tcp);
+	if (!f)
+		return;
+	TcpFlow &t = f->state<TcpFlow>();
+	if (t.state == TcpState::Connecting)
+		send_ctrl_raw(ctx, ends_of(*f), tcpflag::rst | tcpflag::ack, 0, t.rcv_nxt, 0,
+			      nullptr);
+	else
+		send_ctrl_raw(ctx, ends_of(*f), tcpflag::rst | tcpflag::ack, t.snd_nxt, t.rcv_nxt,
+			      0, nullptr);
+	flow_close(ctx, idx, true);
+}
+
+// True if both directions are finished: close the flow.
+bool maybe_done(TcpCtx &ctx, uint32_t idx, TcpFlow &t) {
+	if ((t.flags & tcpf::guest_fin) && (t.flags & tcpf::fin_acked)) {
+		flow_close(ctx, idx, false);
+		return true;
+	}
+	return false;
+}
+
+} // namespace passt::tcp_detail

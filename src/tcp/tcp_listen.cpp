@@ -1,0 +1,100 @@
+// TCP translator, inbound listeners: one listening socket per forwarded
+// port and address family (-t; the walk over the rules, its error policy
+// and descriptor budget are fwd/listeners.cpp's), kept in step with the
+// namespace's bound ports for pasta's "-t auto", and accept() on them.
+//
+// System calls: socket, setsockopt, bind, listen (pasta's auto-forwarding
+// scans open listeners after start-up, passt only at start-up), accept4,
+// close.
+// #syscalls accept4 bind close setsockopt socket
+// #syscalls:pasta listen
+#include <cerrno>
+#include <cstring>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "passt/core/log.h"
+#include "passt/fwd/listeners.h"
+#include "passt/net/sockaddr.h"
+#include "tcp_priv.h"
+
+namespace passt::tcp_detail {
+
+namespace {
+
+constexpr ListenNames NAMES{"TCP", "listener", "listen on", false};
+
+// Open one listener; -errno on failure.
+int listen_one(TcpCtx &ctx, const PortRule &r, uint32_t rule, uint16_t port, bool v6) {
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			IPPROTO_TCP);
+	if (fd < 0)
+		return -errno;
+	Fd s(fd);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (v6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (!r.bind_if.empty() &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, r.bind_if.c_str(),
+		       socklen_t(r.bind_if.size() + 1)) < 0)
+		return -errno;
+	if (int rc = listen_freebind(ctx.c, fd, v6); rc < 0)
+		return rc;
+	SockAddr sa;
+	InAny any = v6 ? InAny(Ipv6Addr::any()) : InAny(Ipv4Addr::any());
+	socklen_t l = sockaddr_from(sa, r.bind_addr ? *r.bind_addr : any, port);
+	if (bind(fd, &sa.sa, l) < 0 || listen(fd, SOMAXCONN) < 0)
+		return -errno;
+	TcpListener li;
+	li.fd = fd;
+	li.port = port;
+	li.target = uint16_t(r.to_first + (port - r.first));
+	li.rule = rule;
+	li.v6 = v6;
+	if (int rc = ctx.listeners.add_polled(ctx.loop, {RefKind::TcpListen, fd, 0}, li); rc < 0)
+		return rc;
+	s.release();
+	return 0;
+}
+
+// Close the listener in slot i and free the slot.
+void listen_close(TcpCtx &ctx, uint32_t i) { ctx.listeners.close_polled(ctx.loop, i); }
+
+} // namespace
+
+int listen_open_all(TcpCtx &ctx) {
+	// Keep half of the descriptors for connections.
+	return listen_open_rules(ctx, ctx.c.tcp_in, NAMES, listen_budget(2), listen_one);
+}
+
+} // namespace passt::tcp_detail
+
+namespace passt {
+
+using namespace tcp_detail;
+
+int tcp_listen_sync(TcpCtx &ctx, const PortBitmap &want) {
+	if (ctx.c.no_tcp)
+		return 0;
+	return listen_sync(ctx, ctx.c.tcp_in, want, NAMES, listen_one, listen_close);
+}
+
+void tcp_listen_handler(TcpCtx &ctx, EpollRef ref, uint32_t, const timespec &now) {
+	if (ref.index >= ctx.listeners.size() || ctx.listeners[ref.index].fd != ref.fd)
+		return;
+	for (int i = 0; i < 64; i++) {
+		int fd = accept4(ref.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				warn_rl("TCP: accept: %s", strerror(errno));
+			return;
+		}
+		conn_from_sock(ctx, ctx.listeners[ref.index], fd, now);
+	}
+}
+
+} // namespace passt

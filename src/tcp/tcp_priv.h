@@ -1,0 +1,112 @@
+// What the pieces of the TCP tap translator share (not part of
+// include/passt/tcp/tcp.h): sequence arithmetic, the addresses of a frame to
+// the guest, a parsed guest segment, and the functions one file of src/tcp/
+// offers the others. The theory of operation is at the top of tcp.cpp.
+//
+//   tcp.cpp            entry points: init, tap input, socket events, flush
+//   tcp_wire.cpp       guest frames: parse segments, write frames, RST
+//   tcp_window.cpp     windows we advertise, ACKs, epoll interest
+//   tcp_conn.cpp       opening (both ways) and closing connections
+//   tcp_from_guest.cpp segments of an existing flow: the state machine
+//   tcp_to_guest.cpp   socket data to the guest, acknowledged discards
+//   tcp_listen.cpp     inbound listeners and accept()
+//   tcp_timer.cpp      handshake, retransmission and idle timeouts
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <span>
+
+#include "passt/core/util.h"
+#include "passt/net/tcp.h"
+#include "passt/tcp/tcp.h"
+
+namespace passt::tcp_detail {
+
+constexpr size_t ETH_LEN = 14;
+constexpr size_t TCP_HLEN = 20;
+// Largest window we let the guest's advertisement open.
+constexpr uint32_t MAX_GUEST_WND = 32u << 20;
+// TcpFlow::events of a socket taken out of the epoll set.
+constexpr uint32_t EV_REMOVED = UINT32_MAX;
+
+inline bool seq_lt(uint32_t a, uint32_t b) { return int32_t(a - b) < 0; }
+inline bool seq_le(uint32_t a, uint32_t b) { return int32_t(a - b) <= 0; }
+inline bool seq_gt(uint32_t a, uint32_t b) { return int32_t(a - b) > 0; }
+
+inline int64_t ts_ns(const timespec &t) { return int64_t(t.tv_sec) * NS_PER_SEC + t.tv_nsec; }
+// A deadline ms milliseconds after now.
+inline int64_t deadline_after(const timespec &now, uint32_t ms) {
+	return ts_ns(now) + int64_t(ms) * NS_PER_MS;
+}
+
+inline size_t l3_len(const InAny &a) { return a.is_v4() ? 20 : 40; }
+
+// Addresses and ports of a frame towards the guest.
+struct Ends {
+	InAny src, dst; // src: what the guest talks to; dst: the guest
+	uint16_t sport, dport;
+	uint32_t label;
+};
+
+inline Ends ends_of(const Flow &f) {
+	const FlowSide &g = f.guest();
+	return Ends{g.our_addr, g.peer_addr, g.our_port, g.peer_port,
+		    f.state<TcpFlow>().flow_label};
+}
+
+// A parsed segment from the guest.
+struct Seg {
+	InAny src, dst;
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t wnd;
+	TcpOptions opts;
+	std::span<const std::byte> payload;
+};
+
+// tcp_wire.cpp
+std::optional<Seg> parse_seg(const TcpCtx &ctx, std::span<std::byte> frame);
+void write_frame(const TcpCtx &ctx, const Ends &e, std::byte *frame, size_t opt_len, size_t plen,
+		 uint8_t flags, uint32_t seq, uint32_t ack, uint16_t wnd, size_t gso_mss,
+		 TapFrame &tf);
+bool send_ctrl_raw(TcpCtx &ctx, const Ends &e, uint8_t flags, uint32_t seq, uint32_t ack,
+		   uint16_t wnd, const TcpOptions *opts);
+void rst_unmatched(TcpCtx &ctx, const Seg &s);
+uint16_t our_mss(const TcpCtx &ctx, bool v4);
+TcpOptions syn_opts(const TcpCtx &ctx, bool v4, bool offer_ws);
+
+// tcp_window.cpp
+uint32_t sock_wnd(int sock);
+uint16_t wnd_field(const TcpFlow &t, uint32_t bytes, uint32_t &actual);
+// The window field for the byte window last advertised, unchanged.
+uint16_t last_wnd_field(const TcpFlow &t);
+void set_events(TcpCtx &ctx, uint32_t idx, TcpFlow &t, uint32_t ev);
+uint32_t est_events(const TcpFlow &t);
+void send_ack(TcpCtx &ctx, uint32_t idx, Flow &f, bool rearm_small = true, bool same_wnd = false);
+
+// tcp_conn.cpp
+void conn_from_tap(TcpCtx &ctx, const Seg &s, const timespec &now);
+void conn_from_sock(TcpCtx &ctx, const TcpListener &l, int fd, const timespec &now);
+void connect_done(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now);
+void established(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now);
+void apply_syn_opts(TcpFlow &t, const Seg &s);
+void flow_close(TcpCtx &ctx, uint32_t idx, bool reset_host);
+void flow_rst(TcpCtx &ctx, uint32_t idx);
+bool maybe_done(TcpCtx &ctx, uint32_t idx, TcpFlow &t);
+
+// tcp_from_guest.cpp
+void seg_for_flow(TcpCtx &ctx, uint32_t idx, Flow &f, const Seg &s, const timespec &now);
+
+// tcp_to_guest.cpp
+bool data_from_sock(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now);
+void discard_acked(uint32_t idx, TcpFlow &t, uint32_t bytes);
+void rewind(TcpCtx &ctx, TcpFlow &t);
+
+// tcp_listen.cpp
+int listen_open_all(TcpCtx &ctx);
+
+} // namespace passt::tcp_detail
