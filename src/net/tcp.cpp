@@ -58,10 +58,13 @@ TcpOptions tcp_parse_options(std::span<const std::byte> opts) {
 	return o;
 }
 
+size_t tcp_options_len(const TcpOptions &o) {
+	return (o.mss ? 4 : 0) + (o.has_timestamps ? 12 : (o.sack_permitted ? 4 : 0)) +
+	       (o.wscale ? 4 : 0);
+}
+
 size_t tcp_write_options(std::span<std::byte> out, const TcpOptions &o) {
-	size_t need = (o.mss ? 4 : 0) + (o.has_timestamps ? 12 : (o.sack_permitted ? 4 : 0)) +
-		      (o.wscale ? 4 : 0);
-	if (need > out.size())
+	if (tcp_options_len(o) > out.size())
 		return 0;
 
 	std::byte *p = out.data();

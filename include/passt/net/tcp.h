@@ -56,6 +56,8 @@ TcpOptions tcp_parse_options(std::span<const std::byte> opts);
 // SYN carries them, NOP-padded to a multiple of 4 bytes. Returns the number of
 // bytes written (at most 20), or 0 with nothing written if out is too small.
 size_t tcp_write_options(std::span<std::byte> out, const TcpOptions &o);
+// The number of bytes tcp_write_options() writes for o.
+size_t tcp_options_len(const TcpOptions &o);
 
 template <ByteType B> class BasicTcpView {
 public:
@@ -133,6 +135,19 @@ public:
 	void fill_checksum6(const Ipv6Addr &saddr, const Ipv6Addr &daddr) requires MutableByte<B> {
 		set_checksum(be16{});
 		set_checksum(l4_checksum6(saddr, daddr, ipproto::tcp, cbytes()));
+	}
+	// Checksum offload (CHECKSUM_PARTIAL): only the folded, uncomplemented
+	// pseudo-header sum for the segment's length; whoever completes the
+	// checksum adds the segment itself.
+	void fill_pseudo_checksum4(Ipv4Addr saddr, Ipv4Addr daddr) requires MutableByte<B> {
+		set_checksum(be16::from_raw(
+			csum_fold(pseudo_header4(saddr, daddr, ipproto::tcp, uint16_t(s_.size())))));
+	}
+	void fill_pseudo_checksum6(const Ipv6Addr &saddr, const Ipv6Addr &daddr)
+		requires MutableByte<B>
+	{
+		set_checksum(be16::from_raw(
+			csum_fold(pseudo_header6(saddr, daddr, ipproto::tcp, uint32_t(s_.size())))));
 	}
 
 private:
