@@ -82,7 +82,8 @@
 // two hours as Linux keepalive defaults; a guest keepalive probe counts as
 // activity and is answered with an ACK).
 //
-// Errors. Malformed frames (bad lengths, checksum, fragments) are dropped.
+// Errors. Malformed frames (bad lengths, checksum, fragments, TCP options
+// that cannot be walked: TcpRepr::parse()) are dropped.
 // (With an offloading backend the TCP checksum was completed by the backend
 // itself and is not checked again.)
 // A segment that matches no flow gets an RST as RFC 9293 3.10.7.1 says,
@@ -217,24 +218,20 @@ void tcp_drop_guest_flows(TcpCtx &ctx) {
 bool tcp_tap_input(TcpCtx &ctx, std::span<std::byte> frame, const timespec &now) {
 	if (ctx.c.no_tcp)
 		return false;
-	auto s = parse_seg(ctx, frame);
+	FlowSide key;
+	auto s = parse_frame(ctx, frame, key);
 	if (!s) {
 		ctx.stats.dropped++;
 		trace_rl("TCP: dropping malformed frame from the guest");
 		return false;
 	}
-	FlowSide key;
-	key.peer_addr = s->src;
-	key.peer_port = s->sport;
-	key.our_addr = s->dst;
-	key.our_port = s->dport;
 	auto idx = ctx.flows.lookup(FlowType::Tcp, FlowSideIdx::Guest, key);
 	if (!idx) {
 		if ((s->flags & (tcpflag::syn | tcpflag::ack | tcpflag::rst)) == tcpflag::syn) {
-			conn_from_tap(ctx, *s, now);
+			conn_from_tap(ctx, key, *s, now);
 		} else {
 			ctx.stats.dropped++;
-			rst_unmatched(ctx, *s);
+			rst_unmatched(ctx, key, *s);
 		}
 		return true;
 	}

@@ -119,15 +119,16 @@ int outbound_sock_open(const Config &c, const FlowSide &h) {
 }
 
 // A SYN we can open a connection for: no other flags, usable addresses.
-bool syn_acceptable(const Seg &s) {
+bool syn_acceptable(const FlowSide &key, const TcpRepr &s) {
 	return !(s.flags & (tcpflag::ack | tcpflag::rst | tcpflag::fin)) &&
-	       !s.src.is_unspecified() && !s.src.is_loopback() && !s.dst.is_unspecified();
+	       !key.peer_addr.is_unspecified() && !key.peer_addr.is_loopback() &&
+	       !key.our_addr.is_unspecified();
 }
 
 // Give up on a new outbound flow: free it, RST to the guest.
-void refuse(TcpCtx &ctx, uint32_t idx, const Seg &s) {
+void refuse(TcpCtx &ctx, uint32_t idx, const FlowSide &key, const TcpRepr &s) {
 	ctx.flows.free(idx);
-	rst_unmatched(ctx, s);
+	rst_unmatched(ctx, key, s);
 }
 
 // Where an inbound connection appears in the guest: from the mapped source
@@ -168,34 +169,35 @@ bool splice_inbound(TcpCtx &ctx, const TcpListener &l, const FlowSide &h, Fd &so
 
 } // namespace
 
-void apply_syn_opts(TcpFlow &t, const Seg &s) {
+void apply_syn_opts(TcpFlow &t, const TcpRepr &s) {
 	t.guest_mss = s.opts.mss && *s.opts.mss >= 64 ? *s.opts.mss : 536;
 	if (s.opts.wscale) {
 		t.flags |= tcpf::guest_ws;
 		t.guest_wscale = *s.opts.wscale > tcpopt::max_wscale ? tcpopt::max_wscale
 								  : *s.opts.wscale;
 	}
-	t.guest_wnd = s.wnd; // never scaled in a SYN
+	t.guest_wnd = s.window; // never scaled in a SYN
 }
 
-// A SYN from the guest for no existing flow: open the host socket.
-void conn_from_tap(TcpCtx &ctx, const Seg &s, const timespec &now) {
-	if (!syn_acceptable(s)) {
-		rst_unmatched(ctx, s);
+// A SYN from the guest for no existing flow (key: its guest side): open the
+// host socket.
+void conn_from_tap(TcpCtx &ctx, const FlowSide &key, const TcpRepr &s, const timespec &now) {
+	if (!syn_acceptable(key, s)) {
+		rst_unmatched(ctx, key, s);
 		return;
 	}
 	auto idx = ctx.flows.alloc(FlowType::Tcp, now);
 	if (!idx) {
 		debug_rl("TCP: flow table full, resetting connection from the guest");
-		rst_unmatched(ctx, s);
+		rst_unmatched(ctx, key, s);
 		return;
 	}
 	Flow &f = *ctx.flows.get(*idx);
 	FlowSide &g = f.guest();
-	g.peer_addr = s.src;
-	g.peer_port = s.sport;
-	g.our_addr = s.dst;
-	g.our_port = s.dport;
+	g.peer_addr = key.peer_addr;
+	g.peer_port = key.peer_port;
+	g.our_addr = key.our_addr;
+	g.our_port = key.our_port;
 	TcpFlow &t = f.init_state<TcpFlow>();
 	t.sock = -1;
 	t.state = TcpState::Connecting;
@@ -206,20 +208,20 @@ void conn_from_tap(TcpCtx &ctx, const Seg &s, const timespec &now) {
 	if (!fwd_guest_to_host(ctx.c, ipproto::tcp, g, f.host()) ||
 	    f.host().peer_addr.is_v4() != g.our_addr.is_v4()) {
 		debug_rl("TCP: connection to %s not forwardable", g.our_addr.text().c_str());
-		refuse(ctx, *idx, s);
+		refuse(ctx, *idx, key, s);
 		return;
 	}
 	const FlowSide &h = f.host();
 	int fd = outbound_sock_open(ctx.c, h);
 	if (fd < 0) {
-		refuse(ctx, *idx, s);
+		refuse(ctx, *idx, key, s);
 		return;
 	}
 	t.sock = fd;
 	sock_setup(ctx, fd);
 	if (!flow_register(ctx, *idx, t, EPOLLOUT)) {
 		close(fd);
-		refuse(ctx, *idx, s);
+		refuse(ctx, *idx, key, s);
 		return;
 	}
 	ctx.stats.conns_out++;

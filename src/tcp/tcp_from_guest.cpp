@@ -29,7 +29,7 @@ struct RxResult {
 
 // RFC 5961 3.2: an RST counts if it is in the window (in SynSent: if it
 // acknowledges our SYN).
-void guest_rst(TcpCtx &ctx, uint32_t idx, const TcpFlow &t, const Seg &s) {
+void guest_rst(TcpCtx &ctx, uint32_t idx, const TcpFlow &t, const TcpRepr &s) {
 	bool ok;
 	if (t.state == TcpState::SynSent)
 		ok = (s.flags & tcpflag::ack) && s.ack == t.snd_nxt;
@@ -44,7 +44,7 @@ void guest_rst(TcpCtx &ctx, uint32_t idx, const TcpFlow &t, const Seg &s) {
 
 // A segment for a flow still in its handshake, or a SYN on an established
 // one. True if the segment goes on to the ACK and data steps.
-bool handshake_step(TcpCtx &ctx, uint32_t idx, Flow &f, const Seg &s, const timespec &now) {
+bool handshake_step(TcpCtx &ctx, uint32_t idx, Flow &f, const TcpRepr &s, const timespec &now) {
 	TcpFlow &t = f.state<TcpFlow>();
 	switch (t.state) {
 	case TcpState::Connecting:
@@ -95,7 +95,7 @@ bool handshake_step(TcpCtx &ctx, uint32_t idx, Flow &f, const Seg &s, const time
 
 // The guest's acknowledgement and window. One for data sent before a rewind
 // (beyond snd_nxt, not beyond snd_max) skips what it covers.
-void guest_ack(TcpCtx &ctx, uint32_t idx, Flow &f, const Seg &s, const timespec &now) {
+void guest_ack(TcpCtx &ctx, uint32_t idx, Flow &f, const TcpRepr &s, const timespec &now) {
 	TcpFlow &t = f.state<TcpFlow>();
 	if (seq_gt(s.ack, t.snd_nxt) && seq_le(s.ack, t.snd_max)) {
 		if ((t.flags & tcpf::host_eof) && s.ack == t.snd_max)
@@ -116,21 +116,21 @@ void guest_ack(TcpCtx &ctx, uint32_t idx, Flow &f, const Seg &s, const timespec 
 		t.retrans = 0;
 		t.deadline_ns = t.snd_una == t.snd_nxt ? 0 : deadline_after(now, TCP_RTO_MS);
 	} else if (s.ack == t.snd_una && s.payload.empty() && !(s.flags & tcpflag::fin) &&
-		   s.wnd == t.last_ack_wnd && t.snd_nxt != t.snd_una) {
+		   s.window == t.last_ack_wnd && t.snd_nxt != t.snd_una) {
 		if (++t.dup_acks == 3) {
 			debug("TCP: flow %u: fast retransmit from %u", idx, t.snd_una);
 			rewind(ctx, t);
 		}
 	}
-	t.last_ack_wnd = s.wnd;
-	uint32_t w = uint32_t(s.wnd) << ((t.flags & tcpf::guest_ws) ? t.guest_wscale : 0);
+	t.last_ack_wnd = s.window;
+	uint32_t w = uint32_t(s.window) << ((t.flags & tcpf::guest_ws) ? t.guest_wscale : 0);
 	t.guest_wnd = w > MAX_GUEST_WND ? MAX_GUEST_WND : w;
 	f.last_active = now;
 }
 
 // Write the new part of the payload to the socket; rcv_nxt advances by what
 // it took. False if the flow was reset.
-bool guest_data(TcpCtx &ctx, uint32_t idx, TcpFlow &t, const Seg &s, RxResult &r) {
+bool guest_data(TcpCtx &ctx, uint32_t idx, TcpFlow &t, const TcpRepr &s, RxResult &r) {
 	size_t plen = s.payload.size();
 	if (!plen)
 		return true;
@@ -170,7 +170,7 @@ bool guest_data(TcpCtx &ctx, uint32_t idx, TcpFlow &t, const Seg &s, RxResult &r
 
 // A FIN right after all the guest's data: shut the socket down for writing.
 // Retransmitted FINs and keepalive probes only want an ACK.
-void guest_fin(TcpCtx &ctx, uint32_t idx, TcpFlow &t, const Seg &s, RxResult &r) {
+void guest_fin(TcpCtx &ctx, uint32_t idx, TcpFlow &t, const TcpRepr &s, RxResult &r) {
 	size_t plen = s.payload.size();
 	if ((s.flags & tcpflag::fin) && r.in_order && !(t.flags & tcpf::guest_fin) &&
 	    s.seq + uint32_t(plen) == t.rcv_nxt) {
@@ -188,7 +188,7 @@ void guest_fin(TcpCtx &ctx, uint32_t idx, TcpFlow &t, const Seg &s, RxResult &r)
 
 // ACK what the segment asked for. In-order data: one ACK at the end of the
 // batch will do (if the backend has a flush hook and the list has room).
-void ack_guest(TcpCtx &ctx, uint32_t idx, Flow &f, const Seg &s, const RxResult &r) {
+void ack_guest(TcpCtx &ctx, uint32_t idx, Flow &f, const TcpRepr &s, const RxResult &r) {
 	if (!r.need_ack)
 		return;
 	TcpFlow &t = f.state<TcpFlow>();
@@ -208,7 +208,7 @@ void ack_guest(TcpCtx &ctx, uint32_t idx, Flow &f, const Seg &s, const RxResult 
 } // namespace
 
 // A segment for an existing flow.
-void seg_for_flow(TcpCtx &ctx, uint32_t idx, Flow &f, const Seg &s, const timespec &now) {
+void seg_for_flow(TcpCtx &ctx, uint32_t idx, Flow &f, const TcpRepr &s, const timespec &now) {
 	TcpFlow &t = f.state<TcpFlow>();
 	if (s.flags & tcpflag::rst) {
 		guest_rst(ctx, idx, t, s);

@@ -1,7 +1,8 @@
 // What the pieces of the TCP tap translator share (not part of
 // include/passt/tcp/tcp.h): sequence arithmetic, the addresses of a frame to
-// the guest, a parsed guest segment, and the functions one file of src/tcp/
-// offers the others. The theory of operation is at the top of tcp.cpp.
+// the guest, and the functions one file of src/tcp/ offers the others. A
+// guest segment travels as a TcpRepr (net/tcp_repr.h), its addresses as the
+// guest side of a flow (FlowSide: the guest is the peer). The theory of operation is at the top of tcp.cpp.
 //
 //   tcp.cpp            entry points: init, tap input, socket events, flush
 //   tcp_wire.cpp       guest frames: parse segments, write frames, RST
@@ -20,7 +21,7 @@
 #include <span>
 
 #include "passt/core/util.h"
-#include "passt/net/tcp.h"
+#include "passt/net/tcp_repr.h"
 #include "passt/tcp/tcp.h"
 
 namespace passt::tcp_detail {
@@ -57,25 +58,13 @@ inline Ends ends_of(const Flow &f) {
 		    f.state<TcpFlow>().flow_label};
 }
 
-// A parsed segment from the guest.
-struct Seg {
-	InAny src, dst;
-	uint16_t sport, dport;
-	uint32_t seq, ack;
-	uint8_t flags;
-	uint16_t wnd;
-	TcpOptions opts;
-	std::span<const std::byte> payload;
-};
-
 // tcp_wire.cpp
-std::optional<Seg> parse_seg(const TcpCtx &ctx, std::span<std::byte> frame);
-void write_frame(const TcpCtx &ctx, const Ends &e, std::byte *frame, size_t opt_len, size_t plen,
-		 uint8_t flags, uint32_t seq, uint32_t ack, uint16_t wnd, size_t gso_mss,
-		 TapFrame &tf);
+std::optional<TcpRepr> parse_frame(const TcpCtx &ctx, std::span<std::byte> frame, FlowSide &g);
+void write_frame(const TcpCtx &ctx, const Ends &e, std::byte *frame, const TcpRepr &r,
+		 size_t gso_mss, TapFrame &tf);
 bool send_ctrl_raw(TcpCtx &ctx, const Ends &e, uint8_t flags, uint32_t seq, uint32_t ack,
 		   uint16_t wnd, const TcpOptions *opts);
-void rst_unmatched(TcpCtx &ctx, const Seg &s);
+void rst_unmatched(TcpCtx &ctx, const FlowSide &g, const TcpRepr &s);
 uint16_t our_mss(const TcpCtx &ctx, bool v4);
 TcpOptions syn_opts(const TcpCtx &ctx, bool v4, bool offer_ws);
 
@@ -89,17 +78,17 @@ uint32_t est_events(const TcpFlow &t);
 void send_ack(TcpCtx &ctx, uint32_t idx, Flow &f, bool rearm_small = true, bool same_wnd = false);
 
 // tcp_conn.cpp
-void conn_from_tap(TcpCtx &ctx, const Seg &s, const timespec &now);
+void conn_from_tap(TcpCtx &ctx, const FlowSide &key, const TcpRepr &s, const timespec &now);
 void conn_from_sock(TcpCtx &ctx, const TcpListener &l, int fd, const timespec &now);
 void connect_done(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now);
 void established(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now);
-void apply_syn_opts(TcpFlow &t, const Seg &s);
+void apply_syn_opts(TcpFlow &t, const TcpRepr &s);
 void flow_close(TcpCtx &ctx, uint32_t idx, bool reset_host);
 void flow_rst(TcpCtx &ctx, uint32_t idx);
 bool maybe_done(TcpCtx &ctx, uint32_t idx, TcpFlow &t);
 
 // tcp_from_guest.cpp
-void seg_for_flow(TcpCtx &ctx, uint32_t idx, Flow &f, const Seg &s, const timespec &now);
+void seg_for_flow(TcpCtx &ctx, uint32_t idx, Flow &f, const TcpRepr &s, const timespec &now);
 
 // tcp_to_guest.cpp
 bool data_from_sock(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now);

@@ -126,9 +126,15 @@ bool frames_out(TcpCtx &ctx, Flow &f, const Ends &e, const Layout &lo, size_t go
 		size_t l = left < lo.per_frame ? left : lo.per_frame;
 		std::byte *payload = batch_buf + i * lo.stride + HDR_ROOM;
 		std::byte *frame = payload - lo.hdrs;
-		uint8_t fl = tcpflag::ack | (left == l ? tcpflag::psh : 0);
-		write_frame(ctx, e, frame, 0, l, fl, seq, t.rcv_nxt, wfield,
-			    lo.gso && l > lo.mss ? lo.mss : 0, batch_frames[i]);
+		TcpRepr r;
+		r.sport = e.sport;
+		r.dport = e.dport;
+		r.seq = seq;
+		r.ack = t.rcv_nxt;
+		r.flags = tcpflag::ack | (left == l ? tcpflag::psh : 0);
+		r.window = wfield;
+		r.payload = std::span<const std::byte>(payload, l);
+		write_frame(ctx, e, frame, r, lo.gso && l > lo.mss ? lo.mss : 0, batch_frames[i]);
 		seq += uint32_t(l);
 		left -= l;
 	}
