@@ -105,7 +105,7 @@
 #include "passt/net/ip6.h"
 #include "passt/net/recv_batch.h"
 #include "passt/net/sockaddr.h"
-#include "passt/net/udp.h"
+#include "passt/net/udp_repr.h"
 #include "passt/udp/udp_splice.h"
 
 namespace passt {
@@ -338,37 +338,36 @@ bool slot_to_tap(UdpCtx &ctx, int i, size_t n, const FlowSide &g) {
 	return true;
 }
 
-// Parsed guest datagram.
+// Parsed guest datagram: its IP addresses and the datagram itself.
 struct GuestDatagram {
 	InAny src, dst;
-	uint16_t sport, dport;
-	std::span<const std::byte> payload;
+	UdpRepr udp;
 };
 
 std::optional<GuestDatagram> parse4(std::span<const std::byte> l3) {
 	auto ip = ConstIp4View::parse(l3);
 	if (!ip || !ip->checksum_ok() || ip->protocol() != ipproto::udp || ip->is_fragment())
 		return std::nullopt;
-	auto udp = ConstUdpView::parse(ip->payload());
-	if (!udp || !udp->checksum_ok4(ip->saddr(), ip->daddr()))
+	auto udp = UdpRepr::parse4(ip->payload(), ip->saddr(), ip->daddr());
+	if (!udp)
 		return std::nullopt;
 	Ipv4Addr src = ip->saddr(), dst = ip->daddr();
 	if (src.is_unspecified() || src.is_multicast() || src.is_broadcast() || src.is_loopback())
 		return std::nullopt;
-	return GuestDatagram{src, dst, udp->sport(), udp->dport(), udp->payload()};
+	return GuestDatagram{src, dst, *udp};
 }
 
 std::optional<GuestDatagram> parse6(std::span<const std::byte> l3) {
 	auto ip = ConstIp6View::parse(l3);
 	if (!ip || ip->proto() != ipproto::udp || ip->is_fragment())
 		return std::nullopt;
-	auto udp = ConstUdpView::parse(ip->l4());
-	if (!udp || !udp->checksum_ok6(ip->saddr(), ip->daddr()))
+	auto udp = UdpRepr::parse6(ip->l4(), ip->saddr(), ip->daddr());
+	if (!udp)
 		return std::nullopt;
 	Ipv6Addr src = ip->saddr();
 	if (src.is_unspecified() || src.is_multicast() || src.is_loopback() || src.is_v4mapped())
 		return std::nullopt;
-	return GuestDatagram{src, ip->daddr(), udp->sport(), udp->dport(), udp->payload()};
+	return GuestDatagram{src, ip->daddr(), *udp};
 }
 
 bool is_bcast_or_mcast(const Config &c, const InAny &dst) {
@@ -628,16 +627,16 @@ bool udp_tap_input(UdpCtx &ctx, std::span<const std::byte> frame, const timespec
 		trace_rl("UDP: not forwarding datagram to %s", d->dst.text().c_str());
 		return false;
 	}
-	if (d->dport == 0) {
+	if (d->udp.dport == 0) {
 		ctx.stats.unforwardable++;
 		return false;
 	}
 
 	FlowSide guest;
 	guest.peer_addr = d->src;
-	guest.peer_port = d->sport;
+	guest.peer_port = d->udp.sport;
 	guest.our_addr = d->dst;
-	guest.our_port = d->dport;
+	guest.our_port = d->udp.dport;
 
 	std::optional<uint32_t> idx = ctx.flows.lookup(FlowType::Udp, FlowSideIdx::Guest, guest);
 	if (!idx) {
@@ -647,7 +646,7 @@ bool udp_tap_input(UdpCtx &ctx, std::span<const std::byte> frame, const timespec
 	}
 	// Queued, not sent: the whole batch goes out from udp_tap_flush().
 	UdpTxQueue &q = ctx.txq;
-	q.e[q.n++] = UdpTxEntry{d->payload.data(), d->payload.size(), *idx,
+	q.e[q.n++] = UdpTxEntry{d->udp.payload.data(), d->udp.payload.size(), *idx,
 				ctx.flows.get(*idx)->state<UdpFlow>().sock, now};
 	if (q.n == UDP_TX_BATCH)
 		udp_tap_flush(ctx);
