@@ -1,11 +1,26 @@
-// Fuzz the UDP view and its checksums over both pseudo-headers.
+// Fuzz the UDP view and its checksums over both pseudo-headers, and
+// UdpRepr's parse -> emit -> parse.
+#include <cstring>
+
 #include "fuzz_util.h"
 #include "passt/net/udp.h"
+#include "passt/net/udp_repr.h"
 
 using namespace passt;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	fuzz::Input in(data, size);
+	if (auto r = UdpRepr::parse(in.cspan())) {
+		FUZZ_CHECK(fuzz::within(r->payload, in.cspan()));
+		static std::byte out[65536];
+		const InAny s(Ipv6Addr::loopback()), d(*Ipv6Addr::parse("2001:db8::1"));
+		size_t n = r->emit(std::span(out, sizeof(out)), s, d);
+		FUZZ_CHECK(n == r->datagram_len() && n <= size);
+		auto back = UdpRepr::parse6(std::span<const std::byte>(out, n), s.v6(), d.v6());
+		FUZZ_CHECK(back && back->sport == r->sport && back->dport == r->dport &&
+			   back->payload.size() == r->payload.size() &&
+			   !std::memcmp(back->payload.data(), r->payload.data(), r->payload.size()));
+	}
 	auto udp = UdpView::parse(in.span());
 	if (!udp)
 		return 0;
