@@ -11,8 +11,6 @@ namespace {
 std::optional<TcpRepr> from_view(const ConstTcpView &th) {
 	TcpRepr r;
 	r.opts = th.parse_options();
-	if (r.opts.malformed)
-		return std::nullopt;
 	r.sport = th.sport();
 	r.dport = th.dport();
 	r.seq = th.seq();

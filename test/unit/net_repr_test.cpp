@@ -188,10 +188,10 @@ TEST(NetTcpRepr, BadDataOffset) {
 }
 
 TEST(NetTcpRepr, MalformedOptions) {
-	// A 24-byte header: 20 fixed, 4 of options given below.
+	// A header of 20 fixed bytes and the options given (a multiple of 4).
 	auto with_opts = [](std::initializer_list<int> o) {
 		std::vector<std::byte> seg(vec(fin4));
-		seg[12] = std::byte{0x60};
+		seg[12] = std::byte(uint8_t(((20 + o.size()) / 4) << 4));
 		for (int b : o)
 			seg.push_back(std::byte(b));
 		return seg;
@@ -199,15 +199,23 @@ TEST(NetTcpRepr, MalformedOptions) {
 	EXPECT_TRUE(TcpRepr::parse(cs(with_opts({2, 4, 0x05, 0xb4}))));
 	EXPECT_TRUE(TcpRepr::parse(cs(with_opts({0, 2, 4, 0})))); // EOL: rest ignored
 	EXPECT_TRUE(TcpRepr::parse(cs(with_opts({1, 1, 1, 1}))));
-	// Length 0 and 1 (would loop, or overlap the next kind).
-	EXPECT_FALSE(TcpRepr::parse(cs(with_opts({2, 0, 1, 1}))));
-	EXPECT_FALSE(TcpRepr::parse(cs(with_opts({8, 1, 1, 1}))));
-	// MSS cut short: its length runs past the header.
-	EXPECT_FALSE(TcpRepr::parse(cs(with_opts({1, 1, 2, 4}))));
-	// A kind byte with no room for its length.
-	EXPECT_FALSE(TcpRepr::parse(cs(with_opts({1, 1, 1, 3}))));
-	// An unknown option longer than the options area.
-	EXPECT_FALSE(TcpRepr::parse(cs(with_opts({0x22, 10, 0, 0}))));
+	// Length 0 and 1 (would loop, or overlap the next kind); an option
+	// running past the header; a kind byte with no room for its length; an
+	// unknown option longer than the options area: the option walk stops
+	// and says so, the segment itself still parses (as Linux keeps it).
+	for (auto o : {with_opts({2, 0, 1, 1}), with_opts({8, 1, 1, 1}), with_opts({1, 1, 2, 4}),
+		       with_opts({1, 1, 1, 3}), with_opts({0x22, 10, 0, 0})}) {
+		auto m = TcpRepr::parse(cs(o));
+		ASSERT_TRUE(m);
+		EXPECT_TRUE(m->opts.malformed);
+		EXPECT_FALSE(m->opts.mss);
+		EXPECT_EQ(m->seq, TcpRepr::parse(cs(vec(fin4)))->seq);
+	}
+	// Options before the bad one are kept.
+	auto early = TcpRepr::parse(cs(with_opts({2, 4, 0x05, 0xb4, 8, 0, 0, 0})));
+	ASSERT_TRUE(early);
+	EXPECT_TRUE(early->opts.malformed);
+	EXPECT_EQ(early->opts.mss, 1460);
 	// A known option of the wrong length is skipped, not trusted.
 	auto r = TcpRepr::parse(cs(with_opts({2, 3, 0x05, 1})));
 	ASSERT_TRUE(r);

@@ -5,10 +5,12 @@
 // work both ways.
 //
 // parse() takes exactly the segment (the IP layer has trimmed it to its
-// length) and fails on a data offset below 5 or beyond the span, and on an
-// option list that cannot be walked (an option length of 0 or 1, or an
-// option running past the header); unknown options, SACK blocks and known
-// options of the wrong length are skipped, as Linux does. The parse*()
+// length) and fails on a data offset below 5 or beyond the span. An option
+// list that cannot be walked (an option length of 0 or 1, or an option
+// running past the header) ends the option parse there and sets
+// opts.malformed, but the segment stands, as in Linux's tcp_parse_options();
+// unknown options, SACK blocks and known options of the wrong length are
+// skipped. The parse*()
 // variants with addresses also check the checksum over the pseudo-header.
 //
 // emit() writes the header through TcpView: fields, the options as
