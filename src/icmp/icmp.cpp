@@ -2,8 +2,7 @@
 // include/passt/icmp/icmp.h.
 //
 // A ping socket per flow, opened when the guest first pings.
-// #syscalls socket bind getsockname setsockopt getsockopt sendto recvfrom
-// #syscalls close
+// #syscalls getsockopt sendto recvfrom close
 #include "passt/icmp/icmp.h"
 
 #include <cerrno>
@@ -16,6 +15,7 @@
 #include "passt/core/log.h"
 #include "passt/core/util.h"
 #include "passt/flow/fwd.h"
+#include "passt/flow/host_sock.h"
 #include "passt/net/build.h"
 #include "passt/net/eth.h"
 #include "passt/net/icmp.h"
@@ -39,39 +39,19 @@ constexpr int RECV_BATCH = 32;
 // Reply frames are built here, in place; one at a time (single thread).
 alignas(64) std::byte reply_buf[MSG_OFF6 + MSG_MAX];
 
-// Open and bind the ping socket of a new flow; fills the socket's echo
-// identifier in host.our_port and pf.host_id. Returns the fd or -errno.
+// Open the ping socket of a new flow. Bound, never connected: requests
+// name their target. Identifier 0 is bound, so the kernel picks one no
+// other ping socket of this namespace holds (asking for the guest's would
+// "succeed" even when taken, ping sockets being created reusable, and
+// replies would then go to whichever socket the kernel finds first); it
+// ends up in host.our_port and pf.host_id. Returns the fd or -errno.
 int ping_sock_open(const Config &c, FlowSide &host, PingFlow &pf) {
-	bool v4 = host.peer_addr.is_v4();
-	int domain = v4 ? AF_INET : AF_INET6;
-	int proto = v4 ? int(IPPROTO_ICMP) : int(IPPROTO_ICMPV6);
-	int fd = socket(domain, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
-	if (fd < 0)
-		return -errno;
-	Fd sock(fd);
-
-	const std::string &ifname = fwd_bind_ifname(c, host.peer_addr);
-	if (!ifname.empty() && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
-					  socklen_t(ifname.size() + 1)) < 0)
-		return -errno;
-
-	// Identifier 0: the kernel picks one no other ping socket of this
-	// namespace holds. Asking for the guest's would "succeed" even when
-	// taken (ping sockets are created reusable) and replies would then
-	// go to whichever socket the kernel finds first.
-	SockAddr sa;
-	socklen_t len = sockaddr_from(sa, host.our_addr, 0, fwd_scope_id(c, host.our_addr));
-	if (bind(fd, &sa.sa, len) < 0)
-		return -errno;
-
-	SockAddr got;
-	socklen_t glen = sizeof(got);
-	if (getsockname(fd, &got.sa, &glen) < 0)
-		return -errno;
-	uint16_t id = be16::from_raw(v4 ? got.sin.sin_port : got.sin6.sin6_port).host();
-	pf.host_id = id;
-	host.our_port = id;
-	return sock.release();
+	int proto = host.peer_addr.is_v4() ? int(IPPROTO_ICMP) : int(IPPROTO_ICMPV6);
+	host.our_port = 0;
+	int fd = host_sock_open(c, {SOCK_DGRAM, proto, false}, host, &pf.scope_id);
+	if (fd >= 0)
+		pf.host_id = host.our_port;
+	return fd;
 }
 
 // Create the flow for a new echo session, or nullopt (logged).
@@ -107,7 +87,6 @@ std::optional<uint32_t> ping_flow_new(IcmpCtx &ctx, FlowType type, const FlowSid
 		return std::nullopt;
 	}
 	pf.sock = fd;
-	pf.scope_id = fwd_scope_id(ctx.c, f.host().peer_addr);
 
 	EpollRef ref;
 	ref.kind = RefKind::PingSock;

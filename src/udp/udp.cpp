@@ -15,7 +15,7 @@
 // 127.0.0.1 / ::1, --dns-forward's address and port 53 become the host's
 // resolver), and a non-blocking UDP socket is opened for the flow alone,
 // bound to -o / --outbound-if (never for loopback targets) and connect()ed
-// to the target. It is registered as RefKind::UdpSock with the flow index.
+// to the target (flow/host_sock.h). It is registered as RefKind::UdpSock with the flow index.
 // Guest datagrams go out on that socket (see Batching). Because the socket
 // is connected, the kernel hands it only datagrams from the target, so
 // every reply belongs to the flow: they are read in batches with
@@ -83,7 +83,7 @@
 // and logged, and don't cost the next datagram: the send that consumes one
 // is tried once more.
 //
-// #syscalls bind close connect getsockname getsockopt sendmmsg setsockopt socket
+// #syscalls bind close getsockopt sendmmsg setsockopt socket
 // #syscalls ioctl
 #include "passt/udp/udp.h"
 
@@ -98,6 +98,7 @@
 #include "passt/core/log.h"
 #include "passt/core/util.h"
 #include "passt/flow/fwd.h"
+#include "passt/flow/host_sock.h"
 #include "passt/fwd/listeners.h"
 #include "passt/net/build.h"
 #include "passt/net/eth.h"
@@ -164,41 +165,6 @@ void drain_sock_error(int fd, const char *what, uint32_t idx) {
 
 bool is_udp(const Flow *f) { return f && f->type == FlowType::Udp; }
 
-// Open the connected socket of a new outbound flow; fills host.our_addr /
-// our_port from the kernel's choice. Returns the fd or -errno.
-int outbound_sock_open(const Config &c, FlowSide &host, uint32_t scope) {
-	bool v4 = host.peer_addr.is_v4();
-	int fd = socket(v4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			IPPROTO_UDP);
-	if (fd < 0)
-		return -errno;
-	Fd sock(fd);
-
-	const std::string &ifname = fwd_bind_ifname(c, host.peer_addr);
-	if (!ifname.empty() && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
-					  socklen_t(ifname.size() + 1)) < 0)
-		return -errno;
-
-	SockAddr sa;
-	socklen_t len;
-	if (!host.our_addr.is_unspecified()) {
-		len = sockaddr_from(sa, host.our_addr, 0, fwd_scope_id(c, host.our_addr));
-		if (bind(fd, &sa.sa, len) < 0)
-			return -errno;
-	}
-	len = sockaddr_from(sa, host.peer_addr, host.peer_port, scope);
-	if (connect(fd, &sa.sa, len) < 0)
-		return -errno;
-
-	SockAddr got;
-	socklen_t glen = sizeof(got);
-	uint32_t unused;
-	if (getsockname(fd, &got.sa, &glen) < 0 ||
-	    !sockaddr_to(got, host.our_addr, host.our_port, unused))
-		return -errno ? -errno : -EINVAL;
-	return sock.release();
-}
-
 // Create the flow of a new outbound 4-tuple, or nullopt (counted, logged).
 std::optional<uint32_t> outbound_flow_new(UdpCtx &ctx, const FlowSide &guest,
 					  const timespec &now) {
@@ -220,9 +186,8 @@ std::optional<uint32_t> outbound_flow_new(UdpCtx &ctx, const FlowSide &guest,
 		ctx.flows.free(*idx);
 		return std::nullopt;
 	}
-	uf.scope_id = fwd_scope_id(ctx.c, f.host().peer_addr);
-
-	int fd = outbound_sock_open(ctx.c, f.host(), uf.scope_id);
+	// A connected socket: the kernel hands it only the target's replies.
+	int fd = host_sock_open(ctx.c, {SOCK_DGRAM, IPPROTO_UDP}, f.host(), &uf.scope_id);
 	if (fd < 0) {
 		ctx.stats.unforwardable++;
 		warn_rl("UDP: can't open socket to %s:%u: %s", f.host().peer_addr.text().c_str(),
