@@ -17,6 +17,7 @@
 
 #include "passt/core/log.h"
 #include "passt/flow/fwd.h"
+#include "passt/flow/host_sock.h"
 #include "passt/net/sockaddr.h"
 #include "passt/tcp/splice.h"
 #include "tcp_priv.h"
@@ -86,36 +87,20 @@ bool flow_register(TcpCtx &ctx, uint32_t idx, TcpFlow &t, uint32_t events) {
 	return true;
 }
 
-// The host socket of an outbound connection: bound to the interface and
-// source address the rules give, connect() to h.peer_addr started. The fd,
-// or -1 (logged).
+// The host socket of an outbound connection, bound to -o / --outbound-if as
+// for every translator (host_sock.h), connect() started (it completes on
+// EPOLLOUT, connect_done()). The fd, or -1 (logged).
 int outbound_sock_open(const Config &c, const FlowSide &h) {
-	int fd = socket(h.peer_addr.is_v4() ? AF_INET : AF_INET6,
-			SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-	if (fd < 0) {
-		warn_rl("TCP: socket: %s", strerror(errno));
-		return -1;
-	}
-	const std::string &ifname = fwd_bind_ifname(c, h.peer_addr);
-	if (!ifname.empty())
-		setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname.c_str(),
-			   socklen_t(ifname.size() + 1));
-	SockAddr sa;
-	if (!h.our_addr.is_unspecified()) {
-		socklen_t l = sockaddr_from(sa, h.our_addr, 0, fwd_scope_id(c, h.our_addr));
-		if (bind(fd, &sa.sa, l) < 0)
-			debug_rl("TCP: bind to %s: %s", h.our_addr.text().c_str(), strerror(errno));
-	}
-	// A link-local target (such as our link-local address, the host's
-	// own) needs its interface as scope, or connect() fails.
-	socklen_t l = sockaddr_from(sa, h.peer_addr, h.peer_port, fwd_scope_id(c, h.peer_addr));
-	if (connect(fd, &sa.sa, l) < 0 && errno != EINPROGRESS) {
-		debug("TCP: connect to %s:%u: %s", h.peer_addr.text().c_str(), h.peer_port,
-		      strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
+	int fd = host_sock_open(c, {SOCK_STREAM, IPPROTO_TCP}, h);
+	if (fd >= 0)
+		return fd;
+	if (fd == -ENETUNREACH || fd == -EHOSTUNREACH || fd == -ECONNREFUSED)
+		debug_rl("TCP: connect to %s:%u: %s", h.peer_addr.text().c_str(), h.peer_port,
+			 strerror(-fd));
+	else
+		warn_rl("TCP: can't open socket to %s:%u: %s", h.peer_addr.text().c_str(),
+			h.peer_port, strerror(-fd));
+	return -1;
 }
 
 // A SYN we can open a connection for: no other flags, usable addresses.
