@@ -180,17 +180,13 @@ bool icmp_tap_input(IcmpCtx &ctx, std::span<const std::byte> frame, const timesp
 		return false;
 	}
 
-	FlowSide guest;
-	guest.peer_addr = req->src;
-	guest.our_addr = req->dst;
-	guest.peer_port = req->id;
-
-	std::optional<uint32_t> idx = ctx.flows.lookup(req->type, FlowSideIdx::Guest, guest);
-	if (!idx) {
-		idx = ping_flow_new(ctx, req->type, guest, now);
-		if (!idx)
-			return false;
-	}
+	// The guest's echo id stands for its port; there is none on our end.
+	FlowSide guest = flowside_from_guest(req->src, req->id, req->dst, 0);
+	auto idx = ctx.flows.lookup_or_create(req->type, guest, [&] {
+		return ping_flow_new(ctx, req->type, guest, now);
+	});
+	if (!idx)
+		return false;
 	Flow &f = *ctx.flows.get(*idx);
 	PingFlow &pf = f.state<PingFlow>();
 

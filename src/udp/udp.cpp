@@ -597,18 +597,12 @@ bool udp_tap_input(UdpCtx &ctx, std::span<const std::byte> frame, const timespec
 		return false;
 	}
 
-	FlowSide guest;
-	guest.peer_addr = d->src;
-	guest.peer_port = d->udp.sport;
-	guest.our_addr = d->dst;
-	guest.our_port = d->udp.dport;
-
-	std::optional<uint32_t> idx = ctx.flows.lookup(FlowType::Udp, FlowSideIdx::Guest, guest);
-	if (!idx) {
-		idx = outbound_flow_new(ctx, guest, now);
-		if (!idx)
-			return false;
-	}
+	FlowSide guest = flowside_from_guest(d->src, d->udp.sport, d->dst, d->udp.dport);
+	auto idx = ctx.flows.lookup_or_create(FlowType::Udp, guest, [&] {
+		return outbound_flow_new(ctx, guest, now);
+	});
+	if (!idx)
+		return false;
 	// Queued, not sent: the whole batch goes out from udp_tap_flush().
 	UdpTxQueue &q = ctx.txq;
 	q.e[q.n++] = UdpTxEntry{d->udp.payload.data(), d->udp.payload.size(), *idx,

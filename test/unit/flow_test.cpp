@@ -139,6 +139,43 @@ TEST(FlowTable, SmallTableFull) {
 	EXPECT_FALSE(t.alloc(FlowType::Udp, T0));
 }
 
+TEST(FlowSide, FromGuestPacket) {
+	FlowSide s = flowside_from_guest(InAny(v4("192.0.2.2")), 1000, InAny(v4("198.51.100.1")), 80);
+	EXPECT_EQ(s.peer_addr, InAny(v4("192.0.2.2")));
+	EXPECT_EQ(s.peer_port, 1000);
+	EXPECT_EQ(s.our_addr, InAny(v4("198.51.100.1")));
+	EXPECT_EQ(s.our_port, 80);
+}
+
+// An existing flow is found without create(); a missing one is what
+// create() returns, including its failure.
+TEST(FlowTable, LookupOrCreate) {
+	FlowTable t;
+	ASSERT_EQ(t.init(64, KEY), 0);
+	FlowSide k = side_for(7);
+	int calls = 0;
+	auto make = [&]() -> std::optional<uint32_t> {
+		calls++;
+		auto i = t.alloc(FlowType::Udp, T0);
+		if (i) {
+			t.get(*i)->guest() = k;
+			t.hash_insert(*i, FlowSideIdx::Guest);
+		}
+		return i;
+	};
+	auto a = t.lookup_or_create(FlowType::Udp, k, make);
+	ASSERT_TRUE(a);
+	EXPECT_EQ(calls, 1);
+	EXPECT_EQ(t.lookup_or_create(FlowType::Udp, k, make), a);
+	EXPECT_EQ(calls, 1);
+	// Another type with the same key is another flow.
+	EXPECT_FALSE(t.lookup_or_create(FlowType::Ping4, k, [&]() -> std::optional<uint32_t> {
+		calls++;
+		return std::nullopt;
+	}));
+	EXPECT_EQ(calls, 2);
+}
+
 TEST(FlowTable, LookupByTypeAndSide) {
 	FlowTable t;
 	ASSERT_EQ(t.init(64, KEY), 0);

@@ -85,6 +85,18 @@ struct FlowSide {
 	friend constexpr bool operator==(const FlowSide &, const FlowSide &) = default;
 };
 
+// The guest side of a flow as a packet from the guest names it: the guest
+// is the peer (src:sport), "ours" is the destination it addressed.
+constexpr FlowSide flowside_from_guest(const InAny &src, uint16_t sport, const InAny &dst,
+				       uint16_t dport) {
+	FlowSide s;
+	s.peer_addr = src;
+	s.peer_port = sport;
+	s.our_addr = dst;
+	s.our_port = dport;
+	return s;
+}
+
 // Fill side from a connected socket: peer from getpeername(), ours from
 // getsockname(); a field whose call fails is left as it was.
 void flowside_from_socket(int fd, FlowSide &side);
@@ -166,6 +178,16 @@ public:
 	void hash_remove(uint32_t index, FlowSideIdx side);
 	// The flow of this type whose hashed side equals key, or nullopt.
 	std::optional<uint32_t> lookup(FlowType type, FlowSideIdx side, const FlowSide &key) const;
+
+	// The flow of this type whose guest side is key, else what create()
+	// returns (the index of the flow it made for key, or nullopt): for
+	// translators whose every guest packet may start a flow (UDP, ICMP).
+	template <class F>
+	std::optional<uint32_t> lookup_or_create(FlowType type, const FlowSide &key, F &&create) {
+		if (auto idx = lookup(type, FlowSideIdx::Guest, key))
+			return idx;
+		return create();
+	}
 
 	// Call f(index, Flow &) for each flow in use, in index order. f may
 	// free the flow it is given (but no other).
