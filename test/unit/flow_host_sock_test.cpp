@@ -22,14 +22,9 @@ namespace {
 Ipv4Addr v4(const char *s) { return *Ipv4Addr::parse(s); }
 Ipv6Addr v6(const char *s) { return *Ipv6Addr::parse(s); }
 
-// Host side to peer:pport from ours:oport.
+// Host side to peer:pport from ours:oport (the same layout as a guest side).
 FlowSide side(InAny peer, uint16_t pport, InAny ours, uint16_t oport = 0) {
-	FlowSide h;
-	h.peer_addr = peer;
-	h.peer_port = pport;
-	h.our_addr = ours;
-	h.our_port = oport;
-	return h;
+	return flowside_from_guest(peer, pport, ours, oport);
 }
 
 // A bound (listening, for stream) socket at addr:port, or -1.
