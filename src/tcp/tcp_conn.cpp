@@ -90,7 +90,7 @@ bool flow_register(TcpCtx &ctx, uint32_t idx, TcpFlow &t, uint32_t events) {
 // The host socket of an outbound connection, bound to -o / --outbound-if as
 // for every translator (host_sock.h), connect() started (it completes on
 // EPOLLOUT, connect_done()). The fd, or -1 (logged).
-int outbound_sock_open(const Config &c, const FlowSide &h) {
+int outbound_sock_open(const Config &c, FlowSide &h) {
 	int fd = host_sock_open(c, {SOCK_STREAM, IPPROTO_TCP}, h);
 	if (fd >= 0)
 		return fd;
@@ -196,7 +196,7 @@ void conn_from_tap(TcpCtx &ctx, const FlowSide &key, const TcpRepr &s, const tim
 		refuse(ctx, *idx, key, s);
 		return;
 	}
-	const FlowSide &h = f.host();
+	FlowSide &h = f.host();
 	int fd = outbound_sock_open(ctx.c, h);
 	if (fd < 0) {
 		refuse(ctx, *idx, key, s);
