@@ -5,7 +5,8 @@
 #   make unit         googletest unit tests only
 #   make asan         unit tests under AddressSanitizer + UBSan
 #   make fuzz         build the libFuzzer targets (clang) and run each briefly
-#   make lint         clang-tidy and cppcheck over the sources
+#   make lint         the format check, clang-tidy and cppcheck over the sources
+#   make format       lay out the C++ sources as .clang-format says
 #   make syscalls-check  every libc call's system calls are in a #syscalls line
 #   make install      install stripped binaries (pasta as a copy), their debug
 #                     information under DEBUGDIR, and the man page
@@ -52,7 +53,7 @@ UNIT_OBJS:= $(UNIT_SRCS:%.cpp=$(B)/obj/%.o)
 GTEST_LIBS := -lgtest -lgtest_main -lpthread
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all clean check unit asan fuzz lint install integration deps syscalls-check
+.PHONY: all clean check unit asan fuzz lint format install integration deps syscalls-check
 all: passt pasta
 
 # The seccomp allowlists, from the "#syscalls" lines next to the code that
@@ -120,6 +121,13 @@ check: deps
 
 lint:
 	test/lint.sh
+
+# clang-format 16 (Debian 12: apt-get install clang-format-16); other
+# versions lay out a few constructs differently.
+CLANG_FORMAT ?= clang-format-16
+FORMAT_SRCS = $(shell find src include test -name '*.cpp' -o -name '*.h' | sort)
+format:
+	$(CLANG_FORMAT) -i --style=file $(FORMAT_SRCS)
 
 # The installed binary carries no debug information (-g is 94% of ./passt);
 # the build tree's keeps it for development and tests. Rather than throw it

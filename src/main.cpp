@@ -79,7 +79,8 @@ Config configure(int argc, char **argv, Mode mode, HostDefaults &host) {
 	std::string hint4, hint6;
 	conf_interface_hints(argc, argv, hint4, hint6);
 	if (!host_probe(host, hint4, hint6)) {
-		fprintf(stderr, "%s: no such interface for -i/--interface or --outbound-if4/6: %s\n",
+		fprintf(stderr,
+			"%s: no such interface for -i/--interface or --outbound-if4/6: %s\n",
 			mode_name(mode), (hint4.empty() ? hint6 : hint4).c_str());
 		exit(EXIT_FAILURE);
 	}
@@ -89,20 +90,11 @@ Config configure(int argc, char **argv, Mode mode, HostDefaults &host) {
 	Config c;
 	std::string error;
 	switch (conf_parse(argc, argv, mode, host, c, error)) {
-	case ParseStatus::Error:
-		fprintf(stderr, "%s\n", error.c_str());
-		exit(EXIT_FAILURE);
-	case ParseStatus::Help:
-		usage(c.mode, stdout);
-		exit(EXIT_SUCCESS);
-	case ParseStatus::Version:
-		print_version(c.mode, stdout);
-		exit(EXIT_SUCCESS);
-	case ParseStatus::PrintCapabilities:
-		print_capabilities(stdout);
-		exit(EXIT_SUCCESS);
-	case ParseStatus::Ok:
-		break;
+	case ParseStatus::Error: fprintf(stderr, "%s\n", error.c_str()); exit(EXIT_FAILURE);
+	case ParseStatus::Help: usage(c.mode, stdout); exit(EXIT_SUCCESS);
+	case ParseStatus::Version: print_version(c.mode, stdout); exit(EXIT_SUCCESS);
+	case ParseStatus::PrintCapabilities: print_capabilities(stdout); exit(EXIT_SUCCESS);
+	case ParseStatus::Ok: break;
 	}
 	return c;
 }
@@ -262,19 +254,14 @@ void on_tap_event(void *ctx, EpollRef ref, uint32_t events, const timespec &now)
 	auto *k = static_cast<Core *>(ctx);
 	TapEvent ev = k->tap->handle_event(ref, events);
 	switch (ev.action) {
-	case TapEvent::None:
-		return;
-	case TapEvent::Gone:
-		k->tap_gone(*k, ev.error);
-		return;
+	case TapEvent::None: return;
+	case TapEvent::Gone: k->tap_gone(*k, ev.error); return;
 	case TapEvent::Ready:
 		tap_announce(k->demux, now);
 		k->tap->flush();
 		tap_read(*k, now);
 		return;
-	case TapEvent::Read:
-		tap_read(*k, now);
-		return;
+	case TapEvent::Read: tap_read(*k, now); return;
 	}
 }
 
@@ -408,7 +395,7 @@ struct PastaRuntime : Core {
 	// -T/-U auto: our own (the host's) tables, scanned with them.
 	PortScanner host_scanner;
 	bool scan_host_tcp = false, scan_host_udp = false;
-	NsSocketHelper sock_helper;          // sockets in the namespace (splice)
+	NsSocketHelper sock_helper; // sockets in the namespace (splice)
 	std::unique_ptr<SpliceCtx> splice;
 	std::unique_ptr<UdpSpliceCtx> udp_splice; // -U, and -u from the host's loopback
 };
@@ -437,8 +424,7 @@ void on_pasta_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
 		rt->exit_code = r.exit_code;
 		rt->loop.stop();
 		break;
-	case NsSignalEvent::None:
-		break;
+	case NsSignalEvent::None: break;
 	}
 }
 
@@ -547,7 +533,8 @@ void auto_fwd_start(PastaRuntime &rt, const Config &c) {
 			die("Failed to start the command in a new namespace: %s", error.c_str());
 		rt->have_cmd = true;
 		if (how.new_pidns && !rt->cmd.own_proc)
-			debug("The command's PID namespace has the host's /proc: mounting its own: %s",
+			debug("The command's PID namespace has the host's /proc: mounting its own: "
+			      "%s",
 			      strerror(rt->cmd.proc_errno));
 	}
 	auto fail = [&](const char *fmt, const char *what) {
@@ -606,7 +593,7 @@ void auto_fwd_start(PastaRuntime &rt, const Config &c) {
 
 	if (rt->watch.fd >= 0) {
 		RefKind k = rt->watch.kind == NsWatch::Kind::Timer ? RefKind::NsQuitTimer
-								    : RefKind::NsQuitInotify;
+								   : RefKind::NsQuitInotify;
 		rt->loop.add(rt->watch.fd, EPOLLIN, EpollRef{k, rt->watch.fd, 0});
 	}
 
@@ -708,7 +695,8 @@ void on_passt_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
 		if ((rc = rt->tap->attach(c.fd)) < 0)
 			die("--fd %d: %s", c.fd, strerror(-rc));
 	} else {
-		if (rt->loop.add(rt->listen_fd, EPOLLIN, EpollRef{listen_kind, rt->listen_fd, 0}) < 0)
+		if (rt->loop.add(rt->listen_fd, EPOLLIN, EpollRef{listen_kind, rt->listen_fd, 0}) <
+		    0)
 			die("epoll_ctl: %s", strerror(errno));
 		info("%s", rt->tap->qemu_hint(rt->sock_path).c_str());
 	}

@@ -33,23 +33,19 @@ bool Parser::apply_log(int id, const char *arg) {
 		c_.stats_delay = unsigned(v);
 		stats_given_ = true;
 		break;
-	case 'f':
-		c_.foreground = true;
-		break;
+	case 'f': c_.foreground = true; break;
 	case 'e':
 		c_.log_stderr = true;
 		warn("--stderr is deprecated and will be removed");
 		break;
-	case 'l':
-		return set_path(c_.log_file, id, arg, PATH_MAX - 1);
+	case 'l': return set_path(c_.log_file, id, arg, PATH_MAX - 1);
 	case O_LOG_SIZE:
 		if (!parse_ulong(arg, true, ULONG_MAX, v) || v < CONF_LOG_SIZE_MIN)
 			return fail("invalid size for " + opt_name(id) + " (minimum " +
 				    std::to_string(CONF_LOG_SIZE_MIN) + "): " + arg);
 		c_.log_size = v;
 		break;
-	default:
-		return unhandled(id);
+	default: return unhandled(id);
 	}
 	return true;
 }
@@ -57,23 +53,13 @@ bool Parser::apply_log(int id, const char *arg) {
 bool Parser::apply_general(int id, const char *arg, ParseStatus &stop) {
 	unsigned long v;
 	switch (id) {
-	case O_RUNAS:
-		return parse_runas(arg);
-	case 'c':
-		return set_path(c_.conf_path, id, arg, CONF_UNIX_PATH_MAX);
-	case 'h':
-		stop = ParseStatus::Help;
-		break;
-	case O_VERSION:
-		stop = ParseStatus::Version;
-		break;
-	case O_PRINT_CAPS:
-		stop = ParseStatus::PrintCapabilities;
-		break;
-	case 'p':
-		return set_path(c_.pcap_file, id, arg, PATH_MAX - 1);
-	case 'P':
-		return set_path(c_.pid_file, id, arg, PATH_MAX - 1);
+	case O_RUNAS: return parse_runas(arg);
+	case 'c': return set_path(c_.conf_path, id, arg, CONF_UNIX_PATH_MAX);
+	case 'h': stop = ParseStatus::Help; break;
+	case O_VERSION: stop = ParseStatus::Version; break;
+	case O_PRINT_CAPS: stop = ParseStatus::PrintCapabilities; break;
+	case 'p': return set_path(c_.pcap_file, id, arg, PATH_MAX - 1);
+	case 'P': return set_path(c_.pid_file, id, arg, PATH_MAX - 1);
 	case 'F':
 		if (!parse_ulong(arg, true, INT_MAX, v))
 			return bad_arg("file descriptor", id, arg);
@@ -86,10 +72,8 @@ bool Parser::apply_general(int id, const char *arg, ParseStatus &stop) {
 			return false;
 		c_.fd = -1;
 		break;
-	case O_VHOST_USER:
-		break; // mode already switched
-	case O_REPAIR_PATH:
-		return set_path(c_.repair_path, id, arg, CONF_UNIX_PATH_MAX);
+	case O_VHOST_USER: break; // mode already switched
+	case O_REPAIR_PATH: return set_path(c_.repair_path, id, arg, CONF_UNIX_PATH_MAX);
 	case O_MIGRATE_EXIT:
 		c_.migrate_exit = true;
 		warn("--migrate-exit is deprecated and will be removed");
@@ -98,46 +82,24 @@ bool Parser::apply_general(int id, const char *arg, ParseStatus &stop) {
 		c_.migrate_no_linger = true;
 		warn("--migrate-no-linger is deprecated and will be removed");
 		break;
-	case '1':
-		c_.one_off = true;
-		break;
-	default:
-		return unhandled(id);
+	case '1': c_.one_off = true; break;
+	default: return unhandled(id);
 	}
 	return true;
 }
 
 bool Parser::apply_switch(int id) {
 	switch (id) {
-	case O_NO_TCP:
-		c_.no_tcp = true;
-		break;
-	case O_NO_UDP:
-		c_.no_udp = true;
-		break;
-	case O_NO_ICMP:
-		c_.no_icmp = true;
-		break;
-	case O_NO_DHCP:
-		c_.no_dhcp = true;
-		break;
-	case O_NO_NDP:
-		c_.no_ndp = true;
-		break;
-	case O_NO_DHCPV6:
-		c_.no_dhcpv6 = true;
-		break;
-	case O_NO_RA:
-		c_.no_ra = true;
-		break;
-	case O_FREEBIND:
-		c_.freebind = true;
-		break;
-	case O_CHROOT_FALLBACK:
-		c_.chroot_fallback = true;
-		break;
-	default:
-		return unhandled(id);
+	case O_NO_TCP: c_.no_tcp = true; break;
+	case O_NO_UDP: c_.no_udp = true; break;
+	case O_NO_ICMP: c_.no_icmp = true; break;
+	case O_NO_DHCP: c_.no_dhcp = true; break;
+	case O_NO_NDP: c_.no_ndp = true; break;
+	case O_NO_DHCPV6: c_.no_dhcpv6 = true; break;
+	case O_NO_RA: c_.no_ra = true; break;
+	case O_FREEBIND: c_.freebind = true; break;
+	case O_CHROOT_FALLBACK: c_.chroot_fallback = true; break;
+	default: return unhandled(id);
 	}
 	return true;
 }
@@ -154,8 +116,7 @@ bool Parser::apply_forward(int id, const char *arg) {
 		fwd_specs_.emplace_back(char(id), arg);
 		break;
 	}
-	default:
-		return unhandled(id);
+	default: return unhandled(id);
 	}
 	return true;
 }

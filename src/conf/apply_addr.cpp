@@ -37,12 +37,12 @@ bool Parser::apply_addr(int id, const char *arg) {
 		c_.mtu = unsigned(v);
 		c_.mtu_set = true;
 		break;
-	case 'a':
-		return parse_address(arg);
+	case 'a': return parse_address(arg);
 	case 'n': {
 		if (a_is_prefix_)
 			return fail(std::string("redundant prefix length: -a/--address has one, "
-						"and -n/--netmask ") + arg + " was given");
+						"and -n/--netmask ") +
+				    arg + " was given");
 		unsigned len;
 		if (!parse_prefix4(arg, len))
 			return bad_arg("netmask", id, arg);
@@ -57,16 +57,14 @@ bool Parser::apply_addr(int id, const char *arg) {
 		c_.our_tap_mac_set = true;
 		break;
 	}
-	case 'g':
-		return parse_gateway(id, arg);
+	case 'g': return parse_gateway(id, arg);
 	case 'i':
 		if (!set_ifname(c_.ifname, id, arg))
 			return false;
 		if (!host_has_iface(host_, c_.ifname))
 			return fail("no such interface for " + opt_name(id) + ": " + arg);
 		break;
-	case 'o':
-		return parse_outbound(id, arg);
+	case 'o': return parse_outbound(id, arg);
 	case O_OUTBOUND_IF4:
 	case O_OUTBOUND_IF6: {
 		std::string &dst = id == O_OUTBOUND_IF4 ? c_.ip4.ifname_out : c_.ip6.ifname_out;
@@ -82,9 +80,7 @@ bool Parser::apply_addr(int id, const char *arg) {
 	case O_MAP_GUEST_ADDR:
 		return parse_map(id, arg, c_.ip4.map_guest_addr, c_.ip6.map_guest_addr, nullptr,
 				 nullptr);
-	case O_NO_MAP_GW:
-		no_map_gw_ = true;
-		break;
+	case O_NO_MAP_GW: no_map_gw_ = true; break;
 	case '4':
 		v4_only_ = true;
 		v6_only_ = false;
@@ -93,8 +89,7 @@ bool Parser::apply_addr(int id, const char *arg) {
 		v6_only_ = true;
 		v4_only_ = false;
 		break;
-	default:
-		return unhandled(id);
+	default: return unhandled(id);
 	}
 	return true;
 }
@@ -126,10 +121,10 @@ bool Parser::parse_address(const char *arg) {
 	} else if (v4) {
 		a4_prefix_.reset();
 	}
-	bool unusable = v4 ? (a->v4().is_unspecified() || a->v4().is_multicast() ||
-			      a->v4().is_broadcast() || a->v4().is_loopback())
-			   : (a->v6().is_unspecified() || a->v6().is_multicast() ||
-			      a->v6().is_loopback());
+	bool unusable =
+		v4 ? (a->v4().is_unspecified() || a->v4().is_multicast() ||
+		      a->v4().is_broadcast() || a->v4().is_loopback())
+		   : (a->v6().is_unspecified() || a->v6().is_multicast() || a->v6().is_loopback());
 	if (unusable)
 		return bad_arg("address (not a unicast address)", 'a', arg);
 	if (v4) {
@@ -171,8 +166,8 @@ bool Parser::parse_outbound(int id, const char *arg) {
 		bool v4compat = o6->b[12] | o6->b[13] | o6->b[14] | o6->b[15];
 		for (int i = 0; i < 12; i++)
 			v4compat = v4compat && !o6->b[i];
-		if (o6->is_unspecified() || o6->is_loopback() || o6->is_v4mapped() ||
-		    v4compat || o6->is_multicast())
+		if (o6->is_unspecified() || o6->is_loopback() || o6->is_v4mapped() || v4compat ||
+		    o6->is_multicast())
 			return bad_arg("outbound address", id, arg);
 		c_.ip6.addr_out = *o6;
 	} else if (auto o4 = Ipv4Addr::parse(arg)) {

@@ -10,8 +10,7 @@ namespace passt::conf_detail {
 
 bool Parser::apply_dns(int id, const char *arg) {
 	switch (id) {
-	case 'D':
-		return parse_dns(id, arg);
+	case 'D': return parse_dns(id, arg);
 	case O_DNS_FORWARD:
 		if (auto f6 = Ipv6Addr::parse(arg)) {
 			if (f6->is_unspecified() || f6->is_loopback())
@@ -38,8 +37,7 @@ bool Parser::apply_dns(int id, const char *arg) {
 			return bad_arg("host nameserver address", id, arg);
 		}
 		break;
-	case 'S':
-		return parse_search(id, arg);
+	case 'S': return parse_search(id, arg);
 	case 'H':
 		if (std::strlen(arg) > CONF_DNAME_MAX)
 			return bad_arg("hostname (too long)", id, arg);
@@ -50,20 +48,11 @@ bool Parser::apply_dns(int id, const char *arg) {
 			return bad_arg("FQDN (too long)", id, arg);
 		c_.fqdn = arg;
 		break;
-	case O_NO_DHCP_DNS:
-		c_.no_dhcp_dns = true;
-		break;
-	case O_DHCP_DNS:
-		c_.no_dhcp_dns = false;
-		break;
-	case O_NO_DHCP_SEARCH:
-		c_.no_dhcp_dns_search = true;
-		break;
-	case O_DHCP_SEARCH:
-		c_.no_dhcp_dns_search = false;
-		break;
-	default:
-		return unhandled(id);
+	case O_NO_DHCP_DNS: c_.no_dhcp_dns = true; break;
+	case O_DHCP_DNS: c_.no_dhcp_dns = false; break;
+	case O_NO_DHCP_SEARCH: c_.no_dhcp_dns_search = true; break;
+	case O_DHCP_SEARCH: c_.no_dhcp_dns_search = false; break;
+	default: return unhandled(id);
 	}
 	return true;
 }
@@ -122,9 +111,8 @@ bool Parser::parse_search(int id, const char *arg) {
 		if (dom.size() > CONF_DNAME_MAX)
 			return bad_arg("search domain (too long)", id, arg);
 		if (c_.dns_search.size() >= CONF_SEARCH_MAX)
-			return fail("too many search domains for " + opt_name(id) +
-				    " (maximum " + std::to_string(CONF_SEARCH_MAX) +
-				    "): " + arg);
+			return fail("too many search domains for " + opt_name(id) + " (maximum " +
+				    std::to_string(CONF_SEARCH_MAX) + "): " + arg);
 		c_.dns_search.emplace_back(dom);
 		added++;
 	}

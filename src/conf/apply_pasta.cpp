@@ -12,11 +12,8 @@ namespace passt::conf_detail {
 
 bool Parser::apply_pasta(int id, const char *arg) {
 	switch (id) {
-	case 'I':
-		return set_ifname(c_.ns_ifname, id, arg);
-	case O_HOST_LO_TO_NS_LO:
-		c_.host_lo_to_ns_lo = true;
-		break;
+	case 'I': return set_ifname(c_.ns_ifname, id, arg);
+	case O_HOST_LO_TO_NS_LO: c_.host_lo_to_ns_lo = true; break;
 	case O_USERNS:
 		if (!set_path(c_.userns, id, arg, PATH_MAX - 1))
 			return false;
@@ -31,15 +28,9 @@ bool Parser::apply_pasta(int id, const char *arg) {
 		c_.netns_only = true;
 		c_.userns.clear();
 		break;
-	case O_NO_NETNS_QUIT:
-		c_.no_netns_quit = true;
-		break;
-	case O_NO_PIDNS:
-		c_.no_pidns = true;
-		break;
-	case O_CONFIG_NET:
-		c_.config_net = true;
-		break;
+	case O_NO_NETNS_QUIT: c_.no_netns_quit = true; break;
+	case O_NO_PIDNS: c_.no_pidns = true; break;
+	case O_CONFIG_NET: c_.config_net = true; break;
 	case O_NO_COPY_ROUTES:
 		c_.no_copy_routes = true;
 		c_.ip4.no_copy_routes = c_.ip6.no_copy_routes = true;
@@ -58,14 +49,9 @@ bool Parser::apply_pasta(int id, const char *arg) {
 		c_.ns_mac_set = true;
 		break;
 	}
-	case O_NO_SPLICE:
-		c_.no_splice = true;
-		break;
-	case O_SPLICE_ONLY:
-		c_.splice_only = true;
-		break;
-	default:
-		return unhandled(id);
+	case O_NO_SPLICE: c_.no_splice = true; break;
+	case O_SPLICE_ONLY: c_.splice_only = true; break;
+	default: return unhandled(id);
 	}
 	return true;
 }

@@ -52,7 +52,8 @@ int Parser::collect(int argc, char **argv, std::vector<Collected> &opts) {
 			} else if (optopt) {
 				what = std::string("invalid option -- '") + char(optopt) + "'";
 			} else {
-				std::string text = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+				std::string text =
+					optind > 0 && optind <= argc ? argv[optind - 1] : "?";
 				if (size_t eq = text.find('='); eq != std::string::npos)
 					text.resize(eq);
 				// getopt's own words: Podman matches them to tell
@@ -63,8 +64,8 @@ int Parser::collect(int argc, char **argv, std::vector<Collected> &opts) {
 			}
 			opts.push_back({id, nullptr, what});
 		} else if (id == ':') {
-			opts.push_back({id, nullptr, "option " + opt_name(optopt) +
-							     " requires an argument"});
+			opts.push_back({id, nullptr,
+					"option " + opt_name(optopt) + " requires an argument"});
 		} else {
 			opts.push_back({id, optarg, {}});
 		}
@@ -192,11 +193,11 @@ ParseStatus Parser::run(int argc, char **argv) {
 
 } // namespace conf_detail
 
-using conf_detail::Parser;
 using conf_detail::long_options;
-using conf_detail::OPTSTRING;
 using conf_detail::O_OUTBOUND_IF4;
 using conf_detail::O_OUTBOUND_IF6;
+using conf_detail::OPTSTRING;
+using conf_detail::Parser;
 
 void conf_interface_hints(int argc, char **argv, std::string &hint4, std::string &hint6) {
 	std::string i, o4, o6;
@@ -228,4 +229,3 @@ ParseStatus conf_parse(int argc, char **argv, Mode mode, const HostDefaults &hos
 }
 
 } // namespace passt
-

@@ -88,7 +88,7 @@ bool Parser::derive_ip4() {
 		return true;
 	}
 
-	std::string name = !c_.ifname.empty()		? c_.ifname
+	std::string name = !c_.ifname.empty()        ? c_.ifname
 			   : !ip4.ifname_out.empty() ? ip4.ifname_out
 						     : host_.ifname4;
 	Template4 t = template4(host_, name);
@@ -104,15 +104,16 @@ bool Parser::derive_ip4() {
 			ip4.prefix_len = prefix_for_given();
 		} else {
 			ip4.addr = t.addr;
-			ip4.prefix_len = n_prefix_ ? *n_prefix_
-				       : t.prefix   ? t.prefix
+			ip4.prefix_len = n_prefix_  ? *n_prefix_
+					 : t.prefix ? t.prefix
 						    : t.addr.classful_prefix();
 		}
 		return true;
 	}
 
 	if (!ip4.ifname_out.empty())
-		return fail("interface " + ip4.ifname_out + " for --outbound-if4 has no usable "
+		return fail("interface " + ip4.ifname_out +
+			    " for --outbound-if4 has no usable "
 			    "IPv4 address");
 	// Local mode: link-local defaults
 	ip4.local_mode = true;
@@ -135,7 +136,7 @@ void Parser::derive_ip6() {
 	if (!ip6.enabled || c_.splice_only)
 		return;
 
-	std::string name = !c_.ifname.empty()		? c_.ifname
+	std::string name = !c_.ifname.empty()        ? c_.ifname
 			   : !ip6.ifname_out.empty() ? ip6.ifname_out
 						     : host_.ifname6;
 	Template6 t = template6(host_, name);
@@ -252,14 +253,10 @@ void Parser::derive_host_map() {
 bool Parser::derive_ports() {
 	auto fwd_for = [this](char o) -> PortForward & {
 		switch (o) {
-		case 't':
-			return c_.tcp_in;
-		case 'u':
-			return c_.udp_in;
-		case 'T':
-			return c_.tcp_out;
-		default:
-			return c_.udp_out;
+		case 't': return c_.tcp_in;
+		case 'u': return c_.udp_in;
+		case 'T': return c_.tcp_out;
+		default: return c_.udp_out;
 		}
 	};
 	auto ctx_for = [this](char o) {

@@ -88,7 +88,8 @@ const OptDef OPTS[] = {
 	{"no-copy-routes", no_argument, O_NO_COPY_ROUTES, Only::Pasta, Group::Pasta},
 	{"no-copy-addrs", no_argument, O_NO_COPY_ADDRS, Only::Pasta, Group::Pasta},
 	{"ns-mac-addr", required_argument, O_NS_MAC_ADDR, Only::Pasta, Group::Pasta},
-	{"no-splice", no_argument, O_NO_SPLICE, Only::Any, Group::Pasta}, // no-op for passt, as in C
+	{"no-splice", no_argument, O_NO_SPLICE, Only::Any,
+	 Group::Pasta}, // no-op for passt, as in C
 	{"splice-only", no_argument, O_SPLICE_ONLY, Only::Pasta, Group::Pasta},
 };
 constexpr size_t NOPTS = sizeof(OPTS) / sizeof(OPTS[0]);
@@ -184,8 +185,7 @@ bool Parser::mode_allows(int id, const char *arg) {
 	if (!o)
 		return true;
 	switch (o->only) {
-	case Only::Any:
-		return true;
+	case Only::Any: return true;
 	case Only::Pasta:
 		if (mode_ != Mode::Pasta)
 			return fail(opt_name(id) + " is for pasta mode only");
@@ -210,20 +210,13 @@ bool Parser::apply(int id, const char *arg, ParseStatus &stop) {
 	if (!o)
 		return unhandled(id);
 	switch (o->group) {
-	case Group::Log:
-		return apply_log(id, arg);
-	case Group::General:
-		return apply_general(id, arg, stop);
-	case Group::Addr:
-		return apply_addr(id, arg);
-	case Group::Dns:
-		return apply_dns(id, arg);
-	case Group::Switch:
-		return apply_switch(id);
-	case Group::Forward:
-		return apply_forward(id, arg);
-	case Group::Pasta:
-		return apply_pasta(id, arg);
+	case Group::Log: return apply_log(id, arg);
+	case Group::General: return apply_general(id, arg, stop);
+	case Group::Addr: return apply_addr(id, arg);
+	case Group::Dns: return apply_dns(id, arg);
+	case Group::Switch: return apply_switch(id);
+	case Group::Forward: return apply_forward(id, arg);
+	case Group::Pasta: return apply_pasta(id, arg);
 	}
 	return unhandled(id);
 }

@@ -18,13 +18,48 @@
 namespace passt::conf_detail {
 
 enum OptId : int {
-	O_TRACE = 256, O_STATS, O_LOG_SIZE, O_RUNAS, O_VERSION, O_VHOST_USER, O_PRINT_CAPS,
-	O_REPAIR_PATH, O_MIGRATE_EXIT, O_MIGRATE_NO_LINGER, O_OUTBOUND_IF4, O_OUTBOUND_IF6,
-	O_DNS_FORWARD, O_DNS_HOST, O_DHCP_DNS, O_NO_DHCP_DNS, O_DHCP_SEARCH, O_NO_DHCP_SEARCH,
-	O_FQDN, O_NO_TCP, O_NO_UDP, O_NO_ICMP, O_NO_DHCP, O_NO_NDP, O_NO_DHCPV6, O_NO_RA,
-	O_FREEBIND, O_MAP_HOST_LOOPBACK, O_MAP_GUEST_ADDR, O_NO_MAP_GW, O_CHROOT_FALLBACK,
-	O_HOST_LO_TO_NS_LO, O_USERNS, O_NETNS, O_NETNS_ONLY, O_NO_NETNS_QUIT, O_NO_PIDNS,
-	O_CONFIG_NET, O_NO_COPY_ROUTES, O_NO_COPY_ADDRS, O_NS_MAC_ADDR, O_NO_SPLICE,
+	O_TRACE = 256,
+	O_STATS,
+	O_LOG_SIZE,
+	O_RUNAS,
+	O_VERSION,
+	O_VHOST_USER,
+	O_PRINT_CAPS,
+	O_REPAIR_PATH,
+	O_MIGRATE_EXIT,
+	O_MIGRATE_NO_LINGER,
+	O_OUTBOUND_IF4,
+	O_OUTBOUND_IF6,
+	O_DNS_FORWARD,
+	O_DNS_HOST,
+	O_DHCP_DNS,
+	O_NO_DHCP_DNS,
+	O_DHCP_SEARCH,
+	O_NO_DHCP_SEARCH,
+	O_FQDN,
+	O_NO_TCP,
+	O_NO_UDP,
+	O_NO_ICMP,
+	O_NO_DHCP,
+	O_NO_NDP,
+	O_NO_DHCPV6,
+	O_NO_RA,
+	O_FREEBIND,
+	O_MAP_HOST_LOOPBACK,
+	O_MAP_GUEST_ADDR,
+	O_NO_MAP_GW,
+	O_CHROOT_FALLBACK,
+	O_HOST_LO_TO_NS_LO,
+	O_USERNS,
+	O_NETNS,
+	O_NETNS_ONLY,
+	O_NO_NETNS_QUIT,
+	O_NO_PIDNS,
+	O_CONFIG_NET,
+	O_NO_COPY_ROUTES,
+	O_NO_COPY_ADDRS,
+	O_NS_MAC_ADDR,
+	O_NO_SPLICE,
 	O_SPLICE_ONLY,
 };
 
@@ -132,8 +167,7 @@ private:
 	bool parse_address(const char *arg);
 	bool parse_gateway(int id, const char *arg);
 	bool parse_outbound(int id, const char *arg);
-	bool parse_map(int id, const char *arg, Ipv4Addr &a4, Ipv6Addr &a6, bool *set4,
-		       bool *set6);
+	bool parse_map(int id, const char *arg, Ipv4Addr &a4, Ipv6Addr &a6, bool *set4, bool *set6);
 
 	// apply_dns.cpp: resolvers, search list, names, DHCP DNS options
 	bool apply_dns(int id, const char *arg);

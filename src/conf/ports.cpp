@@ -131,7 +131,8 @@ bool parse_ifspec(std::string_view &p, std::string &ifname) {
 		return true;
 	}
 	size_t n = 0;
-	while (n < q.size() && std::string_view("/ \f\n\r\t\v").find(q[n]) == std::string_view::npos)
+	while (n < q.size() &&
+	       std::string_view("/ \f\n\r\t\v").find(q[n]) == std::string_view::npos)
 		n++;
 	if (!n || n > IFNAME_MAX)
 		return false;
@@ -164,7 +165,7 @@ enum class Chunk { All, Auto, Exclude, Include };
 
 struct ChunkVal {
 	Chunk kind = Chunk::Include;
-	uint16_t first = 0, last = 0;    // listening range
+	uint16_t first = 0, last = 0; // listening range
 	uint16_t to_first = 0, to_last = 0;
 	std::optional<InAny> to_addr;
 };
@@ -263,10 +264,12 @@ struct SpecParser {
 					       : r.to_addr->v6().is_multicast())
 				return fail("multicast target address");
 			if (!r.bind_addr)
-				return fail("target address needs a listening address of the same IP "
-					    "version (0.0.0.0/ or [::]/)");
+				return fail(
+					"target address needs a listening address of the same IP "
+					"version (0.0.0.0/ or [::]/)");
 			if (r.bind_addr->is_v4() != r.to_addr->is_v4())
-				return fail("listening and target addresses of different IP versions");
+				return fail(
+					"listening and target addresses of different IP versions");
 		}
 		for (const PortRule &o : fwd.rules) {
 			if (o.exclude || o.last < r.first || r.last < o.first)
@@ -308,7 +311,8 @@ struct SpecParser {
 		if (p == "none") {
 			for (const PortRule &r : fwd.rules)
 				if (!r.exclude)
-					return fail("'none' conflicts with earlier port forwarding");
+					return fail(
+						"'none' conflicts with earlier port forwarding");
 			port_forward_update_kind(fwd);
 			return true;
 		}
@@ -343,7 +347,8 @@ struct SpecParser {
 				return bad(why);
 			if (c.kind == Chunk::Auto) {
 				if (!ctx.scan_allowed)
-					return fail("'auto' forwarding is only available in pasta mode");
+					return fail("'auto' forwarding is only available in pasta "
+						    "mode");
 				tmpl.scan = true;
 			} else if (c.kind == Chunk::Exclude) {
 				for (unsigned i = c.first; i <= c.last; i++)
@@ -370,7 +375,8 @@ struct SpecParser {
 			} else if (c.kind == Chunk::Include) {
 				exclude_only = false;
 				if (c.to_last - c.to_first != c.last - c.first)
-					return bad("target range size differs from listening range");
+					return bad(
+						"target range size differs from listening range");
 				PortRule r = tmpl;
 				r.to_addr = c.to_addr;
 				if (r.to_addr && r.to_addr->is_unspecified())
@@ -382,7 +388,8 @@ struct SpecParser {
 
 		if (exclude_only) {
 			PortSet skip = excl;
-			for (unsigned i = ctx.ephemeral_first; i <= ctx.ephemeral_last && i < 65536; i++)
+			for (unsigned i = ctx.ephemeral_first; i <= ctx.ephemeral_last && i < 65536;
+			     i++)
 				skip.set(i);
 			PortRule r = tmpl;
 			r.weak = true;
@@ -403,16 +410,11 @@ struct SpecParser {
 
 const char *port_opt_name(char optname) {
 	switch (optname) {
-	case 't':
-		return "-t/--tcp-ports";
-	case 'u':
-		return "-u/--udp-ports";
-	case 'T':
-		return "-T/--tcp-ns";
-	case 'U':
-		return "-U/--udp-ns";
-	default:
-		return "port forwarding option";
+	case 't': return "-t/--tcp-ports";
+	case 'u': return "-u/--udp-ports";
+	case 'T': return "-T/--tcp-ns";
+	case 'U': return "-U/--udp-ns";
+	default: return "port forwarding option";
 	}
 }
 

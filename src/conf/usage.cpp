@@ -111,7 +111,8 @@ std::string usage_text(Mode mode) {
 		t += "      --dhcp-dns            Do advertise resolvers with DHCP, DHCPv6, NDP\n"
 		     "      --dhcp-search         Do advertise search domains likewise\n";
 	else
-		t += "      --no-dhcp-dns         Don't advertise resolvers with DHCP, DHCPv6, NDP\n"
+		t += "      --no-dhcp-dns         Don't advertise resolvers with DHCP, DHCPv6, "
+		     "NDP\n"
 		     "      --no-dhcp-search      Don't advertise search domains likewise\n";
 
 	t += "\nProtocols and services:\n"

@@ -88,8 +88,8 @@ void EventLoop::dispatch(const epoll_event &ev, const timespec &now) {
 		handlers_[k].fn(handlers_[k].ctx, ref, ev.events, now);
 		return;
 	}
-	warn_rl("epoll: event 0x%x for fd %d of kind %s (%u) with no handler, removing",
-		ev.events, ref.fd, ref_kind_name(ref.kind), unsigned(k));
+	warn_rl("epoll: event 0x%x for fd %d of kind %s (%u) with no handler, removing", ev.events,
+		ref.fd, ref_kind_name(ref.kind), unsigned(k));
 	epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, ref.fd, nullptr);
 }
 

@@ -57,14 +57,10 @@ LogState st;
 
 int syslog_severity(LogLevel level) {
 	switch (level) {
-	case LogLevel::Error:
-		return 3; // LOG_ERR
-	case LogLevel::Warning:
-		return 4; // LOG_WARNING
-	case LogLevel::Info:
-		return 6; // LOG_INFO
-	default:
-		return 7; // LOG_DEBUG
+	case LogLevel::Error: return 3;   // LOG_ERR
+	case LogLevel::Warning: return 4; // LOG_WARNING
+	case LogLevel::Info: return 6;    // LOG_INFO
+	default: return 7;                // LOG_DEBUG
 	}
 }
 
@@ -179,8 +175,8 @@ bool file_rotate(size_t need) {
 		}
 		size_t done = 0;
 		while (done < size_t(n)) {
-			ssize_t w = pwrite(st.file_fd, buf + done, size_t(n) - done,
-					   off_t(dst + done));
+			ssize_t w =
+				pwrite(st.file_fd, buf + done, size_t(n) - done, off_t(dst + done));
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w <= 0) {
@@ -250,8 +246,8 @@ void emit(LogLevel level, bool with_errno, bool fatal, const char *fmt, va_list 
 		body[--len] = '\0';
 
 	bool to_file = st.file_fd >= 0;
-	bool to_stderr = st.force_stderr || (!to_file && !st.daemonised) ||
-			 (fatal && !st.daemonised);
+	bool to_stderr =
+		st.force_stderr || (!to_file && !st.daemonised) || (fatal && !st.daemonised);
 	bool to_syslog = !to_file && st.daemonised;
 
 	if (to_file || to_stderr) {
@@ -264,8 +260,9 @@ void emit(LogLevel level, bool with_errno, bool fatal, const char *fmt, va_list 
 		if (ns < 0)
 			ns = 0;
 		char line[LOG_LINE_MAX + 32];
-		int stamp = snprintf(line, sizeof(line), "%lld.%04lld: ", (long long)(ns / NS_PER_SEC),
-				     (long long)((ns % NS_PER_SEC) / 100000));
+		int stamp =
+			snprintf(line, sizeof(line), "%lld.%04lld: ", (long long)(ns / NS_PER_SEC),
+				 (long long)((ns % NS_PER_SEC) / 100000));
 		size_t sl = stamp < 0 ? 0 : size_t(stamp);
 		int h = snprintf(line + sl, sizeof(line) - sl, "%s", body);
 		size_t ll = h < 0 ? sl : sl + size_t(h);
@@ -348,9 +345,7 @@ void log_close() {
 	log_detail::current_level = LogLevel::Info;
 }
 
-void log_set_pid(pid_t pid) {
-	st.pid = pid;
-}
+void log_set_pid(pid_t pid) { st.pid = pid; }
 
 void log_set_daemonised(bool daemonised) {
 	st.daemonised = daemonised;
@@ -361,13 +356,9 @@ void log_set_daemonised(bool daemonised) {
 		syslog_connect();
 }
 
-void log_set_level(LogLevel level) {
-	log_detail::current_level = level;
-}
+void log_set_level(LogLevel level) { log_detail::current_level = level; }
 
-LogLevel log_level() {
-	return log_detail::current_level;
-}
+LogLevel log_level() { return log_detail::current_level; }
 
 void vlogmsg(LogLevel level, bool with_errno, const char *fmt, va_list ap) {
 	if (!log_enabled(level))
@@ -382,14 +373,14 @@ void logmsg(LogLevel level, const char *fmt, ...) {
 	va_end(ap);
 }
 
-#define PASST_DEFINE_LOG_FN(name, level, with_errno)   \
-	void name(const char *fmt, ...) {              \
-		if (!log_enabled(level))               \
-			return;                        \
-		va_list ap;                            \
-		va_start(ap, fmt);                     \
+#define PASST_DEFINE_LOG_FN(name, level, with_errno)     \
+	void name(const char *fmt, ...) {                \
+		if (!log_enabled(level))                 \
+			return;                          \
+		va_list ap;                              \
+		va_start(ap, fmt);                       \
 		emit(level, with_errno, false, fmt, ap); \
-		va_end(ap);                            \
+		va_end(ap);                              \
 	}
 
 PASST_DEFINE_LOG_FN(err, LogLevel::Error, false)

@@ -138,9 +138,7 @@ void pcap_close() {
 	pcap_fd = -1;
 }
 
-bool pcap_enabled() {
-	return pcap_fd >= 0;
-}
+bool pcap_enabled() { return pcap_fd >= 0; }
 
 void pcap_frame(const iovec *iov, size_t iovcnt, size_t offset, const timespec &ts) {
 	if (pcap_fd < 0)

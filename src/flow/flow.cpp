@@ -25,22 +25,14 @@ constexpr FlowSideIdx sidx_side(uint32_t sidx) { return FlowSideIdx(sidx & 1); }
 
 const char *flow_type_name(FlowType type) {
 	switch (type) {
-	case FlowType::None:
-		return "free";
-	case FlowType::Tcp:
-		return "tcp";
-	case FlowType::TcpSplice:
-		return "tcp-splice";
-	case FlowType::Ping4:
-		return "ping4";
-	case FlowType::Ping6:
-		return "ping6";
-	case FlowType::Udp:
-		return "udp";
-	case FlowType::UdpSplice:
-		return "udp-splice";
-	case FlowType::Count:
-		break;
+	case FlowType::None: return "free";
+	case FlowType::Tcp: return "tcp";
+	case FlowType::TcpSplice: return "tcp-splice";
+	case FlowType::Ping4: return "ping4";
+	case FlowType::Ping6: return "ping6";
+	case FlowType::Udp: return "udp";
+	case FlowType::UdpSplice: return "udp-splice";
+	case FlowType::Count: break;
 	}
 	return "?";
 }
@@ -145,8 +137,7 @@ uint64_t FlowTable::hash(FlowType type, FlowSideIdx side, const FlowSide &key) c
 	return h.finish();
 }
 
-bool FlowTable::matches(uint32_t sidx, FlowType type, FlowSideIdx side,
-			const FlowSide &key) const {
+bool FlowTable::matches(uint32_t sidx, FlowType type, FlowSideIdx side, const FlowSide &key) const {
 	const Flow &f = flows_[sidx_flow(sidx)];
 	return sidx_side(sidx) == side && f.type == type && f.side[size_t(side)] == key;
 }

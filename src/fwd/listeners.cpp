@@ -118,11 +118,11 @@ void listen_log_count(const ListenNames &n, size_t count) {
 
 void listen_log_closed(const ListenNames &n, const PortRule &r, uint16_t port, bool v6) {
 	if (n.in_ns)
-		debug("%s: host port %u no longer bound, closing %s %s in the namespace",
-		      n.proto, target_of(r, port), family(v6), n.sock);
+		debug("%s: host port %u no longer bound, closing %s %s in the namespace", n.proto,
+		      target_of(r, port), family(v6), n.sock);
 	else
-		debug("%s: port %u no longer bound in the namespace, closing %s %s", n.proto,
-		      port, family(v6), n.sock);
+		debug("%s: port %u no longer bound in the namespace, closing %s %s", n.proto, port,
+		      family(v6), n.sock);
 }
 
 void listen_log_opened(const ListenNames &n, const PortRule &r, uint16_t port, bool v6) {
@@ -130,8 +130,8 @@ void listen_log_opened(const ListenNames &n, const PortRule &r, uint16_t port, b
 		debug("%s: host port %u bound, %s %s opened on namespace port %u", n.proto,
 		      target_of(r, port), family(v6), n.sock, port);
 	else
-		debug("%s: port %u bound in the namespace, %s %s opened", n.proto, port,
-		      family(v6), n.sock);
+		debug("%s: port %u bound in the namespace, %s %s opened", n.proto, port, family(v6),
+		      n.sock);
 }
 
 size_t listen_auto_room(const Config &c, const PortForward &pf) {
@@ -159,8 +159,8 @@ void listen_log_no_listener(const ListenNames &n, const PortRule &r, uint16_t po
 		debug("%s: host port %u bound, but no %s %s on namespace port %u: %s", n.proto,
 		      target_of(r, port), family(v6), n.sock, port, strerror(-rc));
 	else
-		debug("%s: port %u bound in the namespace, but no %s %s on the host: %s",
-		      n.proto, port, family(v6), n.sock, strerror(-rc));
+		debug("%s: port %u bound in the namespace, but no %s %s on the host: %s", n.proto,
+		      port, family(v6), n.sock, strerror(-rc));
 }
 
 } // namespace passt

@@ -221,8 +221,7 @@ void ProcNetParser::finish() {
 	len_ = 0;
 }
 
-size_t procnet_parse(std::string_view text, uint8_t state, PortBitmap &ports,
-		     ProcNetAddr addr) {
+size_t procnet_parse(std::string_view text, uint8_t state, PortBitmap &ports, ProcNetAddr addr) {
 	ProcNetParser p(state, ports, addr);
 	p.feed(text);
 	p.finish();

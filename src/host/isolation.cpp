@@ -89,8 +89,7 @@ namespace {
 
 // ---- Capabilities (raw capget/capset: libc has no wrapper) -------------
 
-int caps_set(uint64_t keep)
-{
+int caps_set(uint64_t keep) {
 	__user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
 	__user_cap_data_struct data[2] = {};
 	if (syscall(SYS_capget, &hdr, data))
@@ -110,14 +109,10 @@ int caps_set(uint64_t keep)
 	return 0;
 }
 
-constexpr uint64_t cap_bit(int cap)
-{
-	return uint64_t(1) << cap;
-}
+constexpr uint64_t cap_bit(int cap) { return uint64_t(1) << cap; }
 
 // True if /proc/self/uid_map says we are in the initial user namespace.
-bool in_initial_userns()
-{
+bool in_initial_userns() {
 	int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return true; // no /proc: assume the worst
@@ -134,8 +129,7 @@ bool in_initial_userns()
 }
 
 // True if uid is mapped in our user namespace (setuid() to it can work).
-bool uid_mapped(uid_t uid)
-{
+bool uid_mapped(uid_t uid) {
 	FILE *f = fopen("/proc/self/uid_map", "re");
 	if (!f)
 		return false;
@@ -154,8 +148,7 @@ template <size_t N> struct NrList {
 	const char *name[N] = {};
 };
 
-template <size_t N> constexpr NrList<N> make_list(const seccomp_list::Entry (&e)[N])
-{
+template <size_t N> constexpr NrList<N> make_list(const seccomp_list::Entry (&e)[N]) {
 	NrList<N> l;
 	for (size_t i = 0; i < N; i++) {
 		l.nr[i] = e[i].nr;
@@ -185,8 +178,7 @@ constexpr uint32_t X32_SYSCALL_BIT_ = 0x40000000;
 
 // ---- Stage 1 -------------------------------------------------------------
 
-int isolate_fd_from_argv(int argc, char **argv)
-{
+int isolate_fd_from_argv(int argc, char **argv) {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = nullptr;
@@ -209,8 +201,7 @@ int isolate_fd_from_argv(int argc, char **argv)
 	return -1;
 }
 
-void isolate_initial(int argc, char **argv, Mode mode)
-{
+void isolate_initial(int argc, char **argv, Mode mode) {
 	int keep_fd = isolate_fd_from_argv(argc, argv);
 	if (keep_fd < 0) {
 		close_range(STDERR_FILENO + 1, ~0U, 0);
@@ -222,8 +213,7 @@ void isolate_initial(int argc, char **argv, Mode mode)
 
 	signal(SIGPIPE, SIG_IGN);
 
-	uint64_t keep = cap_bit(CAP_NET_BIND_SERVICE) | cap_bit(CAP_SETUID) |
-			cap_bit(CAP_SETGID);
+	uint64_t keep = cap_bit(CAP_NET_BIND_SERVICE) | cap_bit(CAP_SETUID) | cap_bit(CAP_SETGID);
 	if (mode == Mode::Pasta)
 		keep |= cap_bit(CAP_SYS_ADMIN) | cap_bit(CAP_NET_ADMIN) | cap_bit(CAP_SYS_PTRACE);
 	// Since Linux 5.12, a user namespace mapping uid 0 (ours, staying
@@ -244,8 +234,7 @@ void isolate_initial(int argc, char **argv, Mode mode)
 
 // ---- Stage 2 -------------------------------------------------------------
 
-int isolate_resolve_user(const Config &c, RunAs *out, std::string *err)
-{
+int isolate_resolve_user(const Config &c, RunAs *out, std::string *err) {
 	*out = RunAs{};
 	if (c.runas_uid) {
 		out->change = true;
@@ -275,8 +264,7 @@ int isolate_resolve_user(const Config &c, RunAs *out, std::string *err)
 	return 0;
 }
 
-int isolate_own_userns(uid_t uid, gid_t gid)
-{
+int isolate_own_userns(uid_t uid, gid_t gid) {
 	if (unshare(CLONE_NEWUSER))
 		return -errno;
 	// Our /proc/self files belong to root while we are not dumpable, and
@@ -299,8 +287,7 @@ int isolate_own_userns(uid_t uid, gid_t gid)
 	return 0;
 }
 
-void isolate_user(const RunAs &ru, Mode mode)
-{
+void isolate_user(const RunAs &ru, Mode mode) {
 	if (ru.change) {
 		if (setgroups(0, nullptr) && !(errno == EPERM && getegid() == ru.gid))
 			die("--runas: can't clear supplementary groups: %s", strerror(errno));
@@ -322,8 +309,7 @@ void isolate_user(const RunAs &ru, Mode mode)
 
 // ---- Stage 3 -------------------------------------------------------------
 
-int isolate_empty_root(bool chroot_fallback)
-{
+int isolate_empty_root(bool chroot_fallback) {
 	// Nothing we do to mounts from now on may propagate to the host.
 	if (mount("", "/", "", MS_UNBINDABLE | MS_REC, nullptr))
 		return -errno;
@@ -349,13 +335,9 @@ int isolate_empty_root(bool chroot_fallback)
 	return 0;
 }
 
-int isolate_drop_all_caps()
-{
-	return caps_set(0);
-}
+int isolate_drop_all_caps() { return caps_set(0); }
 
-void isolate_prefork(bool new_pidns, bool chroot_fallback)
-{
+void isolate_prefork(bool new_pidns, bool chroot_fallback) {
 	int flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | (new_pidns ? CLONE_NEWPID : 0);
 	if (unshare(flags))
 		die("Can't detach into new namespaces for the sandbox: %s", strerror(errno));
@@ -369,8 +351,7 @@ void isolate_prefork(bool new_pidns, bool chroot_fallback)
 
 // ---- Stage 4 -------------------------------------------------------------
 
-size_t seccomp_build(std::span<const long> nrs, std::span<sock_filter> out)
-{
+size_t seccomp_build(std::span<const long> nrs, std::span<sock_filter> out) {
 	const size_t head = SECCOMP_CHECK_X32 ? 4 : 3;
 	const size_t n = nrs.size();
 	const size_t total = head + n + 2;
@@ -396,8 +377,7 @@ size_t seccomp_build(std::span<const long> nrs, std::span<sock_filter> out)
 	return i;
 }
 
-int isolate_seccomp(std::span<const long> nrs)
-{
+int isolate_seccomp(std::span<const long> nrs) {
 	sock_filter insns[SECCOMP_MAX_INSNS];
 	size_t len = seccomp_build(nrs, insns);
 	if (!len)
@@ -410,34 +390,25 @@ int isolate_seccomp(std::span<const long> nrs)
 	return 0;
 }
 
-std::span<const long> seccomp_allowlist(Mode mode)
-{
+std::span<const long> seccomp_allowlist(Mode mode) {
 	switch (mode) {
-	case Mode::Pasta:
-		return pasta_list.nr;
-	case Mode::VhostUser:
-		return vu_list.nr;
-	case Mode::Passt:
-		break;
+	case Mode::Pasta: return pasta_list.nr;
+	case Mode::VhostUser: return vu_list.nr;
+	case Mode::Passt: break;
 	}
 	return passt_list.nr;
 }
 
-std::span<const char *const> seccomp_allowlist_names(Mode mode)
-{
+std::span<const char *const> seccomp_allowlist_names(Mode mode) {
 	switch (mode) {
-	case Mode::Pasta:
-		return pasta_list.name;
-	case Mode::VhostUser:
-		return vu_list.name;
-	case Mode::Passt:
-		break;
+	case Mode::Pasta: return pasta_list.name;
+	case Mode::VhostUser: return vu_list.name;
+	case Mode::Passt: break;
 	}
 	return passt_list.name;
 }
 
-int isolate_helper_process(std::span<const long> nrs)
-{
+int isolate_helper_process(std::span<const long> nrs) {
 	// Where our uid is not mapped in the user namespace we are in (root
 	// in a rootless container's), no namespace of our own can map it:
 	// stay in this one, whose capabilities go below anyway.
@@ -450,8 +421,7 @@ int isolate_helper_process(std::span<const long> nrs)
 	return isolate_seccomp(nrs);
 }
 
-void isolate_postfork(Mode mode)
-{
+void isolate_postfork(Mode mode) {
 	int rc = isolate_seccomp(seccomp_allowlist(mode));
 	if (rc < 0)
 		die("Can't install the seccomp filter: %s", strerror(-rc));
@@ -475,13 +445,12 @@ KeptPath kept[2];
 int cleaner_sock = -1;
 
 const long cleaner_syscalls[] = {
-	__NR_read, __NR_write, __NR_unlinkat, __NR_close, __NR_exit_group, __NR_rt_sigreturn,
-	__NR_restart_syscall,
+	__NR_read,       __NR_write,        __NR_unlinkat,        __NR_close,
+	__NR_exit_group, __NR_rt_sigreturn, __NR_restart_syscall,
 };
 
 // Closes every descriptor above 2 but those in keep.
-void close_all_except(std::span<const int> keep)
-{
+void close_all_except(std::span<const int> keep) {
 	unsigned from = STDERR_FILENO + 1;
 	for (;;) {
 		unsigned next = ~0U;
@@ -496,8 +465,7 @@ void close_all_except(std::span<const int> keep)
 	}
 }
 
-[[noreturn]] void cleaner_main(int sock)
-{
+[[noreturn]] void cleaner_main(int sock) {
 	const int keep[] = {sock, kept[0].dirfd, kept[1].dirfd};
 	close_all_except(keep);
 	// Not the caller's terminal or pipes either: whoever waits for
@@ -523,8 +491,7 @@ void close_all_except(std::span<const int> keep)
 
 } // namespace
 
-int isolate_keep_for_unlink(const std::string &path)
-{
+int isolate_keep_for_unlink(const std::string &path) {
 	for (KeptPath &k : kept) {
 		if (k.dirfd >= 0)
 			continue;
@@ -533,7 +500,7 @@ int isolate_keep_for_unlink(const std::string &path)
 		if (base_at >= path.size() || path.size() - base_at >= sizeof(k.name))
 			return -EINVAL;
 		std::string dir = slash == std::string::npos ? std::string(".")
-			: path.substr(0, slash ? slash : 1);
+							     : path.substr(0, slash ? slash : 1);
 		int fd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0)
 			return -errno;
@@ -544,8 +511,7 @@ int isolate_keep_for_unlink(const std::string &path)
 	return -ENOSPC;
 }
 
-int isolate_start_cleaner()
-{
+int isolate_start_cleaner() {
 	if (kept[0].dirfd < 0 && kept[1].dirfd < 0)
 		return 0;
 	int fd;
@@ -563,8 +529,7 @@ int isolate_start_cleaner()
 	return 0;
 }
 
-void isolate_unlink_kept()
-{
+void isolate_unlink_kept() {
 	if (cleaner_sock < 0)
 		return;
 	char b = 'x';

@@ -45,8 +45,7 @@ constexpr size_t kRecvSize = 65536;
 
 } // namespace
 
-Netlink::Netlink(Netlink &&o) noexcept
-	: fd_(o.fd_), seq_(o.seq_), rbuf_(std::move(o.rbuf_)) {
+Netlink::Netlink(Netlink &&o) noexcept : fd_(o.fd_), seq_(o.seq_), rbuf_(std::move(o.rbuf_)) {
 	o.fd_ = -1;
 	std::memcpy(last_err_, o.last_err_, sizeof(last_err_));
 }
@@ -160,8 +159,8 @@ int Netlink::request(NlRequest &req, NlCallback cb, void *ctx) {
 	while (!st.done) {
 		sockaddr_nl from{};
 		socklen_t fl = sizeof(from);
-		n = recvfrom(fd_, rbuf_.get(), kRecvSize, MSG_TRUNC, reinterpret_cast<sockaddr *>(&from),
-			     &fl);
+		n = recvfrom(fd_, rbuf_.get(), kRecvSize, MSG_TRUNC,
+			     reinterpret_cast<sockaddr *>(&from), &fl);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -131,7 +131,7 @@ bool nl_attrs_parse(std::span<const std::byte> buf, std::span<NlAttr> table) {
 }
 
 std::optional<std::span<const std::byte>> nl_attrs_after(std::span<const std::byte> payload,
-							  size_t hdr_len) {
+							 size_t hdr_len) {
 	if (payload.size() < hdr_len)
 		return std::nullopt;
 	return skip(payload, hdr_len);
@@ -319,8 +319,7 @@ int nl_reply_batch(std::span<const std::byte> dgram, uint32_t sender_pid, NlRepl
 		if (m->seq != st.seq || st.done)
 			continue;
 		switch (m->type) {
-		case NLMSG_NOOP:
-			break;
+		case NLMSG_NOOP: break;
 		case NLMSG_ERROR: {
 			int e = nl_error_code(*m, st.ext_msg);
 			if (st.result == 0)

@@ -69,7 +69,8 @@ int Netlink::route_add(const RouteInfo &r) {
 	rtm.rtm_table = r.table < 256 ? uint8_t(r.table) : uint8_t(RT_TABLE_UNSPEC);
 	rtm.rtm_protocol = r.protocol ? r.protocol : RTPROT_BOOT;
 	// As iproute2 does: a route without a gateway reaches its link directly.
-	rtm.rtm_scope = (!r.has_gw && r.scope == RT_SCOPE_UNIVERSE) ? uint8_t(RT_SCOPE_LINK) : r.scope;
+	rtm.rtm_scope =
+		(!r.has_gw && r.scope == RT_SCOPE_UNIVERSE) ? uint8_t(RT_SCOPE_LINK) : r.scope;
 	rtm.rtm_type = RTN_UNICAST;
 	rtm.rtm_flags = r.flags & RTNH_F_ONLINK;
 	req.put_struct(rtm);
@@ -113,7 +114,8 @@ int copy_routes(Netlink &from, int from_ifindex, Netlink &to, int to_ifindex, in
 		for (const auto &r : routes) {
 			if (r.has_gw != (pass == 1))
 				continue;
-			if (family == AF_INET6 && (r.dst.v6().is_link_local() || r.dst.v6().is_multicast()))
+			if (family == AF_INET6 &&
+			    (r.dst.v6().is_link_local() || r.dst.v6().is_multicast()))
 				continue;
 			RouteInfo c = r;
 			c.oif = to_ifindex;

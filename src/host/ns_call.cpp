@@ -58,8 +58,7 @@ namespace passt {
 namespace ns_detail {
 
 // True if fd refers to the same namespace as our own /proc/self/ns/<kind>.
-bool is_own_ns(int fd, const char *kind)
-{
+bool is_own_ns(int fd, const char *kind) {
 	char path[64];
 	std::snprintf(path, sizeof(path), "/proc/self/ns/%s", kind);
 	struct stat a, b;
@@ -69,8 +68,7 @@ bool is_own_ns(int fd, const char *kind)
 }
 
 // sendmsg() of buf with up to NS_CALL_MAX_FDS descriptors attached.
-int send_with_fds(int sock, const void *buf, size_t len, const int *fds, unsigned nfds)
-{
+int send_with_fds(int sock, const void *buf, size_t len, const int *fds, unsigned nfds) {
 	struct iovec iov = {const_cast<void *>(buf), len};
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * NS_CALL_MAX_FDS)];
@@ -100,8 +98,7 @@ int send_with_fds(int sock, const void *buf, size_t len, const int *fds, unsigne
 
 // recvmsg() counterpart: returns bytes read (0 on EOF) or -errno; received
 // descriptors (O_CLOEXEC) go to fds, their count to *nfds.
-ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, unsigned *nfds)
-{
+ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, unsigned *nfds) {
 	struct iovec iov = {buf, len};
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * NS_CALL_MAX_FDS)];
@@ -141,8 +138,7 @@ ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, unsigned *nfds)
 	return n;
 }
 
-pid_t waitpid_retry(pid_t pid, int *st, int flags)
-{
+pid_t waitpid_retry(pid_t pid, int *st, int flags) {
 	pid_t r;
 	do
 		r = waitpid(pid, st, flags);
@@ -165,8 +161,7 @@ struct CallHdr {
 
 } // namespace
 
-int ns_enter(const NsHandle &ns)
-{
+int ns_enter(const NsHandle &ns) {
 	if (ns.netns_fd < 0)
 		return -EBADF;
 	if (ns.userns_fd >= 0 && !is_own_ns(ns.userns_fd, "user")) {
@@ -178,8 +173,7 @@ int ns_enter(const NsHandle &ns)
 	return 0;
 }
 
-int ns_call(const NsHandle &ns, NsFn fn, void *arg, NsCallOut *out)
-{
+int ns_call(const NsHandle &ns, NsFn fn, void *arg, NsCallOut *out) {
 	*out = NsCallOut{};
 	int chan;
 	pid_t pid = fork_with_channel(&chan);
@@ -239,8 +233,7 @@ int ns_call(const NsHandle &ns, NsFn fn, void *arg, NsCallOut *out)
 	return 0;
 }
 
-int ns_socket(const NsHandle &ns, int domain, int type, int protocol)
-{
+int ns_socket(const NsHandle &ns, int domain, int type, int protocol) {
 	NsCallOut out;
 	int rc = ns_run(
 		ns,

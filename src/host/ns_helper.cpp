@@ -51,16 +51,15 @@ struct HelperReq {
 
 // What the helper's loop calls, and nothing else (see isolation.cpp).
 const long helper_syscalls[] = {
-	__NR_recvfrom, __NR_recvmsg, __NR_sendmsg, __NR_socket, __NR_close, __NR_kill,
-	__NR_exit_group, __NR_rt_sigreturn, __NR_restart_syscall,
+	__NR_recvfrom, __NR_recvmsg,    __NR_sendmsg,      __NR_socket,          __NR_close,
+	__NR_kill,     __NR_exit_group, __NR_rt_sigreturn, __NR_restart_syscall,
 #ifdef __NR_recv
 	__NR_recv,
 #endif
 };
 
 // Main loop of the socket helper: one answer per request, until EOF.
-[[noreturn]] void socket_helper_loop(int sock, pid_t signal_target)
-{
+[[noreturn]] void socket_helper_loop(int sock, pid_t signal_target) {
 	for (;;) {
 		HelperReq req;
 		ssize_t n;
@@ -74,7 +73,7 @@ const long helper_syscalls[] = {
 		int s = -1;
 		if (whole && req.op == HelperReq::Signal) {
 			e = signal_target <= 0 ? ESRCH
-			    : (kill(signal_target, req.a) < 0 ? errno : 0);
+					       : (kill(signal_target, req.a) < 0 ? errno : 0);
 		} else if (whole && req.op == HelperReq::Socket) {
 			s = socket(req.a, req.b, req.c);
 			e = s < 0 ? errno : 0;
@@ -87,8 +86,7 @@ const long helper_syscalls[] = {
 
 } // namespace
 
-int ns_socket_helper_start(const NsHandle &ns, NsSocketHelper *h, pid_t signal_target)
-{
+int ns_socket_helper_start(const NsHandle &ns, NsSocketHelper *h, pid_t signal_target) {
 	int chan;
 	pid_t pid = fork_with_channel(&chan);
 	if (pid < 0)
@@ -148,8 +146,7 @@ namespace {
 // One request to the socket helper and its answer: an errno, with one
 // descriptor attached exactly when want_fd and the request succeeded.
 // Returns the descriptor (want_fd) or 0, or -errno.
-int helper_request(NsSocketHelper &h, const HelperReq &req, bool want_fd)
-{
+int helper_request(NsSocketHelper &h, const HelperReq &req, bool want_fd) {
 	if (h.fd < 0)
 		return -EBADF;
 	int rc = send_with_fds(h.fd, &req, sizeof(req), nullptr, 0);
@@ -174,18 +171,15 @@ int helper_request(NsSocketHelper &h, const HelperReq &req, bool want_fd)
 
 } // namespace
 
-int ns_socket_helper_socket(NsSocketHelper &h, int domain, int type, int protocol)
-{
+int ns_socket_helper_socket(NsSocketHelper &h, int domain, int type, int protocol) {
 	return helper_request(h, {HelperReq::Socket, domain, type, protocol}, true);
 }
 
-int ns_socket_helper_signal(NsSocketHelper &h, int sig)
-{
+int ns_socket_helper_signal(NsSocketHelper &h, int sig) {
 	return helper_request(h, {HelperReq::Signal, sig, 0, 0}, false);
 }
 
-void ns_socket_helper_stop(NsSocketHelper *h)
-{
+void ns_socket_helper_stop(NsSocketHelper *h) {
 	close_fd(&h->fd);
 	if (h->pid > 0) {
 		kill(h->pid, SIGKILL);

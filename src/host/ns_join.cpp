@@ -28,8 +28,7 @@ using namespace ns_detail;
 namespace {
 
 // Namespace type (CLONE_NEW*) of an nsfs fd, or -errno (ENOTTY: not nsfs).
-int ns_type(int fd)
-{
+int ns_type(int fd) {
 	int t = ioctl(fd, NS_GET_NSTYPE);
 	return t < 0 ? -errno : t;
 }
@@ -37,9 +36,8 @@ int ns_type(int fd)
 // The user namespace to join with the network namespace nfd (from path):
 // *ufd is the descriptor, or -1 if there is none to join. 0 or -errno,
 // *err set.
-int open_userns(pid_t pid, const std::string &userns, int nfd, const std::string &path,
-		int *ufd, std::string *err)
-{
+int open_userns(pid_t pid, const std::string &userns, int nfd, const std::string &path, int *ufd,
+		std::string *err) {
 	std::string upath;
 	if (!userns.empty())
 		upath = userns;
@@ -65,8 +63,8 @@ int open_userns(pid_t pid, const std::string &userns, int nfd, const std::string
 		if (*ufd < 0 && errno != EPERM) {
 			int e = errno;
 			*ufd = -1;
-			set_err(err, "cannot find the user namespace owning " + path + ": " +
-					     errstr(e));
+			set_err(err,
+				"cannot find the user namespace owning " + path + ": " + errstr(e));
 			return -e;
 		}
 		if (*ufd >= 0)
@@ -79,24 +77,21 @@ int open_userns(pid_t pid, const std::string &userns, int nfd, const std::string
 
 } // namespace
 
-void ns_handle_close(NsHandle *ns)
-{
+void ns_handle_close(NsHandle *ns) {
 	close_fd(&ns->netns_fd);
 	close_fd(&ns->userns_fd);
 	ns->pid = 0;
 	ns->netns_path.clear();
 }
 
-std::string ns_netns_path(const std::string &name_or_path)
-{
+std::string ns_netns_path(const std::string &name_or_path) {
 	if (name_or_path.empty() || name_or_path.find('/') != std::string::npos)
 		return name_or_path;
 	return "/run/netns/" + name_or_path;
 }
 
 int ns_join(pid_t pid, const std::string &netns, const std::string &userns, bool netns_only,
-	    NsHandle *out, std::string *err)
-{
+	    NsHandle *out, std::string *err) {
 	ns_handle_close(out);
 	if (pid > 0 && !netns.empty()) {
 		set_err(err, "a target PID and --netns are mutually exclusive");
@@ -111,8 +106,8 @@ int ns_join(pid_t pid, const std::string &netns, const std::string &userns, bool
 		return -EINVAL;
 	}
 
-	std::string path = pid > 0 ? "/proc/" + std::to_string(pid) + "/ns/net"
-				   : ns_netns_path(netns);
+	std::string path =
+		pid > 0 ? "/proc/" + std::to_string(pid) + "/ns/net" : ns_netns_path(netns);
 	int nfd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
 	if (nfd < 0) {
 		int e = errno;

@@ -13,19 +13,14 @@
 
 namespace passt::ns_detail {
 
-inline void set_err(std::string *err, const std::string &msg)
-{
+inline void set_err(std::string *err, const std::string &msg) {
 	if (err)
 		*err = msg;
 }
 
-inline std::string errstr(int e)
-{
-	return std::strerror(e);
-}
+inline std::string errstr(int e) { return std::strerror(e); }
 
-inline void close_fd(int *fd)
-{
+inline void close_fd(int *fd) {
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;

@@ -39,8 +39,7 @@ const int term_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
 
 } // namespace
 
-int ns_signalfd_open()
-{
+int ns_signalfd_open() {
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -56,15 +55,13 @@ namespace {
 
 // Started by root, we are nobody by now: the helper, which kept the
 // command's uid, signals it for us.
-void command_signal(NsCommand *cmd, int sig)
-{
+void command_signal(NsCommand *cmd, int sig) {
 	if (kill(cmd->pid, sig) < 0 && errno == EPERM && cmd->relay)
 		ns_socket_helper_signal(*cmd->relay, sig);
 }
 
 // The bit of sig in a "SigIgn:" or "SigCgt:" line of /proc/PID/status.
-bool status_mask_has(const char *status, const char *field, int sig)
-{
+bool status_mask_has(const char *status, const char *field, int sig) {
 	const char *p = std::strstr(status, field);
 	if (!p)
 		return false;
@@ -80,8 +77,7 @@ bool status_mask_has(const char *status, const char *field, int sig)
 // it does if it catches it (or ignores it, which is acting too). If its
 // status can't be read, assume it does: better a command left running
 // than one killed that would have cleaned up.
-bool command_takes_signal(const NsCommand &cmd, int sig)
-{
+bool command_takes_signal(const NsCommand &cmd, int sig) {
 	char buf[4096];
 	ssize_t n = pread(cmd.status_fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
@@ -92,8 +88,7 @@ bool command_takes_signal(const NsCommand &cmd, int sig)
 
 } // namespace
 
-NsSignalResult ns_signalfd_handle(int sfd, NsCommand *cmd)
-{
+NsSignalResult ns_signalfd_handle(int sfd, NsCommand *cmd) {
 	NsSignalResult r;
 	bool have_cmd = cmd && cmd->pid > 0;
 	for (;;) {
@@ -109,8 +104,7 @@ NsSignalResult ns_signalfd_handle(int sfd, NsCommand *cmd)
 		if (have_cmd && !cmd->exited) {
 			// The terminal already signalled our whole process group,
 			// command included: forwarding would deliver it twice.
-			bool from_tty = si.ssi_code == SI_KERNEL &&
-					getpgid(cmd->pid) == getpgrp();
+			bool from_tty = si.ssi_code == SI_KERNEL && getpgid(cmd->pid) == getpgrp();
 			if (!from_tty)
 				command_signal(cmd, sig);
 			// As PID 1 it only got the signal if it handles it.

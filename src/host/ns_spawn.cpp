@@ -52,8 +52,7 @@ namespace passt {
 
 using namespace ns_detail;
 
-int ns_exit_code(int wstatus)
-{
+int ns_exit_code(int wstatus) {
 	if (WIFEXITED(wstatus))
 		return WEXITSTATUS(wstatus);
 	if (WIFSIGNALED(wstatus))
@@ -66,15 +65,14 @@ namespace {
 // Header of the spawned child's messages: the first, with the namespaces'
 // fds, and in a new PID namespace a second from the command itself.
 struct SpawnHdr {
-	int err;      // errno, 0: namespaces created
-	int stage;    // what failed, see spawn_stage_name()
-	pid_t pid;    // new PID namespace: the command, as pasta sees it
-	int proc_err; // from the command: errno of mounting /proc, 0: mounted
+	int err;          // errno, 0: namespaces created
+	int stage;        // what failed, see spawn_stage_name()
+	pid_t pid;        // new PID namespace: the command, as pasta sees it
+	int proc_err;     // from the command: errno of mounting /proc, 0: mounted
 	int from_command; // 1: the command's message, 0: our child's
 };
 
-const char *spawn_stage_name(int stage)
-{
+const char *spawn_stage_name(int stage) {
 	switch (stage) {
 	case 1: return "unshare()";
 	case 2: return "writing /proc/self/setgroups";
@@ -91,8 +89,7 @@ const char *spawn_stage_name(int stage)
 // the maps of a new user namespace), then open them for pasta in fds. The
 // report to send: err 0, or errno and the stage that failed.
 SpawnHdr spawn_make_namespaces(const NsSpawn &how, const char *uid_map, const char *gid_map,
-			       int fds[2])
-{
+			       int fds[2]) {
 	const int flags = CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC |
 			  (how.new_userns ? CLONE_NEWUSER : 0) |
 			  (how.new_pidns ? CLONE_NEWPID | CLONE_NEWNS : 0);
@@ -122,8 +119,7 @@ SpawnHdr spawn_make_namespaces(const NsSpawn &how, const char *uid_map, const ch
 
 // The command, once released by pasta (a byte on chan): a clean signal
 // state, then exec. If pasta gave up instead, it never runs.
-[[noreturn]] void spawn_wait_and_exec(int chan, char *const *argv)
-{
+[[noreturn]] void spawn_wait_and_exec(int chan, char *const *argv) {
 	char go;
 	ssize_t n;
 	do
@@ -148,8 +144,7 @@ SpawnHdr spawn_make_namespaces(const NsSpawn &how, const char *uid_map, const ch
 // The paused command's side of ns_spawn_command(), in the child: enter or
 // create the namespaces, report them, wait for the go, exec. Never returns.
 [[noreturn]] void spawn_child(const NsSpawn &how, int chan, pid_t parent, char *const *argv,
-			      const char *uid_map, const char *gid_map)
-{
+			      const char *uid_map, const char *gid_map) {
 	// While paused, die with pasta; cleared before exec.
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
@@ -211,8 +206,7 @@ struct SpawnReports {
 
 // Reads the reports, in either order, until both are in, the namespaces
 // failed, or the channel fails or closes.
-void spawn_collect(int sock, const NsSpawn &how, SpawnReports *r)
-{
+void spawn_collect(int sock, const NsSpawn &how, SpawnReports *r) {
 	r->got_cmd = !how.new_pidns;
 	while (!r->got_ns || (!r->got_cmd && !r->h.err)) {
 		SpawnHdr m = {};
@@ -240,8 +234,7 @@ void spawn_collect(int sock, const NsSpawn &how, SpawnReports *r)
 
 // argv for execvp(), prepared before fork(): pointers into args, which
 // gets $SHELL (else /bin/sh) if empty.
-std::vector<char *> spawn_argv(std::vector<std::string> &args)
-{
+std::vector<char *> spawn_argv(std::vector<std::string> &args) {
 	if (args.empty()) {
 		const char *sh = getenv("SHELL");
 		args.emplace_back(sh && *sh ? sh : "/bin/sh");
@@ -257,8 +250,7 @@ std::vector<char *> spawn_argv(std::vector<std::string> &args)
 } // namespace
 
 int ns_spawn_command(const std::vector<std::string> &argv, const NsSpawn &how, NsHandle *ns,
-		     NsCommand *cmd, std::string *err)
-{
+		     NsCommand *cmd, std::string *err) {
 	*cmd = NsCommand{};
 	ns_handle_close(ns);
 
@@ -294,8 +286,7 @@ int ns_spawn_command(const std::vector<std::string> &argv, const NsSpawn &how, N
 	SpawnReports r;
 	spawn_collect(sv[0], how, &r);
 	const SpawnHdr &h = r.h;
-	bool ok = r.got_ns && r.got_cmd && !h.err && r.nfds == 2 &&
-		  (!how.new_pidns || h.pid > 0);
+	bool ok = r.got_ns && r.got_cmd && !h.err && r.nfds == 2 && (!how.new_pidns || h.pid > 0);
 	if (how.new_pidns) {
 		// Our child only made the namespaces, and has exited or will.
 		int st;
@@ -336,8 +327,7 @@ int ns_spawn_command(const std::vector<std::string> &argv, const NsSpawn &how, N
 	return 0;
 }
 
-int ns_release_command(NsCommand *cmd)
-{
+int ns_release_command(NsCommand *cmd) {
 	if (cmd->ctl_fd < 0)
 		return -EBADF;
 	char go = 'g';
@@ -350,8 +340,7 @@ int ns_release_command(NsCommand *cmd)
 	return n == 1 ? 0 : -e;
 }
 
-bool ns_command_poll(NsCommand *cmd)
-{
+bool ns_command_poll(NsCommand *cmd) {
 	if (cmd->exited)
 		return true;
 	if (cmd->pid <= 0)
@@ -376,8 +365,7 @@ bool ns_command_poll(NsCommand *cmd)
 	return cmd->exited;
 }
 
-void ns_kill_command(NsCommand *cmd)
-{
+void ns_kill_command(NsCommand *cmd) {
 	if (cmd->pid <= 0 || cmd->exited) {
 		close_fd(&cmd->ctl_fd);
 		return;

@@ -17,8 +17,7 @@
 
 namespace passt {
 
-int ns_set_ping_group_range_here()
-{
+int ns_set_ping_group_range_here() {
 	static const char path[] = "/proc/sys/net/ipv4/ping_group_range";
 	int rc = write_file(path, "0 2147483647\n");
 	if (rc != -EINVAL)
@@ -50,10 +49,10 @@ int ns_set_ping_group_range_here()
 	return write_file(path, buf);
 }
 
-int ns_set_ping_group_range(const NsHandle &ns)
-{
+int ns_set_ping_group_range(const NsHandle &ns) {
 	NsCallOut out;
-	int rc = ns_run(ns, [](NsCallOut *o) { o->ret = ns_set_ping_group_range_here(); }, &out);
+	int rc = ns_run(
+		ns, [](NsCallOut *o) { o->ret = ns_set_ping_group_range_here(); }, &out);
 	return rc < 0 ? rc : out.ret;
 }
 

@@ -40,8 +40,7 @@ using namespace ns_detail;
 namespace {
 
 // PID from "/proc/PID/ns/net", or 0.
-pid_t proc_ns_pid(const std::string &path)
-{
+pid_t proc_ns_pid(const std::string &path) {
 	const char pre[] = "/proc/";
 	const char post[] = "/ns/net";
 	if (path.compare(0, sizeof(pre) - 1, pre))
@@ -55,15 +54,11 @@ pid_t proc_ns_pid(const std::string &path)
 	return pid_t(v);
 }
 
-int pidfd_open_compat(pid_t pid)
-{
-	return int(syscall(SYS_pidfd_open, pid, 0));
-}
+int pidfd_open_compat(pid_t pid) { return int(syscall(SYS_pidfd_open, pid, 0)); }
 
 } // namespace
 
-int ns_watch_start(const NsHandle &ns, NsWatch *w)
-{
+int ns_watch_start(const NsHandle &ns, NsWatch *w) {
 	*w = NsWatch{};
 	pid_t pid = ns.pid > 0 ? ns.pid : proc_ns_pid(ns.netns_path);
 	if (pid > 0) {
@@ -89,15 +84,16 @@ int ns_watch_start(const NsHandle &ns, NsWatch *w)
 	// (Not "dir = "/"" after the fact: g++ 12 then sees a -Wrestrict
 	// overlap in the inlined assignment that cannot happen.)
 	std::string dir = slash == std::string::npos ? std::string(".")
-			  : slash == 0			? std::string("/")
-							: w->path.substr(0, slash);
+			  : slash == 0               ? std::string("/")
+						     : w->path.substr(0, slash);
 	w->base = slash == std::string::npos ? w->path : w->path.substr(slash + 1);
 	// After the sandbox the path is gone from our view: keep its directory
 	// (if it is gone already, so is the namespace: the first tick says so).
 	w->dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
 	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fd >= 0 && inotify_add_watch(fd, dir.c_str(), IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
-							      IN_DELETE_SELF | IN_MOVE_SELF) >= 0) {
+	if (fd >= 0 && inotify_add_watch(fd, dir.c_str(),
+					 IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF |
+						 IN_MOVE_SELF) >= 0) {
 		w->kind = NsWatch::Kind::Inotify;
 		w->fd = fd;
 		return 0;
@@ -119,11 +115,9 @@ int ns_watch_start(const NsHandle &ns, NsWatch *w)
 	return 0;
 }
 
-bool ns_watch_gone(NsWatch *w)
-{
+bool ns_watch_gone(NsWatch *w) {
 	switch (w->kind) {
-	case NsWatch::Kind::None:
-		return false;
+	case NsWatch::Kind::None: return false;
 	case NsWatch::Kind::Pidfd: {
 		struct pollfd p = {w->fd, POLLIN, 0};
 		return poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP));
@@ -136,8 +130,10 @@ bool ns_watch_gone(NsWatch *w)
 		while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
 			for (ssize_t off = 0; off + ssize_t(sizeof(inotify_event)) <= n;) {
 				const auto *ev = reinterpret_cast<const inotify_event *>(buf + off);
-				bool dir_gone = ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED);
-				bool ours = ev->len && !std::strncmp(ev->name, w->base.c_str(), ev->len);
+				bool dir_gone =
+					ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED);
+				bool ours = ev->len &&
+					    !std::strncmp(ev->name, w->base.c_str(), ev->len);
 				gone = gone || dir_gone || ours;
 				off += ssize_t(sizeof(inotify_event) + ev->len);
 			}
@@ -163,8 +159,7 @@ bool ns_watch_gone(NsWatch *w)
 	return st.st_dev != w->dev || st.st_ino != w->ino;
 }
 
-void ns_watch_stop(NsWatch *w)
-{
+void ns_watch_stop(NsWatch *w) {
 	close_fd(&w->fd);
 	close_fd(&w->dirfd);
 	w->kind = NsWatch::Kind::None;

@@ -77,7 +77,8 @@ int pasta_config_net(const Config &c, const HostDefaults &host, const NsHandle &
 				return fail(o, r, "setting the MTU", nl);
 			if (c.ns_mac_set) {
 				if (int r = nl.link_set_mac(ifi, c.ns_mac); r < 0)
-					return fail(o, r, "setting the MAC address (--ns-mac-addr)", nl);
+					return fail(o, r, "setting the MAC address (--ns-mac-addr)",
+						    nl);
 			}
 			if (int r = nl.link_set_up(ifi, true); r < 0)
 				return fail(o, r, "bringing up the tap device", nl);

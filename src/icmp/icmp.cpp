@@ -101,8 +101,8 @@ std::optional<uint32_t> ping_flow_new(IcmpCtx &ctx, FlowType type, const FlowSid
 		return std::nullopt;
 	}
 	debug_rl("ICMP: flow %u: %s id %u -> %s (host %s id %u)", *idx,
-	      guest.peer_addr.text().c_str(), guest.peer_port, guest.our_addr.text().c_str(),
-	      f.host().peer_addr.text().c_str(), pf.host_id);
+		 guest.peer_addr.text().c_str(), guest.peer_port, guest.our_addr.text().c_str(),
+		 f.host().peer_addr.text().c_str(), pf.host_id);
 	return idx;
 }
 
@@ -125,8 +125,8 @@ std::optional<EchoRequest> parse_echo4(std::span<const std::byte> l3) {
 	Ipv4Addr src = ip->saddr();
 	if (src.is_unspecified() || src.is_multicast() || src.is_broadcast() || src.is_loopback())
 		return std::nullopt;
-	return EchoRequest{FlowType::Ping4, src, ip->daddr(), icmp->id(), icmp->seq(),
-			   icmp->bytes()};
+	return EchoRequest{FlowType::Ping4, src,         ip->daddr(),
+			   icmp->id(),      icmp->seq(), icmp->bytes()};
 }
 
 std::optional<EchoRequest> parse_echo6(std::span<const std::byte> l3) {
@@ -140,8 +140,8 @@ std::optional<EchoRequest> parse_echo6(std::span<const std::byte> l3) {
 	Ipv6Addr src = ip->saddr();
 	if (src.is_unspecified() || src.is_multicast() || src.is_loopback() || src.is_v4mapped())
 		return std::nullopt;
-	return EchoRequest{FlowType::Ping6, src, ip->daddr(), icmp->id(), icmp->seq(),
-			   icmp->bytes()};
+	return EchoRequest{FlowType::Ping6, src,         ip->daddr(),
+			   icmp->id(),      icmp->seq(), icmp->bytes()};
 }
 
 void icmp_handler_trampoline(void *ctx, EpollRef ref, uint32_t events, const timespec &now) {
@@ -182,9 +182,8 @@ bool icmp_tap_input(IcmpCtx &ctx, std::span<const std::byte> frame, const timesp
 
 	// The guest's echo id stands for its port; there is none on our end.
 	FlowSide guest = flowside_from_guest(req->src, req->id, req->dst, 0);
-	auto idx = ctx.flows.lookup_or_create(req->type, guest, [&] {
-		return ping_flow_new(ctx, req->type, guest, now);
-	});
+	auto idx = ctx.flows.lookup_or_create(
+		req->type, guest, [&] { return ping_flow_new(ctx, req->type, guest, now); });
 	if (!idx)
 		return false;
 	Flow &f = *ctx.flows.get(*idx);
@@ -209,7 +208,7 @@ bool icmp_tap_input(IcmpCtx &ctx, std::span<const std::byte> frame, const timesp
 	pf.sent++;
 	f.last_active = now;
 	trace_rl("ICMP: flow %u: echo request id %u seq %u, %zu bytes", *idx, pf.guest_id, req->seq,
-	      req->msg.size());
+		 req->msg.size());
 	return true;
 }
 
@@ -273,7 +272,7 @@ void icmp_sock_handler(IcmpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 		f->last_active = now;
 		sent++;
 		trace_rl("ICMP: flow %u: echo reply id %u seq %u", ref.index, pf.guest_id,
-		      load_be16(msg + 6));
+			 load_be16(msg + 6));
 	}
 	if (sent)
 		ctx.out.flush();

@@ -119,8 +119,8 @@ size_t build_icmp4_inplace(std::span<std::byte> buf, const MacAddr &dst, const M
 }
 
 size_t build_icmp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-			   const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t type,
-			   uint8_t code, size_t body_len, uint8_t hop_limit) {
+			   const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t type, uint8_t code,
+			   size_t body_len, uint8_t hop_limit) {
 	constexpr size_t hdrs = frame::icmp6_body_off;
 	if (body_len < 4 || !fits(buf, hdrs, body_len, 65535 - 4))
 		return 0;

@@ -91,7 +91,8 @@ void Checksum::add(std::span<const iovec> iov, size_t offset, size_t len) {
 		size_t n = iov[i].iov_len - off;
 		if (n > len)
 			n = len;
-		add(std::span<const std::byte>(static_cast<const std::byte *>(iov[i].iov_base) + off, n));
+		add(std::span<const std::byte>(
+			static_cast<const std::byte *>(iov[i].iov_base) + off, n));
 		len -= n;
 	}
 }

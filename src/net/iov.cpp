@@ -31,7 +31,8 @@ size_t iov_to_buf(std::span<const iovec> iov, size_t offset, std::span<std::byte
 		size_t n = iov[i].iov_len - off;
 		if (n > out.size() - done)
 			n = out.size() - done;
-		std::memcpy(out.data() + done, static_cast<const std::byte *>(iov[i].iov_base) + off, n);
+		std::memcpy(out.data() + done,
+			    static_cast<const std::byte *>(iov[i].iov_base) + off, n);
 		done += n;
 	}
 	return done;

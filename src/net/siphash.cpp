@@ -143,8 +143,8 @@ std::optional<IsnGenerator> IsnGenerator::create() {
 	return IsnGenerator(*key);
 }
 
-uint32_t IsnGenerator::isn(const InAny &saddr, const InAny &daddr, uint16_t sport,
-			   uint16_t dport, uint64_t now_ns) const {
+uint32_t IsnGenerator::isn(const InAny &saddr, const InAny &daddr, uint16_t sport, uint16_t dport,
+			   uint64_t now_ns) const {
 	SipHash h(key_);
 	h.add(std::as_bytes(std::span(saddr.a.b)));
 	h.add(std::as_bytes(std::span(daddr.a.b)));

@@ -50,8 +50,7 @@ TcpOptions tcp_parse_options(std::span<const std::byte> opts) {
 				o.ts_ecr = load_be32(d + 4);
 			}
 			break;
-		default:
-			break;
+		default: break;
 		}
 		i += len;
 	}

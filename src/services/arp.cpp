@@ -111,8 +111,8 @@ size_t arp_announce(const Config &c, Ipv4Addr ip, const MacAddr &mac, TapOutput 
 	std::array<std::byte, frame::arp_len> buf;
 	// RFC 5227 2.3: a request whose sender and target addresses are both the
 	// announced one; the target hardware address is ignored, zero it.
-	size_t len = build_arp(buf, MacAddr::broadcast(), mac, arpop::request, mac, ip, MacAddr{},
-			       ip);
+	size_t len =
+		build_arp(buf, MacAddr::broadcast(), mac, arpop::request, mac, ip, MacAddr{}, ip);
 	debug("ARP: announcing %s at %s", ip.text().c_str(), mac.text().c_str());
 	return send(out, std::span<const std::byte>(buf.data(), len));
 }

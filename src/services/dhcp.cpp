@@ -235,15 +235,12 @@ std::optional<DhcpRequest> dhcp_parse(std::span<const std::byte> msg, const char
 				return fail("bad rapid commit option");
 			r.rapid_commit = true;
 			break;
-		case opt::client_fqdn:
-			r.client_fqdn = true;
-			break;
+		case opt::client_fqdn: r.client_fqdn = true; break;
 		case opt::param_list:
 			for (size_t k = 0; k < len && r.param_list_len < r.param_list.size(); k++)
 				r.param_list[r.param_list_len++] = u8(val[k]);
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 	if (options.error() != tlv::Error::none)
@@ -256,10 +253,8 @@ DhcpAction dhcp_decide(const Config &c, const DhcpRequest &req) {
 		return DhcpAction::Ignore;
 
 	switch (req.type) {
-	case MsgType::None:
-		return DhcpAction::BootpReply;
-	case MsgType::Discover:
-		return req.rapid_commit ? DhcpAction::Ack : DhcpAction::Offer;
+	case MsgType::None: return DhcpAction::BootpReply;
+	case MsgType::Discover: return req.rapid_commit ? DhcpAction::Ack : DhcpAction::Offer;
 	case MsgType::Request: {
 		// SELECTING: the client answers an offer, maybe another server's.
 		if (req.server_id && *req.server_id != c.ip4.gw)
@@ -272,10 +267,8 @@ DhcpAction dhcp_decide(const Config &c, const DhcpRequest &req) {
 			return DhcpAction::Nak;
 		return DhcpAction::Ack;
 	}
-	case MsgType::Inform:
-		return DhcpAction::InformAck;
-	default:
-		return DhcpAction::Ignore;
+	case MsgType::Inform: return DhcpAction::InformAck;
+	default: return DhcpAction::Ignore;
 	}
 }
 
@@ -371,8 +364,8 @@ size_t dhcp_build_reply(const Config &c, const DhcpRequest &req, DhcpAction act,
 
 	bool nak = act == DhcpAction::Nak;
 	bool dhcp_msg = act != DhcpAction::BootpReply;
-	bool assign = act == DhcpAction::Offer || act == DhcpAction::Ack ||
-		      act == DhcpAction::BootpReply;
+	bool assign =
+		act == DhcpAction::Offer || act == DhcpAction::Ack || act == DhcpAction::BootpReply;
 
 	// Fixed part.
 	uint16_t flags = req.flags;
@@ -383,8 +376,7 @@ size_t dhcp_build_reply(const Config &c, const DhcpRequest &req, DhcpAction act,
 	out[2] = std::byte(req.hlen);
 	store_be32(out.data() + 4, req.xid);
 	store_be16(out.data() + 10, flags);
-	if (act == DhcpAction::Ack || act == DhcpAction::InformAck ||
-	    act == DhcpAction::BootpReply)
+	if (act == DhcpAction::Ack || act == DhcpAction::InformAck || act == DhcpAction::BootpReply)
 		put_addr(out, 12, req.ciaddr);
 	if (assign)
 		put_addr(out, 16, c.ip4.addr);
@@ -447,9 +439,9 @@ size_t dhcp_build_reply(const Config &c, const DhcpRequest &req, DhcpAction act,
 		// RFC 4702: flags with E set (wire format name), RCODE1/2 255.
 		fqdn[0] = std::byte(0x04);
 		fqdn[1] = fqdn[2] = std::byte(0xff);
-		size_t len = dhcp_encode_names(std::span<const std::string>(&c.fqdn, 1),
-					       std::span<std::byte>(fqdn + 3, sizeof(fqdn) - 3),
-					       false);
+		size_t len =
+			dhcp_encode_names(std::span<const std::string>(&c.fqdn, 1),
+					  std::span<std::byte>(fqdn + 3, sizeof(fqdn) - 3), false);
 		if (len)
 			add(opt::client_fqdn, 3, std::span<const std::byte>(fqdn, 3 + len));
 	}
@@ -478,8 +470,8 @@ size_t dhcp_build_reply(const Config &c, const DhcpRequest &req, DhcpAction act,
 	std::byte search[1200];
 	if (!nak && !c.no_dhcp_dns_search && !c.no_dns_search && !c.dns_search.empty()) {
 		size_t room = std::min(tlv::max_data<tlv::Dhcp4>(opt_space - used), sizeof(search));
-		size_t len = dhcp_encode_names(c.dns_search, std::span<std::byte>(search, room),
-					       true);
+		size_t len =
+			dhcp_encode_names(c.dns_search, std::span<std::byte>(search, room), true);
 		if (len) {
 			cand[n++] = Cand{opt::domain_search, 4,
 					 std::span<const std::byte>(search, len), true};
@@ -556,8 +548,8 @@ bool dhcp_input(const Config &c, TapState &st, std::span<const std::byte> frame,
 	std::array<std::byte, 14 + dhcp::max_reply_ip_len> buf;
 	auto msg = std::span<std::byte>(buf).subspan(frame::udp4_payload_off);
 	size_t len = dhcp_build_reply(c, *req, act, msg);
-	Ipv4Addr yiaddr = act == DhcpAction::InformAck || act == DhcpAction::Nak ? Ipv4Addr{}
-										   : c.ip4.addr;
+	Ipv4Addr yiaddr =
+		act == DhcpAction::InformAck || act == DhcpAction::Nak ? Ipv4Addr{} : c.ip4.addr;
 	DhcpDest dst = dhcp_reply_dest(*req, act, yiaddr, eth->src());
 	size_t flen = len ? build_udp4_inplace(buf, dst.mac, c.our_tap_mac, c.ip4.gw, dst.ip,
 					       dhcp::server_port, dst.port, len)

@@ -100,8 +100,7 @@ bool ia_valid(const Opt &ia) {
 	bool ok = true;
 	bool walked = for_each_opt(ia.data.subspan(fixed), [&](const Opt &o) {
 		if (o.code == opt_iaaddr &&
-		    (o.data.size() < 24 ||
-		     !tlv::valid<tlv::Dhcp6>(o.data.subspan(24))))
+		    (o.data.size() < 24 || !tlv::valid<tlv::Dhcp6>(o.data.subspan(24))))
 			ok = false;
 		return ok;
 	});
@@ -116,7 +115,7 @@ struct ClientMsg {
 	std::optional<std::span<const std::byte>> client_id; // whole option
 	std::optional<std::span<const std::byte>> server_id; // DUID only
 	bool rapid_commit = false;
-	bool has_ia = false;    // any IA_NA, IA_TA or IA_PD
+	bool has_ia = false; // any IA_NA, IA_TA or IA_PD
 	bool has_ia_na = false;
 	uint8_t fqdn_flags = 0;
 };
@@ -151,15 +150,12 @@ std::optional<ClientMsg> parse(std::span<const std::byte> msg) {
 			m.has_ia = true;
 			m.has_ia_na |= o.code == opt_ia_na;
 			break;
-		case opt_rapid_commit:
-			m.rapid_commit = true;
-			break;
+		case opt_rapid_commit: m.rapid_commit = true; break;
 		case opt_client_fqdn:
 			if (!o.data.empty())
 				m.fqdn_flags = uint8_t(o.data[0]);
 			break;
-		default:
-			break;
+		default: break;
 		}
 		return ok;
 	});
@@ -171,16 +167,11 @@ std::optional<ClientMsg> parse(std::span<const std::byte> msg) {
 // Status codes with our own short messages.
 const char *status_text(uint16_t code) {
 	switch (code) {
-	case status_success:
-		return "";
-	case status_no_addrs_avail:
-		return "no address available for this IA";
-	case status_not_on_link:
-		return "address not in use on this link";
-	case status_no_prefix_avail:
-		return "no prefix delegation";
-	default:
-		return "";
+	case status_success: return "";
+	case status_no_addrs_avail: return "no address available for this IA";
+	case status_not_on_link: return "address not in use on this link";
+	case status_no_prefix_avail: return "no prefix delegation";
+	default: return "";
 	}
 }
 
@@ -258,8 +249,7 @@ void put_config(const Config &c, Writer &w, const ClientMsg &m) {
 		Writer::Mark mark = w.mark();
 		size_t at = w.open(opt_domain_list);
 		std::byte names[payload_max];
-		size_t n = dns_search_encode(c.dns_search,
-					     std::span<std::byte>(names, w.room()));
+		size_t n = dns_search_encode(c.dns_search, std::span<std::byte>(names, w.room()));
 		w.put(std::span<const std::byte>(names, n));
 		w.close(at);
 		if (w.overflow() || !n)
@@ -276,7 +266,8 @@ void put_config(const Config &c, Writer &w, const ClientMsg &m) {
 		w.close(at);
 		if (w.overflow() || !n) {
 			if (!n)
-				debug_rl("DHCPv6: can't encode FQDN '%s', not sent", c.fqdn.c_str());
+				debug_rl("DHCPv6: can't encode FQDN '%s', not sent",
+					 c.fqdn.c_str());
 			w.rollback(mark);
 		}
 	}
@@ -284,7 +275,8 @@ void put_config(const Config &c, Writer &w, const ClientMsg &m) {
 
 bool duid_is_ours(const Config &c, std::span<const std::byte> duid) {
 	auto ours = dhcpv6_server_duid(c);
-	return duid.size() == ours.size() && std::memcmp(duid.data(), ours.data(), ours.size()) == 0;
+	return duid.size() == ours.size() &&
+	       std::memcmp(duid.data(), ours.data(), ours.size()) == 0;
 }
 
 // Addresses listed in the IAs of a Confirm: 0 none, 1 all ours, -1 any other.
@@ -327,8 +319,7 @@ std::array<std::byte, duid_len> dhcpv6_server_duid(const Config &c) {
 	return d;
 }
 
-bool dhcpv6_input(const Config &c, TapState &st, std::span<const std::byte> frame,
-		  TapOutput &out) {
+bool dhcpv6_input(const Config &c, TapState &st, std::span<const std::byte> frame, TapOutput &out) {
 	auto eth = ConstEthView::parse(frame);
 	if (!eth || eth->ethertype() != ethertype::ipv6)
 		return false;
@@ -359,23 +350,19 @@ bool dhcpv6_input(const Config &c, TapState &st, std::span<const std::byte> fram
 
 	auto m = parse(udp->payload());
 	if (!m)
-		return drop_malformed("malformed options", udp->payload().empty()
-								 ? 0 : uint8_t(udp->payload()[0]));
+		return drop_malformed("malformed options",
+				      udp->payload().empty() ? 0 : uint8_t(udp->payload()[0]));
 
 	// Identifier rules (RFC 8415 16).
 	bool need_client_id = true, server_id_ok;
 	switch (m->type) {
 	case msg_solicit:
 	case msg_confirm:
-	case msg_rebind:
-		server_id_ok = !m->server_id;
-		break;
+	case msg_rebind: server_id_ok = !m->server_id; break;
 	case msg_request:
 	case msg_renew:
 	case msg_release:
-	case msg_decline:
-		server_id_ok = m->server_id && duid_is_ours(c, *m->server_id);
-		break;
+	case msg_decline: server_id_ok = m->server_id && duid_is_ours(c, *m->server_id); break;
 	case msg_information_request:
 		need_client_id = false;
 		server_id_ok = !m->server_id || duid_is_ours(c, *m->server_id);
@@ -439,17 +426,13 @@ bool dhcpv6_input(const Config &c, TapState &st, std::span<const std::byte> fram
 		put_status(w, r > 0 ? status_success : status_not_on_link);
 		break;
 	}
-	case msg_release:
-		put_status(w, status_success);
-		break;
+	case msg_release: put_status(w, status_success); break;
 	case msg_decline:
 		warn_rl("DHCPv6: guest declined %s (in use on its link?)",
 			c.ip6.addr.text().c_str());
 		put_status(w, status_success);
 		break;
-	case msg_information_request:
-		put_config(c, w, *m);
-		break;
+	case msg_information_request: put_config(c, w, *m); break;
 	}
 
 	if (w.overflow()) {

@@ -77,8 +77,7 @@ size_t dns_search_encode(std::span<const std::string> names, std::span<std::byte
 	return pos;
 }
 
-std::optional<DnsNameDecoded> dns_name_decode(std::span<const std::byte> in,
-					      std::span<char> text) {
+std::optional<DnsNameDecoded> dns_name_decode(std::span<const std::byte> in, std::span<char> text) {
 	size_t pos = 0, tlen = 0;
 	while (true) {
 		if (pos >= in.size())

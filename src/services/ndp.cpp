@@ -106,8 +106,8 @@ void put_prefix_opt(Writer &w, const Ipv6Addr &addr) {
 	std::byte d[30]{};
 	d[0] = std::byte(64);
 	d[1] = std::byte(ndp::pi_onlink | ndp::pi_autonomous);
-	store_be32(d + 2, infinite); // valid lifetime
-	store_be32(d + 6, infinite); // preferred lifetime
+	store_be32(d + 2, infinite);           // valid lifetime
+	store_be32(d + 6, infinite);           // preferred lifetime
 	std::memcpy(d + 14, addr.b.data(), 8); // rest of the prefix stays zero
 	w.add(ndp::opt_prefix_info, d);
 }
@@ -212,22 +212,16 @@ bool is_our_addr(const Config &c, const Ipv6Addr &a) {
 // Minimum length of each message type (RFC 4861 4.1 to 4.5).
 size_t min_len(uint8_t type) {
 	switch (type) {
-	case icmp6type::router_solicit:
-		return ndp::rs_opts_off;
-	case icmp6type::router_advert:
-		return ndp::ra_opts_off;
-	case icmp6type::neighbor_solicit:
-		return ndp::ns_opts_off;
-	case icmp6type::neighbor_advert:
-		return ndp::na_opts_off;
+	case icmp6type::router_solicit: return ndp::rs_opts_off;
+	case icmp6type::router_advert: return ndp::ra_opts_off;
+	case icmp6type::neighbor_solicit: return ndp::ns_opts_off;
+	case icmp6type::neighbor_advert: return ndp::na_opts_off;
 	default: // redirect: reserved, target, destination
 		return 40;
 	}
 }
 
-size_t opts_off(uint8_t type) {
-	return type == icmp6type::redirect ? 40 : min_len(type);
-}
+size_t opts_off(uint8_t type) { return type == icmp6type::redirect ? 40 : min_len(type); }
 
 void learn(TapState &st, const MacAddr &mac, const Ipv6Addr &saddr) {
 	if (!mac.is_multicast() && !mac.is_zero()) {
@@ -299,9 +293,8 @@ bool ndp_input(const Config &c, TapState &st, std::span<const std::byte> frame, 
 	const Ipv6Addr saddr = ip->saddr(), daddr = ip->daddr();
 	const MacAddr src_mac = eth->src();
 	const auto msg = icmp->bytes();
-	if (ip->hop_limit() != ndp::hop_limit || icmp->code() != 0 ||
-	    msg.size() < min_len(type) || !icmp->checksum_ok(saddr, daddr) ||
-	    saddr.is_multicast() || src_mac.is_multicast()) {
+	if (ip->hop_limit() != ndp::hop_limit || icmp->code() != 0 || msg.size() < min_len(type) ||
+	    !icmp->checksum_ok(saddr, daddr) || saddr.is_multicast() || src_mac.is_multicast()) {
 		stats.malformed++;
 		debug_rl("NDP: dropping invalid message, type %u", type);
 		return true;

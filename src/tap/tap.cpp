@@ -35,14 +35,12 @@ void malformed(TapDemux &d, const char *what) {
 }
 
 // Hand a frame to an L4 translator, or count it as unhandled.
-void to_l4(TapDemux &d, const TapDemux::L4 &h, std::span<std::byte> frame,
-	   const timespec &now) {
+void to_l4(TapDemux &d, const TapDemux::L4 &h, std::span<std::byte> frame, const timespec &now) {
 	if (!h.fn || !h.fn(h.ctx, frame, now))
 		d.stats->unhandled++;
 }
 
-void input4(TapDemux &d, std::span<std::byte> frame, std::span<std::byte> l3,
-	    const timespec &now) {
+void input4(TapDemux &d, std::span<std::byte> frame, std::span<std::byte> l3, const timespec &now) {
 	auto ip = Ip4View::parse(l3);
 	if (!ip)
 		return malformed(d, "IPv4");
@@ -61,17 +59,13 @@ void input4(TapDemux &d, std::span<std::byte> frame, std::span<std::byte> l3,
 		}
 		return to_l4(d, d.udp, frame, now);
 	}
-	case ipproto::icmp:
-		return to_l4(d, d.icmp, frame, now);
-	case ipproto::tcp:
-		return to_l4(d, d.tcp, frame, now);
-	default:
-		d.stats->unhandled++; // IGMP and friends
+	case ipproto::icmp: return to_l4(d, d.icmp, frame, now);
+	case ipproto::tcp: return to_l4(d, d.tcp, frame, now);
+	default: d.stats->unhandled++; // IGMP and friends
 	}
 }
 
-void input6(TapDemux &d, std::span<std::byte> frame, std::span<std::byte> l3,
-	    const timespec &now) {
+void input6(TapDemux &d, std::span<std::byte> frame, std::span<std::byte> l3, const timespec &now) {
 	auto ip = Ip6View::parse(l3);
 	if (!ip)
 		return malformed(d, "IPv6");
@@ -108,10 +102,8 @@ void input6(TapDemux &d, std::span<std::byte> frame, std::span<std::byte> l3,
 		}
 		return to_l4(d, d.udp, frame, now);
 	}
-	case ipproto::tcp:
-		return to_l4(d, d.tcp, frame, now);
-	default:
-		d.stats->unhandled++;
+	case ipproto::tcp: return to_l4(d, d.tcp, frame, now);
+	default: d.stats->unhandled++;
 	}
 }
 
@@ -161,8 +153,7 @@ void dispatch(TapDemux &d, std::span<std::byte> frame, const timespec &now,
 			return;
 		}
 		return input6(d, frame, eth->payload(), now);
-	default:
-		d.stats->unhandled++;
+	default: d.stats->unhandled++;
 	}
 }
 

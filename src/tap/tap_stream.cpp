@@ -183,7 +183,8 @@ void StreamBackend::flush() {
 
 	ssize_t n;
 	do
-		n = send(fd_, obuf_ + out_head_, out_tail_ - out_head_, MSG_DONTWAIT | MSG_NOSIGNAL);
+		n = send(fd_, obuf_ + out_head_, out_tail_ - out_head_,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -349,14 +350,10 @@ int tap_stream_listen(const std::string &path, std::string &chosen_path, const s
 	for (unsigned i = 1; i <= TAP_STREAM_AUTO_MAX; i++) {
 		std::string p = dir + "/passt_" + std::to_string(i) + ".socket";
 		switch (bind_listen(p, fd, error)) {
-		case BindResult::Ok:
-			chosen_path = p;
-			return fd;
+		case BindResult::Ok: chosen_path = p; return fd;
 		case BindResult::Live:
-		case BindResult::NotSocket:
-			continue;
-		case BindResult::Error:
-			return -error;
+		case BindResult::NotSocket: continue;
+		case BindResult::Error: return -error;
 		}
 	}
 	return -EADDRINUSE;

@@ -111,9 +111,9 @@ int TunBackend::read_batch(Pool &pool) {
 size_t TunBackend::read_udp_gso(Pool &pool, const VirtioNetHdr &vh, size_t at, size_t len) {
 	std::span<std::byte> segs[UDP_GSO_MAX_SEGS];
 	const size_t free_slots = pool.capacity() - pool.size();
-	UdpGsoResult r = udp_gso_split(std::span<std::byte>(buf_ + at, sizeof(buf_) - at), len, vh,
-				       std::span(segs, free_slots < UDP_GSO_MAX_SEGS ? free_slots
-										: UDP_GSO_MAX_SEGS));
+	UdpGsoResult r = udp_gso_split(
+		std::span<std::byte>(buf_ + at, sizeof(buf_) - at), len, vh,
+		std::span(segs, free_slots < UDP_GSO_MAX_SEGS ? free_slots : UDP_GSO_MAX_SEGS));
 	if (r.error) {
 		stats_->malformed++;
 		debug_rl("tap: dropping UDP GSO frame of %zu bytes (gso_size %u): %s", len,

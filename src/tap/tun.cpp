@@ -39,13 +39,11 @@ static_assert(TUN_VNET_HDR_LEN == 2 * 5 + 2);
 static_assert(TUN_OFFLOAD_CSUM == TUN_F_CSUM && TUN_OFFLOAD_TSO4 == TUN_F_TSO4 &&
 	      TUN_OFFLOAD_TSO6 == TUN_F_TSO6);
 
-int tun_set_offloads(int fd, unsigned flags)
-{
+int tun_set_offloads(int fd, unsigned flags) {
 	return ioctl(fd, TUNSETOFFLOAD, flags) ? -errno : 0;
 }
 
-int tun_open(const char *ifname, bool vnet_hdr, char *actual_name_out, unsigned *offloads_out)
-{
+int tun_open(const char *ifname, bool vnet_hdr, char *actual_name_out, unsigned *offloads_out) {
 	if (offloads_out)
 		*offloads_out = 0;
 	struct ifreq ifr;
@@ -80,8 +78,8 @@ int tun_open(const char *ifname, bool vnet_hdr, char *actual_name_out, unsigned 
 		ioctl(fd, TUNSETVNETLE, &le);
 
 		static const unsigned sets[] = {
-			TUN_OFFLOAD_CSUM | TUN_OFFLOAD_TSO4 | TUN_OFFLOAD_TSO6 |
-				TUN_OFFLOAD_USO4 | TUN_OFFLOAD_USO6,
+			TUN_OFFLOAD_CSUM | TUN_OFFLOAD_TSO4 | TUN_OFFLOAD_TSO6 | TUN_OFFLOAD_USO4 |
+				TUN_OFFLOAD_USO6,
 			TUN_OFFLOAD_CSUM | TUN_OFFLOAD_TSO4 | TUN_OFFLOAD_TSO6,
 			TUN_OFFLOAD_CSUM,
 		};
@@ -104,8 +102,7 @@ int tun_open(const char *ifname, bool vnet_hdr, char *actual_name_out, unsigned 
 }
 
 int tun_open_in_ns(const NsHandle &ns, const char *ifname, bool vnet_hdr, char *actual_name_out,
-		   unsigned *offloads_out)
-{
+		   unsigned *offloads_out) {
 	struct Result {
 		unsigned offloads;
 		char name[IFNAMSIZ];
@@ -152,8 +149,7 @@ int tun_open_in_ns(const NsHandle &ns, const char *ifname, bool vnet_hdr, char *
 }
 
 int tun_open_in_ns(int netns_fd, int userns_fd, const char *ifname, bool vnet_hdr,
-		   char *actual_name_out, unsigned *offloads_out)
-{
+		   char *actual_name_out, unsigned *offloads_out) {
 	NsHandle ns;
 	ns.netns_fd = netns_fd;
 	ns.userns_fd = userns_fd;

@@ -84,7 +84,8 @@ const char *check_frame(std::span<const std::byte> frame, const VirtioNetHdr &vh
 	if (vh.flags & vnet::F_NEEDS_CSUM) {
 		// The field holds a pseudo-header sum, not a checksum: nothing to
 		// verify, but it must be the UDP checksum the kernel left to us.
-		if (vnet::le(vh.csum_start) != l.udp_off || vnet::le(vh.csum_offset) != UDP_CSUM_OFF)
+		if (vnet::le(vh.csum_start) != l.udp_off ||
+		    vnet::le(vh.csum_offset) != UDP_CSUM_OFF)
 			return "partial checksum not at the UDP checksum";
 	} else if (l.v4 ? !udp->checksum_ok4(l.s4, l.d4) : !udp->checksum_ok6(l.s6, l.d6)) {
 		return "bad UDP checksum";

@@ -111,7 +111,8 @@ int VhostUserBackend::attach(int fd) {
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (loop_) {
-		int rc = loop_->add(fd, EPOLLIN | EPOLLRDHUP, EpollRef{RefKind::VhostUserCmd, fd, 0});
+		int rc = loop_->add(fd, EPOLLIN | EPOLLRDHUP,
+				    EpollRef{RefKind::VhostUserCmd, fd, 0});
 		if (rc < 0) {
 			close(fd);
 			return rc;
@@ -257,8 +258,8 @@ int VhostUserBackend::reply(uint32_t request, const void *payload, size_t size) 
 // Handle one request whose payload (size bytes) has been read. Returns
 // ACK_OK/ACK_FAIL (the REPLY_ACK status), REPLIED, or a fatal -errno. Any
 // descriptor kept is set to -1 in fds.
-int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte *p,
-			       size_t size, int *fds, size_t nfds) {
+int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte *p, size_t size,
+			       int *fds, size_t nfds) {
 	(void)flags;
 	auto refuse = [&](const char *why) {
 		debug("vhost-user: %s refused: %s", request_name(request), why);
@@ -280,8 +281,7 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 	};
 
 	switch (request) {
-	case GET_FEATURES:
-		return reply_u64(FEATURES);
+	case GET_FEATURES: return reply_u64(FEATURES);
 	case SET_FEATURES: {
 		if (!want(8))
 			return refuse("payload size");
@@ -295,8 +295,7 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 		debug("vhost-user: features 0x%llx", (unsigned long long)v);
 		return ACK_OK;
 	}
-	case GET_PROTOCOL_FEATURES:
-		return reply_u64(PROTOCOL_FEATURES);
+	case GET_PROTOCOL_FEATURES: return reply_u64(PROTOCOL_FEATURES);
 	case SET_PROTOCOL_FEATURES: {
 		if (!want(8))
 			return refuse("payload size");
@@ -306,8 +305,7 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 		protocol_features_ = v;
 		return ACK_OK;
 	}
-	case SET_OWNER:
-		return want(0) ? ACK_OK : refuse("payload size");
+	case SET_OWNER: return want(0) ? ACK_OK : refuse("payload size");
 	case RESET_OWNER:
 		if (!want(0))
 			return refuse("payload size");
@@ -320,10 +318,8 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 		}
 		features_ = 0;
 		return ACK_OK;
-	case GET_QUEUE_NUM:
-		return reply_u64(NQUEUES);
-	case SET_MEM_TABLE:
-		return set_mem_table(p, size, fds, nfds);
+	case GET_QUEUE_NUM: return reply_u64(NQUEUES);
+	case SET_MEM_TABLE: return set_mem_table(p, size, fds, nfds);
 	case SET_VRING_NUM:
 	case SET_VRING_BASE:
 	case SET_VRING_ENABLE:

@@ -173,7 +173,8 @@ bool move(SpliceCtx &ctx, uint32_t idx, SpliceFlow &t, unsigned d) {
 			}
 		}
 		if (t.pending[d]) {
-			ssize_t m = splice(t.pipe[d][0], nullptr, dst, nullptr, t.pending[d], flags);
+			ssize_t m =
+				splice(t.pipe[d][0], nullptr, dst, nullptr, t.pending[d], flags);
 			if (m > 0) {
 				t.pending[d] -= uint32_t(m);
 				ctx.stats.bytes[d] += uint64_t(m);
@@ -327,8 +328,8 @@ int listen_one(SpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bo
 		return rc;
 	SockAddr sa;
 	bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
-	socklen_t sl = own_addr ? sockaddr_from(sa, *r.bind_addr, port)
-				: sockaddr_loopback(sa, v6, port);
+	socklen_t sl =
+		own_addr ? sockaddr_from(sa, *r.bind_addr, port) : sockaddr_loopback(sa, v6, port);
 	if (bind(fd, &sa.sa, sl) < 0 || listen(fd, SOMAXCONN) < 0)
 		return -errno;
 	SpliceListener li;
@@ -368,8 +369,8 @@ uint32_t tcp_splice_events(const SpliceFlow &t, unsigned s) {
 	return ev;
 }
 
-uint32_t tcp_splice_join(SpliceCtx &ctx, int accepted, int connected, bool connecting,
-			 bool inbound, const timespec &now) {
+uint32_t tcp_splice_join(SpliceCtx &ctx, int accepted, int connected, bool connecting, bool inbound,
+			 const timespec &now) {
 	auto idx = ctx.flows.alloc(FlowType::TcpSplice, now);
 	if (!idx) {
 		debug_rl("TCP splice: flow table full, resetting connection");
@@ -441,8 +442,8 @@ bool tcp_splice_from_host(SpliceCtx &ctx, int fd, const InAny &target, uint16_t 
 	sock_setup(ns);
 	int rc = connect_to(ns, target, target_port);
 	if (rc < 0) {
-		debug("TCP splice: connecting to namespace %s port %u: %s",
-		      target.text().c_str(), target_port, strerror(-rc));
+		debug("TCP splice: connecting to namespace %s port %u: %s", target.text().c_str(),
+		      target_port, strerror(-rc));
 		close_reset(fd);
 		close(ns);
 		ctx.stats.resets++;
@@ -520,8 +521,8 @@ void tcp_splice_handler(SpliceCtx &ctx, EpollRef ref, uint32_t events, const tim
 		return;
 	// EPOLLHUP can't be masked: a socket that wants no input now (its
 	// direction is blocked) leaves epoll until the direction resumes.
-	if ((events & EPOLLHUP) && t.events[s] != EV_NONE &&
-	    !(tcp_splice_events(t, s) & EPOLLIN) && !(t.flags & blocked_bit(!s))) {
+	if ((events & EPOLLHUP) && t.events[s] != EV_NONE && !(tcp_splice_events(t, s) & EPOLLIN) &&
+	    !(t.flags & blocked_bit(!s))) {
 		ctx.loop.remove(t.sock[s]);
 		t.events[s] = EV_NONE;
 	}

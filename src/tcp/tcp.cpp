@@ -257,8 +257,7 @@ void tcp_sock_handler(TcpCtx &ctx, EpollRef ref, uint32_t events, const timespec
 			flow_rst(ctx, ref.index);
 		}
 		return;
-	case TcpState::Established:
-		break;
+	case TcpState::Established: break;
 	}
 	if (events & EPOLLERR) {
 		int err = 0;

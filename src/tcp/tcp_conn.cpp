@@ -33,8 +33,10 @@ uint32_t new_isn(const TcpCtx &ctx, const FlowSide &g) {
 
 uint32_t new_label(const TcpCtx &ctx, const FlowSide &g) {
 	SipHash h(ctx.key);
-	h.add(std::span<const std::byte>(reinterpret_cast<const std::byte *>(g.peer_addr.a.b.data()), 16));
-	h.add(std::span<const std::byte>(reinterpret_cast<const std::byte *>(g.our_addr.a.b.data()), 16));
+	h.add(std::span<const std::byte>(
+		reinterpret_cast<const std::byte *>(g.peer_addr.a.b.data()), 16));
+	h.add(std::span<const std::byte>(reinterpret_cast<const std::byte *>(g.our_addr.a.b.data()),
+					 16));
 	h.add_u16(g.peer_port);
 	h.add_u16(g.our_port);
 	h.add_u32(0x7c9);
@@ -80,7 +82,8 @@ void flow_start(TcpCtx &ctx, Flow &f, TcpFlow &t, const timespec &now) {
 bool flow_register(TcpCtx &ctx, uint32_t idx, TcpFlow &t, uint32_t events) {
 	EpollRef ref{RefKind::TcpSock, t.sock, idx};
 	t.events = events;
-	if (ctx.loop.add(t.sock, events, ref) < 0 || !ctx.flows.hash_insert(idx, FlowSideIdx::Guest)) {
+	if (ctx.loop.add(t.sock, events, ref) < 0 ||
+	    !ctx.flows.hash_insert(idx, FlowSideIdx::Guest)) {
 		ctx.loop.remove(t.sock);
 		return false;
 	}
@@ -127,11 +130,11 @@ bool inbound_guest_side(const TcpCtx &ctx, const TcpListener &l, const FlowSide 
 	if (rule.to_addr && rule.to_addr->is_v4() == v4) {
 		g.peer_addr = *rule.to_addr;
 	} else if (v4) {
-		g.peer_addr = ctx.tap.addr4_seen.is_unspecified() ? ctx.c.ip4.addr
-								   : ctx.tap.addr4_seen;
+		g.peer_addr =
+			ctx.tap.addr4_seen.is_unspecified() ? ctx.c.ip4.addr : ctx.tap.addr4_seen;
 	} else {
-		g.peer_addr = ctx.tap.addr6_seen.is_unspecified() ? ctx.c.ip6.addr
-								   : ctx.tap.addr6_seen;
+		g.peer_addr =
+			ctx.tap.addr6_seen.is_unspecified() ? ctx.c.ip6.addr : ctx.tap.addr6_seen;
 	}
 	g.peer_port = l.target;
 	return !g.our_addr.is_unspecified() && !g.peer_addr.is_unspecified();
@@ -158,8 +161,8 @@ void apply_syn_opts(TcpFlow &t, const TcpRepr &s) {
 	t.guest_mss = s.opts.mss && *s.opts.mss >= 64 ? *s.opts.mss : 536;
 	if (s.opts.wscale) {
 		t.flags |= tcpf::guest_ws;
-		t.guest_wscale = *s.opts.wscale > tcpopt::max_wscale ? tcpopt::max_wscale
-								  : *s.opts.wscale;
+		t.guest_wscale =
+			*s.opts.wscale > tcpopt::max_wscale ? tcpopt::max_wscale : *s.opts.wscale;
 	}
 	t.guest_wnd = s.window; // never scaled in a SYN
 }

@@ -36,9 +36,8 @@ int listen_one(TcpCtx &ctx, const PortRule &r, uint32_t rule, uint16_t port, boo
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (v6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (!r.bind_if.empty() &&
-	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, r.bind_if.c_str(),
-		       socklen_t(r.bind_if.size() + 1)) < 0)
+	if (!r.bind_if.empty() && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, r.bind_if.c_str(),
+					     socklen_t(r.bind_if.size() + 1)) < 0)
 		return -errno;
 	if (int rc = listen_freebind(ctx.c, fd, v6); rc < 0)
 		return rc;

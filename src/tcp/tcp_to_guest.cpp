@@ -213,8 +213,8 @@ void discard_acked(uint32_t idx, TcpFlow &t, uint32_t bytes) {
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			debug_rl("TCP: flow %u: can't discard %u acknowledged bytes: %s", idx, bytes,
-				 n < 0 ? strerror(errno) : "EOF");
+			debug_rl("TCP: flow %u: can't discard %u acknowledged bytes: %s", idx,
+				 bytes, n < 0 ? strerror(errno) : "EOF");
 			return;
 		}
 		bytes -= uint32_t(n);

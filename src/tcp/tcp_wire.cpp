@@ -106,7 +106,8 @@ std::optional<TcpRepr> parse_l3(const TcpCtx &ctx, const ConstEthView &eth, bool
 				FlowSide &g) {
 	if (eth.ethertype() == ethertype::ipv4 && ctx.c.ip4.enabled) {
 		auto ip = ConstIp4View::parse(eth.payload());
-		if (!ip || ip->protocol() != ipproto::tcp || ip->is_fragment() || !ip->checksum_ok())
+		if (!ip || ip->protocol() != ipproto::tcp || ip->is_fragment() ||
+		    !ip->checksum_ok())
 			return std::nullopt;
 		g.peer_addr = InAny(ip->saddr());
 		g.our_addr = InAny(ip->daddr());

@@ -166,8 +166,7 @@ void drain_sock_error(int fd, const char *what, uint32_t idx) {
 bool is_udp(const Flow *f) { return f && f->type == FlowType::Udp; }
 
 // Create the flow of a new outbound 4-tuple, or nullopt (counted, logged).
-std::optional<uint32_t> outbound_flow_new(UdpCtx &ctx, const FlowSide &guest,
-					  const timespec &now) {
+std::optional<uint32_t> outbound_flow_new(UdpCtx &ctx, const FlowSide &guest, const timespec &now) {
 	auto idx = ctx.flows.alloc(FlowType::Udp, now);
 	if (!idx) {
 		ctx.stats.unforwardable++;
@@ -211,9 +210,9 @@ std::optional<uint32_t> outbound_flow_new(UdpCtx &ctx, const FlowSide &guest,
 		return std::nullopt;
 	}
 	ctx.stats.flows_opened++;
-	debug_rl("UDP: flow %u: %s:%u -> %s:%u (host %s:%u)", *idx,
-		 guest.peer_addr.text().c_str(), guest.peer_port, guest.our_addr.text().c_str(),
-		 guest.our_port, f.host().peer_addr.text().c_str(), f.host().peer_port);
+	debug_rl("UDP: flow %u: %s:%u -> %s:%u (host %s:%u)", *idx, guest.peer_addr.text().c_str(),
+		 guest.peer_port, guest.our_addr.text().c_str(), guest.our_port,
+		 f.host().peer_addr.text().c_str(), f.host().peer_port);
 	return idx;
 }
 
@@ -598,9 +597,8 @@ bool udp_tap_input(UdpCtx &ctx, std::span<const std::byte> frame, const timespec
 	}
 
 	FlowSide guest = flowside_from_guest(d->src, d->udp.sport, d->dst, d->udp.dport);
-	auto idx = ctx.flows.lookup_or_create(FlowType::Udp, guest, [&] {
-		return outbound_flow_new(ctx, guest, now);
-	});
+	auto idx = ctx.flows.lookup_or_create(FlowType::Udp, guest,
+					      [&] { return outbound_flow_new(ctx, guest, now); });
 	if (!idx)
 		return false;
 	// Queued, not sent: the whole batch goes out from udp_tap_flush().
@@ -715,20 +713,21 @@ void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 			    fwd_splice_from_host(ctx.c, host.peer_addr, bool(r.to_addr))) {
 				// From the host's loopback: no frames (udp_splice.cpp),
 				// unless --no-splice.
-				InAny seen = v4 ? InAny(ctx.tap.addr4_seen)
-						: InAny(ctx.tap.addr6_seen);
+				InAny seen =
+					v4 ? InAny(ctx.tap.addr4_seen) : InAny(ctx.tap.addr6_seen);
 				udp_splice_from_host(
-					*ctx.splice, ref.fd, r.bind_addr ? *r.bind_addr : any_of(v4),
-					port, host.peer_addr, host.peer_port,
+					*ctx.splice, ref.fd,
+					r.bind_addr ? *r.bind_addr : any_of(v4), port,
+					host.peer_addr, host.peer_port,
 					fwd_splice_ns_target(ctx.c, !v4, seen),
 					uint16_t(r.to_first + (port - r.first)),
 					std::span<const std::byte>(rx.buf[i] + HDR_ROOM, len), now);
 				continue;
 			}
-			if (rx.truncated(i) ||
-			    len > max_payload(ctx.c, v4)) {
+			if (rx.truncated(i) || len > max_payload(ctx.c, v4)) {
 				ctx.stats.oversize++;
-				debug_rl("UDP: port %u: datagram larger than the MTU dropped", port);
+				debug_rl("UDP: port %u: datagram larger than the MTU dropped",
+					 port);
 				continue;
 			}
 			host.our_addr = r.bind_addr ? *r.bind_addr : any_of(v4);
@@ -793,7 +792,8 @@ unsigned udp_timer(UdpCtx &ctx, const timespec &now) {
 	ctx.flows.for_each([&](uint32_t i, Flow &f) {
 		if (f.type != FlowType::Udp)
 			return;
-		if (timespec_diff_ns(now, f.last_active) >= int64_t(UDP_FLOW_TIMEOUT_S) * NS_PER_SEC) {
+		if (timespec_diff_ns(now, f.last_active) >=
+		    int64_t(UDP_FLOW_TIMEOUT_S) * NS_PER_SEC) {
 			udp_flow_close(ctx, i);
 			ctx.stats.flows_expired++;
 			closed++;

@@ -191,8 +191,7 @@ void listener_input(UdpSpliceCtx &ctx, uint32_t li, const timespec &now) {
 
 // Replies on a flow's own socket: back to the flow's peer from the
 // socket it wrote to, one sendmmsg() per batch.
-void flow_input(UdpSpliceCtx &ctx, uint32_t idx, Flow &f, uint32_t events,
-		const timespec &now) {
+void flow_input(UdpSpliceCtx &ctx, uint32_t idx, Flow &f, uint32_t events, const timespec &now) {
 	UdpSpliceFlow &u = f.state<UdpSpliceFlow>();
 	if (events & EPOLLERR)
 		drain_error(u.sock, idx);
@@ -249,8 +248,8 @@ int listen_one(UdpSpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port,
 		return rc;
 	bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
 	SockAddr sa;
-	socklen_t sl = own_addr ? sockaddr_from(sa, *r.bind_addr, port)
-				: sockaddr_loopback(sa, v6, port);
+	socklen_t sl =
+		own_addr ? sockaddr_from(sa, *r.bind_addr, port) : sockaddr_loopback(sa, v6, port);
 	if (bind(fd, &sa.sa, sl) < 0)
 		return -errno;
 	UdpSpliceListener li;
@@ -339,8 +338,8 @@ void udp_splice_handler(UdpSpliceCtx &ctx, EpollRef ref, uint32_t events, const 
 	flow_input(ctx, ref.index, *f, events, now);
 }
 
-bool udp_splice_from_host(UdpSpliceCtx &ctx, int listen_fd, const InAny &bound_addr,
-			  uint16_t port, const InAny &peer, uint16_t peer_port, const InAny &target,
+bool udp_splice_from_host(UdpSpliceCtx &ctx, int listen_fd, const InAny &bound_addr, uint16_t port,
+			  const InAny &peer, uint16_t peer_port, const InAny &target,
 			  uint16_t target_port, std::span<const std::byte> payload,
 			  const timespec &now) {
 	FlowSide h;
@@ -432,7 +431,8 @@ unsigned udp_splice_timer(UdpSpliceCtx &ctx, const timespec &now) {
 	ctx.flows.for_each([&](uint32_t i, Flow &f) {
 		if (f.type != FlowType::UdpSplice)
 			return;
-		if (timespec_diff_ns(now, f.last_active) >= int64_t(UDP_FLOW_TIMEOUT_S) * NS_PER_SEC) {
+		if (timespec_diff_ns(now, f.last_active) >=
+		    int64_t(UDP_FLOW_TIMEOUT_S) * NS_PER_SEC) {
 			udp_splice_flow_close(ctx, i);
 			ctx.stats.flows_expired++;
 			closed++;

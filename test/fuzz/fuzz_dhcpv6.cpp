@@ -43,7 +43,8 @@ struct CheckingSink final : TapOutput {
 		auto udp = ConstUdpView::parse(ip->l4());
 		FUZZ_CHECK(udp && udp->bytes().size() == ip->l4().size());
 		FUZZ_CHECK(udp->checksum_ok6(ip->saddr(), ip->daddr()));
-		FUZZ_CHECK(udp->sport() == dhcpv6::server_port && udp->dport() == dhcpv6::client_port);
+		FUZZ_CHECK(udp->sport() == dhcpv6::server_port &&
+			   udp->dport() == dhcpv6::client_port);
 		auto p = udp->payload();
 		FUZZ_CHECK(p.size() >= 4);
 		uint8_t type = uint8_t(p[0]);

@@ -97,7 +97,8 @@ void feed(State &s, std::span<const std::byte> frame) {
 void views(std::span<const std::byte> msg) {
 	if (auto v = ConstIcmpView::parse(msg)) {
 		fuzz::sink(v->type() + v->code() + v->id() + v->seq() + v->rest() +
-			   v->checksum().raw + v->checksum_ok() + v->data().size() + v->body().size());
+			   v->checksum().raw + v->checksum_ok() + v->data().size() +
+			   v->body().size());
 	}
 	if (auto v = ConstIcmp6View::parse(msg)) {
 		fuzz::sink(v->type() + v->code() + v->id() + v->seq() + v->word() +
@@ -128,10 +129,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	auto body = msg.subspan(4);
 	uint8_t type = uint8_t(msg[0]), code = uint8_t(msg[1]);
 
-	static const char *const dst4[] = {"192.0.2.1", "192.0.2.3", "203.0.113.1", "127.0.0.1",
-					   "224.0.0.1", "255.255.255.255", "0.0.0.0", "192.0.2.2"};
-	static const char *const dst6[] = {"fe80::1", "2001:db8::3", "2001:db8:1::1", "::1",
-					   "ff02::1", "::", "2001:db8::2", "::ffff:192.0.2.1"};
+	static const char *const dst4[] = {"192.0.2.1", "192.0.2.3", "203.0.113.1",
+					   "127.0.0.1", "224.0.0.1", "255.255.255.255",
+					   "0.0.0.0",   "192.0.2.2"};
+	static const char *const dst6[] = {
+		"fe80::1", "2001:db8::3", "2001:db8:1::1", "::1",
+		"ff02::1", "::",          "2001:db8::2",   "::ffff:192.0.2.1"};
 	size_t pick = (sel >> 4) & 7;
 	size_t n = build_icmp4(buf, MacAddr{}, GUEST_MAC, *Ipv4Addr::parse("192.0.2.2"),
 			       *Ipv4Addr::parse(dst4[pick]), type, code, body);

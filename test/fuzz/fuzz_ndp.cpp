@@ -43,7 +43,8 @@ struct CheckingSink final : TapOutput {
 		FUZZ_CHECK(ip->saddr() == ndp_our_ll(*c));
 		FUZZ_CHECK(ip->bytes().size() == eth->payload().size());
 		auto icmp = ConstIcmp6View::parse(ip->l4());
-		FUZZ_CHECK(icmp && icmp->code() == 0 && icmp->checksum_ok(ip->saddr(), ip->daddr()));
+		FUZZ_CHECK(icmp && icmp->code() == 0 &&
+			   icmp->checksum_ok(ip->saddr(), ip->daddr()));
 		if (icmp->type() == icmp6type::router_advert) {
 			FUZZ_CHECK(icmp->bytes().size() >= ndp::ra_opts_off);
 			FUZZ_CHECK(tlv::valid<tlv::Ndp>(icmp->from(ndp::ra_opts_off)));
@@ -97,8 +98,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	// Wrapped: type, code, body (at least 4 bytes, as every NDP message).
 	if (rest.size() < 2 + 4)
 		return 0;
-	Ipv6Addr saddr = (mode & 2) ? Ipv6Addr{}
-		       : (mode & 4) ? addr("2001:db8::9") : addr("fe80::5054:ff:fe12:3456");
+	Ipv6Addr saddr = (mode & 2)   ? Ipv6Addr{}
+			 : (mode & 4) ? addr("2001:db8::9")
+				      : addr("fe80::5054:ff:fe12:3456");
 	Ipv6Addr daddr = addr("ff02::2");
 	if ((mode & 8) && rest.size() >= 2 + 20) {
 		Ipv6Addr t;

@@ -17,10 +17,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	size_t n = tcp_write_options(out, raw);
 	FUZZ_CHECK(n <= 20 && n % 4 == 0);
 	TcpOptions back = tcp_parse_options(std::span(out, n));
-	FUZZ_CHECK(!back.malformed && back.mss == raw.mss && back.wscale == raw.wscale &&
-		   back.sack_permitted == raw.sack_permitted &&
-		   back.has_timestamps == raw.has_timestamps &&
-		   (!raw.has_timestamps || (back.ts_val == raw.ts_val && back.ts_ecr == raw.ts_ecr)));
+	FUZZ_CHECK(
+		!back.malformed && back.mss == raw.mss && back.wscale == raw.wscale &&
+		back.sack_permitted == raw.sack_permitted &&
+		back.has_timestamps == raw.has_timestamps &&
+		(!raw.has_timestamps || (back.ts_val == raw.ts_val && back.ts_ecr == raw.ts_ecr)));
 
 	// TcpRepr first, while the input is untouched (the view below
 	// rewrites its checksum).
@@ -31,14 +32,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		size_t n = r->emit(std::span(out, sizeof(out)), s, d);
 		FUZZ_CHECK(n == r->segment_len() && n <= size);
 		auto back = TcpRepr::parse4(std::span<const std::byte>(out, n), s.v4(), d.v4());
-		FUZZ_CHECK(back && back->sport == r->sport && back->dport == r->dport &&
-			   back->seq == r->seq && back->ack == r->ack && back->flags == r->flags &&
-			   back->window == r->window && back->urgent == r->urgent &&
-			   back->opts.mss == r->opts.mss && back->opts.wscale == r->opts.wscale &&
-			   back->opts.sack_permitted == r->opts.sack_permitted &&
-			   back->opts.has_timestamps == r->opts.has_timestamps &&
-			   back->payload.size() == r->payload.size() &&
-			   !std::memcmp(back->payload.data(), r->payload.data(), r->payload.size()));
+		FUZZ_CHECK(
+			back && back->sport == r->sport && back->dport == r->dport &&
+			back->seq == r->seq && back->ack == r->ack && back->flags == r->flags &&
+			back->window == r->window && back->urgent == r->urgent &&
+			back->opts.mss == r->opts.mss && back->opts.wscale == r->opts.wscale &&
+			back->opts.sack_permitted == r->opts.sack_permitted &&
+			back->opts.has_timestamps == r->opts.has_timestamps &&
+			back->payload.size() == r->payload.size() &&
+			!std::memcmp(back->payload.data(), r->payload.data(), r->payload.size()));
 	}
 
 	auto tcp = TcpView::parse(in.span());

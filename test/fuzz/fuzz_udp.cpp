@@ -17,9 +17,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		size_t n = r->emit(std::span(out, sizeof(out)), s, d);
 		FUZZ_CHECK(n == r->datagram_len() && n <= size);
 		auto back = UdpRepr::parse6(std::span<const std::byte>(out, n), s.v6(), d.v6());
-		FUZZ_CHECK(back && back->sport == r->sport && back->dport == r->dport &&
-			   back->payload.size() == r->payload.size() &&
-			   !std::memcmp(back->payload.data(), r->payload.data(), r->payload.size()));
+		FUZZ_CHECK(
+			back && back->sport == r->sport && back->dport == r->dport &&
+			back->payload.size() == r->payload.size() &&
+			!std::memcmp(back->payload.data(), r->payload.data(), r->payload.size()));
 	}
 	auto udp = UdpView::parse(in.span());
 	if (!udp)

@@ -88,7 +88,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		std::span<const std::byte> payload;
 		if (eth->ethertype() == ethertype::ipv4) {
 			auto ip = ConstIp4View::parse(eth->payload());
-			FUZZ_CHECK(ip && ip->checksum_ok() && ip->bytes().size() == eth->payload().size());
+			FUZZ_CHECK(ip && ip->checksum_ok() &&
+				   ip->bytes().size() == eth->payload().size());
 			auto udp = ConstUdpView::parse(ip->payload());
 			FUZZ_CHECK(udp && udp->checksum_ok4(ip->saddr(), ip->daddr()));
 			FUZZ_CHECK(udp->bytes().size() == ip->payload().size());

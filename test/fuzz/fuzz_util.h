@@ -8,10 +8,10 @@
 #include <span>
 
 // Invariant violated: crash so that libFuzzer records the input.
-#define FUZZ_CHECK(cond)                                                                          \
-	do {                                                                                      \
-		if (!(cond))                                                                      \
-			__builtin_trap();                                                          \
+#define FUZZ_CHECK(cond)                  \
+	do {                              \
+		if (!(cond))              \
+			__builtin_trap(); \
 	} while (0)
 
 namespace passt::fuzz {
@@ -46,8 +46,8 @@ inline void sink(uint64_t v) {
 template <class A, class B> bool within(std::span<A> inner, std::span<B> outer) {
 	auto i0 = reinterpret_cast<uintptr_t>(inner.data());
 	auto o0 = reinterpret_cast<uintptr_t>(outer.data());
-	return inner.empty() || (i0 >= o0 && i0 - o0 <= outer.size() &&
-				 inner.size() <= outer.size() - (i0 - o0));
+	return inner.empty() ||
+	       (i0 >= o0 && i0 - o0 <= outer.size() && inner.size() <= outer.size() - (i0 - o0));
 }
 
 } // namespace passt::fuzz

@@ -143,7 +143,8 @@ void fuzz_rings(const uint8_t *data, size_t size) {
 			std::span<std::byte> fr = pool.get(i);
 			FUZZ_CHECK(fr.size() <= VhostUserBackend::MAX_FRAME);
 			FUZZ_CHECK(fr.data() >= be->region().data() &&
-				   fr.data() + fr.size() <= be->region().data() + be->region().size());
+				   fr.data() + fr.size() <=
+					   be->region().data() + be->region().size());
 		}
 		static const std::byte frame[1500] = {};
 		be->send_frame({frame, size_t(60 + 97 * round)});

@@ -77,8 +77,8 @@ bool fill6(Ip6View ip) {
 
 } // namespace
 
-size_t build_udp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-		  Ipv4Addr saddr, Ipv4Addr daddr, uint16_t sport, uint16_t dport,
+size_t build_udp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src, Ipv4Addr saddr,
+		  Ipv4Addr daddr, uint16_t sport, uint16_t dport,
 		  std::span<const std::byte> payload, uint8_t ttl) {
 	if (!place(buf, frame::udp4_payload_off, payload))
 		return 0;
@@ -94,9 +94,9 @@ size_t build_udp6(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &s
 				  hop_limit);
 }
 
-size_t build_icmp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-		   Ipv4Addr saddr, Ipv4Addr daddr, uint8_t type, uint8_t code,
-		   std::span<const std::byte> body, uint8_t ttl) {
+size_t build_icmp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src, Ipv4Addr saddr,
+		   Ipv4Addr daddr, uint8_t type, uint8_t code, std::span<const std::byte> body,
+		   uint8_t ttl) {
 	if (body.size() < 4 || !place(buf, frame::icmp4_body_off, body))
 		return 0;
 	return build_icmp4_inplace(buf, dst, src, saddr, daddr, type, code, body.size(), ttl);

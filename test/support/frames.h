@@ -20,16 +20,16 @@ namespace passt {
 // headers with the matching *_inplace builder. Frame length, or 0: buf is
 // left untouched if the payload does not fit in it, and 0 is returned if
 // the builder refuses (a payload too long for the IP length field).
-size_t build_udp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-		  Ipv4Addr saddr, Ipv4Addr daddr, uint16_t sport, uint16_t dport,
+size_t build_udp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src, Ipv4Addr saddr,
+		  Ipv4Addr daddr, uint16_t sport, uint16_t dport,
 		  std::span<const std::byte> payload, uint8_t ttl = 64);
 size_t build_udp6(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
 		  const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint16_t sport, uint16_t dport,
 		  std::span<const std::byte> payload, uint8_t hop_limit = 64);
 // body: the ICMP message after type/code/checksum (echo: id, seq, data).
-size_t build_icmp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-		   Ipv4Addr saddr, Ipv4Addr daddr, uint8_t type, uint8_t code,
-		   std::span<const std::byte> body, uint8_t ttl = 64);
+size_t build_icmp4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src, Ipv4Addr saddr,
+		   Ipv4Addr daddr, uint8_t type, uint8_t code, std::span<const std::byte> body,
+		   uint8_t ttl = 64);
 size_t build_icmp6(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
 		   const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t type, uint8_t code,
 		   std::span<const std::byte> body, uint8_t hop_limit = 255);

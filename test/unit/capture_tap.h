@@ -21,7 +21,7 @@ public:
 	void flush() override { flushes++; }
 
 	std::vector<std::vector<std::byte>> frames;
-	bool refuse = false;  // refuse every frame from now on
+	bool refuse = false; // refuse every frame from now on
 	unsigned flushes = 0;
 };
 

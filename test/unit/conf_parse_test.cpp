@@ -197,8 +197,11 @@ TEST(ConfParse, VersionOnlyOptions) {
 }
 
 TEST(ConfParse, ArgumentForms) {
-	for (auto args : std::vector<std::vector<std::string>>{
-		     {"-m", "1500"}, {"-m1500"}, {"--mtu", "1500"}, {"--mtu=1500"}, {"--mt=1500"}}) {
+	for (auto args : std::vector<std::vector<std::string>>{{"-m", "1500"},
+							       {"-m1500"},
+							       {"--mtu", "1500"},
+							       {"--mtu=1500"},
+							       {"--mt=1500"}}) {
 		Result r = ok(Mode::Passt, args);
 		EXPECT_EQ(r.c.mtu, 1500u) << args[0];
 		EXPECT_TRUE(r.c.mtu_set);
@@ -212,8 +215,8 @@ TEST(ConfParse, ArgumentForms) {
 
 TEST(ConfParse, LoggingAndProcess) {
 	Result r = ok(Mode::Passt, {"-d", "-f", "-e", "-l", "/tmp/x.log", "--log-size", "0x10000",
-				 "-p", "/tmp/x.pcap", "-P", "/tmp/x.pid", "--stats", "5",
-				 "--runas", "0:0", "-c", "/tmp/ctl.sock", "--chroot-fallback"});
+				    "-p", "/tmp/x.pcap", "-P", "/tmp/x.pid", "--stats", "5",
+				    "--runas", "0:0", "-c", "/tmp/ctl.sock", "--chroot-fallback"});
 	const Config &c = r.c;
 	EXPECT_EQ(c.log_level, 1);
 	EXPECT_TRUE(c.foreground);
@@ -248,10 +251,8 @@ TEST(ConfParse, StopOptions) {
 	EXPECT_EQ(parse(Mode::Passt, {"-h"}).st, ParseStatus::Help);
 	EXPECT_EQ(parse(Mode::Pasta, {"--help"}).st, ParseStatus::Help);
 	EXPECT_EQ(parse(Mode::Passt, {"--version"}).st, ParseStatus::Version);
-	EXPECT_EQ(parse(Mode::Passt, {"--print-capabilities"}).st,
-		  ParseStatus::PrintCapabilities);
-	EXPECT_EQ(parse(Mode::Pasta, {"--print-capabilities"}).st,
-		  ParseStatus::PrintCapabilities);
+	EXPECT_EQ(parse(Mode::Passt, {"--print-capabilities"}).st, ParseStatus::PrintCapabilities);
+	EXPECT_EQ(parse(Mode::Pasta, {"--print-capabilities"}).st, ParseStatus::PrintCapabilities);
 	// Options are applied in order: an error before -h wins, -h before one too
 	EXPECT_EQ(parse(Mode::Passt, {"-m", "x", "-h"}).st, ParseStatus::Error);
 	EXPECT_EQ(parse(Mode::Passt, {"-h", "-m", "x"}).st, ParseStatus::Help);
@@ -269,7 +270,7 @@ TEST(ConfParse, PasstLinkOptions) {
 	EXPECT_TRUE(fd.c.one_off);
 	EXPECT_EQ(ok(Mode::Passt, {"-F", "5", "-s", "/tmp/x"}).c.fd, -1);
 	Result vu = ok(Mode::Passt, {"--repair-path", "/tmp/r.sock", "--vhost-user",
-				  "--migrate-exit", "--migrate-no-linger"});
+				     "--migrate-exit", "--migrate-no-linger"});
 	EXPECT_EQ(vu.c.mode, Mode::VhostUser);
 	EXPECT_EQ(vu.c.repair_path, "/tmp/r.sock");
 	EXPECT_TRUE(vu.c.migrate_exit);
@@ -280,10 +281,10 @@ TEST(ConfParse, PasstLinkOptions) {
 }
 
 TEST(ConfParse, AddressOptions) {
-	Result r = ok(Mode::Passt, {"-a", "10.0.0.5/20", "-a", "2001:db8:5::5/48", "-g", "10.0.0.1",
-				 "-g", "2001:db8:5::1", "-M", "02:11:22:33:44:55", "-o",
-				 "192.0.2.99", "-o", "2001:db8::99", "--outbound-if4", "eth0",
-				 "--outbound-if6", "eth0"});
+	Result r = ok(Mode::Passt,
+		      {"-a", "10.0.0.5/20", "-a", "2001:db8:5::5/48", "-g", "10.0.0.1", "-g",
+		       "2001:db8:5::1", "-M", "02:11:22:33:44:55", "-o", "192.0.2.99", "-o",
+		       "2001:db8::99", "--outbound-if4", "eth0", "--outbound-if6", "eth0"});
 	const Config &c = r.c;
 	EXPECT_EQ(c.ip4.addr, v4("10.0.0.5"));
 	EXPECT_EQ(c.ip4.prefix_len, 20u);
@@ -307,8 +308,7 @@ TEST(ConfParse, AddressOptions) {
 	EXPECT_EQ(ok(Mode::Passt, {"-n", "16", "-a", "10.0.0.5"}).c.ip4.prefix_len, 16u);
 	EXPECT_EQ(ok(Mode::Passt, {"-a", "172.16.0.5"}).c.ip4.prefix_len, 16u);
 	EXPECT_EQ(ok(Mode::Passt, {"-a", "[2001:db8::7]"}).c.ip6.addr, v6("2001:db8::7"));
-	EXPECT_EQ(ok(Mode::Passt, {"-a", "10.0.0.5", "-a", "10.0.0.6"}).c.ip4.addr,
-		  v4("10.0.0.6"));
+	EXPECT_EQ(ok(Mode::Passt, {"-a", "10.0.0.5", "-a", "10.0.0.6"}).c.ip4.addr, v4("10.0.0.6"));
 
 	// -i: another interface as template for both versions
 	Result i = ok(Mode::Pasta, {"-i", "eth1"});
@@ -328,7 +328,7 @@ TEST(ConfParse, AddressOptions) {
 
 TEST(ConfParse, MappingOptions) {
 	Result r = ok(Mode::Passt, {"--map-host-loopback", "192.0.2.100", "--map-guest-addr",
-				 "192.0.2.101", "--map-guest-addr", "2001:db8::101"});
+				    "192.0.2.101", "--map-guest-addr", "2001:db8::101"});
 	EXPECT_EQ(r.c.ip4.map_host_loopback, v4("192.0.2.100"));
 	EXPECT_TRUE(r.c.ip4.map_host_loopback_set);
 	EXPECT_EQ(r.c.ip6.map_host_loopback, v6("fe80::1")); // other version: gateway
@@ -353,7 +353,8 @@ TEST(ConfParse, MappingOptions) {
 }
 
 TEST(ConfParse, DnsOptions) {
-	Result r = ok(Mode::Passt, {"-D", "192.0.2.200", "-D", "::1", "--dns-forward", "192.0.2.250",
+	Result r =
+		ok(Mode::Passt, {"-D", "192.0.2.200", "-D", "::1", "--dns-forward", "192.0.2.250",
 				 "--dns-host", "192.0.2.53", "-S", "a.example b.example", "-S",
 				 "c.example", "-H", "guest", "--fqdn", "guest.example"});
 	const Config &c = r.c;
@@ -363,8 +364,7 @@ TEST(ConfParse, DnsOptions) {
 	EXPECT_EQ(c.ip6.dns[0], v6("::1")); // given addresses are not remapped
 	EXPECT_EQ(c.ip4.dns_match, v4("192.0.2.250"));
 	EXPECT_EQ(c.ip4.dns_host, v4("192.0.2.53"));
-	EXPECT_EQ(c.dns_search,
-		  (std::vector<std::string>{"a.example", "b.example", "c.example"}));
+	EXPECT_EQ(c.dns_search, (std::vector<std::string>{"a.example", "b.example", "c.example"}));
 	EXPECT_EQ(c.hostname, "guest");
 	EXPECT_EQ(c.fqdn, "guest.example");
 
@@ -387,7 +387,7 @@ TEST(ConfParse, DnsOptions) {
 	EXPECT_EQ(fwd.c.ip4.dns_match, v4("192.0.2.250"));
 	// Too many resolvers: the rest is dropped with a warning
 	Result many = ok(Mode::Passt, {"-D", "192.0.2.1", "-D", "192.0.2.2", "-D", "192.0.2.3",
-				    "-D", "192.0.2.4"});
+				       "-D", "192.0.2.4"});
 	EXPECT_EQ(many.c.ip4.dns.size(), 3u);
 	EXPECT_FALSE(many.c.warnings.empty());
 
@@ -401,7 +401,7 @@ TEST(ConfParse, DnsOptions) {
 
 TEST(ConfParse, ServiceSwitches) {
 	Result r = ok(Mode::Passt, {"--no-tcp", "--no-udp", "--no-icmp", "--no-dhcp", "--no-dhcpv6",
-				 "--no-ra", "--freebind"});
+				    "--no-ra", "--freebind"});
 	const Config &c = r.c;
 	EXPECT_TRUE(c.no_tcp && c.no_udp && c.no_icmp && c.no_dhcp && c.no_dhcpv6 && c.no_ra);
 	EXPECT_TRUE(c.no_ndp); // implied by --no-icmp
@@ -416,8 +416,8 @@ TEST(ConfParse, ServiceSwitches) {
 
 TEST(ConfParse, PastaNamespaceOptions) {
 	Result r = ok(Mode::Pasta, {"--config-net", "--no-copy-routes", "--no-copy-addrs", "-I",
-				 "ns0", "--ns-mac-addr", "02:00:00:00:00:99", "--no-netns-quit",
-				 "--host-lo-to-ns-lo", "--netns", "foo"});
+				    "ns0", "--ns-mac-addr", "02:00:00:00:00:99", "--no-netns-quit",
+				    "--host-lo-to-ns-lo", "--netns", "foo"});
 	const Config &c = r.c;
 	EXPECT_TRUE(c.config_net);
 	EXPECT_TRUE(c.no_ra); // implied by --config-net
@@ -584,7 +584,8 @@ TEST(ConfParse, Errors) {
 		{Mode::Pasta, {"--netns", std::string(4096, 'a')}, "--netns"},
 		{Mode::Pasta, {"--userns", ""}, "--userns"},
 		{Mode::Pasta, {"-I", "0123456789abcdef"}, "-I/--ns-ifname"},
-		{Mode::Passt, {"--vhost-user", "--repair-path", std::string(108, 'r')},
+		{Mode::Passt,
+		 {"--vhost-user", "--repair-path", std::string(108, 'r')},
 		 "--repair-path"},
 		// combinations
 		{Mode::Pasta, {"--no-copy-routes"}, "--config-net"},
@@ -651,8 +652,17 @@ TEST(ConfParse, MtuLimitsAndWarnings) {
 }
 
 TEST(ConfParse, InterfaceHintsAndUnlistedInterfaces) {
-	std::vector<std::string> args = {"pasta", "-f", "--outbound-if6", "eth2", "-i",
-					 "eth1", "--outbound-if4", "eth3", "--", "-i", "x"};
+	std::vector<std::string> args = {"pasta",
+					 "-f",
+					 "--outbound-if6",
+					 "eth2",
+					 "-i",
+					 "eth1",
+					 "--outbound-if4",
+					 "eth3",
+					 "--",
+					 "-i",
+					 "x"};
 	std::vector<char *> argv;
 	for (auto &a : args)
 		argv.push_back(a.data());

@@ -204,18 +204,25 @@ TEST(ConfPorts, TargetAddress) {
 	f = ok("0.0.0.0/80:0.0.0.0");
 	EXPECT_FALSE(f.rules[0].to_addr.has_value()); // unspecified: the guest's own
 
-	fail("80:192.0.2.7");                   // dual-stack rule with a target address
-	fail("0.0.0.0/80:2001:db8::7");          // versions differ
-	fail("0.0.0.0/80:224.0.0.1");            // multicast
+	fail("80:192.0.2.7");           // dual-stack rule with a target address
+	fail("0.0.0.0/80:2001:db8::7"); // versions differ
+	fail("0.0.0.0/80:224.0.0.1");   // multicast
 }
 
 TEST(ConfPorts, MalformedSpecs) {
-	const char *bad[] = {"",       "0",        "65536",   "99999999999", "80-70",
-			     "22-",    "-22",      "22:",     "22:0",        "22-23:30",
-			     "22:30-32", "a",      "22,",     ",22",         "22,,23",
-			     "~",      "~30-20",   "22 ",     " 22",         "22x",
-			     "0-5",    "65535:65535-65536", "all:", "~22:23", "none,22",
-			     "65000-65535:65001-65536"};
+	const char *bad[] = {"",         "0",
+			     "65536",    "99999999999",
+			     "80-70",    "22-",
+			     "-22",      "22:",
+			     "22:0",     "22-23:30",
+			     "22:30-32", "a",
+			     "22,",      ",22",
+			     "22,,23",   "~",
+			     "~30-20",   "22 ",
+			     " 22",      "22x",
+			     "0-5",      "65535:65535-65536",
+			     "all:",     "~22:23",
+			     "none,22",  "65000-65535:65001-65536"};
 	for (const char *s : bad)
 		fail(s);
 	std::string e = fail("80-70");
@@ -237,10 +244,10 @@ TEST(ConfPorts, ConflictsAndNone) {
 
 	PortForward g;
 	ASSERT_TRUE(parse("192.0.2.1/22", g, err));
-	EXPECT_TRUE(parse("192.0.2.2/22", g, err)) << err;   // other address
+	EXPECT_TRUE(parse("192.0.2.2/22", g, err)) << err;     // other address
 	EXPECT_TRUE(parse("[2001:db8::1]/22", g, err)) << err; // other version
-	EXPECT_FALSE(parse("0.0.0.0/22", g, err));            // any IPv4 overlaps
-	EXPECT_FALSE(parse("22", g, err));                    // dual stack overlaps
+	EXPECT_FALSE(parse("0.0.0.0/22", g, err));             // any IPv4 overlaps
+	EXPECT_FALSE(parse("22", g, err));                     // dual stack overlaps
 
 	PortForward h;
 	ASSERT_TRUE(parse("22", h, err));
@@ -287,11 +294,13 @@ TEST(ConfPorts, ContextChecks) {
 
 TEST(ConfPorts, Format) {
 	PortForward f = ok("192.0.2.1%eth0/22-23:2022-2023");
-	EXPECT_EQ(port_rule_format(f.rules[0], "TCP"), "TCP [192.0.2.1]%eth0:22-23  =>  2022-2023 ");
+	EXPECT_EQ(port_rule_format(f.rules[0], "TCP"),
+		  "TCP [192.0.2.1]%eth0:22-23  =>  2022-2023 ");
 	f = ok("22");
 	EXPECT_EQ(port_rule_format(f.rules[0], "UDP"), "UDP [*]:22  =>  22 ");
 	f = ok("all");
-	EXPECT_EQ(port_rule_format(f.rules[0], "TCP"), "TCP [*]:1-32767  =>  1-32767  (best effort)");
+	EXPECT_EQ(port_rule_format(f.rules[0], "TCP"),
+		  "TCP [*]:1-32767  =>  1-32767  (best effort)");
 }
 
 TEST(ConfPorts, EphemeralRange) {
@@ -302,8 +311,8 @@ TEST(ConfPorts, EphemeralRange) {
 	EXPECT_TRUE(parse_ephemeral_range("1024 1024", a, b));
 	EXPECT_EQ(a, 1024);
 	EXPECT_EQ(b, 1024);
-	for (const char *s : {"", "32768", "32768\t", "60999 32768", "1 65536", "a b", "1\t2\t3",
-			      "-1 5", "10,20"})
+	for (const char *s :
+	     {"", "32768", "32768\t", "60999 32768", "1 65536", "a b", "1\t2\t3", "-1 5", "10,20"})
 		EXPECT_FALSE(parse_ephemeral_range(s, a, b)) << s;
 
 	HostDefaults h;

@@ -79,8 +79,8 @@ TEST(ConfPrint, VariantsFollowConfiguration) {
 	EXPECT_TRUE(has(l, "Outbound interface: eth0 (IPv6)"));
 	EXPECT_FALSE(has(l, "    NAT to host 127.0.0.1: 192.0.2.1"));
 
-	auto p = lines(Mode::Pasta, {"-4", "-I", "ns0", "-t", "none", "-u", "none", "-T", "none",
-				     "-U", "53"});
+	auto p = lines(Mode::Pasta,
+		       {"-4", "-I", "ns0", "-t", "none", "-u", "none", "-T", "none", "-U", "53"});
 	EXPECT_TRUE(has(p, "Template interface: eth0 (IPv4)"));
 	EXPECT_TRUE(has(p, "Namespace interface: ns0"));
 	EXPECT_FALSE(has(p, "NDP/DHCPv6:"));

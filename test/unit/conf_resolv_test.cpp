@@ -39,8 +39,7 @@ TEST(ConfResolv, Typical) {
 			 "nameserver fe80::1%eth0\n"
 			 "search example.com test.example\n"
 			 "options edns0 trust-ad\n");
-	EXPECT_EQ(strs(p.ns),
-		  (std::vector<std::string>{"192.0.2.53", "2001:db8::53", "fe80::1"}));
+	EXPECT_EQ(strs(p.ns), (std::vector<std::string>{"192.0.2.53", "2001:db8::53", "fe80::1"}));
 	EXPECT_EQ(p.search, (std::vector<std::string>{"example.com", "test.example"}));
 }
 

@@ -30,8 +30,11 @@ HostDefaults host() {
 // Every "--name" word of text.
 std::set<std::string> long_options_in(const std::string &text) {
 	std::set<std::string> out;
-	auto namechar = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; };
-	for (size_t pos = text.find("--"); pos != std::string::npos; pos = text.find("--", pos + 2)) {
+	auto namechar = [](char c) {
+		return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+	};
+	for (size_t pos = text.find("--"); pos != std::string::npos;
+	     pos = text.find("--", pos + 2)) {
 		if (pos > 0 && namechar(text[pos - 1]))
 			continue;
 		size_t end = pos + 2;

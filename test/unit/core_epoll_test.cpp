@@ -58,7 +58,8 @@ TEST(CoreEpollRef, PackUnpackRoundTrip) {
 				r.fd = fd;
 				r.index = idx;
 				EpollRef back = EpollRef::unpack(r.pack());
-				EXPECT_EQ(back, r) << "kind " << k << " fd " << fd << " idx " << idx;
+				EXPECT_EQ(back, r)
+					<< "kind " << k << " fd " << fd << " idx " << idx;
 			}
 		}
 	}
@@ -204,7 +205,8 @@ TEST(CoreEventLoop, ManyEventsInOneWakeUp) {
 		fds.push_back(make_eventfd(true));
 		ASSERT_TRUE(fds.back().valid());
 		ASSERT_EQ(loop.add(fds.back().get(), EPOLLIN,
-				   EpollRef{RefKind::UdpListen, 0, uint32_t(i)}), 0);
+				   EpollRef{RefKind::UdpListen, 0, uint32_t(i)}),
+			  0);
 	}
 	int total = 0;
 	for (int round = 0; round < 10 && total < n; round++) {
@@ -260,9 +262,7 @@ TEST(CoreEventLoop, RunUntilStop) {
 }
 
 namespace {
-void count_timer(void *ctx, const timespec &) {
-	++*static_cast<int *>(ctx);
-}
+void count_timer(void *ctx, const timespec &) { ++*static_cast<int *>(ctx); }
 } // namespace
 
 TEST(CoreEventLoop, TimersBoundTheWait) {

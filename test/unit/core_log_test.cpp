@@ -313,8 +313,8 @@ TEST_F(CoreLog, FileRotationStaysUnderLimitAndKeepsNewest) {
 		ASSERT_EQ(m.rfind("line ", 0), 0u) << l;
 		ASSERT_GE(m.size(), 10u) << l;
 		ASSERT_EQ(m.find_first_not_of("0123456789", 5), 10u) << l;
-		ASSERT_TRUE(m.size() == 10 || (m[10] == ' ' &&
-					       m.find_first_not_of('p', 11) == std::string::npos))
+		ASSERT_TRUE(m.size() == 10 ||
+			    (m[10] == ' ' && m.find_first_not_of('p', 11) == std::string::npos))
 			<< "partial or corrupt line: " << l;
 		int num = std::stoi(m.substr(5, 5));
 		if (prev >= 0) {
@@ -394,9 +394,7 @@ TEST_F(CoreLog, RateLimitedMacroPerCallSite) {
 }
 
 namespace {
-void rl_site(int i) {
-	debug_rl("one-site %d", i);
-}
+void rl_site(int i) { debug_rl("one-site %d", i); }
 } // namespace
 
 TEST_F(CoreLog, RateLimitedMacroReportsSuppressed) {

@@ -135,9 +135,7 @@ std::string oversized_frame(size_t len) {
 	return f;
 }
 
-iovec iov_of(std::string &s, size_t off, size_t len) {
-	return iovec{s.data() + off, len};
-}
+iovec iov_of(std::string &s, size_t off, size_t len) { return iovec{s.data() + off, len}; }
 
 struct RunResult {
 	int status = -1;
@@ -380,7 +378,8 @@ TEST_F(CorePcap, WriteErrorDisablesCaptureAndLogsOnce) {
 	ASSERT_EQ(read(p[0], hdr, sizeof(hdr)), 24);
 	close(p[0]); // now every write fails with EPIPE
 
-	struct sigaction ign {}, old {};
+	struct sigaction ign {
+	}, old{};
 	ign.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &ign, &old);
 

@@ -24,9 +24,7 @@ void on_fire(void *ctx, const timespec &now) {
 	f->last = now;
 }
 
-timespec at_ms(int64_t ms) {
-	return timespec_add_ms(timespec{1000, 0}, ms);
-}
+timespec at_ms(int64_t ms) { return timespec_add_ms(timespec{1000, 0}, ms); }
 
 } // namespace
 

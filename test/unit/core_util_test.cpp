@@ -14,9 +14,7 @@
 using namespace passt;
 
 namespace {
-bool fd_open(int fd) {
-	return fcntl(fd, F_GETFD) >= 0;
-}
+bool fd_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
 } // namespace
 
 TEST(CoreUtil, ArraySize) {
@@ -71,7 +69,8 @@ TEST(CoreUtil, WriteAllAndWritevAll) {
 
 	EXPECT_EQ(write_all(-1, "x", 1), -EBADF);
 	r.reset();
-	struct sigaction ign {}, old {};
+	struct sigaction ign {
+	}, old{};
 	ign.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &ign, &old);
 	EXPECT_EQ(write_all(w.get(), "x", 1), -EPIPE);
@@ -90,7 +89,8 @@ TEST(CoreUtil, WritevAllLargerThanPipe) {
 	ASSERT_GE(pid, 0);
 	if (pid == 0) {
 		r.reset();
-		iovec v[3] = {{big.data(), 1000}, {big.data() + 1000, 500000},
+		iovec v[3] = {{big.data(), 1000},
+			      {big.data() + 1000, 500000},
 			      {big.data() + 501000, big.size() - 501000}};
 		_exit(writev_all(w.get(), v, 3) == 0 ? 0 : 1);
 	}

@@ -146,7 +146,8 @@ TEST(HostSock, PingSocketGetsIdentifier) {
 					  false};
 			int fd = host_sock_open(c, spec, h);
 			CHK(fd >= 0);
-			CHK(h.our_port != 0 && h.our_addr.is_unspecified() && h.our_addr.is_v4() == is4);
+			CHK(h.our_port != 0 && h.our_addr.is_unspecified() &&
+			    h.our_addr.is_v4() == is4);
 			close(fd);
 		}
 		return 0;
@@ -165,15 +166,13 @@ TEST(HostSock, ScopeOnlyForLinkLocalPeers) {
 		InAny peer;
 		uint32_t want;
 	} cases[] = {
-		{InAny(v6("fe80::1")), lo},
-		{InAny(v6("fe80::1234:5678")), lo},
-		{InAny(v6("2001:db8::1")), 0},
-		{InAny(Ipv6Addr::loopback()), 0},
-		{InAny(v4("192.0.2.1")), 0},
-		{InAny(v4("169.254.1.1")), 0},
+		{InAny(v6("fe80::1")), lo},    {InAny(v6("fe80::1234:5678")), lo},
+		{InAny(v6("2001:db8::1")), 0}, {InAny(Ipv6Addr::loopback()), 0},
+		{InAny(v4("192.0.2.1")), 0},   {InAny(v4("169.254.1.1")), 0},
 	};
 	for (const Case &k : cases) {
-		FlowSide h = side(k.peer, 53, k.peer.is_v4() ? InAny(Ipv4Addr{}) : InAny(Ipv6Addr{}));
+		FlowSide h =
+			side(k.peer, 53, k.peer.is_v4() ? InAny(Ipv4Addr{}) : InAny(Ipv6Addr{}));
 		uint32_t scope = 99;
 		int fd = host_sock_open(c, spec, h, &scope);
 		ASSERT_GE(fd, 0) << k.peer.text().c_str();
@@ -213,7 +212,8 @@ TEST(HostSock, MissingOutboundInterfaceFailsConsistently) {
 			InAny peer = is4 ? InAny(v4("192.0.2.1")) : InAny(v6("2001:db8::1"));
 			InAny any = is4 ? InAny(Ipv4Addr{}) : InAny(Ipv6Addr{});
 			HostSockSpec specs[] = {
-				TCP, UDP,
+				TCP,
+				UDP,
 				{SOCK_DGRAM, is4 ? int(IPPROTO_ICMP) : int(IPPROTO_ICMPV6), false},
 			};
 			for (const HostSockSpec &spec : specs) {
@@ -242,7 +242,8 @@ TEST(HostSock, BindFailureFails) {
 			return rc;
 		Config c;
 		for (const HostSockSpec &spec : {TCP, UDP}) {
-			FlowSide h = side(InAny(Ipv4Addr::loopback()), 9, InAny(v4("198.51.100.9")));
+			FlowSide h =
+				side(InAny(Ipv4Addr::loopback()), 9, InAny(v4("198.51.100.9")));
 			int free_fd = next_fd();
 			CHK(host_sock_open(c, spec, h) == -EADDRNOTAVAIL);
 			CHK(next_fd() == free_fd);

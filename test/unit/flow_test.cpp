@@ -140,7 +140,8 @@ TEST(FlowTable, SmallTableFull) {
 }
 
 TEST(FlowSide, FromGuestPacket) {
-	FlowSide s = flowside_from_guest(InAny(v4("192.0.2.2")), 1000, InAny(v4("198.51.100.1")), 80);
+	FlowSide s =
+		flowside_from_guest(InAny(v4("192.0.2.2")), 1000, InAny(v4("198.51.100.1")), 80);
 	EXPECT_EQ(s.peer_addr, InAny(v4("192.0.2.2")));
 	EXPECT_EQ(s.peer_port, 1000);
 	EXPECT_EQ(s.our_addr, InAny(v4("198.51.100.1")));
@@ -599,7 +600,8 @@ TEST(Fwd, SpliceNamespaceTarget) {
 	EXPECT_EQ(fwd_splice_ns_target(c, false, InAny(Ipv4Addr{})), InAny(v4("192.0.2.2")));
 	EXPECT_EQ(fwd_splice_ns_target(c, false, InAny(v4("192.0.2.9"))), InAny(v4("192.0.2.9")));
 	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(Ipv6Addr{})), InAny(v6("2001:db8::2")));
-	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(v6("2001:db8::7"))), InAny(v6("2001:db8::7")));
+	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(v6("2001:db8::7"))),
+		  InAny(v6("2001:db8::7")));
 	// A seen address of the other family is not used.
 	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(v4("192.0.2.9"))), InAny(v6("2001:db8::2")));
 	// No address of that family: the loopback.

@@ -18,13 +18,13 @@
 namespace passt::test {
 
 // In a child body: on failure print the condition and errno, exit 1.
-#define CHK(c)                                                                          \
-	do {                                                                            \
-		if (!(c)) {                                                             \
-			std::fprintf(stderr, "%s:%d: check failed: %s (errno: %s)\n",   \
-				     __FILE__, __LINE__, #c, std::strerror(errno));     \
-			return 1;                                                       \
-		}                                                                       \
+#define CHK(c)                                                                                  \
+	do {                                                                                    \
+		if (!(c)) {                                                                     \
+			std::fprintf(stderr, "%s:%d: check failed: %s (errno: %s)\n", __FILE__, \
+				     __LINE__, #c, std::strerror(errno));                       \
+			return 1;                                                               \
+		}                                                                               \
 	} while (0)
 
 // Exit code of a child body that found its environment lacking (no user
@@ -49,10 +49,10 @@ inline int run_forked(const std::function<int()> &body, unsigned timeout_s = 20)
 } // namespace passt::test
 
 // Runs the body forked: CHILD_SKIP skips the test, anything but 0 fails it.
-#define RUN_FORKED(...)                                                                 \
-	do {                                                                            \
-		int rc_ = passt::test::run_forked(__VA_ARGS__);                        \
-		if (rc_ == passt::test::CHILD_SKIP)                                     \
-			GTEST_SKIP() << "environment: see the child's message above";   \
-		ASSERT_EQ(rc_, 0);                                                      \
+#define RUN_FORKED(...)                                                               \
+	do {                                                                          \
+		int rc_ = passt::test::run_forked(__VA_ARGS__);                       \
+		if (rc_ == passt::test::CHILD_SKIP)                                   \
+			GTEST_SKIP() << "environment: see the child's message above"; \
+		ASSERT_EQ(rc_, 0);                                                    \
 	} while (0)

@@ -286,7 +286,7 @@ TEST(FwdListenAutoRoom, CoveredPortsBudgetAndBound) {
 	scan.scan = true;
 	PortRule excl = rule(25, 26);
 	excl.exclude = true;
-	pf.rules = {rule(1, 1000), scan, excl}; // the explicit rule does not count
+	pf.rules = {rule(1, 1000), scan, excl};  // the explicit rule does not count
 	EXPECT_EQ(listen_auto_room(c, pf), 16u); // 8 ports, 2 families
 	c.ip6.enabled = false;
 	EXPECT_EQ(listen_auto_room(c, pf), 8u);
@@ -376,8 +376,8 @@ TEST(FwdListenSync, OpensClosesAndLogsFailuresOnce) {
 	ASSERT_EQ(slots.size(), 1u);
 
 	// 7000 belongs to the explicit rule, 20008 is excluded, 30000 out of range.
-	EXPECT_EQ(listen_sync(c, pf, slots, failed, ports({7000, 20001, 20002, 20003, 20008, 30000}),
-			      NAMES, open, close),
+	EXPECT_EQ(listen_sync(c, pf, slots, failed,
+			      ports({7000, 20001, 20002, 20003, 20008, 30000}), NAMES, open, close),
 		  2);
 	EXPECT_TRUE(failed[0].test(20003));
 	EXPECT_EQ(log.count("port 20003 bound in the namespace, but no IPv4 listener"), 1u);
@@ -385,9 +385,9 @@ TEST(FwdListenSync, OpensClosesAndLogsFailuresOnce) {
 
 	// Again: nothing changes, the failure is retried but not logged.
 	size_t calls = open.calls.size();
-	EXPECT_EQ(listen_sync(c, pf, slots, failed, ports({20001, 20002, 20003}), NAMES, open,
-			      close),
-		  0);
+	EXPECT_EQ(
+		listen_sync(c, pf, slots, failed, ports({20001, 20002, 20003}), NAMES, open, close),
+		0);
 	EXPECT_EQ(open.calls.size(), calls + 1);
 	EXPECT_EQ(log.count("port 20003 bound in the namespace, but no"), 1u);
 
@@ -463,8 +463,7 @@ TEST(FwdListenSync, BothFamiliesAndTargetInNamespaceLogs) {
 	PortBitmap failed[2];
 	FakeOpener open{slots, {{5002, true}}};
 	auto close = [&](uint32_t i) { slots.release(i); };
-	EXPECT_EQ(listen_sync(c, pf, slots, failed, ports({5001, 5002}), NAMES_NS, open, close),
-		  3);
+	EXPECT_EQ(listen_sync(c, pf, slots, failed, ports({5001, 5002}), NAMES_NS, open, close), 3);
 	EXPECT_FALSE(failed[0].test(5002));
 	EXPECT_TRUE(failed[1].test(5002));
 	EXPECT_EQ(log.count("TEST splice: host port 6001 bound, IPv6 socket opened on namespace "
@@ -597,7 +596,7 @@ TEST(FwdListenSync, FullTableRefusesWarnsOnceAndRecovers) {
 	slots.reserve_auto(2);
 	slots.seal();
 	while (slots.capacity() - slots.size() > 2) // leave exactly two slots
-		slots.add({-1, 0, 0, false});        // taken, no listener
+		slots.add({-1, 0, 0, false});       // taken, no listener
 	const FakeListener *base = slots.data();
 	const size_t cap = slots.capacity();
 	PortBitmap failed[2];

@@ -65,10 +65,10 @@ std::vector<unsigned> ports_of(const PortBitmap &b) {
 
 TEST(ProcNetParse, ListeningTcpPorts) {
 	std::string t = TCP_HEADER;
-	t += tcp4_line(0, "0100007F", 8080, 0, 0x0a);  // listening on 127.0.0.1
-	t += tcp4_line(1, "00000000", 22, 0, 0x0a);    // listening on any
+	t += tcp4_line(0, "0100007F", 8080, 0, 0x0a);     // listening on 127.0.0.1
+	t += tcp4_line(1, "00000000", 22, 0, 0x0a);       // listening on any
 	t += tcp4_line(2, "0100007F", 40000, 8080, 0x01); // established: not listening
-	t += tcp4_line(3, "0100007F", 5555, 0, 0x07);  // closed
+	t += tcp4_line(3, "0100007F", 5555, 0, 0x07);     // closed
 	PortBitmap b;
 	EXPECT_EQ(procnet_parse(t, PROCNET_TCP_LISTEN, b), 2u);
 	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{22, 8080}));
@@ -87,8 +87,8 @@ TEST(ProcNetParse, Tcp6AndLowercaseHex) {
 TEST(ProcNetParse, UdpUnconnectedOnly) {
 	std::string t = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when "
 			"retrnsmt   uid  timeout inode ref pointer drops\n";
-	t += tcp4_line(0, "00000000", 53, 0, 0x07);          // bound, unconnected
-	t += tcp4_line(1, "0100007F", 40001, 53, 0x01);      // connected client
+	t += tcp4_line(0, "00000000", 53, 0, 0x07);     // bound, unconnected
+	t += tcp4_line(1, "0100007F", 40001, 53, 0x01); // connected client
 	t += tcp6_line(2, 5353, 0x07);
 	PortBitmap b;
 	EXPECT_EQ(procnet_parse(t, PROCNET_UDP_UNCONNECTED, b), 2u);
@@ -125,20 +125,20 @@ TEST(ProcNetParse, GarbageIgnored) {
 		"garbage\n",
 		"   0: \n",
 		"   0: 00000000:1F90\n",
-		"   0: 0000000:1F90 00000000:0000 0A 00000000:00000000\n",    // 7-digit address
-		"   0: 000000000:1F90 00000000:0000 0A 00000000:00000000\n",  // 9-digit address
-		"   0: 0000000G:1F90 00000000:0000 0A 00000000:00000000\n",   // not hex
-		"   0: 00000000:11F90 00000000:0000 0A 00000000:00000000\n",  // 5-digit port
-		"   0: 00000000: 00000000:0000 0A 00000000:00000000\n",       // no port
-		"   0: 00000000-1F90 00000000:0000 0A 00000000:00000000\n",   // no colon
-		"   0: 00000000:1F90 00000000:0000 A 00000000:00000000\n",    // 1-digit state
-		"   0: 00000000:1F90 00000000:0000 0AA 00000000:00000000\n",  // 3-digit state
-		"   0: 00000000:1F90 00000000:0000 0Z 00000000:00000000\n",   // bad state
-		"   0: 00000000:1F90 00000000:0000 0A 0000000000000000\n",    // bad queues
-		"   0: 00000000:1F90 zzzz 0A 00000000:00000000\n",            // bad remote
-		"   x: 00000000:1F90 00000000:0000 0A 00000000:00000000\n",   // bad slot
-		"   0 00000000:1F90 00000000:0000 0A 00000000:00000000\n",    // slot w/o colon
-		"   0: 00000000:0000 00000000:0000 0A 00000000:00000000\n",   // port 0
+		"   0: 0000000:1F90 00000000:0000 0A 00000000:00000000\n",   // 7-digit address
+		"   0: 000000000:1F90 00000000:0000 0A 00000000:00000000\n", // 9-digit address
+		"   0: 0000000G:1F90 00000000:0000 0A 00000000:00000000\n",  // not hex
+		"   0: 00000000:11F90 00000000:0000 0A 00000000:00000000\n", // 5-digit port
+		"   0: 00000000: 00000000:0000 0A 00000000:00000000\n",      // no port
+		"   0: 00000000-1F90 00000000:0000 0A 00000000:00000000\n",  // no colon
+		"   0: 00000000:1F90 00000000:0000 A 00000000:00000000\n",   // 1-digit state
+		"   0: 00000000:1F90 00000000:0000 0AA 00000000:00000000\n", // 3-digit state
+		"   0: 00000000:1F90 00000000:0000 0Z 00000000:00000000\n",  // bad state
+		"   0: 00000000:1F90 00000000:0000 0A 0000000000000000\n",   // bad queues
+		"   0: 00000000:1F90 zzzz 0A 00000000:00000000\n",           // bad remote
+		"   x: 00000000:1F90 00000000:0000 0A 00000000:00000000\n",  // bad slot
+		"   0 00000000:1F90 00000000:0000 0A 00000000:00000000\n",   // slot w/o colon
+		"   0: 00000000:0000 00000000:0000 0A 00000000:00000000\n",  // port 0
 		"\x01\x02\xff\xfe:\n",
 	};
 	std::string all = TCP_HEADER;
@@ -488,13 +488,12 @@ void run_in_netns(int (*body)()) {
 	EXPECT_EQ(WEXITSTATUS(st), 0);
 }
 
-#define CK(cond)                                                                        \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                 \
-			return 1;                                                       \
-		}                                                                       \
+#define CK(cond)                                                                                 \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+			return 1;                                                                \
+		}                                                                                \
 	} while (0)
 
 Config sync_config() {
@@ -504,7 +503,7 @@ Config sync_config() {
 	c.ip4.gw = Ipv4Addr::parse("192.0.2.1").value();
 	c.ip4.map_host_loopback = c.ip4.gw;
 	c.ip6.enabled = false; // one listener per port keeps the counts plain
-	PortRule spec;       // explicit port next to the scanning rule
+	PortRule spec;         // explicit port next to the scanning rule
 	spec.first = spec.last = spec.to_first = 7000;
 	PortRule scan;
 	scan.first = 20000;
@@ -730,7 +729,7 @@ TEST(ProcNetParse, LoopbackOrAnyMalformedStillSkipped) {
 	const uint8_t lo[4] = {127, 0, 0, 1};
 	std::string good = line_for(0, lo, 4, 4242, 0x0a);
 	std::string t = TCP_HEADER;
-	t += good.substr(0, 12) + "\n";                  // cut inside the address
+	t += good.substr(0, 12) + "\n";                    // cut inside the address
 	t += "   1: 0100007G:1092 00000000:0000 0A x:y\n"; // not hex
 	PortBitmap local;
 	ProcNetParser p(PROCNET_TCP_LISTEN, local, ProcNetAddr::LoopbackOrAny);
@@ -785,8 +784,8 @@ TEST(ProcNetParse, UdpLoopbackOrAny) {
 			"retrnsmt   uid  timeout inode ref pointer drops\n";
 	t += line_for(0, lo, 4, 5001, 0x07);
 	t += line_for(1, any, 4, 5002, 0x07);
-	t += line_for(2, pub, 4, 5003, 0x07);   // bound elsewhere: not for -U
-	t += line_for(3, lo, 4, 5004, 0x01);    // connected (a flow's socket)
+	t += line_for(2, pub, 4, 5003, 0x07); // bound elsewhere: not for -U
+	t += line_for(3, lo, 4, 5004, 0x01);  // connected (a flow's socket)
 	t += line_for(4, lo6, 16, 5005, 0x07);
 	t += line_for(5, pub6, 16, 5006, 0x07); // not for -U
 	t += line_for(6, lo6, 16, 5007, 0x01);  // connected
@@ -794,8 +793,7 @@ TEST(ProcNetParse, UdpLoopbackOrAny) {
 	PortBitmap all, local;
 	EXPECT_EQ(procnet_parse(t, PROCNET_UDP_UNCONNECTED, all), 5u);
 	EXPECT_EQ(ports_of(all), (std::vector<unsigned>{5001, 5002, 5003, 5005, 5006}));
-	EXPECT_EQ(procnet_parse(t, PROCNET_UDP_UNCONNECTED, local, ProcNetAddr::LoopbackOrAny),
-		  3u);
+	EXPECT_EQ(procnet_parse(t, PROCNET_UDP_UNCONNECTED, local, ProcNetAddr::LoopbackOrAny), 3u);
 	EXPECT_EQ(ports_of(local), (std::vector<unsigned>{5001, 5002, 5005}));
 }
 

@@ -110,8 +110,8 @@ Bytes echo4(Ipv4Addr src, Ipv4Addr dst, uint16_t id, uint16_t seq, const Bytes &
 	return f;
 }
 
-Bytes echo6(const Ipv6Addr &src, const Ipv6Addr &dst, uint16_t id, uint16_t seq,
-	    const Bytes &data, uint8_t type = 128) {
+Bytes echo6(const Ipv6Addr &src, const Ipv6Addr &dst, uint16_t id, uint16_t seq, const Bytes &data,
+	    uint8_t type = 128) {
 	size_t icmp_len = 8 + data.size();
 	Bytes f(14 + 40 + icmp_len);
 	put_eth(f, 0x86dd);
@@ -138,18 +138,17 @@ Bytes gw6(uint16_t id, uint16_t seq, const Bytes &data) {
 }
 
 // Failure reporting inside the child: print and return non-zero.
-#define CHECK(cond)                                                                    \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                \
-			return 1;                                                      \
-		}                                                                      \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+			return 1;                                                                \
+		}                                                                                \
 	} while (0)
-#define CHECK_OK(expr)                   \
-	do {                             \
+#define CHECK_OK(expr)                     \
+	do {                               \
 		if (int rc_ = (expr); rc_) \
-			return rc_;      \
+			return rc_;        \
 	} while (0)
 
 // An echo reply frame for the guest, verified field by field.
@@ -470,10 +469,8 @@ TEST(IcmpSock, IdleFlowsExpire) {
 		Harness h;
 		CHECK_OK(h.init());
 		timespec t0 = now_monotonic();
-		CHECK(icmp_tap_input(h.ctx, gw4(1, 1, payload_for(1, 8)),
-				     t0));
-		CHECK(icmp_tap_input(h.ctx, gw6(2, 1, payload_for(2, 8)),
-				     t0));
+		CHECK(icmp_tap_input(h.ctx, gw4(1, 1, payload_for(1, 8)), t0));
+		CHECK(icmp_tap_input(h.ctx, gw6(2, 1, payload_for(2, 8)), t0));
 		CHECK(h.wait_frames(2));
 		int s0 = h.flows.get(0)->state<PingFlow>().sock;
 		int s1 = h.flows.get(1)->state<PingFlow>().sock;
@@ -481,8 +478,7 @@ TEST(IcmpSock, IdleFlowsExpire) {
 
 		// Keep flow 1 busy; flow 0 goes idle.
 		timespec t30 = timespec_add_ms(now_monotonic(), 30000);
-		CHECK(icmp_tap_input(h.ctx, gw6(2, 2, payload_for(2, 8)),
-				     t30));
+		CHECK(icmp_tap_input(h.ctx, gw6(2, 2, payload_for(2, 8)), t30));
 		CHECK(icmp_timer(h.ctx, timespec_add_ms(t0, 59000)) == 0);
 		CHECK(h.flows.in_use() == 2);
 		CHECK(icmp_timer(h.ctx, timespec_add_ms(now_monotonic(), 61000)) == 1);
@@ -498,8 +494,7 @@ TEST(IcmpSock, IdleFlowsExpire) {
 
 		// A new request after expiry opens a new session.
 		size_t before = h.out.frames.size();
-		CHECK(icmp_tap_input(h.ctx, gw4(1, 2, payload_for(1, 8)),
-				     now_monotonic()));
+		CHECK(icmp_tap_input(h.ctx, gw4(1, 2, payload_for(1, 8)), now_monotonic()));
 		CHECK(h.flows.in_use() == 1);
 		CHECK(h.wait_frames(before + 1));
 		CHECK_OK(check_reply4(h.out.frames.back(), v4("192.0.2.1"), v4("192.0.2.2"), 1, 2,
@@ -516,8 +511,7 @@ TEST(IcmpSock, PingGroupRangeExcludesUs) {
 			Harness h;
 			CHECK_OK(h.init());
 			for (int i = 0; i < 20; i++) {
-				Bytes req = gw4(uint16_t(i), 1,
-						  payload_for(1, 8));
+				Bytes req = gw4(uint16_t(i), 1, payload_for(1, 8));
 				CHECK(!icmp_tap_input(h.ctx, req, now_monotonic()));
 			}
 			CHECK(h.flows.in_use() == 0);
@@ -551,8 +545,7 @@ TEST(IcmpSock, StaleEventsIgnored) {
 	run_sandboxed([] {
 		Harness h;
 		CHECK_OK(h.init());
-		CHECK(icmp_tap_input(h.ctx, gw4(3, 1, payload_for(3, 8)),
-				     now_monotonic()));
+		CHECK(icmp_tap_input(h.ctx, gw4(3, 1, payload_for(3, 8)), now_monotonic()));
 		int sock = h.flows.get(0)->state<PingFlow>().sock;
 		EpollRef wrong_fd{RefKind::PingSock, sock + 100, 0};
 		icmp_sock_handler(h.ctx, wrong_fd, EPOLLIN, now_monotonic());

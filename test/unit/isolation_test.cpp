@@ -37,8 +37,7 @@ namespace {
 const Mode all_modes[] = {Mode::Passt, Mode::VhostUser, Mode::Pasta};
 
 // Raw exit status of a forked body (so that death by a signal shows).
-int forked_status(const std::function<int()> &body)
-{
+int forked_status(const std::function<int()> &body) {
 	std::fflush(nullptr);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -51,16 +50,14 @@ int forked_status(const std::function<int()> &body)
 	return st;
 }
 
-bool listed(Mode m, const char *name)
-{
+bool listed(Mode m, const char *name) {
 	for (const char *n : seccomp_allowlist_names(m))
 		if (!std::strcmp(n, name))
 			return true;
 	return false;
 }
 
-int argv_fd(std::vector<std::string> args)
-{
+int argv_fd(std::vector<std::string> args) {
 	std::vector<char *> v;
 	for (auto &a : args)
 		v.push_back(a.data());
@@ -69,8 +66,7 @@ int argv_fd(std::vector<std::string> args)
 }
 
 // User and mount namespaces of our own, or CHILD_SKIP where not allowed.
-int enter_private_namespaces()
-{
+int enter_private_namespaces() {
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 	if (isolate_own_userns(uid, gid) < 0) {
@@ -84,8 +80,7 @@ int enter_private_namespaces()
 
 } // namespace
 
-TEST(IsolationTest, BuildsArchCheckThenOneJumpPerSyscall)
-{
+TEST(IsolationTest, BuildsArchCheckThenOneJumpPerSyscall) {
 	const long nrs[] = {__NR_read, __NR_write, __NR_exit_group};
 	sock_filter prog[SECCOMP_MAX_INSNS];
 	size_t n = seccomp_build(nrs, prog);
@@ -109,8 +104,7 @@ TEST(IsolationTest, BuildsArchCheckThenOneJumpPerSyscall)
 	}
 }
 
-TEST(IsolationTest, BuildRefusesTooSmallBufferAndTooManySyscalls)
-{
+TEST(IsolationTest, BuildRefusesTooSmallBufferAndTooManySyscalls) {
 	const long nrs[] = {__NR_read, __NR_write};
 	sock_filter small[4];
 	EXPECT_EQ(seccomp_build(nrs, small), 0u);
@@ -119,8 +113,7 @@ TEST(IsolationTest, BuildRefusesTooSmallBufferAndTooManySyscalls)
 	EXPECT_EQ(seccomp_build(many, big), 0u);
 }
 
-TEST(IsolationTest, AllowlistsAreSortedUniqueAndBounded)
-{
+TEST(IsolationTest, AllowlistsAreSortedUniqueAndBounded) {
 	for (Mode m : all_modes) {
 		auto nrs = seccomp_allowlist(m);
 		auto names = seccomp_allowlist_names(m);
@@ -135,26 +128,58 @@ TEST(IsolationTest, AllowlistsAreSortedUniqueAndBounded)
 	}
 }
 
-TEST(IsolationTest, AllowlistsLeaveOutWhatTheLoopNeverNeeds)
-{
+TEST(IsolationTest, AllowlistsLeaveOutWhatTheLoopNeverNeeds) {
 	// Creating processes, running programs, opening paths, changing
 	// privileges or namespaces, tracing others: never after set-up.
-	const char *never[] = {"execve", "execveat", "fork", "vfork", "clone", "clone3",
-			       "open", "openat", "openat2", "creat", "ptrace", "mount",
-			       "umount2", "pivot_root", "chroot", "unshare", "setns",
-			       "setuid", "setresuid", "setgid", "setresgid", "capset",
-			       "init_module", "finit_module", "bpf", "perf_event_open",
-			       "process_vm_readv", "process_vm_writev", "keyctl",
-			       "memfd_create", "userfaultfd", "mknod", "mknodat",
-			       "chmod", "fchmodat", "chown", "fchownat", "rename",
-			       "renameat", "renameat2", "symlink", "link", "unlinkat"};
+	const char *never[] = {"execve",
+			       "execveat",
+			       "fork",
+			       "vfork",
+			       "clone",
+			       "clone3",
+			       "open",
+			       "openat",
+			       "openat2",
+			       "creat",
+			       "ptrace",
+			       "mount",
+			       "umount2",
+			       "pivot_root",
+			       "chroot",
+			       "unshare",
+			       "setns",
+			       "setuid",
+			       "setresuid",
+			       "setgid",
+			       "setresgid",
+			       "capset",
+			       "init_module",
+			       "finit_module",
+			       "bpf",
+			       "perf_event_open",
+			       "process_vm_readv",
+			       "process_vm_writev",
+			       "keyctl",
+			       "memfd_create",
+			       "userfaultfd",
+			       "mknod",
+			       "mknodat",
+			       "chmod",
+			       "fchmodat",
+			       "chown",
+			       "fchownat",
+			       "rename",
+			       "renameat",
+			       "renameat2",
+			       "symlink",
+			       "link",
+			       "unlinkat"};
 	for (Mode m : all_modes)
 		for (const char *n : never)
 			EXPECT_FALSE(listed(m, n)) << mode_name(m) << " allows " << n;
 }
 
-TEST(IsolationTest, FilterKillsOnAForbiddenSyscall)
-{
+TEST(IsolationTest, FilterKillsOnAForbiddenSyscall) {
 	for (Mode m : all_modes) {
 		int st = forked_status([m] {
 			if (isolate_seccomp(seccomp_allowlist(m)) < 0)
@@ -177,8 +202,7 @@ TEST(IsolationTest, FilterKillsOnAForbiddenSyscall)
 	EXPECT_EQ(WTERMSIG(st), SIGSYS);
 }
 
-TEST(IsolationTest, FilterLetsListedSyscallsThrough)
-{
+TEST(IsolationTest, FilterLetsListedSyscallsThrough) {
 	// Reading and writing a pipe opened before, then exiting: every mode's
 	// loop does that much.
 	for (Mode m : all_modes) {
@@ -203,8 +227,7 @@ TEST(IsolationTest, FilterLetsListedSyscallsThrough)
 	}
 }
 
-TEST(IsolationTest, EmptyRootHasNothingInIt)
-{
+TEST(IsolationTest, EmptyRootHasNothingInIt) {
 	RUN_FORKED([] {
 		int rc = enter_private_namespaces();
 		if (rc)
@@ -226,8 +249,7 @@ TEST(IsolationTest, EmptyRootHasNothingInIt)
 	});
 }
 
-TEST(IsolationTest, DropAllCapsEmptiesEverySet)
-{
+TEST(IsolationTest, DropAllCapsEmptiesEverySet) {
 	RUN_FORKED([] {
 		int rc = enter_private_namespaces(); // full caps in our own userns
 		if (rc)
@@ -247,8 +269,7 @@ TEST(IsolationTest, DropAllCapsEmptiesEverySet)
 	});
 }
 
-TEST(IsolationTest, FdFromArgv)
-{
+TEST(IsolationTest, FdFromArgv) {
 	EXPECT_EQ(argv_fd({"passt", "--fd", "5"}), 5);
 	EXPECT_EQ(argv_fd({"passt", "-F", "7", "-f"}), 7);
 	EXPECT_EQ(argv_fd({"passt", "--fd=9"}), 9);
@@ -262,8 +283,7 @@ TEST(IsolationTest, FdFromArgv)
 	EXPECT_EQ(argv_fd({"pasta", "--", "prog", "--fd", "5"}), -1);
 }
 
-TEST(IsolationTest, InitialStageClosesInheritedFdsButTheNamedOne)
-{
+TEST(IsolationTest, InitialStageClosesInheritedFdsButTheNamedOne) {
 	RUN_FORKED([] {
 		int keep = open("/dev/null", O_RDONLY);
 		int other = open("/dev/null", O_RDONLY);
@@ -288,8 +308,7 @@ TEST(IsolationTest, InitialStageClosesInheritedFdsButTheNamedOne)
 	});
 }
 
-TEST(IsolationTest, RunAsOptionWinsAndUsersStayThemselves)
-{
+TEST(IsolationTest, RunAsOptionWinsAndUsersStayThemselves) {
 	Config c;
 	c.mode = Mode::Passt;
 	c.runas_uid = 1234;
@@ -308,8 +327,7 @@ TEST(IsolationTest, RunAsOptionWinsAndUsersStayThemselves)
 	}
 }
 
-TEST(IsolationTest, CleanerRemovesKeptPathsOnRequestAndWhenWeDie)
-{
+TEST(IsolationTest, CleanerRemovesKeptPathsOnRequestAndWhenWeDie) {
 	char tmpl[] = "/tmp/isolation_test.XXXXXX";
 	ASSERT_NE(mkdtemp(tmpl), nullptr);
 	const std::string dir = tmpl;

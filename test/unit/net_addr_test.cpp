@@ -13,9 +13,9 @@ TEST(NetAddr, Ipv4ParseAndFormat) {
 	EXPECT_EQ(a->be().raw, be32::from_host(0xc0000221).raw);
 	EXPECT_EQ(a->to_string(), "192.0.2.33");
 	EXPECT_STREQ(Ipv4Addr::from_host(0x0a000001).text().c_str(), "10.0.0.1");
-	for (const char *bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4 ", " 1.2.3.4",
-				"a.b.c.d", "1..2.3", "::1", "1.2.3.4/24",
-				"1111111111111111111111111111111111111111111111111111111"})
+	for (const char *bad :
+	     {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.4 ", " 1.2.3.4", "a.b.c.d", "1..2.3",
+	      "::1", "1.2.3.4/24", "1111111111111111111111111111111111111111111111111111111"})
 		EXPECT_FALSE(Ipv4Addr::parse(bad)) << bad;
 	// A string_view that is not NUL-terminated is parsed within its bounds.
 	std::string_view sv("10.1.2.3trailing", 8);

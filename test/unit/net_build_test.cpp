@@ -76,7 +76,8 @@ TEST(NetBuild, Udp4InplaceAndOverlap) {
 	std::memcpy(b2.data(), payload.data(), payload.size());
 	n = build_udp4(b2, gm, om, gw4, g4, 1, 2, std::span(b2).first(payload.size()));
 	ASSERT_NE(n, 0u);
-	udp = ConstUdpView::parse(ConstIp4View::parse(std::span(b2).subspan(14, n - 14))->payload());
+	udp = ConstUdpView::parse(
+		ConstIp4View::parse(std::span(b2).subspan(14, n - 14))->payload());
 	EXPECT_TRUE(std::equal(udp->payload().begin(), udp->payload().end(), payload.begin()));
 }
 

@@ -142,7 +142,7 @@ TEST(NetIp4, BuildsThroughSetters) {
 	auto ip = Ip4View::init(buf);
 	ASSERT_TRUE(ip);
 	EXPECT_EQ(buf[0], std::byte{0x45});
-	EXPECT_EQ(buf[19], std::byte{0}); // header zeroed
+	EXPECT_EQ(buf[19], std::byte{0});    // header zeroed
 	EXPECT_EQ(buf[20], std::byte{0xee}); // payload untouched
 	ip->set_total_len(30);
 	ip->set_tos(0x10);

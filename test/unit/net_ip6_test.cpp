@@ -157,8 +157,8 @@ TEST(NetIp6, FragmentHeader) {
 	EXPECT_FALSE(ip->is_fragment());
 
 	// Two fragment headers.
-	EXPECT_FALSE(ConstIp6View::parse(
-		packet(44, cat({hex("2c000000 00000001 11000000 00000001"), std::vector<std::byte>(8)}))));
+	EXPECT_FALSE(ConstIp6View::parse(packet(
+		44, cat({hex("2c000000 00000001 11000000 00000001"), std::vector<std::byte>(8)}))));
 }
 
 TEST(NetIp6, BuildsThroughSetters) {

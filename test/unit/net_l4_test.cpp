@@ -291,7 +291,8 @@ TEST(NetNdp, NeighborAdvertisementFieldsAndOptions) {
 	EXPECT_TRUE(tlv::find<tlv::Ndp>(opts, ndp::opt_rdnss));
 	EXPECT_FALSE(tlv::find<tlv::Ndp>(opts, ndp::opt_mtu));
 	int count = 0;
-	EXPECT_TRUE(tlv::for_each<tlv::Ndp>(opts, [&](const tlv::Option &) { return ++count < 1; }));
+	EXPECT_TRUE(
+		tlv::for_each<tlv::Ndp>(opts, [&](const tlv::Option &) { return ++count < 1; }));
 	EXPECT_EQ(count, 1);
 }
 
@@ -299,10 +300,10 @@ TEST(NetNdp, MalformedOptions) {
 	EXPECT_TRUE(tlv::valid<tlv::Ndp>({}));
 	EXPECT_FALSE(tlv::valid<tlv::Ndp>(hex("0100 020000000001"))); // length 0
 	EXPECT_FALSE(tlv::valid<tlv::Ndp>(hex("0102 020000000001"))); // 16 bytes claimed
-	EXPECT_FALSE(tlv::valid<tlv::Ndp>(hex("01")));                 // cut in the header
+	EXPECT_FALSE(tlv::valid<tlv::Ndp>(hex("01")));                // cut in the header
 	// An option after a malformed one is not found.
 	EXPECT_FALSE(tlv::find<tlv::Ndp>(hex("0500 0000 0000 0000 0101 020000000001"),
-				      ndp::opt_source_lladdr));
+					 ndp::opt_source_lladdr));
 	// Wrong option type / too short for an address.
 	auto mtu = hex("0501 0000 000005dc");
 	EXPECT_FALSE(ndp_lladdr(tlv::Option{ndp::opt_mtu, std::span(mtu).subspan(2), mtu}));

@@ -25,11 +25,11 @@ TEST(NetPool, AddsFramesInsideRegionOnly) {
 	EXPECT_TRUE(pool.empty());
 
 	std::vector<std::byte> other(100);
-	EXPECT_FALSE(pool.add(other));                                    // elsewhere
-	EXPECT_FALSE(pool.add(std::span(backing).subspan(1040, 11)));     // runs past the end
-	EXPECT_FALSE(pool.add(std::span(backing).subspan(49, 10)));       // starts before
-	EXPECT_FALSE(pool.add(std::span(backing).subspan(1050, 1)));      // just after
-	EXPECT_FALSE(pool.add(r.subspan(5, 0)));                          // empty
+	EXPECT_FALSE(pool.add(other));                                // elsewhere
+	EXPECT_FALSE(pool.add(std::span(backing).subspan(1040, 11))); // runs past the end
+	EXPECT_FALSE(pool.add(std::span(backing).subspan(49, 10)));   // starts before
+	EXPECT_FALSE(pool.add(std::span(backing).subspan(1050, 1)));  // just after
+	EXPECT_FALSE(pool.add(r.subspan(5, 0)));                      // empty
 	EXPECT_EQ(pool.size(), 0u);
 }
 
@@ -133,8 +133,8 @@ TEST(NetIov, Peek) {
 	ASSERT_EQ(copied.size(), 8u);
 	EXPECT_EQ(copied.data(), scratch);
 	EXPECT_EQ(copied[7], std::byte{8});
-	EXPECT_TRUE(iov_peek(s.iov, 1, 9, scratch).empty());    // scratch too small
-	EXPECT_TRUE(iov_peek(s.iov, 5, 6, scratch).empty());    // past the end
+	EXPECT_TRUE(iov_peek(s.iov, 1, 9, scratch).empty()); // scratch too small
+	EXPECT_TRUE(iov_peek(s.iov, 5, 6, scratch).empty()); // past the end
 	EXPECT_TRUE(iov_peek(s.iov, 10, 1, scratch).empty());
 }
 

@@ -58,7 +58,8 @@ TEST(NetSipHash, IncrementalMatchesOneShot) {
 				h.add(std::span(msg, cut1));
 				h.add(std::span(msg + cut1, cut2 - cut1));
 				h.add(std::span(msg + cut2, n - cut2));
-				ASSERT_EQ(h.finish(), vectors[n]) << n << " " << cut1 << " " << cut2;
+				ASSERT_EQ(h.finish(), vectors[n])
+					<< n << " " << cut1 << " " << cut2;
 			}
 		}
 	}

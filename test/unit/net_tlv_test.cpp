@@ -17,8 +17,8 @@ using Bytes = std::vector<std::byte>;
 Bytes to_vec(std::span<const std::byte> s) { return Bytes(s.begin(), s.end()); }
 
 // Every option of s, and the error the walk ended with.
-template <class F> std::vector<tlv::Option> read_all(std::span<const std::byte> s,
-						     tlv::Error *err = nullptr) {
+template <class F>
+std::vector<tlv::Option> read_all(std::span<const std::byte> s, tlv::Error *err = nullptr) {
 	std::vector<tlv::Option> v;
 	tlv::Reader<F> r(s);
 	while (auto o = r.next())
@@ -212,10 +212,11 @@ TEST(NetTlvNdp, RejectsZeroLengthTruncatedAndOverrunning) {
 	EXPECT_FALSE(tlv::find<tlv::Ndp>(hex("0500 0000 0000 0000 0101 525400123456"), 1));
 	// for_each: a walk that f stops is not failed by what comes after.
 	size_t seen = 0;
-	EXPECT_TRUE(tlv::for_each<tlv::Ndp>(hex("0101 525400123456 0500"), [&](const tlv::Option &) {
-		seen++;
-		return false;
-	}));
+	EXPECT_TRUE(
+		tlv::for_each<tlv::Ndp>(hex("0101 525400123456 0500"), [&](const tlv::Option &) {
+			seen++;
+			return false;
+		}));
 	EXPECT_EQ(seen, 1u);
 }
 

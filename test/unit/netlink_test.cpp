@@ -471,7 +471,7 @@ TEST(NetlinkParse, Route) {
 	EXPECT_EQ(r.protocol, RTPROT_DHCP);
 	EXPECT_FALSE(r.multipath);
 
-	EXPECT_FALSE(nl_parse_route(only_msg(route_v4_default(16)), r)); // gateway size
+	EXPECT_FALSE(nl_parse_route(only_msg(route_v4_default(16)), r));    // gateway size
 	EXPECT_FALSE(nl_parse_route(only_msg(route_v4_default(4, 33)), r)); // dst_len
 
 	// RTA_TABLE overrides rtm_table (tables > 255).
@@ -710,24 +710,24 @@ struct Report {
 	}
 };
 
-#define CHECK(cond)                                                                        \
-	do {                                                                                \
-		if (!(cond))                                                                \
-			rep.fail(__LINE__, #cond);                                          \
+#define CHECK(cond)                                \
+	do {                                       \
+		if (!(cond))                       \
+			rep.fail(__LINE__, #cond); \
 	} while (0)
-#define CHECK_RC(expr)                                                                     \
-	do {                                                                                \
-		int rc_ = (expr);                                                           \
-		if (rc_ < 0)                                                                \
+#define CHECK_RC(expr)                                                                        \
+	do {                                                                                  \
+		int rc_ = (expr);                                                             \
+		if (rc_ < 0)                                                                  \
 			rep.fail(__LINE__, std::string(#expr) + " = " + std::to_string(rc_) + \
 						   " (" + strerror(-rc_) + ")");              \
 	} while (0)
-#define REQUIRE(cond)                                                                      \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			rep.fail(__LINE__, #cond);                                          \
-			return;                                                             \
-		}                                                                           \
+#define REQUIRE(cond)                              \
+	do {                                       \
+		if (!(cond)) {                     \
+			rep.fail(__LINE__, #cond); \
+			return;                    \
+		}                                  \
 	} while (0)
 
 bool write_file(const char *path, const std::string &s) {
@@ -803,12 +803,12 @@ std::string run_in_netns(const std::function<void(Report &)> &body, int timeout_
 	return out;
 }
 
-#define EXPECT_CHILD_OK(...)                                                               \
-	do {                                                                                \
-		std::string r_ = run_in_netns(__VA_ARGS__);                                     \
-		if (r_.rfind("SKIP:", 0) == 0)                                              \
-			GTEST_SKIP() << r_;                                                 \
-		EXPECT_EQ(r_, "");                                                          \
+#define EXPECT_CHILD_OK(...)                                \
+	do {                                                \
+		std::string r_ = run_in_netns(__VA_ARGS__); \
+		if (r_.rfind("SKIP:", 0) == 0)              \
+			GTEST_SKIP() << r_;                 \
+		EXPECT_EQ(r_, "");                          \
 	} while (0)
 
 bool has_addr(const std::vector<AddrInfo> &v, const InAny &a, unsigned plen) {

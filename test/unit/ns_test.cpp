@@ -34,22 +34,19 @@ namespace {
 
 struct TmpDir {
 	std::string path;
-	TmpDir()
-	{
+	TmpDir() {
 		char t[] = "/tmp/ns_test.XXXXXX";
 		if (mkdtemp(t))
 			path = t;
 	}
-	~TmpDir()
-	{
+	~TmpDir() {
 		std::error_code ec;
 		if (!path.empty())
 			std::filesystem::remove_all(path, ec);
 	}
 };
 
-std::string read_file(const std::string &p)
-{
+std::string read_file(const std::string &p) {
 	std::string s;
 	FILE *f = std::fopen(p.c_str(), "r");
 	if (!f)
@@ -62,21 +59,18 @@ std::string read_file(const std::string &p)
 	return s;
 }
 
-ino_t fd_ino(int fd)
-{
+ino_t fd_ino(int fd) {
 	struct stat st;
 	return fstat(fd, &st) ? 0 : st.st_ino;
 }
 
-ino_t path_ino(const char *p)
-{
+ino_t path_ino(const char *p) {
 	struct stat st;
 	return stat(p, &st) ? 0 : st.st_ino;
 }
 
 // Waits (polling, bounded) for the command to exit.
-bool wait_exit(NsCommand *cmd, int ms = 5000)
-{
+bool wait_exit(NsCommand *cmd, int ms = 5000) {
 	for (int i = 0; i < ms / 10; i++) {
 		if (ns_command_poll(cmd))
 			return true;
@@ -86,8 +80,7 @@ bool wait_exit(NsCommand *cmd, int ms = 5000)
 }
 
 // Netns inode of the namespace a socket belongs to (SIOCGSKNS).
-ino_t socket_netns_ino(int s)
-{
+ino_t socket_netns_ino(int s) {
 	int nfd = ioctl(s, SIOCGSKNS);
 	if (nfd < 0)
 		return 0;
@@ -97,38 +90,31 @@ ino_t socket_netns_ino(int s)
 }
 
 // For ns_run(): the inode of the network namespace the helper is in.
-void netns_inside(NsCallOut *o)
-{
+void netns_inside(NsCallOut *o) {
 	ino_t i = path_ino("/proc/self/ns/net");
 	std::memcpy(o->data, &i, sizeof(i));
 	o->len = sizeof(i);
 }
 
-ino_t out_ino(const NsCallOut &o)
-{
+ino_t out_ino(const NsCallOut &o) {
 	ino_t i = 0;
 	if (o.len == sizeof(i))
 		std::memcpy(&i, o.data, sizeof(i));
 	return i;
 }
 
-std::vector<std::string> sh(const std::string &script)
-{
-	return {"/bin/sh", "-c", script};
-}
+std::vector<std::string> sh(const std::string &script) { return {"/bin/sh", "-c", script}; }
 
 } // namespace
 
-TEST(NsTest, NetnsPath)
-{
+TEST(NsTest, NetnsPath) {
 	EXPECT_EQ(ns_netns_path("foo"), "/run/netns/foo");
 	EXPECT_EQ(ns_netns_path("/var/run/netns/foo"), "/var/run/netns/foo");
 	EXPECT_EQ(ns_netns_path("./foo"), "./foo");
 	EXPECT_EQ(ns_netns_path(""), "");
 }
 
-TEST(NsTest, JoinRejectsBadArguments)
-{
+TEST(NsTest, JoinRejectsBadArguments) {
 	NsHandle ns;
 	std::string err;
 	EXPECT_EQ(ns_join(1, "foo", "", false, &ns, &err), -EINVAL);
@@ -148,8 +134,7 @@ TEST(NsTest, JoinRejectsBadArguments)
 	EXPECT_EQ(ns.userns_fd, -1);
 }
 
-TEST(NsTest, JoinOwnNamespaceNeedsNoUserns)
-{
+TEST(NsTest, JoinOwnNamespaceNeedsNoUserns) {
 	NsHandle ns;
 	std::string err;
 	ASSERT_EQ(ns_join(0, "/proc/self/ns/net", "", false, &ns, &err), 0) << err;
@@ -160,8 +145,7 @@ TEST(NsTest, JoinOwnNamespaceNeedsNoUserns)
 	EXPECT_EQ(ns.netns_fd, -1);
 }
 
-TEST(NsTest, SpawnIsPausedUntilReleased)
-{
+TEST(NsTest, SpawnIsPausedUntilReleased) {
 	RUN_FORKED([] {
 		TmpDir d;
 		CHK(!d.path.empty());
@@ -190,8 +174,7 @@ TEST(NsTest, SpawnIsPausedUntilReleased)
 	});
 }
 
-TEST(NsTest, SpawnedCommandIsRootInItsOwnNetns)
-{
+TEST(NsTest, SpawnedCommandIsRootInItsOwnNetns) {
 	RUN_FORKED([] {
 		TmpDir d;
 		std::string f = d.path + "/out";
@@ -239,8 +222,7 @@ TEST(NsTest, SpawnedCommandIsRootInItsOwnNetns)
 	});
 }
 
-TEST(NsTest, ExitCodes)
-{
+TEST(NsTest, ExitCodes) {
 	RUN_FORKED([] {
 		struct {
 			const char *script;
@@ -274,8 +256,8 @@ TEST(NsTest, ExitCodes)
 		NsHandle ns;
 		NsCommand cmd;
 		std::string err;
-		CHK(ns_spawn_command({"/nonexistent/passt-test-command"}, NsSpawn{}, &ns, &cmd, &err) ==
-		    0);
+		CHK(ns_spawn_command({"/nonexistent/passt-test-command"}, NsSpawn{}, &ns, &cmd,
+				     &err) == 0);
 		CHK(ns_release_command(&cmd) == 0);
 		CHK(wait_exit(&cmd) && cmd.exit_code == 127);
 		ns_handle_close(&ns);
@@ -283,8 +265,7 @@ TEST(NsTest, ExitCodes)
 	});
 }
 
-TEST(NsTest, DefaultCommandIsShell)
-{
+TEST(NsTest, DefaultCommandIsShell) {
 	RUN_FORKED([] {
 		for (const char *shell : {"/bin/sh", (const char *)nullptr}) {
 			if (shell)
@@ -309,8 +290,7 @@ TEST(NsTest, DefaultCommandIsShell)
 	});
 }
 
-TEST(NsTest, KillOrAbandonPausedCommand)
-{
+TEST(NsTest, KillOrAbandonPausedCommand) {
 	RUN_FORKED([] {
 		TmpDir d;
 		std::string f = d.path + "/ran";
@@ -336,8 +316,7 @@ TEST(NsTest, KillOrAbandonPausedCommand)
 
 // The command gets new PID (it is PID 1, with a /proc of its own), mount,
 // UTS and IPC namespaces; with new_pidns false only UTS and IPC.
-TEST(NsTest, SpawnedCommandIsPid1WithItsOwnUtsAndIpc)
-{
+TEST(NsTest, SpawnedCommandIsPid1WithItsOwnUtsAndIpc) {
 	RUN_FORKED([] {
 		TmpDir d;
 		auto own = [](const char *kind) {
@@ -350,10 +329,11 @@ TEST(NsTest, SpawnedCommandIsPid1WithItsOwnUtsAndIpc)
 		CHK(gethostname(host, sizeof(host) - 1) == 0);
 		for (bool pidns : {true, false}) {
 			std::string f = d.path + (pidns ? "/pidns" : "/nopidns");
-			std::string script = "exec > " + f +
-					     "; echo $$; for k in pid mnt uts ipc; do readlink "
-					     "/proc/self/ns/$k; done; hostname passt-test-inside && "
-					     "hostname; ls /proc | grep -c '^[0-9]'";
+			std::string script =
+				"exec > " + f +
+				"; echo $$; for k in pid mnt uts ipc; do readlink "
+				"/proc/self/ns/$k; done; hostname passt-test-inside && "
+				"hostname; ls /proc | grep -c '^[0-9]'";
 			NsHandle ns;
 			NsCommand cmd;
 			std::string err;
@@ -365,7 +345,8 @@ TEST(NsTest, SpawnedCommandIsPid1WithItsOwnUtsAndIpc)
 			CHK(wait_exit(&cmd) && cmd.exit_code == 0);
 			std::vector<std::string> l;
 			std::string out = read_file(f);
-			for (size_t a = 0, b; (b = out.find('\n', a)) != std::string::npos; a = b + 1)
+			for (size_t a = 0, b; (b = out.find('\n', a)) != std::string::npos;
+			     a = b + 1)
 				l.push_back(out.substr(a, b - a));
 			CHK(l.size() == 7);
 			if (pidns) {
@@ -391,8 +372,7 @@ TEST(NsTest, SpawnedCommandIsPid1WithItsOwnUtsAndIpc)
 
 // --userns: the command's namespaces are made inside the given user
 // namespace, not in a new one.
-TEST(NsTest, SpawnJoinsAGivenUserNamespace)
-{
+TEST(NsTest, SpawnJoinsAGivenUserNamespace) {
 	RUN_FORKED([] {
 		NsHandle holder;
 		NsCommand hcmd;
@@ -421,8 +401,7 @@ TEST(NsTest, SpawnJoinsAGivenUserNamespace)
 	});
 }
 
-TEST(NsTest, SignalfdForwardsTerminationAndReportsExit)
-{
+TEST(NsTest, SignalfdForwardsTerminationAndReportsExit) {
 	RUN_FORKED([] {
 		int sfd = ns_signalfd_open();
 		CHK(sfd >= 0);
@@ -488,8 +467,7 @@ TEST(NsTest, SignalfdForwardsTerminationAndReportsExit)
 	});
 }
 
-TEST(NsTest, CallRunsInsideAndPassesBackDataAndFds)
-{
+TEST(NsTest, CallRunsInsideAndPassesBackDataAndFds) {
 	RUN_FORKED([] {
 		NsHandle ns;
 		NsCommand cmd;
@@ -531,9 +509,11 @@ TEST(NsTest, CallRunsInsideAndPassesBackDataAndFds)
 		// A handle whose "netns" is not one: setns fails, reported.
 		NsHandle bad;
 		bad.netns_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-		CHK(ns_run(bad, [](NsCallOut *o) { o->ret = 1; }, &out) == -EINVAL);
+		CHK(ns_run(
+			    bad, [](NsCallOut *o) { o->ret = 1; }, &out) == -EINVAL);
 		ns_handle_close(&bad);
-		CHK(ns_run(bad, [](NsCallOut *o) { o->ret = 1; }, &out) == -EBADF);
+		CHK(ns_run(
+			    bad, [](NsCallOut *o) { o->ret = 1; }, &out) == -EBADF);
 
 		ns_kill_command(&cmd);
 		ns_handle_close(&ns);
@@ -541,8 +521,7 @@ TEST(NsTest, CallRunsInsideAndPassesBackDataAndFds)
 	});
 }
 
-TEST(NsTest, SocketHelper)
-{
+TEST(NsTest, SocketHelper) {
 	RUN_FORKED([] {
 		NsHandle ns;
 		NsCommand cmd;
@@ -563,7 +542,7 @@ TEST(NsTest, SocketHelper)
 
 		for (int i = 0; i < 20; i++) {
 			int s = ns_socket_helper_socket(h, i % 2 ? AF_INET6 : AF_INET,
-							 SOCK_STREAM | SOCK_NONBLOCK, 0);
+							SOCK_STREAM | SOCK_NONBLOCK, 0);
 			CHK(s >= 0);
 			CHK(socket_netns_ino(s) == want);
 			CHK(fcntl(s, F_GETFL) & O_NONBLOCK);
@@ -594,8 +573,7 @@ TEST(NsTest, SocketHelper)
 	});
 }
 
-TEST(NsTest, JoinByPidAndPath)
-{
+TEST(NsTest, JoinByPidAndPath) {
 	RUN_FORKED([] {
 		NsHandle sp;
 		NsCommand cmd;
@@ -634,8 +612,7 @@ TEST(NsTest, JoinByPidAndPath)
 	});
 }
 
-TEST(NsTest, PingGroupRange)
-{
+TEST(NsTest, PingGroupRange) {
 	RUN_FORKED([] {
 		NsHandle ns;
 		NsCommand cmd;
@@ -658,7 +635,8 @@ TEST(NsTest, PingGroupRange)
 		CHK(ns_run(
 			    ns,
 			    [](NsCallOut *o) {
-				    FILE *f = std::fopen("/proc/sys/net/ipv4/ping_group_range", "r");
+				    FILE *f =
+					    std::fopen("/proc/sys/net/ipv4/ping_group_range", "r");
 				    unsigned a = 9, b = 9;
 				    o->ret = f && std::fscanf(f, "%u %u", &a, &b) == 2 ? 0 : -1;
 				    if (f)
@@ -678,8 +656,7 @@ TEST(NsTest, PingGroupRange)
 	});
 }
 
-TEST(NsTest, WatchPid)
-{
+TEST(NsTest, WatchPid) {
 	RUN_FORKED([] {
 		NsHandle ns;
 		NsCommand cmd;
@@ -713,8 +690,7 @@ TEST(NsTest, WatchPid)
 	});
 }
 
-TEST(NsTest, WatchPathInotifyAndTimer)
-{
+TEST(NsTest, WatchPathInotifyAndTimer) {
 	RUN_FORKED([] {
 		// The watch only cares about the path and the identity of the
 		// file behind it: a regular file stands in for a netns mount.

@@ -133,12 +133,12 @@ TEST_F(ArpTest, ProbeFromUnconfiguredGuestIsAnsweredForOthers) {
 }
 
 TEST_F(ArpTest, NeverAnswersForGuestsOwnAddress) {
-	EXPECT_TRUE(input(arp_frame(1, gw_ip, guest_ip)));          // plain request
-	EXPECT_TRUE(input(arp_frame(1, Ipv4Addr{}, guest_ip)));     // DAD probe
-	EXPECT_TRUE(input(arp_frame(1, guest_ip, guest_ip)));       // announcement
-	EXPECT_TRUE(input(arp_frame(2, guest_ip, guest_ip)));       // gratuitous reply
+	EXPECT_TRUE(input(arp_frame(1, gw_ip, guest_ip)));      // plain request
+	EXPECT_TRUE(input(arp_frame(1, Ipv4Addr{}, guest_ip))); // DAD probe
+	EXPECT_TRUE(input(arp_frame(1, guest_ip, guest_ip)));   // announcement
+	EXPECT_TRUE(input(arp_frame(2, guest_ip, guest_ip)));   // gratuitous reply
 	auto other = Ipv4Addr::from_host(0xc0000205);
-	EXPECT_TRUE(input(arp_frame(1, other, other)));             // announcing another
+	EXPECT_TRUE(input(arp_frame(1, other, other))); // announcing another
 	EXPECT_TRUE(tap.frames.empty());
 	EXPECT_EQ(arp_stats().ignored, 5u);
 	EXPECT_EQ(arp_stats().replies, 0u);
@@ -156,8 +156,8 @@ TEST_F(ArpTest, RepliesFromGuestAreConsumedNotAnswered) {
 	EXPECT_TRUE(input(arp_frame(2, guest_ip, gw_ip, guest_mac, our_mac)));
 	EXPECT_TRUE(tap.frames.empty());
 	EXPECT_EQ(arp_stats().ignored, 1u);
-	EXPECT_EQ(st.guest_mac, guest_mac); // but the MAC is learned
-	EXPECT_TRUE(input(arp_frame(3, guest_ip, gw_ip)));  // RARP request op
+	EXPECT_EQ(st.guest_mac, guest_mac);                // but the MAC is learned
+	EXPECT_TRUE(input(arp_frame(3, guest_ip, gw_ip))); // RARP request op
 	EXPECT_TRUE(tap.frames.empty());
 }
 
@@ -185,10 +185,10 @@ TEST_F(ArpTest, MalformedDroppedAndCounted) {
 		uint8_t v;
 	};
 	const Mut muts[] = {
-		{15, 0x06}, {14, 0x01},             // htype 6 (IEEE 802), 0x0101
-		{16, 0x86}, {17, 0xdd},             // ptype 0x8600, 0x08dd
-		{18, 8},                            // hlen
-		{19, 16},                           // plen
+		{15, 0x06}, {14, 0x01}, // htype 6 (IEEE 802), 0x0101
+		{16, 0x86}, {17, 0xdd}, // ptype 0x8600, 0x08dd
+		{18, 8},                // hlen
+		{19, 16},               // plen
 	};
 	uint64_t expect = 0;
 	for (const Mut &m : muts) {

@@ -297,9 +297,9 @@ protected:
 };
 
 const U8s search_wire = {
-	7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, // example.com @0
-	3, 's', 'u', 'b', 0xc0, 0x00,                             // sub + ptr to 0
-	7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'o', 'r', 'g', 0, // example.org
+	7, 'e', 'x', 'a', 'm',  'p',  'l', 'e', 3, 'c', 'o', 'm', 0, // example.com @0
+	3, 's', 'u', 'b', 0xc0, 0x00,                                // sub + ptr to 0
+	7, 'e', 'x', 'a', 'm',  'p',  'l', 'e', 3, 'o', 'r', 'g', 0, // example.org
 };
 
 // Common checks of OFFER/ACK: header and the configuration options.
@@ -478,8 +478,8 @@ TEST_F(DhcpTest, ClientFqdnAnsweredOnlyWhenAsked) {
 	Req q;
 	q.type(1).opt(81, {0, 0, 0});
 	Reply r = exchange(q);
-	U8s want = {0x04, 0xff, 0xff, 5, 'g', 'u', 'e', 's', 't', 7, 'e', 'x', 'a', 'm', 'p',
-		    'l', 'e', 3, 'c', 'o', 'm', 0};
+	U8s want = {0x04, 0xff, 0xff, 5,   'g', 'u', 'e', 's', 't', 7,   'e',
+		    'x',  'a',  'm',  'p', 'l', 'e', 3,   'c', 'o', 'm', 0};
 	EXPECT_EQ(r.opt.at(81), want);
 	Req q2;
 	q2.type(1).opt(55, {81});
@@ -600,14 +600,13 @@ TEST_F(DhcpTest, EncodeNames) {
 	std::byte buf[256];
 	std::vector<std::string> names = {"example.com", "sub.example.com", "example.org"};
 	size_t n = dhcp_encode_names(names, buf, true);
-	EXPECT_EQ(as_u8s(buf, n),
-		  search_wire);
+	EXPECT_EQ(as_u8s(buf, n), search_wire);
 
 	// Case-insensitive compression, trailing dot, invalid names skipped.
 	names = {"Example.COM.", "", "a..b", std::string(64, 'x') + ".com", "www.example.com"};
 	n = dhcp_encode_names(names, buf, true);
-	U8s want = {7, 'E', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'C', 'O', 'M', 0,
-		    3, 'w', 'w', 'w', 0xc0, 0};
+	U8s want = {7,   'E', 'x', 'a', 'm', 'p', 'l', 'e',  3, 'C',
+		    'O', 'M', 0,   3,   'w', 'w', 'w', 0xc0, 0};
 	EXPECT_EQ(as_u8s(buf, n), want);
 
 	// Without compression: plain labels.

@@ -118,8 +118,8 @@ Bytes msg(uint8_t type, const Bytes &opts, uint32_t xid = 0xabcdef) {
 }
 
 Bytes dhcp_frame(const Bytes &payload, const Ipv6Addr &daddr = all_servers(),
-	    uint16_t sport = client_port, uint16_t dport = server_port,
-	    const Ipv6Addr &saddr = guest_ll) {
+		 uint16_t sport = client_port, uint16_t dport = server_port,
+		 const Ipv6Addr &saddr = guest_ll) {
 	Bytes buf(4096);
 	MacAddr dmac = daddr.is_multicast() ? mac("33:33:00:01:00:02") : our_mac;
 	size_t n = build_udp6(buf, dmac, guest_mac, saddr, daddr, sport, dport, payload, 1);
@@ -328,7 +328,8 @@ TEST_F(Dhcpv6Test, ServerDuidIsDuidLl) {
 }
 
 TEST_F(Dhcpv6Test, SolicitGetsAdvertise) {
-	auto r = ask(msg(msg_solicit, cat({client_id(), ia_na(0xdeadbeef), opt(opt_elapsed_time, Bytes(2))})));
+	auto r = ask(msg(msg_solicit,
+			 cat({client_id(), ia_na(0xdeadbeef), opt(opt_elapsed_time, Bytes(2))})));
 	ASSERT_TRUE(r);
 	EXPECT_EQ(r->type, msg_advertise);
 	EXPECT_EQ(r->xid, 0xabcdefu);
@@ -455,9 +456,10 @@ TEST_F(Dhcpv6Test, RequestRenewRebind) {
 }
 
 TEST_F(Dhcpv6Test, RenewInvalidatesForeignAddresses) {
-	auto r = ask(msg(msg_renew, cat({client_id(), server_id(),
-					 ia_na(1, cat({iaaddr(ip6("2001:db8::5")),
-						       iaaddr(ip6("2001:db8:9::9"))}))})));
+	auto r = ask(msg(
+		msg_renew,
+		cat({client_id(), server_id(),
+		     ia_na(1, cat({iaaddr(ip6("2001:db8::5")), iaaddr(ip6("2001:db8:9::9"))}))})));
 	ASSERT_TRUE(r);
 	auto ias = all(r->opts, opt_ia_na);
 	ASSERT_EQ(ias.size(), 1u);
@@ -472,8 +474,8 @@ TEST_F(Dhcpv6Test, RenewInvalidatesForeignAddresses) {
 TEST_F(Dhcpv6Test, ExtraIasGetStatus) {
 	Bytes ia_ta = opt(opt_ia_ta, hex("00000009"));
 	Bytes ia_pd = opt(opt_ia_pd, hex("0000000a0000000000000000"));
-	auto r = ask(msg(msg_request, cat({client_id(), server_id(), ia_na(1), ia_na(2), ia_ta,
-					   ia_pd})));
+	auto r = ask(msg(msg_request,
+			 cat({client_id(), server_id(), ia_na(1), ia_na(2), ia_ta, ia_pd})));
 	ASSERT_TRUE(r);
 	auto ias = all(r->opts, opt_ia_na);
 	ASSERT_EQ(ias.size(), 2u);
@@ -529,8 +531,9 @@ TEST_F(Dhcpv6Test, Confirm) {
 	EXPECT_EQ(status_of(r->opts), status_success);
 	EXPECT_TRUE(all(r->opts, opt_ia_na).empty());
 
-	r = ask(msg(msg_confirm, cat({client_id(), ia_na(1, cat({iaaddr(ip6("2001:db8::5")),
-								  iaaddr(ip6("2001:db8:1::5"))}))})));
+	r = ask(msg(msg_confirm,
+		    cat({client_id(), ia_na(1, cat({iaaddr(ip6("2001:db8::5")),
+						    iaaddr(ip6("2001:db8:1::5"))}))})));
 	ASSERT_TRUE(r);
 	EXPECT_EQ(status_of(r->opts), status_not_on_link);
 
@@ -655,8 +658,8 @@ TEST_F(Dhcpv6Test, IdentifierRules) {
 	// Server Identifier in a Solicit or Rebind; another server's in a Request.
 	EXPECT_FALSE(ask(msg(msg_solicit, cat({client_id(), server_id(), ia_na(1)}))));
 	EXPECT_FALSE(ask(msg(msg_rebind, cat({client_id(), server_id(), ia_na(1)}))));
-	EXPECT_FALSE(ask(msg(msg_request, cat({client_id(), server_id(mac("02:00:00:00:00:02")),
-					       ia_na(1)}))));
+	EXPECT_FALSE(ask(msg(msg_request,
+			     cat({client_id(), server_id(mac("02:00:00:00:00:02")), ia_na(1)}))));
 	EXPECT_FALSE(ask(msg(msg_renew, cat({client_id(), ia_na(1)}))));
 	EXPECT_EQ(dhcpv6_stats().ignored, 4u);
 	EXPECT_EQ(dhcpv6_stats().replies, 0u);
@@ -669,12 +672,12 @@ TEST_F(Dhcpv6Test, MalformedMessagesAreDropped) {
 		Bytes payload;
 	};
 	Bytes lying = client_id();
-	store_be16(lying.data() + 2, 200); // longer than the message
-	Bytes ia_short = opt(opt_ia_na, hex("0000000100000000"));      // 8 < 12
-	Bytes ia_ta_short = opt(opt_ia_ta, hex("000001"));              // 3 < 4
-	Bytes addr_short = ia_na(1, opt(opt_iaaddr, Bytes(10)));        // IA Address < 24
+	store_be16(lying.data() + 2, 200);                        // longer than the message
+	Bytes ia_short = opt(opt_ia_na, hex("0000000100000000")); // 8 < 12
+	Bytes ia_ta_short = opt(opt_ia_ta, hex("000001"));        // 3 < 4
+	Bytes addr_short = ia_na(1, opt(opt_iaaddr, Bytes(10)));  // IA Address < 24
 	Bytes ia_lying = ia_na(1, iaaddr(ip6("2001:db8::5")));
-	store_be16(ia_lying.data() + 4 + 12 + 2, 60);                   // sub-option too long
+	store_be16(ia_lying.data() + 4 + 12 + 2, 60); // sub-option too long
 	Bytes addr_sub_lying = ia_na(1, opt(opt_iaaddr, cat({Bytes(24), hex("000d0009")})));
 	Bytes big_duid = opt(opt_clientid, Bytes(131));
 	Bytes tiny_duid = opt(opt_clientid, Bytes(1));
@@ -686,11 +689,14 @@ TEST_F(Dhcpv6Test, MalformedMessagesAreDropped) {
 		{"IA_NA too short", msg(msg_solicit, cat({client_id(), ia_short}))},
 		{"IA_TA too short", msg(msg_solicit, cat({client_id(), ia_ta_short}))},
 		{"IA Address too short", msg(msg_solicit, cat({client_id(), addr_short}))},
-		{"IA sub-option length past the IA", msg(msg_confirm, cat({client_id(), ia_lying}))},
-		{"IA Address option past its end", msg(msg_solicit, cat({client_id(), addr_sub_lying}))},
+		{"IA sub-option length past the IA",
+		 msg(msg_confirm, cat({client_id(), ia_lying}))},
+		{"IA Address option past its end",
+		 msg(msg_solicit, cat({client_id(), addr_sub_lying}))},
 		{"DUID over 130 bytes", msg(msg_solicit, cat({big_duid, ia_na(1)}))},
 		{"DUID of 1 byte", msg(msg_solicit, cat({tiny_duid, ia_na(1)}))},
-		{"two Client Identifiers", msg(msg_solicit, cat({client_id(), client_id(), ia_na(1)}))},
+		{"two Client Identifiers",
+		 msg(msg_solicit, cat({client_id(), client_id(), ia_na(1)}))},
 		{"server ID of 0 bytes",
 		 msg(msg_request, cat({client_id(), opt(opt_serverid, {}), ia_na(1)}))},
 	};
@@ -732,14 +738,16 @@ TEST_F(Dhcpv6Test, TruncatedFrames) {
 }
 
 TEST_F(Dhcpv6Test, ServerAndRelayMessagesAreIgnored) {
-	for (uint8_t type : {msg_advertise, msg_reply, msg_reconfigure, uint8_t(12), uint8_t(13),
-			     uint8_t(200)})
+	for (uint8_t type :
+	     {msg_advertise, msg_reply, msg_reconfigure, uint8_t(12), uint8_t(13), uint8_t(200)})
 		EXPECT_FALSE(ask(msg(type, cat({client_id(), server_id()}))));
 	EXPECT_EQ(dhcpv6_stats().ignored, 6u);
 	// From port 547 (a relay agent).
 	tap.frames.clear();
-	EXPECT_TRUE(dhcpv6_input(c, st, dhcp_frame(msg(msg_solicit, cat({client_id(), ia_na(1)})),
-					      all_servers(), server_port), tap));
+	EXPECT_TRUE(dhcpv6_input(c, st,
+				 dhcp_frame(msg(msg_solicit, cat({client_id(), ia_na(1)})),
+					    all_servers(), server_port),
+				 tap));
 	EXPECT_TRUE(tap.frames.empty());
 }
 
@@ -765,8 +773,9 @@ TEST_F(Dhcpv6Test, WhichFramesAreOurs) {
 	EXPECT_FALSE(dhcpv6_input(c, st, lying, tap));
 	EXPECT_EQ(tap.frames.size(), 1u);
 	// Unspecified source.
-	EXPECT_TRUE(dhcpv6_input(c, st, dhcp_frame(solicit, all_servers(), client_port, server_port,
-					      Ipv6Addr{}), tap));
+	EXPECT_TRUE(dhcpv6_input(
+		c, st, dhcp_frame(solicit, all_servers(), client_port, server_port, Ipv6Addr{}),
+		tap));
 	EXPECT_EQ(tap.frames.size(), 1u);
 }
 
@@ -779,7 +788,8 @@ TEST_F(Dhcpv6Test, DisabledConsumesSilently) {
 
 TEST_F(Dhcpv6Test, SendFailureIsCounted) {
 	tap.refuse = true;
-	EXPECT_TRUE(dhcpv6_input(c, st, dhcp_frame(msg(msg_solicit, cat({client_id(), ia_na(1)}))), tap));
+	EXPECT_TRUE(dhcpv6_input(c, st, dhcp_frame(msg(msg_solicit, cat({client_id(), ia_na(1)}))),
+				 tap));
 	EXPECT_EQ(dhcpv6_stats().send_failed, 1u);
 	EXPECT_EQ(dhcpv6_stats().replies, 0u);
 }

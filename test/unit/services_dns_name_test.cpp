@@ -34,7 +34,12 @@ std::vector<uint8_t> wire(std::string_view s) {
 } // namespace
 
 TEST(DnsName, EncodesLabels) {
-	EXPECT_EQ(enc("example.com"), wire(std::string("\x07" "example" "\x03" "com" "\0", 13)));
+	EXPECT_EQ(enc("example.com"), wire(std::string("\x07"
+						       "example"
+						       "\x03"
+						       "com"
+						       "\0",
+						       13)));
 	EXPECT_EQ(enc("a.b.c"), bytes({1, 'a', 1, 'b', 1, 'c', 0}));
 	EXPECT_EQ(dns_name_encoded_len("example.com"), 13u);
 }
@@ -106,7 +111,8 @@ TEST(DnsName, SearchListStopsWhenFull) {
 }
 
 TEST(DnsName, DecodeRoundTrip) {
-	for (std::string name : std::vector<std::string>{"example.com", "a", "x.y.z.w", std::string(63, 'q') + ".org"}) {
+	for (std::string name : std::vector<std::string>{"example.com", "a", "x.y.z.w",
+							 std::string(63, 'q') + ".org"}) {
 		std::vector<std::byte> w(300);
 		size_t n = dns_name_encode(name, w);
 		ASSERT_GT(n, 0u) << name;
@@ -135,11 +141,11 @@ TEST(DnsName, DecodeRejectsMalformed) {
 			b.push_back(std::byte(x));
 		return dns_name_decode(b, text).has_value();
 	};
-	EXPECT_FALSE(dec({}));                     // nothing
-	EXPECT_FALSE(dec({3, 'a', 'b'}));          // label runs off the end
-	EXPECT_FALSE(dec({1, 'a'}));               // no root label
-	EXPECT_FALSE(dec({0xc0, 0x0c}));           // compression pointer
-	EXPECT_FALSE(dec({0x41, 'a'}));            // reserved label type
+	EXPECT_FALSE(dec({}));            // nothing
+	EXPECT_FALSE(dec({3, 'a', 'b'})); // label runs off the end
+	EXPECT_FALSE(dec({1, 'a'}));      // no root label
+	EXPECT_FALSE(dec({0xc0, 0x0c}));  // compression pointer
+	EXPECT_FALSE(dec({0x41, 'a'}));   // reserved label type
 	std::vector<uint8_t> long_name;
 	for (int i = 0; i < 5; i++) {
 		long_name.push_back(63);

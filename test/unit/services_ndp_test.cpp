@@ -215,16 +215,17 @@ void check_full_ra(const Sent &s, const Ipv6Addr &dst, const MacAddr &dst_mac) {
 	EXPECT_EQ(s.type(), icmp6type::router_advert);
 	EXPECT_EQ(s.code(), 0);
 	ASSERT_GE(s.msg.size(), 16u);
-	EXPECT_EQ(uint8_t(s.msg[4]), 255);                           // cur hop limit
+	EXPECT_EQ(uint8_t(s.msg[4]), 255);                             // cur hop limit
 	EXPECT_EQ(uint8_t(s.msg[5]), ndp::ra_managed | ndp::ra_other); // M, O
-	EXPECT_EQ(be16_at(s.msg, 6), 65535);                          // router lifetime
-	EXPECT_EQ(be32_at(s.msg, 8), 0u);                             // reachable time
-	EXPECT_EQ(be32_at(s.msg, 12), 0u);                            // retrans timer
+	EXPECT_EQ(be16_at(s.msg, 6), 65535);                           // router lifetime
+	EXPECT_EQ(be32_at(s.msg, 8), 0u);                              // reachable time
+	EXPECT_EQ(be32_at(s.msg, 12), 0u);                             // retrans timer
 
 	auto o = by_type(s);
 	EXPECT_EQ(o.size(), 5u);
 	ASSERT_TRUE(o.count(ndp::opt_source_lladdr));
-	EXPECT_EQ(*ndp_lladdr(*tlv::find<tlv::Ndp>(o[ndp::opt_source_lladdr], ndp::opt_source_lladdr)),
+	EXPECT_EQ(*ndp_lladdr(
+			  *tlv::find<tlv::Ndp>(o[ndp::opt_source_lladdr], ndp::opt_source_lladdr)),
 		  our_mac);
 
 	ASSERT_TRUE(o.count(ndp::opt_mtu));
@@ -430,18 +431,18 @@ TEST_F(NdpTest, InvalidSolicitationsAreDropped) {
 	cases.push_back({"hop limit 64",
 			 icmp6_frame(guest_mac, mac("33:33:00:00:00:02"), guest_ll, all_routers,
 				     icmp6type::router_solicit, rs_body(), 64)});
-	cases.push_back({"hop limit 254",
-			 icmp6_frame(guest_mac, mac("33:33:ff:00:00:01"), guest_ll,
-				     ip6("ff02::1:ff00:1"), icmp6type::neighbor_solicit,
-				     ns_body(ip6("fe80::1")), 254)});
-	cases.push_back({"code 1",
-			 icmp6_frame(guest_mac, mac("33:33:00:00:00:02"), guest_ll, all_routers,
-				     icmp6type::router_solicit, rs_body(), 255, 1)});
+	cases.push_back(
+		{"hop limit 254",
+		 icmp6_frame(guest_mac, mac("33:33:ff:00:00:01"), guest_ll, ip6("ff02::1:ff00:1"),
+			     icmp6type::neighbor_solicit, ns_body(ip6("fe80::1")), 254)});
+	cases.push_back(
+		{"code 1", icmp6_frame(guest_mac, mac("33:33:00:00:00:02"), guest_ll, all_routers,
+				       icmp6type::router_solicit, rs_body(), 255, 1)});
 	Bytes bad_csum = rs_from_guest();
 	bad_csum[14 + 40 + 2] ^= std::byte{0x01};
 	cases.push_back({"bad checksum", bad_csum});
-	Bytes zero_opt = {std::byte{1}, std::byte{0}, std::byte{}, std::byte{}, std::byte{},
-			  std::byte{}, std::byte{}, std::byte{}};
+	Bytes zero_opt = {std::byte{1}, std::byte{0}, std::byte{}, std::byte{},
+			  std::byte{},  std::byte{},  std::byte{}, std::byte{}};
 	cases.push_back({"zero-length option",
 			 icmp6_frame(guest_mac, mac("33:33:00:00:00:02"), guest_ll, all_routers,
 				     icmp6type::router_solicit, rs_body(zero_opt))});
@@ -453,9 +454,10 @@ TEST_F(NdpTest, InvalidSolicitationsAreDropped) {
 	cases.push_back({"truncated option header",
 			 icmp6_frame(guest_mac, mac("33:33:00:00:00:02"), guest_ll, all_routers,
 				     icmp6type::router_solicit, rs_body(Bytes{std::byte{1}}))});
-	cases.push_back({"NS shorter than 24 bytes",
-			 icmp6_frame(guest_mac, mac("33:33:ff:00:00:01"), guest_ll,
-				     ip6("ff02::1:ff00:1"), icmp6type::neighbor_solicit, Bytes(12))});
+	cases.push_back(
+		{"NS shorter than 24 bytes",
+		 icmp6_frame(guest_mac, mac("33:33:ff:00:00:01"), guest_ll, ip6("ff02::1:ff00:1"),
+			     icmp6type::neighbor_solicit, Bytes(12))});
 	cases.push_back({"NS for a multicast target", ns_from_guest(ip6("ff02::1"))});
 	cases.push_back({"DAD to a unicast destination",
 			 icmp6_frame(guest_mac, our_mac, Ipv6Addr{}, ip6("fe80::1"),
@@ -494,10 +496,12 @@ TEST_F(NdpTest, NotNdpIsLeftAlone) {
 				 icmp6type::echo_request, Bytes(8));
 	EXPECT_FALSE(ndp_input(c, st, echo, tap));
 	// ICMPv6 type 138 (router renumbering) and 132 (MLD done).
-	EXPECT_FALSE(ndp_input(c, st, icmp6_frame(guest_mac, our_mac, guest_ll, ip6("fe80::1"),
-						  138, Bytes(8)), tap));
-	EXPECT_FALSE(ndp_input(c, st, icmp6_frame(guest_mac, our_mac, guest_ll, ip6("fe80::1"),
-						  132, Bytes(20)), tap));
+	EXPECT_FALSE(ndp_input(
+		c, st, icmp6_frame(guest_mac, our_mac, guest_ll, ip6("fe80::1"), 138, Bytes(8)),
+		tap));
+	EXPECT_FALSE(ndp_input(
+		c, st, icmp6_frame(guest_mac, our_mac, guest_ll, ip6("fe80::1"), 132, Bytes(20)),
+		tap));
 	// UDP.
 	Bytes udp(2048);
 	udp.resize(build_udp6(udp, our_mac, guest_mac, guest_ll, ip6("fe80::1"), 1000, 133,
@@ -520,8 +524,8 @@ TEST_F(NdpTest, NotNdpIsLeftAlone) {
 TEST_F(NdpTest, SolicitationBehindHopByHopHeader) {
 	// Ethernet, IPv6 (next header: hop-by-hop), 8-byte hop-by-hop header
 	// with a PadN option, then the RS with its checksum over 16 bytes.
-	Bytes rs = {std::byte{133}, std::byte{0}, std::byte{}, std::byte{}, std::byte{},
-		    std::byte{},     std::byte{}, std::byte{}};
+	Bytes rs = {std::byte{133}, std::byte{0}, std::byte{}, std::byte{},
+		    std::byte{},    std::byte{},  std::byte{}, std::byte{}};
 	Bytes o = slla(guest_mac);
 	rs.insert(rs.end(), o.begin(), o.end());
 	be16 cs = l4_checksum6(guest_ll, all_routers, ipproto::icmpv6, rs);
@@ -537,8 +541,14 @@ TEST_F(NdpTest, SolicitationBehindHopByHopHeader) {
 	f[14 + 7] = std::byte{255};
 	std::memcpy(f.data() + 14 + 8, guest_ll.b.data(), 16);
 	std::memcpy(f.data() + 14 + 24, all_routers.b.data(), 16);
-	Bytes hbh = {std::byte{ipproto::icmpv6}, std::byte{0}, std::byte{1}, std::byte{4},
-		     std::byte{},               std::byte{},  std::byte{},  std::byte{}};
+	Bytes hbh = {std::byte{ipproto::icmpv6},
+		     std::byte{0},
+		     std::byte{1},
+		     std::byte{4},
+		     std::byte{},
+		     std::byte{},
+		     std::byte{},
+		     std::byte{}};
 	f.insert(f.end(), hbh.begin(), hbh.end());
 	f.insert(f.end(), rs.begin(), rs.end());
 
@@ -548,8 +558,8 @@ TEST_F(NdpTest, SolicitationBehindHopByHopHeader) {
 }
 
 // Check an NA: destination, flags, target, and our MAC as target lladdr.
-void check_na(const Sent &s, const Ipv6Addr &dst, const MacAddr &dst_mac,
-	      const Ipv6Addr &target, bool solicited) {
+void check_na(const Sent &s, const Ipv6Addr &dst, const MacAddr &dst_mac, const Ipv6Addr &target,
+	      bool solicited) {
 	EXPECT_EQ(s.eth_dst, dst_mac);
 	EXPECT_EQ(s.eth_src, our_mac);
 	EXPECT_EQ(s.saddr, ip6("fe80::1"));
@@ -647,19 +657,27 @@ TEST_F(NdpTest, DadForOurAddressIsDefended) {
 TEST_F(NdpTest, AdvertisementsFromGuestAreDropped) {
 	// RA, NA and redirect from the guest: valid, consumed, not answered.
 	Bytes ra_body(12);
-	EXPECT_TRUE(ndp_input(c, st, icmp6_frame(guest_mac, all_nodes_mac, guest_ll, all_nodes,
-						 icmp6type::router_advert, ra_body), tap));
-	EXPECT_TRUE(ndp_input(c, st, icmp6_frame(guest_mac, all_nodes_mac, guest_ll, all_nodes,
-						 icmp6type::neighbor_advert,
-						 ns_body(guest_ll, slla(guest_mac, 2))), tap));
-	EXPECT_TRUE(ndp_input(c, st, icmp6_frame(guest_mac, our_mac, guest_ll, ip6("fe80::1"),
-						 icmp6type::redirect, Bytes(36)), tap));
+	EXPECT_TRUE(ndp_input(c, st,
+			      icmp6_frame(guest_mac, all_nodes_mac, guest_ll, all_nodes,
+					  icmp6type::router_advert, ra_body),
+			      tap));
+	EXPECT_TRUE(ndp_input(c, st,
+			      icmp6_frame(guest_mac, all_nodes_mac, guest_ll, all_nodes,
+					  icmp6type::neighbor_advert,
+					  ns_body(guest_ll, slla(guest_mac, 2))),
+			      tap));
+	EXPECT_TRUE(ndp_input(c, st,
+			      icmp6_frame(guest_mac, our_mac, guest_ll, ip6("fe80::1"),
+					  icmp6type::redirect, Bytes(36)),
+			      tap));
 	EXPECT_TRUE(tap.frames.empty());
 	EXPECT_EQ(ndp_stats().ignored, 3u);
 	EXPECT_EQ(ndp_stats().malformed, 0u);
 	// A redirect too short to hold its addresses is malformed.
-	EXPECT_TRUE(ndp_input(c, st, icmp6_frame(guest_mac, our_mac, guest_ll, ip6("fe80::1"),
-						 icmp6type::redirect, Bytes(20)), tap));
+	EXPECT_TRUE(ndp_input(c, st,
+			      icmp6_frame(guest_mac, our_mac, guest_ll, ip6("fe80::1"),
+					  icmp6type::redirect, Bytes(20)),
+			      tap));
 	EXPECT_EQ(ndp_stats().malformed, 1u);
 }
 

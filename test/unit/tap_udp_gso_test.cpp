@@ -114,7 +114,8 @@ struct Split {
 
 // Split f in a buffer with room_after bytes of room behind it.
 std::unique_ptr<Split> split(const Bytes &f, const VirtioNetHdr &vh,
-			     size_t room_after = UDP_GSO_EXTRA_ROOM, size_t max_segs = UDP_GSO_MAX_SEGS) {
+			     size_t room_after = UDP_GSO_EXTRA_ROOM,
+			     size_t max_segs = UDP_GSO_MAX_SEGS) {
 	auto s = std::make_unique<Split>();
 	s->buf = f;
 	s->buf.resize(f.size() + room_after, std::byte{0xee});
@@ -125,8 +126,8 @@ std::unique_ptr<Split> split(const Bytes &f, const VirtioNetHdr &vh,
 // Check segment k of a split frame: headers as in the original but for the
 // lengths (and IPv4 id/checksum), the right slice of payload, checksums
 // valid by an independent computation.
-void check_segment(const Bytes &orig, bool v4, std::span<const std::byte> seg, size_t k,
-		   size_t gso, const Bytes &payload) {
+void check_segment(const Bytes &orig, bool v4, std::span<const std::byte> seg, size_t k, size_t gso,
+		   const Bytes &payload) {
 	SCOPED_TRACE(testing::Message() << "segment " << k);
 	const size_t hlen = v4 ? L3 + 28 : L3 + 48;
 	const size_t off = k * gso;

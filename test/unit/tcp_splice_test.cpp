@@ -87,8 +87,8 @@ protected:
 
 	// Join a.server and b.server; a.client and b.client then talk.
 	uint32_t join(Pair &a, Pair &b) {
-		uint32_t idx = tcp_splice_join(*ctx, a.server, b.server, false, false,
-					       now_monotonic());
+		uint32_t idx =
+			tcp_splice_join(*ctx, a.server, b.server, false, false, now_monotonic());
 		a.server = b.server = -1; // taken by the flow
 		return idx;
 	}
@@ -160,7 +160,8 @@ TEST_F(SpliceTest, DataBothWays) {
 	const SpliceFlow &t = flows.get(idx, FlowType::TcpSplice)->state<SpliceFlow>();
 	for (unsigned d = 0; d < 2; d++) {
 		EXPECT_LT(t.pipe_size[d] & ~SPLICE_PIPE_FIXED, uint32_t(SPLICE_PIPE_SIZE));
-		EXPECT_EQ(fcntl(t.pipe[d][0], F_GETPIPE_SZ), int(t.pipe_size[d] & ~SPLICE_PIPE_FIXED));
+		EXPECT_EQ(fcntl(t.pipe[d][0], F_GETPIPE_SZ),
+			  int(t.pipe_size[d] & ~SPLICE_PIPE_FIXED));
 	}
 }
 

@@ -369,8 +369,8 @@ protected:
 	// fills our ISN + 1 (the next sequence from pasta).
 	struct Conn {
 		int sock = -1;
-		uint32_t gseq = 0;  // guest's next sequence
-		uint32_t pseq = 0;  // pasta's next sequence
+		uint32_t gseq = 0; // guest's next sequence
+		uint32_t pseq = 0; // pasta's next sequence
 		uint16_t sport = 0, dport = 0;
 		InAny src, dst;
 	};
@@ -396,8 +396,8 @@ protected:
 		return k;
 	}
 	SegSpec seg(const Conn &k, uint8_t flags, std::string payload = "", uint16_t wnd = 1000) {
-		return SegSpec{k.src, k.dst, k.sport, k.dport, k.gseq, k.pseq, flags, wnd, {}, {},
-			       std::move(payload)};
+		return SegSpec{k.src, k.dst, k.sport, k.dport,           k.gseq, k.pseq, flags,
+			       wnd,   {},    {},      std::move(payload)};
 	}
 };
 
@@ -772,8 +772,8 @@ TEST_F(TcpTapTest, InboundForwardedPort) {
 	ASSERT_TRUE(syn.mss.has_value());
 	ASSERT_TRUE(syn.ws.has_value());
 
-	SegSpec sa2{GUEST4, GW4, 8080, syn.sport, 9000, syn.seq + 1, fl::SYN | fl::ACK, 65535,
-		    1460, 3, ""};
+	SegSpec sa2{GUEST4, GW4,  8080, syn.sport, 9000, syn.seq + 1, fl::SYN | fl::ACK,
+		    65535,  1460, 3,    ""};
 	ASSERT_TRUE(input(sa2));
 	EXPECT_EQ(last().flags, fl::ACK);
 	EXPECT_EQ(last().ack, 9001u);

@@ -48,24 +48,16 @@ const uint8_t our_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
 const uint8_t our_ip[4] = {192, 0, 2, 1};
 const uint8_t ns_ip[4] = {192, 0, 2, 15};
 
-void put16(Bytes &b, unsigned v)
-{
+void put16(Bytes &b, unsigned v) {
 	b.push_back(uint8_t(v >> 8));
 	b.push_back(uint8_t(v));
 }
 
-void put(Bytes &b, const uint8_t *p, size_t n)
-{
-	b.insert(b.end(), p, p + n);
-}
+void put(Bytes &b, const uint8_t *p, size_t n) { b.insert(b.end(), p, p + n); }
 
-unsigned get16(const uint8_t *p)
-{
-	return unsigned(p[0]) << 8 | p[1];
-}
+unsigned get16(const uint8_t *p) { return unsigned(p[0]) << 8 | p[1]; }
 
-uint16_t csum(const uint8_t *p, size_t n)
-{
+uint16_t csum(const uint8_t *p, size_t n) {
 	uint32_t s = 0;
 	for (size_t i = 0; i + 1 < n; i += 2)
 		s += get16(p + i);
@@ -76,8 +68,7 @@ uint16_t csum(const uint8_t *p, size_t n)
 	return uint16_t(~s);
 }
 
-Bytes arp_request()
-{
+Bytes arp_request() {
 	Bytes f;
 	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	static const uint8_t zero[6] = {};
@@ -96,8 +87,7 @@ Bytes arp_request()
 	return f;
 }
 
-Bytes icmp_echo(const uint8_t *dst_mac, unsigned id, unsigned seq, const char *payload)
-{
+Bytes icmp_echo(const uint8_t *dst_mac, unsigned id, unsigned seq, const char *payload) {
 	Bytes icmp;
 	icmp.push_back(8);
 	icmp.push_back(0);
@@ -134,8 +124,7 @@ Bytes icmp_echo(const uint8_t *dst_mac, unsigned id, unsigned seq, const char *p
 }
 
 // Writes a frame, preceded by an all-zero virtio-net header if hdr_len.
-bool send_frame(int fd, size_t hdr_len, const Bytes &frame)
-{
+bool send_frame(int fd, size_t hdr_len, const Bytes &frame) {
 	Bytes b(hdr_len, 0);
 	b.insert(b.end(), frame.begin(), frame.end());
 	return write(fd, b.data(), b.size()) == ssize_t(b.size());
@@ -144,8 +133,7 @@ bool send_frame(int fd, size_t hdr_len, const Bytes &frame)
 // Reads frames until match() accepts one (header included in *buf) or
 // timeout_ms passes.
 bool recv_frame(int fd, const std::function<bool(const Bytes &)> &match, Bytes *buf,
-		int timeout_ms = 3000)
-{
+		int timeout_ms = 3000) {
 	struct timespec start, now;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
@@ -168,8 +156,7 @@ bool recv_frame(int fd, const std::function<bool(const Bytes &)> &match, Bytes *
 }
 
 // Inside the namespace: ifname up with 192.0.2.15/24, IPv6 off (quiet).
-int configure_inside(const char *ifname)
-{
+int configure_inside(const char *ifname) {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
 		return -errno;
@@ -203,8 +190,7 @@ int configure_inside(const char *ifname)
 }
 
 // ARP request -> reply, then ICMP echo request -> reply, over fd.
-int exchange(int fd, size_t hdr_len, uint8_t ns_mac[6])
-{
+int exchange(int fd, size_t hdr_len, uint8_t ns_mac[6]) {
 	CHK(send_frame(fd, hdr_len, arp_request()));
 	Bytes f;
 	bool got = recv_frame(
@@ -243,9 +229,8 @@ int exchange(int fd, size_t hdr_len, uint8_t ns_mac[6])
 
 // Spawns a paused namespace, opens tap `name` there, configures it.
 // Returns CHILD_SKIP where /dev/net/tun is not accessible to us.
-int setup(NsHandle *ns, NsCommand *cmd, const char *name, bool vnet, int *fd,
-	  unsigned *offloads, char *actual)
-{
+int setup(NsHandle *ns, NsCommand *cmd, const char *name, bool vnet, int *fd, unsigned *offloads,
+	  char *actual) {
 	if (access("/dev/net/tun", R_OK | W_OK)) {
 		std::fprintf(stderr, "/dev/net/tun: %s\n", std::strerror(errno));
 		return passt::test::CHILD_SKIP;
@@ -261,25 +246,25 @@ int setup(NsHandle *ns, NsCommand *cmd, const char *name, bool vnet, int *fd,
 	CHK(*fd >= 0);
 	NsCallOut out;
 	std::string ifname = actual;
-	CHK(ns_run(*ns, [&](NsCallOut *o) { o->ret = configure_inside(ifname.c_str()); },
-		   &out) == 0);
+	CHK(ns_run(
+		    *ns, [&](NsCallOut *o) { o->ret = configure_inside(ifname.c_str()); }, &out) ==
+	    0);
 	if (out.ret < 0)
 		std::fprintf(stderr, "configure: %s\n", std::strerror(-out.ret));
 	CHK(out.ret == 0);
 	return 0;
 }
 
-#define SETUP(...)                                                                      \
-	do {                                                                            \
-		int src_ = setup(__VA_ARGS__);                                          \
-		if (src_)                                                               \
-			return src_;                                                    \
+#define SETUP(...)                             \
+	do {                                   \
+		int src_ = setup(__VA_ARGS__); \
+		if (src_)                      \
+			return src_;           \
 	} while (0)
 
 } // namespace
 
-TEST(TunTest, RejectsBadArguments)
-{
+TEST(TunTest, RejectsBadArguments) {
 	char name[IFNAMSIZ];
 	EXPECT_EQ(tun_open("passt-name-that-is-too-long", false, name), -EINVAL);
 	NsHandle ns;
@@ -289,8 +274,7 @@ TEST(TunTest, RejectsBadArguments)
 	EXPECT_EQ(tun_open_in_ns(-1, -1, "x", false, name), -EBADF);
 }
 
-TEST(TunTest, DeviceAppearsInTheNamespaceOnly)
-{
+TEST(TunTest, DeviceAppearsInTheNamespaceOnly) {
 	RUN_FORKED([] {
 		NsHandle ns;
 		NsCommand cmd;
@@ -341,8 +325,7 @@ TEST(TunTest, DeviceAppearsInTheNamespaceOnly)
 	});
 }
 
-TEST(TunTest, FramesWithoutVnetHeader)
-{
+TEST(TunTest, FramesWithoutVnetHeader) {
 	RUN_FORKED([] {
 		NsHandle ns;
 		NsCommand cmd;
@@ -360,8 +343,7 @@ TEST(TunTest, FramesWithoutVnetHeader)
 	});
 }
 
-TEST(TunTest, FramesWithVnetHeaderAndOffloads)
-{
+TEST(TunTest, FramesWithVnetHeaderAndOffloads) {
 	RUN_FORKED([] {
 		NsHandle ns;
 		NsCommand cmd;
@@ -387,8 +369,9 @@ TEST(TunTest, FramesWithVnetHeaderAndOffloads)
 				if (gso)
 					setsockopt(s, SOL_UDP, UDP_SEGMENT, &gso, sizeof(gso));
 				std::vector<char> buf(len, 'u');
-				ssize_t n = sendto(s, buf.data(), len, 0,
-						   reinterpret_cast<struct sockaddr *>(&a), sizeof(a));
+				ssize_t n =
+					sendto(s, buf.data(), len, 0,
+					       reinterpret_cast<struct sockaddr *>(&a), sizeof(a));
 				o->ret = n == ssize_t(len) ? 0 : -errno;
 				close(s);
 			};
@@ -405,8 +388,10 @@ TEST(TunTest, FramesWithVnetHeaderAndOffloads)
 		CHK(f.size() == TUN_VNET_HDR_LEN + 14 + 20 + 8 + 100);
 		// virtio_net_hdr_v1, little-endian: flags, gso_type, hdr_len,
 		// gso_size, csum_start, csum_offset.
-		auto le16 = [&](size_t off) { return unsigned(f[off]) | unsigned(f[off + 1]) << 8; };
-		CHK(f[0] & 1); // NEEDS_CSUM
+		auto le16 = [&](size_t off) {
+			return unsigned(f[off]) | unsigned(f[off + 1]) << 8;
+		};
+		CHK(f[0] & 1);  // NEEDS_CSUM
 		CHK(f[1] == 0); // no GSO
 		CHK(le16(6) == 14 + 20);
 		CHK(le16(8) == 6);
@@ -441,8 +426,7 @@ TEST(TunTest, FramesWithVnetHeaderAndOffloads)
 // namespace kernel then cuts UDP_SEGMENT sends into ordinary frames itself.
 // Simulated with a seccomp filter in the test child that fails exactly
 // those ioctls, as such a kernel would.
-TEST(TunTest, FallsBackWhenUsoIsRefused)
-{
+TEST(TunTest, FallsBackWhenUsoIsRefused) {
 	RUN_FORKED([] {
 		struct sock_filter f[] = {
 			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
@@ -450,7 +434,8 @@ TEST(TunTest, FallsBackWhenUsoIsRefused)
 			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
 			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TUNSETOFFLOAD, 0, 2),
 			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
-			BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, TUN_OFFLOAD_USO4 | TUN_OFFLOAD_USO6, 1, 0),
+			BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, TUN_OFFLOAD_USO4 | TUN_OFFLOAD_USO6, 1,
+				 0),
 			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
 		};
@@ -481,7 +466,8 @@ TEST(TunTest, FallsBackWhenUsoIsRefused)
 				    setsockopt(s, SOL_UDP, UDP_SEGMENT, &gso, sizeof(gso));
 				    std::vector<char> buf(2500, 'g');
 				    ssize_t n = sendto(s, buf.data(), buf.size(), 0,
-						       reinterpret_cast<struct sockaddr *>(&a), sizeof(a));
+						       reinterpret_cast<struct sockaddr *>(&a),
+						       sizeof(a));
 				    o->ret = n == ssize_t(buf.size()) ? 0 : -errno;
 				    close(s);
 			    },
@@ -509,8 +495,7 @@ TEST(TunTest, FallsBackWhenUsoIsRefused)
 // where that uid is not mapped, e.g. inside `unshare -r`). The tap part needs
 // /dev/net/tun to be 0666 as udev makes it; where it is not, only that part
 // is left out (the namespace part is what differs for an unprivileged user).
-TEST(TunTest, UnprivilegedUser)
-{
+TEST(TunTest, UnprivilegedUser) {
 	RUN_FORKED([] {
 		if (geteuid() == 0) {
 			if (setgroups(0, nullptr) || setresgid(65534, 65534, 65534) ||
@@ -531,8 +516,10 @@ TEST(TunTest, UnprivilegedUser)
 			CHK(exchange(fd, TUN_VNET_HDR_LEN, mac) == 0);
 			close(fd);
 		} else {
-			std::fprintf(stderr, "note: /dev/net/tun not accessible to uid %u, "
-					     "tap part left out\n", unsigned(geteuid()));
+			std::fprintf(stderr,
+				     "note: /dev/net/tun not accessible to uid %u, "
+				     "tap part left out\n",
+				     unsigned(geteuid()));
 			CHK(ns_spawn_command({"true"}, NsSpawn{}, &ns, &cmd, &err) == 0);
 			CHK(tun_open_in_ns(ns, "pstun3", true, nullptr) == -EACCES);
 		}

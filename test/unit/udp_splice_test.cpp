@@ -27,8 +27,8 @@ int udp_sock(bool v6, uint16_t port = 0) {
 	if (fd < 0)
 		return -1;
 	SockAddr sa;
-	socklen_t l = sockaddr_from(sa, v6 ? InAny(Ipv6Addr::loopback()) : InAny(Ipv4Addr::loopback()),
-				    port);
+	socklen_t l = sockaddr_from(
+		sa, v6 ? InAny(Ipv6Addr::loopback()) : InAny(Ipv4Addr::loopback()), port);
 	if (bind(fd, &sa.sa, l) < 0) {
 		close(fd);
 		return -1;
@@ -73,8 +73,8 @@ bool recv_one(int fd, std::string &data, uint16_t &from, int timeout_ms = 2000) 
 
 bool send_to(int fd, const std::string &data, bool v6, uint16_t port) {
 	SockAddr sa;
-	socklen_t l = sockaddr_from(sa, v6 ? InAny(Ipv6Addr::loopback()) : InAny(Ipv4Addr::loopback()),
-				    port);
+	socklen_t l = sockaddr_from(
+		sa, v6 ? InAny(Ipv6Addr::loopback()) : InAny(Ipv4Addr::loopback()), port);
 	return sendto(fd, data.data(), data.size(), 0, &sa.sa, l) == ssize_t(data.size());
 }
 
@@ -322,12 +322,12 @@ TEST(UdpSpliceAuto, ListenSyncSlotsAndFlows) {
 	ASSERT_GE(tb, 0);
 	uint16_t pa = free_port(false), pb = free_port(false);
 	ASSERT_NE(pa, pb);
-	Harness h({scan_rule(pa, port_of(ta)), scan_rule(pb, port_of(tb))},
-		  PortForward::Kind::Auto, false);
+	Harness h({scan_rule(pa, port_of(ta)), scan_rule(pb, port_of(tb))}, PortForward::Kind::Auto,
+		  false);
 	if (!h.ok)
 		GTEST_SKIP() << "no socket helper";
 	UdpSpliceCtx &ctx = h.ctx;
-	EXPECT_TRUE(ctx.listeners.empty()); // scanning rules wait for the scan
+	EXPECT_TRUE(ctx.listeners.empty());      // scanning rules wait for the scan
 	EXPECT_GE(ctx.listeners.capacity(), 2u); // both scanning rules, sized at start-up
 	EXPECT_TRUE(ctx.listeners.sealed());
 	const UdpSpliceListener *base = ctx.listeners.data();
@@ -358,11 +358,10 @@ TEST(UdpSpliceAuto, ListenSyncSlotsAndFlows) {
 	EXPECT_EQ(d, "to-b");
 	int ulisten = udp_sock(false), utarget = udp_sock(false);
 	const char msg[] = "in";
-	ASSERT_TRUE(udp_splice_from_host(ctx, ulisten, InAny(Ipv4Addr{}), port_of(ulisten),
-					 InAny(Ipv4Addr::loopback()), 40000,
-					 InAny(Ipv4Addr::loopback()), port_of(utarget),
-					 std::as_bytes(std::span<const char>(msg, 2)),
-					 now_monotonic()));
+	ASSERT_TRUE(udp_splice_from_host(
+		ctx, ulisten, InAny(Ipv4Addr{}), port_of(ulisten), InAny(Ipv4Addr::loopback()),
+		40000, InAny(Ipv4Addr::loopback()), port_of(utarget),
+		std::as_bytes(std::span<const char>(msg, 2)), now_monotonic()));
 	udp_splice_flush(ctx);
 	EXPECT_EQ(h.splice_flows(), 3u);
 

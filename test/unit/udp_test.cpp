@@ -146,13 +146,12 @@ const Ipv6Addr GUEST6 = *Ipv6Addr::parse("2001:db8::2");
 const Ipv6Addr GW6 = *Ipv6Addr::parse("fe80::1");
 
 // Failure reporting inside the child: print and return non-zero.
-#define CHECK(cond)                                                                    \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                                \
-			return 1;                                                      \
-		}                                                                      \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+			return 1;                                                                \
+		}                                                                                \
 	} while (0)
 #define CHECK_OK(expr)                     \
 	do {                               \
@@ -578,7 +577,8 @@ TEST(UdpSock, OversizeRepliesDropped) {
 		for (int i = 0; i < 5; i++)
 			h.loop.run_once(20);
 		CHECK(h.out.frames.size() == 1);
-		CHECK_OK(check_frame4(h.out.frames[0], GW4, GUEST4, port, 42000, payload_for(3, 1472)));
+		CHECK_OK(check_frame4(h.out.frames[0], GW4, GUEST4, port, 42000,
+				      payload_for(3, 1472)));
 		CHECK(h.ctx.stats.oversize == 1);
 		close(srv);
 		return 0;
@@ -598,7 +598,8 @@ TEST(UdpSock, SeveralFlows) {
 		constexpr int N = 8;
 		// All datagrams first, then all replies, interleaved.
 		for (int i = 0; i < N; i++) {
-			CHECK(h.input(udp4(GUEST4, GW4, uint16_t(43000 + i), pa, payload_for(i, 20 + i))));
+			CHECK(h.input(udp4(GUEST4, GW4, uint16_t(43000 + i), pa,
+					   payload_for(i, 20 + i))));
 			CHECK(h.input(udp4(GUEST4, v4("203.0.113.1"), uint16_t(43000 + i), pb,
 					   payload_for(100 + i, 30 + i))));
 		}
@@ -623,7 +624,8 @@ TEST(UdpSock, SeveralFlows) {
 			CHECK(dport >= 43000 && dport < 43000 + N);
 			int i = dport - 43000;
 			if (sport == pa) {
-				CHECK_OK(check_frame4(f, GW4, GUEST4, pa, dport, payload_for(i, 20 + i)));
+				CHECK_OK(check_frame4(f, GW4, GUEST4, pa, dport,
+						      payload_for(i, 20 + i)));
 				seen_a |= 1u << i;
 			} else {
 				CHECK(sport == pb);
@@ -721,7 +723,8 @@ TEST(UdpSock, UnreachableDestinationNotFatal) {
 		Harness h;
 		CHECK_OK(h.init());
 		for (int i = 0; i < 5; i++)
-			CHECK(!h.input(udp4(GUEST4, v4("198.51.100.77"), 46000, 9, payload_for(i, 8))));
+			CHECK(!h.input(
+				udp4(GUEST4, v4("198.51.100.77"), 46000, 9, payload_for(i, 8))));
 		CHECK(h.flows.in_use() == 0);
 		CHECK(h.ctx.stats.unforwardable == 5);
 		uint16_t port = 0;
@@ -928,7 +931,8 @@ TEST(UdpInbound, NonLoopbackPeerKeepsAddress) {
 		Bytes data = payload_for(7, 40);
 		CHECK(host_send(peer, data, sa_of("203.0.113.1", 5002)));
 		CHECK(h.wait_frames(1));
-		CHECK_OK(check_frame4(h.out.frames[0], v4("203.0.113.1"), GUEST4, pport, 5002, data));
+		CHECK_OK(check_frame4(h.out.frames[0], v4("203.0.113.1"), GUEST4, pport, 5002,
+				      data));
 		Bytes reply = payload_for(8, 9);
 		CHECK(h.input(udp4(GUEST4, v4("203.0.113.1"), 5002, pport, reply)));
 		Bytes got;

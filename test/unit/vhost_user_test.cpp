@@ -416,7 +416,8 @@ struct FrontEnd : ::testing::Test {
 		uint64_t r[4] = {0, MEM_SIZE, UVA, 0};
 		memcpy(p, &n, 4);
 		memcpy(p + 8, r, 32);
-		ASSERT_EQ(cmd(SET_MEM_TABLE, p, sizeof(p), VERSION | FLAG_NEED_REPLY, &memfd, 1), 0);
+		ASSERT_EQ(cmd(SET_MEM_TABLE, p, sizeof(p), VERSION | FLAG_NEED_REPLY, &memfd, 1),
+			  0);
 		EXPECT_EQ(reply_u64(SET_MEM_TABLE), 0u);
 	}
 	void set_addr(unsigned q, uint64_t desc, uint64_t used, uint64_t av) {
@@ -561,10 +562,10 @@ TEST_F(FrontEnd, StartTxAndRx) {
 
 TEST_F(FrontEnd, TxChainsThatAreNotFrames) {
 	ASSERT_TRUE(start_device());
-	desc(TX, 0, DATA, 12, 0, 0);                    // header only
-	desc(TX, 1, DATA, 80, virtq::DESC_F_WRITE, 0);  // writable
-	desc(TX, 2, MEM_SIZE - 8, 80, 0, 0);            // outside guest memory
-	desc(TX, 3, DATA, 40, 0, 0);                    // fine
+	desc(TX, 0, DATA, 12, 0, 0);                   // header only
+	desc(TX, 1, DATA, 80, virtq::DESC_F_WRITE, 0); // writable
+	desc(TX, 2, MEM_SIZE - 8, 80, 0, 0);           // outside guest memory
+	desc(TX, 3, DATA, 40, 0, 0);                   // fine
 	for (uint16_t i = 0; i < 4; i++)
 		make_avail(TX, i);
 	FramePool<16> pool(be->region());
@@ -656,9 +657,7 @@ TEST_F(FrontEnd, OversizedMessageIsFatal) {
 	EXPECT_EQ(cmd(SET_FEATURES, p.data(), p.size()), -EPROTO);
 }
 
-TEST_F(FrontEnd, BadVersionIsFatal) {
-	EXPECT_EQ(cmd_u64(SET_FEATURES, 0, 0x2), -EPROTO);
-}
+TEST_F(FrontEnd, BadVersionIsFatal) { EXPECT_EQ(cmd_u64(SET_FEATURES, 0, 0x2), -EPROTO); }
 
 TEST_F(FrontEnd, TruncatedMessageIsFatal) {
 	uint32_t h[3] = {SET_FEATURES, VERSION, 8};
@@ -724,16 +723,17 @@ struct LoopFrontEnd : FrontEnd {
 
 TEST_F(LoopFrontEnd, KickThroughEventLoop) {
 	ASSERT_TRUE(start_device());
-	loop.set_handler(RefKind::VhostUserKick,
-			 [](void *ctx, EpollRef ref, uint32_t, const timespec &) {
-				 auto *t = static_cast<LoopFrontEnd *>(ctx);
-				 EXPECT_EQ(ref.index, TX);
-				 t->kicks++;
-				 t->be->drain_kick();
-				 FramePool<4> pool(t->be->region());
-				 t->frames += size_t(t->be->read_batch(pool));
-			 },
-			 this);
+	loop.set_handler(
+		RefKind::VhostUserKick,
+		[](void *ctx, EpollRef ref, uint32_t, const timespec &) {
+			auto *t = static_cast<LoopFrontEnd *>(ctx);
+			EXPECT_EQ(ref.index, TX);
+			t->kicks++;
+			t->be->drain_kick();
+			FramePool<4> pool(t->be->region());
+			t->frames += size_t(t->be->read_batch(pool));
+		},
+		this);
 	desc(TX, 0, DATA, 12 + 50, 0, 0);
 	make_avail(TX, 0);
 	uint64_t one = 1;
@@ -743,13 +743,14 @@ TEST_F(LoopFrontEnd, KickThroughEventLoop) {
 	EXPECT_EQ(frames, 1u);
 	EXPECT_EQ(loop.run_once(0), 0); // the kick was drained
 	// A control message is an event on the control socket.
-	loop.set_handler(RefKind::VhostUserCmd,
-			 [](void *ctx, EpollRef, uint32_t, const timespec &) {
-				 auto *t = static_cast<LoopFrontEnd *>(ctx);
-				 EXPECT_EQ(t->be->handle_cmd(), 0);
-				 t->kicks += 100;
-			 },
-			 this);
+	loop.set_handler(
+		RefKind::VhostUserCmd,
+		[](void *ctx, EpollRef, uint32_t, const timespec &) {
+			auto *t = static_cast<LoopFrontEnd *>(ctx);
+			EXPECT_EQ(t->be->handle_cmd(), 0);
+			t->kicks += 100;
+		},
+		this);
 	send(SET_OWNER, nullptr, 0);
 	EXPECT_EQ(loop.run_once(1000), 1);
 	EXPECT_EQ(kicks, 101);

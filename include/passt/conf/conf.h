@@ -37,13 +37,13 @@ enum class ParseStatus : uint8_t {
 };
 
 // Limits shared with the rest of the daemon.
-constexpr unsigned CONF_MTU_MAX = 65521;       // 65535 minus Ethernet header
-constexpr unsigned CONF_MTU_DEFAULT = 65520;   // the above, rounded to 4 bytes
-constexpr size_t CONF_UNIX_PATH_MAX = 107;     // sizeof(sun_path) - 1
-constexpr size_t CONF_LOG_SIZE_MIN = 40960;    // as the C passt
-constexpr size_t CONF_DNS_MAX = 3;             // resolvers per IP version
-constexpr size_t CONF_SEARCH_MAX = 6;          // search domains
-constexpr size_t CONF_DNAME_MAX = 253;         // -H, --fqdn, -S entries
+constexpr unsigned CONF_MTU_MAX = 65521;     // 65535 minus Ethernet header
+constexpr unsigned CONF_MTU_DEFAULT = 65520; // the above, rounded to 4 bytes
+constexpr size_t CONF_UNIX_PATH_MAX = 107;   // sizeof(sun_path) - 1
+constexpr size_t CONF_LOG_SIZE_MIN = 40960;  // as the C passt
+constexpr size_t CONF_DNS_MAX = 3;           // resolvers per IP version
+constexpr size_t CONF_SEARCH_MAX = 6;        // search domains
+constexpr size_t CONF_DNAME_MAX = 253;       // -H, --fqdn, -S entries
 
 // Parses argv (argv[0] is skipped) for mode (chosen by the caller from the
 // program name; --vhost-user turns Passt into VhostUser) and derives every

@@ -19,31 +19,31 @@ namespace passt {
 // interface other than the default-route ones. Unset fields stay zero.
 struct HostInterface {
 	std::string name;
-	Ipv4Addr addr4;         // first global IPv4 address
+	Ipv4Addr addr4; // first global IPv4 address
 	unsigned prefix4 = 0;
-	Ipv4Addr gw4;           // default gateway through this interface, if any
-	Ipv6Addr addr6;         // first global IPv6 address
+	Ipv4Addr gw4;   // default gateway through this interface, if any
+	Ipv6Addr addr6; // first global IPv6 address
 	unsigned prefix6 = 0;
-	Ipv6Addr addr6_ll;      // link-local address
+	Ipv6Addr addr6_ll; // link-local address
 	Ipv6Addr gw6;
 };
 
 struct HostDefaults {
 	// IPv4 uplink: interface of the first default route, if any.
 	std::string ifname4;
-	Ipv4Addr addr4;         // first global address on ifname4
+	Ipv4Addr addr4; // first global address on ifname4
 	unsigned prefix4 = 0;
-	Ipv4Addr gw4;           // its default gateway
+	Ipv4Addr gw4; // its default gateway
 
 	// IPv6 uplink
 	std::string ifname6;
-	Ipv6Addr addr6;         // first global address on ifname6
+	Ipv6Addr addr6; // first global address on ifname6
 	unsigned prefix6 = 0;
-	Ipv6Addr addr6_ll;      // link-local address on ifname6
+	Ipv6Addr addr6_ll; // link-local address on ifname6
 	Ipv6Addr gw6;
 
-	MacAddr mac;            // MAC of the (IPv4, else IPv6) uplink
-	unsigned mtu = 0;       // its MTU
+	MacAddr mac;      // MAC of the (IPv4, else IPv6) uplink
+	unsigned mtu = 0; // its MTU
 
 	// Every interface of the host (may include the uplinks again); only
 	// consulted when an option names an interface.

@@ -13,10 +13,10 @@ namespace passt {
 
 // What a specification may use, decided by the rest of the configuration.
 struct PortSpecContext {
-	char optname = 't';          // 't', 'u', 'T' or 'U'
+	char optname = 't';            // 't', 'u', 'T' or 'U'
 	bool ipv4 = true, ipv6 = true; // IP versions in operation
-	bool proto_enabled = true;   // false with --no-tcp / --no-udp
-	bool scan_allowed = false;   // "auto" is for pasta only
+	bool proto_enabled = true;     // false with --no-tcp / --no-udp
+	bool scan_allowed = false;     // "auto" is for pasta only
 	uint16_t ephemeral_first = 49152, ephemeral_last = 65535;
 };
 

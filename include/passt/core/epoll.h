@@ -63,7 +63,8 @@ struct EpollRef {
 	uint32_t index = 0;
 
 	constexpr uint64_t pack() const {
-		return uint64_t(uint8_t(kind)) | (uint64_t(uint32_t(fd) & uint32_t(FD_MAX)) << KIND_BITS) |
+		return uint64_t(uint8_t(kind)) |
+		       (uint64_t(uint32_t(fd) & uint32_t(FD_MAX)) << KIND_BITS) |
 		       (uint64_t(index) << (KIND_BITS + FD_BITS));
 	}
 	static constexpr EpollRef unpack(uint64_t v) {

@@ -130,15 +130,15 @@ inline bool log_enabled(LogLevel level) {
 
 } // namespace passt
 
-#define PASST_LOG_RL(level, ...)                                                  \
-	do {                                                                      \
-		static ::passt::LogRateLimit passt_log_rl_state_;                 \
-		if (::passt::log_enabled(level))                                  \
+#define PASST_LOG_RL(level, ...)                                                     \
+	do {                                                                         \
+		static ::passt::LogRateLimit passt_log_rl_state_;                    \
+		if (::passt::log_enabled(level))                                     \
 			::passt::logmsg_rl(passt_log_rl_state_, level, __VA_ARGS__); \
 	} while (0)
 
-#define err_rl(...) PASST_LOG_RL(::passt::LogLevel::Error, __VA_ARGS__)
-#define warn_rl(...) PASST_LOG_RL(::passt::LogLevel::Warning, __VA_ARGS__)
-#define info_rl(...) PASST_LOG_RL(::passt::LogLevel::Info, __VA_ARGS__)
+#define err_rl(...)   PASST_LOG_RL(::passt::LogLevel::Error, __VA_ARGS__)
+#define warn_rl(...)  PASST_LOG_RL(::passt::LogLevel::Warning, __VA_ARGS__)
+#define info_rl(...)  PASST_LOG_RL(::passt::LogLevel::Info, __VA_ARGS__)
 #define debug_rl(...) PASST_LOG_RL(::passt::LogLevel::Debug, __VA_ARGS__)
 #define trace_rl(...) PASST_LOG_RL(::passt::LogLevel::Trace, __VA_ARGS__)

@@ -17,10 +17,7 @@
 
 namespace passt {
 
-template <class T, size_t N>
-constexpr size_t array_size(const T (&)[N]) {
-	return N;
-}
+template <class T, size_t N> constexpr size_t array_size(const T (&)[N]) { return N; }
 
 constexpr int64_t NS_PER_SEC = 1000000000LL;
 constexpr int64_t NS_PER_MS = 1000000LL;

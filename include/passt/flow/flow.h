@@ -103,9 +103,9 @@ void flowside_from_socket(int fd, FlowSide &side);
 
 struct Flow {
 	FlowType type = FlowType::None;
-	uint8_t hashed = 0;          // bit n: side n is in the hash table
+	uint8_t hashed = 0;             // bit n: side n is in the hash table
 	uint32_t next_free = FLOW_NONE; // free list link (free entries only)
-	timespec last_active{};      // last activity, CLOCK_MONOTONIC
+	timespec last_active{};         // last activity, CLOCK_MONOTONIC
 	FlowSide side[2];
 
 	FlowSide &guest() { return side[0]; }

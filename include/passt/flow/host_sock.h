@@ -40,10 +40,11 @@ namespace passt {
 
 // What to open for a flow.
 struct HostSockSpec {
-	int type;              // SOCK_STREAM or SOCK_DGRAM
-	int protocol;          // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP(V6)
-	bool connect = true;   // connect() to the peer (false: the caller names
-			       // the peer per datagram, as ICMP does)
+	int type;     // SOCK_STREAM or SOCK_DGRAM
+	int protocol; // IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP(V6)
+	// connect() to the peer (false: the caller names the peer per
+	// datagram, as ICMP does).
+	bool connect = true;
 };
 
 // Open the socket of a flow whose host side is host (its family is the

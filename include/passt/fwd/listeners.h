@@ -59,8 +59,7 @@ void listen_log_opened(const ListenNames &n, const PortRule &r, uint16_t port, b
 void listen_log_no_listener(const ListenNames &n, const PortRule &r, uint16_t port, bool v6,
 			    int rc);
 // A warning (rate-limited): no slot left of the slots sized at start-up.
-void listen_log_full(const ListenNames &n, const PortRule &r, uint16_t port, bool v6,
-		     size_t slots);
+void listen_log_full(const ListenNames &n, const PortRule &r, uint16_t port, bool v6, size_t slots);
 
 // How many more listeners than the start-up ones "auto" rules of pf may
 // need at once: one per (port, family) their ranges cover, at most the
@@ -82,8 +81,7 @@ constexpr size_t AUTO_MAX_SLOTS = 2 * 65536;
 // sealed table with no free slot is full(): add() then fails, storing
 // nothing. The free list always has room for every slot, so release()
 // never allocates either.
-template <typename T>
-class ListenerSlots {
+template <typename T> class ListenerSlots {
 public:
 	// What add() returns when the table is full.
 	static constexpr uint32_t NO_SLOT = UINT32_MAX;
@@ -229,8 +227,8 @@ int for_each_listen_port(const Config &c, const PortForward &pf, bool scan, Fn &
 // (listen_auto_room()), then seals slots: its capacity is fixed from now.
 // Returns 0 or the first fatal -errno.
 template <typename T, typename Open>
-int listen_open_rules(const Config &c, const PortForward &pf, const ListenNames &n,
-		      size_t budget, ListenerSlots<T> &slots, Open &&open) {
+int listen_open_rules(const Config &c, const PortForward &pf, const ListenNames &n, size_t budget,
+		      ListenerSlots<T> &slots, Open &&open) {
 	if (pf.kind == PortForward::Kind::None)
 		return 0;
 	if (pf.kind == PortForward::Kind::Auto)
@@ -266,8 +264,8 @@ int listen_open_rules(const Config &c, const PortForward &pf, const ListenNames 
 // allocates. Returns the number opened plus closed.
 template <typename T, typename Open, typename Close>
 int listen_sync(const Config &c, const PortForward &pf, ListenerSlots<T> &slots,
-		PortBitmap (&failed)[2], const PortBitmap &want, const ListenNames &n,
-		Open &&open, Close &&close, size_t budget = listen_budget(4)) {
+		PortBitmap (&failed)[2], const PortBitmap &want, const ListenNames &n, Open &&open,
+		Close &&close, size_t budget = listen_budget(4)) {
 	int changes = 0;
 	slots.seal();
 	size_t open_now = slots.size() - slots.free_slots();
@@ -307,7 +305,8 @@ int listen_sync(const Config &c, const PortForward &pf, ListenerSlots<T> &slots,
 							    : open(r, ri, uint16_t(p), bool(v6));
 				if (rc < 0) {
 					if (!failed[v6].test(p) && rc == -ENOSPC && slots.full())
-						listen_log_full(n, r, uint16_t(p), v6, slots.size());
+						listen_log_full(n, r, uint16_t(p), v6,
+								slots.size());
 					else if (!failed[v6].test(p))
 						listen_log_no_listener(n, r, uint16_t(p), v6, rc);
 					failed[v6].set(p);

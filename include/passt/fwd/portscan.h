@@ -26,7 +26,7 @@ inline constexpr uint8_t PROCNET_UDP_UNCONNECTED = 0x07;
 enum class ProcNetAddr : uint8_t {
 	Any,           // every socket (the namespace's ports, for -t/-u auto)
 	LoopbackOrAny, // bound to a loopback (127.0.0.0/8, ::1, ::ffff:127.x)
-	               // or to the unspecified address (the host's, for -T/-U auto)
+		       // or to the unspecified address (the host's, for -T/-U auto)
 };
 
 // Longest table line we accept; real ones are under 200 characters.
@@ -46,8 +46,8 @@ public:
 	// Parses a last line without a newline, if any.
 	void finish();
 
-	size_t matched() const { return matched_; }   // entries in `state`
-	size_t entries() const { return entries_; }   // well-formed entries
+	size_t matched() const { return matched_; }     // entries in `state`
+	size_t entries() const { return entries_; }     // well-formed entries
 	size_t malformed() const { return malformed_; } // other lines, header aside
 
 private:
@@ -71,8 +71,7 @@ size_t procnet_parse(std::string_view text, uint8_t state, PortBitmap &ports,
 // Reads the table open on fd from its start (the kernel regenerates it on
 // each read from offset 0) and adds its matching ports. Returns the number
 // of entries in `state`, or -errno.
-int procnet_read_fd(int fd, uint8_t state, PortBitmap &ports,
-		    ProcNetAddr addr = ProcNetAddr::Any);
+int procnet_read_fd(int fd, uint8_t state, PortBitmap &ports, ProcNetAddr addr = ProcNetAddr::Any);
 
 // The four tables of one network namespace, open for the daemon's lifetime
 // (the open files keep pointing at the namespace they were opened in, so

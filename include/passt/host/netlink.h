@@ -85,14 +85,14 @@ bool nl_attrs_parse(std::span<const std::byte> buf, std::span<NlAttr> table);
 // Attributes following a fixed family header of hdr_len bytes in a payload
 // (the header padded to 4 bytes). nullopt if the payload is shorter than hdr_len.
 std::optional<std::span<const std::byte>> nl_attrs_after(std::span<const std::byte> payload,
-							  size_t hdr_len);
+							 size_t hdr_len);
 
 // A link as reported by RTM_NEWLINK.
 struct LinkInfo {
 	int index = 0;
 	std::string name;
-	unsigned type = 0;   // ARPHRD_*
-	unsigned flags = 0;  // IFF_*
+	unsigned type = 0;  // ARPHRD_*
+	unsigned flags = 0; // IFF_*
 	unsigned mtu = 0;
 	bool has_mac = false; // IFLA_ADDRESS present and 6 bytes long
 	MacAddr mac;
@@ -100,14 +100,14 @@ struct LinkInfo {
 
 // An address as reported by RTM_NEWADDR.
 struct AddrInfo {
-	int family = 0;      // AF_INET or AF_INET6
+	int family = 0; // AF_INET or AF_INET6
 	int ifindex = 0;
-	InAny addr;          // local address: IFA_LOCAL, else IFA_ADDRESS
+	InAny addr; // local address: IFA_LOCAL, else IFA_ADDRESS
 	bool has_peer = false;
-	InAny peer;          // IFA_ADDRESS when it differs from IFA_LOCAL (point-to-point)
+	InAny peer; // IFA_ADDRESS when it differs from IFA_LOCAL (point-to-point)
 	unsigned prefix_len = 0;
-	uint8_t scope = 0;   // RT_SCOPE_*
-	uint32_t flags = 0;  // IFA_F_*, from IFA_FLAGS if present
+	uint8_t scope = 0;  // RT_SCOPE_*
+	uint32_t flags = 0; // IFA_F_*, from IFA_FLAGS if present
 };
 
 // A route as reported by RTM_NEWROUTE, with one nexthop (for RTA_MULTIPATH,
@@ -124,8 +124,8 @@ struct RouteInfo {
 	bool has_gw = false;
 	InAny gw;
 	int oif = 0;
-	uint32_t priority = 0;          // metric
-	bool multipath = false;         // came from RTA_MULTIPATH
+	uint32_t priority = 0;  // metric
+	bool multipath = false; // came from RTA_MULTIPATH
 
 	bool is_default() const { return dst_len == 0; }
 };
@@ -151,9 +151,9 @@ using NlCallback = int (*)(void *ctx, const NlMsg &m);
 
 // State of one request/reply exchange across datagrams.
 struct NlReplyState {
-	uint32_t seq = 0;     // sequence number of our request
-	bool done = false;    // reply complete (ACK, NLMSG_ERROR or NLMSG_DONE seen)
-	int result = 0;       // 0, or the first -errno (kernel or callback)
+	uint32_t seq = 0;       // sequence number of our request
+	bool done = false;      // reply complete (ACK, NLMSG_ERROR or NLMSG_DONE seen)
+	int result = 0;         // 0, or the first -errno (kernel or callback)
 	char ext_msg[128] = {}; // kernel's extended-ACK text for a failure
 };
 
@@ -233,7 +233,8 @@ public:
 	template <class F> int request_fn(NlRequest &req, F &&fn) {
 		using Fn = std::remove_reference_t<F>;
 		return request(
-			req, [](void *c, const NlMsg &m) -> int { return (*static_cast<Fn *>(c))(m); },
+			req,
+			[](void *c, const NlMsg &m) -> int { return (*static_cast<Fn *>(c))(m); },
 			&fn);
 	}
 

@@ -67,8 +67,7 @@ using NsFn = void (*)(void *arg, NsCallOut *out);
 int ns_call(const NsHandle &ns, NsFn fn, void *arg, NsCallOut *out);
 
 // Same with any callable: ns_run(ns, [&](NsCallOut *o) { ... }, &out).
-template <class F> int ns_run(const NsHandle &ns, F &&f, NsCallOut *out)
-{
+template <class F> int ns_run(const NsHandle &ns, F &&f, NsCallOut *out) {
 	std::decay_t<F> fn(std::forward<F>(f)); // functions decay to pointers
 	return ns_call(
 		ns, [](void *a, NsCallOut *o) { (*static_cast<std::decay_t<F> *>(a))(o); },
@@ -105,10 +104,10 @@ int ns_set_ping_group_range_here();
 
 struct NsCommand {
 	pid_t pid = -1;
-	int ctl_fd = -1;       // to the paused child; closed on release
+	int ctl_fd = -1;                 // to the paused child; closed on release
 	NsSocketHelper *relay = nullptr; // signals the command where we may not
 	bool exited = false;
-	int exit_code = 0;     // valid once exited: status, or 128 + signal
+	int exit_code = 0; // valid once exited: status, or 128 + signal
 	// In its own PID namespace the command is PID 1, which only gets the
 	// signals it handles; its /proc/PID/status (which says which) is
 	// open here, and killed_by records a signal we turned into SIGKILL.

@@ -34,7 +34,8 @@ struct Ipv4Addr {
 	static std::optional<Ipv4Addr> parse(std::string_view text);
 
 	constexpr uint32_t host() const {
-		return (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) | b[3];
+		return (uint32_t(b[0]) << 24) | (uint32_t(b[1]) << 16) | (uint32_t(b[2]) << 8) |
+		       b[3];
 	}
 	constexpr be32 be() const { return be32::from_host(host()); }
 
@@ -106,7 +107,8 @@ struct InAny {
 
 	constexpr InAny() = default;
 	constexpr InAny(const Ipv6Addr &v6) : a(v6) {} // NOLINT(google-explicit-constructor)
-	constexpr InAny(const Ipv4Addr &v4) : a(Ipv6Addr::v4mapped(v4)) {} // NOLINT(google-explicit-constructor)
+	constexpr InAny(const Ipv4Addr &v4)
+		: a(Ipv6Addr::v4mapped(v4)) {} // NOLINT(google-explicit-constructor)
 	static std::optional<InAny> parse(std::string_view text);
 
 	constexpr bool is_v4() const { return a.is_v4mapped(); }
@@ -115,7 +117,9 @@ struct InAny {
 	constexpr bool is_unspecified() const {
 		return is_v4() ? v4().is_unspecified() : a.is_unspecified();
 	}
-	constexpr bool is_loopback() const { return is_v4() ? v4().is_loopback() : a.is_loopback(); }
+	constexpr bool is_loopback() const {
+		return is_v4() ? v4().is_loopback() : a.is_loopback();
+	}
 
 	AddrText text() const { return is_v4() ? v4().text() : a.text(); }
 	std::string to_string() const { return text().s; }
@@ -125,7 +129,9 @@ struct InAny {
 struct MacAddr {
 	std::array<uint8_t, 6> b{};
 
-	static constexpr MacAddr broadcast() { return MacAddr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}; }
+	static constexpr MacAddr broadcast() {
+		return MacAddr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+	}
 	static std::optional<MacAddr> parse(std::string_view text);
 
 	constexpr bool is_zero() const { return *this == MacAddr{}; }

@@ -32,9 +32,7 @@ public:
 		return BasicArpView(pkt.first(hdr_len));
 	}
 	// For building: writes htype/ptype/hlen/plen; the rest is left as is.
-	static std::optional<BasicArpView> init(Bytes buf)
-		requires MutableByte<B>
-	{
+	static std::optional<BasicArpView> init(Bytes buf) requires MutableByte<B> {
 		if (buf.size() < hdr_len)
 			return std::nullopt;
 		detail::st16(buf, 0, 1);
@@ -43,8 +41,7 @@ public:
 		detail::st8(buf, 5, 4);
 		return BasicArpView(buf.first(hdr_len));
 	}
-	template <ByteType O>
-		requires(!MutableByte<B> && MutableByte<O>)
+	template <ByteType O> requires(!MutableByte<B> && MutableByte<O>)
 	BasicArpView(const BasicArpView<O> &o) : s_(o.bytes()) {} // NOLINT
 
 	uint16_t op() const { return detail::ld16(s_, 6); }
@@ -72,7 +69,9 @@ private:
 		__builtin_memcpy(a.b.data(), s_.data() + off, 4);
 		return a;
 	}
-	void put(size_t off, const uint8_t *p, size_t n) requires MutableByte<B> { __builtin_memcpy(s_.data() + off, p, n); }
+	void put(size_t off, const uint8_t *p, size_t n) requires MutableByte<B> {
+		__builtin_memcpy(s_.data() + off, p, n);
+	}
 
 	Bytes s_;
 };

@@ -46,12 +46,11 @@ size_t build_icmp4_inplace(std::span<std::byte> buf, const MacAddr &dst, const M
 // body: the ICMPv6 message after type/code/checksum (RA: hop limit, flags,
 // lifetime, timers, options). Hop limit defaults to 255 as NDP requires.
 size_t build_icmp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
-			   const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t type,
-			   uint8_t code, size_t body_len, uint8_t hop_limit = 255);
+			   const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t type, uint8_t code,
+			   size_t body_len, uint8_t hop_limit = 255);
 
 // Ethernet + Ethernet/IPv4 ARP packet (42 bytes, not padded to 60).
 size_t build_arp(std::span<std::byte> buf, const MacAddr &eth_dst, const MacAddr &eth_src,
 		 uint16_t op, const MacAddr &sha, Ipv4Addr spa, const MacAddr &tha, Ipv4Addr tpa);
-
 
 } // namespace passt

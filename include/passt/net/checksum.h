@@ -70,8 +70,7 @@ uint64_t pseudo_header6(const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t pr
 be16 ip4_header_checksum(std::span<const std::byte> hdr);
 
 // Upper-layer checksum with pseudo-header, over the whole segment as given.
-be16 l4_checksum4(Ipv4Addr saddr, Ipv4Addr daddr, uint8_t proto,
-		  std::span<const std::byte> seg);
+be16 l4_checksum4(Ipv4Addr saddr, Ipv4Addr daddr, uint8_t proto, std::span<const std::byte> seg);
 be16 l4_checksum6(const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint8_t proto,
 		  std::span<const std::byte> seg);
 // Same, for a segment of len bytes at offset within an iovec array.

@@ -29,14 +29,11 @@ public:
 		return BasicEthView(frame);
 	}
 	// For building: same check, nothing is written.
-	static std::optional<BasicEthView> init(Bytes buf)
-		requires MutableByte<B>
-	{
+	static std::optional<BasicEthView> init(Bytes buf) requires MutableByte<B> {
 		return parse(buf);
 	}
 	// Read-only view of a writable one.
-	template <ByteType O>
-		requires(!MutableByte<B> && MutableByte<O>)
+	template <ByteType O> requires(!MutableByte<B> && MutableByte<O>)
 	BasicEthView(const BasicEthView<O> &o) : s_(o.bytes()) {} // NOLINT
 
 	MacAddr dst() const { return mac_at(0); }
@@ -57,7 +54,9 @@ private:
 		__builtin_memcpy(m.b.data(), s_.data() + off, 6);
 		return m;
 	}
-	void put_mac(size_t off, const MacAddr &m) requires MutableByte<B> { __builtin_memcpy(s_.data() + off, m.b.data(), 6); }
+	void put_mac(size_t off, const MacAddr &m) requires MutableByte<B> {
+		__builtin_memcpy(s_.data() + off, m.b.data(), 6);
+	}
 
 	Bytes s_;
 };

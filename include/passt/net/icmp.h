@@ -33,16 +33,13 @@ public:
 		return BasicIcmpView(msg);
 	}
 	// For building: zeroes the 8-byte header; the view covers all of buf.
-	static std::optional<BasicIcmpView> init(Bytes buf)
-		requires MutableByte<B>
-	{
+	static std::optional<BasicIcmpView> init(Bytes buf) requires MutableByte<B> {
 		if (buf.size() < hdr_len)
 			return std::nullopt;
 		__builtin_memset(buf.data(), 0, hdr_len);
 		return BasicIcmpView(buf);
 	}
-	template <ByteType O>
-		requires(!MutableByte<B> && MutableByte<O>)
+	template <ByteType O> requires(!MutableByte<B> && MutableByte<O>)
 	BasicIcmpView(const BasicIcmpView<O> &o) : s_(o.bytes()) {} // NOLINT
 
 	uint8_t type() const { return detail::ld8(s_, 0); }

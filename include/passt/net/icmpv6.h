@@ -74,16 +74,13 @@ public:
 		return BasicIcmp6View(msg);
 	}
 	// For building: zeroes the first 8 bytes; the view covers all of buf.
-	static std::optional<BasicIcmp6View> init(Bytes buf)
-		requires MutableByte<B>
-	{
+	static std::optional<BasicIcmp6View> init(Bytes buf) requires MutableByte<B> {
 		if (buf.size() < hdr_len)
 			return std::nullopt;
 		__builtin_memset(buf.data(), 0, hdr_len);
 		return BasicIcmp6View(buf);
 	}
-	template <ByteType O>
-		requires(!MutableByte<B> && MutableByte<O>)
+	template <ByteType O> requires(!MutableByte<B> && MutableByte<O>)
 	BasicIcmp6View(const BasicIcmp6View<O> &o) : s_(o.bytes()) {} // NOLINT
 
 	uint8_t type() const { return detail::ld8(s_, 0); }
@@ -123,7 +120,8 @@ public:
 	// Checksum over the whole view: build a view of exactly the message.
 	void fill_checksum(const Ipv6Addr &saddr, const Ipv6Addr &daddr) requires MutableByte<B> {
 		set_checksum(be16{});
-		set_checksum(l4_checksum6(saddr, daddr, ipproto::icmpv6, std::span<const std::byte>(s_)));
+		set_checksum(l4_checksum6(saddr, daddr, ipproto::icmpv6,
+					  std::span<const std::byte>(s_)));
 	}
 
 private:

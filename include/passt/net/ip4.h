@@ -38,17 +38,14 @@ public:
 	}
 	// For building: writes version 4, IHL 5, and zeroes the rest of the
 	// 20-byte header. The view covers all of buf, payload() = buf[20..].
-	static std::optional<BasicIp4View> init(Bytes buf)
-		requires MutableByte<B>
-	{
+	static std::optional<BasicIp4View> init(Bytes buf) requires MutableByte<B> {
 		if (buf.size() < min_hdr_len)
 			return std::nullopt;
 		__builtin_memset(buf.data(), 0, min_hdr_len);
 		detail::st8(buf, 0, 0x45);
 		return BasicIp4View(buf, min_hdr_len);
 	}
-	template <ByteType O>
-		requires(!MutableByte<B> && MutableByte<O>)
+	template <ByteType O> requires(!MutableByte<B> && MutableByte<O>)
 	BasicIp4View(const BasicIp4View<O> &o) // NOLINT
 		: s_(o.bytes()), hlen_(o.header_len()) {}
 
@@ -83,8 +80,9 @@ public:
 	void set_id(uint16_t v) requires MutableByte<B> { detail::st16(s_, 4, v); }
 	// offset_bytes must be a multiple of 8 (low bits are dropped).
 	void set_frag(bool dont_frag, bool more, uint32_t offset_bytes) requires MutableByte<B> {
-		detail::st16(s_, 6, uint16_t((dont_frag ? 0x4000 : 0) | (more ? 0x2000 : 0) |
-					     ((offset_bytes / 8) & 0x1fff)));
+		detail::st16(s_, 6,
+			     uint16_t((dont_frag ? 0x4000 : 0) | (more ? 0x2000 : 0) |
+				      ((offset_bytes / 8) & 0x1fff)));
 	}
 	void set_ttl(uint8_t v) requires MutableByte<B> { detail::st8(s_, 8, v); }
 	void set_protocol(uint8_t v) requires MutableByte<B> { detail::st8(s_, 9, v); }
@@ -92,7 +90,9 @@ public:
 	void set_saddr(const Ipv4Addr &a) requires MutableByte<B> { put_addr(12, a); }
 	void set_daddr(const Ipv4Addr &a) requires MutableByte<B> { put_addr(16, a); }
 	// Compute and store the header checksum (after all other fields are set).
-	void fill_checksum() requires MutableByte<B> { set_checksum(ip4_header_checksum(header())); }
+	void fill_checksum() requires MutableByte<B> {
+		set_checksum(ip4_header_checksum(header()));
+	}
 
 private:
 	BasicIp4View(Bytes s, size_t hlen) : s_(s), hlen_(hlen) {}
@@ -101,7 +101,9 @@ private:
 		__builtin_memcpy(a.b.data(), s_.data() + off, 4);
 		return a;
 	}
-	void put_addr(size_t off, const Ipv4Addr &a) requires MutableByte<B> { __builtin_memcpy(s_.data() + off, a.b.data(), 4); }
+	void put_addr(size_t off, const Ipv4Addr &a) requires MutableByte<B> {
+		__builtin_memcpy(s_.data() + off, a.b.data(), 4);
+	}
 
 	Bytes s_;
 	size_t hlen_;

@@ -61,17 +61,14 @@ public:
 	// For building: version 6, traffic class and flow label 0, other fields
 	// zeroed. The view covers all of buf; payload() = l4() = buf[40..] and
 	// proto() = ipproto::none until a frame is re-parsed.
-	static std::optional<BasicIp6View> init(Bytes buf)
-		requires MutableByte<B>
-	{
+	static std::optional<BasicIp6View> init(Bytes buf) requires MutableByte<B> {
 		if (buf.size() < hdr_len)
 			return std::nullopt;
 		__builtin_memset(buf.data(), 0, hdr_len);
 		detail::st8(buf, 0, 0x60);
 		return BasicIp6View(buf, Ip6L4Info{});
 	}
-	template <ByteType O>
-		requires(!MutableByte<B> && MutableByte<O>)
+	template <ByteType O> requires(!MutableByte<B> && MutableByte<O>)
 	BasicIp6View(const BasicIp6View<O> &o) : s_(o.bytes()), info_(o.l4_info()) {} // NOLINT
 
 	uint8_t traffic_class() const { return uint8_t(detail::ld16(s_, 0) >> 4); }
@@ -93,7 +90,9 @@ public:
 	size_t l4_offset() const { return hdr_len + info_.offset; }
 	const Ip6L4Info &l4_info() const { return info_; }
 	// Part of a fragmented datagram (not an atomic fragment).
-	bool is_fragment() const { return info_.has_frag && (info_.frag_more || info_.frag_offset); }
+	bool is_fragment() const {
+		return info_.has_frag && (info_.frag_more || info_.frag_offset);
+	}
 
 	void set_traffic_class(uint8_t tc) requires MutableByte<B> {
 		uint32_t w = detail::ld32(s_, 0);
@@ -116,7 +115,9 @@ private:
 		__builtin_memcpy(a.b.data(), s_.data() + off, 16);
 		return a;
 	}
-	void put_addr(size_t off, const Ipv6Addr &a) requires MutableByte<B> { __builtin_memcpy(s_.data() + off, a.b.data(), 16); }
+	void put_addr(size_t off, const Ipv6Addr &a) requires MutableByte<B> {
+		__builtin_memcpy(s_.data() + off, a.b.data(), 16);
+	}
 
 	Bytes s_;
 	Ip6L4Info info_;

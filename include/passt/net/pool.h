@@ -21,7 +21,8 @@ namespace passt {
 class Pool {
 public:
 	// region: where frames may lie; slots: storage for the frame entries.
-	Pool(std::span<std::byte> region, std::span<iovec> slots) : region_(region), slots_(slots) {}
+	Pool(std::span<std::byte> region, std::span<iovec> slots)
+		: region_(region), slots_(slots) {}
 	Pool(const Pool &) = delete;
 	Pool &operator=(const Pool &) = delete;
 

@@ -32,11 +32,11 @@ inline constexpr uint8_t cwr = 0x80;
 namespace tcpopt {
 inline constexpr uint8_t eol = 0;
 inline constexpr uint8_t nop = 1;
-inline constexpr uint8_t mss = 2;        // length 4
-inline constexpr uint8_t wscale = 3;     // length 3
-inline constexpr uint8_t sack_perm = 4;  // length 2
-inline constexpr uint8_t sack = 5;       // variable
-inline constexpr uint8_t timestamp = 8;  // length 10
+inline constexpr uint8_t mss = 2;         // length 4
+inline constexpr uint8_t wscale = 3;      // length 3
+inline constexpr uint8_t sack_perm = 4;   // length 2
+inline constexpr uint8_t sack = 5;        // variable
+inline constexpr uint8_t timestamp = 8;   // length 10
 inline constexpr uint8_t max_wscale = 14; // RFC 7323 2.3
 } // namespace tcpopt
 
@@ -75,17 +75,14 @@ public:
 	}
 	// For building: zeroes the 20-byte header and sets data offset 5. The
 	// view covers all of buf; use set_header_len() after writing options.
-	static std::optional<BasicTcpView> init(Bytes buf)
-		requires MutableByte<B>
-	{
+	static std::optional<BasicTcpView> init(Bytes buf) requires MutableByte<B> {
 		if (buf.size() < min_hdr_len)
 			return std::nullopt;
 		__builtin_memset(buf.data(), 0, min_hdr_len);
 		detail::st8(buf, 12, 5 << 4);
 		return BasicTcpView(buf, min_hdr_len);
 	}
-	template <ByteType O>
-		requires(!MutableByte<B> && MutableByte<O>)
+	template <ByteType O> requires(!MutableByte<B> && MutableByte<O>)
 	BasicTcpView(const BasicTcpView<O> &o) : s_(o.bytes()), hlen_(o.header_len()) {} // NOLINT
 
 	uint16_t sport() const { return detail::ld16(s_, 0); }
@@ -140,14 +137,13 @@ public:
 	// pseudo-header sum for the segment's length; whoever completes the
 	// checksum adds the segment itself.
 	void fill_pseudo_checksum4(Ipv4Addr saddr, Ipv4Addr daddr) requires MutableByte<B> {
-		set_checksum(be16::from_raw(
-			csum_fold(pseudo_header4(saddr, daddr, ipproto::tcp, uint16_t(s_.size())))));
+		set_checksum(be16::from_raw(csum_fold(
+			pseudo_header4(saddr, daddr, ipproto::tcp, uint16_t(s_.size())))));
 	}
 	void fill_pseudo_checksum6(const Ipv6Addr &saddr, const Ipv6Addr &daddr)
-		requires MutableByte<B>
-	{
-		set_checksum(be16::from_raw(
-			csum_fold(pseudo_header6(saddr, daddr, ipproto::tcp, uint32_t(s_.size())))));
+		requires MutableByte<B> {
+		set_checksum(be16::from_raw(csum_fold(
+			pseudo_header6(saddr, daddr, ipproto::tcp, uint32_t(s_.size())))));
 	}
 
 private:

@@ -42,7 +42,7 @@ struct TcpRepr {
 	uint8_t flags = 0;
 	uint16_t window = 0; // as on the wire, not scaled
 	uint16_t urgent = 0;
-	TcpOptions opts;     // parse: what the header carries; emit: what to write
+	TcpOptions opts; // parse: what the header carries; emit: what to write
 	std::span<const std::byte> payload;
 
 	static std::optional<TcpRepr> parse(std::span<const std::byte> seg);

@@ -130,8 +130,9 @@ public:
 			}
 			size_t total = (F::len_has_hdr ? 0 : hdr) +
 				       detail::load(s_.data() + F::code_len, F::len_len) * F::unit;
-			err_ = total < hdr ? Error::bad_length
-			       : total > s_.size() ? Error::overrun : Error::none;
+			err_ = total < hdr         ? Error::bad_length
+			       : total > s_.size() ? Error::overrun
+						   : Error::none;
 			if (err_ != Error::none)
 				break;
 			Option o{uint16_t(detail::load(s_.data(), F::code_len)),
@@ -277,7 +278,9 @@ public:
 		rollback(m);
 		return false;
 	}
-	bool add(uint16_t code, std::span<const uint8_t> data) { return add(code, std::as_bytes(data)); }
+	bool add(uint16_t code, std::span<const uint8_t> data) {
+		return add(code, std::as_bytes(data));
+	}
 	// End option, for formats that have one.
 	void end() requires(F::end >= 0) { put8(uint8_t(F::end)); }
 

@@ -30,16 +30,13 @@ public:
 		return BasicUdpView(seg.first(len));
 	}
 	// For building: zeroes the header; the view covers all of buf.
-	static std::optional<BasicUdpView> init(Bytes buf)
-		requires MutableByte<B>
-	{
+	static std::optional<BasicUdpView> init(Bytes buf) requires MutableByte<B> {
 		if (buf.size() < hdr_len)
 			return std::nullopt;
 		__builtin_memset(buf.data(), 0, hdr_len);
 		return BasicUdpView(buf);
 	}
-	template <ByteType O>
-		requires(!MutableByte<B> && MutableByte<O>)
+	template <ByteType O> requires(!MutableByte<B> && MutableByte<O>)
 	BasicUdpView(const BasicUdpView<O> &o) : s_(o.bytes()) {} // NOLINT
 
 	uint16_t sport() const { return detail::ld16(s_, 0); }
@@ -51,10 +48,12 @@ public:
 
 	// Valid checksum, or none (zero) over IPv4.
 	bool checksum_ok4(Ipv4Addr saddr, Ipv4Addr daddr) const {
-		return checksum().raw == 0 || l4_checksum4(saddr, daddr, ipproto::udp, cbytes()).raw == 0;
+		return checksum().raw == 0 ||
+		       l4_checksum4(saddr, daddr, ipproto::udp, cbytes()).raw == 0;
 	}
 	bool checksum_ok6(const Ipv6Addr &saddr, const Ipv6Addr &daddr) const {
-		return checksum().raw != 0 && l4_checksum6(saddr, daddr, ipproto::udp, cbytes()).raw == 0;
+		return checksum().raw != 0 &&
+		       l4_checksum6(saddr, daddr, ipproto::udp, cbytes()).raw == 0;
 	}
 
 	void set_sport(uint16_t p) requires MutableByte<B> { detail::st16(s_, 0, p); }
@@ -78,7 +77,9 @@ private:
 		size_t len = length() < s_.size() ? length() : s_.size();
 		return std::span<const std::byte>(s_.data(), len);
 	}
-	void store_nonzero(be16 c) requires MutableByte<B> { set_checksum(c.raw ? c : be16{0xffff}); }
+	void store_nonzero(be16 c) requires MutableByte<B> {
+		set_checksum(c.raw ? c : be16{0xffff});
+	}
 
 	Bytes s_;
 };

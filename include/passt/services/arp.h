@@ -19,10 +19,10 @@ struct TapState;
 
 // What the responder did, for statistics and tests. Counters only grow.
 struct ArpStats {
-	uint64_t malformed = 0; // truncated, or not Ethernet/IPv4 ARP: dropped
-	uint64_t ignored = 0;   // well-formed but not answered (replies,
-	                        // announcements, requests for the guest's address)
-	uint64_t replies = 0;   // replies handed to TapOutput
+	uint64_t malformed = 0;   // truncated, or not Ethernet/IPv4 ARP: dropped
+	uint64_t ignored = 0;     // well-formed but not answered (replies,
+				  // announcements, requests for the guest's address)
+	uint64_t replies = 0;     // replies handed to TapOutput
 	uint64_t send_failed = 0; // replies TapOutput refused
 };
 

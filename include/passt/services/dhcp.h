@@ -30,9 +30,9 @@ inline constexpr size_t chaddr_off = 28;
 inline constexpr size_t cookie_off = 236;  // after op .. file
 inline constexpr size_t options_off = 240; // after the magic cookie
 inline constexpr uint32_t magic_cookie = 0x63825363;
-inline constexpr size_t min_msg_len = 300;        // RFC 951 BOOTP message size
-inline constexpr size_t min_max_ip_len = 576;     // RFC 2131 2, RFC 2132 9.10
-inline constexpr size_t max_reply_ip_len = 1500;  // our own cap on replies
+inline constexpr size_t min_msg_len = 300;       // RFC 951 BOOTP message size
+inline constexpr size_t min_max_ip_len = 576;    // RFC 2131 2, RFC 2132 9.10
+inline constexpr size_t max_reply_ip_len = 1500; // our own cap on replies
 
 // Option codes (RFC 2132 and later).
 namespace opt {
@@ -46,7 +46,15 @@ inline constexpr uint8_t end = 255;
 
 // Option 53 values; None: no option 53, a plain BOOTP request.
 enum class MsgType : uint8_t {
-	None = 0, Discover = 1, Offer, Request, Decline, Ack, Nak, Release, Inform,
+	None = 0,
+	Discover = 1,
+	Offer,
+	Request,
+	Decline,
+	Ack,
+	Nak,
+	Release,
+	Inform,
 };
 } // namespace dhcp
 
@@ -78,8 +86,7 @@ struct DhcpRequest {
 // Ethernet hardware type and length, the magic cookie, well-formed options
 // (no length running past the end, fixed-size options of the right size,
 // no duplicates of those). On failure, *why (if given) names the problem.
-std::optional<DhcpRequest> dhcp_parse(std::span<const std::byte> msg,
-				      const char **why = nullptr);
+std::optional<DhcpRequest> dhcp_parse(std::span<const std::byte> msg, const char **why = nullptr);
 
 // What we do about a request.
 enum class DhcpAction : uint8_t {
@@ -124,10 +131,10 @@ size_t dhcp_encode_names(std::span<const std::string> names, std::span<std::byte
 bool dhcp_input(const Config &c, TapState &st, std::span<const std::byte> frame, TapOutput &out);
 
 struct DhcpStats {
-	uint64_t malformed = 0;   // dropped: truncated or invalid
-	uint64_t ignored = 0;     // valid, no reply (see DhcpAction::Ignore)
+	uint64_t malformed = 0;                  // dropped: truncated or invalid
+	uint64_t ignored = 0;                    // valid, no reply (see DhcpAction::Ignore)
 	uint64_t offers = 0, acks = 0, naks = 0; // acks include INFORM and BOOTP
-	uint64_t send_failed = 0; // TapOutput refused the reply
+	uint64_t send_failed = 0;                // TapOutput refused the reply
 };
 const DhcpStats &dhcp_stats();
 void dhcp_stats_reset();

@@ -81,10 +81,10 @@ inline constexpr size_t duid_len = 10;
 // What the server did, for statistics and tests. Counters only grow.
 struct Dhcpv6Stats {
 	uint64_t malformed = 0;   // truncated or lying lengths, missing or
-	                          // misplaced identifiers: dropped
+				  // misplaced identifiers: dropped
 	uint64_t ignored = 0;     // well-formed but not answered (--no-dhcpv6,
-	                          // other servers' messages, Confirm without
-	                          // addresses, server message types)
+				  // other servers' messages, Confirm without
+				  // addresses, server message types)
 	uint64_t replies = 0;     // Advertise and Reply messages sent
 	uint64_t send_failed = 0; // replies TapOutput refused
 };
@@ -94,8 +94,7 @@ struct Dhcpv6Stats {
 // (ndp_our_ll()). It is then consumed, answered or dropped. False for any
 // other frame, left to the caller (UDP to port 547 elsewhere is ordinary
 // traffic). Learns the guest's MAC and link-local address.
-bool dhcpv6_input(const Config &c, TapState &st, std::span<const std::byte> frame,
-		  TapOutput &out);
+bool dhcpv6_input(const Config &c, TapState &st, std::span<const std::byte> frame, TapOutput &out);
 
 // Our Server Identifier: DUID-LL with c.our_tap_mac. DUID-LL needs no
 // clock and no stored state and stays the same across restarts for the same

@@ -47,7 +47,6 @@ struct DnsNameDecoded {
 // trailing dot; the root gives ""). nullopt if the name runs off the end of
 // in, uses compression or the reserved label types, is longer than 255
 // bytes, or the text doesn't fit in text. For parsers and tests.
-std::optional<DnsNameDecoded> dns_name_decode(std::span<const std::byte> in,
-					      std::span<char> text);
+std::optional<DnsNameDecoded> dns_name_decode(std::span<const std::byte> in, std::span<char> text);
 
 } // namespace passt

@@ -22,8 +22,8 @@ struct TapState;
 struct NdpStats {
 	uint64_t malformed = 0;   // failed RFC 4861 validation: dropped
 	uint64_t ignored = 0;     // valid but not answered (RA/NA/redirect from
-	                          // the guest, DAD or NS for the guest's own
-	                          // addresses, --no-ndp, --no-ra)
+				  // the guest, DAD or NS for the guest's own
+				  // addresses, --no-ndp, --no-ra)
 	uint64_t ra_sent = 0;     // router advertisements (solicited or not)
 	uint64_t na_sent = 0;     // neighbour advertisements
 	uint64_t send_failed = 0; // messages TapOutput refused

@@ -36,9 +36,9 @@ namespace passt {
 struct TapStats {
 	uint64_t frames_in = 0, bytes_in = 0;
 	uint64_t frames_out = 0, bytes_out = 0;
-	uint64_t malformed = 0;   // failed to parse: truncated, bad lengths
-	uint64_t unhandled = 0;   // well-formed, but nobody's business
-	uint64_t out_dropped = 0; // could not be written to the backend
+	uint64_t malformed = 0;      // failed to parse: truncated, bad lengths
+	uint64_t unhandled = 0;      // well-formed, but nobody's business
+	uint64_t out_dropped = 0;    // could not be written to the backend
 	uint64_t udp_gso_frames = 0; // UDP GSO frames split into their datagrams
 };
 

@@ -33,8 +33,8 @@ int tun_open(const char *ifname, bool vnet_hdr, char *actual_name_out,
 
 // tun_open() run inside the namespace of ns (user namespace first if any),
 // the fd passed back to the caller, which stays where it is.
-int tun_open_in_ns(const NsHandle &ns, const char *ifname, bool vnet_hdr,
-		   char *actual_name_out, unsigned *offloads_out = nullptr);
+int tun_open_in_ns(const NsHandle &ns, const char *ifname, bool vnet_hdr, char *actual_name_out,
+		   unsigned *offloads_out = nullptr);
 
 // Same, from raw namespace descriptors (userns_fd -1: none).
 int tun_open_in_ns(int netns_fd, int userns_fd, const char *ifname, bool vnet_hdr,

@@ -39,9 +39,9 @@ namespace passt {
 
 // One piece of guest RAM mapped here.
 struct GuestRegion {
-	uint64_t gpa = 0;  // guest physical address of the first byte
-	uint64_t size = 0; // bytes
-	uint64_t uva = 0;  // front-end (qemu) user address of the first byte
+	uint64_t gpa = 0;          // guest physical address of the first byte
+	uint64_t size = 0;         // bytes
+	uint64_t uva = 0;          // front-end (qemu) user address of the first byte
 	std::byte *host = nullptr; // where the first byte is mapped here
 };
 
@@ -159,8 +159,8 @@ private:
 	std::byte *avail_ = nullptr;
 	std::byte *used_ = nullptr;
 	uint16_t last_avail_ = 0;
-	uint16_t used_idx_ = 0;       // next used slot (private until published)
-	uint16_t published_idx_ = 0;  // last value stored in used->idx
+	uint16_t used_idx_ = 0;      // next used slot (private until published)
+	uint16_t published_idx_ = 0; // last value stored in used->idx
 	bool broken_ = false;
 	uint64_t bad_chains_ = 0;
 };

@@ -14,7 +14,7 @@ namespace passt {
 struct VirtioNetHdr {
 	uint8_t flags = 0;
 	uint8_t gso_type = 0;
-	uint16_t hdr_len = 0;     // little-endian on the wire, as all below
+	uint16_t hdr_len = 0; // little-endian on the wire, as all below
 	uint16_t gso_size = 0;
 	uint16_t csum_start = 0;
 	uint16_t csum_offset = 0;

@@ -28,9 +28,9 @@ namespace splf {
 inline constexpr uint8_t connecting = 0x01; // connect() of side 1 in progress
 inline constexpr uint8_t eof0 = 0x02;       // side 0 returned EOF (direction 0 read done)
 inline constexpr uint8_t eof1 = 0x04;
-inline constexpr uint8_t shut0 = 0x08;      // direction 0 done: side 1 shut down SHUT_WR
+inline constexpr uint8_t shut0 = 0x08; // direction 0 done: side 1 shut down SHUT_WR
 inline constexpr uint8_t shut1 = 0x10;
-inline constexpr uint8_t blocked0 = 0x20;   // direction 0 waits for side 1 to drain (EPOLLOUT)
+inline constexpr uint8_t blocked0 = 0x20; // direction 0 waits for side 1 to drain (EPOLLOUT)
 inline constexpr uint8_t blocked1 = 0x40;
 } // namespace splf
 
@@ -47,7 +47,7 @@ struct SpliceFlow {
 	// once the direction has filled it; SPLICE_PIPE_FIXED set: stays as is.
 	uint32_t pipe_size[2] = {0, 0};
 	uint8_t flags = 0;
-	uint8_t inbound = 0;          // 1: accepted on the host (-t), 0: in the namespace (-T)
+	uint8_t inbound = 0; // 1: accepted on the host (-t), 0: in the namespace (-T)
 };
 
 // A -T listener inside the namespace (fd -1: a free slot, see SpliceCtx).
@@ -57,7 +57,7 @@ struct SpliceListener {
 	uint16_t target = 0; // port on the host's loopback
 	uint32_t rule = 0;   // index in c.tcp_out.rules
 	bool v6 = false;
-	bool scan = false;   // opened by tcp_splice_listen_sync() ("-T auto")
+	bool scan = false; // opened by tcp_splice_listen_sync() ("-T auto")
 };
 
 struct SpliceStats {
@@ -111,7 +111,7 @@ uint32_t tcp_splice_events(const SpliceFlow &t, unsigned s);
 // Create a flow joining two connected (or connecting: flags has
 // splf::connecting) non-blocking sockets; takes both in every case.
 // Returns the flow index or FLOW_NONE.
-uint32_t tcp_splice_join(SpliceCtx &ctx, int accepted, int connected, bool connecting,
-			 bool inbound, const timespec &now);
+uint32_t tcp_splice_join(SpliceCtx &ctx, int accepted, int connected, bool connecting, bool inbound,
+			 const timespec &now);
 
 } // namespace passt

@@ -21,10 +21,10 @@ struct SpliceCtx;
 
 // Timeouts (milliseconds) and the period of the scan that enforces them.
 inline constexpr uint32_t TCP_TIMER_INTERVAL_MS = 100;
-inline constexpr uint32_t TCP_HANDSHAKE_TIMEOUT_MS = 10000; // SYN to established
-inline constexpr uint32_t TCP_RTO_MS = 1000;                // retransmission to the guest
-inline constexpr unsigned TCP_MAX_RETRANS = 8;              // then RST both ways
-inline constexpr uint32_t TCP_FIN_TIMEOUT_MS = 60000;       // half-closed, idle
+inline constexpr uint32_t TCP_HANDSHAKE_TIMEOUT_MS = 10000;      // SYN to established
+inline constexpr uint32_t TCP_RTO_MS = 1000;                     // retransmission to the guest
+inline constexpr unsigned TCP_MAX_RETRANS = 8;                   // then RST both ways
+inline constexpr uint32_t TCP_FIN_TIMEOUT_MS = 60000;            // half-closed, idle
 inline constexpr uint32_t TCP_IDLE_TIMEOUT_MS = 2 * 3600 * 1000; // established, idle
 // Window scale we announce to the guest.
 inline constexpr uint8_t TCP_OUR_WSCALE = 8;
@@ -38,12 +38,12 @@ enum class TcpState : uint8_t {
 };
 
 namespace tcpf {
-inline constexpr uint8_t guest_fin = 0x01;  // guest sent FIN (we shut down SHUT_WR)
-inline constexpr uint8_t host_eof = 0x02;   // recv() returned 0 on the socket
-inline constexpr uint8_t fin_sent = 0x04;   // our FIN to the guest is out (seq counted)
-inline constexpr uint8_t fin_acked = 0x08;  // ... and acknowledged
-inline constexpr uint8_t want_out = 0x10;   // EPOLLOUT armed: send a window update
-inline constexpr uint8_t guest_ws = 0x20;   // window scaling agreed with the guest
+inline constexpr uint8_t guest_fin = 0x01;    // guest sent FIN (we shut down SHUT_WR)
+inline constexpr uint8_t host_eof = 0x02;     // recv() returned 0 on the socket
+inline constexpr uint8_t fin_sent = 0x04;     // our FIN to the guest is out (seq counted)
+inline constexpr uint8_t fin_acked = 0x08;    // ... and acknowledged
+inline constexpr uint8_t want_out = 0x10;     // EPOLLOUT armed: send a window update
+inline constexpr uint8_t guest_ws = 0x20;     // window scaling agreed with the guest
 inline constexpr uint8_t data_dropped = 0x40; // guest data refused by the socket
 inline constexpr uint8_t ack_pending = 0x80;  // in TcpCtx::ack_pending, ACK at flush
 } // namespace tcpf
@@ -53,21 +53,21 @@ struct TcpFlow {
 	int32_t sock = -1;
 	TcpState state = TcpState::Connecting;
 	uint8_t flags = 0;
-	uint8_t guest_wscale = 0;   // shift for the guest's window field
+	uint8_t guest_wscale = 0; // shift for the guest's window field
 	uint8_t dup_acks = 0;
-	uint8_t retrans = 0;        // consecutive timeouts
+	uint8_t retrans = 0; // consecutive timeouts
 	uint8_t listener_v6 = 0;
-	uint16_t guest_mss = 536;   // from the guest's SYN / SYN-ACK
-	uint32_t snd_una = 0;       // towards the guest: oldest unacknowledged
-	uint32_t snd_nxt = 0;       //   next sequence number to send
-	uint32_t snd_max = 0;       //   highest snd_nxt so far (before rewinds)
-	uint32_t rcv_nxt = 0;       // from the guest: next expected sequence number
-	uint32_t guest_wnd = 0;     // the guest's receive window, bytes (scaled)
-	uint32_t last_wnd = 0;      // last window we advertised, bytes
-	uint32_t last_ack_wnd = 0;  // the guest's last window field (dup ACK check)
-	uint32_t flow_label = 0;    // IPv6 flow label of frames to the guest
-	uint32_t events = 0;        // epoll events registered for sock
-	int64_t deadline_ns = 0;    // retransmission / handshake / FIN timer; 0: none
+	uint16_t guest_mss = 536;  // from the guest's SYN / SYN-ACK
+	uint32_t snd_una = 0;      // towards the guest: oldest unacknowledged
+	uint32_t snd_nxt = 0;      //   next sequence number to send
+	uint32_t snd_max = 0;      //   highest snd_nxt so far (before rewinds)
+	uint32_t rcv_nxt = 0;      // from the guest: next expected sequence number
+	uint32_t guest_wnd = 0;    // the guest's receive window, bytes (scaled)
+	uint32_t last_wnd = 0;     // last window we advertised, bytes
+	uint32_t last_ack_wnd = 0; // the guest's last window field (dup ACK check)
+	uint32_t flow_label = 0;   // IPv6 flow label of frames to the guest
+	uint32_t events = 0;       // epoll events registered for sock
+	int64_t deadline_ns = 0;   // retransmission / handshake / FIN timer; 0: none
 };
 
 struct TcpListener {
@@ -82,7 +82,7 @@ struct TcpStats {
 	uint64_t conns_out = 0, conns_in = 0;
 	uint64_t rst_to_guest = 0;
 	uint64_t retransmits = 0;
-	uint64_t dropped = 0; // malformed or unmatched frames
+	uint64_t dropped = 0;       // malformed or unmatched frames
 	uint64_t partial_sends = 0; // guest data the socket didn't take (all)
 	uint64_t holes = 0;         // guest segments beyond rcv_nxt
 	uint64_t wnd_updates = 0;   // window updates on EPOLLOUT
@@ -96,14 +96,14 @@ struct TcpCtx {
 	FlowTable &flows;
 
 	// Filled by tcp_init().
-	SipKey key{};                      // ISNs and IPv6 flow labels
+	SipKey key{}; // ISNs and IPv6 flow labels
 	// Inbound (-t) sockets. The slot of an entry is its EpollRef index and
 	// stays fixed while it is open (fwd/listeners.h).
 	ListenerSlots<TcpListener> listeners;
 	// "-t auto": ports whose listener failed to open (already bound on the
 	// host, ...) per family, so that retries every scan log only once.
 	PortBitmap auto_failed[2];
-	bool peek_off = true;              // SO_PEEK_OFF works on TCP sockets
+	bool peek_off = true; // SO_PEEK_OFF works on TCP sockets
 	// Flows whose ACK for in-order guest data waits for the end of the
 	// batch (out.flush()): one ACK per flow and batch. Capacity fixed at
 	// init; empty capacity (no flush hook in the backend): ACK at once.

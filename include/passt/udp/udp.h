@@ -33,23 +33,24 @@ struct UdpFlow {
 	// socket the peer wrote to, which the flow does not own.
 	int sock = -1;
 	bool inbound = false;
-	uint32_t scope_id = 0;    // interface of a link-local IPv6 host peer
-	uint64_t to_host = 0;     // datagrams forwarded guest -> host
-	uint64_t to_guest = 0;    // datagrams forwarded host -> guest
+	uint32_t scope_id = 0; // interface of a link-local IPv6 host peer
+	uint64_t to_host = 0;  // datagrams forwarded guest -> host
+	uint64_t to_guest = 0; // datagrams forwarded host -> guest
 };
 
 // Counters, for tests and debugging.
 struct UdpStats {
 	uint64_t flows_opened = 0, flows_closed = 0, flows_expired = 0;
-	uint64_t to_host = 0, to_guest = 0;  // datagrams forwarded
-	uint64_t malformed = 0;     // guest frames that failed to parse/verify
-	uint64_t bcast_dropped = 0; // guest datagrams to broadcast/multicast
-	uint64_t unforwardable = 0; // no NAT result, no socket, no flow entry
-	uint64_t send_failed = 0;   // accepted guest datagrams not sent: the socket
-				    // refused them, or their flow closed first
-	uint64_t send_batches = 0;  // sendmmsg() calls made for guest datagrams
-	uint64_t oversize = 0;      // host datagrams larger than the MTU allows
-	uint64_t tap_dropped = 0;   // frames the tap output refused
+	uint64_t to_host = 0, to_guest = 0; // datagrams forwarded
+	uint64_t malformed = 0;             // guest frames that failed to parse/verify
+	uint64_t bcast_dropped = 0;         // guest datagrams to broadcast/multicast
+	uint64_t unforwardable = 0;         // no NAT result, no socket, no flow entry
+	// Accepted guest datagrams not sent: the socket refused them, or their
+	// flow closed first.
+	uint64_t send_failed = 0;
+	uint64_t send_batches = 0; // sendmmsg() calls made for guest datagrams
+	uint64_t oversize = 0;     // host datagrams larger than the MTU allows
+	uint64_t tap_dropped = 0;  // frames the tap output refused
 };
 
 // Guest datagrams queued by udp_tap_input() per flush at most: a full
@@ -62,8 +63,8 @@ struct UdpTxEntry {
 	const std::byte *data = nullptr;
 	size_t len = 0;
 	uint32_t flow = 0;
-	int sock = -1;     // the flow's socket
-	timespec when{};   // for the flow's last_active once sent
+	int sock = -1;   // the flow's socket
+	timespec when{}; // for the flow's last_active once sent
 };
 
 struct UdpTxQueue {
@@ -74,8 +75,8 @@ struct UdpTxQueue {
 // One bound socket of an inbound (-u) rule.
 struct UdpListener {
 	int fd = -1;
-	uint16_t port = 0;   // the port it listens on
-	uint16_t rule = 0;   // index into Config::udp_in.rules
+	uint16_t port = 0; // the port it listens on
+	uint16_t rule = 0; // index into Config::udp_in.rules
 	bool v6 = false;
 };
 

@@ -88,15 +88,15 @@ struct UdpSpliceListener {
 	uint16_t target = 0; // port on the host's loopback
 	uint32_t rule = 0;   // index in c.udp_out.rules
 	bool v6 = false;
-	bool scan = false;   // opened by udp_splice_listen_sync() ("-U auto")
+	bool scan = false; // opened by udp_splice_listen_sync() ("-U auto")
 };
 
 struct UdpSpliceStats {
 	uint64_t flows_opened = 0, flows_closed = 0, flows_expired = 0;
-	uint64_t fwd = 0, back = 0;   // datagrams forwarded (peer -> target, back)
-	uint64_t send_failed = 0;     // datagrams a socket refused (buffer full, ...)
-	uint64_t unforwardable = 0;   // no flow entry or no socket for a new peer
-	uint64_t truncated = 0;       // datagrams larger than a batch slot
+	uint64_t fwd = 0, back = 0; // datagrams forwarded (peer -> target, back)
+	uint64_t send_failed = 0;   // datagrams a socket refused (buffer full, ...)
+	uint64_t unforwardable = 0; // no flow entry or no socket for a new peer
+	uint64_t truncated = 0;     // datagrams larger than a batch slot
 };
 
 struct UdpSpliceCtx {
@@ -143,8 +143,8 @@ void udp_splice_handler(UdpSpliceCtx &ctx, EpollRef ref, uint32_t events, const 
 // fwd_splice_ns_target() picks, of the peer's family; a new flow's socket
 // is connected to it, an existing flow keeps its own). payload must stay
 // valid until udp_splice_flush(). False if dropped (counted).
-bool udp_splice_from_host(UdpSpliceCtx &ctx, int listen_fd, const InAny &bound_addr,
-			  uint16_t port, const InAny &peer, uint16_t peer_port, const InAny &target,
+bool udp_splice_from_host(UdpSpliceCtx &ctx, int listen_fd, const InAny &bound_addr, uint16_t port,
+			  const InAny &peer, uint16_t peer_port, const InAny &target,
 			  uint16_t target_port, std::span<const std::byte> payload,
 			  const timespec &now);
 // Send what udp_splice_from_host() queued (sendmmsg per socket).
