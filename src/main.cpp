@@ -44,6 +44,7 @@
 #include "passt/core/epoll.h"
 #include "passt/core/log.h"
 #include "passt/core/pcap.h"
+#include "passt/core/stats.h"
 #include "passt/host/isolation.h"
 #include "passt/host/ns.h"
 #include "passt/host/pasta_net.h"
@@ -113,8 +114,6 @@ void reject_unsupported(const Config &c) {
 		refuse("-c/--conf-path");
 	if (!c.repair_path.empty())
 		refuse("--repair-path");
-	if (c.stats_delay)
-		refuse("--stats");
 	if (c.splice_only)
 		refuse("--splice-only");
 	if (explicit_fwd(c.tcp_out) && c.mode != Mode::Pasta)
@@ -207,6 +206,7 @@ struct Core {
 	std::unique_ptr<TcpCtx> tcp;
 	std::unique_ptr<UdpCtx> udp;
 	std::unique_ptr<FramePool<1024>> pool;
+	std::unique_ptr<EventStats> event_stats; // --stats
 };
 
 bool on_tap_icmp(void *ctx, std::span<std::byte> frame, const timespec &now) {
@@ -315,6 +315,11 @@ void core_init(Core &k, const Config &c, void (*tap_gone)(Core &, int)) {
 		&k.demux);
 	if (k.loop.add(k.sfd, EPOLLIN, EpollRef{RefKind::Signal, k.sfd, 0}) < 0)
 		die("epoll_ctl: %s", strerror(errno));
+	if (c.stats_delay) {
+		k.event_stats.reset(new EventStats(k.loop));
+		if (stats_start(k.loop, *k.event_stats, c.stats_delay, STDERR_FILENO) < 0)
+			die("--stats: no timer left");
+	}
 }
 
 // The guest went away: its flows mean nothing to the next one (TCP peers on

@@ -84,6 +84,8 @@ int EventLoop::remove(int fd) {
 void EventLoop::dispatch(const epoll_event &ev, const timespec &now) {
 	EpollRef ref = EpollRef::unpack(ev.data.u64);
 	size_t k = size_t(ref.kind);
+	if (k < size_t(RefKind::Count))
+		counts_[k]++;
 	if (k < size_t(RefKind::Count) && handlers_[k].fn) {
 		handlers_[k].fn(handlers_[k].ctx, ref, ev.events, now);
 		return;

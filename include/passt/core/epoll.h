@@ -121,6 +121,14 @@ public:
 
 	Timers &timers() { return timers_; }
 
+	bool has_handler(RefKind kind) const {
+		return size_t(kind) < size_t(RefKind::Count) && handlers_[size_t(kind)].fn;
+	}
+	// Events dispatched so far, by kind (for --stats).
+	uint64_t events_of(RefKind kind) const {
+		return size_t(kind) < size_t(RefKind::Count) ? counts_[size_t(kind)] : 0;
+	}
+
 private:
 	int ctl(int op, int fd, uint32_t events, EpollRef ref);
 	void dispatch(const epoll_event &ev, const timespec &now);
@@ -133,6 +141,7 @@ private:
 	Fd epfd_;
 	bool running_ = true;
 	Slot handlers_[size_t(RefKind::Count)];
+	uint64_t counts_[size_t(RefKind::Count)] = {};
 	Timers timers_;
 	epoll_event events_[MAX_EVENTS] = {};
 	int batch_n_ = 0;   // events in the batch being dispatched
