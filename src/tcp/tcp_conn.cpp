@@ -3,10 +3,10 @@
 // accepted on a listener (SYN to the guest), and close or reset them. The
 // per-flow state set up here is described in tcp.cpp.
 //
-// System calls: socket, bind, connect, setsockopt (TCP_NODELAY,
-// SO_PEEK_OFF, SO_BINDTODEVICE, SO_LINGER), getsockopt (SO_ERROR),
-// getsockname, getpeername, close.
-// #syscalls bind close connect getpeername getsockname getsockopt setsockopt socket
+// System calls: setsockopt (TCP_NODELAY, SO_PEEK_OFF, SO_LINGER),
+// getsockopt (SO_ERROR), getsockname, getpeername, close. The host socket
+// itself is opened, bound and connected by host_sock_open() (host_sock.cpp).
+// #syscalls close getpeername getsockname getsockopt setsockopt
 #include <cerrno>
 #include <cstring>
 
