@@ -27,6 +27,14 @@ namespace passt::test {
 		}                                                                               \
 	} while (0)
 
+// In a child body: run a check helper that returns such an exit code, and
+// return it if it is not 0.
+#define CHK_OK(expr)                       \
+	do {                               \
+		if (int rc_ = (expr); rc_) \
+			return rc_;        \
+	} while (0)
+
 // Exit code of a child body that found its environment lacking (no user
 // namespaces, no /dev/net/tun): the test is skipped, not failed.
 inline constexpr int CHILD_SKIP = 77;

@@ -28,6 +28,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fork_test_util.h"
+#include "netns_test_util.h"
 #include "passt/core/epoll.h"
 #include "passt/core/util.h"
 #include "passt/flow/flow.h"
@@ -137,60 +139,46 @@ Bytes gw6(uint16_t id, uint16_t seq, const Bytes &data) {
 	return echo6(v6("2001:db8::2"), v6("fe80::1"), id, seq, data);
 }
 
-// Failure reporting inside the child: print and return non-zero.
-#define CHECK(cond)                                                                              \
-	do {                                                                                     \
-		if (!(cond)) {                                                                   \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			return 1;                                                                \
-		}                                                                                \
-	} while (0)
-#define CHECK_OK(expr)                     \
-	do {                               \
-		if (int rc_ = (expr); rc_) \
-			return rc_;        \
-	} while (0)
-
 // An echo reply frame for the guest, verified field by field.
 int check_reply4(const Bytes &f, Ipv4Addr src, Ipv4Addr dst, uint16_t id, uint16_t seq,
 		 const Bytes &data) {
-	CHECK(f.size() == 14 + 20 + 8 + data.size());
-	CHECK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
-	CHECK(std::memcmp(f.data() + 6, OUR_MAC.b.data(), 6) == 0);
-	CHECK(get16(f, 12) == 0x0800);
-	CHECK(uint8_t(f[14]) == 0x45);
-	CHECK(get16(f, 16) == 20 + 8 + data.size());
-	CHECK(uint8_t(f[23]) == 1);
-	CHECK(fold(sum16(f.data() + 14, 20)) == 0); // header checksum
-	CHECK(std::memcmp(f.data() + 26, src.b.data(), 4) == 0);
-	CHECK(std::memcmp(f.data() + 30, dst.b.data(), 4) == 0);
-	CHECK(uint8_t(f[34]) == 0); // echo reply
-	CHECK(uint8_t(f[35]) == 0);
-	CHECK(fold(sum16(f.data() + 34, 8 + data.size())) == 0);
-	CHECK(get16(f, 38) == id);
-	CHECK(get16(f, 40) == seq);
-	CHECK(std::memcmp(f.data() + 42, data.data(), data.size()) == 0);
+	CHK(f.size() == 14 + 20 + 8 + data.size());
+	CHK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
+	CHK(std::memcmp(f.data() + 6, OUR_MAC.b.data(), 6) == 0);
+	CHK(get16(f, 12) == 0x0800);
+	CHK(uint8_t(f[14]) == 0x45);
+	CHK(get16(f, 16) == 20 + 8 + data.size());
+	CHK(uint8_t(f[23]) == 1);
+	CHK(fold(sum16(f.data() + 14, 20)) == 0); // header checksum
+	CHK(std::memcmp(f.data() + 26, src.b.data(), 4) == 0);
+	CHK(std::memcmp(f.data() + 30, dst.b.data(), 4) == 0);
+	CHK(uint8_t(f[34]) == 0); // echo reply
+	CHK(uint8_t(f[35]) == 0);
+	CHK(fold(sum16(f.data() + 34, 8 + data.size())) == 0);
+	CHK(get16(f, 38) == id);
+	CHK(get16(f, 40) == seq);
+	CHK(std::memcmp(f.data() + 42, data.data(), data.size()) == 0);
 	return 0;
 }
 
 int check_reply6(const Bytes &f, const Ipv6Addr &src, const Ipv6Addr &dst, uint16_t id,
 		 uint16_t seq, const Bytes &data) {
 	size_t icmp_len = 8 + data.size();
-	CHECK(f.size() == 14 + 40 + icmp_len);
-	CHECK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
-	CHECK(std::memcmp(f.data() + 6, OUR_MAC.b.data(), 6) == 0);
-	CHECK(get16(f, 12) == 0x86dd);
-	CHECK((uint8_t(f[14]) >> 4) == 6);
-	CHECK(get16(f, 18) == icmp_len);
-	CHECK(uint8_t(f[20]) == 58);
-	CHECK(std::memcmp(f.data() + 22, src.b.data(), 16) == 0);
-	CHECK(std::memcmp(f.data() + 38, dst.b.data(), 16) == 0);
-	CHECK(uint8_t(f[54]) == 129);
-	CHECK(uint8_t(f[55]) == 0);
-	CHECK(fold(sum16(f.data() + 54, icmp_len, pseudo6(src, dst, uint32_t(icmp_len)))) == 0);
-	CHECK(get16(f, 58) == id);
-	CHECK(get16(f, 60) == seq);
-	CHECK(std::memcmp(f.data() + 62, data.data(), data.size()) == 0);
+	CHK(f.size() == 14 + 40 + icmp_len);
+	CHK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
+	CHK(std::memcmp(f.data() + 6, OUR_MAC.b.data(), 6) == 0);
+	CHK(get16(f, 12) == 0x86dd);
+	CHK((uint8_t(f[14]) >> 4) == 6);
+	CHK(get16(f, 18) == icmp_len);
+	CHK(uint8_t(f[20]) == 58);
+	CHK(std::memcmp(f.data() + 22, src.b.data(), 16) == 0);
+	CHK(std::memcmp(f.data() + 38, dst.b.data(), 16) == 0);
+	CHK(uint8_t(f[54]) == 129);
+	CHK(uint8_t(f[55]) == 0);
+	CHK(fold(sum16(f.data() + 54, icmp_len, pseudo6(src, dst, uint32_t(icmp_len)))) == 0);
+	CHK(get16(f, 58) == id);
+	CHK(get16(f, 60) == seq);
+	CHK(std::memcmp(f.data() + 62, data.data(), data.size()) == 0);
 	return 0;
 }
 
@@ -234,101 +222,18 @@ struct Harness {
 	}
 };
 
-bool write_file(const char *path, const char *text) {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = write(fd, text, strlen(text));
-	close(fd);
-	return n == ssize_t(strlen(text));
-}
-
-bool set_if_up(int s, const char *name) {
-	ifreq ifr{};
-	std::strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-		return false;
-	ifr.ifr_flags = short(ifr.ifr_flags | IFF_UP);
-	return ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
-}
-
-// Add an IPv4 address on lo as an alias ("lo:N").
-bool add_lo_addr(int s, const char *label, Ipv4Addr a) {
-	ifreq ifr{};
-	std::strncpy(ifr.ifr_name, label, IFNAMSIZ - 1);
-	sockaddr_in sin{};
-	sin.sin_family = AF_INET;
-	std::memcpy(&sin.sin_addr, a.b.data(), 4);
-	std::memcpy(&ifr.ifr_addr, &sin, sizeof(sin));
-	if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
-		return false;
-	return set_if_up(s, label);
-}
-
-constexpr int EXIT_NO_NS = 77;
-
-// New user + network namespace with lo up and ping sockets allowed.
-int enter_sandbox(bool allow_ping = true) {
-	uid_t uid = getuid();
-	gid_t gid = getgid();
-	if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0) {
-		fprintf(stderr, "unshare: %s\n", strerror(errno));
-		return EXIT_NO_NS;
-	}
-	char map[64];
-	snprintf(map, sizeof(map), "0 %u 1", unsigned(uid));
-	if (!write_file("/proc/self/uid_map", map))
-		return EXIT_NO_NS;
-	write_file("/proc/self/setgroups", "deny");
-	snprintf(map, sizeof(map), "0 %u 1", unsigned(gid));
-	if (!write_file("/proc/self/gid_map", map))
-		return EXIT_NO_NS;
-
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || !set_if_up(s, "lo")) {
-		fprintf(stderr, "lo up: %s\n", strerror(errno));
-		return 1;
-	}
-	// Extra local addresses: 198.51.100.2 stands for the guest's address
-	// on the host, 203.0.113.1 for some other host.
-	bool ok = add_lo_addr(s, "lo:1", v4("198.51.100.2")) &&
-		  add_lo_addr(s, "lo:2", v4("203.0.113.1"));
-	close(s);
-	if (!ok) {
-		fprintf(stderr, "lo addresses: %s\n", strerror(errno));
-		return 1;
-	}
-	// A new namespace starts with ping sockets disabled ("1 0"). The full
-	// range is refused where only our own group is mapped: then just ours.
-	if (allow_ping && !write_file("/proc/sys/net/ipv4/ping_group_range", "0 2147483647") &&
-	    !write_file("/proc/sys/net/ipv4/ping_group_range", "0 0")) {
-		fprintf(stderr, "ping_group_range: %s\n", strerror(errno));
-		return 1;
-	}
-	return 0;
-}
-
-// Run body in a sandboxed child; report its outcome to googletest.
+// Run body in a forked child in a new user and network namespace with
+// lo:1 198.51.100.2 (the guest's
+// address on the host), lo:2 203.0.113.1 (some other host) and ping sockets; its exit code is the test's outcome.
 void run_sandboxed(const std::function<int()> &body, bool allow_ping = true,
 		   unsigned timeout_s = 20) {
-	fflush(nullptr);
-	pid_t pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		alarm(timeout_s);
-		int rc = enter_sandbox(allow_ping);
-		if (!rc)
-			rc = body();
-		fflush(nullptr);
-		_exit(rc);
-	}
-	int status = 0;
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_NO_NS)
-		GTEST_SKIP() << "user/network namespaces unavailable";
-	ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status)
-				       << (WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
-	EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed, see its output above";
+	RUN_FORKED(
+		[&] {
+			int rc = passt::test::enter_netns({v4("198.51.100.2"), v4("203.0.113.1")},
+							  allow_ping);
+			return rc ? rc : body();
+		},
+		timeout_s);
 }
 
 bool fd_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
@@ -340,36 +245,36 @@ bool fd_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
 TEST(IcmpSock, Echo4ToGatewayReachesHostLoopback) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		Bytes data = payload_for(1, 56);
 		Bytes req = gw4(0x1234, 7, data);
 		timespec now = now_monotonic();
-		CHECK(icmp_tap_input(h.ctx, req, now));
-		CHECK(h.flows.in_use() == 1);
-		CHECK(h.wait_frames(1));
-		CHECK_OK(check_reply4(h.out.frames[0], v4("192.0.2.1"), v4("192.0.2.2"), 0x1234, 7,
-				      data));
-		CHECK(h.out.flushes >= 1);
+		CHK(icmp_tap_input(h.ctx, req, now));
+		CHK(h.flows.in_use() == 1);
+		CHK(h.wait_frames(1));
+		CHK_OK(check_reply4(h.out.frames[0], v4("192.0.2.1"), v4("192.0.2.2"), 0x1234, 7,
+				    data));
+		CHK(h.out.flushes >= 1);
 
 		// The flow records both sides.
 		const Flow *f = h.flows.get(0);
-		CHECK(f && f->type == FlowType::Ping4);
-		CHECK(f->host().peer_addr == InAny(Ipv4Addr::loopback()));
-		CHECK(f->guest().our_addr == InAny(v4("192.0.2.1")));
-		CHECK(f->guest().peer_port == 0x1234);
-		CHECK(f->state<PingFlow>().host_id == f->host().our_port);
+		CHK(f && f->type == FlowType::Ping4);
+		CHK(f->host().peer_addr == InAny(Ipv4Addr::loopback()));
+		CHK(f->guest().our_addr == InAny(v4("192.0.2.1")));
+		CHK(f->guest().peer_port == 0x1234);
+		CHK(f->state<PingFlow>().host_id == f->host().our_port);
 
 		// A second request of the session reuses the flow and socket.
 		int sock = f->state<PingFlow>().sock;
 		Bytes req2 = gw4(0x1234, 8, data);
-		CHECK(icmp_tap_input(h.ctx, req2, now_monotonic()));
-		CHECK(h.flows.in_use() == 1);
-		CHECK(h.flows.get(0)->state<PingFlow>().sock == sock);
-		CHECK(h.wait_frames(2));
-		CHECK_OK(check_reply4(h.out.frames[1], v4("192.0.2.1"), v4("192.0.2.2"), 0x1234, 8,
-				      data));
-		CHECK(h.flows.get(0)->state<PingFlow>().sent == 2);
-		CHECK(h.flows.get(0)->state<PingFlow>().received == 2);
+		CHK(icmp_tap_input(h.ctx, req2, now_monotonic()));
+		CHK(h.flows.in_use() == 1);
+		CHK(h.flows.get(0)->state<PingFlow>().sock == sock);
+		CHK(h.wait_frames(2));
+		CHK_OK(check_reply4(h.out.frames[1], v4("192.0.2.1"), v4("192.0.2.2"), 0x1234, 8,
+				    data));
+		CHK(h.flows.get(0)->state<PingFlow>().sent == 2);
+		CHK(h.flows.get(0)->state<PingFlow>().received == 2);
 		return 0;
 	});
 }
@@ -377,24 +282,24 @@ TEST(IcmpSock, Echo4ToGatewayReachesHostLoopback) {
 TEST(IcmpSock, Echo6ToGatewayReachesHostLoopback) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		Bytes data = payload_for(2, 100);
 		Ipv6Addr guest = v6("2001:db8::2"), gw = v6("fe80::1");
 		Bytes req = echo6(guest, gw, 0xbeef, 1, data);
-		CHECK(icmp_tap_input(h.ctx, req, now_monotonic()));
-		CHECK(h.wait_frames(1));
-		CHECK_OK(check_reply6(h.out.frames[0], gw, guest, 0xbeef, 1, data));
+		CHK(icmp_tap_input(h.ctx, req, now_monotonic()));
+		CHK(h.wait_frames(1));
+		CHK_OK(check_reply6(h.out.frames[0], gw, guest, 0xbeef, 1, data));
 		const Flow *f = h.flows.get(0);
-		CHECK(f && f->type == FlowType::Ping6);
-		CHECK(f->host().peer_addr == InAny(Ipv6Addr::loopback()));
+		CHK(f && f->type == FlowType::Ping6);
+		CHK(f->host().peer_addr == InAny(Ipv6Addr::loopback()));
 
 		// Link-local guest source works the same.
 		Ipv6Addr ll = v6("fe80::5054:ff:fe12:3456");
 		Bytes req2 = echo6(ll, gw, 0xbeef, 2, data);
-		CHECK(icmp_tap_input(h.ctx, req2, now_monotonic()));
-		CHECK(h.flows.in_use() == 2);
-		CHECK(h.wait_frames(2));
-		CHECK_OK(check_reply6(h.out.frames[1], gw, ll, 0xbeef, 2, data));
+		CHK(icmp_tap_input(h.ctx, req2, now_monotonic()));
+		CHK(h.flows.in_use() == 2);
+		CHK(h.wait_frames(2));
+		CHK_OK(check_reply6(h.out.frames[1], gw, ll, 0xbeef, 2, data));
 		return 0;
 	});
 }
@@ -405,7 +310,7 @@ TEST(IcmpSock, Echo6ToGatewayReachesHostLoopback) {
 TEST(IcmpSock, ConcurrentIdsAndIdRestore) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		h.c.ip4.map_guest_addr = v4("192.0.2.3");
 		h.c.ip4.addr = v4("198.51.100.2"); // on lo in the sandbox
 		Ipv4Addr guest = v4("198.51.100.2");
@@ -414,16 +319,16 @@ TEST(IcmpSock, ConcurrentIdsAndIdRestore) {
 		for (int i = 0; i < N; i++) {
 			Bytes req = echo4(guest, v4("192.0.2.1"), uint16_t(100 + i), uint16_t(i),
 					  payload_for(uint16_t(i), 16 + i));
-			CHECK(icmp_tap_input(h.ctx, req, now));
+			CHK(icmp_tap_input(h.ctx, req, now));
 		}
-		CHECK(h.flows.in_use() == N);
+		CHK(h.flows.in_use() == N);
 		// Same id as the first session, other destinations: the mapped
 		// guest address and a plain address.
 		Bytes r1 = echo4(guest, v4("192.0.2.3"), 100, 500, payload_for(50, 20));
 		Bytes r2 = echo4(guest, v4("203.0.113.1"), 100, 501, payload_for(51, 24));
-		CHECK(icmp_tap_input(h.ctx, r1, now));
-		CHECK(icmp_tap_input(h.ctx, r2, now));
-		CHECK(h.flows.in_use() == N + 2);
+		CHK(icmp_tap_input(h.ctx, r1, now));
+		CHK(icmp_tap_input(h.ctx, r2, now));
+		CHK(h.flows.in_use() == N + 2);
 
 		// One socket per session, each with its own identifier.
 		std::vector<int> socks, ids;
@@ -432,34 +337,34 @@ TEST(IcmpSock, ConcurrentIdsAndIdRestore) {
 			ids.push_back(f.state<PingFlow>().host_id);
 		});
 		std::sort(socks.begin(), socks.end());
-		CHECK(std::unique(socks.begin(), socks.end()) == socks.end());
+		CHK(std::unique(socks.begin(), socks.end()) == socks.end());
 		std::sort(ids.begin(), ids.end());
-		CHECK(std::unique(ids.begin(), ids.end()) == ids.end());
+		CHK(std::unique(ids.begin(), ids.end()) == ids.end());
 
-		CHECK(h.wait_frames(N + 2));
-		CHECK(h.out.frames.size() == N + 2);
+		CHK(h.wait_frames(N + 2));
+		CHK(h.out.frames.size() == N + 2);
 		std::vector<bool> seen(N + 2);
 		for (const Bytes &f : h.out.frames) {
-			CHECK(f.size() >= 42);
+			CHK(f.size() >= 42);
 			uint16_t seq = get16(f, 40);
 			if (seq < N) {
 				uint16_t id = uint16_t(100 + seq);
-				CHECK_OK(check_reply4(f, v4("192.0.2.1"), guest, id, seq,
-						      payload_for(seq, 16 + seq)));
+				CHK_OK(check_reply4(f, v4("192.0.2.1"), guest, id, seq,
+						    payload_for(seq, 16 + seq)));
 				seen[seq] = true;
 			} else if (seq == 500) {
-				CHECK_OK(check_reply4(f, v4("192.0.2.3"), guest, 100, 500,
-						      payload_for(50, 20)));
+				CHK_OK(check_reply4(f, v4("192.0.2.3"), guest, 100, 500,
+						    payload_for(50, 20)));
 				seen[N] = true;
 			} else {
-				CHECK(seq == 501);
-				CHECK_OK(check_reply4(f, v4("203.0.113.1"), guest, 100, 501,
-						      payload_for(51, 24)));
+				CHK(seq == 501);
+				CHK_OK(check_reply4(f, v4("203.0.113.1"), guest, 100, 501,
+						    payload_for(51, 24)));
 				seen[N + 1] = true;
 			}
 		}
 		for (bool s : seen)
-			CHECK(s);
+			CHK(s);
 		return 0;
 	});
 }
@@ -467,38 +372,38 @@ TEST(IcmpSock, ConcurrentIdsAndIdRestore) {
 TEST(IcmpSock, IdleFlowsExpire) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		timespec t0 = now_monotonic();
-		CHECK(icmp_tap_input(h.ctx, gw4(1, 1, payload_for(1, 8)), t0));
-		CHECK(icmp_tap_input(h.ctx, gw6(2, 1, payload_for(2, 8)), t0));
-		CHECK(h.wait_frames(2));
+		CHK(icmp_tap_input(h.ctx, gw4(1, 1, payload_for(1, 8)), t0));
+		CHK(icmp_tap_input(h.ctx, gw6(2, 1, payload_for(2, 8)), t0));
+		CHK(h.wait_frames(2));
 		int s0 = h.flows.get(0)->state<PingFlow>().sock;
 		int s1 = h.flows.get(1)->state<PingFlow>().sock;
-		CHECK(fd_open(s0) && fd_open(s1));
+		CHK(fd_open(s0) && fd_open(s1));
 
 		// Keep flow 1 busy; flow 0 goes idle.
 		timespec t30 = timespec_add_ms(now_monotonic(), 30000);
-		CHECK(icmp_tap_input(h.ctx, gw6(2, 2, payload_for(2, 8)), t30));
-		CHECK(icmp_timer(h.ctx, timespec_add_ms(t0, 59000)) == 0);
-		CHECK(h.flows.in_use() == 2);
-		CHECK(icmp_timer(h.ctx, timespec_add_ms(now_monotonic(), 61000)) == 1);
-		CHECK(h.flows.in_use() == 1);
-		CHECK(h.flows.get(0) == nullptr);
-		CHECK(!fd_open(s0));
-		CHECK(fd_open(s1));
+		CHK(icmp_tap_input(h.ctx, gw6(2, 2, payload_for(2, 8)), t30));
+		CHK(icmp_timer(h.ctx, timespec_add_ms(t0, 59000)) == 0);
+		CHK(h.flows.in_use() == 2);
+		CHK(icmp_timer(h.ctx, timespec_add_ms(now_monotonic(), 61000)) == 1);
+		CHK(h.flows.in_use() == 1);
+		CHK(h.flows.get(0) == nullptr);
+		CHK(!fd_open(s0));
+		CHK(fd_open(s1));
 
 		// The periodic timer registered by icmp_init() does the same.
-		CHECK(h.loop.timers().run_due(timespec_add_ms(now_monotonic(), 100000)) >= 1);
-		CHECK(h.flows.in_use() == 0);
-		CHECK(!fd_open(s1));
+		CHK(h.loop.timers().run_due(timespec_add_ms(now_monotonic(), 100000)) >= 1);
+		CHK(h.flows.in_use() == 0);
+		CHK(!fd_open(s1));
 
 		// A new request after expiry opens a new session.
 		size_t before = h.out.frames.size();
-		CHECK(icmp_tap_input(h.ctx, gw4(1, 2, payload_for(1, 8)), now_monotonic()));
-		CHECK(h.flows.in_use() == 1);
-		CHECK(h.wait_frames(before + 1));
-		CHECK_OK(check_reply4(h.out.frames.back(), v4("192.0.2.1"), v4("192.0.2.2"), 1, 2,
-				      payload_for(1, 8)));
+		CHK(icmp_tap_input(h.ctx, gw4(1, 2, payload_for(1, 8)), now_monotonic()));
+		CHK(h.flows.in_use() == 1);
+		CHK(h.wait_frames(before + 1));
+		CHK_OK(check_reply4(h.out.frames.back(), v4("192.0.2.1"), v4("192.0.2.2"), 1, 2,
+				    payload_for(1, 8)));
 		return 0;
 	});
 }
@@ -509,13 +414,13 @@ TEST(IcmpSock, PingGroupRangeExcludesUs) {
 	run_sandboxed(
 		[] {
 			Harness h;
-			CHECK_OK(h.init());
+			CHK_OK(h.init());
 			for (int i = 0; i < 20; i++) {
 				Bytes req = gw4(uint16_t(i), 1, payload_for(1, 8));
-				CHECK(!icmp_tap_input(h.ctx, req, now_monotonic()));
+				CHK(!icmp_tap_input(h.ctx, req, now_monotonic()));
 			}
-			CHECK(h.flows.in_use() == 0);
-			CHECK(h.out.frames.empty());
+			CHK(h.flows.in_use() == 0);
+			CHK(h.out.frames.empty());
 			return 0;
 		},
 		false);
@@ -524,18 +429,18 @@ TEST(IcmpSock, PingGroupRangeExcludesUs) {
 TEST(IcmpSock, UnreachableDestinationNotFatal) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		// No route to this address in the sandbox: sendto() fails.
 		for (int i = 0; i < 10; i++) {
 			Bytes req = echo4(v4("192.0.2.2"), v4("192.0.2.77"), 9, uint16_t(i),
 					  payload_for(1, 8));
-			CHECK(!icmp_tap_input(h.ctx, req, now_monotonic()));
+			CHK(!icmp_tap_input(h.ctx, req, now_monotonic()));
 		}
-		CHECK(h.flows.in_use() == 1); // the session stays until it expires
+		CHK(h.flows.in_use() == 1); // the session stays until it expires
 		Bytes ok = gw4(9, 1, payload_for(1, 8));
-		CHECK(icmp_tap_input(h.ctx, ok, now_monotonic()));
-		CHECK(h.wait_frames(1));
-		CHECK(h.out.frames.size() == 1);
+		CHK(icmp_tap_input(h.ctx, ok, now_monotonic()));
+		CHK(h.wait_frames(1));
+		CHK(h.out.frames.size() == 1);
 		return 0;
 	});
 }
@@ -544,20 +449,20 @@ TEST(IcmpSock, UnreachableDestinationNotFatal) {
 TEST(IcmpSock, StaleEventsIgnored) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
-		CHECK(icmp_tap_input(h.ctx, gw4(3, 1, payload_for(3, 8)), now_monotonic()));
+		CHK_OK(h.init());
+		CHK(icmp_tap_input(h.ctx, gw4(3, 1, payload_for(3, 8)), now_monotonic()));
 		int sock = h.flows.get(0)->state<PingFlow>().sock;
 		EpollRef wrong_fd{RefKind::PingSock, sock + 100, 0};
 		icmp_sock_handler(h.ctx, wrong_fd, EPOLLIN, now_monotonic());
-		CHECK(h.out.frames.empty());
+		CHK(h.out.frames.empty());
 		EpollRef no_flow{RefKind::PingSock, sock, 77};
 		icmp_sock_handler(h.ctx, no_flow, EPOLLIN, now_monotonic());
-		CHECK(h.out.frames.empty());
+		CHK(h.out.frames.empty());
 		icmp_flow_close(h.ctx, 0);
-		CHECK(h.flows.in_use() == 0);
+		CHK(h.flows.in_use() == 0);
 		EpollRef closed{RefKind::PingSock, sock, 0};
 		icmp_sock_handler(h.ctx, closed, EPOLLIN, now_monotonic());
-		CHECK(h.out.frames.empty());
+		CHK(h.out.frames.empty());
 		icmp_flow_close(h.ctx, 0); // twice: ignored
 		return 0;
 	});
@@ -567,14 +472,14 @@ TEST(IcmpSock, StaleEventsIgnored) {
 TEST(IcmpSock, FlowTableFull) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init(2));
+		CHK_OK(h.init(2));
 		timespec now = now_monotonic();
-		CHECK(icmp_tap_input(h.ctx, gw4(1, 1, payload_for(1, 8)), now));
-		CHECK(icmp_tap_input(h.ctx, gw4(2, 1, payload_for(1, 8)), now));
-		CHECK(!icmp_tap_input(h.ctx, gw4(3, 1, payload_for(1, 8)), now));
+		CHK(icmp_tap_input(h.ctx, gw4(1, 1, payload_for(1, 8)), now));
+		CHK(icmp_tap_input(h.ctx, gw4(2, 1, payload_for(1, 8)), now));
+		CHK(!icmp_tap_input(h.ctx, gw4(3, 1, payload_for(1, 8)), now));
 		// Existing sessions still work.
-		CHECK(icmp_tap_input(h.ctx, gw4(1, 2, payload_for(1, 8)), now));
-		CHECK(h.wait_frames(3));
+		CHK(icmp_tap_input(h.ctx, gw4(1, 2, payload_for(1, 8)), now));
+		CHK(h.wait_frames(3));
 		return 0;
 	});
 }

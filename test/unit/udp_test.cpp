@@ -27,6 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fork_test_util.h"
+#include "netns_test_util.h"
 #include "passt/core/epoll.h"
 #include "passt/core/util.h"
 #include "passt/flow/flow.h"
@@ -145,62 +147,48 @@ const Ipv4Addr GW4 = *Ipv4Addr::parse("192.0.2.1");
 const Ipv6Addr GUEST6 = *Ipv6Addr::parse("2001:db8::2");
 const Ipv6Addr GW6 = *Ipv6Addr::parse("fe80::1");
 
-// Failure reporting inside the child: print and return non-zero.
-#define CHECK(cond)                                                                              \
-	do {                                                                                     \
-		if (!(cond)) {                                                                   \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			return 1;                                                                \
-		}                                                                                \
-	} while (0)
-#define CHECK_OK(expr)                     \
-	do {                               \
-		if (int rc_ = (expr); rc_) \
-			return rc_;        \
-	} while (0)
-
 // A frame for the guest, verified field by field.
 int check_frame4(const Bytes &f, Ipv4Addr src, Ipv4Addr dst, uint16_t sport, uint16_t dport,
 		 const Bytes &data) {
 	size_t l4 = 8 + data.size();
-	CHECK(f.size() == 14 + 20 + l4);
-	CHECK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
-	CHECK(std::memcmp(f.data() + 6, OUR_MAC.b.data(), 6) == 0);
-	CHECK(get16(f, 12) == 0x0800);
-	CHECK(uint8_t(f[14]) == 0x45);
-	CHECK(get16(f, 16) == 20 + l4);
-	CHECK(uint8_t(f[23]) == 17);
-	CHECK(uint8_t(f[22]) > 0); // TTL
-	CHECK(fold(sum16(f.data() + 14, 20)) == 0);
-	CHECK(std::memcmp(f.data() + 26, src.b.data(), 4) == 0);
-	CHECK(std::memcmp(f.data() + 30, dst.b.data(), 4) == 0);
-	CHECK(get16(f, 34) == sport);
-	CHECK(get16(f, 36) == dport);
-	CHECK(get16(f, 38) == l4);
-	CHECK(get16(f, 40) != 0); // we always compute it
-	CHECK(fold(sum16(f.data() + 34, l4, pseudo4(src, dst, uint32_t(l4)))) == 0);
-	CHECK(Bytes(f.begin() + 42, f.end()) == data);
+	CHK(f.size() == 14 + 20 + l4);
+	CHK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
+	CHK(std::memcmp(f.data() + 6, OUR_MAC.b.data(), 6) == 0);
+	CHK(get16(f, 12) == 0x0800);
+	CHK(uint8_t(f[14]) == 0x45);
+	CHK(get16(f, 16) == 20 + l4);
+	CHK(uint8_t(f[23]) == 17);
+	CHK(uint8_t(f[22]) > 0); // TTL
+	CHK(fold(sum16(f.data() + 14, 20)) == 0);
+	CHK(std::memcmp(f.data() + 26, src.b.data(), 4) == 0);
+	CHK(std::memcmp(f.data() + 30, dst.b.data(), 4) == 0);
+	CHK(get16(f, 34) == sport);
+	CHK(get16(f, 36) == dport);
+	CHK(get16(f, 38) == l4);
+	CHK(get16(f, 40) != 0); // we always compute it
+	CHK(fold(sum16(f.data() + 34, l4, pseudo4(src, dst, uint32_t(l4)))) == 0);
+	CHK(Bytes(f.begin() + 42, f.end()) == data);
 	return 0;
 }
 
 int check_frame6(const Bytes &f, const Ipv6Addr &src, const Ipv6Addr &dst, uint16_t sport,
 		 uint16_t dport, const Bytes &data) {
 	size_t l4 = 8 + data.size();
-	CHECK(f.size() == 14 + 40 + l4);
-	CHECK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
-	CHECK(std::memcmp(f.data() + 6, OUR_MAC.b.data(), 6) == 0);
-	CHECK(get16(f, 12) == 0x86dd);
-	CHECK((uint8_t(f[14]) >> 4) == 6);
-	CHECK(get16(f, 18) == l4);
-	CHECK(uint8_t(f[20]) == 17);
-	CHECK(std::memcmp(f.data() + 22, src.b.data(), 16) == 0);
-	CHECK(std::memcmp(f.data() + 38, dst.b.data(), 16) == 0);
-	CHECK(get16(f, 54) == sport);
-	CHECK(get16(f, 56) == dport);
-	CHECK(get16(f, 58) == l4);
-	CHECK(get16(f, 60) != 0); // mandatory over IPv6
-	CHECK(fold(sum16(f.data() + 54, l4, pseudo6(src, dst, uint32_t(l4)))) == 0);
-	CHECK(Bytes(f.begin() + 62, f.end()) == data);
+	CHK(f.size() == 14 + 40 + l4);
+	CHK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
+	CHK(std::memcmp(f.data() + 6, OUR_MAC.b.data(), 6) == 0);
+	CHK(get16(f, 12) == 0x86dd);
+	CHK((uint8_t(f[14]) >> 4) == 6);
+	CHK(get16(f, 18) == l4);
+	CHK(uint8_t(f[20]) == 17);
+	CHK(std::memcmp(f.data() + 22, src.b.data(), 16) == 0);
+	CHK(std::memcmp(f.data() + 38, dst.b.data(), 16) == 0);
+	CHK(get16(f, 54) == sport);
+	CHK(get16(f, 56) == dport);
+	CHK(get16(f, 58) == l4);
+	CHK(get16(f, 60) != 0); // mandatory over IPv6
+	CHK(fold(sum16(f.data() + 54, l4, pseudo6(src, dst, uint32_t(l4)))) == 0);
+	CHK(Bytes(f.begin() + 62, f.end()) == data);
 	return 0;
 }
 
@@ -339,89 +327,15 @@ struct Harness {
 	}
 };
 
-bool write_file(const char *path, const char *text) {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = write(fd, text, strlen(text));
-	close(fd);
-	return n == ssize_t(strlen(text));
-}
-
-bool set_if_up(int s, const char *name) {
-	ifreq ifr{};
-	std::strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-		return false;
-	ifr.ifr_flags = short(ifr.ifr_flags | IFF_UP);
-	return ioctl(s, SIOCSIFFLAGS, &ifr) == 0;
-}
-
-bool add_lo_addr(int s, const char *label, Ipv4Addr a) {
-	ifreq ifr{};
-	std::strncpy(ifr.ifr_name, label, IFNAMSIZ - 1);
-	sockaddr_in sin{};
-	sin.sin_family = AF_INET;
-	std::memcpy(&sin.sin_addr, a.b.data(), 4);
-	std::memcpy(&ifr.ifr_addr, &sin, sizeof(sin));
-	if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
-		return false;
-	return set_if_up(s, label);
-}
-
-constexpr int EXIT_NO_NS = 77;
-
-// New user + network namespace with lo up; 203.0.113.1 on lo stands for a
-// host that is not loopback.
-int enter_sandbox() {
-	uid_t uid = getuid();
-	gid_t gid = getgid();
-	if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0) {
-		fprintf(stderr, "unshare: %s\n", strerror(errno));
-		return EXIT_NO_NS;
-	}
-	char map[64];
-	snprintf(map, sizeof(map), "0 %u 1", unsigned(uid));
-	if (!write_file("/proc/self/uid_map", map))
-		return EXIT_NO_NS;
-	write_file("/proc/self/setgroups", "deny");
-	snprintf(map, sizeof(map), "0 %u 1", unsigned(gid));
-	if (!write_file("/proc/self/gid_map", map))
-		return EXIT_NO_NS;
-
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0 || !set_if_up(s, "lo")) {
-		fprintf(stderr, "lo up: %s\n", strerror(errno));
-		return 1;
-	}
-	bool ok = add_lo_addr(s, "lo:1", v4("203.0.113.1"));
-	close(s);
-	if (!ok) {
-		fprintf(stderr, "lo address: %s\n", strerror(errno));
-		return 1;
-	}
-	return 0;
-}
-
+// Run body in a forked child in a new user and network namespace with
+// lo:1 203.0.113.1 (some other host); its exit code is the test's outcome.
 void run_sandboxed(const std::function<int()> &body, unsigned timeout_s = 30) {
-	fflush(nullptr);
-	pid_t pid = fork();
-	ASSERT_GE(pid, 0);
-	if (pid == 0) {
-		alarm(timeout_s);
-		int rc = enter_sandbox();
-		if (!rc)
-			rc = body();
-		fflush(nullptr);
-		_exit(rc);
-	}
-	int status = 0;
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_NO_NS)
-		GTEST_SKIP() << "user/network namespaces unavailable";
-	ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status)
-				       << (WTERMSIG(status) == SIGALRM ? " (timeout)" : "");
-	EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed, see its output above";
+	RUN_FORKED(
+		[&] {
+			int rc = passt::test::enter_netns({v4("203.0.113.1")});
+			return rc ? rc : body();
+		},
+		timeout_s);
 }
 
 bool fd_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
@@ -431,34 +345,34 @@ bool fd_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
 int round_trip4(Harness &h, int srv, uint16_t port, uint16_t gport, size_t len, unsigned seed) {
 	Bytes data = payload_for(seed, len);
 	size_t before = h.out.frames.size();
-	CHECK(h.input(udp4(GUEST4, GW4, gport, port, data)));
+	CHK(h.input(udp4(GUEST4, GW4, gport, port, data)));
 	Bytes got;
 	SA from;
-	CHECK(host_recv(srv, got, from));
-	CHECK(got == data);
-	CHECK(sa_addr(from) == "127.0.0.1");
+	CHK(host_recv(srv, got, from));
+	CHK(got == data);
+	CHK(sa_addr(from) == "127.0.0.1");
 	Bytes reply = payload_for(seed + 1, len);
-	CHECK(host_send(srv, reply, from));
-	CHECK(h.wait_frames(before + 1));
-	CHECK(h.out.frames.size() == before + 1);
-	CHECK_OK(check_frame4(h.out.frames.back(), GW4, GUEST4, port, gport, reply));
+	CHK(host_send(srv, reply, from));
+	CHK(h.wait_frames(before + 1));
+	CHK(h.out.frames.size() == before + 1);
+	CHK_OK(check_frame4(h.out.frames.back(), GW4, GUEST4, port, gport, reply));
 	return 0;
 }
 
 int round_trip6(Harness &h, int srv, uint16_t port, uint16_t gport, size_t len, unsigned seed) {
 	Bytes data = payload_for(seed, len);
 	size_t before = h.out.frames.size();
-	CHECK(h.input(udp6(GUEST6, GW6, gport, port, data)));
+	CHK(h.input(udp6(GUEST6, GW6, gport, port, data)));
 	Bytes got;
 	SA from;
-	CHECK(host_recv(srv, got, from));
-	CHECK(got == data);
-	CHECK(sa_addr(from) == "::1");
+	CHK(host_recv(srv, got, from));
+	CHK(got == data);
+	CHK(sa_addr(from) == "::1");
 	Bytes reply = payload_for(seed + 1, len);
-	CHECK(host_send(srv, reply, from));
-	CHECK(h.wait_frames(before + 1));
-	CHECK(h.out.frames.size() == before + 1);
-	CHECK_OK(check_frame6(h.out.frames.back(), GW6, GUEST6, port, gport, reply));
+	CHK(host_send(srv, reply, from));
+	CHK(h.wait_frames(before + 1));
+	CHK(h.out.frames.size() == before + 1);
+	CHK_OK(check_frame6(h.out.frames.back(), GW6, GUEST6, port, gport, reply));
 	return 0;
 }
 
@@ -469,33 +383,33 @@ int round_trip6(Harness &h, int srv, uint16_t port, uint16_t gport, size_t len, 
 TEST(UdpSock, Udp4ToGatewayReachesHostLoopback) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t port = 0;
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
-		CHECK_OK(round_trip4(h, srv, port, 40000, 100, 1));
-		CHECK(h.flows.in_use() == 1);
-		CHECK(h.out.flushes >= 1);
+		CHK(srv >= 0);
+		CHK_OK(round_trip4(h, srv, port, 40000, 100, 1));
+		CHK(h.flows.in_use() == 1);
+		CHK(h.out.flushes >= 1);
 
 		const Flow *f = h.flows.get(0);
-		CHECK(f && f->type == FlowType::Udp);
-		CHECK(f->guest().peer_addr == InAny(GUEST4));
-		CHECK(f->guest().peer_port == 40000);
-		CHECK(f->guest().our_addr == InAny(GW4));
-		CHECK(f->guest().our_port == port);
-		CHECK(f->host().peer_addr == InAny(Ipv4Addr::loopback()));
-		CHECK(f->host().peer_port == port);
-		CHECK(f->host().our_port != 0);
+		CHK(f && f->type == FlowType::Udp);
+		CHK(f->guest().peer_addr == InAny(GUEST4));
+		CHK(f->guest().peer_port == 40000);
+		CHK(f->guest().our_addr == InAny(GW4));
+		CHK(f->guest().our_port == port);
+		CHK(f->host().peer_addr == InAny(Ipv4Addr::loopback()));
+		CHK(f->host().peer_port == port);
+		CHK(f->host().our_port != 0);
 		int sock = f->state<UdpFlow>().sock;
-		CHECK(fd_open(sock));
+		CHK(fd_open(sock));
 
 		// The same 4-tuple reuses the flow and its socket.
-		CHECK_OK(round_trip4(h, srv, port, 40000, 10, 3));
-		CHECK(h.flows.in_use() == 1);
-		CHECK(h.flows.get(0)->state<UdpFlow>().sock == sock);
-		CHECK(h.flows.get(0)->state<UdpFlow>().to_host == 2);
-		CHECK(h.flows.get(0)->state<UdpFlow>().to_guest == 2);
-		CHECK(h.ctx.stats.to_host == 2 && h.ctx.stats.to_guest == 2);
+		CHK_OK(round_trip4(h, srv, port, 40000, 10, 3));
+		CHK(h.flows.in_use() == 1);
+		CHK(h.flows.get(0)->state<UdpFlow>().sock == sock);
+		CHK(h.flows.get(0)->state<UdpFlow>().to_host == 2);
+		CHK(h.flows.get(0)->state<UdpFlow>().to_guest == 2);
+		CHK(h.ctx.stats.to_host == 2 && h.ctx.stats.to_guest == 2);
 		close(srv);
 		return 0;
 	});
@@ -504,26 +418,26 @@ TEST(UdpSock, Udp4ToGatewayReachesHostLoopback) {
 TEST(UdpSock, Udp6ToGatewayReachesHostLoopback) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t port = 0;
 		int srv = host_sock("::1", port);
-		CHECK(srv >= 0);
-		CHECK_OK(round_trip6(h, srv, port, 40001, 200, 5));
+		CHK(srv >= 0);
+		CHK_OK(round_trip6(h, srv, port, 40001, 200, 5));
 		const Flow *f = h.flows.get(0);
-		CHECK(f && f->host().peer_addr == InAny(Ipv6Addr::loopback()));
+		CHK(f && f->host().peer_addr == InAny(Ipv6Addr::loopback()));
 
 		// A link-local guest source works the same.
 		Ipv6Addr ll = v6("fe80::5054:ff:fe12:3456");
 		Bytes data = payload_for(9, 30);
-		CHECK(h.input(udp6(ll, GW6, 40001, port, data)));
+		CHK(h.input(udp6(ll, GW6, 40001, port, data)));
 		Bytes got;
 		SA from;
-		CHECK(host_recv(srv, got, from));
-		CHECK(got == data);
-		CHECK(host_send(srv, data, from));
-		CHECK(h.wait_frames(2));
-		CHECK_OK(check_frame6(h.out.frames[1], GW6, ll, port, 40001, data));
-		CHECK(h.flows.in_use() == 2);
+		CHK(host_recv(srv, got, from));
+		CHK(got == data);
+		CHK(host_send(srv, data, from));
+		CHK(h.wait_frames(2));
+		CHK_OK(check_frame6(h.out.frames[1], GW6, ll, port, 40001, data));
+		CHK(h.flows.in_use() == 2);
 		close(srv);
 		return 0;
 	});
@@ -534,20 +448,20 @@ TEST(UdpSock, PayloadSizes) {
 	run_sandboxed([] {
 		Harness h;
 		h.c.mtu = 65520;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t p4 = 0, p6 = 0;
 		int s4 = host_sock("127.0.0.1", p4);
 		int s6 = host_sock("::1", p6);
-		CHECK(s4 >= 0 && s6 >= 0);
+		CHK(s4 >= 0 && s6 >= 0);
 		unsigned seed = 10;
 		for (size_t len : {size_t(0), size_t(1), size_t(1400), size_t(65000)}) {
-			CHECK_OK(round_trip4(h, s4, p4, 41000, len, seed++));
-			CHECK_OK(round_trip6(h, s6, p6, 41000, len, seed++));
+			CHK_OK(round_trip4(h, s4, p4, 41000, len, seed++));
+			CHK_OK(round_trip6(h, s6, p6, 41000, len, seed++));
 		}
 		// The largest payloads the MTU allows.
-		CHECK_OK(round_trip4(h, s4, p4, 41000, 65520 - 28, seed++));
-		CHECK_OK(round_trip6(h, s6, p6, 41000, 65520 - 48, seed++));
-		CHECK(h.ctx.stats.oversize == 0);
+		CHK_OK(round_trip4(h, s4, p4, 41000, 65520 - 28, seed++));
+		CHK_OK(round_trip6(h, s6, p6, 41000, 65520 - 48, seed++));
+		CHK(h.ctx.stats.oversize == 0);
 		close(s4);
 		close(s6);
 		return 0;
@@ -560,26 +474,26 @@ TEST(UdpSock, OversizeRepliesDropped) {
 	run_sandboxed([] {
 		Harness h;
 		h.c.mtu = 1500;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t port = 0;
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
+		CHK(srv >= 0);
 		// Guest -> host is not limited by our MTU.
 		Bytes big = payload_for(1, 3000);
-		CHECK(h.input(udp4(GUEST4, GW4, 42000, port, big)));
+		CHK(h.input(udp4(GUEST4, GW4, 42000, port, big)));
 		Bytes got;
 		SA from;
-		CHECK(host_recv(srv, got, from));
-		CHECK(got == big);
-		CHECK(host_send(srv, payload_for(2, 1473), from)); // 1 byte too many
-		CHECK(host_send(srv, payload_for(3, 1472), from)); // exactly fits
-		CHECK(h.wait_frames(1));
+		CHK(host_recv(srv, got, from));
+		CHK(got == big);
+		CHK(host_send(srv, payload_for(2, 1473), from)); // 1 byte too many
+		CHK(host_send(srv, payload_for(3, 1472), from)); // exactly fits
+		CHK(h.wait_frames(1));
 		for (int i = 0; i < 5; i++)
 			h.loop.run_once(20);
-		CHECK(h.out.frames.size() == 1);
-		CHECK_OK(check_frame4(h.out.frames[0], GW4, GUEST4, port, 42000,
-				      payload_for(3, 1472)));
-		CHECK(h.ctx.stats.oversize == 1);
+		CHK(h.out.frames.size() == 1);
+		CHK_OK(check_frame4(h.out.frames[0], GW4, GUEST4, port, 42000,
+				    payload_for(3, 1472)));
+		CHK(h.ctx.stats.oversize == 1);
 		close(srv);
 		return 0;
 	});
@@ -590,51 +504,51 @@ TEST(UdpSock, OversizeRepliesDropped) {
 TEST(UdpSock, SeveralFlows) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t pa = 0, pb = 0;
 		int sa = host_sock("127.0.0.1", pa);
 		int sb = host_sock("203.0.113.1", pb); // not loopback: no NAT
-		CHECK(sa >= 0 && sb >= 0);
+		CHK(sa >= 0 && sb >= 0);
 		constexpr int N = 8;
 		// All datagrams first, then all replies, interleaved.
 		for (int i = 0; i < N; i++) {
-			CHECK(h.input(udp4(GUEST4, GW4, uint16_t(43000 + i), pa,
-					   payload_for(i, 20 + i))));
-			CHECK(h.input(udp4(GUEST4, v4("203.0.113.1"), uint16_t(43000 + i), pb,
-					   payload_for(100 + i, 30 + i))));
+			CHK(h.input(udp4(GUEST4, GW4, uint16_t(43000 + i), pa,
+					 payload_for(i, 20 + i))));
+			CHK(h.input(udp4(GUEST4, v4("203.0.113.1"), uint16_t(43000 + i), pb,
+					 payload_for(100 + i, 30 + i))));
 		}
-		CHECK(h.flows.in_use() == 2 * N);
+		CHK(h.flows.in_use() == 2 * N);
 		for (int i = 0; i < 2 * N; i++) {
 			int s = i % 2 ? sb : sa;
 			Bytes got;
 			SA from;
-			CHECK(host_recv(s, got, from));
+			CHK(host_recv(s, got, from));
 			// Echo back with the data itself as the reply.
-			CHECK(host_send(s, got, from));
+			CHK(host_send(s, got, from));
 		}
-		CHECK(h.wait_frames(2 * N));
+		CHK(h.wait_frames(2 * N));
 		for (int i = 0; i < 5; i++)
 			h.loop.run_once(10);
-		CHECK(h.out.frames.size() == 2 * N);
+		CHK(h.out.frames.size() == 2 * N);
 		// Each frame: match it to its guest port and check it fully.
 		unsigned seen_a = 0, seen_b = 0;
 		for (const Bytes &f : h.out.frames) {
-			CHECK(f.size() >= 42);
+			CHK(f.size() >= 42);
 			uint16_t sport = get16(f, 34), dport = get16(f, 36);
-			CHECK(dport >= 43000 && dport < 43000 + N);
+			CHK(dport >= 43000 && dport < 43000 + N);
 			int i = dport - 43000;
 			if (sport == pa) {
-				CHECK_OK(check_frame4(f, GW4, GUEST4, pa, dport,
-						      payload_for(i, 20 + i)));
+				CHK_OK(check_frame4(f, GW4, GUEST4, pa, dport,
+						    payload_for(i, 20 + i)));
 				seen_a |= 1u << i;
 			} else {
-				CHECK(sport == pb);
-				CHECK_OK(check_frame4(f, v4("203.0.113.1"), GUEST4, pb, dport,
-						      payload_for(100 + i, 30 + i)));
+				CHK(sport == pb);
+				CHK_OK(check_frame4(f, v4("203.0.113.1"), GUEST4, pb, dport,
+						    payload_for(100 + i, 30 + i)));
 				seen_b |= 1u << i;
 			}
 		}
-		CHECK(seen_a == (1u << N) - 1 && seen_b == (1u << N) - 1);
+		CHK(seen_a == (1u << N) - 1 && seen_b == (1u << N) - 1);
 		close(sa);
 		close(sb);
 		return 0;
@@ -644,47 +558,47 @@ TEST(UdpSock, SeveralFlows) {
 TEST(UdpSock, IdleFlowsExpire) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t port = 0;
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
+		CHK(srv >= 0);
 		timespec t0 = now_monotonic();
 		Bytes f4 = udp4(GUEST4, GW4, 44000, port, payload_for(1, 8));
 		Bytes f6 = udp6(GUEST6, GW6, 44001, port, payload_for(1, 8));
-		CHECK(udp_tap_input(h.ctx, f4, t0));
-		CHECK(udp_tap_input(h.ctx, f6, t0));
+		CHK(udp_tap_input(h.ctx, f4, t0));
+		CHK(udp_tap_input(h.ctx, f6, t0));
 		udp_tap_flush(h.ctx);
-		CHECK(h.flows.in_use() == 2);
+		CHK(h.flows.in_use() == 2);
 		Bytes got;
 		SA from;
-		CHECK(host_recv(srv, got, from)); // the IPv4 one (nobody on ::1)
-		CHECK(got == payload_for(1, 8));
+		CHK(host_recv(srv, got, from)); // the IPv4 one (nobody on ::1)
+		CHK(got == payload_for(1, 8));
 		int s0 = h.flows.get(0)->state<UdpFlow>().sock;
 		int s1 = h.flows.get(1)->state<UdpFlow>().sock;
-		CHECK(fd_open(s0) && fd_open(s1));
+		CHK(fd_open(s0) && fd_open(s1));
 
 		// Flow 1 stays busy; flow 0 goes idle.
 		timespec t100 = timespec_add_ms(t0, 100000);
 		f6 = udp6(GUEST6, GW6, 44001, port, payload_for(2, 8));
-		CHECK(udp_tap_input(h.ctx, f6, t100));
+		CHK(udp_tap_input(h.ctx, f6, t100));
 		udp_tap_flush(h.ctx);
-		CHECK(udp_timer(h.ctx, timespec_add_ms(t0, 179000)) == 0);
-		CHECK(h.flows.in_use() == 2);
-		CHECK(udp_timer(h.ctx, timespec_add_ms(t0, 180000)) == 1);
-		CHECK(h.flows.in_use() == 1);
-		CHECK(h.flows.get(0) == nullptr);
-		CHECK(!fd_open(s0));
-		CHECK(fd_open(s1));
-		CHECK(h.ctx.stats.flows_expired == 1);
+		CHK(udp_timer(h.ctx, timespec_add_ms(t0, 179000)) == 0);
+		CHK(h.flows.in_use() == 2);
+		CHK(udp_timer(h.ctx, timespec_add_ms(t0, 180000)) == 1);
+		CHK(h.flows.in_use() == 1);
+		CHK(h.flows.get(0) == nullptr);
+		CHK(!fd_open(s0));
+		CHK(fd_open(s1));
+		CHK(h.ctx.stats.flows_expired == 1);
 
 		// The periodic timer registered by udp_init() does the same.
-		CHECK(h.loop.timers().run_due(timespec_add_ms(t100, 181000)) >= 1);
-		CHECK(h.flows.in_use() == 0);
-		CHECK(!fd_open(s1));
+		CHK(h.loop.timers().run_due(timespec_add_ms(t100, 181000)) >= 1);
+		CHK(h.flows.in_use() == 0);
+		CHK(!fd_open(s1));
 
 		// The 4-tuple works again afterwards, with a new flow.
-		CHECK_OK(round_trip4(h, srv, port, 44000, 16, 4));
-		CHECK(h.flows.in_use() == 1);
+		CHK_OK(round_trip4(h, srv, port, 44000, 16, 4));
+		CHK(h.flows.in_use() == 1);
 		close(srv);
 		return 0;
 	});
@@ -696,22 +610,22 @@ TEST(UdpSock, IdleFlowsExpire) {
 TEST(UdpSock, PortUnreachableNotFatal) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t port = 0;
 		int tmp = host_sock("127.0.0.1", port);
-		CHECK(tmp >= 0);
+		CHK(tmp >= 0);
 		close(tmp); // port now closed
-		CHECK(h.input(udp4(GUEST4, GW4, 45000, port, payload_for(1, 8))));
+		CHK(h.input(udp4(GUEST4, GW4, 45000, port, payload_for(1, 8))));
 		usleep(20000); // let the ICMP error arrive
-		CHECK(h.input(udp4(GUEST4, GW4, 45000, port, payload_for(1, 8))));
+		CHK(h.input(udp4(GUEST4, GW4, 45000, port, payload_for(1, 8))));
 		for (int i = 0; i < 5; i++)
 			h.loop.run_once(10);
-		CHECK(h.out.frames.empty());
-		CHECK(h.flows.in_use() == 1);
+		CHK(h.out.frames.empty());
+		CHK(h.flows.in_use() == 1);
 		// Now someone listens there: the flow works.
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
-		CHECK_OK(round_trip4(h, srv, port, 45000, 50, 2));
+		CHK(srv >= 0);
+		CHK_OK(round_trip4(h, srv, port, 45000, 50, 2));
 		close(srv);
 		return 0;
 	});
@@ -721,16 +635,16 @@ TEST(UdpSock, PortUnreachableNotFatal) {
 TEST(UdpSock, UnreachableDestinationNotFatal) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		for (int i = 0; i < 5; i++)
-			CHECK(!h.input(
+			CHK(!h.input(
 				udp4(GUEST4, v4("198.51.100.77"), 46000, 9, payload_for(i, 8))));
-		CHECK(h.flows.in_use() == 0);
-		CHECK(h.ctx.stats.unforwardable == 5);
+		CHK(h.flows.in_use() == 0);
+		CHK(h.ctx.stats.unforwardable == 5);
 		uint16_t port = 0;
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
-		CHECK_OK(round_trip4(h, srv, port, 46000, 8, 1));
+		CHK(srv >= 0);
+		CHK_OK(round_trip4(h, srv, port, 46000, 8, 1));
 		close(srv);
 		return 0;
 	});
@@ -739,15 +653,15 @@ TEST(UdpSock, UnreachableDestinationNotFatal) {
 TEST(UdpSock, StaleEventsIgnored) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t port = 0;
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
-		CHECK(h.input(udp4(GUEST4, GW4, 47000, port, payload_for(1, 8))));
+		CHK(srv >= 0);
+		CHK(h.input(udp4(GUEST4, GW4, 47000, port, payload_for(1, 8))));
 		Bytes got;
 		SA from;
-		CHECK(host_recv(srv, got, from));
-		CHECK(host_send(srv, got, from));
+		CHK(host_recv(srv, got, from));
+		CHK(host_send(srv, got, from));
 		usleep(20000);
 		int sock = h.flows.get(0)->state<UdpFlow>().sock;
 		udp_sock_handler(h.ctx, EpollRef{RefKind::UdpSock, sock + 100, 0}, EPOLLIN,
@@ -756,12 +670,12 @@ TEST(UdpSock, StaleEventsIgnored) {
 				 now_monotonic());
 		udp_listen_handler(h.ctx, EpollRef{RefKind::UdpListen, sock, 5 | 9u << 16}, EPOLLIN,
 				   now_monotonic());
-		CHECK(h.out.frames.empty());
+		CHK(h.out.frames.empty());
 		udp_flow_close(h.ctx, 0);
-		CHECK(h.flows.in_use() == 0);
+		CHK(h.flows.in_use() == 0);
 		udp_sock_handler(h.ctx, EpollRef{RefKind::UdpSock, sock, 0}, EPOLLIN,
 				 now_monotonic());
-		CHECK(h.out.frames.empty());
+		CHK(h.out.frames.empty());
 		udp_flow_close(h.ctx, 0); // twice: ignored
 		close(srv);
 		return 0;
@@ -771,15 +685,15 @@ TEST(UdpSock, StaleEventsIgnored) {
 TEST(UdpSock, FlowTableFull) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init(2));
+		CHK_OK(h.init(2));
 		uint16_t port = 0;
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
-		CHECK(h.input(udp4(GUEST4, GW4, 1001, port, payload_for(1, 8))));
-		CHECK(h.input(udp4(GUEST4, GW4, 1002, port, payload_for(1, 8))));
-		CHECK(!h.input(udp4(GUEST4, GW4, 1003, port, payload_for(1, 8))));
-		CHECK(h.input(udp4(GUEST4, GW4, 1001, port, payload_for(1, 8))));
-		CHECK(h.flows.in_use() == 2);
+		CHK(srv >= 0);
+		CHK(h.input(udp4(GUEST4, GW4, 1001, port, payload_for(1, 8))));
+		CHK(h.input(udp4(GUEST4, GW4, 1002, port, payload_for(1, 8))));
+		CHK(!h.input(udp4(GUEST4, GW4, 1003, port, payload_for(1, 8))));
+		CHK(h.input(udp4(GUEST4, GW4, 1001, port, payload_for(1, 8))));
+		CHK(h.flows.in_use() == 2);
 		close(srv);
 		return 0;
 	});
@@ -794,34 +708,34 @@ TEST(UdpSock, DnsForward) {
 		h.c.ip4.dns_host = v4("203.0.113.1");
 		h.c.ip6.dns_match = v6("2001:db8::53");
 		h.c.ip6.dns_host = Ipv6Addr::loopback();
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t p53 = 53, p53b = 53;
 		int r4 = host_sock("203.0.113.1", p53);
 		int r6 = host_sock("::1", p53b);
-		CHECK(r4 >= 0 && r6 >= 0);
+		CHK(r4 >= 0 && r6 >= 0);
 
 		Bytes q = payload_for(1, 33), a = payload_for(2, 120);
-		CHECK(h.input(udp4(GUEST4, v4("192.0.2.53"), 50000, 53, q)));
+		CHK(h.input(udp4(GUEST4, v4("192.0.2.53"), 50000, 53, q)));
 		Bytes got;
 		SA from;
-		CHECK(host_recv(r4, got, from));
-		CHECK(got == q);
-		CHECK(host_send(r4, a, from));
-		CHECK(h.wait_frames(1));
-		CHECK_OK(check_frame4(h.out.frames[0], v4("192.0.2.53"), GUEST4, 53, 50000, a));
+		CHK(host_recv(r4, got, from));
+		CHK(got == q);
+		CHK(host_send(r4, a, from));
+		CHK(h.wait_frames(1));
+		CHK_OK(check_frame4(h.out.frames[0], v4("192.0.2.53"), GUEST4, 53, 50000, a));
 
-		CHECK(h.input(udp6(GUEST6, v6("2001:db8::53"), 50001, 53, q)));
-		CHECK(host_recv(r6, got, from));
-		CHECK(got == q);
-		CHECK(sa_addr(from) == "::1");
-		CHECK(host_send(r6, a, from));
-		CHECK(h.wait_frames(2));
-		CHECK_OK(check_frame6(h.out.frames[1], v6("2001:db8::53"), GUEST6, 53, 50001, a));
+		CHK(h.input(udp6(GUEST6, v6("2001:db8::53"), 50001, 53, q)));
+		CHK(host_recv(r6, got, from));
+		CHK(got == q);
+		CHK(sa_addr(from) == "::1");
+		CHK(host_send(r6, a, from));
+		CHK(h.wait_frames(2));
+		CHK_OK(check_frame6(h.out.frames[1], v6("2001:db8::53"), GUEST6, 53, 50001, a));
 
 		// Only port 53 is redirected: another port to the DNS address goes
 		// to that address itself (no route in here: dropped).
-		CHECK(!h.input(udp4(GUEST4, v4("192.0.2.53"), 50002, 54, q)));
-		CHECK(h.flows.in_use() == 2);
+		CHK(!h.input(udp4(GUEST4, v4("192.0.2.53"), 50002, 54, q)));
+		CHK(h.flows.in_use() == 2);
 		close(r4);
 		close(r6);
 		return 0;
@@ -850,26 +764,26 @@ int inbound_exchange(Harness &h, const char *addr, uint16_t port, uint16_t targe
 		     unsigned seed) {
 	uint16_t pport = 0;
 	int peer = host_sock(addr, pport);
-	CHECK(peer >= 0);
+	CHK(peer >= 0);
 	Bytes data = payload_for(seed, 77 + seed);
 	size_t before = h.out.frames.size();
-	CHECK(host_send(peer, data, sa_of(addr, port)));
-	CHECK(h.wait_frames(before + 1));
+	CHK(host_send(peer, data, sa_of(addr, port)));
+	CHK(h.wait_frames(before + 1));
 	const Bytes &f = h.out.frames.back();
 	Bytes reply = payload_for(seed + 50, 33);
 	if (v4fam) {
-		CHECK_OK(check_frame4(f, GW4, GUEST4, pport, target, data));
-		CHECK(h.input(udp4(GUEST4, GW4, target, pport, reply)));
+		CHK_OK(check_frame4(f, GW4, GUEST4, pport, target, data));
+		CHK(h.input(udp4(GUEST4, GW4, target, pport, reply)));
 	} else {
-		CHECK_OK(check_frame6(f, GW6, GUEST6, pport, target, data));
-		CHECK(h.input(udp6(GUEST6, GW6, target, pport, reply)));
+		CHK_OK(check_frame6(f, GW6, GUEST6, pport, target, data));
+		CHK(h.input(udp6(GUEST6, GW6, target, pport, reply)));
 	}
 	Bytes got;
 	SA from;
-	CHECK(host_recv(peer, got, from));
-	CHECK(got == reply);
-	CHECK(sa_port(from) == port);
-	CHECK(sa_addr(from) == addr);
+	CHK(host_recv(peer, got, from));
+	CHK(got == reply);
+	CHK(sa_port(from) == port);
+	CHK(sa_addr(from) == addr);
 	close(peer);
 	return 0;
 }
@@ -880,41 +794,41 @@ TEST(UdpInbound, ForwardedPortBothWays) {
 	run_sandboxed([] {
 		Harness h;
 		add_udp_rule(h.c, 5000, 5001, 6000);
-		CHECK_OK(h.init());
-		CHECK(h.ctx.listeners.size() == 4); // two ports, two families
-		CHECK_OK(inbound_exchange(h, "127.0.0.1", 5000, 6000, true, 1));
-		CHECK_OK(inbound_exchange(h, "127.0.0.1", 5001, 6001, true, 2));
-		CHECK_OK(inbound_exchange(h, "::1", 5000, 6000, false, 3));
-		CHECK(h.flows.in_use() == 3);
+		CHK_OK(h.init());
+		CHK(h.ctx.listeners.size() == 4); // two ports, two families
+		CHK_OK(inbound_exchange(h, "127.0.0.1", 5000, 6000, true, 1));
+		CHK_OK(inbound_exchange(h, "127.0.0.1", 5001, 6001, true, 2));
+		CHK_OK(inbound_exchange(h, "::1", 5000, 6000, false, 3));
+		CHK(h.flows.in_use() == 3);
 		for (const UdpListener &l : h.ctx.listeners)
-			CHECK(fd_open(l.fd));
+			CHK(fd_open(l.fd));
 
 		// A second datagram of a peer reuses its flow; replies to an
 		// inbound flow never open sockets of their own.
 		uint16_t pport = 0;
 		int peer = host_sock("127.0.0.1", pport);
-		CHECK(peer >= 0);
+		CHK(peer >= 0);
 		for (unsigned i = 0; i < 3; i++)
-			CHECK(host_send(peer, payload_for(i, 10), sa_of("127.0.0.1", 5000)));
+			CHK(host_send(peer, payload_for(i, 10), sa_of("127.0.0.1", 5000)));
 		size_t before = h.out.frames.size();
-		CHECK(h.wait_frames(before + 3));
-		CHECK(h.flows.in_use() == 4);
+		CHK(h.wait_frames(before + 3));
+		CHK(h.flows.in_use() == 4);
 		for (unsigned i = 0; i < 3; i++)
-			CHECK_OK(check_frame4(h.out.frames[before + i], GW4, GUEST4, pport, 6000,
-					      payload_for(i, 10)));
+			CHK_OK(check_frame4(h.out.frames[before + i], GW4, GUEST4, pport, 6000,
+					    payload_for(i, 10)));
 		close(peer);
 
 		// Expiry closes inbound flows but never the listening sockets.
-		CHECK(udp_timer(h.ctx, timespec_add_ms(now_monotonic(), 200000)) >= 4);
-		CHECK(h.flows.in_use() == 0);
+		CHK(udp_timer(h.ctx, timespec_add_ms(now_monotonic(), 200000)) >= 4);
+		CHK(h.flows.in_use() == 0);
 		for (const UdpListener &l : h.ctx.listeners)
-			CHECK(fd_open(l.fd));
-		CHECK_OK(inbound_exchange(h, "127.0.0.1", 5000, 6000, true, 5));
+			CHK(fd_open(l.fd));
+		CHK_OK(inbound_exchange(h, "127.0.0.1", 5000, 6000, true, 5));
 
 		int fd0 = h.ctx.listeners[0].fd;
 		udp_close_all(h.ctx);
-		CHECK(h.ctx.listeners.empty());
-		CHECK(!fd_open(fd0));
+		CHK(h.ctx.listeners.empty());
+		CHK(!fd_open(fd0));
 		return 0;
 	});
 }
@@ -924,22 +838,21 @@ TEST(UdpInbound, NonLoopbackPeerKeepsAddress) {
 	run_sandboxed([] {
 		Harness h;
 		add_udp_rule(h.c, 5002, 5002, 5002);
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t pport = 0;
 		int peer = host_sock("203.0.113.1", pport);
-		CHECK(peer >= 0);
+		CHK(peer >= 0);
 		Bytes data = payload_for(7, 40);
-		CHECK(host_send(peer, data, sa_of("203.0.113.1", 5002)));
-		CHECK(h.wait_frames(1));
-		CHECK_OK(check_frame4(h.out.frames[0], v4("203.0.113.1"), GUEST4, pport, 5002,
-				      data));
+		CHK(host_send(peer, data, sa_of("203.0.113.1", 5002)));
+		CHK(h.wait_frames(1));
+		CHK_OK(check_frame4(h.out.frames[0], v4("203.0.113.1"), GUEST4, pport, 5002, data));
 		Bytes reply = payload_for(8, 9);
-		CHECK(h.input(udp4(GUEST4, v4("203.0.113.1"), 5002, pport, reply)));
+		CHK(h.input(udp4(GUEST4, v4("203.0.113.1"), 5002, pport, reply)));
 		Bytes got;
 		SA from;
-		CHECK(host_recv(peer, got, from));
-		CHECK(got == reply);
-		CHECK(sa_port(from) == 5002);
+		CHK(host_recv(peer, got, from));
+		CHK(got == reply);
+		CHK(sa_port(from) == 5002);
 		close(peer);
 		return 0;
 	});
@@ -950,16 +863,16 @@ TEST(UdpInbound, DeliveredToAddressSeen) {
 	run_sandboxed([] {
 		Harness h;
 		add_udp_rule(h.c, 5003, 5003, 7003, InAny(Ipv4Addr::loopback()));
-		CHECK_OK(h.init());
-		CHECK(h.ctx.listeners.size() == 1);
+		CHK_OK(h.init());
+		CHK(h.ctx.listeners.size() == 1);
 		h.tap.addr4_seen = v4("192.0.2.99");
 		uint16_t pport = 0;
 		int peer = host_sock("127.0.0.1", pport);
-		CHECK(peer >= 0);
-		CHECK(host_send(peer, payload_for(1, 5), sa_of("127.0.0.1", 5003)));
-		CHECK(h.wait_frames(1));
-		CHECK_OK(check_frame4(h.out.frames[0], GW4, v4("192.0.2.99"), pport, 7003,
-				      payload_for(1, 5)));
+		CHK(peer >= 0);
+		CHK(host_send(peer, payload_for(1, 5), sa_of("127.0.0.1", 5003)));
+		CHK(h.wait_frames(1));
+		CHK_OK(check_frame4(h.out.frames[0], GW4, v4("192.0.2.99"), pport, 7003,
+				    payload_for(1, 5)));
 		close(peer);
 		return 0;
 	});
@@ -969,20 +882,20 @@ TEST(UdpInbound, PortInUseIsFatal) {
 	run_sandboxed([] {
 		uint16_t port = 0;
 		int busy = host_sock("127.0.0.1", port);
-		CHECK(busy >= 0);
+		CHK(busy >= 0);
 		Harness h;
 		add_udp_rule(h.c, port, port, port, InAny(Ipv4Addr::loopback()));
-		CHECK(h.loop.init() == 0 && h.flows.init(16) == 0);
-		CHECK(udp_init(h.ctx) == -EADDRINUSE);
-		CHECK(h.ctx.listeners.empty());
+		CHK(h.loop.init() == 0 && h.flows.init(16) == 0);
+		CHK(udp_init(h.ctx) == -EADDRINUSE);
+		CHK(h.ctx.listeners.empty());
 
 		// The same as a weak rule ("all"): not fatal.
 		Harness w;
 		add_udp_rule(w.c, port, port, port, InAny(Ipv4Addr::loopback()));
 		w.c.udp_in.rules[0].weak = true;
-		CHECK(w.loop.init() == 0 && w.flows.init(16) == 0);
-		CHECK(udp_init(w.ctx) == 0);
-		CHECK(w.ctx.listeners.empty());
+		CHK(w.loop.init() == 0 && w.flows.init(16) == 0);
+		CHK(udp_init(w.ctx) == 0);
+		CHK(w.ctx.listeners.empty());
 		close(busy);
 		return 0;
 	});
@@ -993,10 +906,10 @@ TEST(UdpInbound, NoUdpOpensNothing) {
 		Harness h;
 		add_udp_rule(h.c, 5004, 5004, 5004);
 		h.c.no_udp = true;
-		CHECK_OK(h.init());
-		CHECK(h.ctx.listeners.empty());
-		CHECK(!h.input(udp4(GUEST4, GW4, 1000, 5004, payload_for(1, 4))));
-		CHECK(h.flows.in_use() == 0);
+		CHK_OK(h.init());
+		CHK(h.ctx.listeners.empty());
+		CHK(!h.input(udp4(GUEST4, GW4, 1000, 5004, payload_for(1, 4))));
+		CHK(h.flows.in_use() == 0);
 		return 0;
 	});
 }
@@ -1112,18 +1025,18 @@ TEST_F(UdpInput, BadSourcesAndDestinationsDropped) {
 TEST(UdpSock, ZeroChecksumOverIpv4Accepted) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t port = 0;
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
+		CHK(srv >= 0);
 		Bytes data = payload_for(3, 12);
 		Bytes f = udp4(GUEST4, GW4, 48000, port, data);
 		put16(f, 40, 0);
-		CHECK(h.input(f));
+		CHK(h.input(f));
 		Bytes got;
 		SA from;
-		CHECK(host_recv(srv, got, from));
-		CHECK(got == data);
+		CHK(host_recv(srv, got, from));
+		CHK(got == data);
 		close(srv);
 		return 0;
 	});
@@ -1142,7 +1055,7 @@ bool readable(int fd, int timeout_ms = 0) {
 // Queue frames[i] with udp_tap_input(), no flush; all must be accepted.
 int queue_all(Harness &h, const std::vector<Bytes> &frames, const timespec &now) {
 	for (const Bytes &f : frames)
-		CHECK(udp_tap_input(h.ctx, f, now));
+		CHK(udp_tap_input(h.ctx, f, now));
 	return 0;
 }
 
@@ -1155,39 +1068,39 @@ const UdpFlow &uflow(Harness &h, uint32_t i) { return h.flows.get(i)->state<UdpF
 TEST(UdpBatch, OneFlowOneSendmmsgInOrder) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t port = 0;
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
+		CHK(srv >= 0);
 		constexpr unsigned N = 40;
 		std::vector<Bytes> frames;
 		for (unsigned i = 0; i < N; i++)
 			frames.push_back(
 				udp4(GUEST4, GW4, 40100, port, payload_for(i, 1 + i * 37)));
 		timespec t = timespec_add_ms(now_monotonic(), 5000);
-		CHECK_OK(queue_all(h, frames, t));
-		CHECK(h.flows.in_use() == 1);
-		CHECK(h.ctx.stats.to_host == 0 && h.ctx.stats.send_batches == 0);
-		CHECK(uflow(h, 0).to_host == 0);
-		CHECK(!readable(srv, 50));
+		CHK_OK(queue_all(h, frames, t));
+		CHK(h.flows.in_use() == 1);
+		CHK(h.ctx.stats.to_host == 0 && h.ctx.stats.send_batches == 0);
+		CHK(uflow(h, 0).to_host == 0);
+		CHK(!readable(srv, 50));
 
 		udp_tap_flush(h.ctx);
-		CHECK(h.ctx.stats.send_batches == 1);
-		CHECK(h.ctx.stats.to_host == N && h.ctx.stats.send_failed == 0);
-		CHECK(uflow(h, 0).to_host == N);
-		CHECK(h.flows.get(0)->last_active.tv_sec == t.tv_sec &&
-		      h.flows.get(0)->last_active.tv_nsec == t.tv_nsec);
+		CHK(h.ctx.stats.send_batches == 1);
+		CHK(h.ctx.stats.to_host == N && h.ctx.stats.send_failed == 0);
+		CHK(uflow(h, 0).to_host == N);
+		CHK(h.flows.get(0)->last_active.tv_sec == t.tv_sec &&
+		    h.flows.get(0)->last_active.tv_nsec == t.tv_nsec);
 		uint16_t our_port = h.flows.get(0)->host().our_port;
 		for (unsigned i = 0; i < N; i++) {
 			Bytes got;
 			SA from;
-			CHECK(host_recv(srv, got, from));
-			CHECK(got == payload_for(i, 1 + i * 37));
-			CHECK(sa_port(from) == our_port);
+			CHK(host_recv(srv, got, from));
+			CHK(got == payload_for(i, 1 + i * 37));
+			CHK(sa_port(from) == our_port);
 		}
-		CHECK(!readable(srv, 50));
+		CHK(!readable(srv, 50));
 		udp_tap_flush(h.ctx); // empty: no call
-		CHECK(h.ctx.stats.send_batches == 1);
+		CHK(h.ctx.stats.send_batches == 1);
 		close(srv);
 		return 0;
 	});
@@ -1198,11 +1111,11 @@ TEST(UdpBatch, OneFlowOneSendmmsgInOrder) {
 TEST(UdpBatch, InterleavedFlowsKeepOrder) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t p4 = 0, p6 = 0;
 		int s4 = host_sock("127.0.0.1", p4);
 		int s6 = host_sock("::1", p6);
-		CHECK(s4 >= 0 && s6 >= 0);
+		CHK(s4 >= 0 && s6 >= 0);
 		// A, B: IPv4 flows to s4 (guest ports 40200, 40201); C: IPv6 to s6.
 		const char pattern[] = "AAABBACCAB"; // runs: AAA BB A CC A B
 		std::vector<Bytes> frames;
@@ -1214,13 +1127,13 @@ TEST(UdpBatch, InterleavedFlowsKeepOrder) {
 			else
 				frames.push_back(udp4(GUEST4, GW4, gport, p4, d));
 		}
-		CHECK_OK(queue_all(h, frames, now_monotonic()));
-		CHECK(h.flows.in_use() == 3);
+		CHK_OK(queue_all(h, frames, now_monotonic()));
+		CHK(h.flows.in_use() == 3);
 		udp_tap_flush(h.ctx);
-		CHECK(h.ctx.stats.send_batches == 6);
-		CHECK(h.ctx.stats.to_host == 10 && h.ctx.stats.send_failed == 0);
-		CHECK(uflow(h, 0).to_host == 5 && uflow(h, 1).to_host == 3);
-		CHECK(uflow(h, 2).to_host == 2);
+		CHK(h.ctx.stats.send_batches == 6);
+		CHK(h.ctx.stats.to_host == 10 && h.ctx.stats.send_failed == 0);
+		CHK(uflow(h, 0).to_host == 5 && uflow(h, 1).to_host == 3);
+		CHK(uflow(h, 2).to_host == 2);
 
 		// Per source port (flow), the payload seeds must come in order.
 		uint16_t port_a = h.flows.get(0)->host().our_port;
@@ -1233,23 +1146,23 @@ TEST(UdpBatch, InterleavedFlowsKeepOrder) {
 		for (unsigned k = 0; k < want_a.size() + want_b.size(); k++) {
 			Bytes got;
 			SA from;
-			CHECK(host_recv(s4, got, from));
-			CHECK(sa_port(from) == port_a || sa_port(from) == port_b);
+			CHK(host_recv(s4, got, from));
+			CHK(sa_port(from) == port_a || sa_port(from) == port_b);
 			auto &list = sa_port(from) == port_a ? got_a : got_b;
 			unsigned seed = unsigned(got.size()) - 10;
-			CHECK(got == payload_for(seed, 10 + seed));
+			CHK(got == payload_for(seed, 10 + seed));
 			list.push_back(seed);
 		}
 		for (unsigned k = 0; k < want_c.size(); k++) {
 			Bytes got;
 			SA from;
-			CHECK(host_recv(s6, got, from));
+			CHK(host_recv(s6, got, from));
 			unsigned seed = unsigned(got.size()) - 10;
-			CHECK(got == payload_for(seed, 10 + seed));
+			CHK(got == payload_for(seed, 10 + seed));
 			got_c.push_back(seed);
 		}
-		CHECK(got_a == want_a && got_b == want_b && got_c == want_c);
-		CHECK(!readable(s4, 50) && !readable(s6));
+		CHK(got_a == want_a && got_b == want_b && got_c == want_c);
+		CHK(!readable(s4, 50) && !readable(s6));
 		close(s4);
 		close(s6);
 		return 0;
@@ -1260,10 +1173,10 @@ TEST(UdpBatch, InterleavedFlowsKeepOrder) {
 TEST(UdpBatch, FullQueueFlushes) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t port = 0;
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
+		CHK(srv >= 0);
 		constexpr size_t N = UDP_TX_BATCH + 5;
 		std::vector<Bytes> frames;
 		for (size_t i = 0; i < N; i++)
@@ -1271,23 +1184,23 @@ TEST(UdpBatch, FullQueueFlushes) {
 				udp4(GUEST4, GW4, 40300, port, payload_for(unsigned(i), 16)));
 		timespec t = now_monotonic();
 		for (size_t i = 0; i < N; i++) {
-			CHECK(udp_tap_input(h.ctx, frames[i], t));
+			CHK(udp_tap_input(h.ctx, frames[i], t));
 			if (i + 1 == UDP_TX_BATCH - 1)
-				CHECK(h.ctx.stats.send_batches == 0 && h.ctx.stats.to_host == 0);
+				CHK(h.ctx.stats.send_batches == 0 && h.ctx.stats.to_host == 0);
 			if (i + 1 == UDP_TX_BATCH)
-				CHECK(h.ctx.stats.send_batches == 1 &&
-				      h.ctx.stats.to_host == UDP_TX_BATCH);
+				CHK(h.ctx.stats.send_batches == 1 &&
+				    h.ctx.stats.to_host == UDP_TX_BATCH);
 		}
-		CHECK(h.ctx.stats.send_batches == 1 && h.ctx.stats.to_host == UDP_TX_BATCH);
+		CHK(h.ctx.stats.send_batches == 1 && h.ctx.stats.to_host == UDP_TX_BATCH);
 		udp_tap_flush(h.ctx);
-		CHECK(h.ctx.stats.send_batches == 2 && h.ctx.stats.to_host == N);
+		CHK(h.ctx.stats.send_batches == 2 && h.ctx.stats.to_host == N);
 		for (size_t i = 0; i < N; i++) {
 			Bytes got;
 			SA from;
-			CHECK(host_recv(srv, got, from));
-			CHECK(got == payload_for(unsigned(i), 16));
+			CHK(host_recv(srv, got, from));
+			CHK(got == payload_for(unsigned(i), 16));
 		}
-		CHECK(!readable(srv, 50));
+		CHK(!readable(srv, 50));
 		close(srv);
 		return 0;
 	});
@@ -1298,45 +1211,45 @@ TEST(UdpBatch, FullQueueFlushes) {
 TEST(UdpBatch, ClosedFlowQueuedDatagramsDropped) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t port = 0;
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
+		CHK(srv >= 0);
 		std::vector<Bytes> frames = {
 			udp4(GUEST4, GW4, 40400, port, payload_for(1, 11)), // flow 0
 			udp4(GUEST4, GW4, 40401, port, payload_for(2, 12)), // flow 1
 			udp4(GUEST4, GW4, 40400, port, payload_for(3, 13)), // flow 0
 		};
-		CHECK_OK(queue_all(h, frames, now_monotonic()));
-		CHECK(h.flows.in_use() == 2);
+		CHK_OK(queue_all(h, frames, now_monotonic()));
+		CHK(h.flows.in_use() == 2);
 		int s0 = uflow(h, 0).sock;
 		udp_flow_close(h.ctx, 0);
-		CHECK(!fd_open(s0));
-		CHECK(h.ctx.stats.send_failed == 2);
+		CHK(!fd_open(s0));
+		CHK(h.ctx.stats.send_failed == 2);
 
 		// A new flow, likely in the same slot with the same descriptor.
 		Bytes f3 = udp4(GUEST4, GW4, 40402, port, payload_for(4, 14));
-		CHECK(udp_tap_input(h.ctx, f3, now_monotonic()));
-		CHECK(h.flows.in_use() == 2);
+		CHK(udp_tap_input(h.ctx, f3, now_monotonic()));
+		CHK(h.flows.in_use() == 2);
 		udp_tap_flush(h.ctx);
-		CHECK(h.ctx.stats.to_host == 2 && h.ctx.stats.send_failed == 2);
-		CHECK(h.ctx.stats.send_batches == 2);
+		CHK(h.ctx.stats.to_host == 2 && h.ctx.stats.send_failed == 2);
+		CHK(h.ctx.stats.send_batches == 2);
 		for (unsigned seed : {2u, 4u}) {
 			Bytes got;
 			SA from;
-			CHECK(host_recv(srv, got, from));
-			CHECK(got == payload_for(seed, 10 + seed));
+			CHK(host_recv(srv, got, from));
+			CHK(got == payload_for(seed, 10 + seed));
 		}
-		CHECK(!readable(srv, 50));
+		CHK(!readable(srv, 50));
 
 		// The expiry timer closing a flow with a datagram queued: same.
 		Bytes f4 = udp4(GUEST4, GW4, 40401, port, payload_for(5, 15));
-		CHECK(udp_tap_input(h.ctx, f4, now_monotonic()));
-		CHECK(udp_timer(h.ctx, timespec_add_ms(now_monotonic(), 200000)) == 2);
+		CHK(udp_tap_input(h.ctx, f4, now_monotonic()));
+		CHK(udp_timer(h.ctx, timespec_add_ms(now_monotonic(), 200000)) == 2);
 		udp_tap_flush(h.ctx);
-		CHECK(h.ctx.stats.to_host == 2 && h.ctx.stats.send_failed == 3);
-		CHECK(h.ctx.stats.send_batches == 2);
-		CHECK(!readable(srv, 50));
+		CHK(h.ctx.stats.to_host == 2 && h.ctx.stats.send_failed == 3);
+		CHK(h.ctx.stats.send_batches == 2);
+		CHK(!readable(srv, 50));
 		close(srv);
 		return 0;
 	});
@@ -1348,18 +1261,18 @@ TEST(UdpBatch, InboundRepliesToTheRightPeers) {
 	run_sandboxed([] {
 		Harness h;
 		add_udp_rule(h.c, 5010, 5010, 6010);
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		const char *addr[3] = {"127.0.0.1", "127.0.0.1", "203.0.113.1"};
 		int peer[3];
 		uint16_t pport[3] = {0, 0, 0};
 		for (int i = 0; i < 3; i++) {
 			peer[i] = host_sock(addr[i], pport[i]);
-			CHECK(peer[i] >= 0);
+			CHK(peer[i] >= 0);
 			Bytes d = payload_for(unsigned(i), 5);
-			CHECK(host_send(peer[i], d, sa_of(addr[i], 5010)));
-			CHECK(h.wait_frames(size_t(i) + 1));
+			CHK(host_send(peer[i], d, sa_of(addr[i], 5010)));
+			CHK(h.wait_frames(size_t(i) + 1));
 		}
-		CHECK(h.flows.in_use() == 3);
+		CHK(h.flows.in_use() == 3);
 		const int order[] = {0, 1, 0, 2, 1, 0};
 		std::vector<Bytes> frames;
 		for (unsigned k = 0; k < 6; k++) {
@@ -1368,29 +1281,29 @@ TEST(UdpBatch, InboundRepliesToTheRightPeers) {
 			Bytes d = payload_for(100 + k, 20 + k);
 			frames.push_back(udp4(GUEST4, from, 6010, pport[i], d));
 		}
-		CHECK_OK(queue_all(h, frames, now_monotonic()));
+		CHK_OK(queue_all(h, frames, now_monotonic()));
 		udp_tap_flush(h.ctx);
-		CHECK(h.ctx.stats.send_batches == 1);
-		CHECK(h.ctx.stats.to_host == 6 && h.ctx.stats.send_failed == 0);
+		CHK(h.ctx.stats.send_batches == 1);
+		CHK(h.ctx.stats.to_host == 6 && h.ctx.stats.send_failed == 0);
 		for (unsigned k = 0; k < 6; k++) {
 			int i = order[k];
 			Bytes got;
 			SA from;
-			CHECK(host_recv(peer[i], got, from));
-			CHECK(got == payload_for(100 + k, 20 + k));
-			CHECK(sa_port(from) == 5010);
-			CHECK(sa_addr(from) == addr[i]);
+			CHK(host_recv(peer[i], got, from));
+			CHK(got == payload_for(100 + k, 20 + k));
+			CHK(sa_port(from) == 5010);
+			CHK(sa_addr(from) == addr[i]);
 		}
 		for (int i = 0; i < 3; i++)
-			CHECK(!readable(peer[i], i ? 0 : 50));
+			CHK(!readable(peer[i], i ? 0 : 50));
 
 		// Everything closed with a reply queued: it is not sent anywhere.
 		Bytes f = udp4(GUEST4, GW4, 6010, pport[0], payload_for(7, 7));
-		CHECK(udp_tap_input(h.ctx, f, now_monotonic()));
+		CHK(udp_tap_input(h.ctx, f, now_monotonic()));
 		udp_close_all(h.ctx);
 		udp_tap_flush(h.ctx);
-		CHECK(h.ctx.stats.send_failed == 1 && h.ctx.stats.send_batches == 1);
-		CHECK(!readable(peer[0], 50));
+		CHK(h.ctx.stats.send_failed == 1 && h.ctx.stats.send_batches == 1);
+		CHK(!readable(peer[0], 50));
 		for (int i = 0; i < 3; i++)
 			close(peer[i]);
 		return 0;
@@ -1403,18 +1316,18 @@ TEST(UdpBatch, InboundRepliesToTheRightPeers) {
 TEST(UdpBatch, AsyncErrorsInsideARunRetried) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t port = 0;
 		int tmp = host_sock("127.0.0.1", port);
-		CHECK(tmp >= 0);
+		CHK(tmp >= 0);
 		close(tmp);
 		std::vector<Bytes> frames;
 		for (unsigned i = 0; i < 4; i++)
 			frames.push_back(udp4(GUEST4, GW4, 40500, port, payload_for(i, 8)));
-		CHECK_OK(queue_all(h, frames, now_monotonic()));
+		CHK_OK(queue_all(h, frames, now_monotonic()));
 		udp_tap_flush(h.ctx);
-		CHECK(h.ctx.stats.to_host == 4 && h.ctx.stats.send_failed == 0);
-		CHECK(h.ctx.stats.send_batches >= 1 && h.ctx.stats.send_batches <= 8);
+		CHK(h.ctx.stats.to_host == 4 && h.ctx.stats.send_failed == 0);
+		CHK(h.ctx.stats.send_batches >= 1 && h.ctx.stats.send_batches <= 8);
 		fprintf(stderr, "(4 datagrams to a closed port: %llu sendmmsg() calls)\n",
 			(unsigned long long)h.ctx.stats.send_batches);
 
@@ -1422,15 +1335,15 @@ TEST(UdpBatch, AsyncErrorsInsideARunRetried) {
 		// next batch; its datagram is sent by the second call.
 		usleep(20000);
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
+		CHK(srv >= 0);
 		uint64_t calls = h.ctx.stats.send_batches;
-		CHECK(h.input(udp4(GUEST4, GW4, 40500, port, payload_for(9, 9))));
-		CHECK(h.ctx.stats.send_batches == calls + 2);
-		CHECK(h.ctx.stats.to_host == 5 && h.ctx.stats.send_failed == 0);
+		CHK(h.input(udp4(GUEST4, GW4, 40500, port, payload_for(9, 9))));
+		CHK(h.ctx.stats.send_batches == calls + 2);
+		CHK(h.ctx.stats.to_host == 5 && h.ctx.stats.send_failed == 0);
 		Bytes got;
 		SA from;
-		CHECK(host_recv(srv, got, from));
-		CHECK(got == payload_for(9, 9));
+		CHK(host_recv(srv, got, from));
+		CHK(got == payload_for(9, 9));
 		close(srv);
 		return 0;
 	});
@@ -1535,10 +1448,10 @@ TEST(TapDemuxHook, FlushHooksRunOncePerBatchBeforeOutput) {
 TEST(TapDemuxHook, UdpPoolSentAtEndOfBatch) {
 	run_sandboxed([] {
 		Harness h;
-		CHECK_OK(h.init());
+		CHK_OK(h.init());
 		uint16_t port = 0;
 		int srv = host_sock("127.0.0.1", port);
-		CHECK(srv >= 0);
+		CHK(srv >= 0);
 		TapStats stats;
 		TapDemux d;
 		d.c = &h.c;
@@ -1558,23 +1471,23 @@ TEST(TapDemuxHook, UdpPoolSentAtEndOfBatch) {
 		for (unsigned i = 0; i < 10; i++) {
 			Bytes f = udp4(GUEST4, GW4, 40600, port, payload_for(i, 100 + i));
 			std::memcpy(region + off, f.data(), f.size());
-			CHECK(pool.add(std::span<std::byte>(region + off, f.size())));
+			CHK(pool.add(std::span<std::byte>(region + off, f.size())));
 			off += f.size();
 		}
 		unsigned flushes = h.out.flushes;
 		tap_input_pool(d, pool, now_monotonic());
-		CHECK(h.out.flushes == flushes + 1);
-		CHECK(h.ctx.stats.send_batches == 1 && h.ctx.stats.to_host == 10);
-		CHECK(stats.unhandled == 0);
+		CHK(h.out.flushes == flushes + 1);
+		CHK(h.ctx.stats.send_batches == 1 && h.ctx.stats.to_host == 10);
+		CHK(stats.unhandled == 0);
 		// The region is free for the next read: scribble over it.
 		std::memset(region, 0xee, sizeof(region));
 		for (unsigned i = 0; i < 10; i++) {
 			Bytes got;
 			SA from;
-			CHECK(host_recv(srv, got, from));
-			CHECK(got == payload_for(i, 100 + i));
+			CHK(host_recv(srv, got, from));
+			CHK(got == payload_for(i, 100 + i));
 		}
-		CHECK(!readable(srv, 50));
+		CHK(!readable(srv, 50));
 		close(srv);
 		return 0;
 	});
