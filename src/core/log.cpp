@@ -386,8 +386,6 @@ void logmsg(LogLevel level, const char *fmt, ...) {
 PASST_DEFINE_LOG_FN(err, LogLevel::Error, false)
 PASST_DEFINE_LOG_FN(warn, LogLevel::Warning, false)
 PASST_DEFINE_LOG_FN(info, LogLevel::Info, false)
-PASST_DEFINE_LOG_FN(debug, LogLevel::Debug, false)
-PASST_DEFINE_LOG_FN(trace, LogLevel::Trace, false)
 PASST_DEFINE_LOG_FN(err_perror, LogLevel::Error, true)
 PASST_DEFINE_LOG_FN(warn_perror, LogLevel::Warning, true)
 PASST_DEFINE_LOG_FN(log_err, LogLevel::Error, false)

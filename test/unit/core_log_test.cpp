@@ -169,6 +169,31 @@ TEST_F(CoreLog, LevelFiltering) {
 		EXPECT_NE(out.find(s), std::string::npos) << s;
 }
 
+// A flood that makes us log per frame must cost nothing while debugging is
+// off: debug() and trace() don't even evaluate their arguments then.
+TEST_F(CoreLog, DebugAndTraceEvaluateNothingWhileOff) {
+	init_stderr(LogLevel::Info);
+	StderrCapture cap(path("stderr"));
+	int evaluated = 0;
+	auto arg = [&] {
+		evaluated++;
+		return "arg";
+	};
+	debug("d-%s", arg());
+	trace("t-%s", arg());
+	EXPECT_EQ(evaluated, 0);
+	log_set_level(LogLevel::Debug);
+	debug("d-%s", arg());
+	trace("t-%s", arg());
+	EXPECT_EQ(evaluated, 1);
+	log_set_level(LogLevel::Trace);
+	trace("t-%s", arg());
+	EXPECT_EQ(evaluated, 2);
+	std::string out = cap.take();
+	EXPECT_NE(out.find("d-arg"), std::string::npos);
+	EXPECT_NE(out.find("t-arg"), std::string::npos);
+}
+
 TEST_F(CoreLog, LineFormatErrnoAndTruncation) {
 	init_stderr(LogLevel::Info);
 	StderrCapture cap(path("stderr"));

@@ -91,8 +91,6 @@ void logmsg(LogLevel level, const char *fmt, ...) __attribute__((format(printf, 
 void err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void err_perror(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warn_perror(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 [[noreturn]] void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -136,6 +134,18 @@ inline bool log_enabled(LogLevel level) {
 		if (::passt::log_enabled(level))                                     \
 			::passt::logmsg_rl(passt_log_rl_state_, level, __VA_ARGS__); \
 	} while (0)
+
+// debug() and trace() are macros: their arguments (formatted addresses,
+// strerror()) are not even evaluated while the level is off, which it is in
+// normal operation, so a guest that makes us log a line per frame costs
+// nothing then. Their functions are log_debug() and log_trace().
+#define PASST_LOG_IF(level, fn, ...)              \
+	do {                                      \
+		if (::passt::log_enabled(level))  \
+			::passt::fn(__VA_ARGS__); \
+	} while (0)
+#define debug(...) PASST_LOG_IF(::passt::LogLevel::Debug, log_debug, __VA_ARGS__)
+#define trace(...) PASST_LOG_IF(::passt::LogLevel::Trace, log_trace, __VA_ARGS__)
 
 #define err_rl(...)   PASST_LOG_RL(::passt::LogLevel::Error, __VA_ARGS__)
 #define warn_rl(...)  PASST_LOG_RL(::passt::LogLevel::Warning, __VA_ARGS__)
