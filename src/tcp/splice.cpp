@@ -62,8 +62,16 @@
 // no frame ever looks it up); its guest side describes the namespace
 // socket, its host side the host socket. EpollRef.index is flow << 1 | side
 // for the connection's sockets and SPLICE_LISTENER_BIT | listener for the
-// -T listeners. No timers: both ends are local sockets whose kernel does
-// keepalive and timeouts, and a peer that goes away resets or closes.
+// -T listeners.
+//
+// Timers. Both ends are local sockets, so a peer that goes away resets or
+// closes and we see it; what no event ends is a peer that simply stays: a
+// connection half-closed by one side whose other side never closes, or one
+// left idle for hours, would hold its two sockets and four pipe ends
+// forever. tcp_splice_timer() (once a second) resets a flow whose connect
+// is still pending after the handshake timeout, a half-closed one idle for
+// the FIN timeout and any one idle for the idle timeout: the tap path's
+// values (tcp.h). Every event on a flow's sockets counts as activity.
 //
 // #syscalls:pasta accept4 bind close connect fcntl getsockopt listen pipe2
 // #syscalls:pasta setsockopt shutdown socket splice
@@ -404,8 +412,35 @@ uint32_t tcp_splice_join(SpliceCtx &ctx, int accepted, int connected, bool conne
 	return *idx;
 }
 
+void tcp_splice_timer(SpliceCtx &ctx, const timespec &now) {
+	ctx.flows.for_each([&](uint32_t i, Flow &f) {
+		if (f.type != FlowType::TcpSplice)
+			return;
+		const SpliceFlow &t = f.state<SpliceFlow>();
+		int64_t idle_ms = timespec_diff_ns(now, f.last_active) / NS_PER_MS;
+		const char *why = nullptr;
+		if ((t.flags & splf::connecting) && idle_ms >= TCP_HANDSHAKE_TIMEOUT_MS)
+			why = "connect timed out";
+		else if ((t.flags & (splf::eof0 | splf::eof1)) && idle_ms >= TCP_FIN_TIMEOUT_MS)
+			why = "half-closed, idle";
+		else if (idle_ms >= TCP_IDLE_TIMEOUT_MS)
+			why = "idle";
+		if (!why)
+			return;
+		debug_rl("TCP splice: flow %u: %s: resetting", i, why);
+		flow_close(ctx, i, true);
+	});
+}
+
 int tcp_splice_init(SpliceCtx &ctx) {
 	ctx.loop.set_handler(RefKind::TcpSplice, trampoline, &ctx);
+	if (ctx.loop.timers().add(
+		    "tcp-splice", SPLICE_TIMER_INTERVAL_MS,
+		    [](void *p, const timespec &now) {
+			    tcp_splice_timer(*static_cast<SpliceCtx *>(p), now);
+		    },
+		    &ctx) < 0)
+		return -ENOSPC;
 	return listen_open_rules(ctx, ctx.c.tcp_out, NAMES, listen_budget(4), listen_one);
 }
 

@@ -321,3 +321,88 @@ TEST_F(SpliceTest, ConnectingFlowWaitsThenRefusalResets) {
 }
 
 } // namespace
+
+namespace {
+
+timespec later(const timespec &t, int64_t ms) {
+	timespec r = t;
+	r.tv_sec += time_t(ms / 1000);
+	r.tv_nsec += long(ms % 1000) * 1000000L;
+	if (r.tv_nsec >= 1000000000L) {
+		r.tv_sec++;
+		r.tv_nsec -= 1000000000L;
+	}
+	return r;
+}
+
+} // namespace
+
+// A connection half-closed by one side whose other side never closes: reset
+// after the FIN timeout without activity, not held forever.
+TEST_F(SpliceTest, HalfClosedIdleFlowIsResetAfterFinTimeout) {
+	Pair a, b;
+	ASSERT_TRUE(make_pair(a));
+	ASSERT_TRUE(make_pair(b));
+	uint32_t idx = join(a, b);
+	ASSERT_NE(idx, FLOW_NONE);
+	ASSERT_EQ(shutdown(a.client, SHUT_WR), 0);
+	std::vector<char> got;
+	ASSERT_EQ(pump_read(b.client, got), 0) << "the half-close must be passed on";
+	spin();
+	ASSERT_EQ(flows.in_use(), 1u);
+	const timespec last = flows.get(idx, FlowType::TcpSplice)->last_active;
+
+	tcp_splice_timer(*ctx, later(last, TCP_FIN_TIMEOUT_MS - 1000));
+	EXPECT_EQ(flows.in_use(), 1u) << "reset before the FIN timeout";
+	tcp_splice_timer(*ctx, later(last, TCP_FIN_TIMEOUT_MS));
+	EXPECT_EQ(flows.in_use(), 0u);
+	EXPECT_EQ(ctx->stats.resets, 1u);
+	// The side that never closed sees the reset.
+	int rc;
+	got.clear();
+	while ((rc = read_some(a.client, got, 2000)) == 1) {
+	}
+	EXPECT_EQ(rc, -ECONNRESET);
+}
+
+// Both directions open, nothing moving: reset after the idle timeout only.
+TEST_F(SpliceTest, IdleFlowIsResetAfterIdleTimeoutOnly) {
+	Pair a, b;
+	ASSERT_TRUE(make_pair(a));
+	ASSERT_TRUE(make_pair(b));
+	uint32_t idx = join(a, b);
+	ASSERT_NE(idx, FLOW_NONE);
+	const timespec last = flows.get(idx, FlowType::TcpSplice)->last_active;
+	tcp_splice_timer(*ctx, later(last, TCP_FIN_TIMEOUT_MS * 2));
+	tcp_splice_timer(*ctx, later(last, TCP_IDLE_TIMEOUT_MS - 1000));
+	EXPECT_EQ(flows.in_use(), 1u) << "an open, idle flow lives until the idle timeout";
+
+	// Activity moves the deadline.
+	ASSERT_EQ(send(a.client, "x", 1, 0), 1);
+	std::vector<char> got;
+	ASSERT_EQ(pump_read(b.client, got), 1);
+	const timespec active = flows.get(idx, FlowType::TcpSplice)->last_active;
+	EXPECT_GT(ts_ns_of(active), ts_ns_of(last));
+	tcp_splice_timer(*ctx, later(active, TCP_IDLE_TIMEOUT_MS - 1000));
+	EXPECT_EQ(flows.in_use(), 1u);
+	tcp_splice_timer(*ctx, later(active, TCP_IDLE_TIMEOUT_MS));
+	EXPECT_EQ(flows.in_use(), 0u);
+}
+
+// A connect that never completes ends at the handshake timeout.
+TEST_F(SpliceTest, PendingConnectIsResetAfterHandshakeTimeout) {
+	Pair a, b;
+	ASSERT_TRUE(make_pair(a));
+	ASSERT_TRUE(make_pair(b));
+	// Marked connecting and the loop never run: as if no answer came.
+	const timespec start = now_monotonic();
+	uint32_t idx = tcp_splice_join(*ctx, a.server, b.server, true, false, start);
+	a.server = b.server = -1;
+	ASSERT_NE(idx, FLOW_NONE);
+	tcp_splice_timer(*ctx, later(start, TCP_HANDSHAKE_TIMEOUT_MS - 1000));
+	EXPECT_EQ(flows.in_use(), 1u);
+	tcp_splice_timer(*ctx, later(start, TCP_HANDSHAKE_TIMEOUT_MS));
+	EXPECT_EQ(flows.in_use(), 0u);
+	std::vector<char> got;
+	EXPECT_EQ(read_some(a.client, got, 2000), -ECONNRESET);
+}

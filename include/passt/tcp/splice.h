@@ -13,6 +13,7 @@
 #include "passt/fwd/listeners.h"
 #include "passt/fwd/portscan.h"
 #include "passt/host/ns.h"
+#include "passt/tcp/tcp.h"
 
 namespace passt {
 
@@ -103,6 +104,13 @@ void tcp_splice_mask_listeners(const SpliceCtx &ctx, PortBitmap &ports);
 // every case (closed with a reset on failure). True if spliced.
 bool tcp_splice_from_host(SpliceCtx &ctx, int fd, const InAny &target, uint16_t target_port,
 			  const timespec &now);
+// Timeouts, the tap path's (tcp.h), checked every SPLICE_TIMER_INTERVAL_MS
+// from the loop's timers: a connect still pending TCP_HANDSHAKE_TIMEOUT_MS
+// after the flow started, a flow with one direction closed and nothing moved
+// for TCP_FIN_TIMEOUT_MS, any flow idle for TCP_IDLE_TIMEOUT_MS: each is
+// reset (both sockets closed with SO_LINGER 0, the pipes closed).
+inline constexpr uint32_t SPLICE_TIMER_INTERVAL_MS = 1000;
+void tcp_splice_timer(SpliceCtx &ctx, const timespec &now);
 // Events on a spliced socket or a -T listener (RefKind::TcpSplice).
 void tcp_splice_handler(SpliceCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
 
