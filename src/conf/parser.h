@@ -167,6 +167,8 @@ private:
 	bool parse_address(const char *arg);
 	bool parse_gateway(int id, const char *arg);
 	bool parse_outbound(int id, const char *arg);
+	// --map-host-loopback / --map-guest-addr ADDR|none (option id): ADDR
+	// into a4 or a6 by family, *set4/*set6 (if not null) marking which.
 	bool parse_map(int id, const char *arg, Ipv4Addr &a4, Ipv6Addr &a6, bool *set4, bool *set6);
 
 	// apply_dns.cpp: resolvers, search list, names, DHCP DNS options

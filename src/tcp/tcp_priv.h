@@ -60,8 +60,12 @@ inline Ends ends_of(const Flow &f) {
 
 // tcp_wire.cpp
 std::optional<TcpRepr> parse_frame(const TcpCtx &ctx, std::span<std::byte> frame, FlowSide &g);
+// The headers of segment r between the ends e, in front of its payload at
+// frame, into tf (gso_mss: segment size asked of the backend, 0 for none).
 void write_frame(const TcpCtx &ctx, const Ends &e, std::byte *frame, const TcpRepr &r,
 		 size_t gso_mss, TapFrame &tf);
+// A segment without payload (flags: tcpflag bits) between the ends e, with
+// the options opts if not null. False if it could not be sent.
 bool send_ctrl_raw(TcpCtx &ctx, const Ends &e, uint8_t flags, uint32_t seq, uint32_t ack,
 		   uint16_t wnd, const TcpOptions *opts);
 void rst_unmatched(TcpCtx &ctx, const FlowSide &g, const TcpRepr &s);
@@ -75,6 +79,9 @@ uint16_t wnd_field(const TcpFlow &t, uint32_t bytes, uint32_t &actual);
 uint16_t last_wnd_field(const TcpFlow &t);
 void set_events(TcpCtx &ctx, uint32_t idx, TcpFlow &t, uint32_t ev);
 uint32_t est_events(const TcpFlow &t);
+// An ACK for flow idx with the current window (same_wnd: the one last
+// advertised); a window update follows on EPOLLOUT if the window is under
+// a segment (rearm_small) or closed. See tcp_window.cpp.
 void send_ack(TcpCtx &ctx, uint32_t idx, Flow &f, bool rearm_small = true, bool same_wnd = false);
 
 // tcp_conn.cpp

@@ -84,7 +84,8 @@ void log_set_pid(pid_t pid);
 void log_set_level(LogLevel level);
 LogLevel log_level();
 
-// Core entry points.
+// Core entry points: a line at level (with ": strerror(errno)" appended
+// if with_errno), dropped if the level is off.
 void vlogmsg(LogLevel level, bool with_errno, const char *fmt, va_list ap);
 void logmsg(LogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -30,10 +30,15 @@ inline constexpr size_t icmp6_body_off = 14 + 40 + 4;
 inline constexpr size_t arp_len = 14 + 28;
 } // namespace frame
 
+// Ethernet, IPv4 and UDP headers (checksums included) in front of the
+// payload_len bytes already at frame::udp4_payload_off in buf, dst/src the
+// MAC addresses. Returns the frame length, 0 if buf is too small or the
+// datagram too long.
 size_t build_udp4_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
 			  Ipv4Addr saddr, Ipv4Addr daddr, uint16_t sport, uint16_t dport,
 			  size_t payload_len, uint8_t ttl = 64);
 
+// The same for IPv6 (payload at frame::udp6_payload_off).
 size_t build_udp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
 			  const Ipv6Addr &saddr, const Ipv6Addr &daddr, uint16_t sport,
 			  uint16_t dport, size_t payload_len, uint8_t hop_limit = 64);

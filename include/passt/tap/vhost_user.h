@@ -179,6 +179,8 @@ private:
 		bool registered = false;
 	};
 
+	// One control message: request with its flags, payload and the fds
+	// that came with it (taken). 0, or -errno to drop the connection.
 	int dispatch(uint32_t request, uint32_t flags, const std::byte *payload, size_t size,
 		     int *fds, size_t nfds);
 	int reply(uint32_t request, const void *payload, size_t size);
