@@ -131,7 +131,7 @@ void dispatch(TapDemux &d, std::span<std::byte> frame, const timespec &now,
 	const MacAddr src = eth->src();
 	if (!src.is_multicast() && !src.is_zero() && src != d.st->guest_mac) {
 		if (d.st->guest_mac_seen)
-			debug("tap: guest MAC changed to %s", src.text().c_str());
+			debug_rl("tap: guest MAC changed to %s", src.text().c_str());
 		d.st->guest_mac = src;
 		d.st->guest_mac_seen = true;
 	}

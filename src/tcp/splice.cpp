@@ -152,7 +152,7 @@ void flow_close(SpliceCtx &ctx, uint32_t idx, bool reset) {
 		}
 	if (reset)
 		ctx.stats.resets++;
-	debug("TCP splice: flow %u: %s", idx, reset ? "reset" : "closed");
+	debug_rl("TCP splice: flow %u: %s", idx, reset ? "reset" : "closed");
 	ctx.flows.free(idx);
 }
 
@@ -174,8 +174,8 @@ bool move(SpliceCtx &ctx, uint32_t idx, SpliceFlow &t, unsigned d) {
 			} else if (n == 0) {
 				t.flags |= eof_bit(d);
 			} else if (errno != EAGAIN && errno != EINTR) {
-				debug("TCP splice: flow %u: reading side %u: %s", idx, d,
-				      strerror(errno));
+				debug_rl("TCP splice: flow %u: reading side %u: %s", idx, d,
+					 strerror(errno));
 				flow_close(ctx, idx, true);
 				return false;
 			}
@@ -191,8 +191,8 @@ bool move(SpliceCtx &ctx, uint32_t idx, SpliceFlow &t, unsigned d) {
 				t.flags |= blocked_bit(d);
 				break;
 			} else if (m < 0 && errno != EINTR) {
-				debug("TCP splice: flow %u: writing side %u: %s", idx, !d,
-				      strerror(errno));
+				debug_rl("TCP splice: flow %u: writing side %u: %s", idx, !d,
+					 strerror(errno));
 				flow_close(ctx, idx, true);
 				return false;
 			}
@@ -288,7 +288,7 @@ void conn_from_ns(SpliceCtx &ctx, const SpliceListener &l, int fd, const timespe
 	int rc = connect_to(hs, l.v6 ? InAny(Ipv6Addr::loopback()) : InAny(Ipv4Addr::loopback()),
 			    l.target);
 	if (rc < 0) {
-		debug("TCP splice: connecting to host port %u: %s", l.target, strerror(-rc));
+		debug_rl("TCP splice: connecting to host port %u: %s", l.target, strerror(-rc));
 		close_reset(fd);
 		close(hs);
 		ctx.stats.resets++;
@@ -297,8 +297,8 @@ void conn_from_ns(SpliceCtx &ctx, const SpliceListener &l, int fd, const timespe
 	uint32_t idx = tcp_splice_join(ctx, fd, hs, rc == 0, false, now);
 	if (idx != FLOW_NONE) {
 		ctx.stats.conns_out++;
-		debug("TCP splice: flow %u: namespace port %u -> host port %u", idx, l.port,
-		      l.target);
+		debug_rl("TCP splice: flow %u: namespace port %u -> host port %u", idx, l.port,
+			 l.target);
 	}
 }
 
@@ -477,8 +477,8 @@ bool tcp_splice_from_host(SpliceCtx &ctx, int fd, const InAny &target, uint16_t 
 	sock_setup(ns);
 	int rc = connect_to(ns, target, target_port);
 	if (rc < 0) {
-		debug("TCP splice: connecting to namespace %s port %u: %s", target.text().c_str(),
-		      target_port, strerror(-rc));
+		debug_rl("TCP splice: connecting to namespace %s port %u: %s",
+			 target.text().c_str(), target_port, strerror(-rc));
 		close_reset(fd);
 		close(ns);
 		ctx.stats.resets++;
@@ -488,8 +488,8 @@ bool tcp_splice_from_host(SpliceCtx &ctx, int fd, const InAny &target, uint16_t 
 	if (idx == FLOW_NONE)
 		return false;
 	ctx.stats.conns_in++;
-	debug("TCP splice: flow %u: host -> namespace %s port %u", idx, target.text().c_str(),
-	      target_port);
+	debug_rl("TCP splice: flow %u: host -> namespace %s port %u", idx, target.text().c_str(),
+		 target_port);
 	return true;
 }
 
@@ -522,8 +522,8 @@ void tcp_splice_handler(SpliceCtx &ctx, EpollRef ref, uint32_t events, const tim
 		if (getsockopt(t.sock[1], SOL_SOCKET, SO_ERROR, &e, &sl) < 0)
 			e = errno;
 		if (e || (events & (EPOLLERR | EPOLLHUP))) {
-			debug("TCP splice: flow %u: connect: %s", idx,
-			      strerror(e ? e : ECONNRESET));
+			debug_rl("TCP splice: flow %u: connect: %s", idx,
+				 strerror(e ? e : ECONNRESET));
 			flow_close(ctx, idx, true);
 			return;
 		}
@@ -539,7 +539,7 @@ void tcp_splice_handler(SpliceCtx &ctx, EpollRef ref, uint32_t events, const tim
 		int e = 0;
 		socklen_t sl = sizeof(e);
 		getsockopt(t.sock[s], SOL_SOCKET, SO_ERROR, &e, &sl);
-		debug("TCP splice: flow %u: socket error on side %u: %s", idx, s, strerror(e));
+		debug_rl("TCP splice: flow %u: socket error on side %u: %s", idx, s, strerror(e));
 		flow_close(ctx, idx, true);
 		return;
 	}
