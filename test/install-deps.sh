@@ -3,7 +3,7 @@
 # Runs apt-get only for missing packages; needs root (or sudo) for that.
 set -eu
 
-PKGS="g++ make libgtest-dev clang libclang-rt-14-dev clang-tidy cppcheck python3
+PKGS="g++ make libgtest-dev clang libclang-rt-14-dev clang-tidy clang-format-16 cppcheck python3
       iproute2 util-linux procps jq socat iperf3 tcpdump tshark
       busybox-static isc-dhcp-client iputils-ping groff-base man-db
       qemu-system-x86 linux-image-amd64 cpio
