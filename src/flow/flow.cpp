@@ -37,6 +37,33 @@ const char *flow_type_name(FlowType type) {
 	return "?";
 }
 
+const char *flow_budget_name(FlowBudget b) {
+	switch (b) {
+	case FlowBudget::TcpOut: return "tcp-out";
+	case FlowBudget::TcpIn: return "tcp-in";
+	case FlowBudget::Udp: return "udp";
+	case FlowBudget::Icmp: return "icmp";
+	case FlowBudget::Splice: return "splice";
+	case FlowBudget::Count:
+	case FlowBudget::Default: break;
+	}
+	return "?";
+}
+
+FlowBudget flow_default_budget(FlowType type) {
+	switch (type) {
+	case FlowType::Tcp: return FlowBudget::TcpOut;
+	case FlowType::TcpSplice:
+	case FlowType::UdpSplice: return FlowBudget::Splice;
+	case FlowType::Ping4:
+	case FlowType::Ping6: return FlowBudget::Icmp;
+	case FlowType::Udp: return FlowBudget::Udp;
+	case FlowType::None:
+	case FlowType::Count: break;
+	}
+	return FlowBudget::Udp;
+}
+
 int FlowTable::init(uint32_t capacity, std::optional<SipKey> key) {
 	flows_.reset();
 	buckets_.reset();
@@ -70,6 +97,21 @@ int FlowTable::init(uint32_t capacity, std::optional<SipKey> key) {
 		buckets_[i] = EMPTY;
 	nbuckets_ = nb;
 
+	for (size_t b = 0; b < NB; b++) {
+		uint32_t m = uint32_t(uint64_t(capacity) * FLOW_BUDGET_SHARE[b] / FLOW_BUDGET_DEN);
+		max_[b] = m ? m : 1;
+		pending_max_[b] = max_[b];
+		used_[b] = pending_n_[b] = 0;
+		evicted_[b] = 0;
+		for (size_t t = 0; t < NT; t++)
+			lists_[b][t][0] = lists_[b][t][1] = AgeList{};
+	}
+	uint32_t pm = uint32_t(uint64_t(capacity) * FLOW_TCP_PENDING_SHARE / FLOW_BUDGET_DEN);
+	pending_max_[size_t(FlowBudget::TcpOut)] = pm ? pm : 1;
+	serial_ = 0;
+	for (Evictor &e : evictors_)
+		e = Evictor{};
+
 	// Chain so that index 0 is handed out first.
 	for (uint32_t i = 0; i < capacity; i++)
 		flows_[i].next_free = i + 1 < capacity ? i + 1 : FLOW_NONE;
@@ -78,8 +120,106 @@ int FlowTable::init(uint32_t capacity, std::optional<SipKey> key) {
 	return 0;
 }
 
-std::optional<uint32_t> FlowTable::alloc(FlowType type, const timespec &now) {
-	if (type == FlowType::None || type >= FlowType::Count || free_head_ == FLOW_NONE)
+void FlowTable::set_budget(FlowBudget b, uint32_t max, uint32_t pending_max) {
+	if (b >= FlowBudget::Count)
+		return;
+	max_[size_t(b)] = max ? max : 1;
+	pending_max_[size_t(b)] = pending_max ? pending_max : 1;
+}
+
+void FlowTable::set_unbudgeted() {
+	for (size_t b = 0; b < NB; b++)
+		max_[b] = pending_max_[b] = capacity_ ? capacity_ : 1;
+}
+
+void FlowTable::set_evictor(FlowType type, FlowEvictor fn, void *owner, bool settled_too) {
+	if (type == FlowType::None || type >= FlowType::Count)
+		return;
+	evictors_[size_t(type)] = Evictor{fn, owner, settled_too};
+}
+
+void FlowTable::list_append(uint32_t index) {
+	Flow &f = flows_[index];
+	AgeList &l = list_of(f);
+	f.serial = serial_++;
+	f.age_prev = l.tail;
+	f.age_next = FLOW_NONE;
+	if (l.tail != FLOW_NONE)
+		flows_[l.tail].age_next = index;
+	else
+		l.head = index;
+	l.tail = index;
+}
+
+void FlowTable::list_unlink(uint32_t index) {
+	Flow &f = flows_[index];
+	AgeList &l = list_of(f);
+	if (f.age_prev != FLOW_NONE)
+		flows_[f.age_prev].age_next = f.age_next;
+	else
+		l.head = f.age_next;
+	if (f.age_next != FLOW_NONE)
+		flows_[f.age_next].age_prev = f.age_prev;
+	else
+		l.tail = f.age_prev;
+	f.age_prev = f.age_next = FLOW_NONE;
+}
+
+// The oldest evictable flow of class b: among the heads of the class's
+// pending lists first, then (unless pending_only) of its settled lists of
+// types that allow it. The types of a class are few (at most two).
+uint32_t FlowTable::victim(FlowBudget b, bool pending_only) const {
+	for (int pend = 1; pend >= (pending_only ? 1 : 0); pend--) {
+		uint32_t best = FLOW_NONE;
+		for (size_t t = 1; t < NT; t++) {
+			const Evictor &e = evictors_[t];
+			if (!e.fn || (!pend && !e.settled_too))
+				continue;
+			uint32_t h = lists_[size_t(b)][t][pend].head;
+			if (h == FLOW_NONE)
+				continue;
+			if (best == FLOW_NONE ||
+			    int32_t(flows_[h].serial - flows_[best].serial) < 0)
+				best = h;
+		}
+		if (best != FLOW_NONE)
+			return best;
+	}
+	return FLOW_NONE;
+}
+
+bool FlowTable::evict_one(uint32_t index) {
+	Flow &f = flows_[index];
+	const Evictor &e = evictors_[size_t(f.type)];
+	FlowBudget b = f.budget;
+	evicting_ = true; // an evictor must not allocate
+	bool ok = e.fn(e.owner, index);
+	evicting_ = false;
+	if (!ok || flows_[index].type != FlowType::None)
+		return false;
+	evicted_[size_t(b)]++;
+	return true;
+}
+
+std::optional<uint32_t> FlowTable::alloc(FlowType type, const timespec &now, FlowBudget budget) {
+	if (type == FlowType::None || type >= FlowType::Count || evicting_)
+		return std::nullopt;
+	if (budget == FlowBudget::Default || budget >= FlowBudget::Count)
+		budget = flow_default_budget(type);
+	const size_t bi = size_t(budget);
+	// Make room in the class: pending cap first (a pending flow goes),
+	// then the class's share, then the table itself.
+	if (pending_n_[bi] >= pending_max_[bi]) {
+		uint32_t v = victim(budget, true);
+		if (v == FLOW_NONE || !evict_one(v))
+			return std::nullopt;
+	}
+	if (used_[bi] >= max_[bi] || free_head_ == FLOW_NONE) {
+		uint32_t v = victim(budget, false);
+		if (v == FLOW_NONE || !evict_one(v))
+			return std::nullopt;
+	}
+	if (free_head_ == FLOW_NONE)
 		return std::nullopt;
 	uint32_t i = free_head_;
 	Flow &f = flows_[i];
@@ -88,15 +228,42 @@ std::optional<uint32_t> FlowTable::alloc(FlowType type, const timespec &now) {
 	f = Flow{};
 	f.type = type;
 	f.last_active = now;
+	f.budget = budget;
+	f.pending = 1;
+	list_append(i);
+	used_[bi]++;
+	pending_n_[bi]++;
 	in_use_++;
 	if (i + 1 > hwm_)
 		hwm_ = i + 1;
 	return i;
 }
 
+void FlowTable::settle(uint32_t index) {
+	Flow *f = get(index);
+	if (!f || !f->pending)
+		return;
+	list_unlink(index);
+	f->pending = 0;
+	pending_n_[size_t(f->budget)]--;
+	list_append(index);
+}
+
+bool FlowTable::is_pending(uint32_t index) const {
+	const Flow *f = get(index);
+	return f && f->pending;
+}
+
 void FlowTable::free(uint32_t index) {
 	if (index >= capacity_ || flows_[index].type == FlowType::None)
 		return;
+	{
+		Flow &f = flows_[index];
+		list_unlink(index);
+		used_[size_t(f.budget)]--;
+		if (f.pending)
+			pending_n_[size_t(f.budget)]--;
+	}
 	hash_remove(index, FlowSideIdx::Guest);
 	hash_remove(index, FlowSideIdx::Host);
 	Flow &f = flows_[index];

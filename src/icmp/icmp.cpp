@@ -154,10 +154,24 @@ void icmp_timer_trampoline(void *ctx, const timespec &now) {
 
 bool is_ping(FlowType t) { return t == FlowType::Ping4 || t == FlowType::Ping6; }
 
+// The ICMP budget is full (flow.h): this echo session goes for a new one
+// (unanswered ones first, then the oldest).
+bool icmp_evict_trampoline(void *ctx, uint32_t idx) {
+	IcmpCtx &c = *static_cast<IcmpCtx *>(ctx);
+	const Flow *f = c.flows.get(idx);
+	if (!f || !is_ping(f->type))
+		return false;
+	debug_rl("ICMP: flow %u: evicted for a new echo session", idx);
+	icmp_flow_close(c, idx);
+	return true;
+}
+
 } // namespace
 
 int icmp_init(IcmpCtx &ctx) {
 	ctx.loop.set_handler(RefKind::PingSock, icmp_handler_trampoline, &ctx);
+	ctx.flows.set_evictor(FlowType::Ping4, icmp_evict_trampoline, &ctx, true);
+	ctx.flows.set_evictor(FlowType::Ping6, icmp_evict_trampoline, &ctx, true);
 	if (ctx.loop.timers().add("icmp", ICMP_TIMER_INTERVAL_MS, icmp_timer_trampoline, &ctx) < 0)
 		return -ENOSPC;
 	return 0;
@@ -270,6 +284,7 @@ void icmp_sock_handler(IcmpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 		}
 		pf.received++;
 		f->last_active = now;
+		ctx.flows.settle(ref.index);
 		sent++;
 		trace_rl("ICMP: flow %u: echo reply id %u seq %u", ref.index, pf.guest_id,
 			 load_be16(msg + 6));

@@ -311,13 +311,32 @@ void listen_accept(SpliceCtx &ctx, uint32_t li, const timespec &now) {
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
+			if (accept_out_of_fds(errno)) {
+				warn_rl("TCP splice: accept: %s: pausing the listener for %u ms",
+					strerror(errno), ACCEPT_PAUSE_MS);
+				ctx.accept_pause.pause(
+					ctx.loop, ctx.listeners, li,
+					EpollRef{RefKind::TcpSplice, ctx.listeners[li].fd,
+						 SPLICE_LISTENER_BIT | li},
+					int64_t(now.tv_sec) * 1000000000 + now.tv_nsec);
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 				warn_rl("TCP splice: accept: %s", strerror(errno));
+			}
 			return;
 		}
 		conn_from_ns(ctx, ctx.listeners[li], fd, now);
 	}
 }
+
+} // namespace
+
+void tcp_splice_resume_listeners(SpliceCtx &ctx, const timespec &now) {
+	ctx.accept_pause.resume_due(ctx.loop, ctx.listeners,
+				    EpollRef{RefKind::TcpSplice, -1, SPLICE_LISTENER_BIT},
+				    int64_t(now.tv_sec) * 1000000000 + now.tv_nsec);
+}
+
+namespace {
 
 // One listener in the namespace on addr:port (or the loopback; always the
 // loopback unless an address is given, for scanning rules), in a free slot

@@ -82,6 +82,17 @@
 // two hours as Linux keepalive defaults; a guest keepalive probe counts as
 // activity and is answered with an ACK).
 //
+// Floods. Outbound flows are charged to the flow table's TcpOut budget,
+// inbound ones to TcpIn (flow.h); a flow is pending until Established. When
+// a budget, or the cap on pending connects towards the host, is full, the
+// oldest half-open flow is evicted for the new one (flow_evict(): RST to
+// the guest, reset host socket); an established flow never is. While more
+// than half of that cap is in use, a connect() still in progress times out
+// after TCP_SYN_PRESSURE_TIMEOUT_MS instead of the handshake timeout. A
+// listener whose accept() runs out of descriptors is left out of epoll for
+// ACCEPT_PAUSE_MS (fwd/listeners.h) instead of waking the loop at once,
+// over and over, with a rate-limited warning.
+//
 // Errors. Malformed frames (bad lengths, checksum, fragments, TCP options
 // that cannot be walked: TcpRepr::parse()) are dropped.
 // (With an offloading backend the TCP checksum was completed by the backend
@@ -137,6 +148,7 @@ void listen_trampoline(void *c, EpollRef ref, uint32_t ev, const timespec &now) 
 }
 void timer_trampoline(void *c, const timespec &now) { tcp_timer(*static_cast<TcpCtx *>(c), now); }
 void flush_trampoline(void *c) { tcp_flush_acks(*static_cast<TcpCtx *>(c)); }
+bool evict_trampoline(void *c, uint32_t idx) { return flow_evict(*static_cast<TcpCtx *>(c), idx); }
 
 // The socket of an established flow drained (EPOLLOUT): window update, and
 // if guest data was refused, duplicate ACKs so that the guest resends it.
@@ -176,6 +188,8 @@ int tcp_init(TcpCtx &ctx) {
 	}
 	ctx.loop.set_handler(RefKind::TcpSock, sock_trampoline, &ctx);
 	ctx.loop.set_handler(RefKind::TcpListen, listen_trampoline, &ctx);
+	// Half-open connections only: established ones are never evicted.
+	ctx.flows.set_evictor(FlowType::Tcp, evict_trampoline, &ctx, false);
 	if (ctx.loop.timers().add("tcp", TCP_TIMER_INTERVAL_MS, timer_trampoline, &ctx) < 0)
 		return -ENOSPC;
 	return listen_open_all(ctx);

@@ -174,9 +174,9 @@ void conn_from_tap(TcpCtx &ctx, const FlowSide &key, const TcpRepr &s, const tim
 		rst_unmatched(ctx, key, s);
 		return;
 	}
-	auto idx = ctx.flows.alloc(FlowType::Tcp, now);
+	auto idx = ctx.flows.alloc(FlowType::Tcp, now, FlowBudget::TcpOut);
 	if (!idx) {
-		debug_rl("TCP: flow table full, resetting connection from the guest");
+		debug_rl("TCP: no flow for the guest's connection (budget full), resetting it");
 		rst_unmatched(ctx, key, s);
 		return;
 	}
@@ -250,6 +250,7 @@ void connect_done(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now) {
 void established(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now) {
 	TcpFlow &t = f.state<TcpFlow>();
 	t.state = TcpState::Established;
+	ctx.flows.settle(idx); // no longer a candidate for eviction
 	t.deadline_ns = 0;
 	t.retrans = 0;
 	set_events(ctx, idx, t, est_events(t));
@@ -278,9 +279,9 @@ void conn_from_sock(TcpCtx &ctx, const TcpListener &l, int fd, const timespec &n
 			 h.peer_addr.text().c_str());
 		return;
 	}
-	auto idx = ctx.flows.alloc(FlowType::Tcp, now);
+	auto idx = ctx.flows.alloc(FlowType::Tcp, now, FlowBudget::TcpIn);
 	if (!idx) {
-		debug_rl("TCP: flow table full, refusing inbound connection");
+		debug_rl("TCP: no flow for an inbound connection (budget full), refusing it");
 		linger lg{1, 0};
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		return;
@@ -335,6 +336,19 @@ void flow_rst(TcpCtx &ctx, uint32_t idx) {
 		send_ctrl_raw(ctx, ends_of(*f), tcpflag::rst | tcpflag::ack, t.snd_nxt, t.rcv_nxt,
 			      0, nullptr);
 	flow_close(ctx, idx, true);
+}
+
+// The flow table needs room (flow.h): a half-open flow goes, oldest first,
+// with an RST to the guest and a reset host socket.
+bool flow_evict(TcpCtx &ctx, uint32_t idx) {
+	Flow *f = ctx.flows.get(idx, FlowType::Tcp);
+	if (!f)
+		return false;
+	debug_rl("TCP: flow %u: evicted (half-open, %s) for a new connection", idx,
+		 flow_budget_name(f->budget));
+	ctx.stats.evicted++;
+	flow_rst(ctx, idx);
+	return true;
 }
 
 // True if both directions are finished: close the flow.

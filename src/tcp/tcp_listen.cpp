@@ -88,8 +88,15 @@ void tcp_listen_handler(TcpCtx &ctx, EpollRef ref, uint32_t, const timespec &now
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
+			if (accept_out_of_fds(errno)) {
+				warn_rl("TCP: accept: %s: pausing the listener for %u ms",
+					strerror(errno), ACCEPT_PAUSE_MS);
+				ctx.stats.accept_paused++;
+				ctx.accept_pause.pause(ctx.loop, ctx.listeners, ref.index, ref,
+						       ts_ns(now));
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
 				warn_rl("TCP: accept: %s", strerror(errno));
+			}
 			return;
 		}
 		conn_from_sock(ctx, ctx.listeners[ref.index], fd, now);

@@ -92,6 +92,7 @@ void established(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now);
 void apply_syn_opts(TcpFlow &t, const TcpRepr &s);
 void flow_close(TcpCtx &ctx, uint32_t idx, bool reset_host);
 void flow_rst(TcpCtx &ctx, uint32_t idx);
+bool flow_evict(TcpCtx &ctx, uint32_t idx);
 bool maybe_done(TcpCtx &ctx, uint32_t idx, TcpFlow &t);
 
 // tcp_from_guest.cpp

@@ -3,6 +3,7 @@
 // and established idle timeouts; see tcp.cpp and the TCP_*_MS constants in
 // tcp.h).
 #include "passt/core/log.h"
+#include "passt/tcp/splice.h"
 #include "tcp_priv.h"
 
 namespace passt::tcp_detail {
@@ -10,12 +11,20 @@ namespace passt::tcp_detail {
 namespace {
 
 // Timeouts of one flow at n (ns, now as timespec).
-void flow_timer(TcpCtx &ctx, uint32_t i, Flow &f, int64_t n, const timespec &now) {
+void flow_timer(TcpCtx &ctx, uint32_t i, Flow &f, int64_t n, const timespec &now, bool pressure) {
 	TcpFlow &t = f.state<TcpFlow>();
 	int64_t idle = timespec_diff_ns(now, f.last_active);
 	if (t.state != TcpState::Established) {
-		if (t.deadline_ns && n >= t.deadline_ns) {
-			debug("TCP: flow %u: handshake timeout", i);
+		int64_t deadline = t.deadline_ns;
+		// SYN-flood protection: under pressure, a connect() to the host
+		// gets a shorter deadline (the handshake deadline less the
+		// difference, so that no start time need be kept).
+		if (deadline && t.state == TcpState::Connecting && pressure)
+			deadline -=
+				int64_t(TCP_HANDSHAKE_TIMEOUT_MS - TCP_SYN_PRESSURE_TIMEOUT_MS) *
+				NS_PER_MS;
+		if (deadline && n >= deadline) {
+			debug_rl("TCP: flow %u: handshake timeout", i);
 			flow_rst(ctx, i);
 		}
 		return;
@@ -56,10 +65,17 @@ namespace passt {
 
 void tcp_timer(TcpCtx &ctx, const timespec &now) {
 	const int64_t n = tcp_detail::ts_ns(now);
+	// More than half of the pending-connect cap in use: shorter SYN timeout.
+	const bool pressure = ctx.flows.pending(FlowBudget::TcpOut) * 2 >
+			      ctx.flows.pending_max(FlowBudget::TcpOut);
 	ctx.flows.for_each([&](uint32_t i, Flow &f) {
 		if (f.type == FlowType::Tcp)
-			tcp_detail::flow_timer(ctx, i, f, n, now);
+			tcp_detail::flow_timer(ctx, i, f, n, now, pressure);
 	});
+	ctx.accept_pause.resume_due(ctx.loop, ctx.listeners, EpollRef{RefKind::TcpListen, -1, 0},
+				    n);
+	if (ctx.splice)
+		tcp_splice_resume_listeners(*ctx.splice, now);
 }
 
 } // namespace passt

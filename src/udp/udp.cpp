@@ -76,6 +76,13 @@
 // have no way to broadcast on the host's behalf. DHCP and DHCPv6 never get
 // here (the tap demux answers them).
 //
+// Floods. UDP flows are charged to the flow table's Udp budget (flow.h), so
+// that a flood of datagrams from many sources cannot take the entries of
+// TCP or ICMP; a flow is pending until the other side answers (a reply from
+// the host, or the guest's first datagram back to a -u peer). With the
+// budget full a new flow evicts the oldest unanswered one, else the oldest
+// one (evict_trampoline()).
+//
 // Timers: flows idle (no datagram either way) for UDP_FLOW_TIMEOUT_S are
 // closed from a periodic timer, with their socket. Nothing here is fatal on
 // the data path: errors are counted and logged rate-limited; asynchronous
@@ -167,7 +174,7 @@ bool is_udp(const Flow *f) { return f && f->type == FlowType::Udp; }
 
 // Create the flow of a new outbound 4-tuple, or nullopt (counted, logged).
 std::optional<uint32_t> outbound_flow_new(UdpCtx &ctx, const FlowSide &guest, const timespec &now) {
-	auto idx = ctx.flows.alloc(FlowType::Udp, now);
+	auto idx = ctx.flows.alloc(FlowType::Udp, now, FlowBudget::Udp);
 	if (!idx) {
 		ctx.stats.unforwardable++;
 		debug_rl("UDP: flow table full, dropping datagram");
@@ -247,7 +254,7 @@ std::optional<uint32_t> inbound_flow_new(UdpCtx &ctx, const PortRule &r, uint16_
 		return std::nullopt;
 	}
 
-	auto idx = ctx.flows.alloc(FlowType::Udp, now);
+	auto idx = ctx.flows.alloc(FlowType::Udp, now, FlowBudget::Udp);
 	if (!idx) {
 		ctx.stats.unforwardable++;
 		debug_rl("UDP: flow table full, dropping datagram");
@@ -356,6 +363,8 @@ void tx_sent(UdpCtx &ctx, const UdpTxEntry &t) {
 	f.state<UdpFlow>().to_host++;
 	ctx.stats.to_host++;
 	f.last_active = t.when;
+	if (f.state<UdpFlow>().inbound) // the guest answered a host peer
+		ctx.flows.settle(t.flow);
 }
 
 void tx_failed(UdpCtx &ctx, const UdpTxEntry &t, int e) {
@@ -427,6 +436,18 @@ void send_run(UdpCtx &ctx, size_t a, size_t b) {
 		pos++;
 		retried = false;
 	}
+}
+
+// The UDP budget is full (flow.h): this flow goes for a new one.
+bool evict_trampoline(void *ctx, uint32_t idx) {
+	UdpCtx &u = *static_cast<UdpCtx *>(ctx);
+	if (!is_udp(u.flows.get(idx)))
+		return false;
+	debug_rl("UDP: flow %u: evicted for a new flow (%s)", idx,
+		 u.flows.is_pending(idx) ? "never answered" : "oldest");
+	u.stats.flows_evicted++;
+	udp_flow_close(u, idx);
+	return true;
 }
 
 void sock_trampoline(void *ctx, EpollRef ref, uint32_t events, const timespec &now) {
@@ -544,6 +565,9 @@ int listen_rule(UdpCtx &ctx, const PortRule &r, uint16_t rule_idx) {
 int udp_init(UdpCtx &ctx) {
 	ctx.loop.set_handler(RefKind::UdpSock, sock_trampoline, &ctx);
 	ctx.loop.set_handler(RefKind::UdpListen, listen_trampoline, &ctx);
+	// A UDP flow only caches a 4-tuple: unanswered ones go first, then
+	// the oldest.
+	ctx.flows.set_evictor(FlowType::Udp, evict_trampoline, &ctx, true);
 	if (ctx.loop.timers().add("udp", UDP_TIMER_INTERVAL_MS, timer_trampoline, &ctx) < 0)
 		return -ENOSPC;
 
@@ -671,8 +695,10 @@ void udp_sock_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timespec
 				queued++;
 			}
 		}
-		if (n > 0)
+		if (n > 0) {
 			f->last_active = now;
+			ctx.flows.settle(ref.index); // the host answered the guest
+		}
 		if (n < RECV_BATCH)
 			break;
 	}

@@ -291,7 +291,22 @@ void timer_trampoline(void *c, const timespec &now) {
 
 } // namespace
 
+namespace {
+
+// The splice budget is full (flow.h): the oldest spliced UDP flow goes.
+bool evict_trampoline(void *c, uint32_t idx) {
+	UdpSpliceCtx &ctx = *static_cast<UdpSpliceCtx *>(c);
+	if (!ctx.flows.get(idx, FlowType::UdpSplice))
+		return false;
+	debug_rl("UDP splice: flow %u: evicted for a new flow", idx);
+	udp_splice_flow_close(ctx, idx);
+	return true;
+}
+
+} // namespace
+
 int udp_splice_init(UdpSpliceCtx &ctx) {
+	ctx.flows.set_evictor(FlowType::UdpSplice, evict_trampoline, &ctx, true);
 	if (ctx.loop.timers().add("udp-splice", UDP_TIMER_INTERVAL_MS, timer_trampoline, &ctx) < 0)
 		return -ENOSPC;
 	int rc = listen_open_rules(ctx, ctx.c.udp_out, NAMES, listen_budget(4), listen_one);

@@ -96,6 +96,7 @@ TEST(FlowTable, AllocGetFree) {
 TEST(FlowTable, FullTableRefusesAtCapacity) {
 	FlowTable t;
 	ASSERT_EQ(t.init(FLOW_MAX, KEY), 0);
+	t.set_unbudgeted(); // the table's own limit, not a class's
 	std::set<uint32_t> seen;
 	for (uint32_t i = 0; i < FLOW_MAX; i++) {
 		auto idx = t.alloc(FlowType::Ping4, T0);
@@ -133,9 +134,156 @@ TEST(FlowTable, FullTableRefusesAtCapacity) {
 TEST(FlowTable, SmallTableFull) {
 	FlowTable t;
 	ASSERT_EQ(t.init(3, KEY), 0);
+	t.set_unbudgeted();
 	EXPECT_TRUE(t.alloc(FlowType::Udp, T0));
 	EXPECT_TRUE(t.alloc(FlowType::Udp, T0));
 	EXPECT_TRUE(t.alloc(FlowType::Udp, T0));
+	EXPECT_FALSE(t.alloc(FlowType::Udp, T0));
+}
+
+// --- Budgets and eviction --------------------------------------------------
+
+namespace {
+
+// A fake owner: evicting frees the flow and records its index, unless told
+// to refuse.
+struct Owner {
+	FlowTable *t = nullptr;
+	std::vector<uint32_t> evicted;
+	bool refuse = false;
+	static bool evict(void *o, uint32_t idx) {
+		Owner &self = *static_cast<Owner *>(o);
+		if (self.refuse)
+			return false;
+		self.evicted.push_back(idx);
+		self.t->free(idx);
+		return true;
+	}
+};
+
+} // namespace
+
+TEST(FlowBudget, SharesOfFlowMaxAddUpToTheTable) {
+	FlowTable t;
+	ASSERT_EQ(t.init(FLOW_MAX, KEY), 0);
+	EXPECT_EQ(t.budget_max(FlowBudget::TcpOut), 24576u);
+	EXPECT_EQ(t.budget_max(FlowBudget::TcpIn), 16384u);
+	EXPECT_EQ(t.budget_max(FlowBudget::Udp), 16384u);
+	EXPECT_EQ(t.budget_max(FlowBudget::Icmp), 4096u);
+	EXPECT_EQ(t.budget_max(FlowBudget::Splice), 4096u);
+	EXPECT_EQ(t.pending_max(FlowBudget::TcpOut), 2048u);
+	uint32_t sum = 0;
+	for (size_t b = 0; b < size_t(FlowBudget::Count); b++)
+		sum += t.budget_max(FlowBudget(b));
+	EXPECT_EQ(sum, FLOW_MAX);
+	EXPECT_EQ(flow_default_budget(FlowType::Tcp), FlowBudget::TcpOut);
+	EXPECT_EQ(flow_default_budget(FlowType::UdpSplice), FlowBudget::Splice);
+	EXPECT_EQ(flow_default_budget(FlowType::Ping6), FlowBudget::Icmp);
+	EXPECT_STREQ(flow_budget_name(FlowBudget::TcpIn), "tcp-in");
+}
+
+// A UDP flood fills its own share; TCP both ways still gets entries.
+TEST(FlowBudget, UdpFloodLeavesTcpAlone) {
+	FlowTable t;
+	ASSERT_EQ(t.init(FLOW_MAX, KEY), 0);
+	Owner udp{&t};
+	t.set_evictor(FlowType::Udp, Owner::evict, &udp, true);
+	for (uint32_t i = 0; i < 300000; i++)
+		ASSERT_TRUE(t.alloc(FlowType::Udp, T0)) << i;
+	EXPECT_EQ(t.used(FlowBudget::Udp), 16384u);
+	EXPECT_EQ(t.in_use(), 16384u);
+	EXPECT_EQ(t.evictions(FlowBudget::Udp), 300000u - 16384u);
+	EXPECT_TRUE(t.alloc(FlowType::Tcp, T0, FlowBudget::TcpOut));
+	EXPECT_TRUE(t.alloc(FlowType::Tcp, T0, FlowBudget::TcpIn));
+	EXPECT_TRUE(t.alloc(FlowType::Ping4, T0));
+}
+
+// Unanswered UDP flows go first, oldest first; then the oldest answered.
+TEST(FlowBudget, UdpEvictsUnansweredThenOldest) {
+	FlowTable t;
+	ASSERT_EQ(t.init(64, KEY), 0);
+	t.set_budget(FlowBudget::Udp, 4, 4);
+	Owner o{&t};
+	t.set_evictor(FlowType::Udp, Owner::evict, &o, true);
+	uint32_t f[4];
+	for (auto &x : f)
+		x = *t.alloc(FlowType::Udp, T0);
+	t.settle(f[0]);
+	t.settle(f[2]);
+	EXPECT_FALSE(t.is_pending(f[0]));
+	EXPECT_TRUE(t.is_pending(f[1]));
+	EXPECT_EQ(t.pending(FlowBudget::Udp), 2u);
+	ASSERT_TRUE(t.alloc(FlowType::Udp, T0));
+	ASSERT_TRUE(t.alloc(FlowType::Udp, T0));
+	EXPECT_EQ(o.evicted, (std::vector<uint32_t>{f[1], f[3]}));
+	// Now the two new ones are the pending ones: they go next.
+	ASSERT_TRUE(t.alloc(FlowType::Udp, T0));
+	ASSERT_EQ(o.evicted.size(), 3u);
+	EXPECT_TRUE(t.get(f[0]) && t.get(f[2]));
+	// With no pending flow left, the oldest settled (f[0]) goes.
+	for (uint32_t i = 0; i < t.high_water(); i++)
+		t.settle(i);
+	ASSERT_TRUE(t.alloc(FlowType::Udp, T0));
+	EXPECT_EQ(o.evicted.back(), f[0]);
+	EXPECT_EQ(t.used(FlowBudget::Udp), 4u);
+}
+
+// TCP: only half-open flows are evicted; established ones never are.
+TEST(FlowBudget, TcpEvictsOnlyHalfOpen) {
+	FlowTable t;
+	ASSERT_EQ(t.init(64, KEY), 0);
+	t.set_budget(FlowBudget::TcpOut, 3, 3);
+	Owner o{&t};
+	t.set_evictor(FlowType::Tcp, Owner::evict, &o, false);
+	uint32_t a = *t.alloc(FlowType::Tcp, T0);
+	uint32_t b = *t.alloc(FlowType::Tcp, T0);
+	uint32_t c = *t.alloc(FlowType::Tcp, T0);
+	t.settle(a);
+	t.settle(c);
+	auto d = t.alloc(FlowType::Tcp, T0); // b goes
+	ASSERT_TRUE(d);
+	EXPECT_EQ(o.evicted, std::vector<uint32_t>{b});
+	t.settle(*d);
+	EXPECT_FALSE(t.alloc(FlowType::Tcp, T0)); // all established: refused
+	EXPECT_EQ(t.used(FlowBudget::TcpOut), 3u);
+	// Another class is not touched.
+	EXPECT_TRUE(t.alloc(FlowType::Tcp, T0, FlowBudget::TcpIn));
+	EXPECT_EQ(o.evicted.size(), 1u);
+}
+
+// The cap on pending TcpOut flows (connects in progress) evicts the oldest
+// pending one even while the class has room.
+TEST(FlowBudget, PendingCapEvictsOldestHalfOpen) {
+	FlowTable t;
+	ASSERT_EQ(t.init(FLOW_MAX, KEY), 0);
+	Owner o{&t};
+	t.set_evictor(FlowType::Tcp, Owner::evict, &o, false);
+	std::vector<uint32_t> first;
+	for (uint32_t i = 0; i < 300000; i++) {
+		auto idx = t.alloc(FlowType::Tcp, T0);
+		ASSERT_TRUE(idx) << i;
+		if (i < 3)
+			first.push_back(*idx);
+	}
+	EXPECT_EQ(t.pending(FlowBudget::TcpOut), 2048u);
+	EXPECT_EQ(t.used(FlowBudget::TcpOut), 2048u);
+	ASSERT_GE(o.evicted.size(), 3u);
+	EXPECT_EQ(std::vector<uint32_t>(o.evicted.begin(), o.evicted.begin() + 3), first);
+}
+
+// An owner that does not free its flow: alloc() fails, nothing leaks.
+TEST(FlowBudget, RefusingEvictorFailsCleanly) {
+	FlowTable t;
+	ASSERT_EQ(t.init(64, KEY), 0);
+	t.set_budget(FlowBudget::Udp, 1, 1);
+	Owner o{&t};
+	o.refuse = true;
+	t.set_evictor(FlowType::Udp, Owner::evict, &o, true);
+	ASSERT_TRUE(t.alloc(FlowType::Udp, T0));
+	EXPECT_FALSE(t.alloc(FlowType::Udp, T0));
+	EXPECT_EQ(t.in_use(), 1u);
+	// No evictor at all: refused as well.
+	t.set_evictor(FlowType::Udp, nullptr, nullptr, false);
 	EXPECT_FALSE(t.alloc(FlowType::Udp, T0));
 }
 
@@ -245,6 +393,7 @@ TEST(FlowTable, DeleteReinsertKeepsHashConsistent) {
 	FlowTable t;
 	constexpr uint32_t CAP = 512;
 	ASSERT_EQ(t.init(CAP, KEY), 0);
+	t.set_unbudgeted();
 	std::mt19937 rng(12345);
 	std::vector<int64_t> key_of(CAP, -1); // flow index -> key number
 	uint32_t next_key = 0;
@@ -309,6 +458,7 @@ TEST(FlowTable, DeleteReinsertKeepsHashConsistent) {
 TEST(FlowTable, ForEachVisitsLiveFlowsAndAllowsFree) {
 	FlowTable t;
 	ASSERT_EQ(t.init(32, KEY), 0);
+	t.set_unbudgeted();
 	for (int i = 0; i < 10; i++)
 		t.alloc(i % 2 ? FlowType::Ping4 : FlowType::Udp, T0);
 	t.free(3);

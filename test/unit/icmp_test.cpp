@@ -468,17 +468,20 @@ TEST(IcmpSock, StaleEventsIgnored) {
 	});
 }
 
-// A full flow table refuses new sessions cleanly.
-TEST(IcmpSock, FlowTableFull) {
+// A full flow table evicts the oldest session for a new one.
+TEST(IcmpSock, FlowTableFullEvicts) {
 	run_sandboxed([] {
 		Harness h;
 		CHK_OK(h.init(2));
 		timespec now = now_monotonic();
+		h.flows.set_unbudgeted(); // the two entries are ICMP's
 		CHK(icmp_tap_input(h.ctx, gw4(1, 1, payload_for(1, 8)), now));
 		CHK(icmp_tap_input(h.ctx, gw4(2, 1, payload_for(1, 8)), now));
-		CHK(!icmp_tap_input(h.ctx, gw4(3, 1, payload_for(1, 8)), now));
-		// Existing sessions still work.
-		CHK(icmp_tap_input(h.ctx, gw4(1, 2, payload_for(1, 8)), now));
+		CHK(h.wait_frames(2));
+		// Both answered: the oldest session (1) goes for the new one.
+		CHK(icmp_tap_input(h.ctx, gw4(3, 1, payload_for(1, 8)), now));
+		CHK(h.flows.in_use() == 2);
+		CHK(h.flows.evictions(FlowBudget::Icmp) == 1);
 		CHK(h.wait_frames(3));
 		return 0;
 	});

@@ -682,16 +682,24 @@ TEST(UdpSock, StaleEventsIgnored) {
 	});
 }
 
-TEST(UdpSock, FlowTableFull) {
+// A full UDP budget evicts the oldest unanswered flow for the new one.
+TEST(UdpSock, FlowTableFullEvicts) {
 	run_sandboxed([] {
 		Harness h;
 		CHK_OK(h.init(2));
 		uint16_t port = 0;
 		int srv = host_sock("127.0.0.1", port);
 		CHK(srv >= 0);
+		h.flows.set_unbudgeted(); // the two entries are UDP's
 		CHK(h.input(udp4(GUEST4, GW4, 1001, port, payload_for(1, 8))));
 		CHK(h.input(udp4(GUEST4, GW4, 1002, port, payload_for(1, 8))));
-		CHK(!h.input(udp4(GUEST4, GW4, 1003, port, payload_for(1, 8))));
+		// Full: the oldest unanswered flow (1001) is evicted for 1003.
+		CHK(h.input(udp4(GUEST4, GW4, 1003, port, payload_for(1, 8))));
+		CHK(h.flows.in_use() == 2);
+		CHK(h.ctx.stats.flows_evicted == 1);
+		CHK(h.flows.evictions(FlowBudget::Udp) == 1);
+		CHK(!h.flows.lookup(FlowType::Udp, FlowSideIdx::Guest,
+				    flowside_from_guest(InAny(GUEST4), 1001, InAny(GW4), port)));
 		CHK(h.input(udp4(GUEST4, GW4, 1001, port, payload_for(1, 8))));
 		CHK(h.flows.in_use() == 2);
 		close(srv);

@@ -38,6 +38,32 @@
 // Expiry is the owner's business: every flow carries the time of its last
 // activity, and owners scan their flows from a periodic timer
 // (FlowTable::for_each()).
+//
+// Budgets and eviction. So that one flood cannot starve every other kind
+// of flow, each flow is charged to one budget class (FlowBudget) chosen at
+// alloc(): TCP opened by the guest, TCP accepted from the host (-t), UDP
+// (tap path), ICMP echo, and pasta's loopback bypass (spliced TCP and UDP).
+// Each class may hold a fixed share of the capacity, and the shares add up
+// to the capacity, so a class that is full never takes entries from
+// another:
+//
+//   TcpOut 3/8 (24576 of FLOW_MAX)   TcpIn 1/4 (16384)   Udp 1/4 (16384)
+//   Icmp 1/16 (4096)                 Splice 1/16 (4096)
+//
+// A flow is "pending" from alloc() until its owner calls settle(): a UDP
+// flow that has seen no reply yet, a TCP connection whose handshake is not
+// complete. TcpOut also caps its pending flows (connects in progress towards
+// the host, each with a socket) at 1/32 of the capacity (2048 of FLOW_MAX):
+// a SYN flood from the guest can hold no more. When a new flow finds its
+// class (or its pending cap) full, the table evicts one flow of the same
+// class instead of failing, through the owner's evictor (set_evictor(): it
+// closes the flow's socket, tells the peers - an RST to the guest for TCP -
+// and frees the entry): the oldest pending flow first, else, for the types
+// whose owner allows it (UDP: a flow is only a cache of a 4-tuple), the
+// oldest settled one. Established TCP is never evicted: then alloc() fails
+// and the owner refuses the new connection. "Oldest" is creation order (or
+// settle order for settled flows): each (class, type) pair keeps two
+// intrusive lists in that order, so the victim is found in O(1).
 #pragma once
 
 #include <cstddef>
@@ -73,6 +99,31 @@ enum class FlowType : uint8_t {
 
 const char *flow_type_name(FlowType type);
 
+// What a flow is charged to (see the theory of operation above).
+enum class FlowBudget : uint8_t {
+	TcpOut, // TCP opened by the guest
+	TcpIn,  // TCP accepted on a -t listener
+	Udp,    // UDP on the tap path, both ways
+	Icmp,   // ICMP / ICMPv6 echo
+	Splice, // pasta's loopback bypass, TCP and UDP
+	Count,
+	Default = 0xff, // the class of the flow's type (TCP: TcpOut)
+};
+
+const char *flow_budget_name(FlowBudget b);
+// The class a flow of this type is charged to unless told otherwise.
+FlowBudget flow_default_budget(FlowType type);
+
+// Shares of the capacity per class (numerator over FLOW_BUDGET_DEN), and the
+// cap on pending TcpOut flows.
+inline constexpr uint32_t FLOW_BUDGET_DEN = 32;
+inline constexpr uint32_t FLOW_BUDGET_SHARE[size_t(FlowBudget::Count)] = {12, 8, 8, 2, 2};
+inline constexpr uint32_t FLOW_TCP_PENDING_SHARE = 1;
+
+// Evict flow index through its owner: close and free it. Return value:
+// whether it did (the table checks the entry is free, too).
+using FlowEvictor = bool (*)(void *owner, uint32_t index);
+
 enum class FlowSideIdx : uint8_t { Guest = 0, Host = 1 };
 
 // One leg of a flow, as seen from that leg.
@@ -106,6 +157,12 @@ struct Flow {
 	uint8_t hashed = 0;             // bit n: side n is in the hash table
 	uint32_t next_free = FLOW_NONE; // free list link (free entries only)
 	timespec last_active{};         // last activity, CLOCK_MONOTONIC
+	// Budget bookkeeping (FlowTable only): class, pending or settled, and
+	// the links of the (class, type, pending) list in age order.
+	FlowBudget budget = FlowBudget::Default;
+	uint8_t pending = 0;
+	uint32_t age_prev = FLOW_NONE, age_next = FLOW_NONE;
+	uint32_t serial = 0; // alloc() or settle() order (wraps; compared as a difference)
 	FlowSide side[2];
 
 	FlowSide &guest() { return side[0]; }
@@ -157,11 +214,41 @@ public:
 	uint32_t high_water() const { return hwm_; }
 
 	// A free entry set to type, both sides zeroed, state area zeroed,
-	// last_active = now. nullopt if the table is full (or type is None).
-	std::optional<uint32_t> alloc(FlowType type, const timespec &now);
+	// last_active = now, charged to budget (Default: the type's class) and
+	// pending. If the class (or its pending cap) is full, one flow of the
+	// class is evicted first (see above). nullopt if no entry can be had
+	// (or type is None).
+	// The caller must not hold a Flow reference across alloc(): an
+	// eviction may have freed it.
+	std::optional<uint32_t> alloc(FlowType type, const timespec &now,
+				      FlowBudget budget = FlowBudget::Default);
 	// Remove the flow's hashed sides and return it to the free list.
 	// Freeing a free or out-of-range index is ignored.
 	void free(uint32_t index);
+
+	// The flow is no longer pending (answered, handshake complete): it is
+	// then evicted only if its type allows it, after every pending flow.
+	void settle(uint32_t index);
+	bool is_pending(uint32_t index) const;
+
+	// The owner of flows of type: evict(owner, index) closes and frees one.
+	// settled_too: settled flows of the type may be evicted as well (UDP).
+	// Without an evictor, flows of the type are never evicted.
+	void set_evictor(FlowType type, FlowEvictor evict, void *owner, bool settled_too);
+
+	// Budget of a class: entries in use, pending, and the limits.
+	uint32_t used(FlowBudget b) const { return used_[size_t(b)]; }
+	uint32_t pending(FlowBudget b) const { return pending_n_[size_t(b)]; }
+	uint32_t budget_max(FlowBudget b) const { return max_[size_t(b)]; }
+	uint32_t pending_max(FlowBudget b) const { return pending_max_[size_t(b)]; }
+	// Set a class's limits (tests; init() sets the shares above). A limit
+	// of 0 is taken as 1.
+	void set_budget(FlowBudget b, uint32_t max, uint32_t pending_max);
+	// Every class may use the whole table (no budgets), as in tests that
+	// exercise a table of a few entries.
+	void set_unbudgeted();
+	// Flows evicted since init(), per class.
+	uint64_t evictions(FlowBudget b) const { return evicted_[size_t(b)]; }
 
 	// The entry at index if it is in use (and of the given type), else null.
 	Flow *get(uint32_t index);
@@ -210,6 +297,37 @@ private:
 	// Bucket holding sidx, or nbuckets_ if absent.
 	size_t find_bucket(uint32_t sidx) const;
 	void erase_bucket(size_t b);
+
+	// Age lists, one per (class, type, pending).
+	struct AgeList {
+		uint32_t head = FLOW_NONE, tail = FLOW_NONE;
+	};
+	static constexpr size_t NB = size_t(FlowBudget::Count);
+	static constexpr size_t NT = size_t(FlowType::Count);
+	AgeList &list_of(const Flow &f) {
+		return lists_[size_t(f.budget)][size_t(f.type)][f.pending ? 1 : 0];
+	}
+	void list_append(uint32_t index);
+	void list_unlink(uint32_t index);
+	// The flow to evict for a new one of class b (pending only: no settled
+	// flow), or FLOW_NONE.
+	uint32_t victim(FlowBudget b, bool pending_only) const;
+	bool evict_one(uint32_t index);
+
+	struct Evictor {
+		FlowEvictor fn = nullptr;
+		void *owner = nullptr;
+		bool settled_too = false;
+	};
+	Evictor evictors_[NT];
+	AgeList lists_[NB][NT][2];
+	uint32_t used_[NB] = {};
+	uint32_t pending_n_[NB] = {};
+	uint32_t max_[NB] = {};
+	uint32_t pending_max_[NB] = {};
+	uint64_t evicted_[NB] = {};
+	bool evicting_ = false;
+	uint32_t serial_ = 0;
 
 	std::unique_ptr<Flow[]> flows_;
 	std::unique_ptr<uint32_t[]> buckets_;

@@ -195,6 +195,51 @@ private:
 	bool sealed_ = false; // start-up is over: the capacity is fixed
 };
 
+// accept() out of descriptors (EMFILE, ENFILE; ENOBUFS, ENOMEM): the
+// pending connection stays queued and a level-triggered listener would wake
+// the loop at once, again and again. The listener is taken out of the epoll
+// set (events 0) for ACCEPT_PAUSE_MS and put back by
+// AcceptPause::resume_due() from a periodic timer; the slot type T needs a
+// bool `paused`.
+inline constexpr uint32_t ACCEPT_PAUSE_MS = 1000;
+
+inline bool accept_out_of_fds(int err) {
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+struct AcceptPause {
+	int64_t until_ns = 0; // when paused listeners go back; 0: none paused
+
+	// Pause the listener in slot i (ref: its EpollRef).
+	template <class T>
+	void pause(EventLoop &loop, ListenerSlots<T> &slots, uint32_t i, EpollRef ref,
+		   int64_t now_ns) {
+		if (i >= slots.size() || slots[i].fd < 0 || slots[i].paused)
+			return;
+		if (loop.modify(slots[i].fd, 0, ref) < 0)
+			return;
+		slots[i].paused = true;
+		if (!until_ns)
+			until_ns = now_ns + int64_t(ACCEPT_PAUSE_MS) * 1000000;
+	}
+	// Put paused listeners back (base: their EpollRef without the slot).
+	template <class T>
+	void resume_due(EventLoop &loop, ListenerSlots<T> &slots, EpollRef base, int64_t now_ns) {
+		if (!until_ns || now_ns < until_ns)
+			return;
+		until_ns = 0;
+		for (uint32_t i = 0; i < slots.size(); i++) {
+			if (slots[i].fd < 0 || !slots[i].paused)
+				continue;
+			EpollRef ref = base;
+			ref.fd = slots[i].fd;
+			ref.index |= i;
+			loop.modify(slots[i].fd, EPOLLIN, ref);
+			slots[i].paused = false;
+		}
+	}
+};
+
 // Calls fn(rule, rule_index, port, v6) for every listener the rules of pf
 // with r.scan == scan want: exclusions and excluded ports are skipped, and
 // families that listen_family() refuses. fn returns 0 to go on, < 0 to

@@ -58,7 +58,8 @@ struct SpliceListener {
 	uint16_t target = 0; // port on the host's loopback
 	uint32_t rule = 0;   // index in c.tcp_out.rules
 	bool v6 = false;
-	bool scan = false; // opened by tcp_splice_listen_sync() ("-T auto")
+	bool scan = false;   // opened by tcp_splice_listen_sync() ("-T auto")
+	bool paused = false; // out of epoll after accept() ran out of fds
 };
 
 struct SpliceStats {
@@ -76,6 +77,7 @@ struct SpliceCtx {
 	// -T listeners. The slot of an entry is its EpollRef index (with
 	// SPLICE_LISTENER_BIT) and stays fixed while it is open (fwd/listeners.h).
 	ListenerSlots<SpliceListener> listeners;
+	AcceptPause accept_pause;
 	// "-T auto": ports whose listener failed to open, per family, so that
 	// retries every scan log only once.
 	PortBitmap auto_failed[2];
@@ -86,6 +88,9 @@ struct SpliceCtx {
 // and All rules of c.tcp_out) on the namespace's 127.0.0.1 and ::1.
 // 0 or -errno.
 int tcp_splice_init(SpliceCtx &ctx);
+// Put back -T listeners paused when accept() ran out of descriptors, once
+// their pause is over (called from the TCP timer).
+void tcp_splice_resume_listeners(SpliceCtx &ctx, const timespec &now);
 // Close every spliced flow (with a reset) and the listeners.
 void tcp_splice_fini(SpliceCtx &ctx);
 // pasta "-T auto": make the listeners of the scanning rules of c.tcp_out

@@ -21,7 +21,10 @@ struct SpliceCtx;
 
 // Timeouts (milliseconds) and the period of the scan that enforces them.
 inline constexpr uint32_t TCP_TIMER_INTERVAL_MS = 100;
-inline constexpr uint32_t TCP_HANDSHAKE_TIMEOUT_MS = 10000;      // SYN to established
+inline constexpr uint32_t TCP_HANDSHAKE_TIMEOUT_MS = 10000; // SYN to established
+// ... for a connect() to the host still in progress while more than half
+// of the pending-connect cap (flow.h) is used: SYN-flood protection.
+inline constexpr uint32_t TCP_SYN_PRESSURE_TIMEOUT_MS = 2000;
 inline constexpr uint32_t TCP_RTO_MS = 1000;                     // retransmission to the guest
 inline constexpr unsigned TCP_MAX_RETRANS = 8;                   // then RST both ways
 inline constexpr uint32_t TCP_FIN_TIMEOUT_MS = 60000;            // half-closed, idle
@@ -76,6 +79,7 @@ struct TcpListener {
 	uint16_t target = 0; // port in the guest
 	uint32_t rule = 0;   // index in c.tcp_in.rules
 	bool v6 = false;     // IPv6 socket (IPV6_V6ONLY)
+	bool paused = false; // out of epoll after accept() ran out of fds
 };
 
 struct TcpStats {
@@ -86,6 +90,8 @@ struct TcpStats {
 	uint64_t partial_sends = 0; // guest data the socket didn't take (all)
 	uint64_t holes = 0;         // guest segments beyond rcv_nxt
 	uint64_t wnd_updates = 0;   // window updates on EPOLLOUT
+	uint64_t evicted = 0;       // half-open flows evicted for new ones
+	uint64_t accept_paused = 0; // listeners paused: accept() out of fds
 };
 
 struct TcpCtx {
@@ -100,6 +106,7 @@ struct TcpCtx {
 	// Inbound (-t) sockets. The slot of an entry is its EpollRef index and
 	// stays fixed while it is open (fwd/listeners.h).
 	ListenerSlots<TcpListener> listeners;
+	AcceptPause accept_pause;
 	// "-t auto": ports whose listener failed to open (already bound on the
 	// host, ...) per family, so that retries every scan log only once.
 	PortBitmap auto_failed[2];

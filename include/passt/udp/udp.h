@@ -41,6 +41,7 @@ struct UdpFlow {
 // Counters, for tests and debugging.
 struct UdpStats {
 	uint64_t flows_opened = 0, flows_closed = 0, flows_expired = 0;
+	uint64_t flows_evicted = 0;         // closed to make room for new ones (flow.h)
 	uint64_t to_host = 0, to_guest = 0; // datagrams forwarded
 	uint64_t malformed = 0;             // guest frames that failed to parse/verify
 	uint64_t bcast_dropped = 0;         // guest datagrams to broadcast/multicast
