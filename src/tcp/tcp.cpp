@@ -277,7 +277,7 @@ void tcp_sock_handler(TcpCtx &ctx, EpollRef ref, uint32_t events, const timespec
 		int err = 0;
 		socklen_t sl = sizeof(err);
 		getsockopt(t.sock, SOL_SOCKET, SO_ERROR, &err, &sl);
-		debug("TCP: flow %u: socket error: %s", ref.index, strerror(err));
+		debug_rl("TCP: flow %u: socket error: %s", ref.index, strerror(err));
 		flow_rst(ctx, ref.index);
 		return;
 	}

@@ -213,9 +213,9 @@ void conn_from_tap(TcpCtx &ctx, const FlowSide &key, const TcpRepr &s, const tim
 		return;
 	}
 	ctx.stats.conns_out++;
-	debug("TCP: flow %u: %s:%u -> %s:%u (host %s:%u)", *idx, g.peer_addr.text().c_str(),
-	      g.peer_port, g.our_addr.text().c_str(), g.our_port, h.peer_addr.text().c_str(),
-	      h.peer_port);
+	debug_rl("TCP: flow %u: %s:%u -> %s:%u (host %s:%u)", *idx, g.peer_addr.text().c_str(),
+		 g.peer_port, g.our_addr.text().c_str(), g.our_port, h.peer_addr.text().c_str(),
+		 h.peer_port);
 }
 
 // Host connect() finished for a Connecting flow.
@@ -226,7 +226,7 @@ void connect_done(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now) {
 	if (getsockopt(t.sock, SOL_SOCKET, SO_ERROR, &err, &sl) < 0)
 		err = errno;
 	if (err) {
-		debug("TCP: flow %u: connect: %s", idx, strerror(err));
+		debug_rl("TCP: flow %u: connect: %s", idx, strerror(err));
 		flow_rst(ctx, idx);
 		return;
 	}
@@ -306,8 +306,8 @@ void conn_from_sock(TcpCtx &ctx, const TcpListener &l, int fd, const timespec &n
 	t.snd_nxt++;
 	t.snd_max = t.snd_nxt;
 	ctx.stats.conns_in++;
-	debug("TCP: flow %u: inbound %s:%u -> guest %s:%u", *idx, h.peer_addr.text().c_str(),
-	      h.peer_port, g.peer_addr.text().c_str(), g.peer_port);
+	debug_rl("TCP: flow %u: inbound %s:%u -> guest %s:%u", *idx, h.peer_addr.text().c_str(),
+		 h.peer_port, g.peer_addr.text().c_str(), g.peer_port);
 }
 
 void flow_close(TcpCtx &ctx, uint32_t idx, bool reset_host) {
@@ -315,11 +315,11 @@ void flow_close(TcpCtx &ctx, uint32_t idx, bool reset_host) {
 	if (!f)
 		return;
 	sock_close(ctx, f->state<TcpFlow>(), reset_host);
-	debug("TCP: flow %u closed%s (totals: %lu partial sends, %lu holes, %lu retransmits, "
-	      "%lu window updates, %lu dropped)",
-	      idx, reset_host ? " (reset)" : "", (unsigned long)ctx.stats.partial_sends,
-	      (unsigned long)ctx.stats.holes, (unsigned long)ctx.stats.retransmits,
-	      (unsigned long)ctx.stats.wnd_updates, (unsigned long)ctx.stats.dropped);
+	debug_rl("TCP: flow %u closed%s (totals: %lu partial sends, %lu holes, %lu retransmits, "
+		 "%lu window updates, %lu dropped)",
+		 idx, reset_host ? " (reset)" : "", (unsigned long)ctx.stats.partial_sends,
+		 (unsigned long)ctx.stats.holes, (unsigned long)ctx.stats.retransmits,
+		 (unsigned long)ctx.stats.wnd_updates, (unsigned long)ctx.stats.dropped);
 	ctx.flows.free(idx);
 }
 

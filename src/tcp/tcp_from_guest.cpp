@@ -37,7 +37,7 @@ void guest_rst(TcpCtx &ctx, uint32_t idx, const TcpFlow &t, const TcpRepr &s) {
 		ok = seq_le(t.rcv_nxt, s.seq) &&
 		     seq_le(s.seq, t.rcv_nxt + (t.last_wnd ? t.last_wnd : 1));
 	if (ok) {
-		debug("TCP: flow %u: reset by the guest", idx);
+		debug_rl("TCP: flow %u: reset by the guest", idx);
 		flow_close(ctx, idx, true);
 	}
 }
@@ -118,7 +118,7 @@ void guest_ack(TcpCtx &ctx, uint32_t idx, Flow &f, const TcpRepr &s, const times
 	} else if (s.ack == t.snd_una && s.payload.empty() && !(s.flags & tcpflag::fin) &&
 		   s.window == t.last_ack_wnd && t.snd_nxt != t.snd_una) {
 		if (++t.dup_acks == 3) {
-			debug("TCP: flow %u: fast retransmit from %u", idx, t.snd_una);
+			debug_rl("TCP: flow %u: fast retransmit from %u", idx, t.snd_una);
 			rewind(ctx, t);
 		}
 	}
@@ -152,7 +152,7 @@ bool guest_data(TcpCtx &ctx, uint32_t idx, TcpFlow &t, const TcpRepr &s, RxResul
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			debug("TCP: flow %u: send: %s", idx, strerror(errno));
+			debug_rl("TCP: flow %u: send: %s", idx, strerror(errno));
 			flow_rst(ctx, idx);
 			return false;
 		}

@@ -31,12 +31,12 @@ void flow_timer(TcpCtx &ctx, uint32_t i, Flow &f, int64_t n, const timespec &now
 	}
 	if ((t.flags & (tcpf::guest_fin | tcpf::fin_sent)) &&
 	    idle >= int64_t(TCP_FIN_TIMEOUT_MS) * NS_PER_MS) {
-		debug("TCP: flow %u: half-closed, idle: closing", i);
+		debug_rl("TCP: flow %u: half-closed, idle: closing", i);
 		flow_rst(ctx, i);
 		return;
 	}
 	if (idle >= int64_t(TCP_IDLE_TIMEOUT_MS) * NS_PER_MS) {
-		debug("TCP: flow %u: idle: closing", i);
+		debug_rl("TCP: flow %u: idle: closing", i);
 		flow_rst(ctx, i);
 		return;
 	}
@@ -47,11 +47,11 @@ void flow_timer(TcpCtx &ctx, uint32_t i, Flow &f, int64_t n, const timespec &now
 		return;
 	}
 	if (++t.retrans > TCP_MAX_RETRANS) {
-		debug("TCP: flow %u: no ACK from the guest, resetting", i);
+		debug_rl("TCP: flow %u: no ACK from the guest, resetting", i);
 		flow_rst(ctx, i);
 		return;
 	}
-	debug("TCP: flow %u: retransmission timeout (%u)", i, t.retrans);
+	debug_rl("TCP: flow %u: retransmission timeout (%u)", i, t.retrans);
 	rewind(ctx, t);
 	t.deadline_ns = n + (int64_t(TCP_RTO_MS) << (t.retrans < 6 ? t.retrans : 6)) * NS_PER_MS;
 	data_from_sock(ctx, i, f, now);

@@ -182,7 +182,7 @@ bool data_from_sock(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now) {
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return true;
-			debug("TCP: flow %u: recv: %s", idx, strerror(errno));
+			debug_rl("TCP: flow %u: recv: %s", idx, strerror(errno));
 			flow_rst(ctx, idx);
 			return false;
 		}
