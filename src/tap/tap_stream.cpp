@@ -188,7 +188,7 @@ void StreamBackend::flush() {
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			debug("tap: writing to qemu: %s", strerror(errno));
+			debug_rl("tap: writing to qemu: %s", strerror(errno));
 			out_broken_ = true;
 			stats_->out_dropped += out_frames_;
 			out_head_ = out_tail_ = out_cur_left_ = out_frames_ = 0;

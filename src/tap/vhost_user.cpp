@@ -541,14 +541,14 @@ void VhostUserBackend::signal(unsigned q) {
 		return;
 	uint64_t one = 1;
 	if (write(q_[q].call, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		debug("vhost-user: signalling queue %u: %s", q, strerror(errno));
+		debug_rl("vhost-user: signalling queue %u: %s", q, strerror(errno));
 }
 
 void VhostUserBackend::drain_kick() {
 	int fd = q_[TX].kick;
 	uint64_t v;
 	if (fd >= 0 && read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		debug("vhost-user: reading the TX kick: %s", strerror(errno));
+		debug_rl("vhost-user: reading the TX kick: %s", strerror(errno));
 }
 
 int VhostUserBackend::read_batch(Pool &pool) {
