@@ -107,12 +107,16 @@ int StreamBackend::read_batch(Pool &pool) {
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			int e = errno;
-			pool.reset();
-			return -e;
+			// Frames that arrived before the error go first: the
+			// next call hears of it again (then end of file).
+			if (!pool.empty())
+				break;
+			return -errno;
 		}
 		if (n == 0) {
-			pool.reset();
+			// The same for end of file, which stays.
+			if (!pool.empty())
+				break;
 			return -ESHUTDOWN;
 		}
 		// A short read means the socket is (for now) empty: parse, and

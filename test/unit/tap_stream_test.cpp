@@ -191,6 +191,25 @@ TEST_F(StreamTest, EndOfFile) {
 	EXPECT_EQ(be->read_batch(*pool), -ESHUTDOWN);
 }
 
+// Found by fuzz_tap_stream: three frames then end of file, read with a
+// pool of two. The third frame, already in the buffer, was dropped when the
+// next call met the end of file; it must come first, then -ESHUTDOWN.
+TEST_F(StreamTest, FramesBeforeEndOfFileAreNotLost) {
+	Bytes all;
+	for (uint32_t i = 0; i < 3; i++) {
+		Bytes f = with_prefix(make_frame(i, 42));
+		all.insert(all.end(), f.begin(), f.end());
+	}
+	write_all_blocking(sv[1], all);
+	close(sv[1]);
+	sv[1] = -1;
+	FramePool<2> two(be->region());
+	EXPECT_EQ(be->read_batch(two), 2);
+	ASSERT_EQ(be->read_batch(two), 1);
+	EXPECT_EQ(Bytes(two.get(0).begin(), two.get(0).end()), make_frame(2, 42));
+	EXPECT_EQ(be->read_batch(two), -ESHUTDOWN);
+}
+
 TEST_F(StreamTest, NotConnected) {
 	be->detach();
 	EXPECT_FALSE(be->connected());

@@ -13,7 +13,8 @@
 // unparsed tail to the start of the buffer (the previous batch has been
 // consumed by then). A length of 0 or above MAX_FRAME, or end of file, is
 // an error for the whole connection: the stream can't be resynchronised, so
-// the caller closes it (detach()).
+// the caller closes it (detach()); complete frames that arrived before the
+// end of file or an error are returned first, and the next call reports it.
 //
 // Output: send_frame() copies the length prefix and the frame to the end of
 // an output buffer; flush() hands all queued bytes to the kernel in one
