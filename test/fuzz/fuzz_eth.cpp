@@ -1,4 +1,5 @@
 // Fuzz the Ethernet and ARP views.
+// FUZZ_MAX_LEN: 65600
 #include "fuzz_util.h"
 #include "passt/net/arp.h"
 #include "passt/net/eth.h"

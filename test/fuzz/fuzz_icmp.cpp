@@ -16,6 +16,7 @@
 // FUZZ_SRCS: src/core/log.cpp src/core/epoll.cpp src/core/timer.cpp src/core/util.cpp
 // FUZZ_SRCS: src/flow/flow.cpp src/flow/fwd.cpp src/icmp/icmp.cpp
 // FUZZ_SRCS: src/flow/host_sock.cpp test/support/frames.cpp
+// FUZZ_MAX_LEN: 65600
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -125,7 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	views(msg);
 	if (msg.size() < 4)
 		return 0;
-	static std::byte buf[frame::icmp6_body_off + 4096];
+	static std::byte buf[frame::icmp6_body_off + 65600];
 	auto body = msg.subspan(4);
 	uint8_t type = uint8_t(msg[0]), code = uint8_t(msg[1]);
 

@@ -1,4 +1,5 @@
 // Fuzz the IPv4 view: bounds, trimming, checksum fill/verify.
+// FUZZ_MAX_LEN: 65600
 #include "fuzz_util.h"
 #include "passt/net/ip4.h"
 

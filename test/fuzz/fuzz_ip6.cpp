@@ -1,4 +1,5 @@
 // Fuzz the IPv6 view and its extension header walk.
+// FUZZ_MAX_LEN: 65600
 #include "fuzz_util.h"
 #include "passt/net/ip6.h"
 

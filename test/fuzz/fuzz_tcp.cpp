@@ -1,5 +1,6 @@
 // Fuzz the TCP view, option parser and option writer, and TcpRepr: what
 // parses must emit to a segment that parses to the same values.
+// FUZZ_MAX_LEN: 65600
 #include <cstring>
 
 #include "fuzz_util.h"

@@ -1,5 +1,6 @@
 // Fuzz the UDP view and its checksums over both pseudo-headers, and
 // UdpRepr's parse -> emit -> parse.
+// FUZZ_MAX_LEN: 65600
 #include <cstring>
 
 #include "fuzz_util.h"

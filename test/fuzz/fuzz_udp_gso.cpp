@@ -7,6 +7,7 @@
 // checksum first, to get past them more often), gso_size (2 bytes, LE),
 // csum_start (2), csum_offset (2), then the frame.
 // FUZZ_SRCS: src/tap/udp_gso.cpp
+// FUZZ_MAX_LEN: 65600
 #include <vector>
 
 #include "fuzz_util.h"

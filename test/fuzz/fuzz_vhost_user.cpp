@@ -10,6 +10,7 @@
 //     frames are sent on RX. Every frame read must lie in the back-end's
 //     buffer, and every chain popped must have been returned (used).
 // FUZZ_SRCS: src/tap/virtqueue.cpp src/tap/vhost_user.cpp src/tap/tap.cpp src/core/pcap.cpp src/core/log.cpp src/core/util.cpp src/core/epoll.cpp src/core/timer.cpp src/net/pool.cpp
+// FUZZ_MAX_LEN: 65600
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>

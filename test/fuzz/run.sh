@@ -6,6 +6,9 @@
 # src/services/*.cpp (only the members it needs are pulled in). A target that
 # needs more declares it in a comment line of its own source:
 #     // FUZZ_SRCS: src/services/dhcp.cpp src/core/log.cpp
+# A target taking whole frames (up to 64 KiB) asks for a larger input limit
+# than the default -max_len=2048 the same way:
+#     // FUZZ_MAX_LEN: 65600
 # Seeds: test/fuzz/seeds/<target>.hex, one input per line as hex ('#' comments).
 #
 # Environment: FUZZ_SECONDS (run time per target, default 20), FUZZ_TARGETS
@@ -120,8 +123,9 @@ for tsrc in test/fuzz/fuzz_*.cpp; do
 	mkdir -p "$OUT/corpus/$name"
 	dirs=("$OUT/corpus/$name")
 	make_seeds "$name" && dirs+=("$OUT/seeds/$name")
-	echo "fuzz: running $name for ${SECS}s"
-	if "$OUT/bin/$name" -max_len=2048 -max_total_time="$SECS" -timeout=10 \
+	maxlen=$(sed -n 's#^//[[:space:]]*FUZZ_MAX_LEN:[[:space:]]*\([0-9]*\).*#\1#p' "$tsrc" | head -n 1)
+	echo "fuzz: running $name for ${SECS}s (max_len ${maxlen:-2048})"
+	if "$OUT/bin/$name" -max_len="${maxlen:-2048}" -max_total_time="$SECS" -timeout=10 \
 		-rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$OUT/artifacts/$name-" "${dirs[@]}" \
 		>"$OUT/logs/$name.log" 2>&1; then
