@@ -1,0 +1,75 @@
+// Shared by the tap back-end targets (fuzz_tap_stream, fuzz_tap_tun): the
+// configuration and the demultiplexer frames go into after a back-end's
+// read_batch(), with every service behind it and stub L4 translators that
+// only check what they are handed.
+#pragma once
+
+#include <ctime>
+
+#include "fuzz_util.h"
+#include "passt/conf/config.h"
+#include "passt/tap/tap.h"
+
+namespace passt::fuzz {
+
+inline bool l4_stub(void *, std::span<std::byte> frame, const timespec &) {
+	FUZZ_CHECK(frame.size() >= 14);
+	return true;
+}
+
+inline Config tap_fixture_config() {
+	Config c;
+	c.our_tap_mac = *MacAddr::parse("9a:55:9a:55:9a:55");
+	c.ip4.addr = *Ipv4Addr::parse("192.0.2.2");
+	c.ip4.prefix_len = 24;
+	c.ip4.gw = *Ipv4Addr::parse("192.0.2.1");
+	c.ip4.map_host_loopback = c.ip4.gw;
+	c.ip4.dns = {*Ipv4Addr::parse("192.0.2.53")};
+	c.ip6.addr = *Ipv6Addr::parse("2001:db8::2");
+	c.ip6.gw = *Ipv6Addr::parse("fe80::1");
+	c.ip6.our_tap_ll = *Ipv6Addr::parse("fe80::1");
+	c.ip6.dns = {*Ipv6Addr::parse("2001:db8::53")};
+	c.dns_search = {"example.com"};
+	return c;
+}
+
+// A demux over c, replying through out, counting in stats.
+inline TapDemux tap_fixture_demux(const Config &c, TapState &st, TapOutput &out, TapStats &stats) {
+	TapDemux d;
+	d.c = &c;
+	d.st = &st;
+	d.out = &out;
+	d.stats = &stats;
+	d.icmp = {l4_stub, nullptr, nullptr};
+	d.tcp = {l4_stub, nullptr, nullptr};
+	d.udp = {l4_stub, nullptr, nullptr};
+	return d;
+}
+
+// Cursor over the fuzzer's input.
+struct Reader {
+	const uint8_t *p;
+	size_t n;
+	bool empty() const { return n == 0; }
+	uint8_t u8() {
+		if (!n)
+			return 0;
+		n--;
+		return *p++;
+	}
+	uint16_t u16() {
+		uint16_t lo = u8();
+		return uint16_t(lo | (u8() << 8));
+	}
+	// Up to len bytes (fewer at the end of the input).
+	std::span<const uint8_t> take(size_t len) {
+		if (len > n)
+			len = n;
+		std::span<const uint8_t> s(p, len);
+		p += len;
+		n -= len;
+		return s;
+	}
+};
+
+} // namespace passt::fuzz
