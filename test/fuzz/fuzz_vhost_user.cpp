@@ -1,16 +1,29 @@
-// libFuzzer target: the vhost-user back-end. The first input byte picks:
-//   even: the control message parser. The rest of the input is what a
+// libFuzzer target: the vhost-user back-end. The first input byte picks
+// (bits 0 and 1):
+//   0: the control message parser. The rest of the input is what a
 //     front-end writes on the control socket (a socketpair, no descriptors);
 //     messages are handled until the stream ends or is rejected. Replies must
 //     be well-formed (REPLY flag, sane size).
-//   odd: the descriptor walker and both data paths. A fake front-end sets the
+//   2: the control parser with descriptors: the input is chunks (ctrl
+//     byte, 16-bit LE length, bytes) each sent with 0-3 fds attached
+//     (ctrl bits 0-1) of the kind ctrl bits 2-3 pick: memfds of 4 KiB or
+//     64 KiB (zeroed), eventfds, or a socket. After the back-end is gone,
+//     no descriptor it was given may still be open.
+//   1: the descriptor walker and both data paths. A fake front-end sets the
 //     device up over the protocol with a memfd as guest RAM, then the input
 //     is copied over both queues' rings and buffers (descriptors, avail
 //     rings, indices as the guest would write them); TX frames are read and
 //     frames are sent on RX. Every frame read must lie in the back-end's
 //     buffer, and every chain popped must have been returned (used).
+// All modes share one back-end object, attached anew for each input.
+//   3: the same set-up with a 64 KiB guest memory, then operations: write
+//     guest memory (rings, descriptors, avail indices: anything) at any
+//     offset, read TX, send RX frames of any size up to 64 KiB + 14, kick,
+//     and control messages in the middle (GET/SET_VRING_BASE, ENABLE,
+//     a new memory table for the same memory); the checks run after each.
 // FUZZ_SRCS: src/tap/virtqueue.cpp src/tap/vhost_user.cpp src/tap/tap.cpp src/core/pcap.cpp src/core/log.cpp src/core/util.cpp src/core/epoll.cpp src/core/timer.cpp src/net/pool.cpp
 // FUZZ_MAX_LEN: 65600
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -72,11 +85,18 @@ void check_replies(int fd) {
 	}
 }
 
+// One back-end for all inputs, as in the daemon, where each new front-end
+// is attached to the same object: detach() must leave nothing behind.
+VhostUserBackend &backend() {
+	static TapStats stats;
+	static VhostUserBackend *be = new VhostUserBackend(&stats);
+	return *be;
+}
+
 void fuzz_control(const uint8_t *data, size_t size) {
 	if (size > 32768)
 		return;
-	TapStats stats;
-	auto be = std::make_unique<VhostUserBackend>(&stats);
+	VhostUserBackend *be = &backend();
 	int sv[2];
 	FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
 	FUZZ_CHECK(be->attach(sv[0]) == 0);
@@ -88,78 +108,272 @@ void fuzz_control(const uint8_t *data, size_t size) {
 			break;
 		check_replies(sv[1]);
 	}
-	be.reset();
+	be->detach();
 	close(sv[1]);
 }
 
-void fuzz_rings(const uint8_t *data, size_t size) {
-	TapStats stats;
-	auto be = std::make_unique<VhostUserBackend>(&stats);
+// Open descriptors of this process.
+int count_fds() {
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+void fuzz_control_fds(const uint8_t *data, size_t size) {
+	if (size > 32768)
+		return;
+	const int fds0 = count_fds();
+	VhostUserBackend *be = &backend();
 	int sv[2];
 	FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	int sz = 1 << 20;
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	FUZZ_CHECK(be->attach(sv[0]) == 0);
-	int memfd = memfd_create("guest", MFD_CLOEXEC);
-	FUZZ_CHECK(memfd >= 0 && ftruncate(memfd, MEM_SIZE) == 0);
-	void *m = mmap(nullptr, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-	FUZZ_CHECK(m != MAP_FAILED);
-	auto *mem = static_cast<std::byte *>(m);
-
-	uint64_t f = VhostUserBackend::FEATURES;
-	send_msg(sv[1], SET_FEATURES, &f, 8);
-	std::byte table[40] = {};
-	uint32_t n = 1;
-	uint64_t reg[4] = {0, MEM_SIZE, UVA, 0};
-	memcpy(table, &n, 4);
-	memcpy(table + 8, reg, 32);
-	send_msg(sv[1], SET_MEM_TABLE, table, 40, &memfd, 1);
-	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	FUZZ_CHECK(efd >= 0);
-	for (uint32_t q = 0; q < 2; q++) {
-		uint32_t st[2] = {q, QN};
-		send_msg(sv[1], SET_VRING_NUM, st, 8);
-		uint32_t ah[2] = {q, 0};
-		uint64_t a[4] = {UVA + q * 0x1000, UVA + q * 0x1000 + 0x400,
-				 UVA + q * 0x1000 + 0x200, 0};
-		std::byte addr[40];
-		memcpy(addr, ah, 8);
-		memcpy(addr + 8, a, 32);
-		send_msg(sv[1], SET_VRING_ADDR, addr, 40);
-		uint64_t k = q;
-		send_msg(sv[1], SET_VRING_KICK, &k, 8, &efd, 1);
-		uint32_t en[2] = {q, 1};
-		send_msg(sv[1], SET_VRING_ENABLE, en, 8);
+	fuzz::Reader in{data, size};
+	while (!in.empty()) {
+		uint8_t ctrl = in.u8();
+		auto chunk = in.take(in.u16());
+		if (chunk.empty())
+			continue;
+		int fds[3];
+		size_t nfds = ctrl & 3;
+		for (size_t i = 0; i < nfds; i++) {
+			switch ((ctrl >> 2) & 3) {
+			case 0:
+			case 1:
+				fds[i] = memfd_create("guest", MFD_CLOEXEC);
+				FUZZ_CHECK(fds[i] >= 0 &&
+					   ftruncate(fds[i], (ctrl & 4) ? 65536 : 4096) == 0);
+				break;
+			case 2: fds[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); break;
+			default: fds[i] = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0); break;
+			}
+			FUZZ_CHECK(fds[i] >= 0);
+		}
+		iovec iov = {const_cast<uint8_t *>(chunk.data()), chunk.size()};
+		msghdr mh = {};
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		alignas(cmsghdr) char cbuf[CMSG_SPACE(3 * sizeof(int))];
+		if (nfds) {
+			mh.msg_control = cbuf;
+			mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+			cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+			memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+		}
+		ssize_t w = sendmsg(sv[1], &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		if (w != ssize_t(chunk.size()))
+			break;
 	}
-	for (int i = 0; i < 10; i++)
-		FUZZ_CHECK(be->handle_cmd() >= 0);
-	FUZZ_CHECK(be->ready());
+	shutdown(sv[1], SHUT_WR);
+	for (int i = 0; i < 4096; i++) {
+		if (be->handle_cmd() < 0)
+			break;
+		check_replies(sv[1]);
+	}
+	be->detach();
+	close(sv[1]);
+	// Whatever the back-end kept (memory, kick and call eventfds) it
+	// closed when it went; what it was sent and never read went with the
+	// socket.
+	FUZZ_CHECK(count_fds() == fds0);
+}
 
-	// The guest's side: rings in the first 8 KiB, buffers at any GPA.
-	size_t k = size < MEM_SIZE ? size : MEM_SIZE;
-	memcpy(mem, data, k);
-	FramePool<64> pool(be->region());
-	for (int round = 0; round < 4; round++) {
+// A front-end that has set the device up: guest memory of size bytes in a
+// memfd, both queues of QN entries with their rings in the first 8 KiB
+// (queue q: descriptors at q * 0x1000, avail ring + 0x200, used + 0x400).
+struct Device {
+	VhostUserBackend *be = &backend();
+	int sv[2] = {-1, -1};
+	int memfd = -1, efd = -1;
+	std::byte *mem = nullptr;
+	size_t size = 0;
+
+	explicit Device(size_t mem_size) : size(mem_size) {
+		FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+		FUZZ_CHECK(be->attach(sv[0]) == 0);
+		memfd = memfd_create("guest", MFD_CLOEXEC);
+		FUZZ_CHECK(memfd >= 0 && ftruncate(memfd, off_t(size)) == 0);
+		void *m = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+		FUZZ_CHECK(m != MAP_FAILED);
+		mem = static_cast<std::byte *>(m);
+
+		uint64_t f = VhostUserBackend::FEATURES;
+		send_msg(sv[1], SET_FEATURES, &f, 8);
+		set_mem_table(memfd);
+		efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		FUZZ_CHECK(efd >= 0);
+		for (uint32_t q = 0; q < 2; q++) {
+			uint32_t st[2] = {q, QN};
+			send_msg(sv[1], SET_VRING_NUM, st, 8);
+			uint32_t ah[2] = {q, 0};
+			uint64_t a[4] = {UVA + q * 0x1000, UVA + q * 0x1000 + 0x400,
+					 UVA + q * 0x1000 + 0x200, 0};
+			std::byte addr[40];
+			memcpy(addr, ah, 8);
+			memcpy(addr + 8, a, 32);
+			send_msg(sv[1], SET_VRING_ADDR, addr, 40);
+			uint64_t k = q;
+			send_msg(sv[1], SET_VRING_KICK, &k, 8, &efd, 1);
+			uint32_t en[2] = {q, 1};
+			send_msg(sv[1], SET_VRING_ENABLE, en, 8);
+		}
+		for (int i = 0; i < 10; i++)
+			FUZZ_CHECK(be->handle_cmd() >= 0);
+		FUZZ_CHECK(be->ready());
+	}
+	~Device() {
+		be->detach();
+		munmap(mem, size);
+		close(memfd);
+		close(efd);
+		close(sv[1]);
+	}
+	void set_mem_table(int fd) {
+		std::byte table[40] = {};
+		uint32_t n = 1;
+		uint64_t reg[4] = {0, size, UVA, 0};
+		memcpy(table, &n, 4);
+		memcpy(table + 8, reg, 32);
+		send_msg(sv[1], SET_MEM_TABLE, table, 40, &fd, 1);
+	}
+	// Frames read must lie in the back-end's buffer.
+	void read_tx(Pool &pool) {
 		int got = be->read_batch(pool);
 		FUZZ_CHECK(got >= 0 && size_t(got) == pool.size());
 		for (size_t i = 0; i < pool.size(); i++) {
 			std::span<std::byte> fr = pool.get(i);
 			FUZZ_CHECK(fr.size() <= VhostUserBackend::MAX_FRAME);
-			FUZZ_CHECK(fr.data() >= be->region().data() &&
-				   fr.data() + fr.size() <=
-					   be->region().data() + be->region().size());
+			FUZZ_CHECK(fuzz::within(fr, be->region()));
 		}
-		static const std::byte frame[1500] = {};
-		be->send_frame({frame, size_t(60 + 97 * round)});
-		be->flush();
 	}
 	// Our used index never runs ahead of what we popped.
-	for (uint32_t q = 0; q < 2; q++)
-		FUZZ_CHECK(uint16_t(be->queue(q).used_idx() - be->queue(q).last_avail()) == 0 ||
-			   !be->queue(q).num());
-	be.reset();
-	munmap(m, MEM_SIZE);
-	close(memfd);
-	close(efd);
-	close(sv[1]);
+	void check_queues() const {
+		for (uint32_t q = 0; q < 2; q++)
+			FUZZ_CHECK(uint16_t(be->queue(q).used_idx() - be->queue(q).last_avail()) ==
+					   0 ||
+				   !be->queue(q).num());
+	}
+};
+
+void fuzz_rings(const uint8_t *data, size_t size) {
+	Device dev(MEM_SIZE);
+	// The guest's side: rings in the first 8 KiB, buffers at any GPA.
+	size_t k = size < MEM_SIZE ? size : MEM_SIZE;
+	memcpy(dev.mem, data, k);
+	FramePool<64> pool(dev.be->region());
+	for (int round = 0; round < 4; round++) {
+		dev.read_tx(pool);
+		static const std::byte frame[1500] = {};
+		dev.be->send_frame({frame, size_t(60 + 97 * round)});
+		dev.be->flush();
+	}
+	dev.check_queues();
+}
+
+void fuzz_ops(const uint8_t *data, size_t size) {
+	constexpr size_t OPS_MEM = 64 << 10;
+	Device dev(OPS_MEM);
+	static FramePool<1024> big;
+	FramePool<8> small(dev.be->region());
+	big.set_region(dev.be->region());
+	static std::byte frame[VhostUserBackend::MAX_FRAME];
+	fuzz::Reader in{data, size};
+	bool alive = true;
+	for (int step = 0; alive && !in.empty() && step < 256; step++) {
+		uint8_t op = in.u8();
+		switch (op % 8) {
+		case 0: { // the guest writes its memory
+			size_t off = in.u16() % OPS_MEM;
+			auto b = in.take(in.u8());
+			size_t n = b.size() < OPS_MEM - off ? b.size() : OPS_MEM - off;
+			memcpy(dev.mem + off, b.data(), n);
+			break;
+		}
+		case 1: { // a descriptor: queue, index, GPA, length, flags, next
+			unsigned q = op >> 7;
+			unsigned i = in.u8() % QN;
+			uint64_t addr = in.u16();
+			uint32_t len = in.u16();
+			uint16_t flags = in.u8() & 7, next = in.u8();
+			std::byte *d = dev.mem + q * 0x1000 + i * 16;
+			memcpy(d, &addr, 8);
+			memcpy(d + 8, &len, 4);
+			memcpy(d + 12, &flags, 2);
+			memcpy(d + 14, &next, 2);
+			break;
+		}
+		case 2: { // make head available: ring[idx % QN] = head, idx++
+			unsigned q = op >> 7;
+			uint16_t head = in.u8(), idx;
+			std::byte *avail = dev.mem + q * 0x1000 + 0x200;
+			memcpy(&idx, avail + 2, 2);
+			memcpy(avail + 4 + (idx % QN) * 2, &head, 2);
+			idx = uint16_t(idx + 1 + ((op >> 4) & 7) * 4); // sometimes far ahead
+			memcpy(avail + 2, &idx, 2);
+			break;
+		}
+		case 3: dev.read_tx((op & 0x10) ? static_cast<Pool &>(small) : big); break;
+		case 4: { // a frame to the guest, of any size
+			size_t n = in.u16() + ((op & 0x10) ? 2014 : 0);
+			if (n < 14)
+				n = 14;
+			if (n > sizeof(frame))
+				n = sizeof(frame);
+			memset(frame, op, 14);
+			dev.be->send_frame({frame, n});
+			if (op & 0x20)
+				dev.be->flush();
+			break;
+		}
+		case 5: { // the guest kicks TX
+			uint64_t one = 1;
+			FUZZ_CHECK(write(dev.efd, &one, 8) == 8);
+			dev.be->drain_kick();
+			break;
+		}
+		case 6: { // a control message in the middle
+			uint32_t q = (op >> 4) & 1, arg = in.u16();
+			switch ((op >> 5) & 3) {
+			case 0: {
+				uint32_t st[2] = {q, 0};
+				send_msg(dev.sv[1], GET_VRING_BASE, st, 8);
+				break;
+			}
+			case 1: {
+				uint32_t st[2] = {q, arg};
+				send_msg(dev.sv[1], SET_VRING_BASE, st, 8);
+				break;
+			}
+			case 2: {
+				uint32_t en[2] = {q, arg & 1};
+				send_msg(dev.sv[1], SET_VRING_ENABLE, en, 8);
+				break;
+			}
+			default: { // the same memory again, through another descriptor
+				// (as when qemu adds memory: the RAM stays where it is)
+				int fd = dup(dev.memfd);
+				FUZZ_CHECK(fd >= 0);
+				dev.set_mem_table(fd);
+				close(fd);
+				break;
+			}
+			}
+			alive = dev.be->handle_cmd() >= 0;
+			check_replies(dev.sv[1]);
+			break;
+		}
+		default: dev.be->flush(); break;
+		}
+		if (alive)
+			dev.check_queues();
+	}
 }
 
 } // namespace
@@ -169,9 +383,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		return 0;
 	fuzz::Input in(data + 1, size - 1);
 	const auto *p = reinterpret_cast<const uint8_t *>(in.span().data());
-	if (data[0] & 1)
-		fuzz_rings(p, size - 1);
-	else
-		fuzz_control(p, size - 1);
+	switch (data[0] & 3) {
+	case 0: fuzz_control(p, size - 1); break;
+	case 1: fuzz_rings(p, size - 1); break;
+	case 2: fuzz_control_fds(p, size - 1); break;
+	default: fuzz_ops(p, size - 1); break;
+	}
 	return 0;
 }

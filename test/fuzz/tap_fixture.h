@@ -46,30 +46,4 @@ inline TapDemux tap_fixture_demux(const Config &c, TapState &st, TapOutput &out,
 	return d;
 }
 
-// Cursor over the fuzzer's input.
-struct Reader {
-	const uint8_t *p;
-	size_t n;
-	bool empty() const { return n == 0; }
-	uint8_t u8() {
-		if (!n)
-			return 0;
-		n--;
-		return *p++;
-	}
-	uint16_t u16() {
-		uint16_t lo = u8();
-		return uint16_t(lo | (u8() << 8));
-	}
-	// Up to len bytes (fewer at the end of the input).
-	std::span<const uint8_t> take(size_t len) {
-		if (len > n)
-			len = n;
-		std::span<const uint8_t> s(p, len);
-		p += len;
-		n -= len;
-		return s;
-	}
-};
-
 } // namespace passt::fuzz
