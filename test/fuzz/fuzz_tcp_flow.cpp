@@ -89,6 +89,7 @@ struct FakeSock {
 };
 
 FakeSock fake[MAXFD];
+int fake_hi = 0;                // above the highest descriptor ever made fake
 int next_connect = EINPROGRESS; // 0, EINPROGRESS, or an error
 unsigned creating_conn = 0;     // the connection whose SYN is being handled
 bool ready = false;             // only sockets made after set-up are fake
@@ -99,8 +100,8 @@ FakeSock *fk(int fd) {
 
 unsigned open_fakes() {
 	unsigned n = 0;
-	for (auto &f : fake)
-		n += f.open;
+	for (int i = 0; i < fake_hi; i++)
+		n += fake[i].open;
 	return n;
 }
 
@@ -116,6 +117,8 @@ int socket(int domain, int type, int protocol) {
 		abort();
 	fake[fd] = FakeSock{};
 	fake[fd].open = true;
+	if (fd >= fake_hi)
+		fake_hi = fd + 1;
 	fake[fd].family = domain;
 	fake[fd].conn = creating_conn;
 	return fd;
@@ -415,7 +418,8 @@ private:
 		// Guest data acknowledged: never more than the socket took.
 		uint64_t took = 0;
 		bool shut = false, any = false;
-		for (auto &s : fake) {
+		for (int i = 0; i < fake_hi; i++) {
+			const FakeSock &s = fake[i];
 			if (s.open && s.conn == unsigned(dport - 40000)) {
 				took += s.accepted;
 				shut |= s.shut_wr;
@@ -531,9 +535,9 @@ void guest_segment(State &s, unsigned ci, uint8_t flags, uint32_t seq, uint32_t 
 }
 
 FakeSock *conn_sock(unsigned ci) {
-	for (auto &f : fake)
-		if (f.open && f.conn == ci)
-			return &f;
+	for (int i = 0; i < fake_hi; i++)
+		if (fake[i].open && fake[i].conn == ci)
+			return &fake[i];
 	return nullptr;
 }
 
