@@ -15,12 +15,12 @@
 //     rings, indices as the guest would write them); TX frames are read and
 //     frames are sent on RX. Every frame read must lie in the back-end's
 //     buffer, and every chain popped must have been returned (used).
-// All modes share one back-end object, attached anew for each input.
 //   3: the same set-up with a 64 KiB guest memory, then operations: write
 //     guest memory (rings, descriptors, avail indices: anything) at any
 //     offset, read TX, send RX frames of any size up to 64 KiB + 14, kick,
 //     and control messages in the middle (GET/SET_VRING_BASE, ENABLE,
 //     a new memory table for the same memory); the checks run after each.
+// All modes share one back-end object, attached anew for each input.
 // FUZZ_SRCS: src/tap/virtqueue.cpp src/tap/vhost_user.cpp src/tap/tap.cpp src/core/pcap.cpp src/core/log.cpp src/core/util.cpp src/core/epoll.cpp src/core/timer.cpp src/net/pool.cpp
 // FUZZ_MAX_LEN: 65600
 #include <fcntl.h>
