@@ -39,7 +39,7 @@
 #include <string>
 
 #include "passt/conf/conf.h"
-#include "passt/conf/ports.h"
+#include "passt/fwd/rules.h"
 #include "passt/conf/resolv.h"
 #include "passt/core/epoll.h"
 #include "passt/core/log.h"

@@ -22,7 +22,7 @@
 
 #include <climits>
 
-#include "passt/conf/ports.h"
+#include "passt/fwd/rules.h"
 
 namespace passt::conf_detail {
 

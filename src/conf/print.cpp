@@ -5,7 +5,7 @@
 //
 // #syscalls:init write newfstatat ioctl
 #include "passt/conf/conf.h"
-#include "passt/conf/ports.h"
+#include "passt/fwd/rules.h"
 
 namespace passt {
 

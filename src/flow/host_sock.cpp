@@ -10,7 +10,7 @@
 
 #include "passt/core/log.h"
 #include "passt/core/util.h"
-#include "passt/flow/fwd.h"
+#include "passt/fwd/nat.h"
 #include "passt/net/sockaddr.h"
 
 namespace passt {

@@ -27,7 +27,7 @@
 // created in the namespace to the target port of the namespace's own
 // address, so that what listens only on its loopback stays out of reach as
 // it would from outside, or with --host-lo-to-ns-lo of its loopback
-// (fwd_splice_ns_target() in flow/fwd.h). Either way the
+// (fwd_splice_ns_target() in fwd/nat.h). Either way the
 // accepted socket is side 0 and the connecting one side 1. Until the
 // connect completes (EPOLLOUT on side 1) nothing is read from side 0; a
 // failed connect (nothing listening: ECONNREFUSED) closes the accepted

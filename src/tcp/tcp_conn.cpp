@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "passt/core/log.h"
-#include "passt/flow/fwd.h"
+#include "passt/fwd/nat.h"
 #include "passt/flow/host_sock.h"
 #include "passt/net/sockaddr.h"
 #include "passt/tcp/splice.h"

@@ -104,7 +104,7 @@
 
 #include "passt/core/log.h"
 #include "passt/core/util.h"
-#include "passt/flow/fwd.h"
+#include "passt/fwd/nat.h"
 #include "passt/flow/host_sock.h"
 #include "passt/fwd/listeners.h"
 #include "passt/net/build.h"

@@ -11,7 +11,7 @@
 #include <net/if.h>
 
 #include "passt/flow/flow.h"
-#include "passt/flow/fwd.h"
+#include "passt/fwd/nat.h"
 
 using namespace passt;
 

@@ -35,7 +35,7 @@
 // (udp_splice_from_host()). The first datagram of a host peer creates a
 // flow with its own namespace socket connect()ed to the target port of the
 // namespace's own address (its loopback with --host-lo-to-ns-lo: see
-// fwd_splice_ns_target() in flow/fwd.h); replies read there go back to the
+// fwd_splice_ns_target() in fwd/nat.h); replies read there go back to the
 // host peer with sendto() from the -u socket. Other sources keep the tap
 // path.
 //

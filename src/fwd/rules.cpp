@@ -24,7 +24,7 @@
 // address, not port 1 mapped to 2::3.
 //
 // #syscalls:init openat read close
-#include "passt/conf/ports.h"
+#include "passt/fwd/rules.h"
 
 #include <bitset>
 #include <cerrno>

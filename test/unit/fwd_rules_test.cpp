@@ -2,7 +2,7 @@
 // PortForward::target()/excluded() queries.
 #include <gtest/gtest.h>
 
-#include "passt/conf/ports.h"
+#include "passt/fwd/rules.h"
 
 using namespace passt;
 

@@ -1,8 +1,8 @@
-// Forwarding and NAT rules; see include/passt/flow/fwd.h.
+// Forwarding and NAT rules; see include/passt/fwd/nat.h.
 // fwd_scope_id() asks the kernel for an interface index (if_nametoindex:
 // socket, ioctl and close), when a flow to a link-local address starts.
 // #syscalls socket ioctl close
-#include "passt/flow/fwd.h"
+#include "passt/fwd/nat.h"
 
 #include <net/if.h>
 
