@@ -86,7 +86,7 @@ Config configure(int argc, char **argv, Mode mode, HostDefaults &host) {
 		exit(EXIT_FAILURE);
 	}
 	read_resolv_conf(host);
-	read_ephemeral_range(host);
+	fwd_read_ephemeral_range(host);
 
 	Config c;
 	std::string error;
@@ -449,42 +449,42 @@ void on_ns_gone(void *ctx, EpollRef, uint32_t, const timespec &) {
 void auto_fwd_scan(void *ctx, const timespec &) {
 	auto *rt = static_cast<PastaRuntime *>(ctx);
 	if (rt->scan_tcp && rt->scanner.scan_tcp(rt->scan_bound) == 0) {
-		portscan_mask_reverse(rt->c->tcp_out, rt->scan_bound);
+		fwd_scan_mask_reverse(rt->c->tcp_out, rt->scan_bound);
 		if (rt->splice)
 			tcp_splice_mask_listeners(*rt->splice, rt->scan_bound);
-		portscan_want(rt->c->tcp_in, rt->scan_bound, rt->scan_want);
+		fwd_scan_want(rt->c->tcp_in, rt->scan_bound, rt->scan_want);
 		tcp_listen_sync(*rt->tcp, rt->scan_want);
 	}
 	if (rt->scan_udp && rt->scanner.scan_udp(rt->scan_bound) == 0) {
-		portscan_mask_reverse(rt->c->udp_out, rt->scan_bound);
+		fwd_scan_mask_reverse(rt->c->udp_out, rt->scan_bound);
 		if (rt->udp_splice)
 			udp_splice_mask_listeners(*rt->udp_splice, rt->scan_bound);
-		portscan_want(rt->c->udp_in, rt->scan_bound, rt->scan_want);
+		fwd_scan_want(rt->c->udp_in, rt->scan_bound, rt->scan_want);
 		udp_listen_sync(*rt->udp, rt->scan_want);
 	}
 	if (rt->scan_host_tcp &&
 	    rt->host_scanner.scan_tcp(rt->scan_bound, ProcNetAddr::LoopbackOrAny) == 0) {
-		portscan_mask_reverse(rt->c->tcp_in, rt->scan_bound);
+		fwd_scan_mask_reverse(rt->c->tcp_in, rt->scan_bound);
 		rt->tcp->listeners.mask(rt->scan_bound);
-		portscan_want(rt->c->tcp_out, rt->scan_bound, rt->scan_want);
+		fwd_scan_want(rt->c->tcp_out, rt->scan_bound, rt->scan_want);
 		tcp_splice_listen_sync(*rt->splice, rt->scan_want);
 	}
 	if (rt->scan_host_udp &&
 	    rt->host_scanner.scan_udp(rt->scan_bound, ProcNetAddr::LoopbackOrAny) == 0) {
-		portscan_mask_reverse(rt->c->udp_in, rt->scan_bound);
+		fwd_scan_mask_reverse(rt->c->udp_in, rt->scan_bound);
 		rt->udp->listeners.mask(rt->scan_bound);
-		portscan_want(rt->c->udp_out, rt->scan_bound, rt->scan_want);
+		fwd_scan_want(rt->c->udp_out, rt->scan_bound, rt->scan_want);
 		udp_splice_listen_sync(*rt->udp_splice, rt->scan_want);
 	}
 }
 
 void auto_fwd_start(PastaRuntime &rt, const Config &c) {
-	rt.scan_tcp = !c.no_tcp && portscan_needed(c.tcp_in);
-	rt.scan_udp = !c.no_udp && portscan_needed(c.udp_in);
-	rt.scan_host_tcp = !c.no_tcp && rt.splice && rt.tcp && portscan_needed(c.tcp_out);
-	rt.scan_host_udp = !c.no_udp && rt.udp_splice && rt.udp && portscan_needed(c.udp_out);
+	rt.scan_tcp = !c.no_tcp && fwd_scan_needed(c.tcp_in);
+	rt.scan_udp = !c.no_udp && fwd_scan_needed(c.udp_in);
+	rt.scan_host_tcp = !c.no_tcp && rt.splice && rt.tcp && fwd_scan_needed(c.tcp_out);
+	rt.scan_host_udp = !c.no_udp && rt.udp_splice && rt.udp && fwd_scan_needed(c.udp_out);
 	int rc;
-	if ((rt.scan_tcp || rt.scan_udp) && (rc = portscan_open_ns(rt.ns, rt.scanner)) < 0) {
+	if ((rt.scan_tcp || rt.scan_udp) && (rc = fwd_scan_open_ns(rt.ns, rt.scanner)) < 0) {
 		warn("Can't read the namespace's sockets, no automatic forwarding: %s",
 		     strerror(-rc));
 		rt.scan_tcp = rt.scan_udp = false;

@@ -260,7 +260,7 @@ bool Parser::derive_ports() {
 		}
 	};
 	auto ctx_for = [this](char o) {
-		PortSpecContext ctx;
+		FwdSpecContext ctx;
 		ctx.optname = o;
 		ctx.ipv4 = c_.ip4.enabled;
 		ctx.ipv6 = c_.ip6.enabled;
@@ -273,17 +273,17 @@ bool Parser::derive_ports() {
 
 	std::string err;
 	for (const auto &[o, spec] : fwd_specs_) {
-		if (!port_spec_parse(spec, ctx_for(o), fwd_for(o), err))
+		if (!fwd_rules_parse(spec, ctx_for(o), fwd_for(o), err))
 			return fail(err);
 	}
 	if (mode_ == Mode::Pasta) {
 		static const char names[] = "tuTU";
 		for (int i = 0; i < 4; i++) {
 			char o = names[i];
-			PortSpecContext ctx = ctx_for(o);
+			FwdSpecContext ctx = ctx_for(o);
 			if (fwd_given_[i] || !ctx.proto_enabled)
 				continue;
-			if (!port_spec_parse("auto", ctx, fwd_for(o), err))
+			if (!fwd_rules_parse("auto", ctx, fwd_for(o), err))
 				return fail(err);
 		}
 	}

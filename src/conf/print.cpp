@@ -14,7 +14,7 @@ namespace {
 void add_rules(std::vector<std::string> &out, const PortForward &f, const char *proto) {
 	for (const PortRule &r : f.rules)
 		if (!r.exclude)
-			out.push_back("    " + port_rule_format(r, proto));
+			out.push_back("    " + fwd_rule_format(r, proto));
 }
 
 // The search list, where DHCP, DHCPv6 or NDP hand it out.

@@ -10,12 +10,12 @@
 // helper, in the namespace; a bound UDP socket) and decides what closing
 // one does to its flows; the walk, the policy and the bookkeeping are here.
 //
-// Start-up (listen_open_rules()). The non-scanning rules are opened once.
+// Start-up (fwd_listen_open_rules()). The non-scanning rules are opened once.
 // A failure is fatal unless the rule is weak (a range given as "all"), the
 // whole forward is "all", or the rule has no bind address and the family
 // is missing on the host (EAFNOSUPPORT, EADDRNOTAVAIL): then it is a debug
 // line and the walk goes on. The walk stops, with a warning, once a share
-// of RLIMIT_NOFILE (listen_budget()) is taken by listeners, keeping the
+// of RLIMIT_NOFILE (fwd_listen_budget()) is taken by listeners, keeping the
 // rest for connections.
 //
 // Slots (ListenerSlots). A listener's index is its EpollRef index, so it
@@ -25,11 +25,11 @@
 // test/integration/test_no_heap.sh). With an "auto" rule, room is set
 // aside before the start-up walk for as many listeners as the scanning
 // rules cover (a listener per port and family), at most the sync's share
-// of the descriptors (listen_auto_room()); since listen_sync() never has
+// of the descriptors (fwd_auto_room()); since fwd_listen_sync() never has
 // more than that share open, the room is never short. If it were, a port
 // would get a rate-limited warning and no listener, never a bigger table.
 //
-// "auto" (listen_sync()). The scanner (fwd/portscan.cpp) tells which ports
+// "auto" (fwd_listen_sync()). The scanner (fwd/portscan.cpp) tells which ports
 // are bound on the other side; each scan, the scanning rules' listeners
 // follow: those whose port is no longer wanted are closed, missing ones
 // opened per family. A port already taken on our side fails every scan:
@@ -66,13 +66,13 @@ unsigned target_of(const PortRule &r, uint16_t port) { return r.to_first + (port
 
 } // namespace
 
-bool listen_family(const Config &c, const PortRule &r, bool v6) {
+bool fwd_listen_family(const Config &c, const PortRule &r, bool v6) {
 	if (r.bind_addr && r.bind_addr->is_v4() == v6)
 		return false;
 	return v6 ? c.ip6.enabled : c.ip4.enabled;
 }
 
-int listen_freebind(const Config &c, int fd, bool v6) {
+int fwd_freebind(const Config &c, int fd, bool v6) {
 	if (!c.freebind)
 		return 0;
 	int one = 1;
@@ -81,7 +81,7 @@ int listen_freebind(const Config &c, int fd, bool v6) {
 	return rc < 0 ? -errno : 0;
 }
 
-size_t listen_budget(unsigned div) {
+size_t fwd_listen_budget(unsigned div) {
 	// Read once, at start-up (main() raised it before any listener):
 	// auto-forwarding syncs ask again from inside the sandbox.
 	static const size_t limit = [] {
@@ -92,8 +92,8 @@ size_t listen_budget(unsigned div) {
 	return limit / div;
 }
 
-int listen_open_failed(const ListenNames &n, const PortForward &pf, const PortRule &r,
-		       uint16_t port, bool v6, int rc) {
+int fwd_listen_open_failed(const FwdListenNames &n, const PortForward &pf, const PortRule &r,
+			   uint16_t port, bool v6, int rc) {
 	if (r.weak || pf.kind == PortForward::Kind::All ||
 	    (!r.bind_addr && (rc == -EAFNOSUPPORT || rc == -EADDRNOTAVAIL))) {
 		debug("%s: no %s %s on %sport %u: %s", n.proto, family(v6), n.sock,
@@ -105,18 +105,18 @@ int listen_open_failed(const ListenNames &n, const PortForward &pf, const PortRu
 	return rc;
 }
 
-void listen_log_budget(const ListenNames &n, size_t count) {
+void fwd_listen_log_budget(const FwdListenNames &n, size_t count) {
 	warn("%s: too many forwarded ports, stopping at %zu %ss", n.proto, count, n.sock);
 }
 
-void listen_log_count(const ListenNames &n, size_t count) {
+void fwd_listen_log_count(const FwdListenNames &n, size_t count) {
 	if (n.in_ns)
 		debug("%s: %zu %ss in the namespace", n.proto, count, n.sock);
 	else
 		debug("%s: %zu inbound %ss", n.proto, count, n.sock);
 }
 
-void listen_log_closed(const ListenNames &n, const PortRule &r, uint16_t port, bool v6) {
+void fwd_listen_log_closed(const FwdListenNames &n, const PortRule &r, uint16_t port, bool v6) {
 	if (n.in_ns)
 		debug("%s: host port %u no longer bound, closing %s %s in the namespace", n.proto,
 		      target_of(r, port), family(v6), n.sock);
@@ -125,7 +125,7 @@ void listen_log_closed(const ListenNames &n, const PortRule &r, uint16_t port, b
 		      family(v6), n.sock);
 }
 
-void listen_log_opened(const ListenNames &n, const PortRule &r, uint16_t port, bool v6) {
+void fwd_listen_log_opened(const FwdListenNames &n, const PortRule &r, uint16_t port, bool v6) {
 	if (n.in_ns)
 		debug("%s: host port %u bound, %s %s opened on namespace port %u", n.proto,
 		      target_of(r, port), family(v6), n.sock, port);
@@ -134,17 +134,17 @@ void listen_log_opened(const ListenNames &n, const PortRule &r, uint16_t port, b
 		      n.sock);
 }
 
-size_t listen_auto_room(const Config &c, const PortForward &pf) {
+size_t fwd_auto_room(const Config &c, const PortForward &pf) {
 	size_t cover = 0;
-	for_each_listen_port(c, pf, true, [&](const PortRule &, uint32_t, uint16_t, bool) {
+	fwd_for_each_listen_port(c, pf, true, [&](const PortRule &, uint32_t, uint16_t, bool) {
 		cover++;
 		return 0;
 	});
-	return std::min({cover, listen_budget(4), AUTO_MAX_SLOTS});
+	return std::min({cover, fwd_listen_budget(4), AUTO_MAX_SLOTS});
 }
 
-void listen_log_full(const ListenNames &n, const PortRule &r, uint16_t port, bool v6,
-		     size_t slots) {
+void fwd_listen_log_full(const FwdListenNames &n, const PortRule &r, uint16_t port, bool v6,
+			 size_t slots) {
 	if (n.in_ns)
 		warn_rl("%s: all %zu %s slots taken, host port %u not forwarded (%s)", n.proto,
 			slots, n.sock, target_of(r, port), family(v6));
@@ -153,8 +153,8 @@ void listen_log_full(const ListenNames &n, const PortRule &r, uint16_t port, boo
 			n.sock, port, family(v6));
 }
 
-void listen_log_no_listener(const ListenNames &n, const PortRule &r, uint16_t port, bool v6,
-			    int rc) {
+void fwd_listen_log_no_listener(const FwdListenNames &n, const PortRule &r, uint16_t port, bool v6,
+				int rc) {
 	if (n.in_ns)
 		debug("%s: host port %u bound, but no %s %s on namespace port %u: %s", n.proto,
 		      target_of(r, port), family(v6), n.sock, port, strerror(-rc));

@@ -38,7 +38,7 @@
 // opened in, which is what lets a helper process inside the namespace open
 // them and hand them over (for --netns without a PID).
 //
-// portscan_want() turns the bound ports into the listening ports wanted on
+// fwd_scan_want() turns the bound ports into the listening ports wanted on
 // the host for the scanning rules: port p of a rule is wanted if the rule's
 // target port for p is bound in the namespace.
 //
@@ -221,14 +221,15 @@ void ProcNetParser::finish() {
 	len_ = 0;
 }
 
-size_t procnet_parse(std::string_view text, uint8_t state, PortBitmap &ports, ProcNetAddr addr) {
+size_t fwd_procnet_parse(std::string_view text, uint8_t state, PortBitmap &ports,
+			 ProcNetAddr addr) {
 	ProcNetParser p(state, ports, addr);
 	p.feed(text);
 	p.finish();
 	return p.matched();
 }
 
-int procnet_read_fd(int fd, uint8_t state, PortBitmap &ports, ProcNetAddr addr) {
+int fwd_procnet_read_fd(int fd, uint8_t state, PortBitmap &ports, ProcNetAddr addr) {
 	// Not on the stack of a daemon that may run with a small one; the
 	// daemon is single-threaded, so one buffer will do.
 	static char buf[16384];
@@ -297,7 +298,7 @@ int scan_two(const PortScanner &s, int a, int b, uint8_t state, PortBitmap &boun
 	for (int t : {a, b}) {
 		if (s.fds[t] < 0)
 			continue;
-		int rc = procnet_read_fd(s.fds[t], state, bound, addr);
+		int rc = fwd_procnet_read_fd(s.fds[t], state, bound, addr);
 		if (rc < 0)
 			last_err = rc;
 		else
@@ -316,7 +317,7 @@ int PortScanner::scan_udp(PortBitmap &bound, ProcNetAddr addr) const {
 	return scan_two(*this, Udp, Udp6, PROCNET_UDP_UNCONNECTED, bound, addr);
 }
 
-int portscan_open_self(int (&table_fds)[PortScanner::Count]) {
+int fwd_scan_open_self(int (&table_fds)[PortScanner::Count]) {
 	int opened = 0;
 	for (int t = 0; t < PortScanner::Count; t++) {
 		char path[64];
@@ -328,7 +329,7 @@ int portscan_open_self(int (&table_fds)[PortScanner::Count]) {
 	return opened;
 }
 
-int portscan_open_ns(const NsHandle &ns, PortScanner &s) {
+int fwd_scan_open_ns(const NsHandle &ns, PortScanner &s) {
 	if (ns.pid > 0) {
 		char dir[64];
 		snprintf(dir, sizeof(dir), "/proc/%d/net", int(ns.pid));
@@ -344,7 +345,7 @@ int portscan_open_ns(const NsHandle &ns, PortScanner &s) {
 		ns,
 		[](NsCallOut *o) {
 			int fds[PortScanner::Count];
-			portscan_open_self(fds);
+			fwd_scan_open_self(fds);
 			o->len = PortScanner::Count;
 			for (int t = 0; t < PortScanner::Count; t++) {
 				o->data[t] = 0xff;
@@ -379,7 +380,7 @@ int portscan_open_ns(const NsHandle &ns, PortScanner &s) {
 	return n;
 }
 
-void portscan_want(const PortForward &fwd, const PortBitmap &bound, PortBitmap &want) {
+void fwd_scan_want(const PortForward &fwd, const PortBitmap &bound, PortBitmap &want) {
 	want.reset();
 	for (const PortRule &r : fwd.rules) {
 		if (r.exclude || !r.scan)
@@ -400,7 +401,7 @@ void portscan_want(const PortForward &fwd, const PortBitmap &bound, PortBitmap &
 	}
 }
 
-void portscan_mask_reverse(const PortForward &rev, PortBitmap &bound) {
+void fwd_scan_mask_reverse(const PortForward &rev, PortBitmap &bound) {
 	for (const PortRule &r : rev.rules) {
 		if (r.exclude || r.scan)
 			continue;
@@ -409,7 +410,7 @@ void portscan_mask_reverse(const PortForward &rev, PortBitmap &bound) {
 	}
 }
 
-bool portscan_needed(const PortForward &fwd) {
+bool fwd_scan_needed(const PortForward &fwd) {
 	for (const PortRule &r : fwd.rules)
 		if (r.scan && !r.exclude)
 			return true;

@@ -226,11 +226,11 @@ bool addrs_overlap(const std::optional<InAny> &a, const std::optional<InAny> &b)
 
 struct SpecParser {
 	std::string_view arg;
-	const PortSpecContext &ctx;
+	const FwdSpecContext &ctx;
 	PortForward &fwd;
 	std::string &err;
 
-	const char *name() const { return port_opt_name(ctx.optname); }
+	const char *name() const { return fwd_opt_name(ctx.optname); }
 	const char *proto() const {
 		return (ctx.optname == 't' || ctx.optname == 'T') ? "TCP" : "UDP";
 	}
@@ -276,8 +276,8 @@ struct SpecParser {
 				continue;
 			if (!addrs_overlap(o.bind_addr, r.bind_addr))
 				continue;
-			return fail("forwarding conflict: " + port_rule_format(r, proto()) +
-				    " versus " + port_rule_format(o, proto()));
+			return fail("forwarding conflict: " + fwd_rule_format(r, proto()) +
+				    " versus " + fwd_rule_format(o, proto()));
 		}
 		if (fwd.rules.size() >= MAX_RULES)
 			return fail("too many forwarding rules");
@@ -313,7 +313,7 @@ struct SpecParser {
 				if (!r.exclude)
 					return fail(
 						"'none' conflicts with earlier port forwarding");
-			port_forward_update_kind(fwd);
+			fwd_update_kind(fwd);
 			return true;
 		}
 
@@ -401,14 +401,14 @@ struct SpecParser {
 		}
 		for (const PortRule &x : excl_rules)
 			fwd.rules.push_back(x);
-		port_forward_update_kind(fwd);
+		fwd_update_kind(fwd);
 		return true;
 	}
 };
 
 } // namespace
 
-const char *port_opt_name(char optname) {
+const char *fwd_opt_name(char optname) {
 	switch (optname) {
 	case 't': return "-t/--tcp-ports";
 	case 'u': return "-u/--udp-ports";
@@ -418,13 +418,13 @@ const char *port_opt_name(char optname) {
 	}
 }
 
-bool port_spec_parse(std::string_view arg, const PortSpecContext &ctx, PortForward &fwd,
+bool fwd_rules_parse(std::string_view arg, const FwdSpecContext &ctx, PortForward &fwd,
 		     std::string &err) {
 	SpecParser sp{arg, ctx, fwd, err};
 	return sp.parse();
 }
 
-void port_forward_update_kind(PortForward &fwd) {
+void fwd_update_kind(PortForward &fwd) {
 	bool any = false, weak = false, scan = false;
 	for (const PortRule &r : fwd.rules) {
 		if (r.exclude)
@@ -461,7 +461,7 @@ bool PortForward::excluded(uint16_t port) const {
 	return false;
 }
 
-std::string port_rule_format(const PortRule &rule, const char *proto) {
+std::string fwd_rule_format(const PortRule &rule, const char *proto) {
 	char buf[160];
 	std::string addr = rule.bind_addr ? rule.bind_addr->to_string() : "*";
 	std::string to = rule.to_addr ? rule.to_addr->to_string() + ":" : "";
@@ -484,7 +484,7 @@ std::string port_rule_format(const PortRule &rule, const char *proto) {
 	return buf;
 }
 
-bool parse_ephemeral_range(std::string_view text, uint16_t &first, uint16_t &last) {
+bool fwd_parse_ephemeral_range(std::string_view text, uint16_t &first, uint16_t &last) {
 	auto skip_ws = [&text] {
 		while (!text.empty() && (text[0] == ' ' || text[0] == '\t' || text[0] == '\n'))
 			text.remove_prefix(1);
@@ -507,7 +507,7 @@ bool parse_ephemeral_range(std::string_view text, uint16_t &first, uint16_t &las
 	return true;
 }
 
-bool read_ephemeral_range(HostDefaults &host, const char *path) {
+bool fwd_read_ephemeral_range(HostDefaults &host, const char *path) {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
@@ -520,7 +520,7 @@ bool read_ephemeral_range(HostDefaults &host, const char *path) {
 	if (n <= 0)
 		return false;
 	uint16_t f, l;
-	if (!parse_ephemeral_range(std::string_view(buf, size_t(n)), f, l))
+	if (!fwd_parse_ephemeral_range(std::string_view(buf, size_t(n)), f, l))
 		return false;
 	host.ephemeral_first = f;
 	host.ephemeral_last = l;

@@ -351,7 +351,7 @@ int listen_one(SpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bo
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (v6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (int rc = listen_freebind(ctx.c, fd, v6); rc < 0)
+	if (int rc = fwd_freebind(ctx.c, fd, v6); rc < 0)
 		return rc;
 	SockAddr sa;
 	bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
@@ -376,7 +376,7 @@ int listen_one(SpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bo
 // Close listener i and free its slot; accepted connections stay.
 void listen_close(SpliceCtx &ctx, uint32_t i) { ctx.listeners.close_polled(ctx.loop, i); }
 
-constexpr ListenNames NAMES{"TCP splice", "listener", "listen on", true};
+constexpr FwdListenNames NAMES{"TCP splice", "listener", "listen on", true};
 
 void trampoline(void *c, EpollRef ref, uint32_t ev, const timespec &now) {
 	tcp_splice_handler(*static_cast<SpliceCtx *>(c), ref, ev, now);
@@ -460,7 +460,7 @@ int tcp_splice_init(SpliceCtx &ctx) {
 		    },
 		    &ctx) < 0)
 		return -ENOSPC;
-	return listen_open_rules(ctx, ctx.c.tcp_out, NAMES, listen_budget(4), listen_one);
+	return fwd_listen_open_rules(ctx, ctx.c.tcp_out, NAMES, fwd_listen_budget(4), listen_one);
 }
 
 void tcp_splice_fini(SpliceCtx &ctx) {
@@ -474,7 +474,7 @@ void tcp_splice_fini(SpliceCtx &ctx) {
 int tcp_splice_listen_sync(SpliceCtx &ctx, const PortBitmap &want) {
 	if (ctx.c.no_tcp)
 		return 0;
-	return listen_sync(ctx, ctx.c.tcp_out, want, NAMES, listen_one, listen_close);
+	return fwd_listen_sync(ctx, ctx.c.tcp_out, want, NAMES, listen_one, listen_close);
 }
 
 void tcp_splice_mask_listeners(const SpliceCtx &ctx, PortBitmap &ports) {

@@ -32,7 +32,7 @@
 // Established, its RST closes the accepted socket with SO_LINGER 0 (the
 // host client sees a reset). pasta "-t auto" rules get their listeners from
 // tcp_listen_sync(), following the ports bound in the namespace
-// (fwd/portscan.cpp, applied by listen_sync() of fwd/listeners.cpp); a
+// (fwd/portscan.cpp, applied by fwd_listen_sync() of fwd/listeners.cpp); a
 // listener's slot in TcpCtx::listeners (ListenerSlots, its EpollRef index)
 // never moves, and flows keep nothing of the listener after accept(), so
 // closing one leaves its connections alone. SYNs carry MSS (from the MTU) and window

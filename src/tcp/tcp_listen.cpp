@@ -23,7 +23,7 @@ namespace passt::tcp_detail {
 
 namespace {
 
-constexpr ListenNames NAMES{"TCP", "listener", "listen on", false};
+constexpr FwdListenNames NAMES{"TCP", "listener", "listen on", false};
 
 // Open one listener; -errno on failure.
 int listen_one(TcpCtx &ctx, const PortRule &r, uint32_t rule, uint16_t port, bool v6) {
@@ -39,7 +39,7 @@ int listen_one(TcpCtx &ctx, const PortRule &r, uint32_t rule, uint16_t port, boo
 	if (!r.bind_if.empty() && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, r.bind_if.c_str(),
 					     socklen_t(r.bind_if.size() + 1)) < 0)
 		return -errno;
-	if (int rc = listen_freebind(ctx.c, fd, v6); rc < 0)
+	if (int rc = fwd_freebind(ctx.c, fd, v6); rc < 0)
 		return rc;
 	SockAddr sa;
 	InAny any = v6 ? InAny(Ipv6Addr::any()) : InAny(Ipv4Addr::any());
@@ -65,7 +65,7 @@ void listen_close(TcpCtx &ctx, uint32_t i) { ctx.listeners.close_polled(ctx.loop
 
 int listen_open_all(TcpCtx &ctx) {
 	// Keep half of the descriptors for connections.
-	return listen_open_rules(ctx, ctx.c.tcp_in, NAMES, listen_budget(2), listen_one);
+	return fwd_listen_open_rules(ctx, ctx.c.tcp_in, NAMES, fwd_listen_budget(2), listen_one);
 }
 
 } // namespace passt::tcp_detail
@@ -77,7 +77,7 @@ using namespace tcp_detail;
 int tcp_listen_sync(TcpCtx &ctx, const PortBitmap &want) {
 	if (ctx.c.no_tcp)
 		return 0;
-	return listen_sync(ctx, ctx.c.tcp_in, want, NAMES, listen_one, listen_close);
+	return fwd_listen_sync(ctx, ctx.c.tcp_in, want, NAMES, listen_one, listen_close);
 }
 
 void tcp_listen_handler(TcpCtx &ctx, EpollRef ref, uint32_t, const timespec &now) {

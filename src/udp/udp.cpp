@@ -476,7 +476,7 @@ int listen_sock_open(const Config &c, const PortRule &r, bool v6, uint16_t port)
 	if (!r.bind_if.empty() && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, r.bind_if.c_str(),
 					     socklen_t(r.bind_if.size() + 1)) < 0)
 		return -errno;
-	if (int rc = listen_freebind(c, fd, v6); rc < 0)
+	if (int rc = fwd_freebind(c, fd, v6); rc < 0)
 		return rc;
 	InAny addr = r.bind_addr ? *r.bind_addr : any_of(!v6);
 	uint32_t scope = r.bind_if.empty() ? 0 : if_nametoindex(r.bind_if.c_str());
@@ -522,7 +522,7 @@ void listen_close(UdpCtx &ctx, uint32_t i) {
 	ctx.listeners.close_polled(ctx.loop, i);
 }
 
-constexpr ListenNames NAMES{"UDP", "socket", "bind", false};
+constexpr FwdListenNames NAMES{"UDP", "socket", "bind", false};
 
 // Open the sockets of one rule. Returns 0, or -errno if a port of a
 // non-weak rule could be bound on no family.
@@ -534,7 +534,7 @@ int listen_rule(UdpCtx &ctx, const PortRule &r, uint16_t rule_idx) {
 		bool any = false;
 		int port_err = -EAFNOSUPPORT;
 		for (int v = 0; v < 2; v++) {
-			if (!listen_family(ctx.c, r, v == 1))
+			if (!fwd_listen_family(ctx.c, r, v == 1))
 				continue;
 			int rc = listen_one(ctx, r, rule_idx, port, v == 1);
 			if (rc < 0) {
@@ -588,7 +588,7 @@ int udp_init(UdpCtx &ctx) {
 			return rc;
 		}
 	}
-	listen_log_count(NAMES, ctx.listeners.size());
+	fwd_listen_log_count(NAMES, ctx.listeners.size());
 	return 0;
 }
 
@@ -784,7 +784,7 @@ void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 int udp_listen_sync(UdpCtx &ctx, const PortBitmap &want) {
 	if (ctx.c.no_udp)
 		return 0;
-	return listen_sync(ctx, ctx.c.udp_in, want, NAMES, listen_one, listen_close);
+	return fwd_listen_sync(ctx, ctx.c.udp_in, want, NAMES, listen_one, listen_close);
 }
 
 void udp_flow_close(UdpCtx &ctx, uint32_t index) {

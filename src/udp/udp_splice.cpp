@@ -244,7 +244,7 @@ int listen_one(UdpSpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port,
 	int one = 1;
 	if (v6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (int rc = listen_freebind(ctx.c, fd, v6); rc < 0)
+	if (int rc = fwd_freebind(ctx.c, fd, v6); rc < 0)
 		return rc;
 	bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
 	SockAddr sa;
@@ -283,7 +283,7 @@ void listen_close(UdpSpliceCtx &ctx, uint32_t i) {
 	ctx.listeners.close_polled(ctx.loop, i);
 }
 
-constexpr ListenNames NAMES{"UDP splice", "socket", "bind", true};
+constexpr FwdListenNames NAMES{"UDP splice", "socket", "bind", true};
 
 void timer_trampoline(void *c, const timespec &now) {
 	udp_splice_timer(*static_cast<UdpSpliceCtx *>(c), now);
@@ -309,7 +309,7 @@ int udp_splice_init(UdpSpliceCtx &ctx) {
 	ctx.flows.set_evictor(FlowType::UdpSplice, evict_trampoline, &ctx, true);
 	if (ctx.loop.timers().add("udp-splice", UDP_TIMER_INTERVAL_MS, timer_trampoline, &ctx) < 0)
 		return -ENOSPC;
-	int rc = listen_open_rules(ctx, ctx.c.udp_out, NAMES, listen_budget(4), listen_one);
+	int rc = fwd_listen_open_rules(ctx, ctx.c.udp_out, NAMES, fwd_listen_budget(4), listen_one);
 	if (rc < 0)
 		udp_splice_fini(ctx);
 	return rc;
@@ -328,7 +328,7 @@ void udp_splice_fini(UdpSpliceCtx &ctx) {
 int udp_splice_listen_sync(UdpSpliceCtx &ctx, const PortBitmap &want) {
 	if (ctx.c.no_udp)
 		return 0;
-	return listen_sync(ctx, ctx.c.udp_out, want, NAMES, listen_one, listen_close);
+	return fwd_listen_sync(ctx, ctx.c.udp_out, want, NAMES, listen_one, listen_close);
 }
 
 void udp_splice_mask_listeners(const UdpSpliceCtx &ctx, PortBitmap &ports) {

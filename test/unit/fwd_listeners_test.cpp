@@ -55,8 +55,8 @@ PortBitmap ports(std::initializer_list<unsigned> l) {
 	return b;
 }
 
-const ListenNames NAMES{"TEST", "listener", "listen on", false};
-const ListenNames NAMES_NS{"TEST splice", "socket", "bind", true};
+const FwdListenNames NAMES{"TEST", "listener", "listen on", false};
+const FwdListenNames NAMES_NS{"TEST splice", "socket", "bind", true};
 
 // Opens fake listeners into slots, failing with fail_rc for (port, v6)
 // pairs in busy; records every call.
@@ -118,20 +118,20 @@ private:
 TEST(FwdListenFamily, EnabledAndBindAddress) {
 	Config c;
 	PortRule r = rule(1, 1);
-	EXPECT_TRUE(listen_family(c, r, false));
-	EXPECT_TRUE(listen_family(c, r, true));
+	EXPECT_TRUE(fwd_listen_family(c, r, false));
+	EXPECT_TRUE(fwd_listen_family(c, r, true));
 	r.bind_addr = InAny(Ipv4Addr::loopback());
-	EXPECT_TRUE(listen_family(c, r, false));
-	EXPECT_FALSE(listen_family(c, r, true));
+	EXPECT_TRUE(fwd_listen_family(c, r, false));
+	EXPECT_FALSE(fwd_listen_family(c, r, true));
 	r.bind_addr = InAny(Ipv6Addr::loopback());
-	EXPECT_FALSE(listen_family(c, r, false));
-	EXPECT_TRUE(listen_family(c, r, true));
+	EXPECT_FALSE(fwd_listen_family(c, r, false));
+	EXPECT_TRUE(fwd_listen_family(c, r, true));
 	c.ip6.enabled = false;
-	EXPECT_FALSE(listen_family(c, r, true));
+	EXPECT_FALSE(fwd_listen_family(c, r, true));
 	r.bind_addr.reset();
-	EXPECT_TRUE(listen_family(c, r, false));
+	EXPECT_TRUE(fwd_listen_family(c, r, false));
 	c.ip4.enabled = false;
-	EXPECT_FALSE(listen_family(c, r, false));
+	EXPECT_FALSE(fwd_listen_family(c, r, false));
 }
 
 TEST(FwdListenWalk, SkipsExclusionsScanRulesAndFamilies) {
@@ -148,11 +148,11 @@ TEST(FwdListenWalk, SkipsExclusionsScanRulesAndFamilies) {
 	pf.rules = {a, v4only, scan, excl};
 
 	std::vector<Call> seen;
-	int rc = for_each_listen_port(c, pf, false,
-				      [&](const PortRule &, uint32_t ri, uint16_t p, bool v6) {
-					      seen.emplace_back(ri, p, v6);
-					      return 0;
-				      });
+	int rc = fwd_for_each_listen_port(c, pf, false,
+					  [&](const PortRule &, uint32_t ri, uint16_t p, bool v6) {
+						  seen.emplace_back(ri, p, v6);
+						  return 0;
+					  });
 	EXPECT_EQ(rc, 0);
 	std::vector<Call> want = {{0, 10, false}, {0, 10, true}, {0, 11, false}, {0, 11, true},
 				  {0, 13, false}, {0, 13, true}, {1, 20, false}};
@@ -161,10 +161,11 @@ TEST(FwdListenWalk, SkipsExclusionsScanRulesAndFamilies) {
 	// The scanning rules only, with IPv6 disabled.
 	c.ip6.enabled = false;
 	seen.clear();
-	for_each_listen_port(c, pf, true, [&](const PortRule &, uint32_t ri, uint16_t p, bool v6) {
-		seen.emplace_back(ri, p, v6);
-		return 0;
-	});
+	fwd_for_each_listen_port(c, pf, true,
+				 [&](const PortRule &, uint32_t ri, uint16_t p, bool v6) {
+					 seen.emplace_back(ri, p, v6);
+					 return 0;
+				 });
 	want = {{2, 30, false}, {2, 31, false}};
 	EXPECT_EQ(seen, want);
 }
@@ -174,17 +175,17 @@ TEST(FwdListenWalk, StopsOnNonZero) {
 	PortForward pf;
 	pf.rules = {rule(1, 100)};
 	int n = 0;
-	EXPECT_EQ(for_each_listen_port(c, pf, false,
-				       [&](const PortRule &, uint32_t, uint16_t, bool) {
-					       return ++n == 3 ? -EIO : 0;
-				       }),
+	EXPECT_EQ(fwd_for_each_listen_port(c, pf, false,
+					   [&](const PortRule &, uint32_t, uint16_t, bool) {
+						   return ++n == 3 ? -EIO : 0;
+					   }),
 		  -EIO);
 	EXPECT_EQ(n, 3);
 	n = 0;
-	EXPECT_EQ(for_each_listen_port(c, pf, false,
-				       [&](const PortRule &, uint32_t, uint16_t, bool) {
-					       return ++n == 5 ? 1 : 0;
-				       }),
+	EXPECT_EQ(fwd_for_each_listen_port(c, pf, false,
+					   [&](const PortRule &, uint32_t, uint16_t, bool) {
+						   return ++n == 5 ? 1 : 0;
+					   }),
 		  0);
 	EXPECT_EQ(n, 5);
 }
@@ -196,7 +197,7 @@ TEST(FwdListenOpen, FatalErrorStopsAndIsReturned) {
 	pf.rules = {rule(10, 12)};
 	ListenerSlots<FakeListener> slots;
 	FakeOpener open{slots, {{11, false}}};
-	EXPECT_EQ(listen_open_rules(c, pf, NAMES, 1000, slots, open), -EADDRINUSE);
+	EXPECT_EQ(fwd_listen_open_rules(c, pf, NAMES, 1000, slots, open), -EADDRINUSE);
 	EXPECT_EQ(open.calls.size(), 3u); // 10 v4, 10 v6, 11 v4: stop
 	EXPECT_EQ(slots.size(), 2u);
 }
@@ -211,7 +212,7 @@ TEST(FwdListenOpen, ToleratedFailures) {
 	pf.rules[0].weak = true;
 	ListenerSlots<FakeListener> s1;
 	FakeOpener o1{s1, {{11, false}}};
-	EXPECT_EQ(listen_open_rules(c, pf, NAMES, 1000, s1, o1), 0);
+	EXPECT_EQ(fwd_listen_open_rules(c, pf, NAMES, 1000, s1, o1), 0);
 	EXPECT_EQ(o1.calls.size(), 6u);
 	EXPECT_EQ(s1.size(), 5u);
 
@@ -220,25 +221,25 @@ TEST(FwdListenOpen, ToleratedFailures) {
 	pf.kind = PortForward::Kind::All;
 	ListenerSlots<FakeListener> s2;
 	FakeOpener o2{s2, {{11, false}}};
-	EXPECT_EQ(listen_open_rules(c, pf, NAMES, 1000, s2, o2), 0);
+	EXPECT_EQ(fwd_listen_open_rules(c, pf, NAMES, 1000, s2, o2), 0);
 	EXPECT_EQ(s2.size(), 5u);
 
 	// A missing family without bind address: not fatal...
 	pf.kind = PortForward::Kind::Spec;
 	ListenerSlots<FakeListener> s3;
 	FakeOpener o3{s3, {{10, true}, {11, true}, {12, true}}, -EAFNOSUPPORT};
-	EXPECT_EQ(listen_open_rules(c, pf, NAMES, 1000, s3, o3), 0);
+	EXPECT_EQ(fwd_listen_open_rules(c, pf, NAMES, 1000, s3, o3), 0);
 	EXPECT_EQ(s3.size(), 3u);
 	ListenerSlots<FakeListener> s4;
 	FakeOpener o4{s4, {{12, true}}, -EADDRNOTAVAIL};
-	EXPECT_EQ(listen_open_rules(c, pf, NAMES_NS, 1000, s4, o4), 0);
+	EXPECT_EQ(fwd_listen_open_rules(c, pf, NAMES_NS, 1000, s4, o4), 0);
 	EXPECT_EQ(s4.size(), 5u);
 
 	// ... but fatal with one.
 	pf.rules[0].bind_addr = InAny(Ipv6Addr::loopback());
 	ListenerSlots<FakeListener> s5;
 	FakeOpener o5{s5, {{11, true}}, -EADDRNOTAVAIL};
-	EXPECT_EQ(listen_open_rules(c, pf, NAMES, 1000, s5, o5), -EADDRNOTAVAIL);
+	EXPECT_EQ(fwd_listen_open_rules(c, pf, NAMES, 1000, s5, o5), -EADDRNOTAVAIL);
 	EXPECT_EQ(s5.size(), 1u);
 }
 
@@ -249,7 +250,7 @@ TEST(FwdListenOpen, BudgetStopsWithoutError) {
 	pf.rules = {rule(1000, 1999)};
 	ListenerSlots<FakeListener> slots;
 	FakeOpener open{slots};
-	EXPECT_EQ(listen_open_rules(c, pf, NAMES, 7, slots, open), 0);
+	EXPECT_EQ(fwd_listen_open_rules(c, pf, NAMES, 7, slots, open), 0);
 	EXPECT_EQ(slots.size(), 7u);
 	EXPECT_EQ(open.calls.size(), 7u);
 }
@@ -260,7 +261,7 @@ TEST(FwdListenOpen, NoneOpensNothingAutoReserves) {
 	pf.rules = {rule(10, 10)};
 	ListenerSlots<FakeListener> s1;
 	FakeOpener o1{s1};
-	EXPECT_EQ(listen_open_rules(c, pf, NAMES, 1000, s1, o1), 0); // Kind::None
+	EXPECT_EQ(fwd_listen_open_rules(c, pf, NAMES, 1000, s1, o1), 0); // Kind::None
 	EXPECT_TRUE(o1.calls.empty());
 
 	PortRule scan = rule(20, 29);
@@ -269,7 +270,7 @@ TEST(FwdListenOpen, NoneOpensNothingAutoReserves) {
 	pf.kind = PortForward::Kind::Auto;
 	ListenerSlots<FakeListener> s2;
 	FakeOpener o2{s2};
-	EXPECT_EQ(listen_open_rules(c, pf, NAMES, 1000, s2, o2), 0);
+	EXPECT_EQ(fwd_listen_open_rules(c, pf, NAMES, 1000, s2, o2), 0);
 	EXPECT_EQ(o2.calls.size(), 2u); // the explicit rule only
 	// Room set aside for the scanning rule (10 ports, 2 families) on top
 	// of the explicit listeners, and the table is sealed.
@@ -286,15 +287,15 @@ TEST(FwdListenAutoRoom, CoveredPortsBudgetAndBound) {
 	scan.scan = true;
 	PortRule excl = rule(25, 26);
 	excl.exclude = true;
-	pf.rules = {rule(1, 1000), scan, excl};  // the explicit rule does not count
-	EXPECT_EQ(listen_auto_room(c, pf), 16u); // 8 ports, 2 families
+	pf.rules = {rule(1, 1000), scan, excl}; // the explicit rule does not count
+	EXPECT_EQ(fwd_auto_room(c, pf), 16u);   // 8 ports, 2 families
 	c.ip6.enabled = false;
-	EXPECT_EQ(listen_auto_room(c, pf), 8u);
+	EXPECT_EQ(fwd_auto_room(c, pf), 8u);
 	c.ip6.enabled = true;
 	pf.rules = {rule(1, 65535)};
 	pf.rules[0].scan = true;
-	EXPECT_EQ(listen_auto_room(c, pf), std::min<size_t>(2 * 65535, listen_budget(4)));
-	EXPECT_LE(listen_auto_room(c, pf), AUTO_MAX_SLOTS);
+	EXPECT_EQ(fwd_auto_room(c, pf), std::min<size_t>(2 * 65535, fwd_listen_budget(4)));
+	EXPECT_LE(fwd_auto_room(c, pf), AUTO_MAX_SLOTS);
 }
 
 // A share of RLIMIT_NOFILE as read the first time (at start-up, once main()
@@ -303,18 +304,18 @@ TEST(FwdListenAutoRoom, CoveredPortsBudgetAndBound) {
 TEST(FwdListenBudget, ShareOfTheDescriptorLimitReadOnce) {
 	rlimit saved{};
 	ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &saved), 0);
-	size_t all = listen_budget(1);
+	size_t all = fwd_listen_budget(1);
 	EXPECT_GT(all, 0u);
 	if (saved.rlim_max != RLIM_INFINITY) {
 		EXPECT_LE(all, size_t(saved.rlim_max));
 	}
-	EXPECT_EQ(listen_budget(4), all / 4);
-	EXPECT_EQ(listen_budget(2), all / 2);
+	EXPECT_EQ(fwd_listen_budget(4), all / 4);
+	EXPECT_EQ(fwd_listen_budget(2), all / 2);
 	if (saved.rlim_cur > 400) {
 		rlimit rl = saved;
 		rl.rlim_cur = 400;
 		ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
-		size_t quarter = listen_budget(4);
+		size_t quarter = fwd_listen_budget(4);
 		ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &saved), 0);
 		EXPECT_EQ(quarter, all / 4);
 	}
@@ -372,12 +373,13 @@ TEST(FwdListenSync, OpensClosesAndLogsFailuresOnce) {
 		closed.push_back(i);
 		slots.release(i);
 	};
-	ASSERT_EQ(listen_open_rules(c, pf, NAMES, 1000, slots, open), 0);
+	ASSERT_EQ(fwd_listen_open_rules(c, pf, NAMES, 1000, slots, open), 0);
 	ASSERT_EQ(slots.size(), 1u);
 
 	// 7000 belongs to the explicit rule, 20008 is excluded, 30000 out of range.
-	EXPECT_EQ(listen_sync(c, pf, slots, failed,
-			      ports({7000, 20001, 20002, 20003, 20008, 30000}), NAMES, open, close),
+	EXPECT_EQ(fwd_listen_sync(c, pf, slots, failed,
+				  ports({7000, 20001, 20002, 20003, 20008, 30000}), NAMES, open,
+				  close),
 		  2);
 	EXPECT_TRUE(failed[0].test(20003));
 	EXPECT_EQ(log.count("port 20003 bound in the namespace, but no IPv4 listener"), 1u);
@@ -385,9 +387,9 @@ TEST(FwdListenSync, OpensClosesAndLogsFailuresOnce) {
 
 	// Again: nothing changes, the failure is retried but not logged.
 	size_t calls = open.calls.size();
-	EXPECT_EQ(
-		listen_sync(c, pf, slots, failed, ports({20001, 20002, 20003}), NAMES, open, close),
-		0);
+	EXPECT_EQ(fwd_listen_sync(c, pf, slots, failed, ports({20001, 20002, 20003}), NAMES, open,
+				  close),
+		  0);
 	EXPECT_EQ(open.calls.size(), calls + 1);
 	EXPECT_EQ(log.count("port 20003 bound in the namespace, but no"), 1u);
 
@@ -397,7 +399,8 @@ TEST(FwdListenSync, OpensClosesAndLogsFailuresOnce) {
 	for (uint32_t i = 0; i < slots.size(); i++)
 		if (slots[i].port == 20001)
 			slot1 = i;
-	EXPECT_EQ(listen_sync(c, pf, slots, failed, ports({20002, 20004}), NAMES, open, close), 2);
+	EXPECT_EQ(fwd_listen_sync(c, pf, slots, failed, ports({20002, 20004}), NAMES, open, close),
+		  2);
 	EXPECT_EQ(closed, std::vector<uint32_t>{slot1});
 	EXPECT_EQ(slots[slot1].port, 20004);
 	EXPECT_FALSE(failed[0].test(20003));
@@ -406,7 +409,7 @@ TEST(FwdListenSync, OpensClosesAndLogsFailuresOnce) {
 	EXPECT_EQ(slots.size(), 3u);
 
 	// Nothing wanted: the scanned ones close, the explicit one stays.
-	EXPECT_EQ(listen_sync(c, pf, slots, failed, PortBitmap(), NAMES, open, close), 2);
+	EXPECT_EQ(fwd_listen_sync(c, pf, slots, failed, PortBitmap(), NAMES, open, close), 2);
 	size_t open_now = 0;
 	for (const FakeListener &l : slots)
 		open_now += l.fd >= 0;
@@ -427,19 +430,19 @@ TEST(FwdListenSync, BudgetCapsOpenListeners) {
 	scan.scan = scan.weak = true;
 	pf.rules = {scan};
 	ListenerSlots<FakeListener> slots;
-	slots.reserve_auto(listen_auto_room(c, pf));
+	slots.reserve_auto(fwd_auto_room(c, pf));
 	PortBitmap failed[2];
 	FakeOpener open{slots, {}};
 	auto close = [&](uint32_t i) { slots.release(i); };
-	EXPECT_EQ(listen_sync(c, pf, slots, failed, ports({20001, 20002, 20003, 20004}), NAMES,
-			      open, close, 3),
+	EXPECT_EQ(fwd_listen_sync(c, pf, slots, failed, ports({20001, 20002, 20003, 20004}), NAMES,
+				  open, close, 3),
 		  3);
 	EXPECT_EQ(open.calls.size(), 3u);
 	EXPECT_TRUE(failed[0].test(20004));
 	EXPECT_EQ(log.count("port 20004 bound in the namespace, but no IPv4 listener"), 1u);
 	// One goes away: the waiting one gets its listener at the next scan.
-	EXPECT_EQ(listen_sync(c, pf, slots, failed, ports({20002, 20003, 20004}), NAMES, open,
-			      close, 3),
+	EXPECT_EQ(fwd_listen_sync(c, pf, slots, failed, ports({20002, 20003, 20004}), NAMES, open,
+				  close, 3),
 		  2);
 	EXPECT_FALSE(failed[0].test(20004));
 	size_t open_now = 0;
@@ -459,11 +462,12 @@ TEST(FwdListenSync, BothFamiliesAndTargetInNamespaceLogs) {
 	scan.scan = true;
 	pf.rules = {scan};
 	ListenerSlots<FakeListener> slots;
-	slots.reserve_auto(listen_auto_room(c, pf));
+	slots.reserve_auto(fwd_auto_room(c, pf));
 	PortBitmap failed[2];
 	FakeOpener open{slots, {{5002, true}}};
 	auto close = [&](uint32_t i) { slots.release(i); };
-	EXPECT_EQ(listen_sync(c, pf, slots, failed, ports({5001, 5002}), NAMES_NS, open, close), 3);
+	EXPECT_EQ(fwd_listen_sync(c, pf, slots, failed, ports({5001, 5002}), NAMES_NS, open, close),
+		  3);
 	EXPECT_FALSE(failed[0].test(5002));
 	EXPECT_TRUE(failed[1].test(5002));
 	EXPECT_EQ(log.count("TEST splice: host port 6001 bound, IPv6 socket opened on namespace "
@@ -472,7 +476,7 @@ TEST(FwdListenSync, BothFamiliesAndTargetInNamespaceLogs) {
 	EXPECT_EQ(log.count("TEST splice: host port 6002 bound, but no IPv6 socket on namespace "
 			    "port 5002"),
 		  1u);
-	EXPECT_EQ(listen_sync(c, pf, slots, failed, ports({5002}), NAMES_NS, open, close), 2);
+	EXPECT_EQ(fwd_listen_sync(c, pf, slots, failed, ports({5002}), NAMES_NS, open, close), 2);
 	EXPECT_EQ(log.count("host port 6001 no longer bound, closing IPv4 socket in the namespace"),
 		  1u);
 }
@@ -579,7 +583,7 @@ TEST(FwdListenerSlots, AddPolledFailsWhenFullRegistersNothing) {
 	EXPECT_EQ(fcntl(a, F_GETFD), -1);
 }
 
-// The caller of a full table: listen_sync() does not call open(), warns
+// The caller of a full table: fwd_listen_sync() does not call open(), warns
 // once per port (until the port goes away from the scan), and the port
 // gets a listener as soon as a slot is freed. Nothing grows.
 TEST(FwdListenSync, FullTableRefusesWarnsOnceAndRecovers) {
@@ -604,7 +608,7 @@ TEST(FwdListenSync, FullTableRefusesWarnsOnceAndRecovers) {
 	auto close = [&](uint32_t i) { slots.release(i); };
 	const size_t room = 2;
 	PortBitmap want = ports({20001, 20002, 20003, 20004, 20005, 20006});
-	EXPECT_EQ(listen_sync(c, pf, slots, failed, want, NAMES, open, close, 1000), int(room));
+	EXPECT_EQ(fwd_listen_sync(c, pf, slots, failed, want, NAMES, open, close, 1000), int(room));
 	EXPECT_EQ(open.calls.size(), room); // never called on a full table
 	EXPECT_TRUE(slots.full());
 	size_t refused = 0;
@@ -615,7 +619,7 @@ TEST(FwdListenSync, FullTableRefusesWarnsOnceAndRecovers) {
 	EXPECT_EQ(log.count("port 20006 not forwarded (IPv4)"), 1u);
 
 	// Again: nothing opened, nothing logged, nothing moved.
-	EXPECT_EQ(listen_sync(c, pf, slots, failed, want, NAMES, open, close, 1000), 0);
+	EXPECT_EQ(fwd_listen_sync(c, pf, slots, failed, want, NAMES, open, close, 1000), 0);
 	EXPECT_EQ(open.calls.size(), room);
 	EXPECT_EQ(log.count("listener slots taken, port"), 6 - room);
 	EXPECT_EQ(slots.capacity(), cap);
@@ -623,7 +627,7 @@ TEST(FwdListenSync, FullTableRefusesWarnsOnceAndRecovers) {
 
 	// 20001 goes: its slot goes to the first refused port.
 	want.reset(20001);
-	EXPECT_EQ(listen_sync(c, pf, slots, failed, want, NAMES, open, close, 1000), 2);
+	EXPECT_EQ(fwd_listen_sync(c, pf, slots, failed, want, NAMES, open, close, 1000), 2);
 	EXPECT_EQ(open.calls.size(), room + 1);
 	EXPECT_EQ(slots.capacity(), cap);
 	EXPECT_EQ(slots.data(), base);
@@ -655,14 +659,14 @@ TEST(FwdListenFreebind, SetOnlyWithTheOption) {
 		}
 		int val = -1;
 		socklen_t vl = sizeof(val);
-		EXPECT_EQ(listen_freebind(c, fd, v6), 0);
+		EXPECT_EQ(fwd_freebind(c, fd, v6), 0);
 		ASSERT_EQ(getsockopt(fd, level, name, &val, &vl), 0);
 		EXPECT_EQ(val, 0) << "v6 " << v6;
 		EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr *>(&ss), sl), -1);
 		EXPECT_EQ(errno, EADDRNOTAVAIL);
 
 		c.freebind = true;
-		EXPECT_EQ(listen_freebind(c, fd, v6), 0);
+		EXPECT_EQ(fwd_freebind(c, fd, v6), 0);
 		ASSERT_EQ(getsockopt(fd, level, name, &val, &vl), 0);
 		EXPECT_EQ(val, 1) << "v6 " << v6;
 		EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr *>(&ss), sl), 0) << strerror(errno);

@@ -70,7 +70,7 @@ TEST(ProcNetParse, ListeningTcpPorts) {
 	t += tcp4_line(2, "0100007F", 40000, 8080, 0x01); // established: not listening
 	t += tcp4_line(3, "0100007F", 5555, 0, 0x07);     // closed
 	PortBitmap b;
-	EXPECT_EQ(procnet_parse(t, PROCNET_TCP_LISTEN, b), 2u);
+	EXPECT_EQ(fwd_procnet_parse(t, PROCNET_TCP_LISTEN, b), 2u);
 	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{22, 8080}));
 }
 
@@ -80,7 +80,7 @@ TEST(ProcNetParse, Tcp6AndLowercaseHex) {
 	t += "   1: 00000000000000000000000000000000:beef 00000000000000000000000000000000:0000 0a "
 	     "00000000:00000000 00:00000000 00000000     0        0 1 1\n";
 	PortBitmap b;
-	EXPECT_EQ(procnet_parse(t, PROCNET_TCP_LISTEN, b), 2u);
+	EXPECT_EQ(fwd_procnet_parse(t, PROCNET_TCP_LISTEN, b), 2u);
 	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{0xabcd, 0xbeef}));
 }
 
@@ -91,14 +91,14 @@ TEST(ProcNetParse, UdpUnconnectedOnly) {
 	t += tcp4_line(1, "0100007F", 40001, 53, 0x01); // connected client
 	t += tcp6_line(2, 5353, 0x07);
 	PortBitmap b;
-	EXPECT_EQ(procnet_parse(t, PROCNET_UDP_UNCONNECTED, b), 2u);
+	EXPECT_EQ(fwd_procnet_parse(t, PROCNET_UDP_UNCONNECTED, b), 2u);
 	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{53, 5353}));
 }
 
 TEST(ProcNetParse, AddsToExistingBits) {
 	PortBitmap b;
 	b.set(7);
-	procnet_parse(tcp4_line(0, "00000000", 9, 0, 0x0a), PROCNET_TCP_LISTEN, b);
+	fwd_procnet_parse(tcp4_line(0, "00000000", 9, 0, 0x0a), PROCNET_TCP_LISTEN, b);
 	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{7, 9}));
 }
 
@@ -116,7 +116,7 @@ TEST(ProcNetParse, TruncatedLinesIgnored) {
 	}
 	// A cut after the queues field is still a usable entry.
 	PortBitmap b;
-	procnet_parse(full.substr(0, st_end + 10), PROCNET_TCP_LISTEN, b); // " 00000000:"
+	fwd_procnet_parse(full.substr(0, st_end + 10), PROCNET_TCP_LISTEN, b); // " 00000000:"
 	EXPECT_EQ(ports_of(b), (std::vector<unsigned>{1234}));
 }
 
@@ -185,7 +185,7 @@ TEST(ProcNetParse, ChunkBoundariesAnywhere) {
 	for (int i = 0; i < 20; i++)
 		t += tcp4_line(i, "0100007F", 3000 + unsigned(i) * 7, 0, i % 3 ? 0x0a : 0x01);
 	PortBitmap whole;
-	size_t n = procnet_parse(t, PROCNET_TCP_LISTEN, whole);
+	size_t n = fwd_procnet_parse(t, PROCNET_TCP_LISTEN, whole);
 	EXPECT_EQ(n, 13u);
 	for (size_t chunk : {1, 2, 3, 7, 64, 150, 151, 4096}) {
 		PortBitmap b;
@@ -208,15 +208,15 @@ TEST(ProcNetParse, ReadFromFile) {
 		t += tcp4_line(i, "00000000", 10000 + unsigned(i), 0, 0x0a);
 	ASSERT_EQ(write_all(fd, t.data(), t.size()), 0);
 	PortBitmap b;
-	EXPECT_EQ(procnet_read_fd(fd, PROCNET_TCP_LISTEN, b), 400);
+	EXPECT_EQ(fwd_procnet_read_fd(fd, PROCNET_TCP_LISTEN, b), 400);
 	EXPECT_EQ(b.count(), 400u);
 	EXPECT_TRUE(b.test(10000));
 	EXPECT_TRUE(b.test(10399));
 	// Reads again from the start.
 	PortBitmap b2;
-	EXPECT_EQ(procnet_read_fd(fd, PROCNET_TCP_LISTEN, b2), 400);
+	EXPECT_EQ(fwd_procnet_read_fd(fd, PROCNET_TCP_LISTEN, b2), 400);
 	close(fd);
-	EXPECT_LT(procnet_read_fd(-1, PROCNET_TCP_LISTEN, b2), 0);
+	EXPECT_LT(fwd_procnet_read_fd(-1, PROCNET_TCP_LISTEN, b2), 0);
 }
 
 namespace {
@@ -287,7 +287,7 @@ TEST(PortScanner, RealProcSelfNet) {
 
 TEST(PortScanner, OpenSelfAndAdopt) {
 	int fds[PortScanner::Count];
-	ASSERT_GT(portscan_open_self(fds), 0);
+	ASSERT_GT(fwd_scan_open_self(fds), 0);
 	uint16_t port = 0;
 	int t = bound_socket(AF_INET, SOCK_STREAM, &port);
 	ASSERT_GE(t, 0);
@@ -329,14 +329,14 @@ TEST(PortscanWant, ScanRulesOnly) {
 	ex.to_first = 500;
 	ex.exclude = true;
 	f.rules = {spec, a1, a2, ex};
-	EXPECT_TRUE(portscan_needed(f));
+	EXPECT_TRUE(fwd_scan_needed(f));
 
 	PortBitmap bound, want;
 	// 2003 is bound but a2 listens on it for 3003; 3005 makes 2005 wanted.
 	for (unsigned p : {22u, 550u, 1001u, 2003u, 3005u, 8080u, 65535u})
 		bound.set(p);
 	want.set(12345); // cleared
-	portscan_want(f, bound, want);
+	fwd_scan_want(f, bound, want);
 	EXPECT_EQ(ports_of(want), (std::vector<unsigned>{22, 2005}));
 	// Ports the reverse direction listens on in the namespace are ours.
 	PortForward rev;
@@ -347,16 +347,16 @@ TEST(PortscanWant, ScanRulesOnly) {
 	PortRule rscan = a1; // scanning reverse rules bind nothing of ours there
 	rev.rules = {rspec, rscan};
 	PortBitmap masked = bound;
-	portscan_mask_reverse(rev, masked);
+	fwd_scan_mask_reverse(rev, masked);
 	EXPECT_FALSE(masked.test(22));
 	EXPECT_EQ(masked.count(), bound.count() - 1);
-	portscan_want(f, masked, want);
+	fwd_scan_want(f, masked, want);
 	EXPECT_EQ(ports_of(want), (std::vector<unsigned>{2005}));
 	// A configuration without scanning rules wants nothing.
 	PortForward g;
 	g.rules = {spec};
-	EXPECT_FALSE(portscan_needed(g));
-	portscan_want(g, bound, want);
+	EXPECT_FALSE(fwd_scan_needed(g));
+	fwd_scan_want(g, bound, want);
 	EXPECT_TRUE(want.none());
 }
 
@@ -395,10 +395,10 @@ TEST(PortScanner, OtherNamespace) {
 		there = ntohs(sa.sin_port);
 
 		PortScanner by_pid, by_helper;
-		check(portscan_open_ns(ns, by_pid) > 0, "open by PID");
+		check(fwd_scan_open_ns(ns, by_pid) > 0, "open by PID");
 		NsHandle path_only = ns;
 		path_only.pid = 0;
-		check(portscan_open_ns(path_only, by_helper) > 0, "open through the helper");
+		check(fwd_scan_open_ns(path_only, by_helper) > 0, "open through the helper");
 		for (PortScanner *s : {&by_pid, &by_helper}) {
 			PortBitmap b;
 			check(s->scan_tcp(b) == 0, "scan");
@@ -695,9 +695,9 @@ TEST(ProcNetParse, LoopbackOrAnyIpv4) {
 	t += line_for(4, rev, 4, 1005, 0x0a);
 	t += line_for(5, lo, 4, 1006, 0x01); // loopback, but not listening
 	PortBitmap all, local;
-	EXPECT_EQ(procnet_parse(t, PROCNET_TCP_LISTEN, all), 5u);
+	EXPECT_EQ(fwd_procnet_parse(t, PROCNET_TCP_LISTEN, all), 5u);
 	EXPECT_EQ(ports_of(all), (std::vector<unsigned>{1001, 1002, 1003, 1004, 1005}));
-	EXPECT_EQ(procnet_parse(t, PROCNET_TCP_LISTEN, local, ProcNetAddr::LoopbackOrAny), 3u);
+	EXPECT_EQ(fwd_procnet_parse(t, PROCNET_TCP_LISTEN, local, ProcNetAddr::LoopbackOrAny), 3u);
 	EXPECT_EQ(ports_of(local), (std::vector<unsigned>{1001, 1002, 1003}));
 }
 
@@ -721,7 +721,7 @@ TEST(ProcNetParse, LoopbackOrAnyIpv6) {
 	t += line_for(4, two, 16, 2005, 0x0a);
 	t += line_for(5, doc, 16, 2006, 0x0a);
 	PortBitmap local;
-	EXPECT_EQ(procnet_parse(t, PROCNET_TCP_LISTEN, local, ProcNetAddr::LoopbackOrAny), 3u);
+	EXPECT_EQ(fwd_procnet_parse(t, PROCNET_TCP_LISTEN, local, ProcNetAddr::LoopbackOrAny), 3u);
 	EXPECT_EQ(ports_of(local), (std::vector<unsigned>{2001, 2002, 2003}));
 }
 
@@ -791,9 +791,10 @@ TEST(ProcNetParse, UdpLoopbackOrAny) {
 	t += line_for(6, lo6, 16, 5007, 0x01);  // connected
 	t += line_for(7, lo, 4, 5008, 0x0a);    // a TCP state: not a bound UDP socket
 	PortBitmap all, local;
-	EXPECT_EQ(procnet_parse(t, PROCNET_UDP_UNCONNECTED, all), 5u);
+	EXPECT_EQ(fwd_procnet_parse(t, PROCNET_UDP_UNCONNECTED, all), 5u);
 	EXPECT_EQ(ports_of(all), (std::vector<unsigned>{5001, 5002, 5003, 5005, 5006}));
-	EXPECT_EQ(procnet_parse(t, PROCNET_UDP_UNCONNECTED, local, ProcNetAddr::LoopbackOrAny), 3u);
+	EXPECT_EQ(fwd_procnet_parse(t, PROCNET_UDP_UNCONNECTED, local, ProcNetAddr::LoopbackOrAny),
+		  3u);
 	EXPECT_EQ(ports_of(local), (std::vector<unsigned>{5001, 5002, 5005}));
 }
 

@@ -8,30 +8,30 @@ using namespace passt;
 
 namespace {
 
-PortSpecContext ctx(char opt = 't') {
-	PortSpecContext c;
+FwdSpecContext ctx(char opt = 't') {
+	FwdSpecContext c;
 	c.optname = opt;
 	c.ephemeral_first = 32768;
 	c.ephemeral_last = 60999;
 	return c;
 }
 
-bool parse(const char *spec, PortForward &f, std::string &err, PortSpecContext c = ctx()) {
-	return port_spec_parse(spec, c, f, err);
+bool parse(const char *spec, PortForward &f, std::string &err, FwdSpecContext c = ctx()) {
+	return fwd_rules_parse(spec, c, f, err);
 }
 
-PortForward ok(const char *spec, PortSpecContext c = ctx()) {
+PortForward ok(const char *spec, FwdSpecContext c = ctx()) {
 	PortForward f;
 	std::string err;
-	EXPECT_TRUE(port_spec_parse(spec, c, f, err)) << spec << ": " << err;
+	EXPECT_TRUE(fwd_rules_parse(spec, c, f, err)) << spec << ": " << err;
 	return f;
 }
 
-std::string fail(const char *spec, PortSpecContext c = ctx()) {
+std::string fail(const char *spec, FwdSpecContext c = ctx()) {
 	PortForward f;
 	std::string err;
-	EXPECT_FALSE(port_spec_parse(spec, c, f, err)) << spec;
-	EXPECT_NE(err.find(port_opt_name(c.optname)), std::string::npos) << err;
+	EXPECT_FALSE(fwd_rules_parse(spec, c, f, err)) << spec;
+	EXPECT_NE(err.find(fwd_opt_name(c.optname)), std::string::npos) << err;
 	return err;
 }
 
@@ -133,7 +133,7 @@ TEST(ConfPorts, AllNoneAuto) {
 	EXPECT_EQ(f.kind, PortForward::Kind::None);
 	EXPECT_TRUE(f.rules.empty());
 
-	PortSpecContext p = ctx();
+	FwdSpecContext p = ctx();
 	p.scan_allowed = true;
 	f = ok("auto", p);
 	EXPECT_EQ(f.kind, PortForward::Kind::Auto);
@@ -266,24 +266,24 @@ TEST(ConfPorts, ConflictsAndNone) {
 }
 
 TEST(ConfPorts, ContextChecks) {
-	PortSpecContext c4 = ctx();
+	FwdSpecContext c4 = ctx();
 	c4.ipv6 = false;
 	PortForward f = ok("22", c4);
 	ASSERT_TRUE(f.rules[0].bind_addr.has_value());
 	EXPECT_EQ(f.rules[0].bind_addr->to_string(), "0.0.0.0");
 	fail("[::1]/22", c4);
-	PortSpecContext c6 = ctx();
+	FwdSpecContext c6 = ctx();
 	c6.ipv4 = false;
 	f = ok("22", c6);
 	EXPECT_EQ(f.rules[0].bind_addr->to_string(), "::");
 	fail("127.0.0.1/22", c6);
 
-	PortSpecContext off = ctx('u');
+	FwdSpecContext off = ctx('u');
 	off.proto_enabled = false;
 	fail("53", off);
 	EXPECT_TRUE(ok("none", off).rules.empty());
 
-	PortSpecContext ns = ctx('T');
+	FwdSpecContext ns = ctx('T');
 	ns.scan_allowed = true;
 	f = ok("8080:80", ns);
 	EXPECT_EQ(f.rules[0].bind_if, "lo");
@@ -294,32 +294,31 @@ TEST(ConfPorts, ContextChecks) {
 
 TEST(ConfPorts, Format) {
 	PortForward f = ok("192.0.2.1%eth0/22-23:2022-2023");
-	EXPECT_EQ(port_rule_format(f.rules[0], "TCP"),
-		  "TCP [192.0.2.1]%eth0:22-23  =>  2022-2023 ");
+	EXPECT_EQ(fwd_rule_format(f.rules[0], "TCP"), "TCP [192.0.2.1]%eth0:22-23  =>  2022-2023 ");
 	f = ok("22");
-	EXPECT_EQ(port_rule_format(f.rules[0], "UDP"), "UDP [*]:22  =>  22 ");
+	EXPECT_EQ(fwd_rule_format(f.rules[0], "UDP"), "UDP [*]:22  =>  22 ");
 	f = ok("all");
-	EXPECT_EQ(port_rule_format(f.rules[0], "TCP"),
+	EXPECT_EQ(fwd_rule_format(f.rules[0], "TCP"),
 		  "TCP [*]:1-32767  =>  1-32767  (best effort)");
 }
 
 TEST(ConfPorts, EphemeralRange) {
 	uint16_t a = 0, b = 0;
-	EXPECT_TRUE(parse_ephemeral_range("32768\t60999\n", a, b));
+	EXPECT_TRUE(fwd_parse_ephemeral_range("32768\t60999\n", a, b));
 	EXPECT_EQ(a, 32768);
 	EXPECT_EQ(b, 60999);
-	EXPECT_TRUE(parse_ephemeral_range("1024 1024", a, b));
+	EXPECT_TRUE(fwd_parse_ephemeral_range("1024 1024", a, b));
 	EXPECT_EQ(a, 1024);
 	EXPECT_EQ(b, 1024);
 	for (const char *s :
 	     {"", "32768", "32768\t", "60999 32768", "1 65536", "a b", "1\t2\t3", "-1 5", "10,20"})
-		EXPECT_FALSE(parse_ephemeral_range(s, a, b)) << s;
+		EXPECT_FALSE(fwd_parse_ephemeral_range(s, a, b)) << s;
 
 	HostDefaults h;
-	if (read_ephemeral_range(h)) {
+	if (fwd_read_ephemeral_range(h)) {
 		EXPECT_LE(h.ephemeral_first, h.ephemeral_last);
 	}
 	HostDefaults g;
-	EXPECT_FALSE(read_ephemeral_range(g, "/nonexistent/ip_local_port_range"));
+	EXPECT_FALSE(fwd_read_ephemeral_range(g, "/nonexistent/ip_local_port_range"));
 	EXPECT_EQ(g.ephemeral_first, 49152);
 }

@@ -5,7 +5,7 @@
 //   std::string if4, if6;  conf_interface_hints(argc, argv, if4, if6);
 //   HostDefaults host;  host_probe(host, if4, if6) (false: no such
 //   interface, report it naming -i/--outbound-if4/6 and exit 1);
-//   read_resolv_conf(host);  read_ephemeral_range(host);
+//   read_resolv_conf(host);  fwd_read_ephemeral_range(host);
 //   Config c;  std::string e;
 //   switch (conf_parse(argc, argv, mode, host, c, e)) {
 //   case ParseStatus::Error: fprintf(stderr, "%s\n", e.c_str()); exit(1);

@@ -2,7 +2,7 @@
 // interfaces, their addresses, gateways, MAC and MTU (read through netlink
 // by host_probe()), the resolvers and search list of /etc/resolv.conf
 // (read_resolv_conf(), conf/resolv.h) and the ephemeral port range
-// (read_ephemeral_range(), fwd/rules.h).
+// (fwd_read_ephemeral_range(), fwd/rules.h).
 // conf_parse() derives every default of the Config from this one struct, so
 // option handling is testable without touching the host.
 #pragma once

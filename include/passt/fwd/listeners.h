@@ -25,7 +25,7 @@ namespace passt {
 
 // How log lines name one kind of listener, e.g. {"TCP", "listener",
 // "listen on", false} or {"UDP splice", "socket", "bind", true}.
-struct ListenNames {
+struct FwdListenNames {
 	const char *proto; // "TCP", "TCP splice", "UDP", "UDP splice"
 	const char *sock;  // "listener" or "socket"
 	const char *verb;  // "listen on" or "bind" (start-up errors)
@@ -34,37 +34,38 @@ struct ListenNames {
 
 // True if rule r gets a listener of family v6: the family is enabled in c
 // and matches the rule's bind address, if any.
-bool listen_family(const Config &c, const PortRule &r, bool v6);
+bool fwd_listen_family(const Config &c, const PortRule &r, bool v6);
 
 // --freebind: let listening socket fd (family v6 or not) bind an address
 // the host (or, for -T/-U, the namespace) doesn't have, or not yet
 // (IP_FREEBIND, IPV6_FREEBIND). Nothing without the option. 0 or -errno.
-int listen_freebind(const Config &c, int fd, bool v6);
+int fwd_freebind(const Config &c, int fd, bool v6);
 
 // How many listeners the start-up walk may open: RLIMIT_NOFILE / div, so
 // that the rest of the descriptors stay for connections and flows.
-size_t listen_budget(unsigned div);
+size_t fwd_listen_budget(unsigned div);
 
 // Start-up policy for a listener that could not be opened (rc < 0): a weak
 // rule, an "all" forward, or a rule without bind address on a family the
 // host lacks (EAFNOSUPPORT, EADDRNOTAVAIL) is logged at debug level and
 // returns 0 (go on); anything else is logged as an error and returns rc.
-int listen_open_failed(const ListenNames &n, const PortForward &pf, const PortRule &r,
-		       uint16_t port, bool v6, int rc);
-// Log lines of the start-up walk and of listen_sync().
-void listen_log_budget(const ListenNames &n, size_t count);
-void listen_log_count(const ListenNames &n, size_t count);
-void listen_log_closed(const ListenNames &n, const PortRule &r, uint16_t port, bool v6);
-void listen_log_opened(const ListenNames &n, const PortRule &r, uint16_t port, bool v6);
-void listen_log_no_listener(const ListenNames &n, const PortRule &r, uint16_t port, bool v6,
-			    int rc);
+int fwd_listen_open_failed(const FwdListenNames &n, const PortForward &pf, const PortRule &r,
+			   uint16_t port, bool v6, int rc);
+// Log lines of the start-up walk and of fwd_listen_sync().
+void fwd_listen_log_budget(const FwdListenNames &n, size_t count);
+void fwd_listen_log_count(const FwdListenNames &n, size_t count);
+void fwd_listen_log_closed(const FwdListenNames &n, const PortRule &r, uint16_t port, bool v6);
+void fwd_listen_log_opened(const FwdListenNames &n, const PortRule &r, uint16_t port, bool v6);
+void fwd_listen_log_no_listener(const FwdListenNames &n, const PortRule &r, uint16_t port, bool v6,
+				int rc);
 // A warning (rate-limited): no slot left of the slots sized at start-up.
-void listen_log_full(const ListenNames &n, const PortRule &r, uint16_t port, bool v6, size_t slots);
+void fwd_listen_log_full(const FwdListenNames &n, const PortRule &r, uint16_t port, bool v6,
+			 size_t slots);
 
 // How many more listeners than the start-up ones "auto" rules of pf may
 // need at once: one per (port, family) their ranges cover, at most the
-// listen_sync() budget (listen_budget(4)), at most AUTO_MAX_SLOTS.
-size_t listen_auto_room(const Config &c, const PortForward &pf);
+// fwd_listen_sync() budget (fwd_listen_budget(4)), at most AUTO_MAX_SLOTS.
+size_t fwd_auto_room(const Config &c, const PortForward &pf);
 // The bound without the rules: one listener per port and family.
 constexpr size_t AUTO_MAX_SLOTS = 2 * 65536;
 
@@ -77,7 +78,7 @@ constexpr size_t AUTO_MAX_SLOTS = 2 * 65536;
 // The table is sized at start-up and never grows afterwards (nothing may
 // allocate once the sandbox is entered): start-up adds grow it, keeping
 // room for reserve_auto()'s "auto" listeners on top; seal() (at the end of
-// the start-up walk, or the first listen_sync()) fixes the capacity. A
+// the start-up walk, or the first fwd_listen_sync()) fixes the capacity. A
 // sealed table with no free slot is full(): add() then fails, storing
 // nothing. The free list always has room for every slot, so release()
 // never allocates either.
@@ -88,13 +89,13 @@ public:
 
 	// Start-up, before any add() of a forward with "auto" rules: keep room
 	// for this many more listeners than the start-up ones. The default is
-	// the bound without the rules; listen_open_rules() passes
-	// listen_auto_room().
+	// the bound without the rules; fwd_listen_open_rules() passes
+	// fwd_auto_room().
 	void reserve_auto(size_t room) {
 		room_ = room;
 		grow(v_.size());
 	}
-	void reserve_auto() { reserve_auto(std::min(listen_budget(4), AUTO_MAX_SLOTS)); }
+	void reserve_auto() { reserve_auto(std::min(fwd_listen_budget(4), AUTO_MAX_SLOTS)); }
 	// End of start-up: the capacity is what it is now, for good.
 	void seal() { sealed_ = true; }
 	bool sealed() const { return sealed_; }
@@ -242,10 +243,10 @@ struct AcceptPause {
 
 // Calls fn(rule, rule_index, port, v6) for every listener the rules of pf
 // with r.scan == scan want: exclusions and excluded ports are skipped, and
-// families that listen_family() refuses. fn returns 0 to go on, < 0 to
+// families that fwd_listen_family() refuses. fn returns 0 to go on, < 0 to
 // stop the walk with that value, > 0 to stop it with 0.
 template <typename Fn>
-int for_each_listen_port(const Config &c, const PortForward &pf, bool scan, Fn &&fn) {
+int fwd_for_each_listen_port(const Config &c, const PortForward &pf, bool scan, Fn &&fn) {
 	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
 		const PortRule &r = pf.rules[ri];
 		if (r.exclude || r.scan != scan)
@@ -254,7 +255,7 @@ int for_each_listen_port(const Config &c, const PortForward &pf, bool scan, Fn &
 			if (pf.excluded(uint16_t(p)))
 				continue;
 			for (int v6 = 0; v6 < 2; v6++) {
-				if (!listen_family(c, r, v6))
+				if (!fwd_listen_family(c, r, v6))
 					continue;
 				int rc = fn(r, ri, uint16_t(p), bool(v6));
 				if (rc)
@@ -268,35 +269,35 @@ int for_each_listen_port(const Config &c, const PortForward &pf, bool scan, Fn &
 // Start-up: open the listeners of the non-scanning rules of pf with
 // open(rule, rule_index, port, v6) -> 0 or -errno (which adds to slots),
 // at most budget slots (a warning, then the rest is left out), failures
-// handled by listen_open_failed(). Sets aside room for "auto" rules
-// (listen_auto_room()), then seals slots: its capacity is fixed from now.
+// handled by fwd_listen_open_failed(). Sets aside room for "auto" rules
+// (fwd_auto_room()), then seals slots: its capacity is fixed from now.
 // Returns 0 or the first fatal -errno.
 template <typename T, typename Open>
-int listen_open_rules(const Config &c, const PortForward &pf, const ListenNames &n, size_t budget,
-		      ListenerSlots<T> &slots, Open &&open) {
+int fwd_listen_open_rules(const Config &c, const PortForward &pf, const FwdListenNames &n,
+			  size_t budget, ListenerSlots<T> &slots, Open &&open) {
 	if (pf.kind == PortForward::Kind::None)
 		return 0;
 	if (pf.kind == PortForward::Kind::Auto)
-		slots.reserve_auto(listen_auto_room(c, pf));
+		slots.reserve_auto(fwd_auto_room(c, pf));
 	bool stopped = false;
-	int rc = for_each_listen_port(
+	int rc = fwd_for_each_listen_port(
 		c, pf, false, [&](const PortRule &r, uint32_t ri, uint16_t p, bool v6) {
 			if (slots.size() >= budget) {
-				listen_log_budget(n, slots.size());
+				fwd_listen_log_budget(n, slots.size());
 				stopped = true;
 				return 1;
 			}
 			int orc = open(r, ri, p, v6);
-			return orc < 0 ? listen_open_failed(n, pf, r, p, v6, orc) : 0;
+			return orc < 0 ? fwd_listen_open_failed(n, pf, r, p, v6, orc) : 0;
 		});
 	if (rc == 0 && !stopped)
-		listen_log_count(n, slots.size());
+		fwd_listen_log_count(n, slots.size());
 	slots.seal();
 	return rc;
 }
 
 // "auto": make the listeners of the scanning rules of pf match want (ports
-// to listen on, see portscan_want()). Listeners of a scanning rule whose
+// to listen on, see fwd_scan_want()). Listeners of a scanning rule whose
 // port is no longer wanted are closed with close(slot) (which frees the
 // slot); missing ones are opened per family with open(rule, rule_index,
 // port, v6) -> 0 or -errno. A port whose listener fails to open is marked
@@ -308,9 +309,9 @@ int listen_open_rules(const Config &c, const PortForward &pf, const ListenNames 
 // port fails with -ENOSPC and a warning, open() is not called and nothing
 // allocates. Returns the number opened plus closed.
 template <typename T, typename Open, typename Close>
-int listen_sync(const Config &c, const PortForward &pf, ListenerSlots<T> &slots,
-		PortBitmap (&failed)[2], const PortBitmap &want, const ListenNames &n, Open &&open,
-		Close &&close, size_t budget = listen_budget(4)) {
+int fwd_listen_sync(const Config &c, const PortForward &pf, ListenerSlots<T> &slots,
+		    PortBitmap (&failed)[2], const PortBitmap &want, const FwdListenNames &n,
+		    Open &&open, Close &&close, size_t budget = fwd_listen_budget(4)) {
 	int changes = 0;
 	slots.seal();
 	size_t open_now = slots.size() - slots.free_slots();
@@ -328,7 +329,7 @@ int listen_sync(const Config &c, const PortForward &pf, ListenerSlots<T> &slots,
 			if (l.fd < 0 || uint32_t(l.rule) != ri)
 				continue;
 			if (!want.test(l.port)) {
-				listen_log_closed(n, r, l.port, l.v6);
+				fwd_listen_log_closed(n, r, l.port, l.v6);
 				close(i);
 				open_now--;
 				changes++;
@@ -343,23 +344,24 @@ int listen_sync(const Config &c, const PortForward &pf, ListenerSlots<T> &slots,
 				continue;
 			}
 			for (int v6 = 0; v6 < 2; v6++) {
-				if (have[v6].test(p) || !listen_family(c, r, v6))
+				if (have[v6].test(p) || !fwd_listen_family(c, r, v6))
 					continue;
 				int rc = open_now >= budget ? -EMFILE
 					 : slots.full()     ? -ENOSPC
 							    : open(r, ri, uint16_t(p), bool(v6));
 				if (rc < 0) {
 					if (!failed[v6].test(p) && rc == -ENOSPC && slots.full())
-						listen_log_full(n, r, uint16_t(p), v6,
-								slots.size());
+						fwd_listen_log_full(n, r, uint16_t(p), v6,
+								    slots.size());
 					else if (!failed[v6].test(p))
-						listen_log_no_listener(n, r, uint16_t(p), v6, rc);
+						fwd_listen_log_no_listener(n, r, uint16_t(p), v6,
+									   rc);
 					failed[v6].set(p);
 					continue;
 				}
 				failed[v6].reset(p);
 				open_now++;
-				listen_log_opened(n, r, uint16_t(p), v6);
+				fwd_listen_log_opened(n, r, uint16_t(p), v6);
 				changes++;
 			}
 		}
@@ -371,17 +373,17 @@ int listen_sync(const Config &c, const PortForward &pf, ListenerSlots<T> &slots,
 // the ListenerSlots, ctx.auto_failed the bitmaps; open(ctx, rule,
 // rule_index, port, v6) and close(ctx, slot) as above.
 template <typename Ctx, typename Open>
-int listen_open_rules(Ctx &ctx, const PortForward &pf, const ListenNames &n, size_t budget,
-		      Open *open) {
-	return listen_open_rules(ctx.c, pf, n, budget, ctx.listeners,
-				 [&](const PortRule &r, uint32_t ri, uint16_t p, bool v6) {
-					 return open(ctx, r, ri, p, v6);
-				 });
+int fwd_listen_open_rules(Ctx &ctx, const PortForward &pf, const FwdListenNames &n, size_t budget,
+			  Open *open) {
+	return fwd_listen_open_rules(ctx.c, pf, n, budget, ctx.listeners,
+				     [&](const PortRule &r, uint32_t ri, uint16_t p, bool v6) {
+					     return open(ctx, r, ri, p, v6);
+				     });
 }
 template <typename Ctx, typename Open, typename Close>
-int listen_sync(Ctx &ctx, const PortForward &pf, const PortBitmap &want, const ListenNames &n,
-		Open *open, Close *close) {
-	return listen_sync(
+int fwd_listen_sync(Ctx &ctx, const PortForward &pf, const PortBitmap &want,
+		    const FwdListenNames &n, Open *open, Close *close) {
+	return fwd_listen_sync(
 		ctx.c, pf, ctx.listeners, ctx.auto_failed, want, n,
 		[&](const PortRule &r, uint32_t ri, uint16_t p, bool v6) {
 			return open(ctx, r, ri, p, v6);

@@ -65,13 +65,14 @@ private:
 
 // Parses a whole table held in text (tests, and one-shot reads). Returns
 // the number of entries in `state`.
-size_t procnet_parse(std::string_view text, uint8_t state, PortBitmap &ports,
-		     ProcNetAddr addr = ProcNetAddr::Any);
+size_t fwd_procnet_parse(std::string_view text, uint8_t state, PortBitmap &ports,
+			 ProcNetAddr addr = ProcNetAddr::Any);
 
 // Reads the table open on fd from its start (the kernel regenerates it on
 // each read from offset 0) and adds its matching ports. Returns the number
 // of entries in `state`, or -errno.
-int procnet_read_fd(int fd, uint8_t state, PortBitmap &ports, ProcNetAddr addr = ProcNetAddr::Any);
+int fwd_procnet_read_fd(int fd, uint8_t state, PortBitmap &ports,
+			ProcNetAddr addr = ProcNetAddr::Any);
 
 // The four tables of one network namespace, open for the daemon's lifetime
 // (the open files keep pointing at the namespace they were opened in, so
@@ -106,28 +107,28 @@ struct PortScanner {
 // Opens the four tables as /proc/self/net/... from inside the calling
 // process's network namespace into table_fds (for ns helpers). Returns the
 // number opened.
-int portscan_open_self(int (&table_fds)[PortScanner::Count]);
+int fwd_scan_open_self(int (&table_fds)[PortScanner::Count]);
 
 struct NsHandle;
 // Opens the tables of the namespace behind ns into s: /proc/PID/net for a
 // PID in it (spawned command, "pasta PID"), else (--netns PATH only, or if
 // that fails) through a helper process that enters the namespace and hands
 // the open files back. Returns the number of tables opened, or -errno.
-int portscan_open_ns(const NsHandle &ns, PortScanner &s);
+int fwd_scan_open_ns(const NsHandle &ns, PortScanner &s);
 
 // Listening ports wanted for the scanning rules of fwd: port p is set if a
 // rule with scan = true (not an exclusion) covers p, p is not excluded,
 // and the target port of p is set in bound. Clears want first. Ports of
 // non-scanning rules are never set.
-void portscan_want(const PortForward &fwd, const PortBitmap &bound, PortBitmap &want);
+void fwd_scan_want(const PortForward &fwd, const PortBitmap &bound, PortBitmap &want);
 
 // Clears from bound the ports that the reverse direction listens on with
 // explicit rules (rev: -T/-U for the namespace's ports, -t/-u for the
 // host's): those sockets are ours, and forwarding them back would make a
 // loop. Listeners opened by scanning are masked by their owners' modules.
-void portscan_mask_reverse(const PortForward &rev, PortBitmap &bound);
+void fwd_scan_mask_reverse(const PortForward &rev, PortBitmap &bound);
 
 // True if any inclusive rule of fwd scans.
-bool portscan_needed(const PortForward &fwd);
+bool fwd_scan_needed(const PortForward &fwd);
 
 } // namespace passt

@@ -12,7 +12,7 @@
 namespace passt {
 
 // What a specification may use, decided by the rest of the configuration.
-struct PortSpecContext {
+struct FwdSpecContext {
 	char optname = 't';            // 't', 'u', 'T' or 'U'
 	bool ipv4 = true, ipv6 = true; // IP versions in operation
 	bool proto_enabled = true;     // false with --no-tcp / --no-udp
@@ -21,27 +21,27 @@ struct PortSpecContext {
 };
 
 // "-t/--tcp-ports" for 't', and so on.
-const char *port_opt_name(char optname);
+const char *fwd_opt_name(char optname);
 
 // Parses one option argument and appends its rules to fwd (which may already
 // hold rules from earlier options of the same kind). On failure returns false
 // with a one-line message naming the option in err; fwd may then hold part
 // of the rules and should be discarded.
-bool port_spec_parse(std::string_view arg, const PortSpecContext &ctx, PortForward &fwd,
+bool fwd_rules_parse(std::string_view arg, const FwdSpecContext &ctx, PortForward &fwd,
 		     std::string &err);
 
-// Recomputes fwd.kind from its rules (done by port_spec_parse()).
-void port_forward_update_kind(PortForward &fwd);
+// Recomputes fwd.kind from its rules (done by fwd_rules_parse()).
+void fwd_update_kind(PortForward &fwd);
 
 // "TCP [*]:1000-1010  =>  2000-2010 (best effort)": one rule, for start-up
 // output and error messages.
-std::string port_rule_format(const PortRule &rule, const char *proto);
+std::string fwd_rule_format(const PortRule &rule, const char *proto);
 
 // Parses the two numbers of /proc/sys/net/ipv4/ip_local_port_range.
-bool parse_ephemeral_range(std::string_view text, uint16_t &first, uint16_t &last);
+bool fwd_parse_ephemeral_range(std::string_view text, uint16_t &first, uint16_t &last);
 // Reads that file into host.ephemeral_first/last; false (host unchanged) if
 // it can't be read or parsed.
-bool read_ephemeral_range(HostDefaults &host,
-			  const char *path = "/proc/sys/net/ipv4/ip_local_port_range");
+bool fwd_read_ephemeral_range(HostDefaults &host,
+			      const char *path = "/proc/sys/net/ipv4/ip_local_port_range");
 
 } // namespace passt

@@ -94,7 +94,7 @@ void tcp_splice_resume_listeners(SpliceCtx &ctx, const timespec &now);
 // Close every spliced flow (with a reset) and the listeners.
 void tcp_splice_fini(SpliceCtx &ctx);
 // pasta "-T auto": make the listeners of the scanning rules of c.tcp_out
-// match want (namespace ports, see portscan_want() on the host's bound
+// match want (namespace ports, see fwd_scan_want() on the host's bound
 // ports): open the missing ones on the namespace's 127.0.0.1 and ::1
 // (ports taken in the namespace are skipped, logged once), close those no
 // longer wanted. Spliced connections are not touched. Returns the number

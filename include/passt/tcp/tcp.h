@@ -138,7 +138,7 @@ void tcp_sock_handler(TcpCtx &ctx, EpollRef ref, uint32_t events, const timespec
 // Events on a listening socket (RefKind::TcpListen, index: listener).
 void tcp_listen_handler(TcpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
 // pasta "-t auto": make the listeners of the scanning rules of c.tcp_in
-// match want (listening ports, see portscan_want()): open the missing ones
+// match want (listening ports, see fwd_scan_want()): open the missing ones
 // (ports already bound on the host are skipped, logged once), close those
 // no longer wanted. Connections already accepted are not touched. Returns
 // the number of listeners opened plus closed.

@@ -137,7 +137,7 @@ void udp_sock_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timespec
 void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
 
 // pasta "-u auto": make the sockets of the scanning rules of c.udp_in match
-// want (listening ports, see portscan_want()): bind the missing ones (ports
+// want (listening ports, see fwd_scan_want()): bind the missing ones (ports
 // already bound on the host are skipped, logged once), close those no
 // longer wanted, together with the inbound flows that reply through them.
 // Returns the number of sockets opened plus closed.

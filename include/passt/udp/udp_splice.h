@@ -124,7 +124,7 @@ int udp_splice_init(UdpSpliceCtx &ctx);
 void udp_splice_fini(UdpSpliceCtx &ctx);
 
 // pasta "-U auto": make the sockets of the scanning rules of c.udp_out
-// match want (namespace ports, see portscan_want() on the host's bound
+// match want (namespace ports, see fwd_scan_want() on the host's bound
 // ports): bind the missing ones on the namespace's 127.0.0.1 and ::1
 // (ports taken in the namespace are skipped, logged once), close those no
 // longer wanted together with the flows that reply through them. Returns
