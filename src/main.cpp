@@ -50,7 +50,7 @@
 #include "passt/host/pasta_net.h"
 #include "passt/host/probe.h"
 #include "passt/flow/flow.h"
-#include "passt/fwd/portscan.h"
+#include "passt/fwd/auto.h"
 #include "passt/icmp/icmp.h"
 #include "passt/tcp/splice.h"
 #include "passt/tcp/tcp.h"
@@ -393,13 +393,7 @@ struct PastaRuntime : Core {
 	NsCommand cmd;
 	bool have_cmd = false;
 	NsWatch watch;
-	// -t/-u auto: the namespace's socket tables, scanned every second.
-	PortScanner scanner;
-	bool scan_tcp = false, scan_udp = false;
-	PortBitmap scan_bound, scan_want;
-	// -T/-U auto: our own (the host's) tables, scanned with them.
-	PortScanner host_scanner;
-	bool scan_host_tcp = false, scan_host_udp = false;
+	FwdAuto autofwd;            // -t/-u/-T/-U auto
 	NsSocketHelper sock_helper; // sockets in the namespace (splice)
 	std::unique_ptr<SpliceCtx> splice;
 	std::unique_ptr<UdpSpliceCtx> udp_splice; // -U, and -u from the host's loopback
@@ -439,68 +433,6 @@ void on_ns_gone(void *ctx, EpollRef, uint32_t, const timespec &) {
 		info("namespace is gone, exiting");
 		rt->loop.stop();
 	}
-}
-
-// -t/-u auto: listen on the host exactly on the ports bound in the namespace;
-// -T/-U auto: in the namespace on the ports bound on the host's loopback or
-// any-address. Our own listeners and -u/-U sockets on either side are masked
-// out of that side's scan, so the two directions never forward each other's
-// sockets; our UDP flows' sockets are connected, which the scans skip.
-void auto_fwd_scan(void *ctx, const timespec &) {
-	auto *rt = static_cast<PastaRuntime *>(ctx);
-	if (rt->scan_tcp && rt->scanner.scan_tcp(rt->scan_bound) == 0) {
-		fwd_scan_mask_reverse(rt->c->tcp_out, rt->scan_bound);
-		if (rt->splice)
-			tcp_splice_mask_listeners(*rt->splice, rt->scan_bound);
-		fwd_scan_want(rt->c->tcp_in, rt->scan_bound, rt->scan_want);
-		tcp_listen_sync(*rt->tcp, rt->scan_want);
-	}
-	if (rt->scan_udp && rt->scanner.scan_udp(rt->scan_bound) == 0) {
-		fwd_scan_mask_reverse(rt->c->udp_out, rt->scan_bound);
-		if (rt->udp_splice)
-			udp_splice_mask_listeners(*rt->udp_splice, rt->scan_bound);
-		fwd_scan_want(rt->c->udp_in, rt->scan_bound, rt->scan_want);
-		udp_listen_sync(*rt->udp, rt->scan_want);
-	}
-	if (rt->scan_host_tcp &&
-	    rt->host_scanner.scan_tcp(rt->scan_bound, ProcNetAddr::LoopbackOrAny) == 0) {
-		fwd_scan_mask_reverse(rt->c->tcp_in, rt->scan_bound);
-		rt->tcp->listeners.mask(rt->scan_bound);
-		fwd_scan_want(rt->c->tcp_out, rt->scan_bound, rt->scan_want);
-		tcp_splice_listen_sync(*rt->splice, rt->scan_want);
-	}
-	if (rt->scan_host_udp &&
-	    rt->host_scanner.scan_udp(rt->scan_bound, ProcNetAddr::LoopbackOrAny) == 0) {
-		fwd_scan_mask_reverse(rt->c->udp_in, rt->scan_bound);
-		rt->udp->listeners.mask(rt->scan_bound);
-		fwd_scan_want(rt->c->udp_out, rt->scan_bound, rt->scan_want);
-		udp_splice_listen_sync(*rt->udp_splice, rt->scan_want);
-	}
-}
-
-void auto_fwd_start(PastaRuntime &rt, const Config &c) {
-	rt.scan_tcp = !c.no_tcp && fwd_scan_needed(c.tcp_in);
-	rt.scan_udp = !c.no_udp && fwd_scan_needed(c.udp_in);
-	rt.scan_host_tcp = !c.no_tcp && rt.splice && rt.tcp && fwd_scan_needed(c.tcp_out);
-	rt.scan_host_udp = !c.no_udp && rt.udp_splice && rt.udp && fwd_scan_needed(c.udp_out);
-	int rc;
-	if ((rt.scan_tcp || rt.scan_udp) && (rc = fwd_scan_open_ns(rt.ns, rt.scanner)) < 0) {
-		warn("Can't read the namespace's sockets, no automatic forwarding: %s",
-		     strerror(-rc));
-		rt.scan_tcp = rt.scan_udp = false;
-	}
-	// pasta itself runs in the host's namespace.
-	if ((rt.scan_host_tcp || rt.scan_host_udp) &&
-	    (rc = rt.host_scanner.open_dir("/proc/self/net")) < 0) {
-		warn("Can't read the host's sockets, no automatic -T/-U forwarding: %s",
-		     strerror(-rc));
-		rt.scan_host_tcp = rt.scan_host_udp = false;
-	}
-	if (!rt.scan_tcp && !rt.scan_udp && !rt.scan_host_tcp && !rt.scan_host_udp)
-		return;
-	auto_fwd_scan(&rt, now_monotonic());
-	if (rt.loop.timers().add("auto-fwd", 1000, auto_fwd_scan, &rt) < 0)
-		warn("No timer left for automatic port forwarding");
 }
 
 [[noreturn]] void pasta_main(Config &c, const HostDefaults &host, const RunAs &ru) {
@@ -588,7 +520,12 @@ void auto_fwd_start(PastaRuntime &rt, const Config &c) {
 		rt->tcp->splice = rt->splice.get();
 	}
 
-	auto_fwd_start(*rt, c);
+	if (fwd_auto_start(
+		    rt->autofwd, c, rt->ns,
+		    {rt->tcp.get(), rt->splice.get(), rt->udp.get(), rt->udp_splice.get()}) &&
+	    rt->loop.timers().add("auto-fwd", FWD_AUTO_INTERVAL_MS, fwd_auto_timer, &rt->autofwd) <
+		    0)
+		warn("No timer left for automatic port forwarding");
 
 	rt->loop.set_handler(RefKind::Signal, on_pasta_signal, rt.get());
 	rt->loop.set_handler(RefKind::NsQuitInotify, on_ns_gone, rt.get());

@@ -40,15 +40,21 @@
 // before it is bound: -t and -u (passt and pasta), -T and -U (pasta, in
 // the namespace), at start-up and for "auto" alike.
 //
+// fwd_listen_sock() does the part of opening a listener that is the same
+// for all: options, bind(), listen(); the socket itself comes from the
+// translator (on the host, or from the namespace's socket helper).
+//
 // RLIMIT_NOFILE is read once, before the sandbox.
 // #syscalls:init prlimit64
-// #syscalls setsockopt
+// #syscalls setsockopt bind ioctl close socket
+// #syscalls:pasta listen
 #include "passt/fwd/listeners.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -65,6 +71,48 @@ const char *family(bool v6) { return v6 ? "IPv6" : "IPv4"; }
 unsigned target_of(const PortRule &r, uint16_t port) { return r.to_first + (port - r.first); }
 
 } // namespace
+
+FwdListener fwd_listener(int fd, const PortRule &r, uint32_t ri, uint16_t port, bool v6) {
+	FwdListener l;
+	l.fd = fd;
+	l.port = port;
+	l.target = uint16_t(target_of(r, port));
+	l.rule = ri;
+	l.v6 = v6;
+	l.scan = r.scan;
+	return l;
+}
+
+socklen_t fwd_listen_addr(SockAddr &sa, const PortRule &r, uint16_t port, bool v6, bool in_ns) {
+	if (in_ns) {
+		bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
+		return own_addr ? sockaddr_from(sa, *r.bind_addr, port)
+				: sockaddr_loopback(sa, v6, port);
+	}
+	InAny any = v6 ? InAny(Ipv6Addr::any()) : InAny(Ipv4Addr::any());
+	uint32_t scope = r.bind_if.empty() ? 0 : if_nametoindex(r.bind_if.c_str());
+	return sockaddr_from(sa, r.bind_addr ? *r.bind_addr : any, port, scope);
+}
+
+int fwd_listen_sock(const Config &c, int fd, const PortRule &r, uint16_t port, bool v6, bool stream,
+		    bool in_ns) {
+	int one = 1;
+	if (stream)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		return -errno;
+	if (!in_ns && !r.bind_if.empty() &&
+	    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, r.bind_if.c_str(),
+		       socklen_t(r.bind_if.size() + 1)) < 0)
+		return -errno;
+	if (int rc = fwd_freebind(c, fd, v6); rc < 0)
+		return rc;
+	SockAddr sa;
+	socklen_t sl = fwd_listen_addr(sa, r, port, v6, in_ns);
+	if (bind(fd, &sa.sa, sl) < 0 || (stream && listen(fd, SOMAXCONN) < 0))
+		return -errno;
+	return 0;
+}
 
 bool fwd_listen_family(const Config &c, const PortRule &r, bool v6) {
 	if (r.bind_addr && r.bind_addr->is_v4() == v6)
@@ -102,6 +150,24 @@ int fwd_listen_open_failed(const FwdListenNames &n, const PortForward &pf, const
 	}
 	err("%s: can't %s %s port %u%s: %s", n.proto, n.verb, family(v6), port,
 	    n.in_ns ? " in the namespace" : "", strerror(-rc));
+	return rc;
+}
+
+int FwdPortTries::at(const FwdListenNames &n, const PortForward &pf, const PortRule &r,
+		     uint16_t port) {
+	if (r_ == &r && port_ == port)
+		return 0;
+	int rc = settle(n, pf);
+	r_ = &r;
+	port_ = port;
+	return rc;
+}
+
+int FwdPortTries::settle(const FwdListenNames &n, const PortForward &pf) {
+	int rc = r_ && !ok_ && err_ < 0 ? fwd_listen_open_failed(n, pf, *r_, port_, v6_, err_) : 0;
+	r_ = nullptr;
+	ok_ = false;
+	err_ = 0;
 	return rc;
 }
 

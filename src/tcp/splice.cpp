@@ -18,7 +18,7 @@
 // listener's slot, its EpollRef index, never moves, and a flow keeps
 // nothing of its listener, so closing one leaves established connections
 // alone. Ports we listen on ourselves (the -t listeners on the host, these
-// in the namespace) are masked out of the scans by the caller, or the two
+// in the namespace) are masked out of the scans by fwd/auto.cpp, or the two
 // directions would forward each other's listeners. A connection accepted
 // there gets a host socket connect()ing, non-blocking, to the host's
 // loopback of the same family at the target port. Inbound (-t PORT): the
@@ -347,25 +347,9 @@ int listen_one(SpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bo
 	if (fd < 0)
 		return fd;
 	Fd s(fd);
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (v6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (int rc = fwd_freebind(ctx.c, fd, v6); rc < 0)
+	if (int rc = fwd_listen_sock(ctx.c, fd, r, port, v6, true, true); rc < 0)
 		return rc;
-	SockAddr sa;
-	bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
-	socklen_t sl =
-		own_addr ? sockaddr_from(sa, *r.bind_addr, port) : sockaddr_loopback(sa, v6, port);
-	if (bind(fd, &sa.sa, sl) < 0 || listen(fd, SOMAXCONN) < 0)
-		return -errno;
-	SpliceListener li;
-	li.fd = fd;
-	li.port = port;
-	li.target = uint16_t(r.to_first + (port - r.first));
-	li.rule = ri;
-	li.v6 = v6;
-	li.scan = r.scan;
+	SpliceListener li = fwd_listener(fd, r, ri, port, v6);
 	EpollRef ref{RefKind::TcpSplice, fd, SPLICE_LISTENER_BIT};
 	if (int rc = ctx.listeners.add_polled(ctx.loop, ref, li); rc < 0)
 		return rc;
@@ -475,10 +459,6 @@ int tcp_splice_listen_sync(SpliceCtx &ctx, const PortBitmap &want) {
 	if (ctx.c.no_tcp)
 		return 0;
 	return fwd_listen_sync(ctx, ctx.c.tcp_out, want, NAMES, listen_one, listen_close);
-}
-
-void tcp_splice_mask_listeners(const SpliceCtx &ctx, PortBitmap &ports) {
-	ctx.listeners.mask(ports);
 }
 
 bool tcp_splice_from_host(SpliceCtx &ctx, int fd, const InAny &target, uint16_t target_port,

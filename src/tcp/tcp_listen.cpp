@@ -32,26 +32,9 @@ int listen_one(TcpCtx &ctx, const PortRule &r, uint32_t rule, uint16_t port, boo
 	if (fd < 0)
 		return -errno;
 	Fd s(fd);
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (v6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (!r.bind_if.empty() && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, r.bind_if.c_str(),
-					     socklen_t(r.bind_if.size() + 1)) < 0)
-		return -errno;
-	if (int rc = fwd_freebind(ctx.c, fd, v6); rc < 0)
+	if (int rc = fwd_listen_sock(ctx.c, fd, r, port, v6, true, false); rc < 0)
 		return rc;
-	SockAddr sa;
-	InAny any = v6 ? InAny(Ipv6Addr::any()) : InAny(Ipv4Addr::any());
-	socklen_t l = sockaddr_from(sa, r.bind_addr ? *r.bind_addr : any, port);
-	if (bind(fd, &sa.sa, l) < 0 || listen(fd, SOMAXCONN) < 0)
-		return -errno;
-	TcpListener li;
-	li.fd = fd;
-	li.port = port;
-	li.target = uint16_t(r.to_first + (port - r.first));
-	li.rule = rule;
-	li.v6 = v6;
+	TcpListener li = fwd_listener(fd, r, rule, port, v6);
 	if (int rc = ctx.listeners.add_polled(ctx.loop, {RefKind::TcpListen, fd, 0}, li); rc < 0)
 		return rc;
 	s.release();

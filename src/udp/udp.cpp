@@ -91,13 +91,11 @@
 // is tried once more.
 //
 // #syscalls bind close getsockopt sendmmsg setsockopt socket
-// #syscalls ioctl
 #include "passt/udp/udp.h"
 
 #include <cerrno>
 #include <cstring>
 
-#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -470,20 +468,8 @@ int listen_sock_open(const Config &c, const PortRule &r, bool v6, uint16_t port)
 	if (fd < 0)
 		return -errno;
 	Fd sock(fd);
-	int one = 1;
-	if (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-		return -errno;
-	if (!r.bind_if.empty() && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, r.bind_if.c_str(),
-					     socklen_t(r.bind_if.size() + 1)) < 0)
-		return -errno;
-	if (int rc = fwd_freebind(c, fd, v6); rc < 0)
+	if (int rc = fwd_listen_sock(c, fd, r, port, v6, false, false); rc < 0)
 		return rc;
-	InAny addr = r.bind_addr ? *r.bind_addr : any_of(!v6);
-	uint32_t scope = r.bind_if.empty() ? 0 : if_nametoindex(r.bind_if.c_str());
-	SockAddr sa;
-	socklen_t len = sockaddr_from(sa, addr, port, scope);
-	if (bind(fd, &sa.sa, len) < 0)
-		return -errno;
 	return sock.release();
 }
 
@@ -522,43 +508,7 @@ void listen_close(UdpCtx &ctx, uint32_t i) {
 	ctx.listeners.close_polled(ctx.loop, i);
 }
 
-constexpr FwdListenNames NAMES{"UDP", "socket", "bind", false};
-
-// Open the sockets of one rule. Returns 0, or -errno if a port of a
-// non-weak rule could be bound on no family.
-int listen_rule(UdpCtx &ctx, const PortRule &r, uint16_t rule_idx) {
-	unsigned failed = 0;
-	int last_err = 0;
-	for (unsigned p = r.first; p <= r.last; p++) {
-		uint16_t port = uint16_t(p);
-		bool any = false;
-		int port_err = -EAFNOSUPPORT;
-		for (int v = 0; v < 2; v++) {
-			if (!fwd_listen_family(ctx.c, r, v == 1))
-				continue;
-			int rc = listen_one(ctx, r, rule_idx, port, v == 1);
-			if (rc < 0) {
-				port_err = rc;
-				debug("UDP: can't bind %s port %u: %s", v ? "IPv6" : "IPv4", port,
-				      strerror(-rc));
-				continue;
-			}
-			any = true;
-		}
-		if (!any) {
-			failed++;
-			last_err = port_err;
-			if (!r.weak) {
-				err("UDP: failed to bind port %u: %s", port, strerror(-port_err));
-				return port_err;
-			}
-		}
-	}
-	if (failed)
-		info("UDP: %u ports of %u-%u could not be bound (last error: %s)", failed, r.first,
-		     r.last, strerror(-last_err));
-	return 0;
-}
+constexpr FwdListenNames NAMES{"UDP", "socket", "bind", false, true};
 
 } // namespace
 
@@ -571,25 +521,14 @@ int udp_init(UdpCtx &ctx) {
 	if (ctx.loop.timers().add("udp", UDP_TIMER_INTERVAL_MS, timer_trampoline, &ctx) < 0)
 		return -ENOSPC;
 
-	const PortForward &in = ctx.c.udp_in;
 	// Auto: scanning rules are bound by udp_listen_sync(); explicit rules
-	// given alongside them are bound here.
-	if (ctx.c.no_udp || in.kind == PortForward::Kind::None)
+	// given alongside them are bound here, with no descriptor budget.
+	if (ctx.c.no_udp)
 		return 0;
-	if (in.kind == PortForward::Kind::Auto)
-		ctx.listeners.reserve_auto();
-	for (size_t i = 0; i < in.rules.size() && i <= UINT16_MAX; i++) {
-		const PortRule &r = in.rules[i];
-		if (r.exclude || r.scan)
-			continue;
-		int rc = listen_rule(ctx, r, uint16_t(i));
-		if (rc < 0) {
-			udp_close_all(ctx);
-			return rc;
-		}
-	}
-	fwd_listen_log_count(NAMES, ctx.listeners.size());
-	return 0;
+	int rc = fwd_listen_open_rules(ctx, ctx.c.udp_in, NAMES, SIZE_MAX, listen_one);
+	if (rc < 0)
+		udp_close_all(ctx);
+	return rc;
 }
 
 bool udp_tap_input(UdpCtx &ctx, std::span<const std::byte> frame, const timespec &now) {

@@ -241,26 +241,13 @@ int listen_one(UdpSpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port,
 	if (fd < 0)
 		return fd;
 	Fd s(fd);
-	int one = 1;
-	if (v6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (int rc = fwd_freebind(ctx.c, fd, v6); rc < 0)
+	if (int rc = fwd_listen_sock(ctx.c, fd, r, port, v6, false, true); rc < 0)
 		return rc;
 	bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
-	SockAddr sa;
-	socklen_t sl =
-		own_addr ? sockaddr_from(sa, *r.bind_addr, port) : sockaddr_loopback(sa, v6, port);
-	if (bind(fd, &sa.sa, sl) < 0)
-		return -errno;
 	UdpSpliceListener li;
-	li.fd = fd;
+	static_cast<FwdListener &>(li) = fwd_listener(fd, r, ri, port, v6);
 	li.addr = own_addr ? *r.bind_addr
 			   : (v6 ? InAny(Ipv6Addr::loopback()) : InAny(Ipv4Addr::loopback()));
-	li.port = port;
-	li.target = uint16_t(r.to_first + (port - r.first));
-	li.rule = ri;
-	li.v6 = v6;
-	li.scan = r.scan;
 	EpollRef ref{RefKind::UdpSock, fd, UDP_SPLICE_LISTENER_BIT};
 	if (int rc = ctx.listeners.add_polled(ctx.loop, ref, li); rc < 0)
 		return rc;
@@ -329,10 +316,6 @@ int udp_splice_listen_sync(UdpSpliceCtx &ctx, const PortBitmap &want) {
 	if (ctx.c.no_udp)
 		return 0;
 	return fwd_listen_sync(ctx, ctx.c.udp_out, want, NAMES, listen_one, listen_close);
-}
-
-void udp_splice_mask_listeners(const UdpSpliceCtx &ctx, PortBitmap &ports) {
-	ctx.listeners.mask(ports);
 }
 
 void udp_splice_handler(UdpSpliceCtx &ctx, EpollRef ref, uint32_t events, const timespec &now) {

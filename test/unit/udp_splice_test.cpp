@@ -401,7 +401,7 @@ TEST(UdpSpliceAuto, ListenSyncSlotsAndFlows) {
 
 	// Masking: both namespace ports are ours.
 	PortBitmap bound = want_of({pa, pb, 9});
-	udp_splice_mask_listeners(ctx, bound);
+	ctx.listeners.mask(bound);
 	EXPECT_EQ(bound, want_of({9}));
 
 	// Nothing wanted: both close with their flows, the -u flow stays.
@@ -409,7 +409,7 @@ TEST(UdpSpliceAuto, ListenSyncSlotsAndFlows) {
 	EXPECT_EQ(h.splice_flows(), 1u);
 	EXPECT_EQ(ctx.listeners.free_slots(), 2u);
 	bound = want_of({pa, pb});
-	udp_splice_mask_listeners(ctx, bound);
+	ctx.listeners.mask(bound);
 	EXPECT_EQ(bound, want_of({pa, pb}));
 	EXPECT_TRUE(port_free(pa));
 	EXPECT_TRUE(port_free(pb));

@@ -20,6 +20,7 @@
 #include "passt/conf/config.h"
 #include "passt/core/epoll.h"
 #include "passt/fwd/portscan.h"
+#include "passt/net/sockaddr.h"
 
 namespace passt {
 
@@ -30,7 +31,41 @@ struct FwdListenNames {
 	const char *sock;  // "listener" or "socket"
 	const char *verb;  // "listen on" or "bind" (start-up errors)
 	bool in_ns;        // -T/-U: opened in the namespace for ports bound on the host
+	// -u: at start-up, a port whose socket opened on one family is
+	// forwarded; only a port with none is a failure.
+	bool any_family = false;
 };
+
+// What every translator's listener holds (UDP splice adds its bound
+// address): the fields ListenerSlots and fwd_listen_sync() use, and the
+// target port on the other side.
+struct FwdListener {
+	int fd = -1;
+	uint16_t port = 0;   // listening port
+	uint16_t target = 0; // port it forwards to on the other side
+	uint32_t rule = 0;   // index in the PortForward's rules
+	bool v6 = false;     // IPv6 socket (IPV6_V6ONLY)
+	bool scan = false;   // opened for a scanning ("auto") rule
+	bool paused = false; // TCP: out of epoll after accept() ran out of fds
+};
+
+// The record of listener fd for port of rule r (index ri), family v6.
+FwdListener fwd_listener(int fd, const PortRule &r, uint32_t ri, uint16_t port, bool v6);
+
+// The address a listener of rule r binds for port, family v6: on the host
+// (in_ns false) the rule's address or the unspecified one, scoped to the
+// rule's interface if it names one; in the namespace (-T/-U) the rule's
+// address, or the loopback (always for scanning rules without one but
+// the unspecified address). Returns its length.
+socklen_t fwd_listen_addr(SockAddr &sa, const PortRule &r, uint16_t port, bool v6, bool in_ns);
+
+// Makes fd, a new socket of family v6, a listener of rule r on port:
+// IPV6_V6ONLY; for a stream socket SO_REUSEADDR; on the host the rule's
+// interface (SO_BINDTODEVICE); --freebind (fwd_freebind()); bind() to
+// fwd_listen_addr(); listen() for a stream socket. 0 or -errno (fd stays
+// the caller's either way).
+int fwd_listen_sock(const Config &c, int fd, const PortRule &r, uint16_t port, bool v6, bool stream,
+		    bool in_ns);
 
 // True if rule r gets a listener of family v6: the family is enabled in c
 // and matches the rule's bind address, if any.
@@ -51,6 +86,29 @@ size_t fwd_listen_budget(unsigned div);
 // returns 0 (go on); anything else is logged as an error and returns rc.
 int fwd_listen_open_failed(const FwdListenNames &n, const PortForward &pf, const PortRule &r,
 			   uint16_t port, bool v6, int rc);
+// The start-up walk's failures of one port, for FwdListenNames::any_family:
+// the verdict (fwd_listen_open_failed() with the last error) waits until
+// every family of the port was tried, and only if none opened.
+class FwdPortTries {
+public:
+	// The walk is at (r, port) now: settles the port before if it moved
+	// on. 0, or the verdict on the port before.
+	int at(const FwdListenNames &n, const PortForward &pf, const PortRule &r, uint16_t port);
+	void opened() { ok_ = true; }
+	void failed(bool v6, int rc) {
+		v6_ = v6;
+		err_ = rc;
+	}
+	// The end of the walk: the verdict on the last port.
+	int settle(const FwdListenNames &n, const PortForward &pf);
+
+private:
+	const PortRule *r_ = nullptr;
+	uint16_t port_ = 0;
+	bool v6_ = false, ok_ = false;
+	int err_ = 0;
+};
+
 // Log lines of the start-up walk and of fwd_listen_sync().
 void fwd_listen_log_budget(const FwdListenNames &n, size_t count);
 void fwd_listen_log_count(const FwdListenNames &n, size_t count);
@@ -280,16 +338,27 @@ int fwd_listen_open_rules(const Config &c, const PortForward &pf, const FwdListe
 	if (pf.kind == PortForward::Kind::Auto)
 		slots.reserve_auto(fwd_auto_room(c, pf));
 	bool stopped = false;
+	FwdPortTries tries;
 	int rc = fwd_for_each_listen_port(
 		c, pf, false, [&](const PortRule &r, uint32_t ri, uint16_t p, bool v6) {
+			if (int trc = n.any_family ? tries.at(n, pf, r, p) : 0; trc < 0)
+				return trc;
 			if (slots.size() >= budget) {
 				fwd_listen_log_budget(n, slots.size());
 				stopped = true;
 				return 1;
 			}
 			int orc = open(r, ri, p, v6);
-			return orc < 0 ? fwd_listen_open_failed(n, pf, r, p, v6, orc) : 0;
+			if (orc >= 0)
+				tries.opened();
+			else if (n.any_family)
+				tries.failed(v6, orc);
+			else
+				return fwd_listen_open_failed(n, pf, r, p, v6, orc);
+			return 0;
 		});
+	if (rc == 0 && n.any_family)
+		rc = tries.settle(n, pf);
 	if (rc == 0 && !stopped)
 		fwd_listen_log_count(n, slots.size());
 	slots.seal();

@@ -52,15 +52,9 @@ struct SpliceFlow {
 };
 
 // A -T listener inside the namespace (fd -1: a free slot, see SpliceCtx).
-struct SpliceListener {
-	int fd = -1;
-	uint16_t port = 0;   // listening port in the namespace
-	uint16_t target = 0; // port on the host's loopback
-	uint32_t rule = 0;   // index in c.tcp_out.rules
-	bool v6 = false;
-	bool scan = false;   // opened by tcp_splice_listen_sync() ("-T auto")
-	bool paused = false; // out of epoll after accept() ran out of fds
-};
+// A -T listener in the namespace: target is the port on the host's
+// loopback, rule an index in c.tcp_out.rules.
+using SpliceListener = FwdListener;
 
 struct SpliceStats {
 	uint64_t conns_out = 0, conns_in = 0; // -T (ns -> host), -t (host -> ns)
@@ -100,9 +94,6 @@ void tcp_splice_fini(SpliceCtx &ctx);
 // longer wanted. Spliced connections are not touched. Returns the number
 // of listeners opened plus closed.
 int tcp_splice_listen_sync(SpliceCtx &ctx, const PortBitmap &want);
-// Clears from ports the namespace ports our -T listeners hold (explicit
-// and scanned): a scan of the namespace must not forward them back.
-void tcp_splice_mask_listeners(const SpliceCtx &ctx, PortBitmap &ports);
 // An inbound (-t) connection accepted on the host from a loopback source:
 // splice it to target:target_port in the namespace (target: the address
 // fwd_splice_ns_target() picks, of the connection's family). Takes fd in

@@ -73,14 +73,9 @@ struct TcpFlow {
 	int64_t deadline_ns = 0;   // retransmission / handshake / FIN timer; 0: none
 };
 
-struct TcpListener {
-	int fd = -1;
-	uint16_t port = 0;   // listening port
-	uint16_t target = 0; // port in the guest
-	uint32_t rule = 0;   // index in c.tcp_in.rules
-	bool v6 = false;     // IPv6 socket (IPV6_V6ONLY)
-	bool paused = false; // out of epoll after accept() ran out of fds
-};
+// A -t listener: target is the port in the guest, rule an index in
+// c.tcp_in.rules.
+using TcpListener = FwdListener;
 
 struct TcpStats {
 	uint64_t conns_out = 0, conns_in = 0;

@@ -14,7 +14,7 @@
 // socket inside the namespace on 127.0.0.1:PORT and [::1]:PORT (or the
 // rule's address). With "-U auto" the sockets of the scanning rules follow
 // the unconnected UDP sockets bound on the host's loopback or any-address
-// instead (scanned about once a second by fwd/portscan.cpp in main.cpp,
+// instead (scanned about once a second by fwd/auto.cpp with fwd/portscan,
 // applied by udp_splice_listen_sync() with the sync, start-up walk and
 // slots shared in fwd/listeners.cpp), always on the namespace's
 // loopback. A -U socket's slot in the listener table, which is its
@@ -81,14 +81,10 @@ struct UdpSpliceFlow {
 };
 
 // A -U socket inside the namespace (fd -1: a free slot, see UdpSpliceCtx).
-struct UdpSpliceListener {
-	int fd = -1;
-	InAny addr;          // bound address (loopback, or the rule's)
-	uint16_t port = 0;   // bound port in the namespace
-	uint16_t target = 0; // port on the host's loopback
-	uint32_t rule = 0;   // index in c.udp_out.rules
-	bool v6 = false;
-	bool scan = false; // opened by udp_splice_listen_sync() ("-U auto")
+// A -U socket in the namespace: target is the port on the host's
+// loopback, rule an index in c.udp_out.rules.
+struct UdpSpliceListener : FwdListener {
+	InAny addr; // bound address (loopback, or the rule's)
 };
 
 struct UdpSpliceStats {
@@ -130,9 +126,6 @@ void udp_splice_fini(UdpSpliceCtx &ctx);
 // longer wanted together with the flows that reply through them. Returns
 // the number of sockets opened plus closed.
 int udp_splice_listen_sync(UdpSpliceCtx &ctx, const PortBitmap &want);
-// Clears from ports the namespace ports our -U sockets hold (explicit and
-// scanned): a scan of the namespace ("-u auto") must not forward them back.
-void udp_splice_mask_listeners(const UdpSpliceCtx &ctx, PortBitmap &ports);
 
 // RefKind::UdpSock events whose index is a -U listener or a UdpSplice flow.
 void udp_splice_handler(UdpSpliceCtx &ctx, EpollRef ref, uint32_t events, const timespec &now);
