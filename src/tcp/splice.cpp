@@ -344,17 +344,10 @@ namespace {
 int listen_one(SpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bool v6) {
 	int fd = ns_socket_helper_socket(ctx.helper, v6 ? AF_INET6 : AF_INET,
 					 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-	if (fd < 0)
-		return fd;
-	Fd s(fd);
-	if (int rc = fwd_listen_sock(ctx.c, fd, r, port, v6, true, true); rc < 0)
-		return rc;
-	SpliceListener li = fwd_listener(fd, r, ri, port, v6);
-	EpollRef ref{RefKind::TcpSplice, fd, SPLICE_LISTENER_BIT};
-	if (int rc = ctx.listeners.add_polled(ctx.loop, ref, li); rc < 0)
-		return rc;
-	s.release();
-	return 0;
+	return fwd_listen_open(ctx.c, fd, r, port, v6, true, true, [&](int s) {
+		EpollRef ref{RefKind::TcpSplice, s, SPLICE_LISTENER_BIT};
+		return ctx.listeners.add_polled(ctx.loop, ref, fwd_listener(s, r, ri, port, v6));
+	});
 }
 
 // Close listener i and free its slot; accepted connections stay.

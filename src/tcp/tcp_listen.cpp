@@ -29,16 +29,10 @@ constexpr FwdListenNames NAMES{"TCP", "listener", "listen on", false};
 int listen_one(TcpCtx &ctx, const PortRule &r, uint32_t rule, uint16_t port, bool v6) {
 	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 			IPPROTO_TCP);
-	if (fd < 0)
-		return -errno;
-	Fd s(fd);
-	if (int rc = fwd_listen_sock(ctx.c, fd, r, port, v6, true, false); rc < 0)
-		return rc;
-	TcpListener li = fwd_listener(fd, r, rule, port, v6);
-	if (int rc = ctx.listeners.add_polled(ctx.loop, {RefKind::TcpListen, fd, 0}, li); rc < 0)
-		return rc;
-	s.release();
-	return 0;
+	return fwd_listen_open(ctx.c, fd < 0 ? -errno : fd, r, port, v6, true, false, [&](int s) {
+		TcpListener li = fwd_listener(s, r, rule, port, v6);
+		return ctx.listeners.add_polled(ctx.loop, {RefKind::TcpListen, s, 0}, li);
+	});
 }
 
 // Close the listener in slot i and free the slot.

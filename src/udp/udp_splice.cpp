@@ -238,21 +238,16 @@ void flow_input(UdpSpliceCtx &ctx, uint32_t idx, Flow &f, uint32_t events, const
 int listen_one(UdpSpliceCtx &ctx, const PortRule &r, uint32_t ri, uint16_t port, bool v6) {
 	int fd = ns_socket_helper_socket(ctx.helper, v6 ? AF_INET6 : AF_INET,
 					 SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
-	if (fd < 0)
-		return fd;
-	Fd s(fd);
-	if (int rc = fwd_listen_sock(ctx.c, fd, r, port, v6, false, true); rc < 0)
-		return rc;
 	bool own_addr = r.bind_addr && !(r.scan && r.bind_addr->is_unspecified());
-	UdpSpliceListener li;
-	static_cast<FwdListener &>(li) = fwd_listener(fd, r, ri, port, v6);
-	li.addr = own_addr ? *r.bind_addr
-			   : (v6 ? InAny(Ipv6Addr::loopback()) : InAny(Ipv4Addr::loopback()));
-	EpollRef ref{RefKind::UdpSock, fd, UDP_SPLICE_LISTENER_BIT};
-	if (int rc = ctx.listeners.add_polled(ctx.loop, ref, li); rc < 0)
-		return rc;
-	s.release();
-	return 0;
+	return fwd_listen_open(ctx.c, fd, r, port, v6, false, true, [&](int s) {
+		UdpSpliceListener li;
+		static_cast<FwdListener &>(li) = fwd_listener(s, r, ri, port, v6);
+		li.addr =
+			own_addr ? *r.bind_addr
+				 : (v6 ? InAny(Ipv6Addr::loopback()) : InAny(Ipv4Addr::loopback()));
+		EpollRef ref{RefKind::UdpSock, s, UDP_SPLICE_LISTENER_BIT};
+		return ctx.listeners.add_polled(ctx.loop, ref, li);
+	});
 }
 
 // Close -U socket i and free its slot, with the flows replying through it

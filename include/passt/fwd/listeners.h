@@ -67,6 +67,22 @@ socklen_t fwd_listen_addr(SockAddr &sa, const PortRule &r, uint16_t port, bool v
 int fwd_listen_sock(const Config &c, int fd, const PortRule &r, uint16_t port, bool v6, bool stream,
 		    bool in_ns);
 
+// Opens a listener of rule r on port from fd, a new socket of family v6
+// (or -errno, passed through): fwd_listen_sock(), then add(fd) -> 0 or
+// -errno records it. fd is closed on any failure. 0 or -errno.
+template <typename Add>
+int fwd_listen_open(const Config &c, int fd, const PortRule &r, uint16_t port, bool v6, bool stream,
+		    bool in_ns, Add &&add) {
+	if (fd < 0)
+		return fd;
+	int rc = fwd_listen_sock(c, fd, r, port, v6, stream, in_ns);
+	if (rc == 0)
+		rc = add(fd);
+	if (rc < 0)
+		::close(fd);
+	return rc;
+}
+
 // True if rule r gets a listener of family v6: the family is enabled in c
 // and matches the rule's bind address, if any.
 bool fwd_listen_family(const Config &c, const PortRule &r, bool v6);
