@@ -435,25 +435,21 @@ void on_ns_gone(void *ctx, EpollRef, uint32_t, const timespec &) {
 	}
 }
 
-[[noreturn]] void pasta_main(Config &c, const HostDefaults &host, const RunAs &ru) {
-	auto rt = std::make_unique<PastaRuntime>();
+// The target namespace: join the one given (PID, --netns), watching it from
+// now on, or spawn the command, paused, in new ones.
+void pasta_enter_ns(PastaRuntime &rt, const Config &c) {
 	std::string error;
-
-	rt->sfd = ns_signalfd_open();
-	if (rt->sfd < 0)
-		die("signalfd: %s", strerror(-rt->sfd));
-
 	int rc;
 	if (c.target_pid || !c.netns.empty()) {
 		// conf records a PID's namespace as its /proc path too: join by PID.
 		rc = ns_join(c.target_pid, c.target_pid ? std::string() : c.netns, c.userns,
-			     c.netns_only, &rt->ns, &error);
+			     c.netns_only, &rt.ns, &error);
 		if (rc < 0)
 			die("Failed to join the target namespace: %s", error.c_str());
 		// Watch it from now on: if it goes away while we set up, the
 		// loop still learns of it (a pidfd stays readable once the
 		// process has exited).
-		if (!c.no_netns_quit && (rc = ns_watch_start(rt->ns, &rt->watch)) < 0)
+		if (!c.no_netns_quit && (rc = ns_watch_start(rt.ns, &rt.watch)) < 0)
 			die("The target namespace went away: %s", strerror(-rc));
 	} else {
 		NsSpawn how;
@@ -463,34 +459,75 @@ void on_ns_gone(void *ctx, EpollRef, uint32_t, const timespec &) {
 		    (how.userns_fd = open(c.userns.c_str(), O_RDONLY | O_CLOEXEC)) < 0)
 			die("Failed to open the user namespace %s: %s", c.userns.c_str(),
 			    strerror(errno));
-		rc = ns_spawn_command(c.command, how, &rt->ns, &rt->cmd, &error);
+		rc = ns_spawn_command(c.command, how, &rt.ns, &rt.cmd, &error);
 		if (how.userns_fd >= 0)
 			close(how.userns_fd);
 		if (rc < 0)
 			die("Failed to start the command in a new namespace: %s", error.c_str());
-		rt->have_cmd = true;
-		if (how.new_pidns && !rt->cmd.own_proc)
+		rt.have_cmd = true;
+		if (how.new_pidns && !rt.cmd.own_proc)
 			debug("The command's PID namespace has the host's /proc: mounting its own: "
 			      "%s",
-			      strerror(rt->cmd.proc_errno));
+			      strerror(rt.cmd.proc_errno));
 	}
-	auto fail = [&](const char *fmt, const char *what) {
-		if (rt->have_cmd)
-			ns_kill_command(&rt->cmd);
-		die(fmt, what);
-	};
+}
+
+// Set-up failed: the spawned command, if any, goes too.
+[[noreturn]] void pasta_fail(PastaRuntime &rt, const char *fmt, const char *what) {
+	if (rt.have_cmd)
+		ns_kill_command(&rt.cmd);
+	die(fmt, what);
+}
+
+// The namespace's socket helper and the loopback bypass (TCP and UDP
+// splice), which open their -T/-U listeners in the namespace through it.
+void pasta_start_splice(PastaRuntime &rt, const Config &c) {
+	int rc;
+	// The helper also relays our signals to the command, which we may no
+	// longer signal ourselves once we are nobody.
+	if ((!c.no_tcp || !c.no_udp || rt.have_cmd) &&
+	    (rc = ns_socket_helper_start(rt.ns, &rt.sock_helper, rt.have_cmd ? rt.cmd.pid : 0)) < 0)
+		pasta_fail(rt, "Failed to start the namespace socket helper: %s", strerror(-rc));
+	if (rt.have_cmd)
+		rt.cmd.relay = &rt.sock_helper;
+	if (!c.no_udp) {
+		rt.udp_splice.reset(new UdpSpliceCtx{c, rt.loop, rt.flows, rt.sock_helper});
+		if ((rc = udp_splice_init(*rt.udp_splice)) < 0)
+			pasta_fail(rt, "UDP splice: %s", strerror(-rc));
+		rt.udp->splice = rt.udp_splice.get();
+	}
+	if (!c.no_tcp) {
+		rt.splice.reset(new SpliceCtx{c, rt.loop, rt.flows, rt.sock_helper});
+		if ((rc = tcp_splice_init(*rt.splice)) < 0)
+			pasta_fail(rt, "TCP splice: %s", strerror(-rc));
+		rt.tcp->splice = rt.splice.get();
+	}
+}
+
+[[noreturn]] void pasta_main(Config &c, const HostDefaults &host, const RunAs &ru) {
+	auto rt = std::make_unique<PastaRuntime>();
+	std::string error;
+
+	rt->sfd = ns_signalfd_open();
+	if (rt->sfd < 0)
+		die("signalfd: %s", strerror(-rt->sfd));
+
+	pasta_enter_ns(*rt, c);
+	int rc;
 
 	const std::string ifname = c.ns_ifname.empty() ? std::string("tap0") : c.ns_ifname;
 	char actual[IFNAMSIZ] = {};
 	unsigned offloads = 0;
 	int tapfd = tun_open_in_ns(rt->ns, ifname.c_str(), true, actual, &offloads);
 	if (tapfd < 0)
-		fail("Failed to open the tap device in the namespace: %s", strerror(-tapfd));
+		pasta_fail(*rt, "Failed to open the tap device in the namespace: %s",
+			   strerror(-tapfd));
 	debug("tap device %s, offloads 0x%x", actual, offloads);
 
 	if (c.config_net) {
 		if (pasta_config_net(c, host, rt->ns, actual, &error) < 0)
-			fail("Failed to configure the namespace (--config-net): %s", error.c_str());
+			pasta_fail(*rt, "Failed to configure the namespace (--config-net): %s",
+				   error.c_str());
 	} else if ((rc = pasta_lo_up(rt->ns)) < 0) {
 		warn("Failed to bring up lo in the namespace: %s", strerror(-rc));
 	}
@@ -499,39 +536,23 @@ void on_ns_gone(void *ctx, EpollRef, uint32_t, const timespec &) {
 
 	open_pcap_and_print(c);
 	core_init(*rt, c, pasta_tap_gone);
-	// The helper also relays our signals to the command, which we may no
-	// longer signal ourselves once we are nobody.
-	if ((!c.no_tcp || !c.no_udp || rt->have_cmd) &&
-	    (rc = ns_socket_helper_start(rt->ns, &rt->sock_helper,
-					 rt->have_cmd ? rt->cmd.pid : 0)) < 0)
-		fail("Failed to start the namespace socket helper: %s", strerror(-rc));
-	if (rt->have_cmd)
-		rt->cmd.relay = &rt->sock_helper;
-	if (!c.no_udp) {
-		rt->udp_splice.reset(new UdpSpliceCtx{c, rt->loop, rt->flows, rt->sock_helper});
-		if ((rc = udp_splice_init(*rt->udp_splice)) < 0)
-			fail("UDP splice: %s", strerror(-rc));
-		rt->udp->splice = rt->udp_splice.get();
-	}
-	if (!c.no_tcp) {
-		rt->splice.reset(new SpliceCtx{c, rt->loop, rt->flows, rt->sock_helper});
-		if ((rc = tcp_splice_init(*rt->splice)) < 0)
-			fail("TCP splice: %s", strerror(-rc));
-		rt->tcp->splice = rt->splice.get();
-	}
+	pasta_start_splice(*rt, c);
 
-	if (fwd_auto_start(
-		    rt->autofwd, c, rt->ns,
-		    {rt->tcp.get(), rt->splice.get(), rt->udp.get(), rt->udp_splice.get()}) &&
-	    rt->loop.timers().add("auto-fwd", FWD_AUTO_INTERVAL_MS, fwd_auto_timer, &rt->autofwd) <
-		    0)
+	// -t/-u/-T/-U auto: start, then rescan from a timer. (A lambda: the
+	// address of a function of another file would be a GOT load.)
+	FwdAutoTranslators fwd_ts{rt->tcp.get(), rt->splice.get(), rt->udp.get(),
+				  rt->udp_splice.get()};
+	if (fwd_auto_start(rt->autofwd, c, rt->ns, fwd_ts) &&
+	    rt->loop.timers().add(
+		    "auto-fwd", FWD_AUTO_INTERVAL_MS,
+		    [](void *p, const timespec &now) { fwd_auto_timer(p, now); }, &rt->autofwd) < 0)
 		warn("No timer left for automatic port forwarding");
 
 	rt->loop.set_handler(RefKind::Signal, on_pasta_signal, rt.get());
 	rt->loop.set_handler(RefKind::NsQuitInotify, on_ns_gone, rt.get());
 	rt->loop.set_handler(RefKind::NsQuitTimer, on_ns_gone, rt.get());
 	if ((rc = rt->tap->attach(tapfd)) < 0)
-		fail("epoll_ctl: %s", strerror(-rc));
+		pasta_fail(*rt, "epoll_ctl: %s", strerror(-rc));
 
 	if (rt->watch.fd >= 0) {
 		RefKind k = rt->watch.kind == NsWatch::Kind::Timer ? RefKind::NsQuitTimer
