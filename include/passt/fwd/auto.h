@@ -31,8 +31,8 @@ struct FwdAutoDir {
 	const PortForward *rules = nullptr; // this direction's rules
 	const PortForward *rev = nullptr;   // the reverse direction's
 	bool udp = false;                   // UDP tables, else TCP
-	bool host = false;                  // scans the host's tables (-T/-U),
-		// else the namespace's (-t/-u)
+	// Scans the host's tables (-T/-U), else the namespace's (-t/-u).
+	bool host = false;
 	bool on = false; // an "auto" rule, and a scanner
 	// Makes this direction's listeners match want (the translator's sync).
 	int (*sync)(void *owner, const PortBitmap &want) = nullptr;
