@@ -28,8 +28,8 @@
 // FUZZ_SRCS: src/tcp/tcp.cpp src/tcp/tcp_conn.cpp src/tcp/tcp_from_guest.cpp
 // FUZZ_SRCS: src/tcp/tcp_listen.cpp src/tcp/tcp_timer.cpp src/tcp/tcp_to_guest.cpp
 // FUZZ_SRCS: src/tcp/tcp_window.cpp src/tcp/tcp_wire.cpp src/tcp/splice.cpp
-// FUZZ_SRCS: src/flow/flow.cpp src/flow/fwd.cpp src/flow/host_sock.cpp
-// FUZZ_SRCS: src/fwd/listeners.cpp src/fwd/portscan.cpp src/conf/ports.cpp
+// FUZZ_SRCS: src/flow/flow.cpp src/fwd/nat.cpp src/flow/host_sock.cpp
+// FUZZ_SRCS: src/fwd/listeners.cpp src/fwd/portscan.cpp src/fwd/rules.cpp
 // FUZZ_SRCS: src/core/log.cpp src/core/epoll.cpp src/core/timer.cpp src/core/util.cpp
 // FUZZ_SRCS: test/support/frames.cpp
 // FUZZ_MAX_LEN: 65600
