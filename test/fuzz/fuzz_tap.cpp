@@ -11,6 +11,7 @@
 
 #include "passt/conf/config.h"
 #include "passt/tap/tap.h"
+#include "tap_fixture.h"
 
 using namespace passt;
 
@@ -35,26 +36,10 @@ bool l4_stub(void *, std::span<std::byte> frame, const timespec &) {
 	return true;
 }
 
-Config make_config() {
-	Config c;
-	c.our_tap_mac = *MacAddr::parse("9a:55:9a:55:9a:55");
-	c.ip4.addr = *Ipv4Addr::parse("192.0.2.2");
-	c.ip4.prefix_len = 24;
-	c.ip4.gw = *Ipv4Addr::parse("192.0.2.1");
-	c.ip4.map_host_loopback = c.ip4.gw;
-	c.ip4.dns = {*Ipv4Addr::parse("192.0.2.53")};
-	c.ip6.addr = *Ipv6Addr::parse("2001:db8::2");
-	c.ip6.gw = *Ipv6Addr::parse("fe80::1");
-	c.ip6.our_tap_ll = *Ipv6Addr::parse("fe80::1");
-	c.ip6.dns = {*Ipv6Addr::parse("2001:db8::53")};
-	c.dns_search = {"example.com", "test.example"};
-	return c;
-}
-
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
-	static const Config c = make_config();
+	static const Config c = fuzz::tap_fixture_config();
 	static std::vector<std::byte> buf(65536 + 64);
 	if (size > 65535 + 14)
 		return 0;

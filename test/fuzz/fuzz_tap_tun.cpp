@@ -189,15 +189,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	Harness &h = harness();
 	fuzz::Reader in{data, size};
 	uint8_t sel = in.u8();
-	size_t cap = (sel & 0x40) ? 1024 : 1 + (sel & 63);
-	Pool pool(h.be.region(), std::span<iovec>(h.slots.data(), cap));
-
-	int sv[2];
-	FUZZ_CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
-	int sz = 4 << 20;
-	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	FUZZ_CHECK(h.be.attach(sv[0]) == 0);
-	h.peer = sv[1];
+	Pool pool(h.be.region(), std::span<iovec>(h.slots.data(), fuzz::tap_fixture_pool_cap(sel)));
+	h.peer = fuzz::tap_fixture_attach(h.be, SOCK_SEQPACKET | SOCK_NONBLOCK, 4 << 20);
 	h.wire.clear();
 	h.sent.clear();
 	h.next = 0;
@@ -238,8 +231,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	// split (its segments are extra frames), or a frame.
 	FUZZ_CHECK(h.stats.malformed + h.stats.udp_gso_frames <= datagrams);
 	FUZZ_CHECK(h.frames >= datagrams - h.stats.malformed - h.stats.udp_gso_frames);
+	int fd = h.be.fd(); // the back-end does not own it
 	h.be.detach();
-	close(sv[0]);
+	close(fd);
 	close(h.peer);
 	return 0;
 }

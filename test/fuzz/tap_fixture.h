@@ -6,6 +6,8 @@
 
 #include <ctime>
 
+#include <sys/socket.h>
+
 #include "fuzz_util.h"
 #include "passt/conf/config.h"
 #include "passt/tap/tap.h"
@@ -29,7 +31,7 @@ inline Config tap_fixture_config() {
 	c.ip6.gw = *Ipv6Addr::parse("fe80::1");
 	c.ip6.our_tap_ll = *Ipv6Addr::parse("fe80::1");
 	c.ip6.dns = {*Ipv6Addr::parse("2001:db8::53")};
-	c.dns_search = {"example.com"};
+	c.dns_search = {"example.com", "test.example"};
 	return c;
 }
 
@@ -44,6 +46,20 @@ inline TapDemux tap_fixture_demux(const Config &c, TapState &st, TapOutput &out,
 	d.tcp = {l4_stub, nullptr, nullptr};
 	d.udp = {l4_stub, nullptr, nullptr};
 	return d;
+}
+
+// How many pool slots an input asks for with its selector byte: 1 to 64,
+// or the daemon's 1024.
+inline size_t tap_fixture_pool_cap(uint8_t sel) { return (sel & 0x40) ? 1024 : 1 + (sel & 63); }
+
+// A socketpair of type whose end 0 the back-end be takes (attach()); returns
+// end 1, the fuzzer's, with a send buffer of sndbuf bytes.
+template <class Backend> int tap_fixture_attach(Backend &be, int type, int sndbuf) {
+	int sv[2];
+	FUZZ_CHECK(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) == 0);
+	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	FUZZ_CHECK(be.attach(sv[0]) == 0);
+	return sv[1];
 }
 
 } // namespace passt::fuzz
