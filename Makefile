@@ -53,7 +53,8 @@ UNIT_OBJS:= $(UNIT_SRCS:%.cpp=$(B)/obj/%.o)
 GTEST_LIBS := -lgtest -lgtest_main -lpthread
 NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all clean check unit asan fuzz lint format install integration deps syscalls-check
+.PHONY: all clean check unit asan fuzz lint format install integration deps syscalls-check \
+	perf-tools
 all: passt pasta
 
 # The seccomp allowlists, from the "#syscalls" lines next to the code that
@@ -99,7 +100,16 @@ asan:
 deps:
 	test/install-deps.sh
 
-integration: all
+# Tools for benchmarks and tests, not installed: the qemu-free front-end
+# (test/perf/frontend.cpp) that test/perf/bench.sh and the integration
+# tests connect to passt. libc and libstdc++ only.
+perf-tools: $(B)/frontend
+
+$(B)/frontend: test/perf/frontend.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(BASEFLAGS) $(CXXFLAGS) -o $@ $<
+
+integration: all perf-tools
 	test/integration/run.sh
 
 # Each target runs FUZZ_SECONDS (default 20) from its seeds; a crash fails.
@@ -112,7 +122,7 @@ syscalls-check: $(B)/obj/src/main.o $(LIB_OBJS)
 	test/seccomp/check_syscalls.sh $(B)
 
 check: deps
-	$(MAKE) -j$(NPROC) all
+	$(MAKE) -j$(NPROC) all perf-tools
 	$(MAKE) syscalls-check
 	$(MAKE) -j$(NPROC) unit
 	$(MAKE) -j$(NPROC) asan
