@@ -26,7 +26,8 @@ _FE_NS='echo 0 > /proc/sys/net/ipv6/conf/default/accept_ra &&
 
 # fe_run SOCK FRONTEND_OPTION... -- CMD: the front-end in a new network
 # namespace, in the foreground; CMD (a shell command) runs in that namespace
-# after FE_SETUP. Exit status: CMD's.
+# after FE_SETUP. Exit status: CMD's. With FE_TIMEOUT set, all of it under
+# timeout FE_TIMEOUT.
 fe_run() {
 	local sock=$1 opts=()
 	shift
@@ -35,7 +36,7 @@ fe_run() {
 		shift
 	done
 	shift
-	unshare -n sh -c "$_FE_NS" sh "$FRONTEND" stream "$sock" -i "$FE_IF" "${opts[@]}" -- \
+	${FE_TIMEOUT:+timeout "$FE_TIMEOUT"} unshare -n sh -c "$_FE_NS" sh "$FRONTEND" stream "$sock" -i "$FE_IF" "${opts[@]}" -- \
 		sh -c "$FE_SETUP && $*"
 }
 

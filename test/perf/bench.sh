@@ -23,6 +23,16 @@
 # - TCP via the loopback bypass (spliced, pasta -T PORT), IPv4 (127.0.0.1)
 #   and IPv6 (::1), both directions: the client in the namespace connects
 #   to its own loopback address, pasta relays to the host's.
+# - passt, over its stream back-end (qemu's -netdev stream framing): TCP
+#   both directions, IPv4 and IPv6, guest MTU 65520 and 1500. No qemu: the
+#   guest is a network namespace whose tap device build/frontend
+#   (test/perf/frontend.cpp, make perf-tools) connects to passt -s; its
+#   kernel runs iperf3 against the gateway address as in the tap rows.
+#   Columns: this passt (median, slowest run), Debian's passt
+#   (/usr/bin/passt, same package as its pasta) through the same front-end,
+#   and the veth pair at the same MTU. The front-end enables no offloads on
+#   its tap (stream framing carries none) and sets the tap MTU to the one
+#   passt is given with -m, so frames are at most one MTU each way.
 # - UDP via the tap path, IPv4 and IPv6, both directions, at MTU UDP_MTU
 #   (1500), and via the loopback bypass (pasta -T PORT -U PORT: iperf3 runs
 #   its control connection over TCP and its data over UDP, on the same port
@@ -37,7 +47,10 @@
 #
 #   test/perf/bench.sh            RUNS=3 SECONDS_=3 by default
 #   PASTA=/path/to/pasta RUNS=5 UDP_LEN=1400 UDP_MTU=1500 test/perf/bench.sh
+#   SECTIONS="passt" test/perf/bench.sh   only some of: tap splice passt udp
+#   (PASST=/path/to/passt, FRONTEND=/path/to/frontend: the passt rows)
 . "$(dirname "$0")/../integration/lib.sh"
+need_cmd nsenter
 
 need_pkg iperf3 iperf3
 need_pkg jq jq
@@ -48,8 +61,10 @@ if [ -z "${NO_INSTALL:-}" ]; then
 	(need_pkg slirp4netns slirp4netns) >/dev/null 2>&1 || true
 fi
 hermetic_host
+. "$(dirname "$0")/../integration/frontend_lib.sh"
 [ -x "$PASTA" ] || skip "no pasta binary at $PASTA (run make)"
 SLIRP=$(command -v slirp4netns || true)
+SECTIONS=" ${SECTIONS:-tap splice passt udp} "
 
 RUNS=${RUNS:-3}
 SECS=${SECONDS_:-3}
@@ -61,6 +76,9 @@ PORT6=5202
 PORTV=5203
 REF=/usr/bin/pasta
 [ -x "$REF" ] || REF=
+REF_PASST=/usr/bin/passt
+[ -x "$REF_PASST" ] || REF_PASST=
+[ -x "$FRONTEND" ] || FRONTEND=
 
 bg_start sh -c "exec iperf3 -s -B 127.0.0.1 -p $PORT4 >/dev/null 2>&1"
 bg_start sh -c "exec iperf3 -s -B ::1 -p $PORT6 >/dev/null 2>&1"
@@ -105,6 +123,25 @@ tap_pasta() {
 	# shellcheck disable=SC2086
 	timeout $((SECS + 30)) "$bin" --config-net -f -q -m "$mtu" -- \
 		iperf3 -c "$gw" -p "$port" -t "$SECS" -O 1 -J $opts 2>/dev/null | figures
+}
+
+# tap_passt BINARY FAMILY MTU OPTS: through passt's stream back-end, the
+# guest being a namespace behind build/frontend. passt -1 exits when the
+# front-end disconnects; it is killed anyway if it is still there.
+tap_passt() {
+	local bin=$1 fam=$2 mtu=$3 opts=$4 gw port sock pid r="0 -"
+	if [ "$fam" = 4 ]; then gw=$HOST_GW4; port=$PORT4; else gw=$HOST_GW6; port=$PORT6; fi
+	sock=$(mktemp -u -p "$TEST_DIR" passt.XXXXXX)
+	"$bin" -f -q -1 -m "$mtu" -s "$sock" >/dev/null 2>&1 &
+	pid=$!
+	if wait_for "[ -S '$sock' ]" 10; then
+		r=$(FE_TIMEOUT=$((SECS + 30)) fe_run "$sock" -q -m "$mtu" -- \
+			"iperf3 -c $gw -p $port -t $SECS -O 1 -J $opts" 2>/dev/null | figures)
+	fi
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rm -f "$sock"
+	echo "$r"
 }
 
 # tap_slirp MTU OPTS: IPv4 through slirp4netns
@@ -216,6 +253,7 @@ direction() {
 printf "$FMT" "iperf3, 1 stream, Gbit/s (median)" "this pasta" "(min)" "Debian pasta" \
 	"slirp4netns" "veth / lo"
 
+case $SECTIONS in *" tap "*)
 for mtu in 65520 1500; do
 	setup_veth "$mtu" || VETH_PID=
 	for fam in 4 6; do
@@ -228,7 +266,9 @@ for mtu in 65520 1500; do
 		done
 	done
 done
+esac
 
+case $SECTIONS in *" splice "*)
 for fam in 4 6; do
 	for opts in "" -R; do
 		row "TCP IPv$fam $(direction "$opts"), loopback splice" \
@@ -237,7 +277,29 @@ for fam in 4 6; do
 			"lo_host $fam '$opts'"
 	done
 done
+esac
 
+case $SECTIONS in *" passt "*)
+if [ -n "$FRONTEND" ] && [ -x "$PASST" ]; then
+	printf "$FMT" "passt, stream back-end, no qemu" "this passt" "(min)" "Debian passt" \
+		"-" "veth"
+	for mtu in 65520 1500; do
+		setup_veth "$mtu" || VETH_PID=
+		for fam in 4 6; do
+			for opts in "" -R; do
+				row "TCP IPv$fam $(direction "$opts"), stream, MTU $mtu" \
+					"tap_passt '$PASST' $fam $mtu '$opts'" \
+					"${REF_PASST:+tap_passt '$REF_PASST' $fam $mtu '$opts'}" "" \
+					"${VETH_PID:+tap_veth $fam '$opts'}"
+			done
+		done
+	done
+else
+	echo "passt rows skipped: no $PASST or no build/frontend (make perf-tools)"
+fi
+esac
+
+case $SECTIONS in *" udp "*)
 setup_veth "$UDP_MTU" || VETH_PID=
 for fam in 4 6; do
 	for opts in "$UDP" "$UDP -R"; do
@@ -257,5 +319,6 @@ for fam in 4 6; do
 			"lo_host $fam '$opts'"
 	done
 done
+esac
 echo "UDP: iperf3 -u -b 0 -l $UDP_LEN; Gbit/s received; lost % = 1 - bytes received / bytes sent"
 exit 0
