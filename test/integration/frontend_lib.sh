@@ -36,7 +36,7 @@ fe_run() {
 		shift
 	done
 	shift
-	${FE_TIMEOUT:+timeout "$FE_TIMEOUT"} unshare -n sh -c "$_FE_NS" sh "$FRONTEND" stream "$sock" -i "$FE_IF" "${opts[@]}" -- \
+	${FE_TIMEOUT:+timeout "$FE_TIMEOUT"} unshare -n sh -c "$_FE_NS" sh "$FRONTEND" "${FE_MODE:-stream}" "$sock" -i "$FE_IF" "${opts[@]}" -- \
 		sh -c "$FE_SETUP && $*"
 }
 
@@ -47,7 +47,7 @@ fe_start() {
 	local sock=$1 log=$2 ready
 	shift 2
 	ready=$(mktemp -u -p "$TEST_DIR" fe-ready.XXXXXX)
-	bg_start unshare -n sh -c "$_FE_NS" sh "$FRONTEND" stream "$sock" -i "$FE_IF" \
+	bg_start unshare -n sh -c "$_FE_NS" sh "$FRONTEND" "${FE_MODE:-stream}" "$sock" -i "$FE_IF" \
 		-r "$ready" "$@" 2> "$log"
 	FE_PID=$BG_PID
 	wait_for "[ -e '$ready' ]" 15 || fail "frontend did not connect: $(cat "$log")"

@@ -12,7 +12,9 @@
 #     5021, which passt forwards (-t 5021) to a socat listening in the
 #     guest; same comparison
 # and that the front-end counted frames both ways. This is also the test of
-# the harness that test/perf/bench.sh uses for its passt rows.
+# the harness that test/perf/bench.sh uses for its passt rows. With
+# FE_MODE=vhost-user (test_frontend_vhost_user.sh), the same over passt
+# --vhost-user with the front-end's virtqueues.
 . "$(dirname "$0")/lib.sh"
 need_cmd ip timeout nsenter cmp
 need_pkg socat socat
@@ -24,7 +26,14 @@ hermetic_host
 d=$(new_tmpdir)
 head -c $((4 << 20)) /dev/urandom > "$d/src"
 
-bg_start sh -c "exec '$PASST' -f -s '$d/p.sock' -t 5021 > '$d/passt.log' 2>&1"
+FE_MODE=${FE_MODE:-stream}
+case $FE_MODE in
+stream) mode= ;;
+vhost-user) mode=--vhost-user ;;
+*) fail "FE_MODE: stream or vhost-user, not '$FE_MODE'" ;;
+esac
+log "back-end: $FE_MODE"
+bg_start sh -c "exec '$PASST' $mode -f -s '$d/p.sock' -t 5021 > '$d/passt.log' 2>&1"
 passt_pid=$BG_PID
 wait_for "[ -S '$d/p.sock' ]" 10 || fail "passt did not create its socket: $(cat "$d/passt.log")"
 fe_start "$d/p.sock" "$d/fe.log"

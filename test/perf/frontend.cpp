@@ -1,8 +1,8 @@
 // frontend: plays qemu's part for passt, without a guest, for benchmarks and
 // tests (test/perf/bench.sh, test/integration/test_frontend_stream.sh).
 //
-//   frontend stream SOCKET [-i IFNAME] [-m MTU] [-r READY_FILE] [-q]
-//            [-- COMMAND [ARG...]]
+//   frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-r READY_FILE]
+//            [-q] [-- COMMAND [ARG...]]
 //
 // Theory of operation. The program opens a tap device (IFF_TAP | IFF_NO_PI
 // | IFF_VNET_HDR) in the network namespace it runs in, sets its MTU and
@@ -38,6 +38,28 @@
 // stays at the start of the buffer for the next read. If the tap refuses a
 // write (EAGAIN), the socket is not read until the tap is writable again.
 //
+// The tap is drained every DRAIN_EVERY frames written to it, whichever the
+// mode: see there.
+//
+// vhost-user mode (passt --vhost-user -s SOCKET): the harness is the
+// front-end, as qemu is. Guest memory is one memfd (rings and buffers),
+// shared with passt by SET_MEM_TABLE; the control messages follow qemu's
+// docs/interop/vhost-user.rst: SET_OWNER, GET/SET_FEATURES (VERSION_1 and
+// PROTOCOL_FEATURES only: no MRG_RXBUF, so one RX buffer holds a whole
+// frame, and no offloads, for the reason above), GET/SET_PROTOCOL_FEATURES
+// (REPLY_ACK if offered: then every request asks for, and checks, a
+// status), then per queue SET_VRING_NUM/BASE/ADDR/CALL/KICK and, with
+// protocol features, SET_VRING_ENABLE. Queue 0 is RX (passt -> us), queue 1
+// TX, split rings of QSIZE descriptors, descriptor i always pointing at
+// buffer i of its queue. Kicks and calls are eventfds. RX: all buffers are
+// offered at start; on a call, each used buffer (virtio-net header and
+// frame) is written to the tap as is (the tap's header length is set to the
+// same 12 bytes; num_buffers is ignored by the tap) and offered again. TX:
+// the tap is read straight into a free buffer, header included (the tap
+// fills 10 bytes, num_buffers is zeroed), up to BATCH frames per kick;
+// buffers come back on TX calls. With every TX buffer in flight, the tap is
+// not read until a call returns some. Nothing is copied by the harness.
+//
 // With "-- COMMAND", the command runs as a child once the tap is up and the
 // socket connected; the harness exits with the child's status when it ends
 // (or when passt closes the socket: then status 1 after the child is killed).
@@ -53,7 +75,9 @@
 #include <net/if_arp.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -77,6 +101,11 @@ constexpr size_t MAX_FRAME = 65535 + 14;
 constexpr size_t LEN_PREFIX = 4;
 constexpr size_t BUF_SIZE = 4 << 20;
 constexpr int BATCH = 128;
+// Frames written to the tap between two reads of it. Each write runs the
+// namespace kernel's receive path, which queues its answers (ACKs) on the
+// tap; the tap drops what overflows its queue (1000 frames) where a virtio
+// NIC would stop the guest's queue, so the harness must read it often.
+constexpr unsigned DRAIN_EVERY = 32;
 
 struct Options {
 	std::string mode;
@@ -92,6 +121,7 @@ struct Counters {
 	uint64_t tap_frames = 0, tap_bytes = 0;   // tap -> socket
 	uint64_t sock_frames = 0, sock_bytes = 0; // socket -> tap
 	uint64_t tap_write_errors = 0;
+	uint64_t tx_full = 0; // vhost-user: tap not read, every TX buffer in flight
 };
 
 [[noreturn]] void die(const char *what) {
@@ -100,8 +130,9 @@ struct Counters {
 }
 
 [[noreturn]] void usage() {
-	fprintf(stderr, "usage: frontend stream SOCKET [-i IFNAME] [-m MTU] [-r READY_FILE] [-q]"
-			" [-- COMMAND [ARG...]]\n");
+	fprintf(stderr,
+		"usage: frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-r READY_FILE] [-q]"
+		" [-- COMMAND [ARG...]]\n");
 	exit(2);
 }
 
@@ -111,8 +142,9 @@ Options parse(int argc, char **argv) {
 		usage();
 	o.mode = argv[1];
 	o.path = argv[2];
-	if (o.mode != "stream") {
-		fprintf(stderr, "frontend: unknown mode '%s' (only 'stream')\n", o.mode.c_str());
+	if (o.mode != "stream" && o.mode != "vhost-user") {
+		fprintf(stderr, "frontend: unknown mode '%s' (stream or vhost-user)\n",
+			o.mode.c_str());
 		exit(2);
 	}
 	for (int i = 3; i < argc; i++) {
@@ -155,7 +187,7 @@ Options parse(int argc, char **argv) {
 
 // The tap device, non-blocking, with a virtio-net header and no offloads;
 // MTU set and link up.
-int open_tap(const Options &o) {
+int open_tap(const Options &o, int hdr) {
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		die("/dev/net/tun");
@@ -164,7 +196,6 @@ int open_tap(const Options &o) {
 	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", o.ifname.c_str());
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0)
 		die("TUNSETIFF");
-	int hdr = VNET_HDR_LEN;
 	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0)
 		die("TUNSETVNETHDRSZ");
 
@@ -186,7 +217,7 @@ int open_tap(const Options &o) {
 }
 
 // passt's socket: it may not exist yet, so retry for up to 10 s.
-int connect_stream(const std::string &path) {
+int connect_stream(const std::string &path, bool nonblock) {
 	struct sockaddr_un sa = {};
 	sa.sun_family = AF_UNIX;
 	if (path.size() >= sizeof(sa.sun_path)) {
@@ -199,6 +230,8 @@ int connect_stream(const std::string &path) {
 		if (fd < 0)
 			die("socket(AF_UNIX)");
 		if (connect(fd, reinterpret_cast<struct sockaddr *>(&sa), sizeof(sa)) == 0) {
+			if (!nonblock)
+				return fd; // vhost-user control: blocking
 			int fl = fcntl(fd, F_GETFL);
 			if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 				die("fcntl");
@@ -341,6 +374,7 @@ public:
 	// Writes the complete frames of the input buffer to the tap.
 	int write_tap() {
 		static const uint8_t zero_hdr[VNET_HDR_LEN] = {};
+		unsigned written = 0;
 		while (in_len_ - in_off_ >= LEN_PREFIX) {
 			const uint8_t *p = in_.data() + in_off_;
 			uint32_t len = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
@@ -367,6 +401,10 @@ public:
 				c_.sock_bytes += len;
 			}
 			in_off_ += LEN_PREFIX + len;
+			if (++written % DRAIN_EVERY == 0) {
+				read_tap();
+				flush();
+			}
 		}
 		if (in_off_) {
 			memmove(in_.data(), in_.data() + in_off_, in_len_ - in_off_);
@@ -390,53 +428,356 @@ void print_counters(const Options &o, const Counters &c) {
 		return;
 	fprintf(stderr,
 		"frontend: to passt %llu frames %llu bytes; from passt %llu frames %llu bytes"
-		"; tap write errors %llu\n",
+		"; tap write errors %llu; TX ring full %llu\n",
 		static_cast<unsigned long long>(c.tap_frames),
 		static_cast<unsigned long long>(c.tap_bytes),
 		static_cast<unsigned long long>(c.sock_frames),
 		static_cast<unsigned long long>(c.sock_bytes),
-		static_cast<unsigned long long>(c.tap_write_errors));
+		static_cast<unsigned long long>(c.tap_write_errors),
+		static_cast<unsigned long long>(c.tx_full));
 }
 
-} // namespace
+// vhost-user front-end: the control messages (see qemu's
+// docs/interop/vhost-user.rst) and the guest side of two split virtqueues.
+namespace vu {
 
-int main(int argc, char **argv) {
-	Options o = parse(argc, argv);
+enum : uint32_t {
+	GET_FEATURES = 1,
+	SET_FEATURES = 2,
+	SET_OWNER = 3,
+	SET_MEM_TABLE = 5,
+	SET_VRING_NUM = 8,
+	SET_VRING_ADDR = 9,
+	SET_VRING_BASE = 10,
+	SET_VRING_KICK = 12,
+	SET_VRING_CALL = 13,
+	GET_PROTOCOL_FEATURES = 15,
+	SET_PROTOCOL_FEATURES = 16,
+	SET_VRING_ENABLE = 18,
+};
+constexpr uint32_t FLAG_VERSION = 0x1, FLAG_REPLY = 0x4, FLAG_NEED_REPLY = 0x8;
+constexpr uint64_t F_PROTOCOL_FEATURES = 1ULL << 30;
+constexpr uint64_t F_VERSION_1 = 1ULL << 32;
+constexpr uint64_t PROTOCOL_F_REPLY_ACK = 1ULL << 3;
+constexpr unsigned RX = 0, TX = 1;
 
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	if (sigprocmask(SIG_BLOCK, &mask, nullptr) < 0)
-		die("sigprocmask");
-	int sig = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sig < 0)
-		die("signalfd");
+constexpr unsigned QSIZE = 1024; // descriptors per queue (the most allowed)
+constexpr size_t HDR = 12;       // virtio_net_hdr_v1 (VERSION_1)
+constexpr size_t BUF = 65664;    // HDR + MAX_FRAME, rounded up: one frame
+constexpr size_t page_up(size_t n) { return (n + 4095) & ~size_t(4095); }
+// One queue's rings, each page-aligned: descriptors | avail | used.
+constexpr size_t AVAIL_OFF = page_up(16 * QSIZE);
+constexpr size_t USED_OFF = AVAIL_OFF + page_up(6 + 2 * QSIZE);
+constexpr size_t RING_AREA = USED_OFF + page_up(6 + 8 * QSIZE);
+constexpr uint16_t DESC_F_WRITE = 2;
+constexpr uint16_t USED_F_NO_NOTIFY = 1;
 
-	int tap = open_tap(o);
-	int sock = connect_stream(o.path);
-	if (!o.ready.empty()) {
-		int fd = open(o.ready.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-		if (fd < 0)
-			die(o.ready.c_str());
-		close(fd);
+// Guest memory: [RX rings][TX rings][RX buffers][TX buffers].
+constexpr size_t RINGS_OFF[2] = {0, RING_AREA};
+constexpr size_t BUFS_OFF[2] = {2 * RING_AREA, 2 * RING_AREA + QSIZE *BUF};
+constexpr size_t MEM_SIZE = 2 * RING_AREA + 2 * QSIZE * BUF;
+
+struct Desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+template <typename T> T load(const T *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+template <typename T> void store(T *p, T v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+// One split virtqueue, driver side (x86: little-endian, as virtio 1.0 is).
+struct Queue {
+	Desc *desc;
+	uint16_t *avail; // flags, idx, ring[QSIZE], used_event
+	uint16_t *used;  // flags, idx, then {u32 id, u32 len}[QSIZE]
+	uint8_t *bufs;   // QSIZE buffers of BUF bytes, buffer i for descriptor i
+	uint64_t bufs_gpa;
+	uint16_t avail_idx = 0, used_seen = 0;
+	int kick = -1, call = -1;
+
+	void init(uint8_t *mem, unsigned q) {
+		desc = reinterpret_cast<Desc *>(mem + RINGS_OFF[q]);
+		avail = reinterpret_cast<uint16_t *>(mem + RINGS_OFF[q] + AVAIL_OFF);
+		used = reinterpret_cast<uint16_t *>(mem + RINGS_OFF[q] + USED_OFF);
+		bufs = mem + BUFS_OFF[q];
+		bufs_gpa = BUFS_OFF[q];
+		for (unsigned i = 0; i < QSIZE; i++)
+			desc[i] = {bufs_gpa + i * BUF, uint32_t(BUF), 0, 0};
+		kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		call = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (kick < 0 || call < 0)
+			die("eventfd");
 	}
-
-	pid_t child = -1;
-	if (!o.cmd.empty()) {
-		child = fork();
-		if (child < 0)
-			die("fork");
-		if (child == 0) {
-			sigprocmask(SIG_UNBLOCK, &mask, nullptr);
-			execvp(o.cmd[0], o.cmd.data());
-			fprintf(stderr, "frontend: %s: %s\n", o.cmd[0], strerror(errno));
-			_exit(127);
+	// Offer descriptor id (len bytes; writable for the device or not).
+	void post(uint16_t id, uint32_t len, bool writable) {
+		desc[id].len = len;
+		desc[id].flags = writable ? DESC_F_WRITE : 0;
+		avail[2 + avail_idx % QSIZE] = id;
+		avail_idx++;
+	}
+	// Make the posted descriptors visible, and kick unless told not to.
+	void publish() {
+		store(&avail[1], avail_idx);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (!(load(&used[0]) & USED_F_NO_NOTIFY)) {
+			uint64_t one = 1;
+			if (write(kick, &one, sizeof(one)) < 0 && errno != EAGAIN)
+				die("kick");
 		}
 	}
+	// The next used element, if any: descriptor id and length written.
+	bool next_used(uint32_t &id, uint32_t &len) {
+		if (load(&used[1]) == used_seen)
+			return false;
+		const uint32_t *e =
+			reinterpret_cast<const uint32_t *>(used + 2) + 2 * (used_seen % QSIZE);
+		id = e[0];
+		len = e[1];
+		used_seen++;
+		return true;
+	}
+	void drain_call() {
+		uint64_t v;
+		while (read(call, &v, sizeof(v)) == sizeof(v))
+			;
+	}
+};
 
-	Counters c;
+// Control connection.
+class Control {
+public:
+	explicit Control(int fd) : fd_(fd) {}
+	void send_msg(uint32_t req, const void *payload, uint32_t size, int sfd = -1,
+		      bool need_reply = false) {
+		uint32_t hdr[3] = {req, FLAG_VERSION | (need_reply ? FLAG_NEED_REPLY : 0), size};
+		struct iovec iov[2] = {{hdr, sizeof(hdr)}, {const_cast<void *>(payload), size}};
+		struct msghdr mh = {};
+		mh.msg_iov = iov;
+		mh.msg_iovlen = size ? 2 : 1;
+		alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))];
+		if (sfd >= 0) {
+			mh.msg_control = cbuf;
+			mh.msg_controllen = sizeof(cbuf);
+			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &sfd, sizeof(int));
+		}
+		if (sendmsg(fd_, &mh, MSG_NOSIGNAL) != ssize_t(sizeof(hdr) + size))
+			die("vhost-user: sendmsg");
+		if (need_reply && expect_u64(req) != 0) {
+			fprintf(stderr, "frontend: vhost-user: request %u refused\n", req);
+			exit(1);
+		}
+	}
+	void send_u64(uint32_t req, uint64_t v, int sfd = -1) {
+		send_msg(req, &v, sizeof(v), sfd, ack_);
+	}
+	void send_state(uint32_t req, uint32_t idx, uint32_t num) {
+		uint32_t st[2] = {idx, num};
+		send_msg(req, st, sizeof(st), -1, ack_);
+	}
+	// The reply to a GET_* request (or a REPLY_ACK status): one u64.
+	uint64_t expect_u64(uint32_t req) {
+		uint32_t hdr[3];
+		uint64_t v;
+		if (recv(fd_, hdr, sizeof(hdr), MSG_WAITALL) != sizeof(hdr) || hdr[0] != req ||
+		    !(hdr[1] & FLAG_REPLY) || hdr[2] != sizeof(v) ||
+		    recv(fd_, &v, sizeof(v), MSG_WAITALL) != sizeof(v)) {
+			fprintf(stderr, "frontend: vhost-user: bad reply to request %u\n", req);
+			exit(1);
+		}
+		return v;
+	}
+	uint64_t get_u64(uint32_t req) {
+		send_msg(req, nullptr, 0);
+		return expect_u64(req);
+	}
+	bool ack_ = false; // REPLY_ACK negotiated: ask for a status every time
+
+private:
+	int fd_;
+};
+
+// The relay: tap -> TX queue, RX queue -> tap, copying nothing on the way
+// to the tap (the RX buffer, header included, is written as is: the tap's
+// virtio-net header is set to the same 12 bytes) and reading the tap
+// straight into TX buffers.
+class Relay {
+public:
+	Relay(int tap, int ctl, Counters &c) : tap_(tap), c_(c), ctl_(ctl) {
+		int mfd = memfd_create("frontend-guest", MFD_CLOEXEC);
+		if (mfd < 0 || ftruncate(mfd, MEM_SIZE) < 0)
+			die("memfd");
+		mem_ = static_cast<uint8_t *>(
+			mmap(nullptr, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0));
+		if (mem_ == MAP_FAILED)
+			die("mmap guest memory");
+		q_[RX].init(mem_, RX);
+		q_[TX].init(mem_, TX);
+		for (uint16_t i = 0; i < QSIZE; i++)
+			free_tx_[i] = i;
+		nfree_tx_ = QSIZE;
+
+		ctl_.send_msg(SET_OWNER, nullptr, 0);
+		uint64_t f = ctl_.get_u64(GET_FEATURES);
+		if (!(f & F_VERSION_1)) {
+			fprintf(stderr,
+				"frontend: vhost-user: back-end lacks VIRTIO_F_VERSION_1\n");
+			exit(1);
+		}
+		features_ = f & (F_VERSION_1 | F_PROTOCOL_FEATURES);
+		if (features_ & F_PROTOCOL_FEATURES) {
+			uint64_t pf = ctl_.get_u64(GET_PROTOCOL_FEATURES);
+			ctl_.send_u64(SET_PROTOCOL_FEATURES, pf & PROTOCOL_F_REPLY_ACK);
+			ctl_.ack_ = pf & PROTOCOL_F_REPLY_ACK;
+		}
+		ctl_.send_u64(SET_FEATURES, features_);
+
+		uint64_t table[1 + 4] = {1, 0, MEM_SIZE, reinterpret_cast<uint64_t>(mem_), 0};
+		ctl_.send_msg(SET_MEM_TABLE, table, sizeof(table), mfd, ctl_.ack_);
+		close(mfd);
+
+		for (unsigned q = RX; q <= TX; q++) {
+			ctl_.send_state(SET_VRING_NUM, q, QSIZE);
+			ctl_.send_state(SET_VRING_BASE, q, 0);
+			uint64_t a[5];
+			a[0] = q; // index, flags 0
+			a[1] = reinterpret_cast<uint64_t>(q_[q].desc);
+			a[2] = reinterpret_cast<uint64_t>(q_[q].used);
+			a[3] = reinterpret_cast<uint64_t>(q_[q].avail);
+			a[4] = 0;
+			ctl_.send_msg(SET_VRING_ADDR, a, sizeof(a), -1, ctl_.ack_);
+			ctl_.send_u64(SET_VRING_CALL, q, q_[q].call);
+			ctl_.send_u64(SET_VRING_KICK, q, q_[q].kick);
+		}
+		// Every RX buffer to the device before it may send.
+		for (uint16_t i = 0; i < QSIZE; i++)
+			q_[RX].post(i, BUF, true);
+		q_[RX].publish();
+		if (features_ & F_PROTOCOL_FEATURES)
+			for (unsigned q = RX; q <= TX; q++)
+				ctl_.send_state(SET_VRING_ENABLE, q, 1);
+	}
+	int rx_call() const { return q_[RX].call; }
+	int tx_call() const { return q_[TX].call; }
+
+	// RX used buffers -> tap, each buffer back to the device at once.
+	void rx() {
+		q_[RX].drain_call();
+		uint32_t id, len;
+		unsigned n = 0;
+		while (q_[RX].next_used(id, len)) {
+			if (id >= QSIZE || len <= HDR || len > BUF) {
+				fprintf(stderr, "frontend: vhost-user: bad RX used element\n");
+				exit(1);
+			}
+			ssize_t w = write(tap_, q_[RX].bufs + size_t(id) * BUF, len);
+			if (w < 0) {
+				c_.tap_write_errors++;
+			} else {
+				c_.sock_frames++;
+				c_.sock_bytes += len - HDR;
+			}
+			q_[RX].post(uint16_t(id), BUF, true);
+			if (++n % DRAIN_EVERY == 0) {
+				q_[RX].publish();
+				tx();
+			}
+		}
+		if (n)
+			q_[RX].publish();
+	}
+
+	// TX used descriptors back to the free list.
+	void tx_reclaim() {
+		q_[TX].drain_call();
+		uint32_t id, len;
+		while (q_[TX].next_used(id, len))
+			if (id < QSIZE)
+				free_tx_[nfree_tx_++] = uint16_t(id);
+	}
+
+	// tap -> TX, at most BATCH frames, one kick. False when out of buffers
+	// (wait for the TX call).
+	bool tx() {
+		tx_reclaim();
+		int n = 0;
+		while (n < BATCH && nfree_tx_) {
+			uint16_t id = free_tx_[nfree_tx_ - 1];
+			uint8_t *b = q_[TX].bufs + size_t(id) * BUF;
+			ssize_t r = read(tap_, b, BUF);
+			if (r < 0) {
+				if (errno == EAGAIN || errno == EINTR)
+					break;
+				die("read from tap");
+			}
+			if (size_t(r) <= HDR)
+				continue;
+			b[10] = b[11] = 0; // num_buffers: the tap leaves it as it was
+			nfree_tx_--;
+			q_[TX].post(id, uint32_t(r), false);
+			c_.tap_frames++;
+			c_.tap_bytes += size_t(r) - HDR;
+			n++;
+		}
+		if (n)
+			q_[TX].publish();
+		if (!nfree_tx_)
+			c_.tx_full++;
+		return nfree_tx_ > 0;
+	}
+
+private:
+	int tap_;
+	Counters &c_;
+	Control ctl_;
+	uint8_t *mem_;
+	uint64_t features_ = 0;
+	Queue q_[2];
+	uint16_t free_tx_[QSIZE];
+	unsigned nfree_tx_ = 0;
+};
+
+} // namespace vu
+
+// Child exit or SIGTERM/SIGINT: true (and the exit status) if we are done.
+bool handle_signals(int sig, pid_t child, const Options &o, const Counters &c, int &status) {
+	struct signalfd_siginfo si;
+	while (read(sig, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo != SIGCHLD) {
+			print_counters(o, c);
+			if (child > 0)
+				kill(child, SIGTERM);
+			status = 0;
+			return true;
+		}
+	}
+	int st;
+	if (child > 0 && waitpid(child, &st, WNOHANG) == child) {
+		print_counters(o, c);
+		status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		return true;
+	}
+	return false;
+}
+
+// passt went away: exit 0, or 1 if a command was still running.
+int peer_gone(pid_t child, const Options &o, const Counters &c) {
+	if (!o.quiet)
+		fprintf(stderr, "frontend: passt closed the connection\n");
+	print_counters(o, c);
+	if (child > 0) {
+		kill(child, SIGTERM);
+		waitpid(child, nullptr, 0);
+		return 1;
+	}
+	return 0;
+}
+
+int run_stream(int tap, int sock, int sig, pid_t child, const Options &o, Counters &c) {
 	StreamRelay relay(tap, sock, c);
 	Loop loop(tap, sock, sig);
 	bool tap_blocked = false; // the tap refused a write: wait for EPOLLOUT
@@ -447,21 +788,10 @@ int main(int argc, char **argv) {
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			uint32_t ev = evs[i].events;
+			int status;
 			if (fd == sig) {
-				struct signalfd_siginfo si;
-				while (read(sig, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo != SIGCHLD) {
-						print_counters(o, c);
-						if (child > 0)
-							kill(child, SIGTERM);
-						return 0;
-					}
-				}
-				int st;
-				if (child > 0 && waitpid(child, &st, WNOHANG) == child) {
-					print_counters(o, c);
-					return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-				}
+				if (handle_signals(sig, child, o, c, status))
+					return status;
 			} else if (fd == tap) {
 				if (ev & EPOLLOUT)
 					tap_blocked = false;
@@ -481,17 +811,8 @@ int main(int argc, char **argv) {
 				}
 			}
 		}
-		if (sock_eof) {
-			if (!o.quiet)
-				fprintf(stderr, "frontend: passt closed the connection\n");
-			print_counters(o, c);
-			if (child > 0) {
-				kill(child, SIGTERM);
-				waitpid(child, nullptr, 0);
-				return 1;
-			}
-			return 0;
-		}
+		if (sock_eof)
+			return peer_gone(child, o, c);
 		// Back-pressure: while output is queued, read no more from the
 		// tap; while the tap refuses writes, read no more from passt.
 		bool queued = !relay.flush();
@@ -501,4 +822,105 @@ int main(int argc, char **argv) {
 		loop.set_tap((queued ? 0 : in) | (tap_blocked ? out : 0));
 		loop.set_sock((tap_blocked ? 0 : in) | (queued ? out : 0));
 	}
+}
+
+int run_vhost_user(vu::Relay &relay, int tap, int ctl, int sig, pid_t child, const Options &o,
+		   Counters &c) {
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		die("epoll_create1");
+	auto add = [&](int fd, uint32_t ev) {
+		struct epoll_event e = {};
+		e.events = ev;
+		e.data.fd = fd;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0)
+			die("epoll_ctl");
+	};
+	add(tap, EPOLLIN);
+	add(ctl, EPOLLRDHUP);
+	add(sig, EPOLLIN);
+	add(relay.rx_call(), EPOLLIN);
+	add(relay.tx_call(), EPOLLIN);
+	bool tap_on = true;
+	struct epoll_event evs[8];
+	for (;;) {
+		int n = epoll_wait(ep, evs, 8, -1);
+		if (n < 0 && errno != EINTR)
+			die("epoll_wait");
+		bool try_tx = false;
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			int status;
+			if (fd == sig) {
+				if (handle_signals(sig, child, o, c, status))
+					return status;
+			} else if (fd == ctl) {
+				return peer_gone(child, o, c);
+			} else if (fd == relay.rx_call()) {
+				relay.rx();
+			} else if (fd == relay.tx_call()) {
+				relay.tx_reclaim();
+				try_tx = true;
+			} else if (fd == tap) {
+				try_tx = true;
+			}
+		}
+		if (!try_tx)
+			continue;
+		// Out of TX buffers: stop reading the tap until passt returns some.
+		bool room = relay.tx();
+		if (room != tap_on) {
+			struct epoll_event e = {};
+			e.events = room ? uint32_t{EPOLLIN} : 0;
+			e.data.fd = tap;
+			if (epoll_ctl(ep, EPOLL_CTL_MOD, tap, &e) < 0)
+				die("epoll_ctl");
+			tap_on = room;
+		}
+	}
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+	Options o = parse(argc, argv);
+	bool vhost = o.mode == "vhost-user";
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &mask, nullptr) < 0)
+		die("sigprocmask");
+	int sig = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sig < 0)
+		die("signalfd");
+
+	int tap = open_tap(o, vhost ? vu::HDR : VNET_HDR_LEN);
+	int sock = connect_stream(o.path, !vhost);
+	Counters c;
+	vu::Relay *relay = vhost ? new vu::Relay(tap, sock, c) : nullptr;
+	if (!o.ready.empty()) {
+		int fd = open(o.ready.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			die(o.ready.c_str());
+		close(fd);
+	}
+
+	pid_t child = -1;
+	if (!o.cmd.empty()) {
+		child = fork();
+		if (child < 0)
+			die("fork");
+		if (child == 0) {
+			sigprocmask(SIG_UNBLOCK, &mask, nullptr);
+			execvp(o.cmd[0], o.cmd.data());
+			fprintf(stderr, "frontend: %s: %s\n", o.cmd[0], strerror(errno));
+			_exit(127);
+		}
+	}
+	if (relay)
+		return run_vhost_user(*relay, tap, sock, sig, child, o, c);
+	return run_stream(tap, sock, sig, child, o, c);
 }
