@@ -29,14 +29,14 @@ _FE_NS='echo 0 > /proc/sys/net/ipv6/conf/default/accept_ra &&
 # after FE_SETUP. Exit status: CMD's. With FE_TIMEOUT set, all of it under
 # timeout FE_TIMEOUT.
 fe_run() {
-	local sock=$1 opts=()
+	local sock=$1 fe_opts=()
 	shift
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
-		opts+=("$1")
+		fe_opts+=("$1")
 		shift
 	done
 	shift
-	${FE_TIMEOUT:+timeout "$FE_TIMEOUT"} unshare -n sh -c "$_FE_NS" sh "$FRONTEND" "${FE_MODE:-stream}" "$sock" -i "$FE_IF" "${opts[@]}" -- \
+	${FE_TIMEOUT:+timeout "$FE_TIMEOUT"} unshare -n sh -c "$_FE_NS" sh "$FRONTEND" "${FE_MODE:-stream}" "$sock" -i "$FE_IF" "${fe_opts[@]}" -- \
 		sh -c "$FE_SETUP && $*"
 }
 

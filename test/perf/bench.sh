@@ -23,16 +23,20 @@
 # - TCP via the loopback bypass (spliced, pasta -T PORT), IPv4 (127.0.0.1)
 #   and IPv6 (::1), both directions: the client in the namespace connects
 #   to its own loopback address, pasta relays to the host's.
-# - passt, over its stream back-end (qemu's -netdev stream framing): TCP
-#   both directions, IPv4 and IPv6, guest MTU 65520 and 1500. No qemu: the
-#   guest is a network namespace whose tap device build/frontend
-#   (test/perf/frontend.cpp, make perf-tools) connects to passt -s; its
-#   kernel runs iperf3 against the gateway address as in the tap rows.
+# - passt, over its stream back-end (qemu's -netdev stream framing) and
+#   its vhost-user back-end: TCP both directions, IPv4 and IPv6, guest MTU
+#   65520 and 1500. No qemu: the guest is a network namespace whose tap
+#   device build/frontend (test/perf/frontend.cpp, make perf-tools)
+#   connects to passt -s; its kernel runs iperf3 against the gateway
+#   address as in the tap rows.
 #   Columns: this passt (median, slowest run), Debian's passt
 #   (/usr/bin/passt, same package as its pasta) through the same front-end,
-#   and the veth pair at the same MTU. The front-end enables no offloads on
-#   its tap (stream framing carries none) and sets the tap MTU to the one
-#   passt is given with -m, so frames are at most one MTU each way.
+#   and the veth pair at the same MTU. vhost-user rows (labelled "vu")
+#   have our passt only (Debian 12's passt has no vhost-user) and sit right
+#   under the stream row whose veth figure applies. The front-end enables
+#   no offloads on its tap (stream framing carries none, and it negotiates
+#   none over vhost-user) and sets the tap MTU to the one passt is given
+#   with -m, so frames are at most one MTU each way.
 # - UDP via the tap path, IPv4 and IPv6, both directions, at MTU UDP_MTU
 #   (1500), and via the loopback bypass (pasta -T PORT -U PORT: iperf3 runs
 #   its control connection over TCP and its data over UDP, on the same port
@@ -125,17 +129,19 @@ tap_pasta() {
 		iperf3 -c "$gw" -p "$port" -t "$SECS" -O 1 -J $opts 2>/dev/null | figures
 }
 
-# tap_passt BINARY FAMILY MTU OPTS: through passt's stream back-end, the
-# guest being a namespace behind build/frontend. passt -1 exits when the
-# front-end disconnects; it is killed anyway if it is still there.
+# tap_passt BINARY FAMILY MTU OPTS [MODE]: through passt's stream back-end
+# (or MODE vhost-user), the guest being a namespace behind build/frontend.
+# passt -1 exits when the front-end disconnects; it is killed anyway if it
+# is still there.
 tap_passt() {
-	local bin=$1 fam=$2 mtu=$3 opts=$4 gw port sock pid r="0 -"
+	local bin=$1 fam=$2 mtu=$3 opts=$4 mode=${5:-stream} gw port sock pid r="0 -" vu=
+	[ "$mode" = vhost-user ] && vu=--vhost-user
 	if [ "$fam" = 4 ]; then gw=$HOST_GW4; port=$PORT4; else gw=$HOST_GW6; port=$PORT6; fi
 	sock=$(mktemp -u -p "$TEST_DIR" passt.XXXXXX)
-	"$bin" -f -q -1 -m "$mtu" -s "$sock" >/dev/null 2>&1 &
+	"$bin" ${vu:+"$vu"} -f -q -1 -m "$mtu" -s "$sock" >/dev/null 2>&1 &
 	pid=$!
 	if wait_for "[ -S '$sock' ]" 10; then
-		r=$(FE_TIMEOUT=$((SECS + 30)) fe_run "$sock" -q -m "$mtu" -- \
+		r=$(FE_MODE=$mode FE_TIMEOUT=$((SECS + 30)) fe_run "$sock" -q -m "$mtu" -- \
 			"iperf3 -c $gw -p $port -t $SECS -O 1 -J $opts" 2>/dev/null | figures)
 	fi
 	kill "$pid" 2>/dev/null
@@ -291,6 +297,8 @@ if [ -n "$FRONTEND" ] && [ -x "$PASST" ]; then
 					"tap_passt '$PASST' $fam $mtu '$opts'" \
 					"${REF_PASST:+tap_passt '$REF_PASST' $fam $mtu '$opts'}" "" \
 					"${VETH_PID:+tap_veth $fam '$opts'}"
+				row "TCP IPv$fam $(direction "$opts"), vu, MTU $mtu" \
+					"tap_passt '$PASST' $fam $mtu '$opts' vhost-user" "" ""
 			done
 		done
 	done
