@@ -14,7 +14,8 @@
 # and that the front-end counted frames both ways. This is also the test of
 # the harness that test/perf/bench.sh uses for its passt rows. With
 # FE_MODE=vhost-user (test_frontend_vhost_user.sh), the same over passt
-# --vhost-user with the front-end's virtqueues.
+# --vhost-user with the front-end's virtqueues; FE_TEST_MTU (default 65520)
+# sets passt's -m and the tap's MTU.
 . "$(dirname "$0")/lib.sh"
 need_cmd ip timeout nsenter cmp
 need_pkg socat socat
@@ -32,12 +33,13 @@ stream) mode= ;;
 vhost-user) mode=--vhost-user ;;
 *) fail "FE_MODE: stream or vhost-user, not '$FE_MODE'" ;;
 esac
-log "back-end: $FE_MODE"
-bg_start sh -c "exec '$PASST' $mode -f -s '$d/p.sock' -t 5021 > '$d/passt.log' 2>&1"
+MTU=${FE_TEST_MTU:-65520}
+log "back-end: $FE_MODE, MTU $MTU"
+bg_start sh -c "exec '$PASST' $mode -f -m $MTU -s '$d/p.sock' -t 5021 > '$d/passt.log' 2>&1"
 passt_pid=$BG_PID
 wait_for "[ -S '$d/p.sock' ]" 10 || fail "passt did not create its socket: $(cat "$d/passt.log")"
-fe_start "$d/p.sock" "$d/fe.log"
-fe_exec ip link show "$FE_IF" | grep -q "mtu 65520" || fail "tap MTU is not 65520"
+fe_start "$d/p.sock" "$d/fe.log" -m "$MTU"
+fe_exec ip link show "$FE_IF" | grep -q "mtu $MTU " || fail "tap MTU is not $MTU"
 
 for gw in "$HOST_GW4" "$HOST_GW6"; do
 	fe_exec ping -c 1 -W 5 "$gw" > /dev/null || fail "ping $gw from the guest"
