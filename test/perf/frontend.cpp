@@ -1,8 +1,8 @@
 // frontend: plays qemu's part for passt, without a guest, for benchmarks and
 // tests (test/perf/bench.sh, test/integration/test_frontend_stream.sh).
 //
-//   frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-r READY_FILE]
-//            [-q] [-- COMMAND [ARG...]]
+//   frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]
+//            [-r READY_FILE] [-q] [-- COMMAND [ARG...]]
 //
 // Theory of operation. The program opens a tap device (IFF_TAP | IFF_NO_PI
 // | IFF_VNET_HDR) in the network namespace it runs in, sets its MTU and
@@ -60,6 +60,11 @@
 // buffers come back on TX calls. With every TX buffer in flight, the tap is
 // not read until a call returns some. Nothing is copied by the harness.
 //
+// -b BATCH (default 128, 1 to 1024) bounds the frames per send() (stream)
+// or per TX kick (vhost-user). Measured once here, IPv4 ns->host at MTU
+// 65520 over stream: our passt 3.5 Gbit/s with 128 and 2.5 with 1, Debian's
+// passt 0.35 and 0.33 (its slowness there is its own, not the batching's).
+//
 // With "-- COMMAND", the command runs as a child once the tap is up and the
 // socket connected; the harness exits with the child's status when it ends
 // (or when passt closes the socket: then status 1 after the child is killed).
@@ -100,7 +105,7 @@ constexpr size_t VNET_HDR_LEN = 10; // struct virtio_net_hdr, no num_buffers
 constexpr size_t MAX_FRAME = 65535 + 14;
 constexpr size_t LEN_PREFIX = 4;
 constexpr size_t BUF_SIZE = 4 << 20;
-constexpr int BATCH = 128;
+int BATCH = 128; // -b: frames per send() or per TX kick, at most
 // Frames written to the tap between two reads of it. Each write runs the
 // namespace kernel's receive path, which queues its answers (ACKs) on the
 // tap; the tap drops what overflows its queue (1000 frames) where a virtio
@@ -130,9 +135,8 @@ struct Counters {
 }
 
 [[noreturn]] void usage() {
-	fprintf(stderr,
-		"usage: frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-r READY_FILE] [-q]"
-		" [-- COMMAND [ARG...]]\n");
+	fprintf(stderr, "usage: frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]\n"
+			"       [-r READY_FILE] [-q] [-- COMMAND [ARG...]]\n");
 	exit(2);
 }
 
@@ -176,6 +180,10 @@ Options parse(int argc, char **argv) {
 				exit(2);
 			}
 			o.mtu = static_cast<int>(m);
+		} else if (a == "-b") {
+			BATCH = atoi(v);
+			if (BATCH < 1 || BATCH > 1024)
+				usage();
 		} else if (a == "-r") {
 			o.ready = v;
 		} else {
