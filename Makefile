@@ -8,6 +8,7 @@
 #   make lint         the format check, clang-tidy and cppcheck over the sources
 #   make format       lay out the C++ sources as .clang-format says
 #   make syscalls-check  every libc call's system calls are in a #syscalls line
+#   make perf-tools   build/frontend, the qemu-free passt front-end (test/perf)
 #   make install      install stripped binaries (pasta as a copy), their debug
 #                     information under DEBUGDIR, and the man page
 
