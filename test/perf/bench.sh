@@ -256,8 +256,10 @@ direction() {
 	case "$1" in *-R*) echo "host->ns" ;; *) echo "ns->host" ;; esac
 }
 
+case $SECTIONS in *" tap "* | *" splice "* | *" udp "*)
 printf "$FMT" "iperf3, 1 stream, Gbit/s (median)" "this pasta" "(min)" "Debian pasta" \
 	"slirp4netns" "veth / lo"
+esac
 
 case $SECTIONS in *" tap "*)
 for mtu in 65520 1500; do
@@ -287,7 +289,7 @@ esac
 
 case $SECTIONS in *" passt "*)
 if [ -n "$FRONTEND" ] && [ -x "$PASST" ]; then
-	printf "$FMT" "passt, stream back-end, no qemu" "this passt" "(min)" "Debian passt" \
+	printf "$FMT" "passt (no qemu), Gbit/s (median)" "this passt" "(min)" "Debian passt" \
 		"-" "veth"
 	for mtu in 65520 1500; do
 		setup_veth "$mtu" || VETH_PID=
@@ -327,6 +329,6 @@ for fam in 4 6; do
 			"lo_host $fam '$opts'"
 	done
 done
-esac
 echo "UDP: iperf3 -u -b 0 -l $UDP_LEN; Gbit/s received; lost % = 1 - bytes received / bytes sent"
+esac
 exit 0
