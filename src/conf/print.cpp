@@ -30,6 +30,8 @@ void add_search(std::vector<std::string> &out, const Config &c) {
 
 } // namespace
 
+// Longer than most functions: one block per section of the summary, in the
+// order printed, which reads best as a list.
 std::vector<std::string> conf_format(const Config &c) {
 	std::vector<std::string> out;
 	const Ip4Config &ip4 = c.ip4;

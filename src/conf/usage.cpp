@@ -13,6 +13,8 @@
 
 namespace passt {
 
+// One long function on purpose: it is the help text, laid out as printed,
+// so that it reads (and is kept in step with doc/passt.1) as one page.
 std::string usage_text(Mode mode) {
 	bool pasta = mode == Mode::Pasta;
 	const char *peer = pasta ? "namespace" : "guest";

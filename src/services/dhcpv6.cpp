@@ -309,6 +309,82 @@ bool drop_malformed(const char *why, uint8_t type) {
 	return true;
 }
 
+// Identifier rules (RFC 8415 16): whether client message m may be
+// answered, is for some other server (ignored) or is malformed (why).
+enum class IdVerdict { Serve, Ignore, Malformed };
+IdVerdict check_ids(const Config &c, const ClientMsg &m, const char **why) {
+	bool need_client_id = true, server_id_ok;
+	switch (m.type) {
+	case msg_solicit:
+	case msg_confirm:
+	case msg_rebind: server_id_ok = !m.server_id; break;
+	case msg_request:
+	case msg_renew:
+	case msg_release:
+	case msg_decline: server_id_ok = m.server_id && duid_is_ours(c, *m.server_id); break;
+	case msg_information_request:
+		need_client_id = false;
+		server_id_ok = !m.server_id || duid_is_ours(c, *m.server_id);
+		if (m.has_ia) {
+			*why = "IA in Information-request";
+			return IdVerdict::Malformed;
+		}
+		break;
+	default: return IdVerdict::Ignore; // server and relay messages
+	}
+	if (need_client_id && !m.client_id) {
+		*why = "no Client Identifier";
+		return IdVerdict::Malformed;
+	}
+	if (!server_id_ok) {
+		debug_rl("DHCPv6: message type %u not for us (Server Identifier)", m.type);
+		return IdVerdict::Ignore; // for another server, or misplaced Server ID
+	}
+	return IdVerdict::Serve;
+}
+
+// The options of the answer to m after the identifiers, into w. Returns
+// false if m gets no answer at all; *assigned: the guest now holds our
+// address.
+bool put_answer(const Config &c, Writer &w, const ClientMsg &m, bool *assigned) {
+	*assigned = false;
+	switch (m.type) {
+	case msg_solicit:
+		if (!m.has_ia_na || c.ip6.addr.is_unspecified()) {
+			put_status(w, status_no_addrs_avail);
+			break;
+		}
+		if (m.rapid_commit)
+			w.add(opt_rapid_commit);
+		else
+			w.add(opt_preference, std::array<uint8_t, 1>{255});
+		*assigned = put_ias(c, w, m, false) && m.rapid_commit;
+		put_config(c, w, m);
+		break;
+	case msg_request:
+	case msg_renew:
+	case msg_rebind:
+		*assigned = put_ias(c, w, m, m.type != msg_request);
+		put_config(c, w, m);
+		break;
+	case msg_confirm: {
+		int r = confirm_check(c, m);
+		if (!r)
+			return false; // no addresses: RFC 8415 18.3.3 wants silence
+		put_status(w, r > 0 ? status_success : status_not_on_link);
+		break;
+	}
+	case msg_release: put_status(w, status_success); break;
+	case msg_decline:
+		warn_rl("DHCPv6: guest declined %s (in use on its link?)",
+			c.ip6.addr.text().c_str());
+		put_status(w, status_success);
+		break;
+	case msg_information_request: put_config(c, w, m); break;
+	}
+	return true;
+}
+
 } // namespace
 
 std::array<std::byte, duid_len> dhcpv6_server_duid(const Config &c) {
@@ -353,32 +429,11 @@ bool dhcpv6_input(const Config &c, TapState &st, std::span<const std::byte> fram
 		return drop_malformed("malformed options",
 				      udp->payload().empty() ? 0 : uint8_t(udp->payload()[0]));
 
-	// Identifier rules (RFC 8415 16).
-	bool need_client_id = true, server_id_ok;
-	switch (m->type) {
-	case msg_solicit:
-	case msg_confirm:
-	case msg_rebind: server_id_ok = !m->server_id; break;
-	case msg_request:
-	case msg_renew:
-	case msg_release:
-	case msg_decline: server_id_ok = m->server_id && duid_is_ours(c, *m->server_id); break;
-	case msg_information_request:
-		need_client_id = false;
-		server_id_ok = !m->server_id || duid_is_ours(c, *m->server_id);
-		if (m->has_ia)
-			return drop_malformed("IA in Information-request", m->type);
-		break;
-	default:
-		stats.ignored++; // server and relay messages
-		return true;
-	}
-	if (need_client_id && !m->client_id)
-		return drop_malformed("no Client Identifier", m->type);
-	if (!server_id_ok) {
-		stats.ignored++; // for another server, or misplaced Server ID
-		debug_rl("DHCPv6: message type %u not for us (Server Identifier)", m->type);
-		return true;
+	const char *why = nullptr;
+	switch (check_ids(c, *m, &why)) {
+	case IdVerdict::Serve: break;
+	case IdVerdict::Ignore: stats.ignored++; return true;
+	case IdVerdict::Malformed: return drop_malformed(why, m->type);
 	}
 
 	st.guest_mac = src_mac;
@@ -397,42 +452,10 @@ bool dhcpv6_input(const Config &c, TapState &st, std::span<const std::byte> fram
 	if (m->client_id)
 		w.put(*m->client_id);
 
-	bool assigned = false;
-	switch (m->type) {
-	case msg_solicit:
-		if (!m->has_ia_na || c.ip6.addr.is_unspecified()) {
-			put_status(w, status_no_addrs_avail);
-			break;
-		}
-		if (m->rapid_commit)
-			w.add(opt_rapid_commit);
-		else
-			w.add(opt_preference, std::array<uint8_t, 1>{255});
-		assigned = put_ias(c, w, *m, false) && m->rapid_commit;
-		put_config(c, w, *m);
-		break;
-	case msg_request:
-	case msg_renew:
-	case msg_rebind:
-		assigned = put_ias(c, w, *m, m->type != msg_request);
-		put_config(c, w, *m);
-		break;
-	case msg_confirm: {
-		int r = confirm_check(c, *m);
-		if (!r) {
-			stats.ignored++; // no addresses: RFC 8415 18.3.3 wants silence
-			return true;
-		}
-		put_status(w, r > 0 ? status_success : status_not_on_link);
-		break;
-	}
-	case msg_release: put_status(w, status_success); break;
-	case msg_decline:
-		warn_rl("DHCPv6: guest declined %s (in use on its link?)",
-			c.ip6.addr.text().c_str());
-		put_status(w, status_success);
-		break;
-	case msg_information_request: put_config(c, w, *m); break;
+	bool assigned;
+	if (!put_answer(c, w, *m, &assigned)) {
+		stats.ignored++;
+		return true;
 	}
 
 	if (w.overflow()) {
