@@ -93,6 +93,20 @@ VhostUserBackend &backend() {
 	return *be;
 }
 
+// The front-end (peer: its end of the socket) has sent everything: the
+// back-end handles what is left, each reply checked, until the end of the
+// stream (or a fatal message), then goes.
+void finish_session(VhostUserBackend &be, int peer) {
+	shutdown(peer, SHUT_WR);
+	for (int i = 0; i < 4096; i++) {
+		if (be.handle_cmd() < 0)
+			break;
+		check_replies(peer);
+	}
+	be.detach();
+	close(peer);
+}
+
 void fuzz_control(const uint8_t *data, size_t size) {
 	if (size > 32768)
 		return;
@@ -102,14 +116,7 @@ void fuzz_control(const uint8_t *data, size_t size) {
 	FUZZ_CHECK(be->attach(sv[0]) == 0);
 	if (size)
 		FUZZ_CHECK(write(sv[1], data, size) == ssize_t(size));
-	shutdown(sv[1], SHUT_WR);
-	for (int i = 0; i < 4096; i++) {
-		if (be->handle_cmd() < 0)
-			break;
-		check_replies(sv[1]);
-	}
-	be->detach();
-	close(sv[1]);
+	finish_session(*be, sv[1]);
 }
 
 // Open descriptors of this process.
@@ -171,14 +178,7 @@ void fuzz_control_fds(const uint8_t *data, size_t size) {
 		if (w != ssize_t(chunk.size()))
 			break;
 	}
-	shutdown(sv[1], SHUT_WR);
-	for (int i = 0; i < 4096; i++) {
-		if (be->handle_cmd() < 0)
-			break;
-		check_replies(sv[1]);
-	}
-	be->detach();
-	close(sv[1]);
+	finish_session(*be, sv[1]);
 	// Whatever the back-end kept (memory, kick and call eventfds) it
 	// closed when it went; what it was sent and never read went with the
 	// socket.
