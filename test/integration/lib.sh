@@ -170,6 +170,14 @@ on_cleanup() {
 	_CLEANUP_HOOKS+=("$1")
 }
 
+# stats_column FILE NAME: the values of column NAME in the --stats table
+# that a daemon wrote to FILE, one per line of totals.
+stats_column() {
+	awk -v name="$2" '
+		$1 ~ /^[a-z]/ { for (i = 1; i <= NF; i++) if ($i == name) col = i; next }
+		$1 ~ /^[0-9]+$/ && col { print $col }' "$1"
+}
+
 # new_tmpdir: prints a new directory under TEST_DIR, removed at exit.
 new_tmpdir() {
 	mktemp -d -p "$TEST_DIR"

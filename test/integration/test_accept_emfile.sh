@@ -34,10 +34,7 @@ grep -q "pausing the listener" "$d/pasta.err" ||
 	fail "no pause after EMFILE: $(grep -v '^ *[0-9]' "$d/pasta.err" | tail -5)"
 
 # The listener's events so far: the last line of totals in the stats table.
-listen_events() {
-	awk '$1 ~ /^[a-z]/ { for (i = 1; i <= NF; i++) if ($i == "tcp-listen") col = i; next }
-	     $1 ~ /^[0-9]+$/ && col { print $col }' "$d/pasta.err" | tail -n 1
-}
+listen_events() { stats_column "$d/pasta.err" tcp-listen | tail -n 1; }
 before=$(listen_events)
 sleep 3
 after=$(listen_events)

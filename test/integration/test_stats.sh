@@ -12,14 +12,6 @@ hermetic_host
 
 d=$(new_tmpdir)
 
-# column FILE NAME: the values of column NAME in the stats table in FILE,
-# one per line of totals.
-column() {
-	awk -v name="$2" '
-		$1 ~ /^[a-z]/ { for (i = 1; i <= NF; i++) if ($i == name) col = i; next }
-		$1 ~ /^[0-9]+$/ && col { print $col }' "$1"
-}
-
 # growing WHAT VALUES...: at least two values, never decreasing, last > 0.
 growing() {
 	local what=$1 prev=-1 v n=0
@@ -48,9 +40,9 @@ log "pasta stderr:"
 sed 's/^/    /' "$d/pasta.err" >&2
 grep -qE '^ +tap-tun +tcp ' "$d/pasta.err" || fail "pasta: no header line naming tap-tun and tcp"
 # shellcheck disable=SC2046 # one value per word
-growing "pasta tap-tun" $(column "$d/pasta.err" tap-tun)
+growing "pasta tap-tun" $(stats_column "$d/pasta.err" tap-tun)
 # shellcheck disable=SC2046
-growing "pasta tcp" $(column "$d/pasta.err" tcp)
+growing "pasta tcp" $(stats_column "$d/pasta.err" tcp)
 [ -s "$d/out" ] && fail "pasta --stats wrote to stdout: $(cat "$d/out")"
 
 # passt: a front-end connecting to the socket is an event of its listener.
@@ -66,7 +58,7 @@ log "passt stderr:"
 sed 's/^/    /' "$d/passt.err" >&2
 grep -qE '^ +tap-stream +tap-stream-listen ' "$d/passt.err" ||
 	fail "passt: no header line naming tap-stream and tap-stream-listen"
-listen=$(column "$d/passt.err" tap-stream-listen | tail -n 1)
+listen=$(stats_column "$d/passt.err" tap-stream-listen | tail -n 1)
 [ "${listen:-0}" -ge 1 ] || fail "passt: the front-end's connection was not counted: $(cat "$d/passt.err")"
 
 # Without --stats: no table.
