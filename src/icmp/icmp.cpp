@@ -16,6 +16,7 @@
 #include "passt/core/util.h"
 #include "passt/fwd/nat.h"
 #include "passt/flow/host_sock.h"
+#include "passt/flow/refuse.h"
 #include "passt/net/build.h"
 #include "passt/net/eth.h"
 #include "passt/net/icmp.h"
@@ -54,12 +55,19 @@ int ping_sock_open(const Config &c, FlowSide &host, PingFlow &pf) {
 	return fd;
 }
 
-// Create the flow for a new echo session, or nullopt (logged).
+// Tell the guest that its echo request l3 opened no flow (flow/refuse.h).
+void refuse(IcmpCtx &ctx, std::span<const std::byte> l3, Unreachable why, const timespec &now) {
+	flow_refuse(ctx.out, ctx.tap.guest_mac, ctx.c.our_tap_mac, l3, why, now);
+}
+
+// Create the flow for a new echo session started by the request l3, or
+// nullopt (logged, and refused with an ICMP error where we failed).
 std::optional<uint32_t> ping_flow_new(IcmpCtx &ctx, FlowType type, const FlowSide &guest,
-				      const timespec &now) {
+				      std::span<const std::byte> l3, const timespec &now) {
 	auto idx = ctx.flows.alloc(type, now);
 	if (!idx) {
 		debug_rl("ICMP: flow table full, dropping echo request");
+		refuse(ctx, l3, Unreachable::Prohibited, now);
 		return std::nullopt;
 	}
 	Flow &f = *ctx.flows.get(*idx);
@@ -84,6 +92,7 @@ std::optional<uint32_t> ping_flow_new(IcmpCtx &ctx, FlowType type, const FlowSid
 		else
 			warn_rl("ICMP: can't open ping socket: %s", strerror(-fd));
 		ctx.flows.free(*idx);
+		refuse(ctx, l3, unreachable_for(fd), now);
 		return std::nullopt;
 	}
 	pf.sock = fd;
@@ -98,6 +107,7 @@ std::optional<uint32_t> ping_flow_new(IcmpCtx &ctx, FlowType type, const FlowSid
 			ctx.loop.remove(fd);
 		close(fd);
 		ctx.flows.free(*idx);
+		refuse(ctx, l3, Unreachable::Prohibited, now);
 		return std::nullopt;
 	}
 	debug_rl("ICMP: flow %u: %s id %u -> %s (host %s id %u)", *idx,
@@ -196,8 +206,9 @@ bool icmp_tap_input(IcmpCtx &ctx, std::span<const std::byte> frame, const timesp
 
 	// The guest's echo id stands for its port; there is none on our end.
 	FlowSide guest = flowside_from_guest(req->src, req->id, req->dst, 0);
-	auto idx = ctx.flows.lookup_or_create(
-		req->type, guest, [&] { return ping_flow_new(ctx, req->type, guest, now); });
+	auto idx = ctx.flows.lookup_or_create(req->type, guest, [&] {
+		return ping_flow_new(ctx, req->type, guest, eth->payload(), now);
+	});
 	if (!idx)
 		return false;
 	Flow &f = *ctx.flows.get(*idx);

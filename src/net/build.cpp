@@ -6,6 +6,7 @@
 // checksum needs the total length.
 #include "passt/net/build.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "passt/net/arp.h"
@@ -133,6 +134,81 @@ size_t build_icmp6_inplace(std::span<std::byte> buf, const MacAddr &dst, const M
 	icmp->set_code(code);
 	icmp->fill_checksum(saddr, daddr);
 	return frame.size();
+}
+
+namespace {
+
+// The "unused" word of a destination unreachable, before the quote.
+constexpr size_t unreach_unused = 4;
+// The largest error datagrams the RFCs let us send, headers included.
+constexpr size_t unreach4_max = 576;
+constexpr size_t unreach6_max = 1280;
+
+// Informational ICMP messages (queries), which may be answered with an
+// error; every other type is an error itself, or unknown.
+bool icmp4_is_query(uint8_t type) {
+	return type == icmptype::echo_request || type == 13 || type == 15 || type == 17;
+}
+
+size_t unreachable4(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
+		    std::span<const std::byte> l3, Unreachable why) {
+	auto ip = ConstIp4View::parse(l3);
+	if (!ip || ip->total_len() < ip->header_len() || ip->frag_offset())
+		return 0;
+	const Ipv4Addr from = ip->daddr(), to = ip->saddr();
+	if (to.is_unspecified() || to.is_multicast() || to.is_broadcast() || to.is_loopback() ||
+	    from.is_unspecified() || from.is_multicast() || from.is_broadcast())
+		return 0;
+	size_t len = std::min<size_t>(ip->total_len(), l3.size());
+	if (ip->protocol() == ipproto::icmp &&
+	    (len <= ip->header_len() || !icmp4_is_query(uint8_t(l3[ip->header_len()]))))
+		return 0;
+	len = std::min(len, unreach4_max - ip4_len - IcmpView::hdr_len);
+	const size_t body = unreach_unused + len;
+	if (buf.size() < frame::icmp4_body_off + body)
+		return 0;
+	std::byte *b = buf.data() + frame::icmp4_body_off;
+	std::memset(b, 0, unreach_unused);
+	std::memcpy(b + unreach_unused, l3.data(), len);
+	const uint8_t code = why == Unreachable::Net ? 0 : why == Unreachable::Host ? 1 : 13;
+	return build_icmp4_inplace(buf, dst, src, from, to, icmptype::dest_unreach, code, body);
+}
+
+size_t unreachable6(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
+		    std::span<const std::byte> l3, Unreachable why) {
+	auto ip = ConstIp6View::parse(l3);
+	if (!ip || ip->l4_info().frag_offset)
+		return 0;
+	const Ipv6Addr from = ip->daddr(), to = ip->saddr();
+	if (to.is_unspecified() || to.is_multicast() || to.is_loopback() || from.is_unspecified() ||
+	    from.is_multicast())
+		return 0;
+	if (ip->proto() == ipproto::icmpv6 &&
+	    (ip->l4().empty() || uint8_t(ip->l4()[0]) < icmp6type::echo_request))
+		return 0;
+	const size_t len = std::min(ip->bytes().size(), unreach6_max - ip6_len - IcmpView::hdr_len);
+	const size_t body = unreach_unused + len;
+	if (buf.size() < frame::icmp6_body_off + body)
+		return 0;
+	std::byte *b = buf.data() + frame::icmp6_body_off;
+	std::memset(b, 0, unreach_unused);
+	std::memcpy(b + unreach_unused, l3.data(), len);
+	const uint8_t code = why == Unreachable::Net ? 0 : why == Unreachable::Host ? 3 : 1;
+	return build_icmp6_inplace(buf, dst, src, from, to, icmp6type::dest_unreach, code, body,
+				   64);
+}
+
+} // namespace
+
+size_t build_unreachable(std::span<std::byte> buf, const MacAddr &dst, const MacAddr &src,
+			 std::span<const std::byte> l3, Unreachable why) {
+	if (l3.empty())
+		return 0;
+	switch (uint8_t(l3[0]) >> 4) {
+	case 4: return unreachable4(buf, dst, src, l3, why);
+	case 6: return unreachable6(buf, dst, src, l3, why);
+	default: return 0;
+	}
 }
 
 size_t build_arp(std::span<std::byte> buf, const MacAddr &eth_dst, const MacAddr &eth_src,

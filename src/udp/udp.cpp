@@ -104,6 +104,7 @@
 #include "passt/core/util.h"
 #include "passt/fwd/nat.h"
 #include "passt/flow/host_sock.h"
+#include "passt/flow/refuse.h"
 #include "passt/fwd/listeners.h"
 #include "passt/net/build.h"
 #include "passt/net/eth.h"
@@ -170,12 +171,21 @@ void drain_sock_error(int fd, const char *what, uint32_t idx) {
 
 bool is_udp(const Flow *f) { return f && f->type == FlowType::Udp; }
 
-// Create the flow of a new outbound 4-tuple, or nullopt (counted, logged).
-std::optional<uint32_t> outbound_flow_new(UdpCtx &ctx, const FlowSide &guest, const timespec &now) {
+// Tell the guest that its datagram l3 opened no flow (flow/refuse.h).
+void refuse(UdpCtx &ctx, std::span<const std::byte> l3, Unreachable why, const timespec &now) {
+	if (flow_refuse(ctx.out, ctx.tap.guest_mac, ctx.c.our_tap_mac, l3, why, now))
+		ctx.stats.refused++;
+}
+
+// Create the flow of a new outbound 4-tuple for the guest's datagram l3, or
+// nullopt (counted, logged, refused with an ICMP error where we failed).
+std::optional<uint32_t> outbound_flow_new(UdpCtx &ctx, const FlowSide &guest,
+					  std::span<const std::byte> l3, const timespec &now) {
 	auto idx = ctx.flows.alloc(FlowType::Udp, now, FlowBudget::Udp);
 	if (!idx) {
 		ctx.stats.unforwardable++;
 		debug_rl("UDP: flow table full, dropping datagram");
+		refuse(ctx, l3, Unreachable::Prohibited, now);
 		return std::nullopt;
 	}
 	Flow &f = *ctx.flows.get(*idx);
@@ -197,6 +207,7 @@ std::optional<uint32_t> outbound_flow_new(UdpCtx &ctx, const FlowSide &guest, co
 		warn_rl("UDP: can't open socket to %s:%u: %s", f.host().peer_addr.text().c_str(),
 			f.host().peer_port, strerror(-fd));
 		ctx.flows.free(*idx);
+		refuse(ctx, l3, unreachable_for(fd), now);
 		return std::nullopt;
 	}
 	uf.sock = fd;
@@ -212,6 +223,7 @@ std::optional<uint32_t> outbound_flow_new(UdpCtx &ctx, const FlowSide &guest, co
 			ctx.loop.remove(fd);
 		close(fd);
 		ctx.flows.free(*idx);
+		refuse(ctx, l3, Unreachable::Prohibited, now);
 		return std::nullopt;
 	}
 	ctx.stats.flows_opened++;
@@ -560,8 +572,9 @@ bool udp_tap_input(UdpCtx &ctx, std::span<const std::byte> frame, const timespec
 	}
 
 	FlowSide guest = flowside_from_guest(d->src, d->udp.sport, d->dst, d->udp.dport);
-	auto idx = ctx.flows.lookup_or_create(FlowType::Udp, guest,
-					      [&] { return outbound_flow_new(ctx, guest, now); });
+	auto idx = ctx.flows.lookup_or_create(FlowType::Udp, guest, [&] {
+		return outbound_flow_new(ctx, guest, eth->payload(), now);
+	});
 	if (!idx)
 		return false;
 	// Queued, not sent: the whole batch goes out from udp_tap_flush().

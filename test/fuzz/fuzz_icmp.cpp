@@ -15,7 +15,7 @@
 //
 // FUZZ_SRCS: src/core/log.cpp src/core/epoll.cpp src/core/timer.cpp src/core/util.cpp
 // FUZZ_SRCS: src/flow/flow.cpp src/fwd/nat.cpp src/icmp/icmp.cpp
-// FUZZ_SRCS: src/flow/host_sock.cpp test/support/frames.cpp
+// FUZZ_SRCS: src/flow/host_sock.cpp src/flow/refuse.cpp test/support/frames.cpp
 // FUZZ_MAX_LEN: 65600
 #include <cerrno>
 #include <cstddef>

@@ -46,6 +46,7 @@ struct UdpStats {
 	uint64_t malformed = 0;             // guest frames that failed to parse/verify
 	uint64_t bcast_dropped = 0;         // guest datagrams to broadcast/multicast
 	uint64_t unforwardable = 0;         // no NAT result, no socket, no flow entry
+	uint64_t refused = 0;               // of those, told with an ICMP error
 	// Accepted guest datagrams not sent: the socket refused them, or their
 	// flow closed first.
 	uint64_t send_failed = 0;
