@@ -6,8 +6,8 @@
 #   syn-flood SRC DST PORT COUNT  COUNT TCP SYNs SRC:random -> DST:PORT
 #   hold-listener ADDR PORT STOP  listen (backlog 1), never accept, until
 #                              the file STOP exists
-#   probe ADDR PORT DEADLINE   connect (retrying) and echo 256 KiB through
-#                              the peer, compare; prints the seconds until
+#   probe ADDR PORT DEADLINE [BYTES]  connect (retrying) and echo BYTES
+#                              (default 256 KiB) through the peer, compare; prints the seconds until
 #                              the first connection that worked, exit 1 if
 #                              none did within DEADLINE seconds
 import os, random, socket, struct, sys, time
@@ -74,7 +74,7 @@ elif cmd == 'hold-listener':
         time.sleep(0.2)
 elif cmd == 'probe':
     addr, port, limit = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
-    data = os.urandom(256 << 10)
+    data = os.urandom(int(sys.argv[5]) if len(sys.argv) > 5 else 256 << 10)
     t0 = time.time()
     last = ''
     while time.time() - t0 < limit:
