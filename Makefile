@@ -8,7 +8,8 @@
 #   make lint         the format check, clang-tidy and cppcheck over the sources
 #   make format       lay out the C++ sources as .clang-format says
 #   make syscalls-check  every libc call's system calls are in a #syscalls line
-#   make perf-tools   build/frontend, the qemu-free passt front-end (test/perf)
+#   make perf-tools   build/frontend, the qemu-free passt front-end, and
+#                     build/connrate, a connection-rate probe (test/perf)
 #   make install      install stripped binaries (pasta as a copy), their debug
 #                     information under DEBUGDIR, and the man page
 
@@ -103,10 +104,16 @@ deps:
 
 # Tools for benchmarks and tests, not installed: the qemu-free front-end
 # (test/perf/frontend.cpp) that test/perf/bench.sh and the integration
-# tests connect to passt. libc and libstdc++ only.
-perf-tools: $(B)/frontend
+# tests connect to passt, and the connection-rate probe of bench.sh's
+# latency rows. libc and libstdc++ only.
+perf-tools: $(B)/frontend $(B)/connrate
 
 $(B)/frontend: test/perf/frontend.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(BASEFLAGS) $(CXXFLAGS) -o $@ $<
+
+# TCP connections a second through a path (bench.sh's latency rows).
+$(B)/connrate: test/perf/connrate.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(BASEFLAGS) $(CXXFLAGS) -o $@ $<
 

@@ -49,15 +49,25 @@
 #   of the bytes sent that did not arrive, in %. With no rate limit the
 #   sender outruns the receiver, so loss is expected everywhere, veth too.
 #
+# - Latency, IPv4, tap path, default MTU: sockperf ping-pong over TCP and
+#   UDP with 64-byte messages (the median round trip, in microseconds: twice
+#   sockperf's median one-way figure), and TCP connections per second, each
+#   a full cycle of connect, one byte each way, close, one at a time
+#   (build/connrate, make perf-tools). The slowest-run column holds the
+#   largest round trip or the smallest rate; under each latency row, what
+#   the path adds over veth; under the rate row, the share of veth's.
+#
 #   test/perf/bench.sh            RUNS=3 SECONDS_=3 by default
 #   PASTA=/path/to/pasta RUNS=5 UDP_LEN=1400 UDP_MTU=1500 test/perf/bench.sh
 #   SECTIONS="passt" test/perf/bench.sh   only some of: tap splice passt udp
+#   latency
 #   (PASST=/path/to/passt, FRONTEND=/path/to/frontend: the passt rows)
 . "$(dirname "$0")/../integration/lib.sh"
 need_cmd nsenter
 
 need_pkg iperf3 iperf3
 need_pkg jq jq
+need_pkg sockperf sockperf
 if [ ! -x /usr/bin/pasta ] && [ -z "${NO_INSTALL:-}" ]; then
 	need_pkg /usr/bin/pasta passt 2>/dev/null || true
 fi
@@ -68,7 +78,7 @@ hermetic_host
 . "$(dirname "$0")/../integration/frontend_lib.sh"
 [ -x "$PASTA" ] || skip "no pasta binary at $PASTA (run make)"
 SLIRP=$(command -v slirp4netns || true)
-SECTIONS=" ${SECTIONS:-tap splice passt udp} "
+SECTIONS=" ${SECTIONS:-tap splice passt udp latency} "
 
 RUNS=${RUNS:-3}
 SECS=${SECONDS_:-3}
@@ -84,6 +94,19 @@ REF_PASST=/usr/bin/passt
 [ -x "$REF_PASST" ] || REF_PASST=
 [ -x "$FRONTEND" ] || FRONTEND=
 
+# Latency servers, on every address: pasta maps the gateway to the host's
+# loopback, the veth namespace reaches 198.51.100.1.
+PORTL_TCP=5211
+PORTL_UDP=5212
+PORTL_CONN=5213
+CONNRATE=${CONNRATE:-$PASST_ROOT/build/connrate}
+[ -x "$CONNRATE" ] || CONNRATE=
+case $SECTIONS in *" latency "*)
+	bg_start sh -c "exec sockperf server --tcp -i 0.0.0.0 -p $PORTL_TCP >/dev/null 2>&1"
+	bg_start sh -c "exec sockperf server -i 0.0.0.0 -p $PORTL_UDP >/dev/null 2>&1"
+	[ -n "$CONNRATE" ] &&
+		bg_start sh -c "exec '$CONNRATE' server 0.0.0.0 $PORTL_CONN >/dev/null 2>&1"
+esac
 bg_start sh -c "exec iperf3 -s -B 127.0.0.1 -p $PORT4 >/dev/null 2>&1"
 bg_start sh -c "exec iperf3 -s -B ::1 -p $PORT6 >/dev/null 2>&1"
 bg_start sh -c "exec iperf3 -s -p $PORTV >/dev/null 2>&1"
@@ -101,6 +124,12 @@ median() {
 minimum() {
 	printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g | awk 'NR == 1 { print; f = 1 }
 		END { if (!f) print "-" }'
+}
+
+# largest of the numeric arguments
+maximum() {
+	printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g | awk '{ v = $1; f = 1 }
+		END { print f ? v : "-" }'
 }
 
 # figures: reads the output of iperf3 -J, prints "GBPS LOSS": received
@@ -219,12 +248,52 @@ lo_host() {
 		2>/dev/null | figures
 }
 
+# Latency probes; each prints "VALUE -" like the others ("0 -" if it failed).
+# rtt_of: sockperf's output -> the median round trip in microseconds.
+rtt_of() {
+	awk '/percentile 50.000 =/ { printf "%.1f -\n", 2 * $NF; f = 1 }
+		END { if (!f) print "0 -" }'
+}
+rate_of() { awk 'NR == 1 && $1 > 0 { print $1 " -"; f = 1 } END { if (!f) print "0 -" }'; }
+sockperf_args() {
+	local port=$PORTL_UDP tcp=
+	[ "$1" = tcp ] && { port=$PORTL_TCP; tcp=--tcp; }
+	echo "ping-pong $tcp -p $port -m 64 -t $SECS"
+}
+
+# lat_pasta BINARY tcp|udp|conn: from pasta's namespace to the gateway
+lat_pasta() {
+	local bin=$1
+	if [ "$2" = conn ]; then
+		timeout $((SECS + 30)) "$bin" --config-net -f -q -- \
+			"$CONNRATE" client "$HOST_GW4" "$PORTL_CONN" "$SECS" 2>/dev/null | rate_of
+		return
+	fi
+	# shellcheck disable=SC2046 # the argument list
+	timeout $((SECS + 30)) "$bin" --config-net -f -q -- \
+		sockperf $(sockperf_args "$2") -i "$HOST_GW4" 2>/dev/null | rtt_of
+}
+
+# lat_veth tcp|udp|conn: from the veth namespace to this one
+lat_veth() {
+	if [ "$1" = conn ]; then
+		nsenter -t "$VETH_PID" -n timeout $((SECS + 30)) \
+			"$CONNRATE" client 198.51.100.1 "$PORTL_CONN" "$SECS" 2>/dev/null | rate_of
+		return
+	fi
+	# shellcheck disable=SC2046
+	nsenter -t "$VETH_PID" -n timeout $((SECS + 30)) \
+		sockperf $(sockperf_args "$1") -i 198.51.100.1 2>/dev/null | rtt_of
+}
+
 FMT='%-36s %10s %8s %12s %11s %10s\n'
 
 # row LABEL CMD_THIS CMD_DEBIAN CMD_SLIRP CMD_KERNEL: each non-empty CMD is a
 # shell command printing "GBPS LOSS"; all run RUNS times, interleaved so that
-# noise from the shared machine spreads over the columns. Prints the medians,
-# and a second line with the median loss if any run reported one (UDP).
+# noise from the shared machine spreads over the columns. Prints the medians
+# (also left in ROW[]) and our slowest run (WORST=maximum: the largest
+# figure, for latencies), and a second line with the median loss if any run
+# reported one (UDP).
 row() {
 	local label=$1 i c g l any=
 	shift
@@ -245,8 +314,9 @@ row() {
 		[ "${loss[c]}" != - ] && any=1
 	done
 	# shellcheck disable=SC2086
-	printf "$FMT" "$label" "${out[0]}" "$(minimum ${gs[0]})" "${out[1]}" "${out[2]}" \
-		"${out[3]}"
+	printf "$FMT" "$label" "${out[0]}" "$(${WORST:-minimum} ${gs[0]})" "${out[1]}" \
+		"${out[2]}" "${out[3]}"
+	ROW=("${out[@]}")
 	[ -n "$any" ] && printf "$FMT" "  lost %" "${loss[0]}" - "${loss[1]}" "${loss[2]}" \
 		"${loss[3]}"
 	return 0
@@ -330,5 +400,38 @@ for fam in 4 6; do
 	done
 done
 echo "UDP: iperf3 -u -b 0 -l $UDP_LEN; Gbit/s received; lost % = 1 - bytes received / bytes sent"
+esac
+
+# what ROW[c] adds over ROW[3] (latency), or its share of ROW[3] (rate)
+over_veth() {
+	awk -v a="$1" -v v="$2" -v how="$3" 'BEGIN {
+		if (a + 0 <= 0 || v + 0 <= 0) print "-";
+		else if (how == "share") printf "%.0f%%\n", 100 * a / v;
+		else printf "%+.1f\n", a - v }'
+}
+
+case $SECTIONS in *" latency "*)
+printf "$FMT" "latency, IPv4, tap, MTU 65520" "this pasta" "(worst)" "Debian pasta" "-" \
+	"veth"
+setup_veth 65520 || VETH_PID=
+for what in tcp udp conn; do
+	case $what in
+	tcp) label="TCP round trip, 64 B, us" how=add ;;
+	udp) label="UDP round trip, 64 B, us" how=add ;;
+	conn) label="TCP connections per second" how=share
+		[ -n "$CONNRATE" ] || { echo "connection rate skipped: no build/connrate"; continue; } ;;
+	esac
+	worst=maximum
+	[ "$what" = conn ] && worst=minimum
+	WORST=$worst row "$label" "lat_pasta '$PASTA' $what" "${REF:+lat_pasta '$REF' $what}" "" \
+		"${VETH_PID:+lat_veth $what}"
+	if [ "$how" = add ]; then
+		printf "$FMT" "  added over veth" "$(over_veth "${ROW[0]}" "${ROW[3]}")" - \
+			"$(over_veth "${ROW[1]}" "${ROW[3]}")" - -
+	else
+		printf "$FMT" "  share of veth's" "$(over_veth "${ROW[0]}" "${ROW[3]}" share)" - \
+			"$(over_veth "${ROW[1]}" "${ROW[3]}" share)" - -
+	fi
+done
 esac
 exit 0
