@@ -10,6 +10,9 @@
 #include <cstring>
 
 #include "passt/core/log.h"
+#include "passt/core/pcap.h"
+#include "passt/net/eth.h"
+#include "passt/net/ip4.h"
 #include "passt/net/checksum.h"
 #include "passt/tap/udp_gso.h"
 #include "passt/tap/vnet.h"
@@ -24,6 +27,21 @@ bool tap_complete_partial_csum(std::span<std::byte> frame, size_t start, size_t 
 		return false;
 	std::memcpy(frame.data() + start + offset, &final.raw, 2);
 	return true;
+}
+
+bool tap_partial_csum_skippable(std::span<const std::byte> frame, size_t start, size_t offset) {
+	constexpr size_t eth = 14, tcp_csum = 16, tcp_hlen = 20;
+	if (pcap_enabled() || offset != tcp_csum || frame.size() < eth + 1 || start < eth ||
+	    start > frame.size() || frame.size() - start < tcp_hlen)
+		return false;
+	const uint16_t type = uint16_t(uint16_t(frame[12]) << 8 | uint16_t(frame[13]));
+	const uint8_t version = uint8_t(frame[eth]) >> 4;
+	if (type == ethertype::ipv4 && version == 4 && frame.size() >= eth + 20)
+		return uint8_t(frame[eth + 9]) == ipproto::tcp &&
+		       start == eth + 4 * (size_t(frame[eth]) & 0x0f);
+	if (type == ethertype::ipv6 && version == 6 && frame.size() >= eth + 40)
+		return uint8_t(frame[eth + 6]) == ipproto::tcp && start == eth + 40;
+	return false;
 }
 
 TunBackend::TunBackend(int fd, bool vnet_hdr, TapStats *stats)
@@ -94,9 +112,10 @@ int TunBackend::read_batch(Pool &pool) {
 					used += (hdr + len + 7) & ~size_t(7);
 				continue;
 			}
+			const size_t cs = vnet::le(vh.csum_start), co = vnet::le(vh.csum_offset);
 			if ((vh.flags & vnet::F_NEEDS_CSUM) &&
-			    !tap_complete_partial_csum(frame, vnet::le(vh.csum_start),
-						       vnet::le(vh.csum_offset))) {
+			    !tap_partial_csum_skippable(frame, cs, co) &&
+			    !tap_complete_partial_csum(frame, cs, co)) {
 				stats_->malformed++;
 				continue;
 			}
