@@ -83,8 +83,12 @@ void open_side(FwdAuto &a, bool host, const NsHandle &ns) {
 		return;
 	int rc = host ? a.host_scanner.open_dir("/proc/self/net")
 		      : fwd_scan_open_ns(ns, a.ns_scanner);
-	if (rc >= 0)
+	if (rc >= 0) {
+		// The cheap way, where the kernel has it (fwd/portscan.h).
+		PortScanner &s = host ? a.host_scanner : a.ns_scanner;
+		s.adopt_diag(host ? fwd_diag_open() : fwd_diag_open_ns(ns));
 		return;
+	}
 	if (host)
 		warn("Can't read the host's sockets, no automatic -T/-U forwarding: %s",
 		     strerror(-rc));

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -867,3 +868,97 @@ TEST(PortScanner, RealUdpLoopbackOnly) {
 	EXPECT_FALSE(local.test(plo));
 	EXPECT_FALSE(local.test(pany));
 }
+
+// ---- sock_diag: the same answers as the tables, without them ----
+
+namespace {
+
+// A socket bound to addr (IPv4 or IPv6 text), port 0; listening if TCP,
+// connected to itself if connect_self (an established TCP pair or a
+// connected UDP socket, neither of which may be listed). Port in *port.
+int diag_sock(const char *addr, int type, bool connect_self, uint16_t *port, int *peer) {
+	sockaddr_storage ss{};
+	socklen_t len;
+	int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+	if (family == AF_INET) {
+		auto *sa = reinterpret_cast<sockaddr_in *>(&ss);
+		sa->sin_family = AF_INET;
+		inet_pton(AF_INET, addr, &sa->sin_addr);
+		len = sizeof(*sa);
+	} else {
+		auto *sa = reinterpret_cast<sockaddr_in6 *>(&ss);
+		sa->sin6_family = AF_INET6;
+		inet_pton(AF_INET6, addr, &sa->sin6_addr);
+		len = sizeof(*sa);
+	}
+	int fd = socket(family, type | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, reinterpret_cast<sockaddr *>(&ss), len) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 4) < 0) ||
+	    getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &len) < 0)
+		return -1;
+	*port = ntohs(reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
+	if (connect_self) {
+		int c = type == SOCK_STREAM ? socket(family, type | SOCK_CLOEXEC, 0) : fd;
+		if (c < 0 || connect(c, reinterpret_cast<sockaddr *>(&ss), len) < 0)
+			return -1;
+		if (peer)
+			*peer = c;
+	}
+	return fd;
+}
+
+int diag_matches_tables_body() {
+	uint16_t p[8];
+	int peer = -1;
+	CK(diag_sock("0.0.0.0", SOCK_STREAM, false, &p[0], nullptr) >= 0);
+	CK(diag_sock("127.0.0.1", SOCK_STREAM, true, &p[1], &peer) >= 0); // + established pair
+	CK(diag_sock("::", SOCK_STREAM, false, &p[2], nullptr) >= 0);
+	CK(diag_sock("::1", SOCK_STREAM, false, &p[3], nullptr) >= 0);
+	CK(diag_sock("0.0.0.0", SOCK_DGRAM, false, &p[4], nullptr) >= 0);
+	CK(diag_sock("127.0.0.1", SOCK_DGRAM, true, &p[5], nullptr) >= 0); // connected: never
+	CK(diag_sock("::1", SOCK_DGRAM, false, &p[6], nullptr) >= 0);
+	// The accepted end of the established pair: its port is the listener's.
+	uint16_t client_port = 0;
+	sockaddr_storage cs{};
+	socklen_t cl = sizeof(cs);
+	CK(getsockname(peer, reinterpret_cast<sockaddr *>(&cs), &cl) == 0);
+	client_port = ntohs(reinterpret_cast<sockaddr_in *>(&cs)->sin_port);
+
+	int diag = fwd_diag_open();
+	CK(diag >= 0);
+	int tables[PortScanner::Count];
+	CK(fwd_scan_open_self(tables) > 0);
+	for (bool udp : {false, true}) {
+		for (ProcNetAddr a : {ProcNetAddr::Any, ProcNetAddr::LoopbackOrAny}) {
+			PortBitmap by_diag, by_table;
+			CK(fwd_diag_scan(diag, udp, by_diag, a) >= 0);
+			const uint8_t st = udp ? PROCNET_UDP_UNCONNECTED : PROCNET_TCP_LISTEN;
+			const int first = udp ? PortScanner::Udp : PortScanner::Tcp;
+			for (int t : {first, first + 1})
+				CK(fwd_procnet_read_fd(tables[t], st, by_table, a) >= 0);
+			CK(by_diag == by_table);
+		}
+	}
+	PortBitmap tcp, udp;
+	CK(fwd_diag_scan(diag, false, tcp, ProcNetAddr::Any) == 4);
+	CK(tcp.test(p[0]) && tcp.test(p[1]) && tcp.test(p[2]) && tcp.test(p[3]));
+	CK(!tcp.test(client_port));
+	CK(fwd_diag_scan(diag, true, udp, ProcNetAddr::Any) == 2);
+	CK(udp.test(p[4]) && !udp.test(p[5]) && udp.test(p[6]));
+
+	// The scanner uses it, and says the same.
+	PortScanner s;
+	CK(s.open_dir("/proc/self/net") > 0);
+	s.adopt_diag(diag);
+	PortBitmap again;
+	CK(s.scan_tcp(again) == 0 && again == tcp);
+	// A broken diag socket: this scan reads the tables instead.
+	close(s.diag);
+	s.diag = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	CK(s.scan_tcp(again) == 0 && again == tcp);
+	return 0;
+}
+
+} // namespace
+
+TEST(PortScanDiag, MatchesTheTables) { run_in_netns(diag_matches_tables_body); }

@@ -1,8 +1,8 @@
 // pasta's automatic port forwarding ("-t auto", "-u auto", "-T auto", "-U
 // auto"): which ports are bound in the namespace (or, for -T and -U, on the
-// host), read from the
-// kernel's /proc/net/{tcp,tcp6,udp,udp6} tables as the namespace sees them.
-// See src/fwd/portscan.cpp.
+// host), asked of the kernel with sock_diag dumps (src/fwd/portscan_diag.cpp)
+// or read from its /proc/net/{tcp,tcp6,udp,udp6} tables as the namespace
+// sees them (src/fwd/portscan.cpp).
 #pragma once
 
 #include <bitset>
@@ -13,6 +13,8 @@
 #include "passt/conf/config.h"
 
 namespace passt {
+
+struct NsHandle;
 
 // One bit per port number (bit 0 is never set by the scanner).
 using PortBitmap = std::bitset<65536>;
@@ -80,6 +82,11 @@ int fwd_procnet_read_fd(int fd, uint8_t state, PortBitmap &ports,
 struct PortScanner {
 	enum Table { Tcp = 0, Tcp6, Udp, Udp6, Count };
 	int fds[Count] = {-1, -1, -1, -1};
+	// A NETLINK_SOCK_DIAG socket of the same namespace (portscan_diag.cpp),
+	// -1 if none: scans use it while it works for the protocol, and fall
+	// back to the tables for good once the kernel says it can't.
+	int diag = -1;
+	mutable bool diag_ok[2] = {true, true}; // TCP, UDP
 
 	PortScanner() = default;
 	PortScanner(const PortScanner &) = delete;
@@ -96,6 +103,9 @@ struct PortScanner {
 	bool any_open() const;
 	void close_all();
 
+	// Takes over a sock_diag socket (fwd_diag_open*()), or -errno (none).
+	void adopt_diag(int fd);
+
 	// Ports bound in the namespace: TCP listening sockets of both families,
 	// or unconnected (bound) UDP sockets (connected ones, st 01, never
 	// count). bound is cleared first. Returns 0, or -errno if no table
@@ -109,12 +119,21 @@ struct PortScanner {
 // number opened.
 int fwd_scan_open_self(int (&table_fds)[PortScanner::Count]);
 
-struct NsHandle;
 // Opens the tables of the namespace behind ns into s: /proc/PID/net for a
 // PID in it (spawned command, "pasta PID"), else (--netns PATH only, or if
 // that fails) through a helper process that enters the namespace and hands
 // the open files back. Returns the number of tables opened, or -errno.
 int fwd_scan_open_ns(const NsHandle &ns, PortScanner &s);
+
+// sock_diag scanning (src/fwd/portscan_diag.cpp). fwd_diag_scan() sets in
+// ports the local ports of the TCP listening sockets (udp: unconnected UDP
+// sockets) of both families in fd's namespace, filtered by addr as the
+// table parser does; returns how many, or -errno (-ENOENT: the kernel has
+// no sock_diag handler for the protocol). fwd_diag_open() opens the socket
+// in our own namespace, fwd_diag_open_ns() in ns; fd or -errno.
+int fwd_diag_scan(int fd, bool udp, PortBitmap &ports, ProcNetAddr addr);
+int fwd_diag_open();
+int fwd_diag_open_ns(const NsHandle &ns);
 
 // Listening ports wanted for the scanning rules of fwd: port p is set if a
 // rule with scan = true (not an exclusion) covers p, p is not excluded,
