@@ -1,12 +1,9 @@
 // libFuzzer target: the TCP translator's state machine, tcp_tap_input()
 // and tcp_sock_handler()/tcp_timer(), over a fake host socket layer.
 //
-// This binary defines socket(), connect(), send(), recv(), recvmsg(),
-// shutdown(), setsockopt(), getsockopt(), getsockname(), bind(), ioctl(),
-// epoll_ctl() and close() (the sanitizers' interceptors are weak, ours
-// win). A socket() for the translator gives a real descriptor (an eventfd,
-// so that close() works) that the rest treats as a fake TCP socket whose
-// behaviour the fuzzer chooses: connect() succeeding at once, in progress
+// The host sockets are fake_sock.cpp's (libc's socket calls overridden; a
+// fake socket is an eventfd that the rest treats as a TCP socket whose
+// behaviour the fuzzer chooses): connect() succeeding at once, in progress
 // or refused; send() taking all, part or nothing (EAGAIN) or failing
 // (EPIPE, ECONNRESET); data, end of file and resets from the host peer;
 // the send buffer's free room (the window). epoll_ctl() on a fake socket
@@ -31,25 +28,17 @@
 // FUZZ_SRCS: src/flow/flow.cpp src/fwd/nat.cpp src/flow/host_sock.cpp
 // FUZZ_SRCS: src/fwd/listeners.cpp src/fwd/portscan.cpp src/fwd/rules.cpp
 // FUZZ_SRCS: src/core/log.cpp src/core/epoll.cpp src/core/timer.cpp src/core/util.cpp
-// FUZZ_SRCS: test/support/frames.cpp
+// FUZZ_SRCS: test/support/frames.cpp test/fuzz/fake_sock.cpp
 // FUZZ_MAX_LEN: 65600
-#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <linux/sock_diag.h>
 
 #include <cerrno>
-#include <cstdarg>
 #include <cstdlib>
 #include <cstring>
 
+#include "fake_sock.h"
 #include "fuzz_util.h"
 #include "passt/core/epoll.h"
 #include "passt/core/log.h"
@@ -59,6 +48,7 @@
 #include "support/frames.h"
 
 using namespace passt;
+using namespace passt::fuzz;
 
 // Namespace helpers of splice.cpp and portscan.cpp (linked, never reached:
 // no splicing, no "auto" ports here).
@@ -67,292 +57,9 @@ int passt::ns_socket_helper_socket(NsSocketHelper &, int, int, int) { abort(); }
 
 namespace {
 
-constexpr int MAXFD = 1024;
 constexpr unsigned NCONN = 4;
 
-struct FakeSock {
-	bool open = false;
-	int family = AF_INET;
-	unsigned conn = 0;
-	int so_error = 0;
-	int send_err = 0;      // next send() fails with this
-	uint32_t room = 65536; // send() takes up to this many bytes
-	uint32_t sndbuf = 212992;
-	uint64_t accepted = 0; // bytes send() took
-	bool shut_wr = false;
-	uint64_t rx_total = 0, rx_consumed = 0; // the host peer's stream
-	int peek_off = -1;                      // SO_PEEK_OFF, -1: off
-	bool rx_eof = false, rx_rst = false;
-	bool in_epoll = false;
-	uint32_t events = 0;
-	uint64_t data = 0;
-};
-
-FakeSock fake[MAXFD];
-int fake_hi = 0;                // above the highest descriptor ever made fake
-int next_connect = EINPROGRESS; // 0, EINPROGRESS, or an error
-unsigned creating_conn = 0;     // the connection whose SYN is being handled
-bool ready = false;             // only sockets made after set-up are fake
-
-FakeSock *fk(int fd) {
-	return ready && fd >= 0 && fd < MAXFD && fake[fd].open ? &fake[fd] : nullptr;
-}
-
-unsigned open_fakes() {
-	unsigned n = 0;
-	for (int i = 0; i < fake_hi; i++)
-		n += fake[i].open;
-	return n;
-}
-
 } // namespace
-
-extern "C" {
-
-int socket(int domain, int type, int protocol) {
-	if (!ready)
-		return int(syscall(SYS_socket, domain, type, protocol));
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0 || fd >= MAXFD)
-		abort();
-	fake[fd] = FakeSock{};
-	fake[fd].open = true;
-	if (fd >= fake_hi)
-		fake_hi = fd + 1;
-	fake[fd].family = domain;
-	fake[fd].conn = creating_conn;
-	return fd;
-}
-
-int close(int fd) {
-	if (FakeSock *s = fk(fd))
-		*s = FakeSock{};
-	return int(syscall(SYS_close, fd));
-}
-
-int connect(int fd, const struct sockaddr *sa, socklen_t l) {
-	FakeSock *s = fk(fd);
-	if (!s)
-		return int(syscall(SYS_connect, fd, sa, l));
-	if (next_connect) {
-		errno = next_connect;
-		return -1;
-	}
-	return 0;
-}
-
-int bind(int fd, const struct sockaddr *sa, socklen_t l) {
-	if (!fk(fd))
-		return int(syscall(SYS_bind, fd, sa, l));
-	return 0;
-}
-
-int getsockname(int fd, struct sockaddr *sa, socklen_t *l) {
-	FakeSock *s = fk(fd);
-	if (!s)
-		return int(syscall(SYS_getsockname, fd, sa, l));
-	if (s->family == AF_INET6) {
-		sockaddr_in6 a{};
-		a.sin6_family = AF_INET6;
-		a.sin6_port = htons(50000);
-		a.sin6_addr = in6addr_loopback;
-		std::memcpy(sa, &a, *l < sizeof(a) ? *l : sizeof(a));
-		*l = sizeof(a);
-	} else {
-		sockaddr_in a{};
-		a.sin_family = AF_INET;
-		a.sin_port = htons(50000);
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		std::memcpy(sa, &a, *l < sizeof(a) ? *l : sizeof(a));
-		*l = sizeof(a);
-	}
-	return 0;
-}
-
-int setsockopt(int fd, int level, int name, const void *v, socklen_t l) {
-	FakeSock *s = fk(fd);
-	if (!s)
-		return int(syscall(SYS_setsockopt, fd, level, name, v, l));
-	if (level == SOL_SOCKET && name == SO_PEEK_OFF && l >= sizeof(int))
-		std::memcpy(&s->peek_off, v, sizeof(int));
-	return 0;
-}
-
-int getsockopt(int fd, int level, int name, void *v, socklen_t *l) {
-	FakeSock *s = fk(fd);
-	if (!s)
-		return int(syscall(SYS_getsockopt, fd, level, name, v, l));
-	if (level == SOL_SOCKET && name == SO_ERROR && *l >= sizeof(int)) {
-		std::memcpy(v, &s->so_error, sizeof(int));
-		s->so_error = 0;
-		return 0;
-	}
-	if (level == SOL_SOCKET && name == SO_SNDBUF && *l >= sizeof(int)) {
-		int b = int(s->sndbuf);
-		std::memcpy(v, &b, sizeof(int));
-		return 0;
-	}
-	if (level == SOL_SOCKET && name == SO_MEMINFO) {
-		uint32_t mi[SK_MEMINFO_VARS] = {};
-		mi[SK_MEMINFO_SNDBUF] = s->sndbuf;
-		mi[SK_MEMINFO_WMEM_QUEUED] = s->sndbuf > s->room ? s->sndbuf - s->room : 0;
-		socklen_t n = *l < sizeof(mi) ? *l : sizeof(mi);
-		std::memcpy(v, mi, n);
-		*l = n;
-		return 0;
-	}
-	errno = ENOPROTOOPT;
-	return -1;
-}
-
-int ioctl(int fd, unsigned long req, ...) {
-	va_list ap;
-	va_start(ap, req);
-	void *arg = va_arg(ap, void *);
-	va_end(ap);
-	FakeSock *s = fk(fd);
-	if (!s)
-		return int(syscall(SYS_ioctl, fd, req, arg));
-	if (req == SIOCOUTQ) {
-		int q = int(s->sndbuf > s->room ? s->sndbuf - s->room : 0);
-		std::memcpy(arg, &q, sizeof(int));
-		return 0;
-	}
-	errno = ENOTTY;
-	return -1;
-}
-
-ssize_t send(int fd, const void *b, size_t n, int flags) {
-	FakeSock *s = fk(fd);
-	if (!s)
-		return ssize_t(syscall(SYS_sendto, fd, b, n, flags, nullptr, 0));
-	if (s->send_err) {
-		errno = s->send_err;
-		return -1;
-	}
-	if (s->shut_wr) {
-		errno = EPIPE;
-		return -1;
-	}
-	if (!s->room) {
-		errno = EAGAIN;
-		return -1;
-	}
-	size_t k = n < s->room ? n : s->room;
-	s->room -= uint32_t(k);
-	s->accepted += k;
-	return ssize_t(k);
-}
-
-int shutdown(int fd, int how) {
-	FakeSock *s = fk(fd);
-	if (!s)
-		return int(syscall(SYS_shutdown, fd, how));
-	if (how == SHUT_WR || how == SHUT_RDWR)
-		s->shut_wr = true;
-	return 0;
-}
-
-// The host peer's byte i.
-static std::byte stream_byte(unsigned conn, uint64_t i) {
-	return std::byte((i * 7 + conn * 31) & 0xff);
-}
-
-ssize_t recv(int fd, void *b, size_t n, int flags) {
-	FakeSock *s = fk(fd);
-	if (!s)
-		return ssize_t(syscall(SYS_recvfrom, fd, b, n, flags, nullptr, nullptr));
-	if (s->rx_rst) {
-		errno = ECONNRESET;
-		return -1;
-	}
-	uint64_t avail = s->rx_total - s->rx_consumed;
-	if (!avail) {
-		if (s->rx_eof)
-			return 0;
-		errno = EAGAIN;
-		return -1;
-	}
-	FUZZ_CHECK(!(flags & MSG_PEEK)); // the translator peeks with recvmsg()
-	size_t k = n < avail ? n : avail;
-	if (b)
-		for (size_t i = 0; i < k; i++)
-			static_cast<std::byte *>(b)[i] = stream_byte(s->conn, s->rx_consumed + i);
-	s->rx_consumed += k;
-	if (s->peek_off >= 0)
-		s->peek_off = s->peek_off > int(k) ? s->peek_off - int(k) : 0;
-	return ssize_t(k);
-}
-
-ssize_t recvmsg(int fd, struct msghdr *mh, int flags) {
-	FakeSock *s = fk(fd);
-	if (!s)
-		return ssize_t(syscall(SYS_recvmsg, fd, mh, flags));
-	if (s->rx_rst) {
-		errno = ECONNRESET;
-		return -1;
-	}
-	uint64_t from = s->rx_consumed + ((flags & MSG_PEEK) && s->peek_off > 0 ? s->peek_off : 0);
-	uint64_t avail = s->rx_total > from ? s->rx_total - from : 0;
-	if (!avail) {
-		if (s->rx_eof)
-			return 0;
-		errno = EAGAIN;
-		return -1;
-	}
-	size_t done = 0;
-	for (size_t v = 0; v < mh->msg_iovlen && done < avail; v++) {
-		auto *p = static_cast<std::byte *>(mh->msg_iov[v].iov_base);
-		size_t len = mh->msg_iov[v].iov_len;
-		for (size_t i = 0; i < len && done < avail; i++, done++)
-			if (p)
-				p[i] = stream_byte(s->conn, from + done);
-	}
-	if (flags & MSG_PEEK) {
-		if (s->peek_off >= 0)
-			s->peek_off += int(done);
-	} else {
-		s->rx_consumed += done;
-	}
-	mh->msg_flags = 0;
-	return ssize_t(done);
-}
-
-int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
-	FakeSock *s = fk(fd);
-	if (!s)
-		return int(syscall(SYS_epoll_ctl, epfd, op, fd, ev));
-	switch (op) {
-	case EPOLL_CTL_ADD:
-		if (s->in_epoll) {
-			errno = EEXIST;
-			return -1;
-		}
-		s->in_epoll = true;
-		s->events = ev->events;
-		s->data = ev->data.u64;
-		return 0;
-	case EPOLL_CTL_MOD:
-		if (!s->in_epoll) {
-			errno = ENOENT;
-			return -1;
-		}
-		s->events = ev->events;
-		s->data = ev->data.u64;
-		return 0;
-	case EPOLL_CTL_DEL:
-		if (!s->in_epoll) {
-			errno = ENOENT;
-			return -1;
-		}
-		s->in_epoll = false;
-		return 0;
-	}
-	errno = EINVAL;
-	return -1;
-}
-
-} // extern "C"
 
 namespace {
 
@@ -420,7 +127,7 @@ private:
 		bool shut = false, any = false;
 		for (int i = 0; i < fake_hi; i++) {
 			const FakeSock &s = fake[i];
-			if (s.open && s.conn == unsigned(dport - 40000)) {
+			if (s.open && s.tag == unsigned(dport - 40000)) {
 				took += s.accepted;
 				shut |= s.shut_wr;
 				any = true;
@@ -458,7 +165,7 @@ State &state() {
 		st->tap.guest_mac_seen = true;
 		if (st->loop.init() < 0 || st->flows.init(64) < 0 || tcp_init(st->ctx) < 0)
 			abort();
-		ready = true;
+		fake_ready = true;
 		return st;
 	}();
 	return *s;
@@ -472,7 +179,7 @@ uint32_t tcp_flows(State &s) {
 
 void check_tables(State &s) {
 	FUZZ_CHECK(s.flows.in_use() == tcp_flows(s));
-	FUZZ_CHECK(open_fakes() == s.flows.in_use());
+	FUZZ_CHECK(fake_open_count() == s.flows.in_use());
 }
 
 void put16(std::byte *p, uint16_t v) {
@@ -529,14 +236,14 @@ void guest_segment(State &s, unsigned ci, uint8_t flags, uint32_t seq, uint32_t 
 	for (size_t i = 0; i < payload; i++)
 		t[thl + i] = std::byte(uint8_t(seq + i));
 	FUZZ_CHECK(fill_checksums(std::span(f, n)));
-	creating_conn = ci;
+	fake_tag = ci;
 	tcp_tap_input(s.ctx, std::span(f, n), s.now());
 	s.out.flush();
 }
 
 FakeSock *conn_sock(unsigned ci) {
 	for (int i = 0; i < fake_hi; i++)
-		if (fake[i].open && fake[i].conn == ci)
+		if (fake[i].open && fake[i].tag == ci)
 			return &fake[i];
 	return nullptr;
 }
@@ -574,10 +281,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 				c.gseq = c.isn + 1;
 			}
 			uint8_t o = in.u8();
-			next_connect = (o & 3) == 0   ? 0
-				       : (o & 3) == 1 ? EINPROGRESS
-				       : (o & 3) == 2 ? ECONNREFUSED
-						      : ENETUNREACH;
+			fake_next_connect = (o & 3) == 0   ? 0
+					    : (o & 3) == 1 ? EINPROGRESS
+					    : (o & 3) == 2 ? ECONNREFUSED
+							   : ENETUNREACH;
 			guest_segment(s, ci, 0x02, c.isn, 0, in.u16(), (o & 4) ? in.u16() : -1,
 				      (o & 8) ? in.u8() : -1, 0);
 			break;
@@ -662,7 +369,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 			static std::byte f[65600];
 			std::memcpy(f, b.data(), b.size());
 			fill_checksums(std::span(f, b.size()));
-			creating_conn = NCONN; // not one of ours: no sequence checks
+			fake_tag = NCONN; // not one of ours: no sequence checks
 			tcp_tap_input(s.ctx, std::span(f, b.size()), s.now());
 			s.out.flush();
 			break;
@@ -690,6 +397,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	FUZZ_CHECK(s.flows.in_use() == 0);
 	// Tear down whatever is left (nothing), and the table must be empty.
 	tcp_drop_guest_flows(s.ctx);
-	FUZZ_CHECK(s.flows.in_use() == 0 && open_fakes() == 0);
+	FUZZ_CHECK(s.flows.in_use() == 0 && fake_open_count() == 0);
 	return 0;
 }
