@@ -24,6 +24,7 @@ int fake_hi = 0;
 bool fake_ready = false;
 int fake_next_connect = EINPROGRESS;
 unsigned fake_tag = 0;
+int fake_socket_err = 0;
 uint16_t fake_next_port = 50000;
 int (*fake_on_send)(FakeSock &, const void *, size_t, const sockaddr *, socklen_t) = nullptr;
 
@@ -212,6 +213,11 @@ extern "C" {
 int socket(int domain, int type, int protocol) {
 	if (!fake_ready)
 		return int(syscall(SYS_socket, domain, type, protocol));
+	if (int e = fake_socket_err) {
+		fake_socket_err = 0;
+		errno = e;
+		return -1;
+	}
 	return fake_fd(*make(domain, type, protocol));
 }
 

@@ -79,6 +79,8 @@ struct FakeSock {
 	bool in_epoll = false;
 	uint32_t events = 0;
 	uint64_t data = 0;
+
+	uint64_t user = 0; // the harness's, zero for a new socket
 };
 
 extern FakeSock fake[FAKE_MAXFD];
@@ -86,6 +88,7 @@ extern int fake_hi;             // above the highest descriptor ever made fake
 extern bool fake_ready;         // only sockets made after this is set are fake
 extern int fake_next_connect;   // connect(): 0, EINPROGRESS, or an error
 extern unsigned fake_tag;       // tag given to the next socket()
+extern int fake_socket_err;     // the next socket() fails with this (once)
 extern uint16_t fake_next_port; // next port for a socket bound to port 0 (50000-59999)
 
 // Checks a datagram sent on s to dst (null: connected) before it counts;
