@@ -91,6 +91,7 @@ struct Conn {
 };
 
 Conn conns[NCONN];
+bool raw_fed = false; // this input fed raw frames: their flows may share our ports
 
 // Frames to the guest: checked as they are sent.
 class GuestSink final : public TapOutput {
@@ -156,8 +157,10 @@ private:
 			return; // a reply to a raw frame
 		Conn &c = conns[ci];
 		if (c.inbound != inbound || v6 != conn_v6(ci) || src != c.remote ||
-		    dst != (v6 ? InAny(GUEST6) : InAny(GUEST4)))
-			return;   // a raw frame's flow on the same ports
+		    dst != (v6 ? InAny(GUEST6) : InAny(GUEST4))) {
+			FUZZ_CHECK(raw_fed); // else a frame of ours with wrong addresses
+			return;              // a raw frame's flow on the same ports
+		}
 		if (flags & 0x04) // RST
 			return;
 		if (flags & 0x02) {
@@ -386,6 +389,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	fuzz::Reader in{data, size};
 	for (unsigned ci = 0; ci < NCONN; ci++)
 		conn_outbound(ci);
+	raw_fed = false;
 	for (int step = 0; !in.empty() && step < 512; step++) {
 		uint8_t op = in.u8();
 		unsigned ci = (op >> 4) & (NCONN - 1);
@@ -493,6 +497,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 			std::memcpy(f, b.data(), b.size());
 			fill_checksums(std::span(f, b.size()));
 			fake_tag = NCONN; // not one of ours: no sequence checks
+			raw_fed = true;
 			tcp_tap_input(s.ctx, std::span(f, b.size()), s.now());
 			s.out.flush();
 			break;
