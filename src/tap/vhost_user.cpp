@@ -3,7 +3,8 @@
 //
 // vhost-user messages (recv, recvmsg for the ones carrying fds, send), guest
 // memory regions mapped and unmapped as the front-end sets its table, and
-// the kick (read) and call (write) eventfds of each queue.
+// the kick (read; TX also written, to come back to chains left), call and
+// error (write) eventfds of each queue.
 // #syscalls:vu close fcntl setsockopt recvfrom recvmsg sendto mmap munmap read write
 #include "passt/tap/vhost_user.h"
 
@@ -142,6 +143,7 @@ void VhostUserBackend::detach() {
 	features_ = protocol_features_ = 0;
 	was_ready_ = false;
 	rx_pending_ = false;
+	rxw_.clear();
 }
 
 bool VhostUserBackend::ready() const {
@@ -337,9 +339,15 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 				return refuse("queue running");
 			q.num = num;
 		} else if (request == SET_VRING_BASE) {
-			if (q.started)
+			// A broken queue may be re-based where it runs: that is
+			// the front-end re-programming it.
+			if (q.started && !vq_[idx].broken())
 				return refuse("queue running");
 			q.base = uint16_t(num);
+			if (q.started) {
+				q.broken_noted = false;
+				map_queue(idx);
+			}
 		} else if (request == SET_VRING_ENABLE) {
 			q.enabled = num != 0;
 			update_kick_registration(idx);
@@ -362,6 +370,7 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 		q.used_uva = ld64(p + 16);
 		q.avail_uva = ld64(p + 24);
 		q.addr_set = true;
+		q.broken_noted = false;
 		if (q.started && !map_queue(idx))
 			return refuse("ring addresses outside guest memory");
 		return ACK_OK;
@@ -391,6 +400,7 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 			close_fd(q.kick);
 			q.kick = fd;
 			q.started = true;
+			q.broken_noted = false;
 			if (!map_queue(unsigned(idx)))
 				warn("vhost-user: queue %d started without valid rings", idx);
 			update_kick_registration(unsigned(idx));
@@ -456,8 +466,11 @@ int VhostUserBackend::set_mem_table(const std::byte *p, size_t size, int *fds, s
 		return refuse("regions overflow the address space");
 	}
 
-	// Rings point into the old mappings: finish with them, then swap.
+	// Rings point into the old mappings: finish with them, then swap. A
+	// broken queue stays broken: the front-end did not touch its rings.
+	VqBreak why[NQUEUES];
 	for (unsigned q = 0; q < NQUEUES; q++) {
+		why[q] = vq_[q].broken_why();
 		if (vq_[q].publish())
 			signal(q);
 		q_[q].base = vq_[q].num() ? vq_[q].last_avail() : q_[q].base;
@@ -471,9 +484,12 @@ int VhostUserBackend::set_mem_table(const std::byte *p, size_t size, int *fds, s
 		      (unsigned long long)regions[i].gpa, (unsigned long long)regions[i].size);
 	}
 	nmaps_ = n;
-	for (unsigned q = 0; q < NQUEUES; q++)
-		if (q_[q].started)
-			map_queue(q);
+	for (unsigned q = 0; q < NQUEUES; q++) {
+		if (q_[q].started && map_queue(q)) {
+			vq_[q].mark_broken(why[q]);
+			update_kick_registration(q);
+		}
+	}
 	return ACK_OK;
 }
 
@@ -495,11 +511,11 @@ bool VhostUserBackend::map_queue(unsigned q) {
 	std::byte *desc = mem_.uva_to_host(s.desc_uva, virtq::desc_bytes(s.num));
 	std::byte *avail = mem_.uva_to_host(s.avail_uva, virtq::avail_bytes(s.num));
 	std::byte *used = mem_.uva_to_host(s.used_uva, virtq::used_bytes(s.num));
-	if (!vq_[q].setup(&mem_, s.num, desc, avail, used, s.base)) {
+	bool ok = vq_[q].setup(&mem_, s.num, desc, avail, used, s.base);
+	if (!ok)
 		vstats_.bad_messages++;
-		return false;
-	}
-	return true;
+	update_kick_registration(q);
+	return ok;
 }
 
 // GET_VRING_BASE (or teardown): give back what we hold, remember where the
@@ -517,15 +533,19 @@ void VhostUserBackend::stop_queue(unsigned q) {
 	s.registered = false;
 	close_fd(s.kick);
 	s.started = false;
-	if (q == RX)
+	s.broken_noted = false;
+	if (q == RX) {
 		rx_pending_ = false;
+		rxw_.clear(); // for rings that are gone
+	}
 }
 
-// Only the TX queue's kicks mean work for us; RX kicks (new buffers) are
-// not watched: what could not be sent was dropped, and TCP retransmits.
+// TX kicks mean frames for us; RX kicks (new buffers) are watched only while
+// frames wait for buffers. Never for a queue that is not running.
 void VhostUserBackend::update_kick_registration(unsigned q) {
 	Queue &s = q_[q];
-	bool want = loop_ && q == TX && s.kick >= 0 && s.started && s.enabled;
+	bool want = loop_ && s.kick >= 0 && s.started && s.enabled && vq_[q].ready() &&
+		    (q == TX || !rxw_.empty());
 	if (want && !s.registered) {
 		if (loop_->add(s.kick, EPOLLIN, EpollRef{RefKind::VhostUserKick, s.kick, q}) == 0)
 			s.registered = true;
@@ -544,11 +564,34 @@ void VhostUserBackend::signal(unsigned q) {
 		debug_rl("vhost-user: signalling queue %u: %s", q, strerror(errno));
 }
 
-void VhostUserBackend::drain_kick() {
-	int fd = q_[TX].kick;
+void VhostUserBackend::drain_kick(unsigned q) {
+	int fd = q < NQUEUES ? q_[q].kick : -1;
 	uint64_t v;
 	if (fd >= 0 && read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		debug_rl("vhost-user: reading the TX kick: %s", strerror(errno));
+		debug_rl("vhost-user: reading the kick of queue %u: %s", q, strerror(errno));
+}
+
+// Queue q was found broken: count and log it once per set-up, tell the
+// front-end (its error eventfd), stop watching its kicks. Its rings are not
+// touched again until the front-end sets it up anew.
+void VhostUserBackend::note_broken(unsigned q) {
+	Queue &s = q_[q];
+	if (!vq_[q].broken() || s.broken_noted)
+		return;
+	s.broken_noted = true;
+	vstats_.broken_queues++;
+	warn_rl("vhost-user: %s queue broken (%s at index %u): stopped until the front-end "
+		"sets it up again",
+		q == RX ? "RX" : "TX", vq_[q].broken_reason(), unsigned(vq_[q].last_avail()));
+	if (s.err >= 0) {
+		uint64_t one = 1;
+		if (write(s.err, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			debug_rl("vhost-user: signalling the error of queue %u: %s", q,
+				 strerror(errno));
+	}
+	if (q == RX)
+		rxw_.clear();
+	update_kick_registration(q);
 }
 
 int VhostUserBackend::read_batch(Pool &pool) {
@@ -558,10 +601,16 @@ int VhostUserBackend::read_batch(Pool &pool) {
 	if (!s.started || !s.enabled || !vq.ready())
 		return 0;
 	size_t off = 0;
-	while (!pool.full() && IN_BUF_SIZE - off >= MAX_FRAME) {
+	// Chains this call may take, good or bad: see the theory of operation.
+	size_t budget = std::min<size_t>(vq.num(), pool.capacity());
+	bool more = true; // false once the ring is empty or broken
+	while (budget && !pool.full()) {
 		VqPop r = vq.pop(chain_);
-		if (r == VqPop::Empty || r == VqPop::Broken)
+		if (r == VqPop::Empty || r == VqPop::Broken) {
+			more = false;
 			break;
+		}
+		budget--;
 		if (r == VqPop::Bad)
 			continue;
 		if (chain_.n_in || chain_.out_bytes <= VNET_HDR ||
@@ -569,6 +618,10 @@ int VhostUserBackend::read_batch(Pool &pool) {
 			vstats_.tx_bad_frames++;
 			vq.push(chain_.head, 0);
 			continue;
+		}
+		if (chain_.out_bytes - VNET_HDR > IN_BUF_SIZE - off) {
+			vq.unpop(1); // no room left in our buffer: next time
+			break;
 		}
 		// Gather the frame, skipping the virtio-net header.
 		size_t skip = VNET_HDR, len = 0;
@@ -581,19 +634,27 @@ int VhostUserBackend::read_batch(Pool &pool) {
 		}
 		vq.push(chain_.head, 0);
 		pool.add({ibuf_ + off, len});
-		off += (len + 7) & ~size_t(7);
+		off = std::min(IN_BUF_SIZE, off + ((len + 7) & ~size_t(7)));
 	}
 	if (vq.publish())
 		signal(TX);
+	note_broken(TX);
+	if (more && vq.has_avail()) {
+		// Chains left: come back to them after the other ready fds.
+		vstats_.tx_yields++;
+		uint64_t one = 1;
+		if (s.kick >= 0 && write(s.kick, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			debug_rl("vhost-user: re-arming the TX kick: %s", strerror(errno));
+	}
 	return int(pool.size());
 }
 
 // Write one frame, preceded by its virtio-net header, into RX buffers: as
 // many as it takes with MRG_RXBUF, else one. Nothing is published here.
-bool VhostUserBackend::write_rx(std::span<const std::byte> frame) {
+VhostUserBackend::RxWrite VhostUserBackend::write_rx(std::span<const std::byte> frame) {
 	Virtqueue &vq = vq_[RX];
 	if (!q_[RX].started || !q_[RX].enabled || !vq.ready() || frame.size() > MAX_FRAME)
-		return false;
+		return RxWrite::Refused;
 	const bool mrg = features_ & VIRTIO_NET_F_MRG_RXBUF;
 	VirtioNetHdr hdr;
 	const size_t need = VNET_HDR + frame.size();
@@ -645,6 +706,10 @@ bool VhostUserBackend::write_rx(std::span<const std::byte> frame) {
 		}
 		used[nbuf++] = {chain_.head, wrote};
 	}
+	if (vq.broken()) {
+		note_broken(RX);
+		return RxWrite::Refused;
+	}
 	if (done < need || !nb_field) {
 		if (!nbad) {
 			vq.unpop(uint16_t(nbuf)); // the same buffers serve the next frame
@@ -655,22 +720,104 @@ bool VhostUserBackend::write_rx(std::span<const std::byte> frame) {
 				vq.push(used[i].head, 0);
 			rx_pending_ = true;
 		}
-		return false;
+		return RxWrite::NoBuf;
 	}
 	uint16_t nb = htole16(uint16_t(nbuf));
 	memcpy(nb_field, &nb, sizeof(nb));
 	for (size_t i = 0; i < nbuf; i++)
 		vq.push(used[i].head, used[i].len);
 	rx_pending_ = true;
-	return true;
+	return RxWrite::Ok;
 }
 
+// A frame for the guest: written into RX buffers, or, if there are none (or
+// frames already wait for them), queued behind the others.
 bool VhostUserBackend::xmit(const TapFrame &f) {
-	if (!write_rx(f.frame)) {
+	if (!rxw_.empty())
+		drain_rx_wait();
+	if (rxw_.empty()) {
+		RxWrite w = write_rx(f.frame);
+		if (w == RxWrite::Ok)
+			return true;
+		if (w == RxWrite::Refused) {
+			vstats_.rx_no_buf++;
+			return false;
+		}
+	}
+	if (!rxw_.push(f.frame)) {
 		vstats_.rx_no_buf++;
 		return false;
 	}
+	vstats_.rx_waited++;
+	if (rxw_.size() == 1)
+		update_kick_registration(RX);
 	return true;
+}
+
+void VhostUserBackend::drain_rx_wait() {
+	bool had = !rxw_.empty();
+	while (!rxw_.empty()) {
+		RxWrite w = write_rx(rxw_.front());
+		if (w == RxWrite::NoBuf)
+			break;
+		if (w == RxWrite::Refused) {
+			rxw_.clear(); // the queue stopped or broke under them
+			break;
+		}
+		rxw_.pop();
+	}
+	if (had && rxw_.empty())
+		update_kick_registration(RX);
+}
+
+bool VhostUserBackend::RxWaitQueue::push(std::span<const std::byte> frame) {
+	const size_t need = 8 + ((frame.size() + 7) & ~size_t(7));
+	if (n_ == RX_WAIT_FRAMES || need > RX_WAIT_BYTES)
+		return false;
+	if (!n_)
+		clear();
+	size_t at;
+	if (!wrapped_ && RX_WAIT_BYTES - tail_ >= need) {
+		at = tail_;
+	} else if (!wrapped_ && head_ >= need) {
+		end_ = tail_; // the rest of the buffer is left unused
+		wrapped_ = true;
+		at = 0;
+	} else if (wrapped_ && head_ - tail_ >= need) {
+		at = tail_;
+	} else {
+		return false;
+	}
+	uint64_t len = frame.size();
+	memcpy(buf_ + at, &len, 8);
+	memcpy(buf_ + at + 8, frame.data(), frame.size());
+	tail_ = at + need;
+	n_++;
+	return true;
+}
+
+std::span<const std::byte> VhostUserBackend::RxWaitQueue::front() const {
+	if (!n_)
+		return {};
+	uint64_t len;
+	memcpy(&len, buf_ + head_, 8);
+	return {buf_ + head_ + 8, size_t(len)};
+}
+
+void VhostUserBackend::RxWaitQueue::pop() {
+	if (!n_)
+		return;
+	if (!--n_) {
+		clear();
+		return;
+	}
+	uint64_t len;
+	memcpy(&len, buf_ + head_, 8);
+	head_ += 8 + ((size_t(len) + 7) & ~size_t(7));
+	if (wrapped_ && head_ == end_) {
+		head_ = 0;
+		wrapped_ = false;
+	}
 }
 
 void VhostUserBackend::flush() {
@@ -687,8 +834,15 @@ std::span<const RefKind> VhostUserBackend::event_kinds() const {
 }
 
 TapEvent VhostUserBackend::handle_event(EpollRef ref, uint32_t events) {
+	if (ref.kind == RefKind::VhostUserKick && ref.index == RX) {
+		// New RX buffers: the counter first, then the ring (see above).
+		drain_kick(RX);
+		drain_rx_wait();
+		flush();
+		return {};
+	}
 	if (ref.kind == RefKind::VhostUserKick) {
-		drain_kick();
+		drain_kick(TX);
 		return {TapEvent::Read, 0};
 	}
 	if (fd_ < 0)

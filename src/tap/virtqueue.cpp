@@ -91,7 +91,7 @@ void Virtqueue::reset() {
 	num_ = 0;
 	desc_ = avail_ = used_ = nullptr;
 	last_avail_ = used_idx_ = published_idx_ = 0;
-	broken_ = false;
+	broken_ = VqBreak::None;
 }
 
 uint16_t Virtqueue::load_avail_idx() const {
@@ -110,17 +110,11 @@ VqPop Virtqueue::pop(VqChain &chain) {
 	uint16_t pending = uint16_t(avail_idx - last_avail_);
 	if (!pending)
 		return VqPop::Empty;
-	if (pending > num_) {
-		// The driver claims more chains than the ring holds.
-		broken_ = true;
-		return VqPop::Broken;
-	}
+	if (pending > num_)
+		return set_broken(VqBreak::AvailIdx);
 	uint16_t head = ld16(avail_ + RING_ENTRIES + 2 * size_t(last_avail_ & (num_ - 1)));
-	if (head >= num_) {
-		broken_ = true;
-		return VqPop::Broken;
-	}
-	last_avail_++;
+	if (head >= num_)
+		return set_broken(VqBreak::Head);
 
 	chain.head = head;
 	chain.n_out = chain.n_in = 0;
@@ -128,10 +122,10 @@ VqPop Virtqueue::pop(VqChain &chain) {
 	uint16_t i = head;
 	bool ok = true;
 	for (unsigned count = 0;; count++) {
-		if (count >= num_ || count >= VqChain::MAX_SEGS) {
-			ok = false; // longer than the table: a loop
-			break;
-		}
+		// Longer than the table: a loop. The table itself is corrupt,
+		// and the chain's end (what to give back) is unknowable.
+		if (count >= num_ || count >= VqChain::MAX_SEGS)
+			return set_broken(VqBreak::Loop);
 		virtq::Desc d;
 		memcpy(&d, desc_ + 16 * size_t(i), sizeof(d));
 		uint64_t addr = le64toh(d.addr);
@@ -164,12 +158,13 @@ VqPop Virtqueue::pop(VqChain &chain) {
 		}
 		if (!(flags & virtq::DESC_F_NEXT))
 			break;
-		if (next >= num_) {
-			ok = false;
-			break;
-		}
+		if (next >= num_)
+			return set_broken(VqBreak::Next);
 		i = next;
 	}
+	// The head is taken only now: a broken queue reports where it stood
+	// before the chain that broke it.
+	last_avail_++;
 	if (ok)
 		return VqPop::Ok;
 	bad_chains_++;
@@ -177,8 +172,25 @@ VqPop Virtqueue::pop(VqChain &chain) {
 	return VqPop::Bad;
 }
 
+VqPop Virtqueue::set_broken(VqBreak why) {
+	broken_ = why;
+	return VqPop::Broken;
+}
+
+const char *Virtqueue::broken_reason() const {
+	switch (broken_) {
+	case VqBreak::None: return "not broken";
+	case VqBreak::AvailIdx: return "avail index more than the ring size ahead";
+	case VqBreak::Head: return "chain head out of range";
+	case VqBreak::Next: return "next descriptor out of range";
+	case VqBreak::Loop: return "descriptor chain loops or is longer than the ring";
+	case VqBreak::Marked: return "marked broken";
+	}
+	return "?";
+}
+
 void Virtqueue::push(uint16_t head, uint32_t len) {
-	if (!num_)
+	if (!ready())
 		return;
 	std::byte *e = used_ + RING_ENTRIES + 8 * size_t(used_idx_ & (num_ - 1));
 	st32(e, head);
@@ -187,7 +199,7 @@ void Virtqueue::push(uint16_t head, uint32_t len) {
 }
 
 bool Virtqueue::publish() {
-	if (!num_ || used_idx_ == published_idx_)
+	if (!ready() || used_idx_ == published_idx_)
 		return false;
 	// The used elements must be visible before the index that covers them.
 	std::atomic_thread_fence(std::memory_order_release);
@@ -199,7 +211,7 @@ bool Virtqueue::publish() {
 }
 
 bool Virtqueue::needs_signal() const {
-	if (!num_)
+	if (!ready())
 		return false;
 	return !(ld16(avail_) & virtq::AVAIL_F_NO_INTERRUPT);
 }

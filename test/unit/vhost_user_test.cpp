@@ -5,7 +5,10 @@
 // over a socketpair with a fake front-end that shares a memfd as guest RAM,
 // sets up both queues, sends a frame on TX and reads frames back from RX
 // (mergeable buffers, no buffers), plus truncated, oversized, wrong-sized and
-// unknown messages. Nothing here blocks: the sockets have 1 s timeouts.
+// unknown messages; the bounded TX work of one wake-up (also against a guest
+// thread that makes chains available endlessly), broken queues and their
+// recovery, and RX frames that wait for the guest's buffers. Nothing here
+// blocks: the sockets have 1 s timeouts.
 #include "passt/tap/vhost_user.h"
 
 #include <gtest/gtest.h>
@@ -20,6 +23,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "passt/tap/vnet.h"
@@ -180,20 +184,60 @@ TEST_F(VqTest, HugeLengthWrapping) {
 	expect_bad(*this, 0);
 }
 
+// A corrupt descriptor table breaks the queue: nothing is given back (where
+// the chain ends is unknowable), nothing more is popped, last_avail stays at
+// the chain that broke it; setup() (the front-end re-programming the ring)
+// brings it back.
+void expect_broken(VqTest &t, uint16_t head, VqBreak why) {
+	t.r.add_avail(head);
+	EXPECT_EQ(t.vq.pop(t.chain), VqPop::Broken);
+	EXPECT_TRUE(t.vq.broken());
+	EXPECT_FALSE(t.vq.ready());
+	EXPECT_EQ(t.vq.broken_why(), why);
+	EXPECT_EQ(t.vq.bad_chains(), 0u);
+	EXPECT_EQ(t.vq.last_avail(), 0);
+	t.vq.push(head, 0);
+	EXPECT_FALSE(t.vq.publish());
+	EXPECT_EQ(t.r.used_idx(), 0); // the rings are not touched
+	t.r.set_desc(7, t.r.GPA + t.r.DATA, 10, 0, 0);
+	t.r.add_avail(7);
+	EXPECT_EQ(t.vq.pop(t.chain), VqPop::Broken);
+	// Re-programmed past the bad chain: usable again.
+	ASSERT_TRUE(t.r.setup(t.vq, t.gm, 1));
+	EXPECT_FALSE(t.vq.broken());
+	ASSERT_EQ(t.vq.pop(t.chain), VqPop::Ok);
+	EXPECT_EQ(t.chain.head, 7);
+}
+
 TEST_F(VqTest, DescriptorLoop) {
 	r.set_desc(0, r.GPA + r.DATA, 10, virtq::DESC_F_NEXT, 1);
 	r.set_desc(1, r.GPA + r.DATA, 10, virtq::DESC_F_NEXT, 0);
-	expect_bad(*this, 0);
+	expect_broken(*this, 0, VqBreak::Loop);
 }
 
 TEST_F(VqTest, SelfLoop) {
 	r.set_desc(2, r.GPA + r.DATA, 10, virtq::DESC_F_NEXT, 2);
-	expect_bad(*this, 2);
+	expect_broken(*this, 2, VqBreak::Loop);
+}
+
+TEST_F(VqTest, ChainLongerThanRing) {
+	for (unsigned i = 0; i < 7; i++)
+		r.set_desc(i, r.GPA + r.DATA, 10, virtq::DESC_F_NEXT, uint16_t(i + 1));
+	r.set_desc(7, r.GPA + r.DATA, 10, 0, 0); // 8 descriptors: fine
+	r.add_avail(0);
+	ASSERT_EQ(vq.pop(chain), VqPop::Ok);
+	EXPECT_EQ(chain.n_out, 8);
+	// The same table made circular: the walk passes 8 descriptors.
+	r.set_desc(7, r.GPA + r.DATA, 10, virtq::DESC_F_NEXT, 3);
+	r.add_avail(0);
+	EXPECT_EQ(vq.pop(chain), VqPop::Broken);
+	EXPECT_EQ(vq.broken_why(), VqBreak::Loop);
+	EXPECT_EQ(vq.last_avail(), 1);
 }
 
 TEST_F(VqTest, NextOutOfRange) {
 	r.set_desc(0, r.GPA + r.DATA, 10, virtq::DESC_F_NEXT, 8);
-	expect_bad(*this, 0);
+	expect_broken(*this, 0, VqBreak::Next);
 }
 
 TEST_F(VqTest, IndirectRefused) {
@@ -226,18 +270,17 @@ TEST(VqCross, ChainCrossingRegionsRejected) {
 }
 
 TEST_F(VqTest, HeadOutOfRangeBreaksQueue) {
-	r.add_avail(8);
-	EXPECT_EQ(vq.pop(chain), VqPop::Broken);
-	EXPECT_TRUE(vq.broken());
-	EXPECT_FALSE(vq.ready());
 	r.set_desc(0, r.GPA + r.DATA, 10, 0, 0);
-	r.add_avail(0);
-	EXPECT_EQ(vq.pop(chain), VqPop::Broken);
+	expect_broken(*this, 8, VqBreak::Head);
 }
 
 TEST_F(VqTest, AvailIndexTooFarAhead) {
 	r.set_avail_idx(9); // 9 chains in a ring of 8
 	EXPECT_EQ(vq.pop(chain), VqPop::Broken);
+	EXPECT_EQ(vq.broken_why(), VqBreak::AvailIdx);
+	EXPECT_FALSE(vq.has_avail());
+	vq.reset();
+	EXPECT_FALSE(vq.broken());
 }
 
 TEST_F(VqTest, UnpopReturnsTheSameChain) {
@@ -536,16 +579,31 @@ TEST_F(FrontEnd, StartTxAndRx) {
 	EXPECT_EQ(memcmp(got, out, sizeof(out)), 0);
 	EXPECT_EQ(stats.frames_out, 1u);
 
-	// One buffer left (64 bytes): a 100-byte frame does not fit; it is
-	// dropped, and the buffer stays available for a smaller frame.
-	EXPECT_FALSE(be->send_frame(out));
-	EXPECT_EQ(stats.out_dropped, 1u);
-	EXPECT_EQ(be->vu_stats().rx_no_buf, 1u);
+	// One buffer left (64 bytes): a 100-byte frame does not fit; it waits,
+	// and so does a smaller one behind it (order is kept), until the guest
+	// adds a buffer.
+	EXPECT_TRUE(be->send_frame(out));
 	EXPECT_TRUE(be->send_frame({out, 40}));
+	EXPECT_EQ(stats.out_dropped, 0u);
+	EXPECT_EQ(be->vu_stats().rx_no_buf, 0u);
+	EXPECT_EQ(be->rx_waiting(), 2u);
 	be->flush();
-	EXPECT_EQ(used_idx(RX), 3);
+	EXPECT_EQ(used_idx(RX), 2);
+	for (uint16_t i = 3; i < 5; i++) {
+		desc(RX, i, DATA + 0x1000 + 64 * i, 64, virtq::DESC_F_WRITE, 0);
+		make_avail(RX, i);
+	}
+	be->drain_rx_wait();
+	be->flush();
+	EXPECT_EQ(be->rx_waiting(), 0u);
+	EXPECT_EQ(used_idx(RX), 5);
 	EXPECT_EQ(used(RX, 2).id, 2u);
-	EXPECT_EQ(used(RX, 2).len, 52u);
+	EXPECT_EQ(used(RX, 2).len, 64u);
+	EXPECT_EQ(used(RX, 3).id, 3u);
+	EXPECT_EQ(used(RX, 3).len, 48u);
+	EXPECT_EQ(used(RX, 4).id, 4u);
+	EXPECT_EQ(used(RX, 4).len, 52u);
+	EXPECT_EQ(stats.frames_out, 3u);
 
 	// GET_VRING_BASE stops TX and says where it stopped.
 	uint32_t st[2] = {TX, 0};
@@ -574,6 +632,225 @@ TEST_F(FrontEnd, TxChainsThatAreNotFrames) {
 	EXPECT_EQ(be->vu_stats().tx_bad_frames, 2u);
 	EXPECT_EQ(be->queue(TX).bad_chains(), 1u);
 	EXPECT_EQ(used_idx(TX), 4); // every chain returned
+}
+
+// A guest that offers more chains than a wake-up may take: the rest is left
+// for the next wake-up, which the back-end arms by writing the TX kick.
+TEST_F(FrontEnd, TxWorkPerCallIsBounded) {
+	ASSERT_TRUE(start_device());
+	for (uint16_t i = 0; i < QN; i++) {
+		desc(TX, i, DATA, 12, 0, 0); // header only: bad frames
+		make_avail(TX, i);
+	}
+	FramePool<4> pool(be->region());
+	uint64_t v = 0;
+	EXPECT_EQ(read(kick[TX], &v, 8), -1); // nothing pending before
+	EXPECT_EQ(be->read_batch(pool), 0);
+	EXPECT_EQ(used_idx(TX), 4); // the pool's capacity of chains
+	EXPECT_FALSE(be->read_again(pool));
+	EXPECT_EQ(be->vu_stats().tx_yields, 1u);
+	ASSERT_EQ(read(kick[TX], &v, 8), 8); // re-armed by the back-end
+	EXPECT_EQ(v, 1u);
+	EXPECT_EQ(be->read_batch(pool), 0);
+	EXPECT_EQ(used_idx(TX), QN);
+	EXPECT_EQ(be->vu_stats().tx_bad_frames, QN);
+	EXPECT_EQ(read(kick[TX], &v, 8), -1); // nothing left: not re-armed
+	// Good frames: a bigger pool still takes at most the ring size.
+	for (uint16_t i = 0; i < QN; i++) {
+		desc(TX, i, DATA, 12 + 60, 0, 0);
+		make_avail(TX, i);
+	}
+	FramePool<64> big(be->region());
+	EXPECT_EQ(be->read_batch(big), int(QN));
+	EXPECT_EQ(read(kick[TX], &v, 8), -1);
+}
+
+// Ring errors break the queue: counted once, logged, the error eventfd
+// written, nothing more read from it, the other queue unaffected, until the
+// front-end stops and re-programs it.
+TEST_F(FrontEnd, TxHeadOutOfRangeBreaksQueueUntilReprogrammed) {
+	ASSERT_TRUE(start_device());
+	int errfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ASSERT_GE(errfd, 0);
+	EXPECT_EQ(cmd_u64(SET_VRING_ERR, TX, VERSION, errfd), 0);
+	make_avail(TX, QN); // head out of range
+	desc(TX, 1, DATA, 12 + 60, 0, 0);
+	make_avail(TX, 1);
+	FramePool<16> pool(be->region());
+	EXPECT_EQ(be->read_batch(pool), 0);
+	EXPECT_TRUE(be->queue(TX).broken());
+	EXPECT_FALSE(be->ready());
+	EXPECT_EQ(be->vu_stats().broken_queues, 1u);
+	uint64_t v = 0;
+	EXPECT_EQ(read(errfd, &v, 8), 8);
+	EXPECT_EQ(be->read_batch(pool), 0);
+	EXPECT_EQ(be->vu_stats().broken_queues, 1u); // once per set-up
+	EXPECT_EQ(used_idx(TX), 0);
+	// A new memory table is no reset.
+	set_mem_table();
+	EXPECT_TRUE(be->queue(TX).broken());
+	EXPECT_EQ(be->read_batch(pool), 0);
+	// RX goes on.
+	desc(RX, 0, DATA + 0x1000, 128, virtq::DESC_F_WRITE, 0);
+	make_avail(RX, 0);
+	std::byte f[60] = {};
+	EXPECT_TRUE(be->send_frame(f));
+	be->flush();
+	EXPECT_EQ(used_idx(RX), 1);
+	// GET_VRING_BASE reports the index of the chain that broke it; the
+	// front-end re-programs the queue past it.
+	uint32_t st[2] = {TX, 0};
+	EXPECT_EQ(cmd(GET_VRING_BASE, st, 8), 0);
+	Msg m = read_reply();
+	ASSERT_EQ(m.payload.size(), 8u);
+	memcpy(st, m.payload.data(), 8);
+	EXPECT_EQ(st[1], 0u);
+	EXPECT_EQ(cmd_state(SET_VRING_BASE, TX, 1), 0);
+	int k2 = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	EXPECT_EQ(cmd_u64(SET_VRING_KICK, TX, VERSION, k2), 1); // ready again
+	close(k2);
+	EXPECT_FALSE(be->queue(TX).broken());
+	ASSERT_EQ(be->read_batch(pool), 1);
+	EXPECT_EQ(pool.get(0).size(), 60u);
+	EXPECT_EQ(used_idx(TX), 1);
+	close(errfd);
+}
+
+TEST_F(FrontEnd, AvailIndexJumpBreaksQueue) {
+	ASSERT_TRUE(start_device());
+	avail[TX] = uint16_t(avail[TX] + 100);
+	memcpy(mem + qoff(TX) + 0x1000 + 2, &avail[TX], 2);
+	FramePool<16> pool(be->region());
+	EXPECT_EQ(be->read_batch(pool), 0);
+	EXPECT_TRUE(be->queue(TX).broken());
+	EXPECT_EQ(be->vu_stats().broken_queues, 1u);
+	// A broken, running queue may be re-based in place.
+	avail[TX] = 0;
+	memcpy(mem + qoff(TX) + 0x1000 + 2, &avail[TX], 2);
+	EXPECT_EQ(cmd_state(SET_VRING_BASE, TX, 0), 0);
+	EXPECT_FALSE(be->queue(TX).broken());
+	desc(TX, 0, DATA, 12 + 60, 0, 0);
+	make_avail(TX, 0);
+	EXPECT_EQ(be->read_batch(pool), 1);
+}
+
+TEST_F(FrontEnd, RxDescriptorLoopBreaksRxOnly) {
+	ASSERT_TRUE(start_device());
+	desc(RX, 0, DATA + 0x1000, 64, virtq::DESC_F_WRITE | virtq::DESC_F_NEXT, 0);
+	make_avail(RX, 0);
+	std::byte f[40] = {};
+	EXPECT_FALSE(be->send_frame(f));
+	EXPECT_TRUE(be->queue(RX).broken());
+	EXPECT_EQ(be->vu_stats().broken_queues, 1u);
+	EXPECT_EQ(be->rx_waiting(), 0u); // no waiting on a broken queue
+	EXPECT_FALSE(be->send_frame(f));
+	EXPECT_EQ(be->vu_stats().broken_queues, 1u);
+	desc(TX, 0, DATA, 12 + 60, 0, 0);
+	make_avail(TX, 0);
+	FramePool<16> pool(be->region());
+	EXPECT_EQ(be->read_batch(pool), 1); // TX goes on
+}
+
+// Frames that find no RX buffer wait, in order, and go out once the guest
+// adds buffers and kicks RX.
+TEST_F(FrontEnd, RxFramesWaitForBuffers) {
+	ASSERT_TRUE(start_device());
+	std::byte f[4][50];
+	const size_t len[4] = {40, 50, 30, 20};
+	for (int i = 0; i < 4; i++)
+		memset(f[i], 0x10 + i, sizeof(f[i]));
+	for (int i = 0; i < 3; i++)
+		EXPECT_TRUE(be->send_frame({f[i], len[i]}));
+	be->flush();
+	EXPECT_EQ(be->rx_waiting(), 3u);
+	EXPECT_EQ(be->vu_stats().rx_no_buf, 0u);
+	EXPECT_EQ(be->vu_stats().rx_waited, 3u);
+	EXPECT_EQ(stats.out_dropped, 0u);
+	EXPECT_EQ(used_idx(RX), 0);
+	auto add_bufs = [&](uint16_t from, uint16_t n) {
+		for (uint16_t i = from; i < from + n; i++) {
+			desc(RX, i, DATA + 0x1000 + 64 * i, 64, virtq::DESC_F_WRITE, 0);
+			make_avail(RX, i);
+		}
+	};
+	auto rx_kick = [&]() {
+		EpollRef ref{RefKind::VhostUserKick, kick[RX], RX};
+		EXPECT_EQ(be->handle_event(ref, EPOLLIN).action, TapEvent::None);
+	};
+	add_bufs(0, 2);
+	rx_kick();
+	EXPECT_EQ(used_idx(RX), 2);
+	EXPECT_EQ(calls(RX), 1u);
+	EXPECT_EQ(be->rx_waiting(), 1u);
+	// A new frame goes behind the one still waiting, not before it.
+	EXPECT_TRUE(be->send_frame({f[3], len[3]}));
+	EXPECT_EQ(be->rx_waiting(), 2u);
+	add_bufs(2, 3);
+	rx_kick();
+	EXPECT_EQ(used_idx(RX), 4);
+	EXPECT_EQ(be->rx_waiting(), 0u);
+	for (uint16_t i = 0; i < 4; i++) {
+		EXPECT_EQ(used(RX, i).id, i);
+		EXPECT_EQ(used(RX, i).len, 12 + len[i]);
+		EXPECT_EQ(memcmp(mem + DATA + 0x1000 + 64 * i + 12, f[i], len[i]), 0);
+	}
+	// With nothing waiting, a frame goes straight into the free buffer.
+	EXPECT_TRUE(be->send_frame({f[0], 10}));
+	EXPECT_EQ(be->rx_waiting(), 0u);
+	be->flush();
+	EXPECT_EQ(used_idx(RX), 5);
+}
+
+TEST_F(FrontEnd, RxWaitQueueFullRefuses) {
+	ASSERT_TRUE(start_device());
+	std::byte f[60] = {};
+	for (size_t i = 0; i < VhostUserBackend::RX_WAIT_FRAMES; i++)
+		ASSERT_TRUE(be->send_frame(f));
+	EXPECT_FALSE(be->send_frame(f));
+	EXPECT_EQ(be->vu_stats().rx_no_buf, 1u);
+	EXPECT_EQ(stats.out_dropped, 1u);
+	// Stopping RX forgets them.
+	uint32_t st[2] = {RX, 0};
+	EXPECT_EQ(cmd(GET_VRING_BASE, st, 8), 0);
+	read_reply();
+	EXPECT_EQ(be->rx_waiting(), 0u);
+}
+
+TEST(RxWaitQueue, KeepsOrderAcrossWrapAround) {
+	auto q = std::make_unique<VhostUserBackend::RxWaitQueue>();
+	static std::byte f[VhostUserBackend::MAX_FRAME];
+	for (size_t i = 0; i < sizeof(f); i++)
+		f[i] = std::byte(i * 7);
+	// Pseudo-random sizes, pushing until full and popping some, so that the
+	// ring wraps many times.
+	uint32_t seed = 1, pushed = 0, popped = 0;
+	std::vector<size_t> sizes;
+	auto next_len = [&]() {
+		seed = seed * 1103515245 + 12345;
+		return size_t(1 + (seed >> 8) % VhostUserBackend::MAX_FRAME);
+	};
+	for (int round = 0; round < 2000; round++) {
+		size_t l = next_len();
+		if (q->push({f + (l & 63), l - (l & 63)})) {
+			sizes.push_back(l);
+			pushed++;
+		}
+		int pops = round % 3;
+		while (pops-- && !q->empty()) {
+			size_t want = sizes[popped];
+			auto got = q->front();
+			ASSERT_EQ(got.size(), want - (want & 63));
+			ASSERT_EQ(memcmp(got.data(), f + (want & 63), got.size()), 0);
+			q->pop();
+			popped++;
+		}
+	}
+	EXPECT_GT(pushed, 500u);
+	EXPECT_EQ(q->size(), pushed - popped);
+	std::byte big[1] = {};
+	q->clear();
+	EXPECT_TRUE(q->empty());
+	EXPECT_TRUE(q->push({big, 1}));
 }
 
 TEST_F(FrontEnd, NoRxBeforeStart) {
@@ -754,6 +1031,123 @@ TEST_F(LoopFrontEnd, KickThroughEventLoop) {
 	send(SET_OWNER, nullptr, 0);
 	EXPECT_EQ(loop.run_once(1000), 1);
 	EXPECT_EQ(kicks, 101);
+}
+
+// A guest that makes TX chains available as fast as we take them cannot keep
+// the loop in the TX handler. The handler runs the read loop as main.cpp's
+// tap_read() does, and the fake guest refills the ring after every batch,
+// as a guest on another CPU would, up to a cap that only an unbounded loop
+// reaches: the handler returns after its bounded batch, and an fd that
+// became ready meanwhile is served while the guest still has chains to
+// give.
+TEST_F(LoopFrontEnd, EndlessGuestDoesNotStarveOtherFds) {
+	ASSERT_TRUE(start_device());
+	for (uint16_t i = 0; i < QN; i++)
+		desc(TX, i, DATA + 128 * i, 12 + 60, 0, 0);
+	int other = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ASSERT_GE(other, 0);
+	constexpr unsigned CAP = 100000; // refills before the fake guest gives up
+	struct Ctx {
+		LoopFrontEnd *t;
+		int other;
+		unsigned refills = 0;
+		bool first = true, other_served = false, served_before_cap = false;
+		// Offer every slot the back-end has given back.
+		void refill() {
+			if (refills >= CAP)
+				return;
+			refills++;
+			while (uint16_t(t->avail[TX] - t->used_idx(TX)) < QN)
+				t->make_avail(TX, uint16_t(t->avail[TX] % QN));
+		}
+	} ctx{this, other};
+	ctx.refill();
+	loop.set_handler(
+		RefKind::VhostUserKick,
+		[](void *p, EpollRef ref, uint32_t ev, const timespec &) {
+			auto *c = static_cast<Ctx *>(p);
+			if (c->first) {
+				// Another fd becomes ready while we are busy here.
+				uint64_t one = 1;
+				EXPECT_EQ(write(c->other, &one, 8), 8);
+				c->first = false;
+			}
+			TapEvent e = c->t->be->handle_event(ref, ev);
+			if (e.action != TapEvent::Read)
+				return;
+			FramePool<4> pool(c->t->be->region());
+			for (;;) {
+				int n = c->t->be->read_batch(pool);
+				c->refill();
+				if (n <= 0)
+					return;
+				c->t->frames += size_t(n);
+				if (!c->t->be->read_again(pool))
+					return;
+			}
+		},
+		&ctx);
+	ASSERT_EQ(loop.add(other, EPOLLIN, EpollRef{RefKind::Signal, other, 0}), 0);
+	loop.set_handler(
+		RefKind::Signal,
+		[](void *p, EpollRef, uint32_t, const timespec &) {
+			auto *c = static_cast<Ctx *>(p);
+			uint64_t v;
+			EXPECT_EQ(read(c->other, &v, 8), 8);
+			c->served_before_cap = c->refills < CAP;
+			c->other_served = true;
+		},
+		&ctx);
+	uint64_t one = 1;
+	ASSERT_EQ(write(kick[TX], &one, 8), 8);
+	for (int i = 0; i < 10 && !ctx.other_served; i++)
+		EXPECT_GE(loop.run_once(1000), 1);
+	EXPECT_TRUE(ctx.other_served);
+	EXPECT_TRUE(ctx.served_before_cap);
+	EXPECT_LT(ctx.refills, 10u);
+	EXPECT_GT(frames, 0u);
+	EXPECT_GT(be->vu_stats().tx_yields, 0u);
+	close(other);
+}
+
+// The RX kick is watched only while frames wait for buffers.
+TEST_F(LoopFrontEnd, RxKickWatchedOnlyWhileFramesWait) {
+	ASSERT_TRUE(start_device());
+	int rx_kicks = 0;
+	struct Ctx {
+		LoopFrontEnd *t;
+		int *rx_kicks;
+	} ctx{this, &rx_kicks};
+	loop.set_handler(
+		RefKind::VhostUserKick,
+		[](void *p, EpollRef ref, uint32_t ev, const timespec &) {
+			auto *c = static_cast<Ctx *>(p);
+			if (ref.index == RX)
+				(*c->rx_kicks)++;
+			c->t->be->handle_event(ref, ev);
+		},
+		&ctx);
+	uint64_t one = 1;
+	ASSERT_EQ(write(kick[RX], &one, 8), 8);
+	EXPECT_EQ(loop.run_once(0), 0); // nothing waits: not watched
+	std::byte f[60] = {};
+	EXPECT_TRUE(be->send_frame(f));
+	EXPECT_EQ(be->rx_waiting(), 1u);
+	EXPECT_EQ(loop.run_once(0), 1); // the pending kick, no buffer yet
+	EXPECT_EQ(rx_kicks, 1);
+	EXPECT_EQ(be->rx_waiting(), 1u);
+	EXPECT_EQ(loop.run_once(0), 0); // counter read: quiet again
+	desc(RX, 0, DATA + 0x1000, 128, virtq::DESC_F_WRITE, 0);
+	make_avail(RX, 0);
+	ASSERT_EQ(write(kick[RX], &one, 8), 8);
+	EXPECT_EQ(loop.run_once(1000), 1);
+	EXPECT_EQ(rx_kicks, 2);
+	EXPECT_EQ(be->rx_waiting(), 0u);
+	EXPECT_EQ(used_idx(RX), 1);
+	EXPECT_EQ(used(RX, 0).len, 12u + 60u);
+	EXPECT_EQ(calls(RX), 1u);
+	ASSERT_EQ(write(kick[RX], &one, 8), 8);
+	EXPECT_EQ(loop.run_once(0), 0); // unwatched again
 }
 
 } // namespace

@@ -31,20 +31,49 @@
 // TX: read_batch() pops chains, copies each frame (after the header) into
 // our own buffer, gives the chain back at once and adds the copy to the
 // caller's Pool; flush()/read_batch() publish the used index and signal the
-// call eventfd (unless the guest asked for no interrupts). RX: send_frame()
-// writes the header and the frame into as many available buffers as it
-// needs (one without MRG_RXBUF); if the guest has not provided enough, the
-// frame is dropped, counted, and false is returned (TCP retransmits).
-// flush() publishes what was written and signals the guest once.
-// Capture and counters are the tap layer's (tap/backend.h): frames are
-// captured from the copies in the pool, and from the caller's frame before
-// it is written into the RX buffers.
+// call eventfd (unless the guest asked for no interrupts). The work of one
+// wake-up is bounded, since a guest can keep making chains available (good
+// or bad ones) as fast as we take them: one read_batch() takes at most the
+// ring size (and at most the pool's capacity) of chains, read_again() is
+// false, and if chains are left the TX kick eventfd is written by us, so
+// that the level-triggered loop reports it again after the other ready fds
+// were served.
+//
+// RX: send_frame() writes the header and the frame into as many available
+// buffers as it needs (one without MRG_RXBUF). A frame that finds no buffer
+// waits: it is copied into a bounded queue of ours (static memory, whole
+// frames in order), and while that queue is not empty every new frame joins
+// it, behind the others. Only while frames wait is the RX kick eventfd in
+// the loop: virtio 1.x has the driver notify after adding buffers unless
+// the used ring's flags ask it not to (VRING_USED_F_NO_NOTIFY, which we
+// never set; no event index is offered), so the guest's refill kicks us;
+// then the queue is drained into the new buffers, published and signalled.
+// The kick counter is read before the ring, so buffers added after our look
+// come with a kick we will see. Only a frame that finds the queue full is
+// refused (counted in rx_no_buf; TCP then does not advance over it).
+// flush() publishes what was written and signals the guest once. Capture
+// and counters are the tap layer's (tap/backend.h): frames are captured from
+// the copies in the pool, and from the caller's frame when it is accepted
+// (written or queued).
+//
+// Broken queues: a ring error the virtio spec lets a device treat as fatal
+// (see virtqueue.h) makes that queue broken. It is counted
+// (Stats::broken_queues), logged once (rate-limited), the front-end's error
+// eventfd (SET_VRING_ERR) is written, its kick is no longer watched and its
+// rings no longer touched; waiting RX frames are dropped. Nothing else is:
+// the other queue and the control socket go on. The queue comes back only
+// when the front-end stops or re-programs it: GET_VRING_BASE (which reports
+// the index of the chain that broke it), SET_VRING_ADDR, SET_VRING_BASE or
+// SET_VRING_KICK. A new memory table is no reset: it keeps the queue broken.
+// A bad single chain (a short or oversized frame, a buffer outside memory)
+// is no ring error: that chain is returned empty and counted, and the queue
+// goes on.
 //
 // Events: on the control socket (RefKind::VhostUserCmd) a message, whose
 // handling may make the device ready (TapEvent::Ready: the runtime
-// announces us, then reads TX); a kick on TX (RefKind::VhostUserKick)
-// means frames. read_again() is always true: the guest kicks only for
-// new buffers, so TX is read until it is empty.
+// announces us, then reads TX); a kick (RefKind::VhostUserKick, index: the
+// queue) on TX means frames (TapEvent::Read), on RX buffers for the frames
+// that wait (handled here: TapEvent::None).
 #pragma once
 
 #include <cstddef>
@@ -112,10 +141,37 @@ public:
 	static constexpr size_t MAX_FRAME = 65535 + 14;
 	static constexpr size_t IN_BUF_SIZE = 4 << 20;
 
+	// Frames to the guest that wait for RX buffers, at most.
+	static constexpr size_t RX_WAIT_BYTES = 2 << 20;
+	static constexpr size_t RX_WAIT_FRAMES = 1024;
+
 	struct Stats {
 		uint64_t bad_messages = 0;  // unknown or refused requests
-		uint64_t rx_no_buf = 0;     // frames to the guest dropped: no buffers
+		uint64_t rx_no_buf = 0;     // frames to the guest dropped: no buffers, queue full
+		uint64_t rx_waited = 0;     // frames to the guest that had to wait for buffers
 		uint64_t tx_bad_frames = 0; // TX chains too short, too long or writable
+		uint64_t tx_yields = 0;     // wake-ups that left TX chains for later
+		uint64_t broken_queues = 0; // queues found broken (ring errors)
+	};
+
+	// Frames waiting for RX buffers, in order: a byte ring of records
+	// {u64 length, frame padded to 8 bytes}, a record never split at the
+	// end of the buffer.
+	class RxWaitQueue {
+	public:
+		bool push(std::span<const std::byte> frame);
+		std::span<const std::byte> front() const;
+		void pop();
+		size_t size() const { return n_; }
+		bool empty() const { return !n_; }
+		void clear() { head_ = tail_ = end_ = n_ = 0, wrapped_ = false; }
+
+	private:
+		// Not wrapped: records in [head_, tail_). Wrapped: in
+		// [head_, end_), then [0, tail_), tail_ <= head_.
+		size_t head_ = 0, tail_ = 0, end_ = 0, n_ = 0;
+		bool wrapped_ = false;
+		alignas(8) std::byte buf_[RX_WAIT_BYTES];
 	};
 
 	explicit VhostUserBackend(TapStats *stats);
@@ -151,14 +207,19 @@ public:
 	// Both queues started and enabled, memory mapped.
 	bool ready() const;
 
-	// Consume the TX kick eventfd's counter (it stays readable otherwise).
-	void drain_kick();
+	// Consume queue q's kick eventfd counter (it stays readable otherwise).
+	void drain_kick(unsigned q = vhost_user::TX);
 	// The region read_batch() copies frames into: give it to the Pool.
 	std::span<std::byte> region() override { return {ibuf_, sizeof(ibuf_)}; }
 	// Copy available TX frames into pool (reset first), returning their
-	// chains to the guest. Returns the number of frames (0: none left).
+	// chains to the guest: at most the ring size of chains, good or bad.
+	// Returns the number of frames (0: none). If chains are left, the TX
+	// kick eventfd is written, so the loop comes back after other fds.
 	int read_batch(Pool &pool) override;
-	bool read_again(const Pool &) const override { return true; }
+	bool read_again(const Pool &) const override { return false; }
+	// Move waiting frames into RX buffers while there are buffers.
+	void drain_rx_wait();
+	size_t rx_waiting() const { return rxw_.size(); }
 
 	// Publish the RX (and TX) used indices and signal the guest.
 	void flush() override;
@@ -177,7 +238,9 @@ private:
 		bool started = false; // kick received, not stopped
 		bool enabled = false; // SET_VRING_ENABLE
 		bool registered = false;
+		bool broken_noted = false; // counted and logged since the last set-up
 	};
+	enum class RxWrite : uint8_t { Ok, NoBuf, Refused };
 
 	// One control message: request with its flags, payload and the fds
 	// that came with it (taken). 0, or -errno to drop the connection.
@@ -190,7 +253,8 @@ private:
 	void stop_queue(unsigned q);
 	void update_kick_registration(unsigned q);
 	void signal(unsigned q);
-	bool write_rx(std::span<const std::byte> frame);
+	void note_broken(unsigned q);
+	RxWrite write_rx(std::span<const std::byte> frame);
 	bool xmit(const TapFrame &f) override;
 	void xmit_end() override { flush(); }
 
@@ -212,6 +276,7 @@ private:
 	bool rx_pending_ = false;
 
 	VqChain chain_{};
+	RxWaitQueue rxw_;
 	alignas(64) std::byte ibuf_[IN_BUF_SIZE];
 };
 

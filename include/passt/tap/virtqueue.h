@@ -20,10 +20,21 @@
 // descriptor out of shared memory once before checking it (the guest may
 // change it under us): index below num, buffer inside one region, no
 // indirect descriptors (not offered), read-only buffers before writable ones,
-// at most num descriptors (a longer walk is a loop). A bad chain is counted
+// at most num descriptors (a longer walk is a loop).
+//
+// Two kinds of errors. A bad chain (a buffer outside guest memory, an
+// indirect descriptor, a readable buffer after a writable one) is counted
 // and handed back to the driver as used with length 0, so that it is not
-// lost; a bad head index or an avail->idx running more than num ahead of us
-// makes the queue broken (nothing more is popped until it is set up again).
+// lost, and the queue goes on. A bad ring is what virtio 1.x lets a device
+// treat as the driver's fatal error, for which it would set
+// DEVICE_NEEDS_RESET: avail->idx more than num ahead of us (the driver
+// claims more chains than the ring holds), a head or next index at or past
+// num, a chain that loops or is longer than the table. Where such a chain
+// ends, and so what to give back, is unknowable: the queue becomes broken,
+// and from then on nothing reads or writes its rings (pop() answers Broken,
+// push(), publish() and needs_signal() do nothing) until setup() or reset()
+// (the front-end stopping and re-programming it). last_avail() stays at the
+// chain that broke it, which is what GET_VRING_BASE reports.
 //
 // push() writes a used element; publish() makes all pushed elements visible
 // by storing used->idx after a release fence. needs_signal() tells whether
@@ -110,6 +121,16 @@ inline constexpr size_t avail_bytes(unsigned num) { return 4 + 2 * size_t(num) +
 inline constexpr size_t used_bytes(unsigned num) { return 4 + 8 * size_t(num) + 2; }
 } // namespace virtq
 
+// Why a queue is broken (None: it is not).
+enum class VqBreak : uint8_t {
+	None,
+	AvailIdx, // avail->idx more than num ahead of last_avail
+	Head,     // a head index at or past num
+	Next,     // a next index at or past num
+	Loop,     // a chain longer than the table
+	Marked,   // by the owner (mark_broken())
+};
+
 enum class VqPop : uint8_t {
 	Ok,     // chain filled in
 	Empty,  // nothing available
@@ -127,8 +148,16 @@ public:
 	bool setup(const GuestMemory *mem, unsigned num, std::byte *desc, std::byte *avail,
 		   std::byte *used, uint16_t last_avail);
 	void reset();
-	bool ready() const { return num_ != 0 && !broken_; }
-	bool broken() const { return broken_; }
+	bool ready() const { return num_ != 0 && broken_ == VqBreak::None; }
+	bool broken() const { return broken_ != VqBreak::None; }
+	VqBreak broken_why() const { return broken_; }
+	const char *broken_reason() const;
+	// Keep a queue broken across a re-translation of its rings (a new
+	// memory table is no reset by the front-end).
+	void mark_broken(VqBreak why = VqBreak::Marked) {
+		if (num_ && why != VqBreak::None)
+			broken_ = why;
+	}
 	unsigned num() const { return num_; }
 	uint16_t last_avail() const { return last_avail_; }
 	uint16_t used_idx() const { return used_idx_; }
@@ -152,6 +181,7 @@ public:
 
 private:
 	uint16_t load_avail_idx() const;
+	VqPop set_broken(VqBreak why);
 
 	const GuestMemory *mem_ = nullptr;
 	unsigned num_ = 0;
@@ -161,7 +191,7 @@ private:
 	uint16_t last_avail_ = 0;
 	uint16_t used_idx_ = 0;      // next used slot (private until published)
 	uint16_t published_idx_ = 0; // last value stored in used->idx
-	bool broken_ = false;
+	VqBreak broken_ = VqBreak::None;
 	uint64_t bad_chains_ = 0;
 };
 
