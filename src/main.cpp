@@ -258,10 +258,17 @@ void on_tap_event(void *ctx, EpollRef ref, uint32_t events, const timespec &now)
 	case TapEvent::Gone: k->tap_gone(*k, ev.error); return;
 	case TapEvent::Ready:
 		tap_announce(k->demux, now);
+		if (k->tcp)
+			tcp_out_room(*k->tcp, now);
 		k->tap->flush();
 		tap_read(*k, now);
 		return;
 	case TapEvent::Read: tap_read(*k, now); return;
+	case TapEvent::Room:
+		if (k->tcp)
+			tcp_out_room(*k->tcp, now);
+		k->tap->flush();
+		return;
 	}
 }
 

@@ -126,6 +126,15 @@ int VhostUserBackend::attach(int fd) {
 }
 
 void VhostUserBackend::detach() {
+	const Stats &v = vstats_;
+	if (fd_ >= 0 &&
+	    (v.rx_waited || v.rx_no_buf || v.tx_yields || v.tx_bad_frames || v.broken_queues))
+		info("vhost-user: front-end gone; frames to it: %llu waited for RX buffers, %llu "
+		     "refused; from it: %llu bad TX frames, %llu wake-ups left chains for later; "
+		     "%llu broken queues",
+		     (unsigned long long)v.rx_waited, (unsigned long long)v.rx_no_buf,
+		     (unsigned long long)v.tx_bad_frames, (unsigned long long)v.tx_yields,
+		     (unsigned long long)v.broken_queues);
 	for (unsigned q = 0; q < NQUEUES; q++) {
 		stop_queue(q);
 		close_fd(q_[q].kick);
@@ -143,6 +152,7 @@ void VhostUserBackend::detach() {
 	features_ = protocol_features_ = 0;
 	was_ready_ = false;
 	rx_pending_ = false;
+	refused_ = false;
 	rxw_.clear();
 }
 
@@ -545,7 +555,7 @@ void VhostUserBackend::stop_queue(unsigned q) {
 void VhostUserBackend::update_kick_registration(unsigned q) {
 	Queue &s = q_[q];
 	bool want = loop_ && s.kick >= 0 && s.started && s.enabled && vq_[q].ready() &&
-		    (q == TX || !rxw_.empty());
+		    (q == TX || !rxw_.empty() || refused_);
 	if (want && !s.registered) {
 		if (loop_->add(s.kick, EPOLLIN, EpollRef{RefKind::VhostUserKick, s.kick, q}) == 0)
 			s.registered = true;
@@ -741,11 +751,16 @@ bool VhostUserBackend::xmit(const TapFrame &f) {
 			return true;
 		if (w == RxWrite::Refused) {
 			vstats_.rx_no_buf++;
+			refused_ = true;
 			return false;
 		}
 	}
 	if (!rxw_.push(f.frame)) {
 		vstats_.rx_no_buf++;
+		if (!refused_) {
+			refused_ = true;
+			update_kick_registration(RX);
+		}
 		return false;
 	}
 	vstats_.rx_waited++;
@@ -776,18 +791,16 @@ bool VhostUserBackend::RxWaitQueue::push(std::span<const std::byte> frame) {
 		return false;
 	if (!n_)
 		clear();
-	size_t at;
-	if (!wrapped_ && RX_WAIT_BYTES - tail_ >= need) {
-		at = tail_;
-	} else if (!wrapped_ && head_ >= need) {
-		end_ = tail_; // the rest of the buffer is left unused
+	// Room after the tail: up to the end, or up to the head once wrapped.
+	size_t room = wrapped_ ? head_ - tail_ : RX_WAIT_BYTES - tail_;
+	if (room < need) {
+		if (wrapped_ || head_ < need)
+			return false;
+		end_ = tail_; // wrap: the rest of the buffer is left unused
 		wrapped_ = true;
-		at = 0;
-	} else if (wrapped_ && head_ - tail_ >= need) {
-		at = tail_;
-	} else {
-		return false;
+		tail_ = 0;
 	}
+	const size_t at = tail_;
 	uint64_t len = frame.size();
 	memcpy(buf_ + at, &len, 8);
 	memcpy(buf_ + at + 8, frame.data(), frame.size());
@@ -839,6 +852,11 @@ TapEvent VhostUserBackend::handle_event(EpollRef ref, uint32_t events) {
 		drain_kick(RX);
 		drain_rx_wait();
 		flush();
+		if (refused_ && rxw_.size() <= RX_WAIT_FRAMES / 2) {
+			refused_ = false;
+			update_kick_registration(RX);
+			return {TapEvent::Room, 0};
+		}
 		return {};
 	}
 	if (ref.kind == RefKind::VhostUserKick) {
@@ -851,6 +869,8 @@ TapEvent VhostUserBackend::handle_event(EpollRef ref, uint32_t events) {
 	if (rc < 0)
 		return {TapEvent::Gone, rc};
 	if (rc == 1) {
+		refused_ = false; // Ready means room too
+		update_kick_registration(RX);
 		info("vhost-user: guest device ready");
 		return {TapEvent::Ready, 0};
 	}

@@ -58,7 +58,11 @@
 // the bytes already sent into a scratch buffer. Peeked data lands directly
 // in a batch buffer of frame slots, behind room for the headers; the frames
 // respect the guest's (scaled) window and MSS and go out in one
-// send_frames() call. With a backend supporting offloads (tun with a
+// send_frames() call; if the backend refuses some, snd_nxt advances only
+// over those it took. A backend that reports room (vhost-user: its queue of
+// frames waiting for guest buffers is full) makes every flow wait for that
+// report (ctx.out_blocked, tcp_out_room()) rather than peek its socket again
+// on every host event. With a backend supporting offloads (tun with a
 // virtio-net header) a frame carries up to 64 KiB of payload with gso_type
 // TCPV4/TCPV6 and gso_size = MSS and a partial checksum: the namespace
 // kernel segments it, whatever the MTU. Other frames have full checksums.
@@ -227,6 +231,17 @@ void tcp_drop_guest_flows(TcpCtx &ctx) {
 	});
 	if (n)
 		debug("TCP: guest gone, %u connections reset", n);
+}
+
+void tcp_out_room(TcpCtx &ctx, const timespec &now) {
+	if (!ctx.out_blocked)
+		return;
+	ctx.out_blocked = false;
+	ctx.flows.for_each([&](uint32_t i, Flow &f) {
+		// Once refused again, the rest waits for the next report.
+		if (f.type == FlowType::Tcp && !ctx.out_blocked)
+			data_from_sock(ctx, i, f, now);
+	});
 }
 
 bool tcp_tap_input(TcpCtx &ctx, std::span<std::byte> frame, const timespec &now) {

@@ -140,6 +140,8 @@ bool frames_out(TcpCtx &ctx, Flow &f, const Ends &e, const Layout &lo, size_t go
 	}
 	size_t sent = ctx.out.send_frames(std::span<const TapFrame>(batch_frames, i));
 	bool backend_full = sent < i;
+	if (backend_full && ctx.out.reports_room())
+		ctx.out_blocked = true; // until tcp_out_room()
 	if (backend_full) {
 		// Refused frames never reached the guest: advance only over
 		// the ones sent, and peek the rest again later.
@@ -167,6 +169,9 @@ bool data_from_sock(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now) {
 	TcpFlow &t = f.state<TcpFlow>();
 	if (t.state != TcpState::Established || (t.flags & tcpf::fin_sent) || t.sock < 0)
 		return true;
+	if (ctx.out_blocked)
+		return true; // the backend reports room: tcp_out_room() calls us
+
 	const Ends e = ends_of(f);
 	const Layout lo = layout_for(ctx, t, e);
 

@@ -9,8 +9,9 @@
 // answers: read (the one read loop: read_batch() into the frame pool, then
 // tap_input_pool(), again while read_again() says frames may be left that
 // no event will announce), announce ourselves then read (a vhost-user
-// device just became ready), or drop the guest (gone: the runtime detaches,
-// and pasta exits).
+// device just became ready), tell the translators that frames refused
+// before would be taken now (room), or drop the guest (gone: the runtime
+// detaches, and pasta exits).
 //
 // The two doors. Every frame from the guest reaches the demux through
 // tap_input_pool()/tap_input() (tap.h), every frame to it leaves through
@@ -56,6 +57,7 @@ struct TapEvent {
 		Read,  // frames may be waiting: run the read loop
 		Ready, // the device just became ready: announce, then read
 		Gone,  // the guest is gone or broke the protocol: drop it
+		Room,  // frames refused before can be taken now (reports_room())
 	};
 	Action action = None;
 	int error = 0; // Gone: -errno, -ESHUTDOWN for an orderly close, 0: hang-up

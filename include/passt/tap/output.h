@@ -63,6 +63,13 @@ public:
 	}
 	virtual bool runs_flush_hook() const { return false; }
 
+	// True if a refusal by send_frame()/send_frames() can mean only that
+	// the guest is slow to take frames, and the backend then reports when
+	// it takes them again (TapEvent::Room, tap/backend.h): a translator may
+	// stop offering frames after a refusal until then, instead of offering
+	// them again on every host event. Others never report it.
+	virtual bool reports_room() const { return false; }
+
 protected:
 	~TapOutput() = default;
 	void run_flush_hook() {

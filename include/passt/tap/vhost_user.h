@@ -50,7 +50,12 @@
 // then the queue is drained into the new buffers, published and signalled.
 // The kick counter is read before the ring, so buffers added after our look
 // come with a kick we will see. Only a frame that finds the queue full is
-// refused (counted in rx_no_buf; TCP then does not advance over it).
+// refused (counted in rx_no_buf; TCP then does not advance over it). After
+// a refusal the RX kick stays watched even once the queue is empty, and
+// the first RX kick that leaves it at most half full answers
+// TapEvent::Room, so that the translators (TCP) offer frames again then,
+// not on every host event meanwhile; a device that becomes ready
+// (TapEvent::Ready) means room as well.
 // flush() publishes what was written and signals the guest once. Capture
 // and counters are the tap layer's (tap/backend.h): frames are captured from
 // the copies in the pool, and from the caller's frame when it is accepted
@@ -223,6 +228,8 @@ public:
 
 	// Publish the RX (and TX) used indices and signal the guest.
 	void flush() override;
+	// Refusals mean a full wait queue (or RX not running): see above.
+	bool reports_room() const override { return true; }
 
 	uint64_t features() const { return features_; }
 	const Stats &vu_stats() const { return vstats_; }
@@ -274,6 +281,7 @@ private:
 	Queue q_[vhost_user::NQUEUES];
 	Virtqueue vq_[vhost_user::NQUEUES];
 	bool rx_pending_ = false;
+	bool refused_ = false; // a frame was refused: report room (TapEvent::Room)
 
 	VqChain chain_{};
 	RxWaitQueue rxw_;

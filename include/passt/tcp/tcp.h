@@ -106,6 +106,9 @@ struct TcpCtx {
 	// host, ...) per family, so that retries every scan log only once.
 	PortBitmap auto_failed[2];
 	bool peek_off = true; // SO_PEEK_OFF works on TCP sockets
+	// The backend refused data frames and will report room
+	// (out.reports_room()): no flow peeks its socket until then.
+	bool out_blocked = false;
 	// Flows whose ACK for in-order guest data waits for the end of the
 	// batch (out.flush()): one ACK per flow and batch. Capacity fixed at
 	// init; empty capacity (no flush hook in the backend): ACK at once.
@@ -126,6 +129,9 @@ void tcp_fini(TcpCtx &ctx);
 // once, resetting its host socket so the host peer learns the other end is
 // gone. Nothing is sent towards the (absent) guest; listeners stay.
 void tcp_drop_guest_flows(TcpCtx &ctx);
+// The backend takes frames again (TapEvent::Room): every established flow
+// forwards what its socket holds, as far as the backend now takes.
+void tcp_out_room(TcpCtx &ctx, const timespec &now);
 // A TCP segment from the guest (whole Ethernet frame). True if taken.
 bool tcp_tap_input(TcpCtx &ctx, std::span<std::byte> frame, const timespec &now);
 // Events on a connected socket (RefKind::TcpSock, index: flow).
