@@ -2,7 +2,8 @@
 // tests (test/perf/bench.sh, test/integration/test_frontend_stream.sh).
 //
 //   frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]
-//            [-r READY_FILE] [-q] [-- COMMAND [ARG...]]
+//            [-r READY_FILE] [-q] [-H HOLD_MS] [-X avail-jump|head-range]
+//            [-- COMMAND [ARG...]]
 //
 // Theory of operation. The program opens a tap device (IFF_TAP | IFF_NO_PI
 // | IFF_VNET_HDR) in the network namespace it runs in, sets its MTU and
@@ -59,6 +60,19 @@
 // fills 10 bytes, num_buffers is zeroed), up to BATCH frames per kick;
 // buffers come back on TX calls. With every TX buffer in flight, the tap is
 // not read until a call returns some. Nothing is copied by the harness.
+//
+// Two options play a slow or a broken guest (vhost-user only). -H HOLD_MS:
+// every HOLD_EVERY frames received, RX buffers are withheld for HOLD_MS
+// milliseconds (used ones are kept, not offered again), then all offered
+// at once with one kick: passt must make its frames wait, not lose them.
+// -X KIND: right after set-up, the TX ring is corrupted once, avail->idx
+// jumping more than the ring size ahead (avail-jump) or a head index out of
+// range made available (head-range), with a kick; the tap is not read while
+// the ring is corrupt. After REPROGRAM_MS, the front-end does what qemu does
+// when it resets a queue: GET_VRING_BASE, then SET_VRING_BASE 0,
+// SET_VRING_ADDR, SET_VRING_KICK (and SET_VRING_ENABLE) over a reset ring,
+// and the relay goes on: passt must have kept serving, and take the queue
+// back.
 //
 // -b BATCH (default 128, 1 to 1024) bounds the frames per send() (stream)
 // or per TX kick (vhost-user). Measured once here, IPv4 ns->host at MTU
@@ -119,6 +133,8 @@ struct Options {
 	int mtu = 65520;
 	std::string ready;
 	bool quiet = false;
+	int hold_ms = 0;     // -H
+	std::string corrupt; // -X
 	std::vector<char *> cmd;
 };
 
@@ -126,7 +142,9 @@ struct Counters {
 	uint64_t tap_frames = 0, tap_bytes = 0;   // tap -> socket
 	uint64_t sock_frames = 0, sock_bytes = 0; // socket -> tap
 	uint64_t tap_write_errors = 0;
-	uint64_t tx_full = 0; // vhost-user: tap not read, every TX buffer in flight
+	uint64_t tx_full = 0;         // vhost-user: tap not read, every TX buffer in flight
+	uint64_t rx_holds = 0;        // vhost-user: -H periods
+	uint64_t tx_reprogrammed = 0; // vhost-user: -X, TX queue set up again
 };
 
 [[noreturn]] void die(const char *what) {
@@ -136,7 +154,8 @@ struct Counters {
 
 [[noreturn]] void usage() {
 	fprintf(stderr, "usage: frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]\n"
-			"       [-r READY_FILE] [-q] [-- COMMAND [ARG...]]\n");
+			"       [-r READY_FILE] [-q] [-H HOLD_MS] [-X avail-jump|head-range]\n"
+			"       [-- COMMAND [ARG...]]\n");
 	exit(2);
 }
 
@@ -186,6 +205,14 @@ Options parse(int argc, char **argv) {
 				usage();
 		} else if (a == "-r") {
 			o.ready = v;
+		} else if (a == "-H") {
+			o.hold_ms = atoi(v);
+			if (o.hold_ms < 1 || o.hold_ms > 10000)
+				usage();
+		} else if (a == "-X") {
+			o.corrupt = v;
+			if (o.corrupt != "avail-jump" && o.corrupt != "head-range")
+				usage();
 		} else {
 			usage();
 		}
@@ -436,13 +463,16 @@ void print_counters(const Options &o, const Counters &c) {
 		return;
 	fprintf(stderr,
 		"frontend: to passt %llu frames %llu bytes; from passt %llu frames %llu bytes"
-		"; tap write errors %llu; TX ring full %llu\n",
+		"; tap write errors %llu; TX ring full %llu; RX holds %llu; TX re-programmed "
+		"%llu\n",
 		static_cast<unsigned long long>(c.tap_frames),
 		static_cast<unsigned long long>(c.tap_bytes),
 		static_cast<unsigned long long>(c.sock_frames),
 		static_cast<unsigned long long>(c.sock_bytes),
 		static_cast<unsigned long long>(c.tap_write_errors),
-		static_cast<unsigned long long>(c.tx_full));
+		static_cast<unsigned long long>(c.tx_full),
+		static_cast<unsigned long long>(c.rx_holds),
+		static_cast<unsigned long long>(c.tx_reprogrammed));
 }
 
 // vhost-user front-end: the control messages (see qemu's
@@ -457,6 +487,7 @@ enum : uint32_t {
 	SET_VRING_NUM = 8,
 	SET_VRING_ADDR = 9,
 	SET_VRING_BASE = 10,
+	GET_VRING_BASE = 11,
 	SET_VRING_KICK = 12,
 	SET_VRING_CALL = 13,
 	GET_PROTOCOL_FEATURES = 15,
@@ -479,6 +510,14 @@ constexpr size_t USED_OFF = AVAIL_OFF + page_up(6 + 2 * QSIZE);
 constexpr size_t RING_AREA = USED_OFF + page_up(6 + 8 * QSIZE);
 constexpr uint16_t DESC_F_WRITE = 2;
 constexpr uint16_t USED_F_NO_NOTIFY = 1;
+constexpr unsigned HOLD_EVERY = 1024;  // -H: RX frames between two holds
+constexpr int64_t REPROGRAM_MS = 1000; // -X: corrupt ring, then set up again
+
+int64_t now_ms() {
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return int64_t(t.tv_sec) * 1000 + t.tv_nsec / 1000000;
+}
 
 // Guest memory: [RX rings][TX rings][RX buffers][TX buffers].
 constexpr size_t RINGS_OFF[2] = {0, RING_AREA};
@@ -651,13 +690,7 @@ public:
 		for (unsigned q = RX; q <= TX; q++) {
 			ctl_.send_state(SET_VRING_NUM, q, QSIZE);
 			ctl_.send_state(SET_VRING_BASE, q, 0);
-			uint64_t a[5];
-			a[0] = q; // index, flags 0
-			a[1] = reinterpret_cast<uint64_t>(q_[q].desc);
-			a[2] = reinterpret_cast<uint64_t>(q_[q].used);
-			a[3] = reinterpret_cast<uint64_t>(q_[q].avail);
-			a[4] = 0;
-			ctl_.send_msg(SET_VRING_ADDR, a, sizeof(a), -1, ctl_.ack_);
+			set_addr(q);
 			ctl_.send_u64(SET_VRING_CALL, q, q_[q].call);
 			ctl_.send_u64(SET_VRING_KICK, q, q_[q].kick);
 		}
@@ -671,6 +704,58 @@ public:
 	}
 	int rx_call() const { return q_[RX].call; }
 	int tx_call() const { return q_[TX].call; }
+
+	void set_hold(int ms) { hold_ms_ = ms; }
+
+	// -X: corrupt the TX ring once and stop reading the tap; re-program
+	// the queue REPROGRAM_MS later (on_timer()).
+	void corrupt_tx(const std::string &kind) {
+		Queue &q = q_[TX];
+		tx_frozen_ = true;
+		if (kind == "avail-jump") {
+			store(&q.avail[1], uint16_t(q.avail_idx + QSIZE + 1));
+			uint64_t one = 1;
+			if (write(q.kick, &one, sizeof(one)) < 0)
+				die("kick");
+		} else {
+			q.avail[2 + q.avail_idx % QSIZE] = uint16_t(QSIZE + 5);
+			q.avail_idx++;
+			q.publish();
+		}
+		reprogram_at_ = now_ms() + REPROGRAM_MS;
+		fprintf(stderr, "frontend: TX ring corrupted (%s)\n", kind.c_str());
+	}
+
+	// Milliseconds to the next timed action (-H, -X), -1 for none.
+	int timeout_ms() const {
+		int64_t next = -1;
+		if (holding_)
+			next = hold_until_;
+		if (reprogram_at_ && (next < 0 || reprogram_at_ < next))
+			next = reprogram_at_;
+		if (next < 0)
+			return -1;
+		int64_t d = next - now_ms();
+		return d < 0 ? 0 : int(d);
+	}
+
+	// Run the timed actions that are due. True if TX may move again.
+	bool on_timer() {
+		int64_t now = now_ms();
+		if (holding_ && now >= hold_until_) {
+			for (unsigned i = 0; i < nheld_; i++)
+				q_[RX].post(held_[i], BUF, true);
+			nheld_ = 0;
+			holding_ = false;
+			since_hold_ = 0;
+			q_[RX].publish();
+		}
+		if (reprogram_at_ && now >= reprogram_at_) {
+			reprogram_tx();
+			return true;
+		}
+		return false;
+	}
 
 	// RX used buffers -> tap, each buffer back to the device at once.
 	void rx() {
@@ -689,7 +774,15 @@ public:
 				c_.sock_frames++;
 				c_.sock_bytes += len - HDR;
 			}
-			q_[RX].post(uint16_t(id), BUF, true);
+			if (holding_)
+				held_[nheld_++] = uint16_t(id); // -H: not yet
+			else
+				q_[RX].post(uint16_t(id), BUF, true);
+			if (hold_ms_ && !holding_ && ++since_hold_ >= HOLD_EVERY) {
+				holding_ = true;
+				hold_until_ = now_ms() + hold_ms_;
+				c_.rx_holds++;
+			}
 			if (++n % DRAIN_EVERY == 0) {
 				q_[RX].publish();
 				tx();
@@ -711,6 +804,8 @@ public:
 	// tap -> TX, at most BATCH frames, one kick. False when out of buffers
 	// (wait for the TX call).
 	bool tx() {
+		if (tx_frozen_)
+			return false;
 		tx_reclaim();
 		int n = 0;
 		while (n < BATCH && nfree_tx_) {
@@ -739,6 +834,42 @@ public:
 	}
 
 private:
+	void set_addr(unsigned q) {
+		uint64_t a[5];
+		a[0] = q; // index, flags 0
+		a[1] = reinterpret_cast<uint64_t>(q_[q].desc);
+		a[2] = reinterpret_cast<uint64_t>(q_[q].used);
+		a[3] = reinterpret_cast<uint64_t>(q_[q].avail);
+		a[4] = 0;
+		ctl_.send_msg(SET_VRING_ADDR, a, sizeof(a), -1, ctl_.ack_);
+	}
+
+	// What qemu does to reset a queue: stop it (GET_VRING_BASE), then set
+	// it up again over an empty ring, every buffer ours again.
+	void reprogram_tx() {
+		uint32_t st[2] = {TX, 0};
+		ctl_.send_msg(GET_VRING_BASE, st, sizeof(st));
+		uint64_t base = ctl_.expect_u64(GET_VRING_BASE);
+		Queue &q = q_[TX];
+		q.avail_idx = q.used_seen = 0;
+		store(&q.avail[1], uint16_t(0));
+		store(&q.used[1], uint16_t(0));
+		q.drain_call();
+		for (uint16_t i = 0; i < QSIZE; i++)
+			free_tx_[i] = i;
+		nfree_tx_ = QSIZE;
+		ctl_.send_state(SET_VRING_BASE, TX, 0);
+		set_addr(TX);
+		ctl_.send_u64(SET_VRING_KICK, TX, q.kick);
+		if (features_ & F_PROTOCOL_FEATURES)
+			ctl_.send_state(SET_VRING_ENABLE, TX, 1);
+		tx_frozen_ = false;
+		reprogram_at_ = 0;
+		c_.tx_reprogrammed++;
+		fprintf(stderr, "frontend: TX queue re-programmed (passt had stopped it at %u)\n",
+			unsigned(base >> 32));
+	}
+
 	int tap_;
 	Counters &c_;
 	Control ctl_;
@@ -747,6 +878,14 @@ private:
 	Queue q_[2];
 	uint16_t free_tx_[QSIZE];
 	unsigned nfree_tx_ = 0;
+	int hold_ms_ = 0;
+	bool holding_ = false;
+	int64_t hold_until_ = 0;
+	unsigned since_hold_ = 0;
+	uint16_t held_[QSIZE];
+	unsigned nheld_ = 0;
+	bool tx_frozen_ = false;
+	int64_t reprogram_at_ = 0;
 };
 
 } // namespace vu
@@ -852,10 +991,10 @@ int run_vhost_user(vu::Relay &relay, int tap, int ctl, int sig, pid_t child, con
 	bool tap_on = true;
 	struct epoll_event evs[8];
 	for (;;) {
-		int n = epoll_wait(ep, evs, 8, -1);
+		int n = epoll_wait(ep, evs, 8, relay.timeout_ms());
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait");
-		bool try_tx = false;
+		bool try_tx = relay.on_timer();
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			int status;
@@ -909,6 +1048,14 @@ int main(int argc, char **argv) {
 	int sock = connect_stream(o.path, !vhost);
 	Counters c;
 	vu::Relay *relay = vhost ? new vu::Relay(tap, sock, c) : nullptr;
+	if ((o.hold_ms || !o.corrupt.empty()) && !relay) {
+		fprintf(stderr, "frontend: -H and -X are for vhost-user\n");
+		exit(2);
+	}
+	if (relay && o.hold_ms)
+		relay->set_hold(o.hold_ms);
+	if (relay && !o.corrupt.empty())
+		relay->corrupt_tx(o.corrupt);
 	if (!o.ready.empty()) {
 		int fd = open(o.ready.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 		if (fd < 0)
