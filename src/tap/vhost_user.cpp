@@ -717,6 +717,9 @@ VhostUserBackend::RxWrite VhostUserBackend::write_rx(std::span<const std::byte> 
 		used[nbuf++] = {chain_.head, wrote};
 	}
 	if (vq.broken()) {
+		// GET_VRING_BASE then reports the frame's first chain.
+		if (!nbad)
+			vq.unpop(uint16_t(nbuf));
 		note_broken(RX);
 		return RxWrite::Refused;
 	}

@@ -258,7 +258,8 @@ struct Device {
 	// call ends. used_idx - last_avail is 0 after the set-up; a queue
 	// (re)started reads its used index from the guest's ring, which the
 	// guest may have scribbled on, so the ops mode compares against the
-	// difference recorded after each control message (rebase()).
+	// difference recorded after each control message (rebase()). A broken
+	// queue's indices stay where it broke until it is set up again.
 	uint16_t delta[2] = {0, 0};
 	void rebase() {
 		for (uint32_t q = 0; q < 2; q++)
@@ -268,7 +269,7 @@ struct Device {
 		for (uint32_t q = 0; q < 2; q++)
 			FUZZ_CHECK(uint16_t(be->queue(q).used_idx() - be->queue(q).last_avail()) ==
 					   delta[q] ||
-				   !be->queue(q).num());
+				   !be->queue(q).num() || be->queue(q).broken());
 	}
 };
 

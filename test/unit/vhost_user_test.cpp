@@ -736,11 +736,16 @@ TEST_F(FrontEnd, AvailIndexJumpBreaksQueue) {
 
 TEST_F(FrontEnd, RxDescriptorLoopBreaksRxOnly) {
 	ASSERT_TRUE(start_device());
-	desc(RX, 0, DATA + 0x1000, 64, virtq::DESC_F_WRITE | virtq::DESC_F_NEXT, 0);
+	// A frame that needs two buffers: the first is fine, the second loops.
+	desc(RX, 0, DATA + 0x1000, 20, virtq::DESC_F_WRITE, 0);
+	desc(RX, 1, DATA + 0x1100, 64, virtq::DESC_F_WRITE | virtq::DESC_F_NEXT, 1);
 	make_avail(RX, 0);
+	make_avail(RX, 1);
 	std::byte f[40] = {};
 	EXPECT_FALSE(be->send_frame(f));
 	EXPECT_TRUE(be->queue(RX).broken());
+	EXPECT_EQ(be->queue(RX).last_avail(), 0); // back at the frame's first chain
+	EXPECT_EQ(used_idx(RX), 0);
 	EXPECT_EQ(be->vu_stats().broken_queues, 1u);
 	EXPECT_EQ(be->rx_waiting(), 0u); // no waiting on a broken queue
 	EXPECT_FALSE(be->send_frame(f));
@@ -809,6 +814,28 @@ TEST_F(FrontEnd, RxWaitQueueFullRefuses) {
 	EXPECT_FALSE(be->send_frame(f));
 	EXPECT_EQ(be->vu_stats().rx_no_buf, 1u);
 	EXPECT_EQ(stats.out_dropped, 1u);
+	EXPECT_TRUE(be->reports_room());
+	// Buffers for the first few: still more than half full, no room yet.
+	EpollRef ref{RefKind::VhostUserKick, kick[RX], RX};
+	for (uint16_t i = 0; i < QN; i++) {
+		desc(RX, i, DATA + 0x1000 + 128 * i, 128, virtq::DESC_F_WRITE, 0);
+		make_avail(RX, i);
+	}
+	EXPECT_EQ(be->handle_event(ref, EPOLLIN).action, TapEvent::None);
+	EXPECT_EQ(be->rx_waiting(), VhostUserBackend::RX_WAIT_FRAMES - QN);
+	// The guest takes them and gives buffers back until the queue is at
+	// most half full: that kick reports room, once.
+	int kicks = 0;
+	for (; kicks < 1000; kicks++) {
+		for (uint16_t i = 0; i < QN; i++)
+			make_avail(RX, i);
+		if (be->handle_event(ref, EPOLLIN).action == TapEvent::Room)
+			break;
+	}
+	EXPECT_EQ(be->rx_waiting(), VhostUserBackend::RX_WAIT_FRAMES / 2);
+	for (uint16_t i = 0; i < QN; i++)
+		make_avail(RX, i);
+	EXPECT_EQ(be->handle_event(ref, EPOLLIN).action, TapEvent::None); // once
 	// Stopping RX forgets them.
 	uint32_t st[2] = {RX, 0};
 	EXPECT_EQ(cmd(GET_VRING_BASE, st, 8), 0);
