@@ -222,6 +222,7 @@ void tcp_fini(TcpCtx &ctx) {
 
 void tcp_drop_guest_flows(TcpCtx &ctx) {
 	ctx.ack_pending.clear();
+	ctx.out_blocked = false; // whatever the old guest refused
 	unsigned n = 0;
 	ctx.flows.for_each([&](uint32_t i, Flow &f) {
 		if (f.type == FlowType::Tcp) {
