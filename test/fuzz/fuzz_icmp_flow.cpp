@@ -27,7 +27,7 @@
 // When the input ends and time runs past the timeout, the table is empty
 // and every fake socket closed.
 //
-// FUZZ_SRCS: src/icmp/icmp.cpp
+// FUZZ_SRCS: src/icmp/icmp.cpp src/flow/refuse.cpp
 // FUZZ_SRCS: src/flow/flow.cpp src/fwd/nat.cpp src/flow/host_sock.cpp
 // FUZZ_SRCS: src/core/log.cpp src/core/epoll.cpp src/core/timer.cpp src/core/util.cpp
 // FUZZ_SRCS: test/support/frames.cpp test/fuzz/fake_sock.cpp
@@ -42,6 +42,7 @@
 
 #include "fake_sock.h"
 #include "fuzz_util.h"
+#include "refusal_check.h"
 #include "passt/core/epoll.h"
 #include "passt/core/log.h"
 #include "passt/flow/flow.h"
@@ -94,6 +95,7 @@ class GuestSink final : public TapOutput {
 public:
 	FlowTable *flows = nullptr;
 	const Config *c = nullptr;
+	unsigned long refusals = 0;
 	bool send_frame(std::span<const std::byte> f) override {
 		check(f);
 		return true;
@@ -103,6 +105,12 @@ public:
 private:
 	void check(std::span<const std::byte> f) {
 		FUZZ_CHECK(f.size() >= 14 + 20 + 8);
+		if (fuzz::is_refusal(f)) {
+			// An echo request that opened no flow (flow/refuse.h).
+			fuzz::check_refusal(f, uint8_t(f[12] == std::byte{0x08} ? 1 : 58));
+			refusals++;
+			return;
+		}
 		FUZZ_CHECK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
 		FUZZ_CHECK(std::memcmp(f.data() + 6, c->our_tap_mac.b.data(), 6) == 0);
 		uint16_t et = be16at(f, 12);

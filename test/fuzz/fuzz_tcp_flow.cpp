@@ -34,7 +34,7 @@
 // FUZZ_SRCS: src/tcp/tcp_listen.cpp src/tcp/tcp_timer.cpp src/tcp/tcp_to_guest.cpp
 // FUZZ_SRCS: src/tcp/tcp_window.cpp src/tcp/tcp_wire.cpp src/tcp/splice.cpp
 // FUZZ_SRCS: src/flow/flow.cpp src/fwd/nat.cpp src/flow/host_sock.cpp
-// FUZZ_SRCS: src/fwd/listeners.cpp src/fwd/portscan.cpp src/fwd/rules.cpp
+// FUZZ_SRCS: src/fwd/listeners.cpp src/fwd/portscan.cpp src/fwd/portscan_diag.cpp src/fwd/rules.cpp
 // FUZZ_SRCS: src/core/log.cpp src/core/epoll.cpp src/core/timer.cpp src/core/util.cpp
 // FUZZ_SRCS: test/support/frames.cpp test/fuzz/fake_sock.cpp
 // FUZZ_MAX_LEN: 65600
@@ -63,6 +63,7 @@ using namespace passt::fuzz;
 // no splicing, no "auto" ports here).
 int passt::ns_call(const NsHandle &, NsFn, void *, NsCallOut *) { abort(); }
 int passt::ns_socket_helper_socket(NsSocketHelper &, int, int, int) { abort(); }
+int passt::ns_socket(const NsHandle &, int, int, int) { abort(); }
 
 namespace {
 

@@ -28,9 +28,9 @@
 // When the input ends and time runs past every timeout, the table is
 // empty and only the listeners are left open.
 //
-// FUZZ_SRCS: src/udp/udp.cpp src/udp/udp_splice.cpp
+// FUZZ_SRCS: src/udp/udp.cpp src/udp/udp_splice.cpp src/flow/refuse.cpp
 // FUZZ_SRCS: src/flow/flow.cpp src/fwd/nat.cpp src/flow/host_sock.cpp
-// FUZZ_SRCS: src/fwd/listeners.cpp src/fwd/portscan.cpp src/fwd/rules.cpp
+// FUZZ_SRCS: src/fwd/listeners.cpp src/fwd/portscan.cpp src/fwd/portscan_diag.cpp src/fwd/rules.cpp
 // FUZZ_SRCS: src/core/log.cpp src/core/epoll.cpp src/core/timer.cpp src/core/util.cpp
 // FUZZ_SRCS: test/support/frames.cpp test/fuzz/fake_sock.cpp
 // FUZZ_MAX_LEN: 65600
@@ -44,6 +44,7 @@
 
 #include "fake_sock.h"
 #include "fuzz_util.h"
+#include "refusal_check.h"
 #include "passt/core/epoll.h"
 #include "passt/core/log.h"
 #include "passt/flow/flow.h"
@@ -59,6 +60,7 @@ using namespace passt::fuzz;
 // reached: no loopback bypass, no "auto" ports here).
 int passt::ns_call(const NsHandle &, NsFn, void *, NsCallOut *) { abort(); }
 int passt::ns_socket_helper_socket(NsSocketHelper &, int, int, int) { abort(); }
+int passt::ns_socket(const NsHandle &, int, int, int) { abort(); }
 
 namespace {
 
@@ -96,6 +98,7 @@ class GuestSink final : public TapOutput {
 public:
 	FlowTable *flows = nullptr;
 	const Config *c = nullptr;
+	unsigned long refusals = 0;
 	bool send_frame(std::span<const std::byte> f) override {
 		check(f);
 		frames++;
@@ -106,6 +109,12 @@ public:
 private:
 	void check(std::span<const std::byte> f) {
 		FUZZ_CHECK(f.size() >= 14 + 20 + 8);
+		if (fuzz::is_refusal(f)) {
+			// A datagram that opened no flow (flow/refuse.h).
+			fuzz::check_refusal(f, 17);
+			refusals++;
+			return;
+		}
 		FUZZ_CHECK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
 		FUZZ_CHECK(std::memcmp(f.data() + 6, c->our_tap_mac.b.data(), 6) == 0);
 		uint16_t et = be16at(f, 12);
