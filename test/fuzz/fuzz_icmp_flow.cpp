@@ -41,6 +41,7 @@
 #include <cstring>
 
 #include "fake_sock.h"
+#include "flow_fixture.h"
 #include "fuzz_util.h"
 #include "refusal_check.h"
 #include "passt/core/epoll.h"
@@ -55,7 +56,7 @@ using namespace passt::fuzz;
 
 namespace {
 
-const MacAddr GUEST_MAC{{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
+const MacAddr &GUEST_MAC = FLOW_GUEST_MAC;
 
 // Byte i of the data (after id and sequence) of a guest request of len bytes.
 uint8_t guest_byte(size_t len, size_t i) { return uint8_t((i * 5 + len * 3 + 1) & 0xff); }
@@ -67,10 +68,6 @@ State &state();
 Flow *flow_of_sock(int fd);
 
 bool check_payload = true; // off while raw frames (any bytes) are handled
-
-uint16_t be16at(std::span<const std::byte> f, size_t o) {
-	return uint16_t(uint16_t(f[o]) << 8 | uint16_t(f[o + 1]));
-}
 
 // Every echo request, as a ping socket takes it.
 int on_send(FakeSock &k, const void *buf, size_t len, const sockaddr *dst, socklen_t dl) {
@@ -113,32 +110,12 @@ private:
 		}
 		FUZZ_CHECK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
 		FUZZ_CHECK(std::memcmp(f.data() + 6, c->our_tap_mac.b.data(), 6) == 0);
-		uint16_t et = be16at(f, 12);
-		size_t l4;
-		InAny src, dst;
-		FlowType type;
-		if (et == 0x0800) {
-			FUZZ_CHECK(f[14] == std::byte{0x45} && f[14 + 9] == std::byte{1});
-			FUZZ_CHECK(be16at(f, 16) == f.size() - 14);
-			FUZZ_CHECK(f[l4 = 14 + 20] == std::byte{0});
-			Ipv4Addr a, b;
-			std::memcpy(a.b.data(), f.data() + 14 + 12, 4);
-			std::memcpy(b.b.data(), f.data() + 14 + 16, 4);
-			src = InAny(a);
-			dst = InAny(b);
-			type = FlowType::Ping4;
-		} else {
-			FUZZ_CHECK(et == 0x86dd && f.size() >= 14 + 40 + 8);
-			FUZZ_CHECK((uint8_t(f[14]) >> 4) == 6 && f[14 + 6] == std::byte{58});
-			FUZZ_CHECK(be16at(f, 18) == f.size() - 14 - 40);
-			FUZZ_CHECK(f[l4 = 14 + 40] == std::byte{129});
-			Ipv6Addr a, b;
-			std::memcpy(a.b.data(), f.data() + 14 + 8, 16);
-			std::memcpy(b.b.data(), f.data() + 14 + 24, 16);
-			src = InAny(a);
-			dst = InAny(b);
-			type = FlowType::Ping6;
-		}
+		const bool v6 = be16at(f, 12) == 0x86dd;
+		const GuestL3 g3 = guest_l3(f, v6 ? 58 : 1, 8);
+		const size_t l4 = g3.l4;
+		const InAny src = g3.src, dst = g3.dst;
+		const FlowType type = v6 ? FlowType::Ping6 : FlowType::Ping4;
+		FUZZ_CHECK(uint8_t(f[l4]) == (v6 ? 129 : 0)); // echo reply
 		FUZZ_CHECK(f[l4 + 1] == std::byte{0});
 		static std::byte copy[65600];
 		FUZZ_CHECK(f.size() <= sizeof(copy));
@@ -160,33 +137,14 @@ private:
 	}
 };
 
-struct State {
-	Config c;
-	TapState tap;
-	GuestSink out;
-	EventLoop loop;
-	FlowTable flows;
-	IcmpCtx ctx{c, tap, out, loop, flows};
-	int64_t now_ns = int64_t(1000) * 1000000000;
-	timespec now() const { return {time_t(now_ns / 1000000000), long(now_ns % 1000000000)}; }
-};
+struct State : FlowState<GuestSink, IcmpCtx> {};
 
 State &state() {
 	static State *s = [] {
 		auto *st = new State;
 		log_set_level(LogLevel::Error);
 		Config &c = st->c;
-		c.ip4.addr = *Ipv4Addr::parse("192.0.2.2");
-		c.ip4.prefix_len = 24;
-		c.ip4.gw = *Ipv4Addr::parse("192.0.2.1");
-		c.ip4.map_host_loopback = c.ip4.gw;
-		c.ip6.addr = *Ipv6Addr::parse("2001:db8::2");
-		c.ip6.gw = *Ipv6Addr::parse("fe80::1");
-		c.ip6.our_tap_ll = c.ip6.gw;
-		c.ip6.map_host_loopback = c.ip6.gw;
-		c.our_tap_mac = *MacAddr::parse("9a:55:9a:55:9a:55");
-		st->tap.guest_mac = GUEST_MAC;
-		st->tap.guest_mac_seen = true;
+		flow_fixture_config(c, st->tap);
 		st->out.flows = &st->flows;
 		st->out.c = &st->c;
 		if (st->loop.init() < 0 || st->flows.init(32) < 0 || icmp_init(st->ctx) < 0)
@@ -248,15 +206,11 @@ void guest_echo(State &s, bool v6, uint16_t id, uint16_t seq, unsigned dst, size
 }
 
 void deliver(State &s, FakeSock *k, uint32_t ev) {
-	if (!k || !k->in_epoll)
-		return;
-	ev &= k->events | EPOLLERR | EPOLLHUP;
-	if (!ev)
-		return;
-	EpollRef ref = EpollRef::unpack(k->data);
-	FUZZ_CHECK(ref.kind == RefKind::PingSock);
-	icmp_sock_handler(s.ctx, ref, ev, s.now());
-	s.out.flush();
+	if (deliver_events(k, ev, [&](EpollRef ref, uint32_t e) {
+		    FUZZ_CHECK(ref.kind == RefKind::PingSock);
+		    icmp_sock_handler(s.ctx, ref, e, s.now());
+	    }))
+		s.out.flush();
 }
 
 // The socket's echo identifier: the port it is bound to.

@@ -47,6 +47,7 @@
 #include <cstring>
 
 #include "fake_sock.h"
+#include "flow_fixture.h"
 #include "fuzz_util.h"
 #include "passt/core/epoll.h"
 #include "passt/core/log.h"
@@ -71,9 +72,9 @@ constexpr unsigned NCONN = 8;          // 0-3 IPv4, 4-7 IPv6
 constexpr unsigned LISTENER_TAG = 100; // fake_tag of the listeners
 constexpr uint16_t FWD_PORT = 8080;    // -t 8080
 
-const MacAddr GUEST_MAC{{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
+const MacAddr &GUEST_MAC = FLOW_GUEST_MAC;
 const Ipv4Addr GUEST4 = *Ipv4Addr::parse("192.0.2.2"), GW4 = *Ipv4Addr::parse("192.0.2.1");
-const Ipv6Addr GUEST6 = *Ipv6Addr::parse("2001:db8::2"), GW6 = *Ipv6Addr::parse("fe80::1");
+const Ipv6Addr &GUEST6 = FLOW_GUEST6, &GW6 = FLOW_GW6;
 
 bool conn_v6(unsigned ci) { return ci >= NCONN / 2; }
 
@@ -109,36 +110,11 @@ private:
 		return uint32_t(f[o]) << 24 | uint32_t(f[o + 1]) << 16 | uint32_t(f[o + 2]) << 8 |
 		       uint32_t(f[o + 3]);
 	}
-	static uint16_t be16at(std::span<const std::byte> f, size_t o) {
-		return uint16_t(uint16_t(f[o]) << 8 | uint16_t(f[o + 1]));
-	}
 	void check(std::span<const std::byte> f) {
-		FUZZ_CHECK(f.size() >= 14 + 20 + 20);
-		size_t t;
-		bool v6 = f[12] == std::byte{0x86} && f[13] == std::byte{0xdd};
-		InAny src, dst;
-		if (v6) {
-			FUZZ_CHECK(f.size() >= 14 + 40 + 20);
-			FUZZ_CHECK((uint8_t(f[14]) >> 4) == 6 && f[14 + 6] == std::byte{6});
-			FUZZ_CHECK(be16at(f, 18) == f.size() - 14 - 40);
-			Ipv6Addr a, b;
-			std::memcpy(a.b.data(), f.data() + 14 + 8, 16);
-			std::memcpy(b.b.data(), f.data() + 14 + 24, 16);
-			src = InAny(a);
-			dst = InAny(b);
-			t = 14 + 40;
-		} else {
-			FUZZ_CHECK(f[12] == std::byte{0x08} && f[13] == std::byte{0x00});
-			size_t ihl = (size_t(f[14]) & 15) * 4;
-			FUZZ_CHECK(ihl == 20 && f[14 + 9] == std::byte{6});
-			FUZZ_CHECK(be16at(f, 16) == f.size() - 14);
-			Ipv4Addr a, b;
-			std::memcpy(a.b.data(), f.data() + 14 + 12, 4);
-			std::memcpy(b.b.data(), f.data() + 14 + 16, 4);
-			src = InAny(a);
-			dst = InAny(b);
-			t = 14 + ihl;
-		}
+		const GuestL3 g3 = guest_l3(f, 6, 20);
+		const size_t t = g3.l4;
+		const bool v6 = g3.v6;
+		const InAny src = g3.src, dst = g3.dst;
 		uint16_t sport = be16at(f, t), dport = be16at(f, t + 2);
 		uint32_t seq = be32at(f, t + 4), ack = be32at(f, t + 8);
 		uint8_t flags = uint8_t(f[t + 13]);
@@ -194,37 +170,18 @@ private:
 	}
 };
 
-struct State {
-	Config c;
-	TapState tap;
-	GuestSink out;
-	EventLoop loop;
-	FlowTable flows;
-	TcpCtx ctx{c, tap, out, loop, flows};
-	int64_t now_ns = int64_t(1000) * 1000000000;
-	timespec now() const { return {time_t(now_ns / 1000000000), long(now_ns % 1000000000)}; }
-};
+struct State : FlowState<GuestSink, TcpCtx> {};
 
 State &state() {
 	static State *s = [] {
 		auto *st = new State;
 		log_set_level(LogLevel::Error);
-		st->c.ip4.addr = *Ipv4Addr::parse("192.0.2.2");
-		st->c.ip4.prefix_len = 24;
-		st->c.ip4.gw = *Ipv4Addr::parse("192.0.2.1");
-		st->c.ip4.map_host_loopback = st->c.ip4.gw;
-		st->c.ip6.addr = GUEST6;
-		st->c.ip6.gw = GW6;
-		st->c.ip6.our_tap_ll = GW6;
-		st->c.ip6.map_host_loopback = GW6;
-		st->c.our_tap_mac = *MacAddr::parse("9a:55:9a:55:9a:55");
+		flow_fixture_config(st->c, st->tap);
 		// -t 8080, both families: the listeners are fake sockets too.
 		st->c.tcp_in.kind = PortForward::Kind::Spec;
 		PortRule r;
 		r.first = r.last = r.to_first = FWD_PORT;
 		st->c.tcp_in.rules.push_back(r);
-		st->tap.guest_mac = GUEST_MAC;
-		st->tap.guest_mac_seen = true;
 		if (st->loop.init() < 0 || st->flows.init(64) < 0)
 			abort();
 		fake_ready = true;
@@ -368,19 +325,15 @@ FakeSock *conn_sock(unsigned ci) {
 }
 
 void deliver(State &s, FakeSock *k, uint32_t ev) {
-	if (!k || !k->in_epoll)
-		return;
-	ev &= k->events | EPOLLERR | EPOLLHUP;
-	if (!ev)
-		return;
-	EpollRef ref = EpollRef::unpack(k->data);
-	if (ref.kind == RefKind::TcpListen)
-		tcp_listen_handler(s.ctx, ref, ev, s.now());
-	else if (ref.kind == RefKind::TcpSock)
-		tcp_sock_handler(s.ctx, ref, ev, s.now());
-	else
-		FUZZ_CHECK(false);
-	s.out.flush();
+	if (deliver_events(k, ev, [&](EpollRef ref, uint32_t e) {
+		    if (ref.kind == RefKind::TcpListen)
+			    tcp_listen_handler(s.ctx, ref, e, s.now());
+		    else if (ref.kind == RefKind::TcpSock)
+			    tcp_sock_handler(s.ctx, ref, e, s.now());
+		    else
+			    FUZZ_CHECK(false);
+	    }))
+		s.out.flush();
 }
 
 } // namespace

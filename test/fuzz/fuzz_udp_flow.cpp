@@ -43,6 +43,7 @@
 #include <cstring>
 
 #include "fake_sock.h"
+#include "flow_fixture.h"
 #include "fuzz_util.h"
 #include "refusal_check.h"
 #include "passt/core/epoll.h"
@@ -64,7 +65,7 @@ int passt::ns_socket(const NsHandle &, int, int, int) { abort(); }
 
 namespace {
 
-const MacAddr GUEST_MAC{{0x52, 0x54, 0x00, 0x12, 0x34, 0x56}};
+const MacAddr &GUEST_MAC = FLOW_GUEST_MAC;
 
 // Byte i of a guest datagram of len bytes.
 uint8_t guest_byte(size_t len, size_t i) { return uint8_t((i * 5 + len * 3 + 1) & 0xff); }
@@ -90,10 +91,6 @@ int on_send(FakeSock &k, const void *buf, size_t len, const sockaddr *dst, sockl
 	return 0;
 }
 
-uint16_t be16at(std::span<const std::byte> f, size_t o) {
-	return uint16_t(uint16_t(f[o]) << 8 | uint16_t(f[o + 1]));
-}
-
 class GuestSink final : public TapOutput {
 public:
 	FlowTable *flows = nullptr;
@@ -117,29 +114,9 @@ private:
 		}
 		FUZZ_CHECK(std::memcmp(f.data(), GUEST_MAC.b.data(), 6) == 0);
 		FUZZ_CHECK(std::memcmp(f.data() + 6, c->our_tap_mac.b.data(), 6) == 0);
-		uint16_t et = be16at(f, 12);
-		size_t l4;
-		InAny src, dst;
-		if (et == 0x0800) {
-			FUZZ_CHECK(f[14] == std::byte{0x45} && f[14 + 9] == std::byte{17});
-			FUZZ_CHECK(be16at(f, 16) == f.size() - 14);
-			l4 = 14 + 20;
-			Ipv4Addr a, b;
-			std::memcpy(a.b.data(), f.data() + 14 + 12, 4);
-			std::memcpy(b.b.data(), f.data() + 14 + 16, 4);
-			src = InAny(a);
-			dst = InAny(b);
-		} else {
-			FUZZ_CHECK(et == 0x86dd && f.size() >= 14 + 40 + 8);
-			FUZZ_CHECK((uint8_t(f[14]) >> 4) == 6 && f[14 + 6] == std::byte{17});
-			FUZZ_CHECK(be16at(f, 18) == f.size() - 14 - 40);
-			l4 = 14 + 40;
-			Ipv6Addr a, b;
-			std::memcpy(a.b.data(), f.data() + 14 + 8, 16);
-			std::memcpy(b.b.data(), f.data() + 14 + 24, 16);
-			src = InAny(a);
-			dst = InAny(b);
-		}
+		const GuestL3 g3 = guest_l3(f, 17, 8);
+		const size_t l4 = g3.l4;
+		const InAny src = g3.src, dst = g3.dst;
 		FUZZ_CHECK(be16at(f, l4 + 4) == f.size() - l4);
 		// Checksums: recomputing them changes nothing.
 		static std::byte copy[65600];
@@ -157,31 +134,14 @@ private:
 	}
 };
 
-struct State {
-	Config c;
-	TapState tap;
-	GuestSink out;
-	EventLoop loop;
-	FlowTable flows;
-	UdpCtx ctx{c, tap, out, loop, flows};
-	int64_t now_ns = int64_t(1000) * 1000000000;
-	timespec now() const { return {time_t(now_ns / 1000000000), long(now_ns % 1000000000)}; }
-};
+struct State : FlowState<GuestSink, UdpCtx> {};
 
 State &state() {
 	static State *s = [] {
 		auto *st = new State;
 		log_set_level(LogLevel::Error);
 		Config &c = st->c;
-		c.ip4.addr = *Ipv4Addr::parse("192.0.2.2");
-		c.ip4.prefix_len = 24;
-		c.ip4.gw = *Ipv4Addr::parse("192.0.2.1");
-		c.ip4.map_host_loopback = c.ip4.gw;
-		c.ip6.addr = *Ipv6Addr::parse("2001:db8::2");
-		c.ip6.gw = *Ipv6Addr::parse("fe80::1");
-		c.ip6.our_tap_ll = c.ip6.gw;
-		c.ip6.map_host_loopback = c.ip6.gw;
-		c.our_tap_mac = *MacAddr::parse("9a:55:9a:55:9a:55");
+		flow_fixture_config(c, st->tap);
 		// -u 5000-5001:6000-6001, both families.
 		c.udp_in.kind = PortForward::Kind::Spec;
 		PortRule r;
@@ -189,8 +149,6 @@ State &state() {
 		r.last = 5001;
 		r.to_first = 6000;
 		c.udp_in.rules.push_back(r);
-		st->tap.guest_mac = GUEST_MAC;
-		st->tap.guest_mac_seen = true;
 		st->out.flows = &st->flows;
 		st->out.c = &st->c;
 		if (st->loop.init() < 0 || st->flows.init(32) < 0)
@@ -304,19 +262,15 @@ Flow *nth_flow(State &s, unsigned n) {
 }
 
 void deliver(State &s, FakeSock *k, uint32_t ev) {
-	if (!k || !k->in_epoll)
-		return;
-	ev &= k->events | EPOLLERR | EPOLLHUP;
-	if (!ev)
-		return;
-	EpollRef ref = EpollRef::unpack(k->data);
-	if (ref.kind == RefKind::UdpSock)
-		udp_sock_handler(s.ctx, ref, ev, s.now());
-	else if (ref.kind == RefKind::UdpListen)
-		udp_listen_handler(s.ctx, ref, ev, s.now());
-	else
-		FUZZ_CHECK(false);
-	s.out.flush();
+	if (deliver_events(k, ev, [&](EpollRef ref, uint32_t e) {
+		    if (ref.kind == RefKind::UdpSock)
+			    udp_sock_handler(s.ctx, ref, e, s.now());
+		    else if (ref.kind == RefKind::UdpListen)
+			    udp_listen_handler(s.ctx, ref, e, s.now());
+		    else
+			    FUZZ_CHECK(false);
+	    }))
+		s.out.flush();
 }
 
 // A datagram of len bytes from src into k's queue.
