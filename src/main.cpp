@@ -316,10 +316,8 @@ void core_init(Core &k, const Config &c, void (*tap_gone)(Core &, int)) {
 			       }};
 	}
 
-	k.loop.timers().add(
-		"tap", 1000,
-		[](void *p, const timespec &now) { tap_timer(*static_cast<TapDemux *>(p), now); },
-		&k.demux);
+	if (tap_timer_add(k.demux, k.loop.timers()) < 0)
+		die("No timer left for the tap side");
 	if (k.loop.add(k.sfd, EPOLLIN, EpollRef{RefKind::Signal, k.sfd, 0}) < 0)
 		die("epoll_ctl: %s", strerror(errno));
 	if (c.stats_delay) {
@@ -508,6 +506,7 @@ void pasta_start_splice(PastaRuntime &rt, const Config &c) {
 		if ((rc = tcp_splice_init(*rt.splice)) < 0)
 			pasta_fail(rt, "TCP splice: %s", strerror(-rc));
 		rt.tcp->splice = rt.splice.get();
+		rt.splice->accept_pause.timer = rt.tcp->timer; // tcp_timer() resumes them
 	}
 }
 

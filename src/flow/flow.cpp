@@ -3,8 +3,12 @@
 //
 // getpeername/getsockname: flowside_from_socket(), for the loopback bypass.
 // #syscalls:pasta getpeername getsockname
+// The entries and buckets are anonymous mappings, made before the sandbox
+// (and unmapped by tests that init() again).
+// #syscalls:init mmap munmap
 #include "passt/flow/flow.h"
 
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "passt/net/sockaddr.h"
@@ -64,9 +68,29 @@ FlowBudget flow_default_budget(FlowType type) {
 	return FlowBudget::Udp;
 }
 
+// A zero-filled anonymous mapping of bytes, or null: its pages are not
+// backed by memory until written.
+namespace {
+
+void *map_zeroed(size_t bytes) {
+	void *p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? nullptr : p;
+}
+
+} // namespace
+
+void FlowTable::release() {
+	if (flows_)
+		munmap(flows_, flows_bytes_);
+	if (buckets_)
+		munmap(buckets_, buckets_bytes_);
+	flows_ = nullptr;
+	buckets_ = nullptr;
+	flows_bytes_ = buckets_bytes_ = 0;
+}
+
 int FlowTable::init(uint32_t capacity, std::optional<SipKey> key) {
-	flows_.reset();
-	buckets_.reset();
+	release();
 	nbuckets_ = nhashed_ = 0;
 	capacity_ = in_use_ = hwm_ = 0;
 	free_head_ = FLOW_NONE;
@@ -86,15 +110,17 @@ int FlowTable::init(uint32_t capacity, std::optional<SipKey> key) {
 	while (nb < want)
 		nb <<= 1;
 
-	flows_.reset(new (std::nothrow) Flow[capacity]());
-	buckets_.reset(new (std::nothrow) uint32_t[nb]);
+	// Not written here (see flow.h): zero bytes are what an entry that was
+	// never used and an empty bucket look like.
+	static_assert(std::is_trivially_destructible_v<Flow>);
+	flows_bytes_ = size_t(capacity) * sizeof(Flow);
+	buckets_bytes_ = nb * sizeof(uint32_t);
+	flows_ = static_cast<Flow *>(map_zeroed(flows_bytes_));
+	buckets_ = static_cast<uint32_t *>(map_zeroed(buckets_bytes_));
 	if (!flows_ || !buckets_) {
-		flows_.reset();
-		buckets_.reset();
+		release();
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < nb; i++)
-		buckets_[i] = EMPTY;
 	nbuckets_ = nb;
 
 	for (size_t b = 0; b < NB; b++) {
@@ -112,12 +138,18 @@ int FlowTable::init(uint32_t capacity, std::optional<SipKey> key) {
 	for (Evictor &e : evictors_)
 		e = Evictor{};
 
-	// Chain so that index 0 is handed out first.
-	for (uint32_t i = 0; i < capacity; i++)
-		flows_[i].next_free = i + 1 < capacity ? i + 1 : FLOW_NONE;
-	free_head_ = 0;
+	for (size_t t = 0; t < NT; t++)
+		by_type_[t] = 0;
+	// The free list starts empty: alloc() hands out never-used entries from
+	// index 0 up (high_water()) once it is.
 	capacity_ = capacity;
 	return 0;
+}
+
+void FlowTable::bind_timer(FlowType type, Timers &timers, int id) {
+	if (type == FlowType::None || type >= FlowType::Count)
+		return;
+	timer_of_[size_t(type)] = Bound{&timers, id};
 }
 
 void FlowTable::set_budget(FlowBudget b, uint32_t max, uint32_t pending_max) {
@@ -214,18 +246,24 @@ std::optional<uint32_t> FlowTable::alloc(FlowType type, const timespec &now, Flo
 		if (v == FLOW_NONE || !evict_one(v))
 			return std::nullopt;
 	}
-	if (used_[bi] >= max_[bi] || free_head_ == FLOW_NONE) {
+	const auto full = [this] { return free_head_ == FLOW_NONE && hwm_ >= capacity_; };
+	if (used_[bi] >= max_[bi] || full()) {
 		uint32_t v = victim(budget, false);
 		if (v == FLOW_NONE || !evict_one(v))
 			return std::nullopt;
 	}
-	if (free_head_ == FLOW_NONE)
+	if (full())
 		return std::nullopt;
-	uint32_t i = free_head_;
+	uint32_t i;
+	if (free_head_ != FLOW_NONE) {
+		i = free_head_;
+		free_head_ = flows_[i].next_free;
+		flows_[i] = Flow{};
+	} else {
+		i = hwm_; // never used: first touch of its bytes
+		new (&flows_[i]) Flow{};
+	}
 	Flow &f = flows_[i];
-	free_head_ = f.next_free;
-
-	f = Flow{};
 	f.type = type;
 	f.last_active = now;
 	f.budget = budget;
@@ -236,6 +274,11 @@ std::optional<uint32_t> FlowTable::alloc(FlowType type, const timespec &now, Flo
 	in_use_++;
 	if (i + 1 > hwm_)
 		hwm_ = i + 1;
+	if (by_type_[size_t(type)]++ == 0) {
+		const Bound &t = timer_of_[size_t(type)];
+		if (t.timers)
+			t.timers->arm(t.id, now);
+	}
 	return i;
 }
 
@@ -255,10 +298,11 @@ bool FlowTable::is_pending(uint32_t index) const {
 }
 
 void FlowTable::free(uint32_t index) {
-	if (index >= capacity_ || flows_[index].type == FlowType::None)
+	if (index >= hwm_ || flows_[index].type == FlowType::None)
 		return;
 	{
 		Flow &f = flows_[index];
+		by_type_[size_t(f.type)]--;
 		list_unlink(index);
 		used_[size_t(f.budget)]--;
 		if (f.pending)
@@ -274,13 +318,13 @@ void FlowTable::free(uint32_t index) {
 }
 
 Flow *FlowTable::get(uint32_t index) {
-	if (index >= capacity_ || flows_[index].type == FlowType::None)
+	if (index >= hwm_ || flows_[index].type == FlowType::None)
 		return nullptr;
 	return &flows_[index];
 }
 
 const Flow *FlowTable::get(uint32_t index) const {
-	if (index >= capacity_ || flows_[index].type == FlowType::None)
+	if (index >= hwm_ || flows_[index].type == FlowType::None)
 		return nullptr;
 	return &flows_[index];
 }
@@ -315,7 +359,7 @@ std::optional<uint32_t> FlowTable::lookup(FlowType type, FlowSideIdx side,
 		return std::nullopt;
 	size_t mask = nbuckets_ - 1;
 	for (size_t b = hash(type, side, key) & mask;; b = (b + 1) & mask) {
-		uint32_t s = buckets_[b];
+		uint32_t s = bucket(b);
 		if (s == EMPTY)
 			return std::nullopt;
 		if (matches(s, type, side, key))
@@ -332,14 +376,14 @@ bool FlowTable::hash_insert(uint32_t index, FlowSideIdx side) {
 	size_t mask = nbuckets_ - 1;
 	size_t b = hash(f->type, side, key) & mask;
 	for (;; b = (b + 1) & mask) {
-		uint32_t s = buckets_[b];
+		uint32_t s = bucket(b);
 		if (s == EMPTY)
 			break;
 		if (matches(s, f->type, side, key))
 			return false;
 	}
 	// Never full: at most 2 * capacity sides in 4 * capacity buckets.
-	buckets_[b] = sidx_of(index, side);
+	set_bucket(b, sidx_of(index, side));
 	f->hashed |= bit;
 	nhashed_++;
 	return true;
@@ -350,9 +394,9 @@ size_t FlowTable::find_bucket(uint32_t sidx) const {
 	FlowSideIdx side = sidx_side(sidx);
 	size_t mask = nbuckets_ - 1;
 	for (size_t b = hash(f.type, side, f.side[size_t(side)]) & mask;; b = (b + 1) & mask) {
-		if (buckets_[b] == sidx)
+		if (bucket(b) == sidx)
 			return b;
-		if (buckets_[b] == EMPTY)
+		if (bucket(b) == EMPTY)
 			return nbuckets_;
 	}
 }
@@ -364,7 +408,7 @@ void FlowTable::erase_bucket(size_t hole) {
 	size_t j = hole;
 	for (;;) {
 		j = (j + 1) & mask;
-		uint32_t s = buckets_[j];
+		uint32_t s = bucket(j);
 		if (s == EMPTY)
 			break;
 		const Flow &f = flows_[sidx_flow(s)];
@@ -372,11 +416,11 @@ void FlowTable::erase_bucket(size_t hole) {
 		size_t home = hash(f.type, side, f.side[size_t(side)]) & mask;
 		// Distance from home to j, and from the hole to j, going forward.
 		if (((j - home) & mask) >= ((j - hole) & mask)) {
-			buckets_[hole] = s;
+			set_bucket(hole, s);
 			hole = j;
 		}
 	}
-	buckets_[hole] = EMPTY;
+	set_bucket(hole, EMPTY);
 }
 
 void FlowTable::hash_remove(uint32_t index, FlowSideIdx side) {

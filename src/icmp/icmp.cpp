@@ -159,7 +159,10 @@ void icmp_handler_trampoline(void *ctx, EpollRef ref, uint32_t events, const tim
 }
 
 void icmp_timer_trampoline(void *ctx, const timespec &now) {
-	icmp_timer(*static_cast<IcmpCtx *>(ctx), now);
+	IcmpCtx &c = *static_cast<IcmpCtx *>(ctx);
+	icmp_timer(c, now);
+	if (!c.flows.in_use(FlowType::Ping4) && !c.flows.in_use(FlowType::Ping6))
+		c.loop.timers().disarm(c.timer); // until the next flow (see timer.h)
 }
 
 bool is_ping(FlowType t) { return t == FlowType::Ping4 || t == FlowType::Ping6; }
@@ -182,8 +185,13 @@ int icmp_init(IcmpCtx &ctx) {
 	ctx.loop.set_handler(RefKind::PingSock, icmp_handler_trampoline, &ctx);
 	ctx.flows.set_evictor(FlowType::Ping4, icmp_evict_trampoline, &ctx, true);
 	ctx.flows.set_evictor(FlowType::Ping6, icmp_evict_trampoline, &ctx, true);
-	if (ctx.loop.timers().add("icmp", ICMP_TIMER_INTERVAL_MS, icmp_timer_trampoline, &ctx) < 0)
+	ctx.timer =
+		ctx.loop.timers().add("icmp", ICMP_TIMER_INTERVAL_MS, icmp_timer_trampoline, &ctx);
+	if (ctx.timer < 0)
 		return -ENOSPC;
+	ctx.loop.timers().disarm(ctx.timer);
+	ctx.flows.bind_timer(FlowType::Ping4, ctx.loop.timers(), ctx.timer);
+	ctx.flows.bind_timer(FlowType::Ping6, ctx.loop.timers(), ctx.timer);
 	return 0;
 }
 

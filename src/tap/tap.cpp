@@ -4,6 +4,7 @@
 
 #include <sys/uio.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "passt/core/log.h"
@@ -238,23 +239,52 @@ void tap_input_pool(TapDemux &d, const Pool &pool, const timespec &now) {
 	d.out->flush();
 }
 
+namespace {
+
+bool ra_enabled(const Config &c) { return c.ip6.enabled && !c.no_ndp && !c.no_ra; }
+
+// Wake up for the next RA (NdpRaTimer counts whole seconds), not before.
+void ra_rearm(TapDemux &d) {
+	if (d.timers && d.ra_timer.scheduled())
+		d.timers->arm_at(d.timer, timespec{time_t(d.ra_timer.next_due_s()), 0});
+}
+
+} // namespace
+
+int tap_timer_add(TapDemux &d, Timers &timers) {
+	if (!ra_enabled(*d.c))
+		return 0;
+	int id = timers.add(
+		"tap", 1000,
+		[](void *p, const timespec &now) { tap_timer(*static_cast<TapDemux *>(p), now); },
+		&d);
+	if (id < 0)
+		return -ENOSPC;
+	timers.disarm(id);
+	d.timers = &timers;
+	d.timer = id;
+	return 0;
+}
+
 void tap_announce(TapDemux &d, const timespec &now) {
 	// Ask for the guest's MAC right away, so replies can be unicast before
 	// the guest sends anything.
 	if (d.c->ip4.enabled && !d.c->ip4.addr.is_unspecified())
 		arp_send_init_req(*d.c, *d.out);
-	if (d.c->ip6.enabled && !d.c->no_ndp && !d.c->no_ra) {
+	if (ra_enabled(*d.c)) {
 		ndp_send_ra(*d.c, *d.st, *d.out);
 		d.ra_timer.restart(now);
+		ra_rearm(d);
 	}
 	d.out->flush();
 }
 
 void tap_timer(TapDemux &d, const timespec &now) {
-	if (!d.c->ip6.enabled || d.c->no_ndp || d.c->no_ra)
+	if (!ra_enabled(*d.c))
 		return;
 	if (d.ra_timer.tick(*d.c, *d.st, *d.out, now))
 		d.out->flush();
+	ra_rearm(d);
 }
 
 } // namespace passt

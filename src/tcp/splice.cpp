@@ -430,13 +430,20 @@ void tcp_splice_timer(SpliceCtx &ctx, const timespec &now) {
 
 int tcp_splice_init(SpliceCtx &ctx) {
 	ctx.loop.set_handler(RefKind::TcpSplice, trampoline, &ctx);
-	if (ctx.loop.timers().add(
-		    "tcp-splice", SPLICE_TIMER_INTERVAL_MS,
-		    [](void *p, const timespec &now) {
-			    tcp_splice_timer(*static_cast<SpliceCtx *>(p), now);
-		    },
-		    &ctx) < 0)
+	// Armed only while there are spliced flows (see timer.h).
+	ctx.timer = ctx.loop.timers().add(
+		"tcp-splice", SPLICE_TIMER_INTERVAL_MS,
+		[](void *p, const timespec &now) {
+			SpliceCtx &s = *static_cast<SpliceCtx *>(p);
+			tcp_splice_timer(s, now);
+			if (!s.flows.in_use(FlowType::TcpSplice))
+				s.loop.timers().disarm(s.timer);
+		},
+		&ctx);
+	if (ctx.timer < 0)
 		return -ENOSPC;
+	ctx.loop.timers().disarm(ctx.timer);
+	ctx.flows.bind_timer(FlowType::TcpSplice, ctx.loop.timers(), ctx.timer);
 	return fwd_listen_open_rules(ctx, ctx.c.tcp_out, NAMES, fwd_listen_budget(4), listen_one);
 }
 

@@ -194,8 +194,13 @@ int tcp_init(TcpCtx &ctx) {
 	ctx.loop.set_handler(RefKind::TcpListen, listen_trampoline, &ctx);
 	// Half-open connections only: established ones are never evicted.
 	ctx.flows.set_evictor(FlowType::Tcp, evict_trampoline, &ctx, false);
-	if (ctx.loop.timers().add("tcp", TCP_TIMER_INTERVAL_MS, timer_trampoline, &ctx) < 0)
+	// Armed while there are flows or paused listeners (tcp_timer()).
+	ctx.timer = ctx.loop.timers().add("tcp", TCP_TIMER_INTERVAL_MS, timer_trampoline, &ctx);
+	if (ctx.timer < 0)
 		return -ENOSPC;
+	ctx.loop.timers().disarm(ctx.timer);
+	ctx.flows.bind_timer(FlowType::Tcp, ctx.loop.timers(), ctx.timer);
+	ctx.accept_pause.timer = ctx.timer;
 	return listen_open_all(ctx);
 }
 

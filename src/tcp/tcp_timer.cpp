@@ -76,6 +76,10 @@ void tcp_timer(TcpCtx &ctx, const timespec &now) {
 				    n);
 	if (ctx.splice)
 		tcp_splice_resume_listeners(*ctx.splice, now);
+	// Nothing left to watch: sleep until a flow or a pause arms us again.
+	if (!ctx.flows.in_use(FlowType::Tcp) && !ctx.accept_pause.until_ns &&
+	    !(ctx.splice && ctx.splice->accept_pause.until_ns))
+		ctx.loop.timers().disarm(ctx.timer);
 }
 
 } // namespace passt

@@ -469,7 +469,10 @@ void listen_trampoline(void *ctx, EpollRef ref, uint32_t events, const timespec 
 }
 
 void timer_trampoline(void *ctx, const timespec &now) {
-	udp_timer(*static_cast<UdpCtx *>(ctx), now);
+	UdpCtx &c = *static_cast<UdpCtx *>(ctx);
+	udp_timer(c, now);
+	if (!c.flows.in_use(FlowType::Udp)) // until the next flow (see timer.h)
+		c.loop.timers().disarm(c.timer);
 }
 
 // Bind one -u socket: family v6 or not, the rule's address and interface
@@ -530,8 +533,11 @@ int udp_init(UdpCtx &ctx) {
 	// A UDP flow only caches a 4-tuple: unanswered ones go first, then
 	// the oldest.
 	ctx.flows.set_evictor(FlowType::Udp, evict_trampoline, &ctx, true);
-	if (ctx.loop.timers().add("udp", UDP_TIMER_INTERVAL_MS, timer_trampoline, &ctx) < 0)
+	ctx.timer = ctx.loop.timers().add("udp", UDP_TIMER_INTERVAL_MS, timer_trampoline, &ctx);
+	if (ctx.timer < 0)
 		return -ENOSPC;
+	ctx.loop.timers().disarm(ctx.timer);
+	ctx.flows.bind_timer(FlowType::Udp, ctx.loop.timers(), ctx.timer);
 
 	// Auto: scanning rules are bound by udp_listen_sync(); explicit rules
 	// given alongside them are bound here, with no descriptor budget.

@@ -268,7 +268,10 @@ void listen_close(UdpSpliceCtx &ctx, uint32_t i) {
 constexpr FwdListenNames NAMES{"UDP splice", "socket", "bind", true};
 
 void timer_trampoline(void *c, const timespec &now) {
-	udp_splice_timer(*static_cast<UdpSpliceCtx *>(c), now);
+	UdpSpliceCtx &ctx = *static_cast<UdpSpliceCtx *>(c);
+	udp_splice_timer(ctx, now);
+	if (!ctx.flows.in_use(FlowType::UdpSplice))
+		ctx.loop.timers().disarm(ctx.timer);
 }
 
 } // namespace
@@ -289,8 +292,13 @@ bool evict_trampoline(void *c, uint32_t idx) {
 
 int udp_splice_init(UdpSpliceCtx &ctx) {
 	ctx.flows.set_evictor(FlowType::UdpSplice, evict_trampoline, &ctx, true);
-	if (ctx.loop.timers().add("udp-splice", UDP_TIMER_INTERVAL_MS, timer_trampoline, &ctx) < 0)
+	// Armed only while there are flows (see timer.h).
+	ctx.timer =
+		ctx.loop.timers().add("udp-splice", UDP_TIMER_INTERVAL_MS, timer_trampoline, &ctx);
+	if (ctx.timer < 0)
 		return -ENOSPC;
+	ctx.loop.timers().disarm(ctx.timer);
+	ctx.flows.bind_timer(FlowType::UdpSplice, ctx.loop.timers(), ctx.timer);
 	int rc = fwd_listen_open_rules(ctx, ctx.c.udp_out, NAMES, fwd_listen_budget(4), listen_one);
 	if (rc < 0)
 		udp_splice_fini(ctx);

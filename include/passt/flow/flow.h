@@ -14,10 +14,16 @@
 // echo flows are echo identifiers.
 //
 // Storage is fixed: init() allocates the entries and the hash buckets once,
-// at start-up; nothing is allocated afterwards. Free entries are chained in
-// a LIFO free list (so that recently freed, cache-warm entries are reused
-// first and in-use indices stay compact); alloc() fails cleanly when it is
-// empty. The index of a flow never changes while the flow lives, and is
+// at start-up; nothing is allocated afterwards. Both are anonymous mappings
+// that init() does not write: a page of the table costs memory only once a
+// flow (or a hashed side) first lands on it, so an idle daemon holds a few
+// pages, not the whole table (about 14 MiB at FLOW_MAX). Entries from
+// high_water() on have never been used and are still all zero bytes; a
+// bucket stores the complement of its side reference, so that zero bytes
+// read as an empty bucket. Freed entries are chained in a LIFO free list
+// (so that recently freed, cache-warm entries are reused first and in-use
+// indices stay compact), and alloc() takes the next never-used entry when
+// that list is empty; it fails cleanly when both are exhausted. The index of a flow never changes while the flow lives, and is
 // what epoll references carry (EpollRef::index).
 //
 // Lookup: either side of a flow can be entered in one hash table keyed by
@@ -74,6 +80,7 @@
 #include <optional>
 #include <type_traits>
 
+#include "passt/core/timer.h"
 #include "passt/net/addr.h"
 #include "passt/net/siphash.h"
 
@@ -199,6 +206,7 @@ private:
 class FlowTable {
 public:
 	FlowTable() = default;
+	~FlowTable() { release(); }
 	FlowTable(const FlowTable &) = delete;
 	FlowTable &operator=(const FlowTable &) = delete;
 
@@ -210,6 +218,15 @@ public:
 
 	uint32_t capacity() const { return capacity_; }
 	uint32_t in_use() const { return in_use_; }
+	// Flows of one type in use.
+	uint32_t in_use(FlowType type) const {
+		return type < FlowType::Count ? by_type_[size_t(type)] : 0;
+	}
+	// Timer id of timers serves the flows of type: alloc() arms it
+	// (Timers::arm(): a timer already armed keeps its deadline) when a flow
+	// of the type appears; the timer's callback disarms it when it finds
+	// none left. Several types may share one timer.
+	void bind_timer(FlowType type, Timers &timers, int id);
 	// One more than the highest index allocated since init(): scans stop there.
 	uint32_t high_water() const { return hwm_; }
 
@@ -291,6 +308,11 @@ public:
 
 private:
 	static constexpr uint32_t EMPTY = UINT32_MAX;
+	// Buckets hold ~sidx (zero bytes: EMPTY).
+	uint32_t bucket(size_t b) const { return ~buckets_[b]; }
+	void set_bucket(size_t b, uint32_t sidx) { buckets_[b] = ~sidx; }
+	// Unmap the entries and buckets.
+	void release();
 
 	uint64_t hash(FlowType type, FlowSideIdx side, const FlowSide &key) const;
 	bool matches(uint32_t sidx, FlowType type, FlowSideIdx side, const FlowSide &key) const;
@@ -329,8 +351,16 @@ private:
 	bool evicting_ = false;
 	uint32_t serial_ = 0;
 
-	std::unique_ptr<Flow[]> flows_;
-	std::unique_ptr<uint32_t[]> buckets_;
+	struct Bound {
+		Timers *timers = nullptr;
+		int id = -1;
+	};
+	Bound timer_of_[NT];
+	uint32_t by_type_[NT] = {};
+
+	Flow *flows_ = nullptr;       // capacity_ entries, mapped by init()
+	uint32_t *buckets_ = nullptr; // nbuckets_, mapped by init()
+	size_t flows_bytes_ = 0, buckets_bytes_ = 0;
 	size_t nbuckets_ = 0;
 	size_t nhashed_ = 0;
 	uint32_t capacity_ = 0;

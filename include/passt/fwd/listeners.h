@@ -284,6 +284,7 @@ inline bool accept_out_of_fds(int err) {
 
 struct AcceptPause {
 	int64_t until_ns = 0; // when paused listeners go back; 0: none paused
+	int timer = -1;       // the loop's timer that calls resume_due(): armed by pause()
 
 	// Pause the listener in slot i (ref: its EpollRef).
 	template <class T>
@@ -294,8 +295,11 @@ struct AcceptPause {
 		if (loop.modify(slots[i].fd, 0, ref) < 0)
 			return;
 		slots[i].paused = true;
-		if (!until_ns)
+		if (!until_ns) {
 			until_ns = now_ns + int64_t(ACCEPT_PAUSE_MS) * 1000000;
+			loop.timers().arm(timer, timespec{time_t(now_ns / 1000000000),
+							  long(now_ns % 1000000000)});
+		}
 	}
 	// Put paused listeners back (base: their EpollRef without the slot).
 	template <class T>

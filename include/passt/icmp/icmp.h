@@ -72,6 +72,7 @@ struct IcmpCtx {
 	TapOutput &out;
 	EventLoop &loop;
 	FlowTable &flows;
+	int timer = -1; // the loop's expiry timer (icmp_init())
 };
 
 // Register the PingSock handler and the periodic expiry timer with

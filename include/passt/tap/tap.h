@@ -26,6 +26,7 @@
 #include <span>
 
 #include "passt/conf/config.h"
+#include "passt/core/timer.h"
 #include "passt/net/byteorder.h"
 #include "passt/net/pool.h"
 #include "passt/services/ndp.h"
@@ -68,6 +69,10 @@ struct TapDemux {
 	L4 udp;
 
 	NdpRaTimer ra_timer; // unsolicited Router Advertisements
+	// The loop's timer for them (tap_timer_add()), armed at the next RA's
+	// deadline only: none while no guest is there or RAs are off.
+	Timers *timers = nullptr;
+	int timer = -1;
 };
 
 // Dispatch one Ethernet frame from the guest, then run the L4 flush hooks
@@ -87,7 +92,13 @@ bool tap_partial_csum(std::span<const std::byte> frame, size_t start, size_t off
 // Router Advertisement (unless --no-ra/--no-ndp), then start the RA schedule.
 // Call when a guest appears (pasta start, a qemu connection).
 void tap_announce(TapDemux &d, const timespec &now);
-// Periodic work of the tap side (about once a second): unsolicited RAs.
+// Register the tap side's timer with timers, disarmed: tap_announce() arms
+// it for the first unsolicited RA, and tap_timer() for each next one. No
+// timer at all when RAs are off (no IPv6, --no-ndp, --no-ra). Returns 0, or
+// -ENOSPC if the timer table is full.
+int tap_timer_add(TapDemux &d, Timers &timers);
+// The tap side's timer: send the unsolicited RA that is due, arm for the
+// next one.
 void tap_timer(TapDemux &d, const timespec &now);
 
 } // namespace passt

@@ -71,7 +71,8 @@ struct SpliceCtx {
 	// -T listeners. The slot of an entry is its EpollRef index (with
 	// SPLICE_LISTENER_BIT) and stays fixed while it is open (fwd/listeners.h).
 	ListenerSlots<SpliceListener> listeners;
-	AcceptPause accept_pause;
+	AcceptPause accept_pause; // resumed by the TCP timer, which pause() arms
+	int timer = -1;           // the loop's splice timer (tcp_splice_init())
 	// "-T auto": ports whose listener failed to open, per family, so that
 	// retries every scan log only once.
 	PortBitmap auto_failed[2];

@@ -102,6 +102,7 @@ struct TcpCtx {
 	// stays fixed while it is open (fwd/listeners.h).
 	ListenerSlots<TcpListener> listeners;
 	AcceptPause accept_pause;
+	int timer = -1; // the loop's TCP timer (tcp_init())
 	// "-t auto": ports whose listener failed to open (already bound on the
 	// host, ...) per family, so that retries every scan log only once.
 	PortBitmap auto_failed[2];

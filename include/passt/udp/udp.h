@@ -104,6 +104,7 @@ struct UdpCtx {
 	UdpSpliceCtx *splice = nullptr;
 	// Guest datagrams of the tap batch at hand, sent by udp_tap_flush().
 	UdpTxQueue txq;
+	int timer = -1; // the loop's expiry timer (udp_init())
 };
 
 // Register the UdpSock and UdpListen handlers and the expiry timer with

@@ -109,6 +109,7 @@ struct UdpSpliceCtx {
 	// retries every scan log only once.
 	PortBitmap auto_failed[2];
 	UdpSpliceStats stats{};
+	int timer = -1; // the loop's expiry timer (udp_splice_init())
 };
 
 // Open the -U sockets (the non-scanning rules of c.udp_out) inside the
