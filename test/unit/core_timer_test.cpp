@@ -126,3 +126,95 @@ TEST(CoreTimers, RealClock) {
 	EXPECT_GE(elapsed, 45);
 	EXPECT_LT(elapsed, 5000);
 }
+
+// An idle daemon has no armed timer: a disarmed one is neither waited for
+// nor run, and arming it starts a fresh interval.
+TEST(CoreTimers, DisarmedTimersSleep) {
+	Timers t;
+	Fired f;
+	ASSERT_EQ(t.add("a", 100, on_fire, &f, at_ms(0)), 0);
+	EXPECT_TRUE(t.armed(0));
+	EXPECT_EQ(t.armed_count(), 1u);
+	t.disarm(0);
+	EXPECT_FALSE(t.armed(0));
+	EXPECT_EQ(t.armed_count(), 0u);
+	EXPECT_EQ(t.next_timeout_ms(at_ms(0)), -1);
+	EXPECT_EQ(t.run_due(at_ms(100000)), 0u);
+	EXPECT_EQ(f.count, 0);
+
+	// Armed at 500 ms: due at 600, not at once for the time it slept.
+	t.arm(0, at_ms(500));
+	EXPECT_TRUE(t.armed(0));
+	EXPECT_EQ(t.next_timeout_ms(at_ms(500)), 100);
+	// Arming an armed timer keeps its deadline.
+	t.arm(0, at_ms(550));
+	EXPECT_EQ(t.next_timeout_ms(at_ms(550)), 50);
+	EXPECT_EQ(t.run_due(at_ms(599)), 0u);
+	EXPECT_EQ(t.run_due(at_ms(600)), 1u);
+	EXPECT_EQ(f.count, 1);
+	EXPECT_EQ(t.next_timeout_ms(at_ms(600)), 100);
+
+	// arm_at() moves the deadline, either way.
+	t.arm_at(0, at_ms(5000));
+	EXPECT_EQ(t.next_timeout_ms(at_ms(600)), 4400);
+	t.arm_at(0, at_ms(650));
+	EXPECT_EQ(t.next_timeout_ms(at_ms(600)), 50);
+
+	// Bad ids are ignored.
+	t.arm(7, at_ms(0));
+	t.arm(-1, at_ms(0));
+	t.disarm(7);
+	EXPECT_FALSE(t.armed(7));
+	EXPECT_EQ(t.armed_count(), 1u);
+}
+
+namespace {
+
+// Runs n times, then disarms itself, as a flow timer does once the last
+// flow is gone; or re-arms itself further away.
+struct SelfDisarm {
+	Timers *t = nullptr;
+	int id = -1;
+	int left = 0;
+	int count = 0;
+	int64_t rearm_ms = 0; // > 0: arm_at(now + rearm_ms) instead
+};
+
+void self_disarm(void *ctx, const timespec &now) {
+	auto *s = static_cast<SelfDisarm *>(ctx);
+	s->count++;
+	if (s->rearm_ms > 0)
+		s->t->arm_at(s->id, timespec_add_ms(now, s->rearm_ms));
+	else if (--s->left <= 0)
+		s->t->disarm(s->id);
+}
+
+} // namespace
+
+TEST(CoreTimers, CallbackDisarmsOrRearmsItself) {
+	Timers t;
+	SelfDisarm s{&t, -1, 2, 0, 0};
+	Fired other;
+	s.id = t.add("self", 100, self_disarm, &s, at_ms(0));
+	ASSERT_EQ(s.id, 0);
+	ASSERT_EQ(t.add("other", 1000, on_fire, &other, at_ms(0)), 1);
+	EXPECT_EQ(t.run_due(at_ms(100)), 1u);
+	EXPECT_TRUE(t.armed(s.id));
+	EXPECT_EQ(t.run_due(at_ms(200)), 1u);
+	EXPECT_FALSE(t.armed(s.id));                   // what the callback set stays
+	EXPECT_EQ(t.next_timeout_ms(at_ms(200)), 800); // only "other" is waited for
+	for (int ms = 300; ms <= 5000; ms += 100)
+		t.run_due(at_ms(ms));
+	EXPECT_EQ(s.count, 2);
+	EXPECT_EQ(other.count, 5);
+
+	// Re-armed from its callback further than one interval away.
+	s.rearm_ms = 3000;
+	t.arm(s.id, at_ms(5000));
+	t.disarm(1); // "other" out of the way
+	EXPECT_EQ(t.run_due(at_ms(5100)), 1u);
+	EXPECT_EQ(s.count, 3);
+	EXPECT_EQ(t.run_due(at_ms(8099)), 0u);
+	EXPECT_EQ(t.run_due(at_ms(8100)), 1u);
+	EXPECT_EQ(s.count, 4);
+}

@@ -9,7 +9,10 @@
 #include <vector>
 
 #include <net/if.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "passt/core/timer.h"
 #include "passt/flow/flow.h"
 #include "passt/fwd/nat.h"
 
@@ -91,6 +94,115 @@ TEST(FlowTable, AllocGetFree) {
 	EXPECT_EQ(*c, *a);
 	EXPECT_EQ(t.get(*c)->state<Dummy>().a, 0u);
 	EXPECT_EQ(t.get(*c)->hashed, 0);
+}
+
+namespace {
+
+// Pages of [p, p + bytes) backed by memory now (mincore()).
+size_t resident_pages(const void *p, size_t bytes) {
+	const size_t page = size_t(sysconf(_SC_PAGESIZE));
+	uintptr_t start = uintptr_t(p) & ~(page - 1);
+	size_t n = (uintptr_t(p) + bytes - start + page - 1) / page;
+	std::vector<unsigned char> v(n);
+	if (mincore(reinterpret_cast<void *>(start), n * page, v.data()) < 0)
+		return SIZE_MAX;
+	size_t r = 0;
+	for (unsigned char c : v)
+		r += c & 1;
+	return r;
+}
+
+} // namespace
+
+// A full-size table costs memory only where flows are: init() does not
+// write the entries (about 14 MiB at FLOW_MAX), and the first flows land
+// on the first page. Entries handed out for the first time still come in
+// index order, after the freed ones.
+TEST(FlowTable, EntriesUntouchedUntilUsed) {
+	FlowTable t;
+	ASSERT_EQ(t.init(FLOW_MAX, KEY), 0);
+	auto a = t.alloc(FlowType::Udp, T0);
+	ASSERT_TRUE(a);
+	EXPECT_EQ(*a, 0u);
+	Flow *base = t.get(0);
+	ASSERT_NE(base, nullptr);
+	t.get(0)->guest() = side_for(1);
+	ASSERT_TRUE(t.hash_insert(0, FlowSideIdx::Guest));
+	size_t r = resident_pages(base, size_t(FLOW_MAX) * sizeof(Flow));
+	EXPECT_LE(r, 2u) << "of " << size_t(FLOW_MAX) * sizeof(Flow) / 4096 << " pages";
+
+	auto b = t.alloc(FlowType::Udp, T0);
+	auto c = t.alloc(FlowType::Udp, T0);
+	ASSERT_TRUE(b && c);
+	EXPECT_EQ(*b, 1u);
+	EXPECT_EQ(*c, 2u);
+	t.free(1);
+	auto d = t.alloc(FlowType::Tcp, T0);
+	auto e = t.alloc(FlowType::Tcp, T0);
+	ASSERT_TRUE(d && e);
+	EXPECT_EQ(*d, 1u); // freed first, then never used
+	EXPECT_EQ(*e, 3u);
+	EXPECT_EQ(t.high_water(), 4u);
+	EXPECT_EQ(t.get(4), nullptr);
+	EXPECT_EQ(t.get(FLOW_MAX - 1), nullptr);
+	EXPECT_EQ(t.lookup(FlowType::Udp, FlowSideIdx::Guest, side_for(1)), 0u);
+	EXPECT_FALSE(t.lookup(FlowType::Udp, FlowSideIdx::Guest, side_for(2)));
+	EXPECT_EQ(resident_pages(base, size_t(FLOW_MAX) * sizeof(Flow)), r);
+
+	// init() again starts from a clean table.
+	ASSERT_EQ(t.init(64, KEY), 0);
+	EXPECT_EQ(t.in_use(), 0u);
+	EXPECT_EQ(t.high_water(), 0u);
+	EXPECT_FALSE(t.lookup(FlowType::Udp, FlowSideIdx::Guest, side_for(1)));
+	EXPECT_EQ(t.alloc(FlowType::Udp, T0), 0u);
+}
+
+namespace {
+void count_fire(void *ctx, const timespec &) { ++*static_cast<int *>(ctx); }
+} // namespace
+
+// A flow timer sleeps while there are no flows of its types: the first
+// flow arms it (due one interval later), later ones leave its deadline.
+TEST(FlowTable, BoundTimerArmedByFirstFlowOfItsTypes) {
+	FlowTable t;
+	ASSERT_EQ(t.init(64, KEY), 0);
+	Timers timers;
+	int fired = 0;
+	int id = timers.add("ping", 1000, count_fire, &fired, T0);
+	ASSERT_GE(id, 0);
+	timers.disarm(id);
+	t.bind_timer(FlowType::Ping4, timers, id);
+	t.bind_timer(FlowType::Ping6, timers, id);
+	EXPECT_EQ(timers.next_timeout_ms(T0), -1); // idle: no wake-up at all
+
+	// Another type does not arm it.
+	ASSERT_TRUE(t.alloc(FlowType::Tcp, T0));
+	EXPECT_FALSE(timers.armed(id));
+	EXPECT_EQ(t.in_use(FlowType::Tcp), 1u);
+
+	const timespec t5{105, 0};
+	auto a = t.alloc(FlowType::Ping6, t5);
+	ASSERT_TRUE(a);
+	EXPECT_TRUE(timers.armed(id));
+	EXPECT_EQ(timers.next_timeout_ms(t5), 1000);
+	auto b = t.alloc(FlowType::Ping4, timespec{105, 500000000});
+	ASSERT_TRUE(b);
+	EXPECT_EQ(timers.next_timeout_ms(t5), 1000); // deadline kept
+	EXPECT_EQ(t.in_use(FlowType::Ping4), 1u);
+	EXPECT_EQ(t.in_use(FlowType::Ping6), 1u);
+
+	// The callback's job to disarm it; freeing leaves it as it is.
+	t.free(*a);
+	t.free(*b);
+	EXPECT_EQ(t.in_use(FlowType::Ping4) + t.in_use(FlowType::Ping6), 0u);
+	timers.disarm(id);
+	EXPECT_EQ(timers.run_due(timespec{200, 0}), 0u);
+
+	// Armed again when a flow appears.
+	ASSERT_TRUE(t.alloc(FlowType::Ping4, timespec{300, 0}));
+	EXPECT_TRUE(timers.armed(id));
+	EXPECT_EQ(timers.run_due(timespec{301, 0}), 1u);
+	EXPECT_EQ(fired, 1);
 }
 
 TEST(FlowTable, FullTableRefusesAtCapacity) {

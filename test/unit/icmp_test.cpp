@@ -376,8 +376,10 @@ TEST(IcmpSock, IdleFlowsExpire) {
 	run_sandboxed([] {
 		Harness h;
 		CHK_OK(h.init());
+		CHK(!h.loop.timers().armed(h.ctx.timer)); // no session: no wake-ups
 		timespec t0 = now_monotonic();
 		CHK(icmp_tap_input(h.ctx, gw4(1, 1, payload_for(1, 8)), t0));
+		CHK(h.loop.timers().armed(h.ctx.timer));
 		CHK(icmp_tap_input(h.ctx, gw6(2, 1, payload_for(2, 8)), t0));
 		CHK(h.wait_frames(2));
 		int s0 = h.flows.get(0)->state<PingFlow>().sock;
@@ -399,10 +401,12 @@ TEST(IcmpSock, IdleFlowsExpire) {
 		CHK(h.loop.timers().run_due(timespec_add_ms(now_monotonic(), 100000)) >= 1);
 		CHK(h.flows.in_use() == 0);
 		CHK(!fd_open(s1));
+		CHK(!h.loop.timers().armed(h.ctx.timer)); // the last one gone: asleep
 
 		// A new request after expiry opens a new session.
 		size_t before = h.out.frames.size();
 		CHK(icmp_tap_input(h.ctx, gw4(1, 2, payload_for(1, 8)), now_monotonic()));
+		CHK(h.loop.timers().armed(h.ctx.timer)); // and arms the timer again
 		CHK(h.flows.in_use() == 1);
 		CHK(h.wait_frames(before + 1));
 		CHK_OK(check_reply4(h.out.frames.back(), v4("192.0.2.1"), v4("192.0.2.2"), 1, 2,

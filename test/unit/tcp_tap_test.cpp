@@ -872,9 +872,11 @@ TEST_F(TcpTapTest, GsoFramesWithOffloads) {
 
 TEST_F(TcpTapTest, RetransmitOnTimeoutAndDuplicateAcks) {
 	init();
+	EXPECT_FALSE(ctx.loop.timers().armed(ctx.timer)); // no flow: no wake-ups
 	Listener l;
 	Conn k = open(l);
 	ASSERT_GE(k.sock, 0);
+	EXPECT_TRUE(ctx.loop.timers().armed(ctx.timer));
 	ASSERT_EQ(write(k.sock, "0123456789", 10), 10);
 	ASSERT_TRUE(wait_frames(1));
 	EXPECT_EQ(last().payload, "0123456789");
@@ -927,6 +929,7 @@ TEST_F(TcpTapTest, RetransmitOnTimeoutAndDuplicateAcks) {
 	}
 	EXPECT_EQ(flows.in_use(), 0u);
 	EXPECT_TRUE(last().flags & fl::RST);
+	EXPECT_FALSE(ctx.loop.timers().armed(ctx.timer)); // the last one gone: asleep
 	close(k.sock);
 }
 

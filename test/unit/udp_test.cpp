@@ -565,7 +565,9 @@ TEST(UdpSock, IdleFlowsExpire) {
 		timespec t0 = now_monotonic();
 		Bytes f4 = udp4(GUEST4, GW4, 44000, port, payload_for(1, 8));
 		Bytes f6 = udp6(GUEST6, GW6, 44001, port, payload_for(1, 8));
+		CHK(!h.loop.timers().armed(h.ctx.timer)); // no flow: no wake-ups
 		CHK(udp_tap_input(h.ctx, f4, t0));
+		CHK(h.loop.timers().armed(h.ctx.timer));
 		CHK(udp_tap_input(h.ctx, f6, t0));
 		udp_tap_flush(h.ctx);
 		CHK(h.flows.in_use() == 2);
@@ -595,10 +597,12 @@ TEST(UdpSock, IdleFlowsExpire) {
 		CHK(h.loop.timers().run_due(timespec_add_ms(t100, 181000)) >= 1);
 		CHK(h.flows.in_use() == 0);
 		CHK(!fd_open(s1));
+		CHK(!h.loop.timers().armed(h.ctx.timer)); // the last one gone: asleep
 
 		// The 4-tuple works again afterwards, with a new flow.
 		CHK_OK(round_trip4(h, srv, port, 44000, 16, 4));
 		CHK(h.flows.in_use() == 1);
+		CHK(h.loop.timers().armed(h.ctx.timer)); // which arms the timer again
 		close(srv);
 		return 0;
 	});
