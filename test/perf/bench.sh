@@ -57,10 +57,22 @@
 #   largest round trip or the smallest rate; under each latency row, what
 #   the path adds over veth; under the rate row, the share of veth's.
 #
+# - idle: the cost of a daemon that has nothing to do (Podman and KubeVirt
+#   run one per container or VM). pasta --config-net -f -- sleep, and passt
+#   -f -s SOCKET with no qemu connected, each started alone; after IDLE_WAIT
+#   (2) s, VmRSS (kB) from /proc/PID/status, then wake-ups per second over
+#   IDLE_SECS (10) s: the growth of voluntary_ctxt_switches (summed over the
+#   daemon's threads), each a return from a sleep in epoll_wait() or the
+#   like. pasta's defaults include -t/-u auto, whose port scan runs every
+#   second in either implementation, so about one wake-up a second is its
+#   floor; the "no auto" row passes -t none -u none -T none -U none. Columns:
+#   ours and Debian's (/usr/bin/pasta, /usr/bin/passt), in a table of
+#   its own.
+#
 #   test/perf/bench.sh            RUNS=3 SECONDS_=3 by default
 #   PASTA=/path/to/pasta RUNS=5 UDP_LEN=1400 UDP_MTU=1500 test/perf/bench.sh
 #   SECTIONS="passt" test/perf/bench.sh   only some of: tap splice passt udp
-#   latency
+#   latency idle
 #   (PASST=/path/to/passt, FRONTEND=/path/to/frontend: the passt rows)
 . "$(dirname "$0")/../integration/lib.sh"
 need_cmd nsenter
@@ -78,7 +90,7 @@ hermetic_host
 . "$(dirname "$0")/../integration/frontend_lib.sh"
 [ -x "$PASTA" ] || skip "no pasta binary at $PASTA (run make)"
 SLIRP=$(command -v slirp4netns || true)
-SECTIONS=" ${SECTIONS:-tap splice passt udp latency} "
+SECTIONS=" ${SECTIONS:-tap splice passt udp latency idle} "
 
 RUNS=${RUNS:-3}
 SECS=${SECONDS_:-3}
@@ -216,7 +228,7 @@ setup_veth() {
 	nsenter -t "$VETH_PID" -n sh -c "ip link set lo up; ip link set vb1 up;
 		ip addr add 198.51.100.2/24 dev vb1; ip -6 addr add 2001:db8:1::2/64 dev vb1 nodad"
 }
-on_cleanup '[ -n "$VETH_PID" ] && kill $VETH_PID'
+on_cleanup '[ -z "$VETH_PID" ] || kill $VETH_PID'
 
 # tap_veth FAMILY OPTS: from the veth namespace to this one
 tap_veth() {
@@ -433,5 +445,68 @@ for what in tcp udp conn; do
 			"$(over_veth "${ROW[1]}" "${ROW[3]}" share)" - -
 	fi
 done
+esac
+
+case $SECTIONS in *" idle "*)
+IDLE_WAIT=${IDLE_WAIT:-2}
+IDLE_SECS=${IDLE_SECS:-10}
+
+# voluntary context switches of PID, all its threads
+idle_csw() {
+	cat /proc/"$1"/task/*/status 2>/dev/null |
+		awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'
+}
+
+# idle_run MODE BINARY [OPTS...]: prints "WAKEUPS_PER_S RSS_KB" for one
+# idle daemon, "- -" if it did not come up
+idle_run() {
+	local mode=$1 bin=$2 pid sock a b rss
+	shift 2
+	if [ "$mode" = pasta ]; then
+		"$bin" --config-net -f -q "$@" -- sleep $((IDLE_WAIT + IDLE_SECS + 30)) \
+			>/dev/null 2>&1 &
+	else
+		sock=$(mktemp -u -p "$TEST_DIR" idle.XXXXXX)
+		"$bin" -f -q -s "$sock" "$@" >/dev/null 2>&1 &
+	fi
+	pid=$!
+	sleep "$IDLE_WAIT"
+	rss=$(awk '/^VmRSS/ { print $2 }' /proc/"$pid"/status 2>/dev/null)
+	a=$(idle_csw "$pid")
+	sleep "$IDLE_SECS"
+	b=$(idle_csw "$pid")
+	if [ -n "$rss" ] && kill -0 "$pid" 2>/dev/null; then
+		awk -v a="$a" -v b="$b" -v s="$IDLE_SECS" -v r="$rss" \
+			'BEGIN { printf "%.1f %s\n", (b - a) / s, r }'
+	else
+		echo "- -"
+	fi
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	[ -n "$sock" ] && rm -f "$sock"
+	return 0
+}
+
+IFMT='%-36s %12s %12s %12s %12s\n'
+# idle_row LABEL MODE OPTS: ours and Debian's one after the other
+idle_row() {
+	local label=$1 mode=$2 opts=$3 ours ref=- w1 r1 w2="-" r2="-" refbin
+	[ "$mode" = pasta ] && refbin=$REF || refbin=$REF_PASST
+	# shellcheck disable=SC2086 # OPTS: a list of options
+	ours=$(idle_run "$mode" "$([ "$mode" = pasta ] && echo "$PASTA" || echo "$PASST")" $opts)
+	# shellcheck disable=SC2086
+	[ -n "$refbin" ] && ref=$(idle_run "$mode" "$refbin" $opts)
+	read -r w1 r1 <<< "$ours"
+	[ "$ref" != - ] && read -r w2 r2 <<< "$ref"
+	printf "$IFMT" "$label" "$w1" "$w2" "$r1" "$r2"
+}
+
+printf "$IFMT" "idle: wake-ups/s, VmRSS kB" "ours /s" "Debian /s" "ours kB" "Debian kB"
+idle_row "pasta --config-net" pasta ""
+idle_row "pasta --config-net, no auto" pasta "-t none -u none -T none -U none"
+if [ -x "$PASST" ]; then
+	idle_row "passt -s, no guest" passt ""
+fi
+echo "idle: ${IDLE_SECS} s idle after ${IDLE_WAIT} s; wake-ups = voluntary context switches"
 esac
 exit 0
