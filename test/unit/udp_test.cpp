@@ -1504,3 +1504,33 @@ TEST(TapDemuxHook, UdpPoolSentAtEndOfBatch) {
 		return 0;
 	});
 }
+
+// Unsolicited RAs: the tap side's timer sleeps until a guest is announced,
+// then wakes up at each next RA's deadline only (not every second). With
+// RAs off there is no timer at all.
+TEST(TapDemuxHook, RaTimerSleepsUntilTheNextRa) {
+	DemuxHarness h;
+	ASSERT_TRUE(h.c.ip6.enabled && !h.c.no_ndp && !h.c.no_ra);
+	Timers t;
+	ASSERT_EQ(tap_timer_add(h.d, t), 0);
+	EXPECT_EQ(t.size(), 1u);
+	EXPECT_EQ(t.armed_count(), 0u); // no guest yet
+	const timespec now{1000, 0};
+	tap_announce(h.d, now);
+	ASSERT_TRUE(t.armed(h.d.timer));
+	int64_t due = h.d.ra_timer.next_due_s();
+	EXPECT_GT(due, 1000);
+	EXPECT_EQ(t.next_timeout_ms(now), (due - 1000) * 1000);
+	EXPECT_EQ(t.run_due(timespec{time_t(due - 1), 999999999}), 0u);
+	EXPECT_EQ(t.run_due(timespec{time_t(due), 0}), 1u);
+	ASSERT_TRUE(t.armed(h.d.timer));
+	int64_t next = h.d.ra_timer.next_due_s();
+	EXPECT_GT(next, due);
+	EXPECT_EQ(t.next_timeout_ms(timespec{time_t(due), 0}), (next - due) * 1000);
+
+	DemuxHarness off;
+	off.c.no_ra = true;
+	Timers t2;
+	EXPECT_EQ(tap_timer_add(off.d, t2), 0);
+	EXPECT_EQ(t2.size(), 0u);
+}
