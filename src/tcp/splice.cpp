@@ -68,7 +68,7 @@
 // closes and we see it; what no event ends is a peer that simply stays: a
 // connection half-closed by one side whose other side never closes, or one
 // left idle for hours, would hold its two sockets and four pipe ends
-// forever. tcp_splice_timer() (once a second) resets a flow whose connect
+// forever. tcp_splice_timer() (once a second, while spliced flows exist) resets a flow whose connect
 // is still pending after the handshake timeout, a half-closed one idle for
 // the FIN timeout and any one idle for the idle timeout: the tap path's
 // values (tcp.h). Every event on a flow's sockets counts as activity.

@@ -84,7 +84,8 @@
 // one (evict_trampoline()).
 //
 // Timers: flows idle (no datagram either way) for UDP_FLOW_TIMEOUT_S are
-// closed from a periodic timer, with their socket. Nothing here is fatal on
+// closed from a periodic timer (armed only while UDP flows exist), with
+// their socket. Nothing here is fatal on
 // the data path: errors are counted and logged rate-limited; asynchronous
 // socket errors (ICMP port unreachable reported as ECONNREFUSED) are read
 // and logged, and don't cost the next datagram: the send that consumes one

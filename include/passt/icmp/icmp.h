@@ -28,7 +28,7 @@
 //
 // Timers: a session is closed (socket and flow) after ICMP_FLOW_TIMEOUT_S
 // seconds without a request or reply; icmp_timer() checks, from a periodic
-// timer. Nothing here is fatal: a socket that can't be opened (EACCES when
+// timer armed only while echo sessions exist. Nothing here is fatal: a socket that can't be opened (EACCES when
 // ping_group_range excludes us, EAFNOSUPPORT, ...) or a failed send
 // (ENETUNREACH, ...) drops the request with a rate-limited message. Errors
 // reported asynchronously on the socket (EPOLLERR) are read and logged.
