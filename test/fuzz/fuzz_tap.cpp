@@ -3,7 +3,7 @@
 // translators. Whatever the input, nothing may crash, every frame must be
 // counted exactly once (handled, unhandled or malformed), and each reply
 // must be a sane Ethernet frame.
-// FUZZ_SRCS: src/tap/tap.cpp src/core/log.cpp src/core/util.cpp src/core/pcap.cpp
+// FUZZ_SRCS: src/tap/tap.cpp src/core/log.cpp src/core/util.cpp src/core/pcap.cpp src/core/timer.cpp
 // FUZZ_MAX_LEN: 65600
 #include <cstdlib>
 #include <cstring>
