@@ -131,25 +131,24 @@ int parse_endpoint(std::string_view tok, RawAddr *addr = nullptr) {
 	return v;
 }
 
-// 127.0.0.0/8 or 0.0.0.0, as IPv4 or IPv4-mapped IPv6; ::1 or ::.
-bool loopback_or_any(const RawAddr &a) {
+} // namespace
+
+bool fwd_loopback_or_any(const uint8_t *b, size_t len) {
 	const uint8_t *v4 = nullptr;
 	static constexpr uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	if (a.len == 4)
-		v4 = a.b;
-	else if (a.len == 16 && !memcmp(a.b, mapped, sizeof(mapped)))
-		v4 = a.b + 12;
+	if (len == 4)
+		v4 = b;
+	else if (len == 16 && !memcmp(b, mapped, sizeof(mapped)))
+		v4 = b + 12;
 	if (v4)
 		return v4[0] == 127 || (!v4[0] && !v4[1] && !v4[2] && !v4[3]);
-	if (a.len != 16)
+	if (len != 16)
 		return false;
 	for (size_t i = 0; i < 15; i++)
-		if (a.b[i])
+		if (b[i])
 			return false;
-	return a.b[15] <= 1;
+	return b[15] <= 1;
 }
-
-} // namespace
 
 void ProcNetParser::line(std::string_view l) {
 	bool header = first_line_;
@@ -180,7 +179,7 @@ void ProcNetParser::line(std::string_view l) {
 	uint8_t state = uint8_t(hexval(st[0]) * 16 + hexval(st[1]));
 	if (state != state_ || local == 0)
 		return;
-	if (addr_ == ProcNetAddr::LoopbackOrAny && !loopback_or_any(laddr))
+	if (addr_ == ProcNetAddr::LoopbackOrAny && !fwd_loopback_or_any(laddr.b, laddr.len))
 		return;
 	matched_++;
 	ports_.set(size_t(local));

@@ -51,19 +51,6 @@ constexpr unsigned DIAG_UDP_UNCONNECTED = 7; // TCP_CLOSE
 // One reply batch; the kernel fills up to a page-sized skb per recv.
 alignas(8) unsigned char diag_buf[32768];
 
-bool loopback_or_any(int family, const uint32_t (&src)[4]) {
-	const auto *b = reinterpret_cast<const uint8_t *>(src);
-	if (family == AF_INET)
-		return b[0] == 127 || !(b[0] | b[1] | b[2] | b[3]);
-	static constexpr uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	if (!std::memcmp(b, mapped, sizeof(mapped)))
-		return b[12] == 127 || !(b[12] | b[13] | b[14] | b[15]);
-	for (size_t i = 0; i < 15; i++)
-		if (b[i])
-			return false;
-	return b[15] <= 1;
-}
-
 // One dump of family/protocol sockets in state; sets their local ports.
 // Returns the number of sockets set, or -errno.
 int dump_one(int fd, int family, int protocol, unsigned state, PortBitmap &ports,
@@ -119,7 +106,8 @@ int dump_one(int fd, int family, int protocol, unsigned state, PortBitmap &ports
 			if (!port)
 				continue;
 			if (addr == ProcNetAddr::LoopbackOrAny &&
-			    !loopback_or_any(d->idiag_family, d->id.idiag_src))
+			    !fwd_loopback_or_any(reinterpret_cast<const uint8_t *>(d->id.idiag_src),
+						 d->idiag_family == AF_INET ? 4 : 16))
 				continue;
 			ports.set(port);
 			found++;

@@ -31,6 +31,11 @@ enum class ProcNetAddr : uint8_t {
 		       // or to the unspecified address (the host's, for -T/-U auto)
 };
 
+// Whether a socket's local address (4 or 16 bytes, network order) is one
+// LoopbackOrAny counts: 127.0.0.0/8 or 0.0.0.0, also IPv4-mapped, ::1 or
+// ::. For both the table parser and the sock_diag dumps.
+bool fwd_loopback_or_any(const uint8_t *addr, size_t len);
+
 // Longest table line we accept; real ones are under 200 characters.
 inline constexpr size_t PROCNET_LINE_MAX = 512;
 
