@@ -8,8 +8,9 @@
 // epoll loop. After confine() nothing opens a path or allocates.
 //
 // pasta: spawn the command paused, or join the target namespace -> open
-// the tap device inside it -> --config-net -> release the command; the loop
-// ends when the command exits (its status becomes ours), the joined
+// the tap device inside it -> --config-net -> release the command (with
+// --splice-only no tap device: only lo is brought up, and the translators
+// splice every forwarded flow); the loop ends when the command exits (its status becomes ours), the joined
 // namespace goes away, or a termination signal arrives.
 //
 // passt: bind the UNIX socket (before daemonising, so qemu can be started
@@ -114,8 +115,6 @@ void reject_unsupported(const Config &c) {
 		refuse("-c/--conf-path");
 	if (!c.repair_path.empty())
 		refuse("--repair-path");
-	if (c.splice_only)
-		refuse("--splice-only");
 	if (explicit_fwd(c.tcp_out) && c.mode != Mode::Pasta)
 		refuse("-T/--tcp-ns");
 	if (explicit_fwd(c.udp_out) && c.mode != Mode::Pasta)
@@ -521,21 +520,30 @@ void pasta_start_splice(PastaRuntime &rt, const Config &c) {
 	pasta_enter_ns(*rt, c);
 	int rc;
 
-	const std::string ifname = c.ns_ifname.empty() ? std::string("tap0") : c.ns_ifname;
-	char actual[IFNAMSIZ] = {};
-	unsigned offloads = 0;
-	int tapfd = tun_open_in_ns(rt->ns, ifname.c_str(), true, actual, &offloads);
-	if (tapfd < 0)
-		pasta_fail(*rt, "Failed to open the tap device in the namespace: %s",
-			   strerror(-tapfd));
-	debug("tap device %s, offloads 0x%x", actual, offloads);
+	// --splice-only: no tap device, only the loopback (nothing else of
+	// the namespace's network is ours to configure then).
+	int tapfd = -1;
+	if (c.splice_only) {
+		if ((rc = pasta_lo_up(rt->ns)) < 0)
+			warn("Failed to bring up lo in the namespace: %s", strerror(-rc));
+	} else {
+		const std::string ifname = c.ns_ifname.empty() ? std::string("tap0") : c.ns_ifname;
+		char actual[IFNAMSIZ] = {};
+		unsigned offloads = 0;
+		tapfd = tun_open_in_ns(rt->ns, ifname.c_str(), true, actual, &offloads);
+		if (tapfd < 0)
+			pasta_fail(*rt, "Failed to open the tap device in the namespace: %s",
+				   strerror(-tapfd));
+		debug("tap device %s, offloads 0x%x", actual, offloads);
 
-	if (c.config_net) {
-		if (pasta_config_net(c, host, rt->ns, actual, &error) < 0)
-			pasta_fail(*rt, "Failed to configure the namespace (--config-net): %s",
-				   error.c_str());
-	} else if ((rc = pasta_lo_up(rt->ns)) < 0) {
-		warn("Failed to bring up lo in the namespace: %s", strerror(-rc));
+		if (c.config_net) {
+			if (pasta_config_net(c, host, rt->ns, actual, &error) < 0)
+				pasta_fail(*rt,
+					   "Failed to configure the namespace (--config-net): %s",
+					   error.c_str());
+		} else if ((rc = pasta_lo_up(rt->ns)) < 0) {
+			warn("Failed to bring up lo in the namespace: %s", strerror(-rc));
+		}
 	}
 	if ((rc = ns_set_ping_group_range(rt->ns)) < 0)
 		debug("Failed to set ping_group_range in the namespace: %s", strerror(-rc));
@@ -557,7 +565,7 @@ void pasta_start_splice(PastaRuntime &rt, const Config &c) {
 	rt->loop.set_handler(RefKind::Signal, on_pasta_signal, rt.get());
 	rt->loop.set_handler(RefKind::NsQuitInotify, on_ns_gone, rt.get());
 	rt->loop.set_handler(RefKind::NsQuitTimer, on_ns_gone, rt.get());
-	if ((rc = rt->tap->attach(tapfd)) < 0)
+	if (tapfd >= 0 && (rc = rt->tap->attach(tapfd)) < 0)
 		pasta_fail(*rt, "epoll_ctl: %s", strerror(-rc));
 
 	if (rt->watch.fd >= 0) {
@@ -573,7 +581,8 @@ void pasta_start_splice(PastaRuntime &rt, const Config &c) {
 	if (rt->have_cmd && (rc = ns_release_command(&rt->cmd)) < 0)
 		die("Failed to start the command: %s", strerror(-rc));
 
-	tap_announce(rt->demux, now_monotonic());
+	if (tapfd >= 0)
+		tap_announce(rt->demux, now_monotonic());
 	if ((rc = rt->loop.run()) < 0)
 		err("epoll_wait: %s", strerror(-rc));
 	core_exit(*rt);

@@ -103,8 +103,11 @@ bool Parser::check_combinations() {
 	if (c_.splice_only) {
 		if (c_.no_splice)
 			return fail("--splice-only can't be used with --no-splice");
+		// No tap device: nothing but the loopback bypass, and no service
+		// that answers frames.
 		c_.host_lo_to_ns_lo = true;
 		c_.no_icmp = true;
+		c_.no_dhcp = c_.no_dhcpv6 = c_.no_ndp = c_.no_ra = true;
 		c_.no_dns = c_.no_dns_search = true;
 		c_.ip4.dns.clear();
 		c_.ip6.dns.clear();

@@ -167,11 +167,16 @@ uint32_t fwd_scope_id(const Config &c, const InAny &target) {
 }
 
 bool fwd_splice_from_host(const Config &c, const InAny &src, bool to_addr) {
-	return c.mode == Mode::Pasta && !c.no_splice && !to_addr && src.is_loopback();
+	if (c.mode != Mode::Pasta || c.no_splice)
+		return false;
+	return c.splice_only || (!to_addr && src.is_loopback());
 }
 
-InAny fwd_splice_ns_target(const Config &c, bool v6, const InAny &seen) {
+InAny fwd_splice_ns_target(const Config &c, bool v6, const InAny &seen,
+			   const std::optional<InAny> &to_addr) {
 	InAny lo = v6 ? InAny(Ipv6Addr::loopback()) : InAny(Ipv4Addr::loopback());
+	if (c.splice_only)
+		return to_addr && to_addr->is_v4() != v6 ? *to_addr : lo;
 	if (c.host_lo_to_ns_lo)
 		return lo;
 	if (!seen.is_unspecified() && seen.is_v4() != v6)

@@ -145,13 +145,13 @@ bool inbound_guest_side(const TcpCtx &ctx, const TcpListener &l, const FlowSide 
 // over (fd with it).
 bool splice_inbound(TcpCtx &ctx, const TcpListener &l, const FlowSide &h, Fd &sock,
 		    const timespec &now) {
-	if (!ctx.splice ||
-	    !fwd_splice_from_host(ctx.c, h.peer_addr, bool(ctx.c.tcp_in.rules[l.rule].to_addr)))
+	const PortRule &rule = ctx.c.tcp_in.rules[l.rule];
+	if (!ctx.splice || !fwd_splice_from_host(ctx.c, h.peer_addr, bool(rule.to_addr)))
 		return false;
 	const bool v4 = h.peer_addr.is_v4();
 	InAny seen = v4 ? InAny(ctx.tap.addr4_seen) : InAny(ctx.tap.addr6_seen);
-	tcp_splice_from_host(*ctx.splice, sock.release(), fwd_splice_ns_target(ctx.c, !v4, seen),
-			     l.target, now);
+	tcp_splice_from_host(*ctx.splice, sock.release(),
+			     fwd_splice_ns_target(ctx.c, !v4, seen, rule.to_addr), l.target, now);
 	return true;
 }
 

@@ -704,7 +704,7 @@ void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 					*ctx.splice, ref.fd,
 					r.bind_addr ? *r.bind_addr : any_of(v4), port,
 					host.peer_addr, host.peer_port,
-					fwd_splice_ns_target(ctx.c, !v4, seen),
+					fwd_splice_ns_target(ctx.c, !v4, seen, r.to_addr),
 					uint16_t(r.to_first + (port - r.first)),
 					std::span<const std::byte>(rx.buf[i] + HDR_ROOM, len), now);
 				continue;

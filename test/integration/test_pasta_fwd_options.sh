@@ -20,6 +20,13 @@
 #   by default (spliced flows go to the namespace's address: refused, no
 #   echo), and are with the option, where the peer seen is the namespace's
 #   loopback.
+# --splice-only: no tap device (the namespace has lo only), and every
+#   forwarded flow is spliced to the namespace's loopback, whatever its
+#   source: a -t connection and -u datagrams from the host's own (not
+#   loopback) address reach servers bound to the namespace's 127.0.0.1 /
+#   ::1 only, whose peer is then the namespace's loopback; -T and -U from
+#   the namespace's loopback reach the host's. Also daemonised (no -f),
+#   joining an existing namespace by PID.
 #
 # FWD_OPTS_PARTS (default: all of them) names the parts to run, e.g.
 # FWD_OPTS_PARTS="freebind" to see that part alone pass or fail.
@@ -110,7 +117,7 @@ EOF
 
 # part NAME: NAME is among the parts to run.
 part() {
-	case " ${FWD_OPTS_PARTS:-no-splice freebind host-lo-to-ns-lo} " in
+	case " ${FWD_OPTS_PARTS:-no-splice freebind host-lo-to-ns-lo splice-only} " in
 	*" $1 "*) return 0 ;;
 	esac
 	log "part $1 left out"
@@ -307,5 +314,72 @@ part host-lo-to-ns-lo && for fam in 4 6; do
 	check_eq "$(peer_of "$OUT")" "$lo" "IPv$fam UDP --host-lo-to-ns-lo: peer"
 	log "IPv$fam --host-lo-to-ns-lo: TCP and UDP to the namespace loopback: ok"
 done
+
+# ---- --splice-only ----------------------------------------------------------
+if part splice-only; then
+links=$(timeout 20 "$PASTA" -f -q --splice-only -- ip -o link show | awk -F': ' '{ print $2 }')
+check_eq "$links" lo "--splice-only: links in the namespace"
+log "--splice-only: the namespace has lo only"
+fi
+part splice-only && for fam in 4 6; do
+	if [ "$fam" = 4 ]; then lo=127.0.0.1 own=$HOST_ADDR4 tcp=TCP4
+	else lo=::1 own=$HOST_ADDR6 tcp=TCP6; fi
+
+	# Inbound, from the host's own address: spliced to the loopback.
+	port=$((port + 1))
+	ns_start --splice-only -t "$port" -- tcp-server "$lo" "$port"
+	wait_for "host_listens tcp '' $port" 10 || fail "no -t listener on $port"
+	tcp_send "$own" "$port" || fail "IPv$fam TCP --splice-only: host client failed"
+	ns_end
+	cmp "$d/data" "$OUT.data" || fail "IPv$fam TCP --splice-only: data differs"
+	check_eq "$(peer_of "$OUT")" "$lo" "IPv$fam TCP --splice-only: peer"
+	ns_start --splice-only -u "$port" -- udp-echo "$lo" "$port"
+	wait_for "host_listens udp '' $port" 10 || fail "no -u socket on $port"
+	python3 "$d/f.py" udp-client "$own" "$port" 20 ||
+		fail "IPv$fam UDP --splice-only: no echo"
+	python3 "$d/f.py" udp-quit "$own" "$port"
+	ns_end
+	check_eq "$(peer_of "$OUT")" "$lo" "IPv$fam UDP --splice-only: peer"
+	log "IPv$fam --splice-only: TCP and UDP from $own to the namespace loopback: ok"
+
+	# Outbound, -T and -U: the namespace's loopback to the host's.
+	port=$((port + 1))
+	rm -f "$d/t_out"
+	bg_start timeout 60 socat -u "$tcp-LISTEN:$port,bind=$lo,reuseaddr" "OPEN:$d/t_out,creat"
+	wait_for "ss -Htln 'sport = :$port' | grep -q ." 10 || fail "host listener for -T"
+	a=$lo
+	[ "$fam" = 6 ] && a="[$lo]"
+	timeout 60 "$PASTA" -f -q --splice-only -T "$port" -- \
+		socat -u "OPEN:$d/data" "$tcp:$a:$port" || fail "IPv$fam -T --splice-only: transfer failed"
+	wait_for "cmp -s '$d/data' '$d/t_out'" 10 || fail "IPv$fam -T --splice-only: data differs"
+	bg_start timeout 60 python3 "$d/f.py" udp-echo "$lo" "$port" "$d/u_out"
+	wait_for "[ -e $d/u_out.ready ]" 10 || fail "host UDP echo server for -U"
+	timeout 60 "$PASTA" -f -q --splice-only -U "$port" -- \
+		python3 "$d/f.py" udp-client "$lo" "$port" 20 || fail "IPv$fam -U --splice-only: no echo"
+	python3 "$d/f.py" udp-quit "$lo" "$port"
+	log "IPv$fam --splice-only: -T and -U from the namespace loopback: ok"
+done
+
+# Daemonised, joining a namespace by PID; ended by the namespace going away.
+if part splice-only; then
+port=$((port + 1))
+bg_start unshare -n sleep 60
+tpid=$BG_PID
+wait_for "[ \"\$(readlink /proc/$tpid/ns/net)\" != \"\$(readlink /proc/self/ns/net)\" ]" 5 ||
+	fail "unshare -n did not start"
+timeout 20 "$PASTA" -q --splice-only -P "$d/so.pid" -t "$port" "$tpid" ||
+	fail "--splice-only without -f: did not go to the background"
+dp=$(cat "$d/so.pid")
+OUT=$d/srv.so
+bg_start nsenter -t "$tpid" -n timeout 60 python3 "$d/f.py" tcp-server 127.0.0.1 "$port" "$OUT"
+wait_for "[ -e $OUT.ready ]" 10 || fail "server in the joined namespace did not start"
+tcp_send "$HOST_ADDR4" "$port" || fail "daemonised --splice-only: host client failed"
+wait_for "[ -e $OUT.peer ]" 10 || fail "daemonised --splice-only: the server got nothing"
+cmp "$d/data" "$OUT.data" || fail "daemonised --splice-only: data differs"
+check_eq "$(peer_of "$OUT")" 127.0.0.1 "daemonised --splice-only: peer"
+kill -TERM "$tpid"
+wait_for "! kill -0 $dp 2>/dev/null" 10 || fail "daemonised --splice-only: pasta outlived the namespace"
+log "daemonised --splice-only, joined by PID: ok"
+fi
 
 exit 0

@@ -849,6 +849,13 @@ TEST(Fwd, SpliceFromHost) {
 	c.no_splice = true;
 	EXPECT_FALSE(fwd_splice_from_host(c, lo4, false));
 	EXPECT_FALSE(fwd_splice_from_host(c, lo6, false));
+	// --splice-only: no tap device, every source and rule is spliced.
+	Config s = base_config();
+	s.mode = Mode::Pasta;
+	s.splice_only = true;
+	EXPECT_TRUE(fwd_splice_from_host(s, InAny(v4("198.51.100.7")), false));
+	EXPECT_TRUE(fwd_splice_from_host(s, InAny(v6("2001:db8::9")), true));
+	EXPECT_TRUE(fwd_splice_from_host(s, lo4, true));
 	// passt never splices.
 	Config p = base_config();
 	EXPECT_FALSE(fwd_splice_from_host(p, lo4, false));
@@ -859,21 +866,35 @@ TEST(Fwd, SpliceNamespaceTarget) {
 	c.mode = Mode::Pasta;
 	const InAny lo4(Ipv4Addr::loopback()), lo6(Ipv6Addr::loopback());
 	// By default, the namespace's own address: seen on the tap, else configured.
-	EXPECT_EQ(fwd_splice_ns_target(c, false, InAny(Ipv4Addr{})), InAny(v4("192.0.2.2")));
-	EXPECT_EQ(fwd_splice_ns_target(c, false, InAny(v4("192.0.2.9"))), InAny(v4("192.0.2.9")));
-	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(Ipv6Addr{})), InAny(v6("2001:db8::2")));
-	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(v6("2001:db8::7"))),
+	EXPECT_EQ(fwd_splice_ns_target(c, false, InAny(Ipv4Addr{}), std::nullopt),
+		  InAny(v4("192.0.2.2")));
+	EXPECT_EQ(fwd_splice_ns_target(c, false, InAny(v4("192.0.2.9")), std::nullopt),
+		  InAny(v4("192.0.2.9")));
+	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(Ipv6Addr{}), std::nullopt),
+		  InAny(v6("2001:db8::2")));
+	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(v6("2001:db8::7")), std::nullopt),
 		  InAny(v6("2001:db8::7")));
 	// A seen address of the other family is not used.
-	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(v4("192.0.2.9"))), InAny(v6("2001:db8::2")));
+	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(v4("192.0.2.9")), std::nullopt),
+		  InAny(v6("2001:db8::2")));
 	// No address of that family: the loopback.
 	Config n = c;
 	n.ip6.addr = Ipv6Addr{};
-	EXPECT_EQ(fwd_splice_ns_target(n, true, InAny(Ipv6Addr{})), lo6);
+	EXPECT_EQ(fwd_splice_ns_target(n, true, InAny(Ipv6Addr{}), std::nullopt), lo6);
 	n.ip4.addr = Ipv4Addr{};
-	EXPECT_EQ(fwd_splice_ns_target(n, false, InAny(Ipv4Addr{})), lo4);
+	EXPECT_EQ(fwd_splice_ns_target(n, false, InAny(Ipv4Addr{}), std::nullopt), lo4);
 	// --host-lo-to-ns-lo: always the loopback of the family.
 	c.host_lo_to_ns_lo = true;
-	EXPECT_EQ(fwd_splice_ns_target(c, false, InAny(v4("192.0.2.9"))), lo4);
-	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(Ipv6Addr{})), lo6);
+	EXPECT_EQ(fwd_splice_ns_target(c, false, InAny(v4("192.0.2.9")), std::nullopt), lo4);
+	EXPECT_EQ(fwd_splice_ns_target(c, true, InAny(Ipv6Addr{}), std::nullopt), lo6);
+	// --splice-only: the rule's target address of the family, else the
+	// loopback (no tap: no address seen, none configured).
+	Config s = base_config();
+	s.mode = Mode::Pasta;
+	s.splice_only = true;
+	const std::optional<InAny> to4 = InAny(v4("127.0.0.2")), to6 = InAny(v6("::1"));
+	EXPECT_EQ(fwd_splice_ns_target(s, false, InAny(v4("192.0.2.9")), std::nullopt), lo4);
+	EXPECT_EQ(fwd_splice_ns_target(s, false, InAny(Ipv4Addr{}), to4), *to4);
+	EXPECT_EQ(fwd_splice_ns_target(s, true, InAny(Ipv6Addr{}), to4), lo6);
+	EXPECT_EQ(fwd_splice_ns_target(s, true, InAny(Ipv6Addr{}), to6), *to6);
 }

@@ -95,13 +95,17 @@ uint32_t fwd_scope_id(const Config &c, const InAny &target);
 // tap device, if src is a loopback address, the rule has no target address
 // and --no-splice is not given. With --no-splice it takes the tap path,
 // where the loopback source appears as the --map-host-loopback address.
+// With --splice-only there is no tap device: every inbound flow is
+// spliced, whatever its source and target.
 bool fwd_splice_from_host(const Config &c, const InAny &src, bool to_addr);
 // Where a spliced inbound flow of family v6 goes in the namespace: its
 // loopback with --host-lo-to-ns-lo; else its own address (seen: the one
 // the namespace last used on the tap device, else the configured one), so
 // that services listening only on the namespace's loopback are not reached
 // from the host's; the loopback if the namespace has no address of that
-// family.
-InAny fwd_splice_ns_target(const Config &c, bool v6, const InAny &seen);
+// family. With --splice-only, the rule's target address (to_addr) if it
+// has one of that family, else the loopback.
+InAny fwd_splice_ns_target(const Config &c, bool v6, const InAny &seen,
+			   const std::optional<InAny> &to_addr);
 
 } // namespace passt
