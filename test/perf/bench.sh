@@ -22,7 +22,10 @@
 #   host's loopback where iperf3 -s listens.
 # - TCP via the loopback bypass (spliced, pasta -T PORT), IPv4 (127.0.0.1)
 #   and IPv6 (::1), both directions: the client in the namespace connects
-#   to its own loopback address, pasta relays to the host's.
+#   to its own loopback address, pasta relays to the host's. Under each,
+#   the daemon's CPU time per GB moved (its utime + stime, not its
+#   children's, over the bytes received; ours: median and largest, and
+#   Debian's median).
 # - passt, over its stream back-end (qemu's -netdev stream framing) and
 #   its vhost-user back-end: TCP both directions, IPv4 and IPv6, guest MTU
 #   65520 and 1500. No qemu: the guest is a network namespace whose tap
@@ -36,7 +39,9 @@
 #   under the stream row whose veth figure applies. The front-end enables
 #   no offloads on its tap (stream framing carries none, and it negotiates
 #   none over vhost-user) and sets the tap MTU to the one passt is given
-#   with -m, so frames are at most one MTU each way.
+#   with -m, so frames are at most one MTU each way. Then UDP rows, as the
+#   UDP tap rows below (MTU UDP_MTU, both directions, IPv4 and IPv6), for
+#   both back-ends and Debian's passt over stream.
 # - UDP via the tap path, IPv4 and IPv6, both directions, at MTU UDP_MTU
 #   (1500), and via the loopback bypass (pasta -T PORT -U PORT: iperf3 runs
 #   its control connection over TCP and its data over UDP, on the same port
@@ -239,16 +244,38 @@ tap_veth() {
 		iperf3 -c "$dst" -p "$PORTV" -t "$SECS" -O 1 -J $2 2>/dev/null | figures
 }
 
-# lo_pasta BINARY FAMILY OPTS: through the loopback bypass of pasta, from
-# the namespace's loopback to the host's (-T, and -U as well for UDP)
+# lo_pasta BINARY FAMILY OPTS [CPU_FILE]: through the loopback bypass of
+# pasta, from the namespace's loopback to the host's (-T, and -U as well for
+# UDP). With CPU_FILE, also appends the daemon's CPU time per GB moved:
+# its own utime + stime (all threads, not its children's) from
+# /proc/PID/stat, read once iperf3 is done and pasta still runs, over the
+# bytes iperf3 received.
 lo_pasta() {
-	local bin=$1 fam=$2 opts=$3 dst=127.0.0.1 port=$PORT4 fwd
+	local bin=$1 fam=$2 opts=$3 cpu_file=${4:-} dst=127.0.0.1 port=$PORT4 fwd
+	local out pid ticks r
 	[ "$fam" = 6 ] && { dst=::1; port=$PORT6; }
 	fwd=(-T "$port")
 	case " $opts " in *" -u "*) fwd+=(-U "$port") ;; esac
+	out=$(mktemp -p "$TEST_DIR" lo.XXXXXX)
 	# shellcheck disable=SC2086
-	timeout $((SECS + 30)) "$bin" --config-net -f -q "${fwd[@]}" -- \
-		iperf3 -c "$dst" -p "$port" -t "$SECS" -O 1 -J $opts 2>/dev/null | figures
+	"$bin" --config-net -f -q "${fwd[@]}" -- sh -c "timeout $((SECS + 30)) \
+		iperf3 -c $dst -p $port -t $SECS -O 1 -J $opts > $out 2>/dev/null;
+		touch $out.done; sleep 5" >/dev/null 2>&1 &
+	pid=$!
+	wait_for "[ -e $out.done ]" $((SECS + 40)) >/dev/null 2>&1
+	ticks=$(awk '{ print $14 + $15 }' /proc/"$pid"/stat 2>/dev/null)
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	r=$(figures < "$out")
+	if [ -n "$cpu_file" ]; then
+		jq -r --arg t "${ticks:-x}" --arg hz "$(getconf CLK_TCK)" '
+			(.end.sum_received.bytes // 0) as $b |
+			if ($t | test("^[0-9]+$")) and $b > 0
+			then ($t | tonumber) / ($hz | tonumber) / ($b / 1e9) * 1000 | round / 1000
+			else "-" end' "$out" 2>/dev/null >> "$cpu_file" || echo - >> "$cpu_file"
+	fi
+	rm -f "$out" "$out.done"
+	echo "$r"
 }
 
 # lo_host FAMILY OPTS: over the host's own loopback
@@ -358,13 +385,25 @@ for mtu in 65520 1500; do
 done
 esac
 
+# cpu_row FILE_OURS FILE_DEBIAN: the medians of the CPU figures lo_pasta
+# left, under a loopback row
+cpu_row() {
+	# shellcheck disable=SC2046 # lists of numbers
+	printf "$FMT" "  daemon CPU, s per GB" "$(median $(cat "$1" 2>/dev/null))" \
+		"$(maximum $(cat "$1" 2>/dev/null))" "$(median $(cat "$2" 2>/dev/null))" - -
+	rm -f "$1" "$2"
+}
+CPU_OURS=$TEST_DIR/cpu.ours
+CPU_REF=$TEST_DIR/cpu.ref
+
 case $SECTIONS in *" splice "*)
 for fam in 4 6; do
 	for opts in "" -R; do
 		row "TCP IPv$fam $(direction "$opts"), loopback splice" \
-			"lo_pasta '$PASTA' $fam '$opts'" \
-			"${REF:+lo_pasta '$REF' $fam '$opts'}" "" \
+			"lo_pasta '$PASTA' $fam '$opts' $CPU_OURS" \
+			"${REF:+lo_pasta '$REF' $fam '$opts' $CPU_REF}" "" \
 			"lo_host $fam '$opts'"
+		cpu_row "$CPU_OURS" "$CPU_REF"
 	done
 done
 esac
@@ -384,6 +423,17 @@ if [ -n "$FRONTEND" ] && [ -x "$PASST" ]; then
 				row "TCP IPv$fam $(direction "$opts"), vu, MTU $mtu" \
 					"tap_passt '$PASST' $fam $mtu '$opts' vhost-user" "" ""
 			done
+		done
+	done
+	setup_veth "$UDP_MTU" || VETH_PID=
+	for fam in 4 6; do
+		for opts in "$UDP" "$UDP -R"; do
+			row "UDP IPv$fam $(direction "$opts"), stream, MTU $UDP_MTU" \
+				"tap_passt '$PASST' $fam $UDP_MTU '$opts'" \
+				"${REF_PASST:+tap_passt '$REF_PASST' $fam $UDP_MTU '$opts'}" "" \
+				"${VETH_PID:+tap_veth $fam '$opts'}"
+			row "UDP IPv$fam $(direction "$opts"), vu, MTU $UDP_MTU" \
+				"tap_passt '$PASST' $fam $UDP_MTU '$opts' vhost-user" "" ""
 		done
 	done
 else
