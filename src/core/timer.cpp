@@ -40,6 +40,16 @@ void Timers::arm_at(int id, const timespec &deadline) {
 	entries_[id].armed = true;
 }
 
+void Timers::arm_by(int id, const timespec &deadline) {
+	if (!valid(id))
+		return;
+	Entry &e = entries_[id];
+	if (!e.armed || timespec_before(deadline, e.deadline)) {
+		e.deadline = deadline;
+		e.armed = true;
+	}
+}
+
 void Timers::disarm(int id) {
 	if (valid(id))
 		entries_[id].armed = false;

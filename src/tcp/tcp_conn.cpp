@@ -74,7 +74,7 @@ void sock_close(TcpCtx &ctx, TcpFlow &t, bool reset) {
 void flow_start(TcpCtx &ctx, Flow &f, TcpFlow &t, const timespec &now) {
 	t.snd_una = t.snd_nxt = new_isn(ctx, f.guest());
 	t.flow_label = new_label(ctx, f.guest());
-	t.deadline_ns = deadline_after(now, TCP_HANDSHAKE_TIMEOUT_MS);
+	set_deadline(ctx, t, now, TCP_HANDSHAKE_TIMEOUT_MS);
 }
 
 // Watch the flow's socket with events and make its guest side findable.

@@ -114,7 +114,10 @@ void guest_ack(TcpCtx &ctx, uint32_t idx, Flow &f, const TcpRepr &s, const times
 		}
 		t.dup_acks = 0;
 		t.retrans = 0;
-		t.deadline_ns = t.snd_una == t.snd_nxt ? 0 : deadline_after(now, TCP_RTO_MS);
+		if (t.snd_una == t.snd_nxt)
+			t.deadline_ns = 0;
+		else
+			set_deadline(ctx, t, now, TCP_RTO_MS);
 	} else if (s.ack == t.snd_una && s.payload.empty() && !(s.flags & tcpflag::fin) &&
 		   s.window == t.last_ack_wnd && t.snd_nxt != t.snd_una) {
 		if (++t.dup_acks == 3) {
@@ -223,6 +226,10 @@ void seg_for_flow(TcpCtx &ctx, uint32_t idx, Flow &f, const TcpRepr &s, const ti
 		return;
 	guest_fin(ctx, idx, t, s, r);
 	ack_guest(ctx, idx, f, s, r);
+	// Half-closed now (the guest's FIN, or the ACK of ours): the FIN
+	// timeout applies, maybe earlier than the timer's next run.
+	if (t.flags & (tcpf::guest_fin | tcpf::fin_sent))
+		timer_due_by(ctx, deadline_after(now, TCP_FIN_TIMEOUT_MS));
 
 	if (maybe_done(ctx, idx, t))
 		return;

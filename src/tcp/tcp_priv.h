@@ -43,6 +43,15 @@ inline int64_t deadline_after(const timespec &now, uint32_t ms) {
 	return ts_ns(now) + int64_t(ms) * NS_PER_MS;
 }
 
+// Make the TCP timer run by deadline_ns (a deadline that may be earlier than
+// any it knew of at its last run).
+void timer_due_by(TcpCtx &ctx, int64_t deadline_ns);
+// Set the flow's deadline (retransmission, handshake) ms after now.
+inline void set_deadline(TcpCtx &ctx, TcpFlow &t, const timespec &now, uint32_t ms) {
+	t.deadline_ns = deadline_after(now, ms);
+	timer_due_by(ctx, t.deadline_ns);
+}
+
 inline size_t l3_len(const InAny &a) { return a.is_v4() ? 20 : 40; }
 
 // Addresses and ports of a frame towards the guest.

@@ -107,7 +107,7 @@ void host_eof(TcpCtx &ctx, uint32_t idx, TcpFlow &t, const Ends &e, uint32_t in_
 		t.snd_max = t.snd_nxt;
 		t.flags |= tcpf::fin_sent;
 		if (!t.deadline_ns)
-			t.deadline_ns = deadline_after(now, TCP_RTO_MS);
+			set_deadline(ctx, t, now, TCP_RTO_MS);
 	}
 	set_events(ctx, idx, t, est_events(t));
 }
@@ -157,7 +157,7 @@ bool frames_out(TcpCtx &ctx, Flow &f, const Ends &e, const Layout &lo, size_t go
 		t.snd_max = seq;
 	f.last_active = now;
 	if (!t.deadline_ns)
-		t.deadline_ns = deadline_after(now, TCP_RTO_MS);
+		set_deadline(ctx, t, now, TCP_RTO_MS);
 	return !backend_full;
 }
 

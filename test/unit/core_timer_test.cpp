@@ -160,9 +160,21 @@ TEST(CoreTimers, DisarmedTimersSleep) {
 	t.arm_at(0, at_ms(650));
 	EXPECT_EQ(t.next_timeout_ms(at_ms(600)), 50);
 
+	// arm_by() only ever brings the deadline nearer, and arms a sleeping
+	// timer with the deadline given.
+	t.arm_by(0, at_ms(900));
+	EXPECT_EQ(t.next_timeout_ms(at_ms(600)), 50);
+	t.arm_by(0, at_ms(620));
+	EXPECT_EQ(t.next_timeout_ms(at_ms(600)), 20);
+	t.disarm(0);
+	t.arm_by(0, at_ms(3000));
+	EXPECT_TRUE(t.armed(0));
+	EXPECT_EQ(t.next_timeout_ms(at_ms(600)), 2400);
+
 	// Bad ids are ignored.
 	t.arm(7, at_ms(0));
 	t.arm(-1, at_ms(0));
+	t.arm_by(7, at_ms(0));
 	t.disarm(7);
 	EXPECT_FALSE(t.armed(7));
 	EXPECT_EQ(t.armed_count(), 1u);

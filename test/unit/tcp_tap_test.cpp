@@ -933,6 +933,52 @@ TEST_F(TcpTapTest, RetransmitOnTimeoutAndDuplicateAcks) {
 	close(k.sock);
 }
 
+// The timer sleeps until the earliest deadline of its flows, not for a
+// fixed period: an idle established connection costs nothing until its
+// idle timeout, and data in flight brings the retransmission deadline.
+TEST_F(TcpTapTest, TimerSleepsUntilTheEarliestDeadline) {
+	init();
+	Listener l;
+	Conn k = open(l);
+	ASSERT_GE(k.sock, 0);
+	Timers &timers = ctx.loop.timers();
+	ASSERT_TRUE(timers.armed(ctx.timer));
+	// Idle (nothing in flight, not half-closed): next run at the idle
+	// timeout, at least an hour away.
+	timespec now = mono();
+	tcp_timer(ctx, now);
+	ASSERT_EQ(flows.in_use(), 1u);
+	EXPECT_GT(timers.next_timeout_ms(now), int(3600 * 1000));
+	// Data to the guest, not acknowledged: the RTO is due.
+	ASSERT_EQ(write(k.sock, "0123456789", 10), 10);
+	ASSERT_TRUE(wait_frames(1));
+	now = mono();
+	int due = timers.next_timeout_ms(now);
+	EXPECT_GT(due, 0);
+	EXPECT_LE(due, int(TCP_RTO_MS));
+	// Acknowledged: back to sleep until the idle timeout.
+	SegSpec a = seg(k, fl::ACK, "", 1000);
+	a.ack = k.pseq + 10;
+	ASSERT_TRUE(input(a));
+	now = mono();
+	tcp_timer(ctx, now);
+	EXPECT_GT(timers.next_timeout_ms(now), int(3600 * 1000));
+	// The guest half-closes: the FIN timeout applies from now on.
+	SegSpec fin = seg(k, fl::FIN | fl::ACK, "", 1000);
+	fin.ack = k.pseq + 10;
+	ASSERT_TRUE(input(fin));
+	now = mono();
+	due = timers.next_timeout_ms(now);
+	EXPECT_GT(due, int(TCP_FIN_TIMEOUT_MS) - 1000);
+	EXPECT_LE(due, int(TCP_FIN_TIMEOUT_MS));
+	// Nothing happens then: closed at the FIN timeout.
+	timespec later = timespec_add_ms(now, TCP_FIN_TIMEOUT_MS + 1);
+	tcp_timer(ctx, later);
+	EXPECT_EQ(flows.in_use(), 0u);
+	EXPECT_FALSE(timers.armed(ctx.timer));
+	close(k.sock);
+}
+
 TEST_F(TcpTapTest, WithoutPeekOffset) {
 	init();
 	ctx.peek_off = false; // as on kernels without SO_PEEK_OFF for TCP

@@ -42,6 +42,9 @@ public:
 	void arm(int id, const timespec &now);
 	// Arm timer id with this deadline (moved if it was armed already).
 	void arm_at(int id, const timespec &deadline);
+	// Make timer id due no later than deadline: armed with it if it was
+	// not armed, moved earlier if it was due later, else left alone.
+	void arm_by(int id, const timespec &deadline);
 	// Stop timer id until it is armed again.
 	void disarm(int id);
 	bool armed(int id) const { return valid(id) && entries_[id].armed; }

@@ -297,8 +297,8 @@ struct AcceptPause {
 		slots[i].paused = true;
 		if (!until_ns) {
 			until_ns = now_ns + int64_t(ACCEPT_PAUSE_MS) * 1000000;
-			loop.timers().arm(timer, timespec{time_t(now_ns / 1000000000),
-							  long(now_ns % 1000000000)});
+			loop.timers().arm_by(timer, timespec{time_t(until_ns / 1000000000),
+							     long(until_ns % 1000000000)});
 		}
 	}
 	// Put paused listeners back (base: their EpollRef without the slot).

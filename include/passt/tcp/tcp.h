@@ -19,7 +19,9 @@ namespace passt {
 
 struct SpliceCtx;
 
-// Timeouts (milliseconds) and the period of the scan that enforces them.
+// Timeouts (milliseconds), and the shortest sleep of the scan that enforces
+// them: it runs at the earliest deadline of any flow (see tcp_timer.cpp),
+// at most every TCP_TIMER_INTERVAL_MS.
 inline constexpr uint32_t TCP_TIMER_INTERVAL_MS = 100;
 inline constexpr uint32_t TCP_HANDSHAKE_TIMEOUT_MS = 10000; // SYN to established
 // ... for a connect() to the host still in progress while more than half
@@ -147,7 +149,8 @@ void tcp_listen_handler(TcpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 int tcp_listen_sync(TcpCtx &ctx, const PortBitmap &want);
 // Send the ACKs deferred over a batch of guest frames (flush hook).
 void tcp_flush_acks(TcpCtx &ctx);
-// Retransmissions and timeouts of every TCP flow (periodic).
+// Retransmissions and timeouts of every TCP flow; re-arms its timer for the
+// earliest deadline left.
 void tcp_timer(TcpCtx &ctx, const timespec &now);
 
 } // namespace passt
