@@ -79,9 +79,10 @@
 // socket with SO_LINGER 0 (the host peer gets a reset); ECONNRESET or any
 // other socket error becomes an RST to the guest.
 //
-// Timers. One periodic scan (TCP_TIMER_INTERVAL_MS), armed only while
-// there are TCP flows or paused listeners (idle: no wake-ups), checks each
-// flow's deadline: handshake (TCP_HANDSHAKE_TIMEOUT_MS), retransmission of
+// Timers. One scan, armed only while there are TCP flows or paused
+// listeners (idle: no wake-ups) and then for the earliest deadline of any
+// (at most every TCP_TIMER_INTERVAL_MS; tcp_timer.cpp), checks each flow's
+// deadline: handshake (TCP_HANDSHAKE_TIMEOUT_MS), retransmission of
 // unacknowledged data (TCP_RTO_MS, doubling, RST after TCP_MAX_RETRANS),
 // half-closed idle (TCP_FIN_TIMEOUT_MS), and idle (TCP_IDLE_TIMEOUT_MS,
 // two hours as Linux keepalive defaults; a guest keepalive probe counts as
