@@ -47,7 +47,8 @@ DAEMON_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--gc-sections \
 	$(if $(findstring -fsanitize,$(CXXFLAGS)),,-static-libstdc++ -static-libgcc)
 
 B        := build
-LIB_SRCS := $(shell find src -name '*.cpp' ! -name main.cpp | sort)
+# src/repair/ is the passt-repair helper, a program of its own.
+LIB_SRCS := $(shell find src -name '*.cpp' ! -name main.cpp ! -path 'src/repair/*' | sort)
 LIB_OBJS := $(LIB_SRCS:%.cpp=$(B)/obj/%.o)
 UNIT_SRCS:= $(sort $(wildcard test/unit/*.cpp test/support/*.cpp))
 UNIT_OBJS:= $(UNIT_SRCS:%.cpp=$(B)/obj/%.o)
@@ -57,7 +58,7 @@ NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all clean check unit asan fuzz lint format install integration deps syscalls-check \
 	perf-tools
-all: passt pasta
+all: passt pasta passt-repair
 
 # The seccomp allowlists, from the "#syscalls" lines next to the code that
 # makes each call (see src/host/gen_seccomp.sh).
@@ -84,6 +85,11 @@ passt: $(B)/obj/src/main.o $(B)/libpasst.a
 
 pasta: passt
 	ln -sf passt pasta
+
+# The TCP_REPAIR helper (doc/passt-repair.1): its own main, the sandbox
+# building blocks of libpasst.
+passt-repair: $(B)/obj/src/repair/passt_repair.o $(B)/libpasst.a
+	$(CXX) $(CXXFLAGS) $(DAEMON_LDFLAGS) -o $@ $^
 
 $(B)/unit_tests: $(UNIT_OBJS) $(B)/libpasst.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST_LIBS)
@@ -117,7 +123,13 @@ $(B)/connrate: test/perf/connrate.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(BASEFLAGS) $(CXXFLAGS) -o $@ $<
 
-integration: all perf-tools
+# test_repair.sh's driver: the daemon's side of passt-repair and of
+# TCP_REPAIR (src/migrate), on live sockets.
+$(B)/repair_driver: test/integration/repair_driver.cpp $(B)/libpasst.a
+	@mkdir -p $(dir $@)
+	$(CXX) $(BASEFLAGS) $(CXXFLAGS) -o $@ $< $(B)/libpasst.a
+
+integration: all perf-tools $(B)/repair_driver
 	test/integration/run.sh
 
 # Each target runs FUZZ_SECONDS (default 20) from its seeds; a crash fails.
@@ -154,6 +166,7 @@ format:
 # DEBUGDIR as the binary under /): a crash report from an installed binary
 # can still be read. --strip-unneeded keeps the dynamic symbols.
 OBJCOPY  ?= objcopy
+STRIP    ?= strip
 DEBUGDIR ?= /usr/lib/debug
 $(B)/passt.debug: passt
 	@mkdir -p $(dir $@)
@@ -171,9 +184,12 @@ install: all $(B)/passt.stripped $(B)/passt.debug
 	install -m 755 $(B)/passt.stripped $(DESTDIR)$(BINDIR)/pasta
 	install -m 644 $(B)/passt.debug $(DESTDIR)$(DEBUGDIR)$(BINDIR)/passt.debug
 	install -m 644 doc/passt.1 $(DESTDIR)$(MANDIR)/man1/passt.1
+	$(STRIP) -o $(DESTDIR)$(BINDIR)/passt-repair passt-repair
+	chmod 755 $(DESTDIR)$(BINDIR)/passt-repair
+	install -m 644 doc/passt-repair.1 $(DESTDIR)$(MANDIR)/man1/passt-repair.1
 	ln -sf passt.1 $(DESTDIR)$(MANDIR)/man1/pasta.1
 
 clean:
-	rm -rf build passt pasta
+	rm -rf build passt pasta passt-repair
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
