@@ -79,14 +79,14 @@ const long loop_syscalls[] = {
 	_exit(1);
 }
 
-void usage(FILE *f) {
-	fprintf(f, "Usage: passt-repair PATH\n"
-		   "       passt-repair --help | --version\n"
-		   "\n"
-		   "Set and clear TCP_REPAIR on sockets passed by passt over the UNIX\n"
-		   "domain socket PATH (--repair-path of passt). If PATH is a directory,\n"
-		   "wait for a socket ending in .repair there; if it does not exist yet,\n"
-		   "wait for it to appear. Needs CAP_NET_ADMIN, and keeps only that.\n");
+void usage() {
+	printf("Usage: passt-repair PATH\n"
+	       "       passt-repair --help | --version\n"
+	       "\n"
+	       "Set and clear TCP_REPAIR on sockets passed by passt over the UNIX\n"
+	       "domain socket PATH (--repair-path of passt). If PATH is a directory,\n"
+	       "wait for a socket ending in .repair there; if it does not exist yet,\n"
+	       "wait for it to appear. Needs CAP_NET_ADMIN, and keeps only that.\n");
 }
 
 // Keeps CAP_NET_ADMIN only, in every set that can be changed.
@@ -266,17 +266,17 @@ bool serve_one(int s) {
 
 int main(int argc, char **argv) {
 	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		usage(stdout);
+		usage();
 		return 0;
 	}
 	if (argc == 2 && !strcmp(argv[1], "--version")) {
 		printf("passt-repair " PASST_VERSION "\n");
 		return 0;
 	}
-	if (argc != 2 || argv[1][0] == '-' || !argv[1][0]) {
-		usage(stderr);
-		return 1;
-	}
+	if (argc != 2 || argv[1][0] == '-' || !argv[1][0])
+		fail("%s (see --help)", argc < 2   ? "missing PATH"
+					: argc > 2 ? "one PATH only"
+						   : "PATH must not be empty or start with '-'");
 	// Nothing inherited beyond stdio.
 	syscall(SYS_close_range, 3U, ~0U, 0U);
 	keep_net_admin();
