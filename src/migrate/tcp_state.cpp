@@ -155,7 +155,7 @@ TcpStateErr tcp_state_decode(std::span<const std::byte> in, TcpState &st, size_t
 	if (in.size() < 12)
 		return TcpStateErr::Truncated;
 	const std::byte *p = in.data();
-	if (memcmp(p, MAGIC, 4))
+	if (memcmp(p, MAGIC, 4) != 0)
 		return TcpStateErr::BadMagic;
 	if (get16(p + 4) != TCP_STATE_VERSION)
 		return TcpStateErr::BadVersion;

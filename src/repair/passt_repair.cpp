@@ -25,7 +25,7 @@
 // the daemon sees. When the daemon closes the connection (the migration is
 // over), the helper exits with status 0.
 //
-// #syscalls:init close_range prctl capget capset socket connect inotify_init1
+// #syscalls:init close_range prctl capget capset socket connect inotify_init1 ioctl
 // #syscalls:init inotify_add_watch read openat getdents64 newfstatat fstat close
 // #syscalls:init nanosleep clock_nanosleep write exit_group
 // #syscalls:helper recvmsg sendto setsockopt close write exit_group rt_sigreturn
@@ -245,8 +245,9 @@ bool serve_one(int s) {
 	if (!nfds)
 		fail("command %d without sockets", cmd);
 
+	// The sign is the point: -1 is TCP_REPAIR_OFF_NO_WP.
+	int v = cmd; // NOLINT(bugprone-signed-char-misuse)
 	for (size_t i = 0; i < nfds; i++) {
-		int v = cmd;
 		if (setsockopt(fds[i], IPPROTO_TCP, TCP_REPAIR, &v, sizeof(v)) < 0)
 			fail("setting TCP_REPAIR to %d on socket %zu of %zu: %s", v, i + 1, nfds,
 			     strerror(errno));
