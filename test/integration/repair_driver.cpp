@@ -13,7 +13,9 @@
 //     every byte must arrive once and in order, both ways, more data must
 //     flow over the restored socket, both sides close with FINs, and the
 //     namespace's Tcp OutRsts counter must not move (EstabResets moves by
-//     exactly one: the repair-mode close, which sends nothing).
+//     exactly one: the repair-mode close, which sends nothing), and a
+//     packet capture on lo (AF_PACKET, filtered to RST segments) must see
+//     none, while it sees the RST of a control connection to a closed port.
 //   repair_driver proto CASE REPAIR_PATH [FILE]
 //     One protocol case; exit 0 if the daemon side saw what it must:
 //       bad-cmd     command byte 5 with a socket: the helper hangs up
@@ -34,7 +36,11 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/sockios.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -164,6 +170,51 @@ long tcp_counter(const char *name) {
 	return out;
 }
 
+// A packet capture on lo that keeps TCP segments with RST set only (IPv4,
+// and IPv6 without extension headers: all this test sends), so that its
+// queue holds nothing else.
+int rst_capture() {
+	int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	if (fd < 0)
+		die("packet socket: %s", strerror(errno));
+	sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),              // ethertype
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 6), // IPv4?
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),              // protocol
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, 10),
+		BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),          // IHL * 4
+		BPF_STMT(BPF_LD | BPF_B | BPF_IND, 14 + 13),      // TCP flags
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x04, 6, 7), // RST
+		BPF_STMT(BPF_JMP | BPF_JA, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 0, 5),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 14 + 6), // next header
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, 0, 3),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 14 + 40 + 13), // TCP flags
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x04, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0xffff),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		die("packet filter: %s", strerror(errno));
+	sockaddr_ll sll = {};
+	sll.sll_family = AF_PACKET;
+	sll.sll_protocol = htons(ETH_P_ALL);
+	sll.sll_ifindex = int(if_nametoindex("lo"));
+	if (bind(fd, reinterpret_cast<sockaddr *>(&sll), sizeof(sll)) < 0)
+		die("packet socket: bind: %s", strerror(errno));
+	return fd;
+}
+
+// RST segments captured since the last call.
+int rst_count(int fd) {
+	char buf[2048];
+	int n = 0;
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+		n++;
+	return n;
+}
+
 int ioctl_int(int fd, unsigned long req) {
 	int v = -1;
 	if (ioctl(fd, req, &v) < 0)
@@ -200,6 +251,8 @@ int migrate(int family, const char *path) {
 		sl = sizeof(*s4);
 	}
 	int af = v6 ? AF_INET6 : AF_INET;
+	int cap = rst_capture();
+	rst_count(cap); // whatever came before the filter was attached
 	int lfd = socket(af, SOCK_STREAM, 0);
 	int small = 65536;
 	setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
@@ -304,7 +357,24 @@ int migrate(int family, const char *path) {
 	long rsts = tcp_counter("OutRsts") - rst0, ests = tcp_counter("EstabResets") - est0;
 	printf("total: client->server %llu bytes, server->client %llu bytes\n",
 	       (unsigned long long)up.read, (unsigned long long)down.read);
+	usleep(100000);
+	int captured = rst_count(cap);
+	// Control: a connection to a closed port is refused with an RST, which
+	// the capture must see, or its zero above means nothing.
+	int probe = socket(af, SOCK_STREAM, 0);
+	if (v6)
+		reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port = htons(9);
+	else
+		reinterpret_cast<sockaddr_in *>(&ss)->sin_port = htons(9);
+	if (connect(probe, reinterpret_cast<sockaddr *>(&ss), sl) == 0 || errno != ECONNREFUSED)
+		die("control connection to port 9 not refused");
+	close(probe);
+	usleep(100000);
+	int control = rst_count(cap);
 	printf("resets: OutRsts %ld EstabResets %ld\n", rsts, ests);
+	printf("capture: RST segments %d during the test, %d for the control\n", captured, control);
+	if (captured || !control)
+		die("capture: %d RST segments seen, %d for the control", captured, control);
 	if (up.read != up.written || down.read != down.written)
 		die("bytes lost");
 	// The repair-mode close of the old socket counts once in EstabResets

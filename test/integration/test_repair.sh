@@ -12,7 +12,8 @@
 #     data, and data waits unread in its receive queue; the client socket
 #     is dumped in repair mode, closed without FIN or RST, restored into a
 #     new socket; every byte arrives once and in order both ways, more
-#     data flows, both ends close with FINs, Tcp OutRsts stays 0. The
+#     data flows, both ends close with FINs, Tcp OutRsts stays 0 and a
+#     packet capture on lo sees no RST (and sees a control one). The
 #     helper is started before the daemon's socket exists (it must wait
 #     for it) and exits 0 when the driver closes the connection.
 #   - the same with PATH a directory (the helper picks the *.repair socket)
@@ -51,6 +52,7 @@ migrate() {
 	rc=$?
 	check_eq "$rc" 0 "$label: helper exit status after the driver closed ($(cat "$d/helper.err"))"
 	grep -q '^resets: OutRsts 0 ' "$d/drv.out" || fail "$label: RSTs were sent"
+	grep -q '^capture: RST segments 0 during' "$d/drv.out" || fail "$label: RSTs were captured"
 	grep -q '^before: .* notsent [1-9]' "$d/drv.out" || fail "$label: no unsent data at dump"
 	log "$label: migrated, every byte once and in order, no RST"
 }
