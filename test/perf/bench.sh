@@ -36,10 +36,12 @@
 #   (/usr/bin/passt, same package as its pasta) through the same front-end,
 #   and the veth pair at the same MTU. vhost-user rows (labelled "vu")
 #   have our passt only (Debian 12's passt has no vhost-user) and sit right
-#   under the stream row whose veth figure applies. The front-end enables
-#   no offloads on its tap (stream framing carries none, and it negotiates
-#   none over vhost-user) and sets the tap MTU to the one passt is given
-#   with -m, so frames are at most one MTU each way. Then UDP rows, as the
+#   under the stream row whose veth figure applies. The front-end sets the
+#   tap MTU to the one passt is given with -m. By default it enables no
+#   offloads on its tap (stream framing carries none) and negotiates none
+#   over vhost-user, so frames are at most one MTU each way; the "vu -O"
+#   rows negotiate checksum and TSO offloads both ways (frontend -O), as a
+#   Linux virtio-net guest does: up to 64 KiB segments each way. Then UDP rows, as the
 #   UDP tap rows below (MTU UDP_MTU, both directions, IPv4 and IPv6), for
 #   both back-ends and Debian's passt over stream.
 # - UDP via the tap path, IPv4 and IPv6, both directions, at MTU UDP_MTU
@@ -175,19 +177,22 @@ tap_pasta() {
 		iperf3 -c "$gw" -p "$port" -t "$SECS" -O 1 -J $opts 2>/dev/null | figures
 }
 
-# tap_passt BINARY FAMILY MTU OPTS [MODE]: through passt's stream back-end
-# (or MODE vhost-user), the guest being a namespace behind build/frontend.
+# tap_passt BINARY FAMILY MTU OPTS [MODE [FE_OPTS]]: through passt's stream
+# back-end (or MODE vhost-user, FE_OPTS: more front-end options such as
+# -O), the guest being a namespace behind build/frontend.
 # passt -1 exits when the front-end disconnects; it is killed anyway if it
 # is still there.
 tap_passt() {
-	local bin=$1 fam=$2 mtu=$3 opts=$4 mode=${5:-stream} gw port sock pid r="0 -" vu=
+	local bin=$1 fam=$2 mtu=$3 opts=$4 mode=${5:-stream} fe_opts=${6:-} gw port sock pid
+	local r="0 -" vu=
 	[ "$mode" = vhost-user ] && vu=--vhost-user
 	if [ "$fam" = 4 ]; then gw=$HOST_GW4; port=$PORT4; else gw=$HOST_GW6; port=$PORT6; fi
 	sock=$(mktemp -u -p "$TEST_DIR" passt.XXXXXX)
 	"$bin" ${vu:+"$vu"} -f -q -1 -m "$mtu" -s "$sock" >/dev/null 2>&1 &
 	pid=$!
 	if wait_for "[ -S '$sock' ]" 10; then
-		r=$(FE_MODE=$mode FE_TIMEOUT=$((SECS + 30)) fe_run "$sock" -q -m "$mtu" -- \
+		# shellcheck disable=SC2086 # FE_OPTS: a list of options
+		r=$(FE_MODE=$mode FE_TIMEOUT=$((SECS + 30)) fe_run "$sock" -q -m "$mtu" $fe_opts -- \
 			"iperf3 -c $gw -p $port -t $SECS -O 1 -J $opts" 2>/dev/null | figures)
 	fi
 	kill "$pid" 2>/dev/null
@@ -422,6 +427,8 @@ if [ -n "$FRONTEND" ] && [ -x "$PASST" ]; then
 					"${VETH_PID:+tap_veth $fam '$opts'}"
 				row "TCP IPv$fam $(direction "$opts"), vu, MTU $mtu" \
 					"tap_passt '$PASST' $fam $mtu '$opts' vhost-user" "" ""
+				row "TCP IPv$fam $(direction "$opts"), vu -O, MTU $mtu" \
+					"tap_passt '$PASST' $fam $mtu '$opts' vhost-user -O" "" ""
 			done
 		done
 	done
