@@ -13,6 +13,11 @@
 // or the single word "none". The argument is read twice: the first pass
 // collects exclusions and "auto" (they may come after the ranges they cut),
 // the second turns inclusive chunks into rules with the exclusions cut out.
+// Nothing here allocates: rules go to the fixed table of config.h
+// (FWD_RULES_MAX per protocol and direction), messages to a caller's
+// buffer, so the control socket (-c) parses with this same code inside the
+// sandbox. At start-up, the std::string overloads wrap them.
+//
 // An argument with no inclusive chunk (only exclusions, "all", "auto")
 // means every port but the host's ephemeral range and the exclusions, on a
 // best-effort basis. Rules must not overlap with earlier rules of the same
@@ -36,8 +41,7 @@ namespace passt {
 
 namespace {
 
-constexpr size_t MAX_RULES = 1024; // per protocol and direction
-constexpr size_t IFNAME_MAX = 15;  // IFNAMSIZ - 1
+constexpr size_t IFNAME_MAX = IfName::SIZE - 1;
 
 using PortSet = std::bitset<65536>;
 
@@ -124,7 +128,7 @@ bool parse_addr(std::string_view &p, InAny &out) {
 }
 
 // Optional "%IFNAME".
-bool parse_ifspec(std::string_view &p, std::string &ifname) {
+bool parse_ifspec(std::string_view &p, IfName &ifname) {
 	std::string_view q = p;
 	if (!lit(q, "%")) {
 		ifname.clear();
@@ -136,13 +140,13 @@ bool parse_ifspec(std::string_view &p, std::string &ifname) {
 		n++;
 	if (!n || n > IFNAME_MAX)
 		return false;
-	ifname = std::string(q.substr(0, n));
+	ifname.assign(q.substr(0, n));
 	p = q.substr(n);
 	return true;
 }
 
 // "ADDR[%IF]/" or "[*][%IF]/"; addr stays nullopt for the second form.
-bool parse_bind(std::string_view &p, std::optional<InAny> &addr, std::string &ifname) {
+bool parse_bind(std::string_view &p, std::optional<InAny> &addr, IfName &ifname) {
 	std::string_view q = p;
 	InAny a;
 	if (parse_addr(q, a) && parse_ifspec(q, ifname) && lit(q, "/")) {
@@ -228,21 +232,23 @@ struct SpecParser {
 	std::string_view arg;
 	const FwdSpecContext &ctx;
 	PortForward &fwd;
-	std::string &err;
+	char *err;
+	size_t errlen;
 
 	const char *name() const { return fwd_opt_name(ctx.optname); }
 	const char *proto() const {
 		return (ctx.optname == 't' || ctx.optname == 'T') ? "TCP" : "UDP";
 	}
 
-	bool fail(const std::string &what) {
-		err = what + " for " + name() + ": " + std::string(arg);
+	bool fail(const char *what) {
+		std::snprintf(err, errlen, "%s for %s: %.*s", what, name(), int(arg.size()),
+			      arg.data());
 		return false;
 	}
 	bool bad(const char *why) {
-		err = std::string("invalid port specifier for ") + name() + ": " + std::string(arg);
-		if (why)
-			err += std::string(" (") + why + ")";
+		std::snprintf(err, errlen, "invalid port specifier for %s: %.*s%s%s%s", name(),
+			      int(arg.size()), arg.data(), why ? " (" : "", why ? why : "",
+			      why ? ")" : "");
 		return false;
 	}
 
@@ -252,7 +258,9 @@ struct SpecParser {
 		if (!r.to_first || unsigned(r.to_first) + (r.last - r.first) > 65535)
 			return fail("can't forward to port 0 or above 65535");
 		if (!ctx.proto_enabled)
-			return fail(std::string(proto()) + " is disabled, can't forward ports");
+			return fail(ctx.optname == 't' || ctx.optname == 'T'
+					    ? "TCP is disabled, can't forward ports"
+					    : "UDP is disabled, can't forward ports");
 		if (r.bind_addr) {
 			if (r.bind_addr->is_v4() && !ctx.ipv4)
 				return fail("IPv4 listening address, but IPv4 is disabled");
@@ -276,12 +284,15 @@ struct SpecParser {
 				continue;
 			if (!addrs_overlap(o.bind_addr, r.bind_addr))
 				continue;
-			return fail("forwarding conflict: " + fwd_rule_format(r, proto()) +
-				    " versus " + fwd_rule_format(o, proto()));
+			char a[FWD_RULE_TEXT], b[FWD_RULE_TEXT], what[2 * FWD_RULE_TEXT + 32];
+			fwd_rule_format(r, proto(), a, sizeof(a));
+			fwd_rule_format(o, proto(), b, sizeof(b));
+			std::snprintf(what, sizeof(what), "forwarding conflict: %s versus %s", a,
+				      b);
+			return fail(what);
 		}
-		if (fwd.rules.size() >= MAX_RULES)
+		if (!fwd.rules.push_back(r))
 			return fail("too many forwarding rules");
-		fwd.rules.push_back(r);
 		return true;
 	}
 
@@ -337,7 +348,7 @@ struct SpecParser {
 
 		// First pass: exclusions and "auto"
 		PortSet excl;
-		std::vector<PortRule> excl_rules;
+		FixedTable<PortRule, FWD_RULES_MAX> excl_rules;
 		const char *why = nullptr;
 		std::string_view q = p;
 		ChunkVal c;
@@ -358,7 +369,8 @@ struct SpecParser {
 				x.first = c.first;
 				x.last = c.last;
 				x.to_first = c.first;
-				excl_rules.push_back(x);
+				if (!excl_rules.push_back(x))
+					return fail("too many forwarding rules");
 			}
 		} while (lit(q, ","));
 		if (!q.empty())
@@ -400,7 +412,8 @@ struct SpecParser {
 				return false;
 		}
 		for (const PortRule &x : excl_rules)
-			fwd.rules.push_back(x);
+			if (!fwd.rules.push_back(x))
+				return fail("too many forwarding rules");
 		fwd_update_kind(fwd);
 		return true;
 	}
@@ -418,10 +431,25 @@ const char *fwd_opt_name(char optname) {
 	}
 }
 
+bool fwd_rules_parse(std::string_view arg, const FwdSpecContext &ctx, PortForward &fwd, char *err,
+		     size_t errlen) {
+	SpecParser sp{arg, ctx, fwd, err, errlen};
+	return sp.parse();
+}
+
 bool fwd_rules_parse(std::string_view arg, const FwdSpecContext &ctx, PortForward &fwd,
 		     std::string &err) {
-	SpecParser sp{arg, ctx, fwd, err};
-	return sp.parse();
+	char buf[FWD_ERR_TEXT];
+	if (fwd_rules_parse(arg, ctx, fwd, buf, sizeof(buf)))
+		return true;
+	err = buf;
+	return false;
+}
+
+bool fwd_rule_equal(const PortRule &a, const PortRule &b) {
+	return a.first == b.first && a.last == b.last && a.to_first == b.to_first &&
+	       a.exclude == b.exclude && a.bind_addr == b.bind_addr && a.bind_if == b.bind_if &&
+	       a.to_addr == b.to_addr && a.weak == b.weak && a.scan == b.scan;
 }
 
 void fwd_update_kind(PortForward &fwd) {
@@ -461,26 +489,30 @@ bool PortForward::excluded(uint16_t port) const {
 	return false;
 }
 
-std::string fwd_rule_format(const PortRule &rule, const char *proto) {
-	char buf[160];
-	std::string addr = rule.bind_addr ? rule.bind_addr->to_string() : "*";
-	std::string to = rule.to_addr ? rule.to_addr->to_string() + ":" : "";
-	std::string ifspec = rule.bind_if.empty() ? "" : "%" + rule.bind_if;
+void fwd_rule_format(const PortRule &rule, const char *proto, char *buf, size_t len) {
+	AddrText addr = rule.bind_addr ? rule.bind_addr->text() : AddrText{};
+	if (!rule.bind_addr)
+		addr.s[0] = '*';
+	AddrText to = rule.to_addr ? rule.to_addr->text() : AddrText{};
+	const char *to_sep = rule.to_addr ? ":" : "";
+	const char *if_sep = rule.bind_if.empty() ? "" : "%";
 	const char *flags = rule.exclude ? "(excluded)" : "";
-	std::string extra;
-	if (rule.weak)
-		extra += " (best effort)";
-	if (rule.scan)
-		extra += " (auto-scan)";
+	const char *weak = rule.weak ? " (best effort)" : "";
+	const char *scan = rule.scan ? " (auto-scan)" : "";
 	unsigned to_last = unsigned(rule.to_first) + (rule.last - rule.first);
 	if (rule.first == rule.last)
-		std::snprintf(buf, sizeof(buf), "%s [%s]%s:%u  =>  %s%u %s%s", proto, addr.c_str(),
-			      ifspec.c_str(), rule.first, to.c_str(), rule.to_first, flags,
-			      extra.c_str());
+		std::snprintf(buf, len, "%s [%s]%s%s:%u  =>  %s%s%u %s%s%s", proto, addr.s, if_sep,
+			      rule.bind_if.c_str(), rule.first, to.s, to_sep, rule.to_first, flags,
+			      weak, scan);
 	else
-		std::snprintf(buf, sizeof(buf), "%s [%s]%s:%u-%u  =>  %s%u-%u %s%s", proto,
-			      addr.c_str(), ifspec.c_str(), rule.first, rule.last, to.c_str(),
-			      rule.to_first, to_last, flags, extra.c_str());
+		std::snprintf(buf, len, "%s [%s]%s%s:%u-%u  =>  %s%s%u-%u %s%s%s", proto, addr.s,
+			      if_sep, rule.bind_if.c_str(), rule.first, rule.last, to.s, to_sep,
+			      rule.to_first, to_last, flags, weak, scan);
+}
+
+std::string fwd_rule_format(const PortRule &rule, const char *proto) {
+	char buf[FWD_RULE_TEXT];
+	fwd_rule_format(rule, proto, buf, sizeof(buf));
 	return buf;
 }
 

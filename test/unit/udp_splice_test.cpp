@@ -99,7 +99,8 @@ struct Harness {
 	}
 	// Rules of kind for c.udp_out, IPv6 on or off.
 	Harness(std::vector<PortRule> rules, PortForward::Kind kind, bool ip6) {
-		c.udp_out.rules = std::move(rules);
+		for (const PortRule &r : rules)
+			c.udp_out.rules.push_back(r);
 		c.udp_out.kind = kind;
 		c.ip6.enabled = ip6;
 		start();

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "passt/fwd/fixed_table.h"
 #include "passt/net/addr.h"
 
 namespace passt {
@@ -25,7 +26,7 @@ struct PortRule {
 	bool exclude = false;           // ~ range
 	std::optional<InAny> bind_addr; // listen only on this address; nullopt:
 					// any address of both IP versions
-	std::string bind_if;            // listen only on this interface (%IF); "lo"
+	IfName bind_if;                 // listen only on this interface (%IF); "lo"
 					// for -T/-U
 	std::optional<InAny> to_addr;   // forward to this address instead of the
 					// guest's (or namespace's) own
@@ -35,12 +36,16 @@ struct PortRule {
 					// target port is bound on the other side
 };
 
+// Rules per protocol and direction (a fixed table: -c changes them at run
+// time, when nothing may allocate). Documented in doc/passt.1 and pesto.1.
+inline constexpr size_t FWD_RULES_MAX = 256;
+
 // Forwarding for one protocol and one direction.
 struct PortForward {
 	// Summary of what was asked: None (no rules), Spec (explicit ranges),
 	// All (all non-ephemeral ports minus exclusions), Auto (any rule scans).
 	enum class Kind : uint8_t { None, Spec, All, Auto } kind = Kind::None;
-	std::vector<PortRule> rules;
+	FixedTable<PortRule, FWD_RULES_MAX> rules;
 
 	// Target port for a listening port, or nullopt if not forwarded.
 	std::optional<uint16_t> target(uint16_t port) const;

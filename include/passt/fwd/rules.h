@@ -23,18 +23,32 @@ struct FwdSpecContext {
 // "-t/--tcp-ports" for 't', and so on.
 const char *fwd_opt_name(char optname);
 
+// Room for one message of fwd_rules_parse() and one formatted rule.
+inline constexpr size_t FWD_ERR_TEXT = 512;
+inline constexpr size_t FWD_RULE_TEXT = 160;
+
 // Parses one option argument and appends its rules to fwd (which may already
 // hold rules from earlier options of the same kind). On failure returns false
 // with a one-line message naming the option in err; fwd may then hold part
-// of the rules and should be discarded.
+// of the rules and should be discarded. Allocates nothing (the control
+// socket calls it inside the sandbox); more than FWD_RULES_MAX rules in fwd
+// is a failure ("too many forwarding rules").
+bool fwd_rules_parse(std::string_view arg, const FwdSpecContext &ctx, PortForward &fwd, char *err,
+		     size_t errlen);
+// The same with the message in a std::string (start-up only).
 bool fwd_rules_parse(std::string_view arg, const FwdSpecContext &ctx, PortForward &fwd,
 		     std::string &err);
+
+// Same rule: ports, target, addresses, interface and flags.
+bool fwd_rule_equal(const PortRule &a, const PortRule &b);
 
 // Recomputes fwd.kind from its rules (done by fwd_rules_parse()).
 void fwd_update_kind(PortForward &fwd);
 
 // "TCP [*]:1000-1010  =>  2000-2010 (best effort)": one rule, for start-up
-// output and error messages.
+// output and error messages; into buf (FWD_RULE_TEXT is enough) without
+// allocating, or as a std::string at start-up.
+void fwd_rule_format(const PortRule &rule, const char *proto, char *buf, size_t len);
 std::string fwd_rule_format(const PortRule &rule, const char *proto);
 
 // Parses the two numbers of /proc/sys/net/ipv4/ip_local_port_range.
