@@ -1,6 +1,7 @@
 # passt / pasta, C++ implementation. See README.md.
 #
-#   make              build ./passt and the ./pasta symlink
+#   make              build ./passt, the ./pasta symlink and ./pesto (the
+#                     client of -c/--conf-path, tools/pesto)
 #   make check        install missing test packages, run every test suite
 #   make unit         googletest unit tests only
 #   make asan         unit tests under AddressSanitizer + UBSan
@@ -58,7 +59,7 @@ NPROC    := $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all clean check unit asan fuzz lint format install integration deps syscalls-check \
 	perf-tools
-all: passt pasta passt-repair
+all: passt pasta passt-repair pesto
 
 # The seccomp allowlists, from the "#syscalls" lines next to the code that
 # makes each call (see src/host/gen_seccomp.sh).
@@ -90,6 +91,14 @@ pasta: passt
 # building blocks of libpasst.
 passt-repair: $(B)/obj/src/repair/passt_repair.o $(B)/libpasst.a
 	$(CXX) $(CXXFLAGS) $(DAEMON_LDFLAGS) -o $@ $^
+
+# The control socket's client: the protocol's encoder and decoder and libc.
+pesto: $(B)/obj/tools/pesto/pesto.o $(B)/obj/src/control/proto.o
+	$(CXX) $(CXXFLAGS) -pie -Wl,-z,relro,-z,now -o $@ $^
+
+$(B)/obj/tools/%.o: tools/%.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(BASEFLAGS) $(CXXFLAGS) -fPIE -c $< -o $@
 
 $(B)/unit_tests: $(UNIT_OBJS) $(B)/libpasst.a
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(GTEST_LIBS)
@@ -155,7 +164,7 @@ lint:
 # clang-format 16 (Debian 12: apt-get install clang-format-16); other
 # versions lay out a few constructs differently.
 CLANG_FORMAT ?= clang-format-16
-FORMAT_SRCS = $(shell find src include test -name '*.cpp' -o -name '*.h' | sort)
+FORMAT_SRCS = $(shell find src include test tools -name '*.cpp' -o -name '*.h' | sort)
 format:
 	$(CLANG_FORMAT) -i --style=file $(FORMAT_SRCS)
 
@@ -182,6 +191,8 @@ install: all $(B)/passt.stripped $(B)/passt.debug
 		$(DESTDIR)$(DEBUGDIR)$(BINDIR)
 	install -m 755 $(B)/passt.stripped $(DESTDIR)$(BINDIR)/passt
 	install -m 755 $(B)/passt.stripped $(DESTDIR)$(BINDIR)/pasta
+	install -m 755 -s pesto $(DESTDIR)$(BINDIR)/pesto
+	install -m 644 doc/pesto.1 $(DESTDIR)$(MANDIR)/man1/pesto.1
 	install -m 644 $(B)/passt.debug $(DESTDIR)$(DEBUGDIR)$(BINDIR)/passt.debug
 	install -m 644 doc/passt.1 $(DESTDIR)$(MANDIR)/man1/passt.1
 	$(STRIP) -o $(DESTDIR)$(BINDIR)/passt-repair passt-repair
@@ -190,6 +201,6 @@ install: all $(B)/passt.stripped $(B)/passt.debug
 	ln -sf passt.1 $(DESTDIR)$(MANDIR)/man1/pasta.1
 
 clean:
-	rm -rf build passt pasta passt-repair
+	rm -rf build passt pasta passt-repair pesto
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

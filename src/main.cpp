@@ -42,6 +42,7 @@
 #include "passt/conf/conf.h"
 #include "passt/fwd/rules.h"
 #include "passt/conf/resolv.h"
+#include "passt/control/server.h"
 #include "passt/core/epoll.h"
 #include "passt/core/log.h"
 #include "passt/core/pcap.h"
@@ -111,8 +112,6 @@ void reject_unsupported(const Config &c) {
 	auto explicit_fwd = [](const PortForward &f) {
 		return f.kind == PortForward::Kind::Spec || f.kind == PortForward::Kind::All;
 	};
-	if (!c.conf_path.empty())
-		refuse("-c/--conf-path");
 	if (!c.repair_path.empty())
 		refuse("--repair-path");
 	if (explicit_fwd(c.tcp_out) && c.mode != Mode::Pasta)
@@ -206,7 +205,27 @@ struct Core {
 	std::unique_ptr<UdpCtx> udp;
 	std::unique_ptr<FramePool<1024>> pool;
 	std::unique_ptr<EventStats> event_stats; // --stats
+	std::unique_ptr<CtlServer> ctl;          // -c/--conf-path
 };
+
+// -c/--conf-path: the control socket, bound before the sandbox; changes
+// reach the listeners through changed(owner, ...).
+void control_open(Core &k, Config &c, void (*changed)(void *, const CtlTables &, FwdChangeLog &),
+		  void *owner) {
+	if (c.conf_path.empty())
+		return;
+	k.ctl = std::make_unique<CtlServer>();
+	int rc = ctl_open(*k.ctl, c, c.conf_path);
+	if (rc < 0)
+		die("Failed to open the control socket %s: %s", c.conf_path.c_str(), strerror(-rc));
+	if ((rc = isolate_keep_for_unlink(c.conf_path)) < 0)
+		warn("The control socket will not be removed at exit: %s", strerror(-rc));
+	k.ctl->changed = changed;
+	k.ctl->owner = owner;
+	if ((rc = ctl_start(*k.ctl, k.loop)) < 0)
+		die("Control socket: %s", strerror(-rc));
+	info("Control socket bound at %s", c.conf_path.c_str());
+}
 
 bool on_tap_icmp(void *ctx, std::span<std::byte> frame, const timespec &now) {
 	return icmp_tap_input(*static_cast<IcmpCtx *>(ctx), frame, now);
@@ -403,6 +422,21 @@ struct PastaRuntime : Core {
 	std::unique_ptr<UdpSpliceCtx> udp_splice; // -U, and -u from the host's loopback
 };
 
+// A run-time rule change (-c): each translator's listeners follow, and
+// "auto" directions are turned on or off.
+void pasta_rules_changed(void *p, const CtlTables &old, FwdChangeLog &log) {
+	auto *rt = static_cast<PastaRuntime *>(p);
+	if (rt->tcp)
+		tcp_listen_resync(*rt->tcp, old.dir[0], log);
+	if (rt->udp)
+		udp_listen_resync(*rt->udp, old.dir[1], log);
+	if (rt->splice)
+		tcp_splice_listen_resync(*rt->splice, old.dir[2], log);
+	if (rt->udp_splice)
+		udp_splice_listen_resync(*rt->udp_splice, old.dir[3], log);
+	fwd_auto_rules_changed(rt->autofwd, *rt->c);
+}
+
 // The tap device broke: nothing to wait for, exit.
 void pasta_tap_gone(Core &k, int error) {
 	if (error)
@@ -561,6 +595,9 @@ void pasta_start_splice(PastaRuntime &rt, const Config &c) {
 		    "auto-fwd", FWD_AUTO_INTERVAL_MS,
 		    [](void *p, const timespec &now) { fwd_auto_timer(p, now); }, &rt->autofwd) < 0)
 		warn("No timer left for automatic port forwarding");
+	control_open(*rt, c, pasta_rules_changed, rt.get());
+	for (int d = 0; rt->ctl && d < 4; d++)
+		rt->ctl->actx.spec[d].scan_allowed = fwd_auto_can_scan(rt->autofwd, c, d);
 
 	rt->loop.set_handler(RefKind::Signal, on_pasta_signal, rt.get());
 	rt->loop.set_handler(RefKind::NsQuitInotify, on_ns_gone, rt.get());
@@ -594,6 +631,15 @@ struct PasstRuntime : Core {
 	int listen_fd = -1;
 	std::string sock_path;
 };
+
+// A run-time rule change (-c): passt has -t and -u only.
+void passt_rules_changed(void *p, const CtlTables &old, FwdChangeLog &log) {
+	auto *rt = static_cast<PasstRuntime *>(p);
+	if (rt->tcp)
+		tcp_listen_resync(*rt->tcp, old.dir[0], log);
+	if (rt->udp)
+		udp_listen_resync(*rt->udp, old.dir[1], log);
+}
 
 // The client (qemu's stream socket or vhost-user front-end) went away or
 // broke the protocol: close it; with -1/--fd quit, else wait for the next.
@@ -669,6 +715,7 @@ void on_passt_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
 	const RefKind listen_kind = rt->tap->listen_kind();
 	rt->loop.set_handler(listen_kind, on_passt_listen, rt.get());
 	rt->loop.set_handler(RefKind::Signal, on_passt_signal, rt.get());
+	control_open(*rt, c, passt_rules_changed, rt.get());
 	if (c.fd >= 0) {
 		if ((rc = rt->tap->attach(c.fd)) < 0)
 			die("--fd %d: %s", c.fd, strerror(-rc));

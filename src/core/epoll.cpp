@@ -32,6 +32,8 @@ const char *ref_kind_name(RefKind kind) {
 	case RefKind::NsQuitInotify: return "nsquit-inotify";
 	case RefKind::NsQuitTimer: return "nsquit-timer";
 	case RefKind::Signal: return "signal";
+	case RefKind::ControlListen: return "control-listen";
+	case RefKind::ControlConn: return "control";
 	case RefKind::Count: break;
 	}
 	return "invalid";

@@ -21,6 +21,10 @@
 // namespace's through /proc/PID/net or a helper, ours as /proc/self/net:
 // pasta itself runs in the host's namespace) and read without path
 // lookups afterwards, inside the sandbox. Nothing here allocates.
+//
+// With a control socket (-c), rules may become "auto" at run time: both
+// sides' scanners are then opened at start-up whatever the rules, and
+// fwd_auto_rules_changed() turns directions on and off after a change.
 #include "passt/fwd/auto.h"
 
 #include <cstring>
@@ -73,10 +77,17 @@ void fill_dirs(FwdAuto &a, const Config &c, const FwdAutoTranslators &t) {
 	}
 }
 
+// Could direction d scan (rules aside)?
+bool dir_can_scan(const FwdAuto &a, const FwdAutoDir &d, const Config &c) {
+	bool proto_on = d.udp ? !c.no_udp : !c.no_tcp;
+	const PortScanner &s = d.host ? a.host_scanner : a.ns_scanner;
+	return proto_on && d.owner && (!d.host || d.rev_owner) && s.any_open();
+}
+
 // Opens the scanner of one side if a direction scanning it is on; turns
 // those directions off (with a warning) if it can't be opened.
-void open_side(FwdAuto &a, bool host, const NsHandle &ns) {
-	bool needed = false;
+void open_side(FwdAuto &a, bool host, const NsHandle &ns, bool always) {
+	bool needed = always;
 	for (const FwdAutoDir &d : a.dirs)
 		needed |= d.on && d.host == host;
 	if (!needed)
@@ -117,14 +128,30 @@ void scan_dir(FwdAuto &a, const FwdAutoDir &d) {
 
 bool fwd_auto_start(FwdAuto &a, const Config &c, const NsHandle &ns, const FwdAutoTranslators &t) {
 	fill_dirs(a, c, t);
-	open_side(a, false, ns);
-	open_side(a, true, ns);
+	const bool runtime = !c.conf_path.empty();
+	open_side(a, false, ns, runtime);
+	open_side(a, true, ns, runtime);
+	if (runtime) {
+		for (FwdAutoDir &d : a.dirs)
+			d.on = d.on && dir_can_scan(a, d, c);
+		return true; // the timer runs: rules may turn "auto" later
+	}
 	bool any = false;
 	for (const FwdAutoDir &d : a.dirs)
 		any |= d.on;
 	if (any)
 		fwd_auto_scan(a);
 	return any;
+}
+
+bool fwd_auto_can_scan(const FwdAuto &a, const Config &c, int dir) {
+	return dir >= 0 && dir < 4 && dir_can_scan(a, a.dirs[dir], c);
+}
+
+void fwd_auto_rules_changed(FwdAuto &a, const Config &c) {
+	for (FwdAutoDir &d : a.dirs)
+		d.on = dir_can_scan(a, d, c) && fwd_scan_needed(*d.rules);
+	fwd_auto_scan(a);
 }
 
 void fwd_auto_scan(FwdAuto &a) {

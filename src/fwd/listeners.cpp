@@ -47,11 +47,14 @@
 // RLIMIT_NOFILE is read once, before the sandbox.
 // #syscalls:init prlimit64
 // #syscalls setsockopt bind ioctl close socket
-// #syscalls:pasta listen
+// #syscalls listen
+// (passt too: -t rules added through the control socket, -c, listen at
+// run time)
 #include "passt/fwd/listeners.h"
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include <net/if.h>
@@ -191,6 +194,11 @@ void fwd_listen_log_closed(const FwdListenNames &n, const PortRule &r, uint16_t 
 		      family(v6), n.sock);
 }
 
+void fwd_listen_log_removed(const FwdListenNames &n, uint16_t port, bool v6) {
+	debug("%s: rules changed, closing %s %s on %sport %u", n.proto, family(v6), n.sock,
+	      n.in_ns ? "namespace " : "", port);
+}
+
 void fwd_listen_log_opened(const FwdListenNames &n, const PortRule &r, uint16_t port, bool v6) {
 	if (n.in_ns)
 		debug("%s: host port %u bound, %s %s opened on namespace port %u", n.proto,
@@ -227,6 +235,35 @@ void fwd_listen_log_no_listener(const FwdListenNames &n, const PortRule &r, uint
 	else
 		debug("%s: port %u bound in the namespace, but no %s %s on the host: %s", n.proto,
 		      port, family(v6), n.sock, strerror(-rc));
+}
+
+bool fwd_rules_listen_alike(const PortRule &a, const PortRule &b, uint16_t port) {
+	if (a.exclude || b.exclude || a.scan != b.scan)
+		return false;
+	if (port < a.first || port > a.last || port < b.first || port > b.last)
+		return false;
+	if (target_of(a, port) != target_of(b, port))
+		return false;
+	return a.bind_addr == b.bind_addr && a.bind_if == b.bind_if && a.to_addr == b.to_addr;
+}
+
+void fwd_change_log_failed(FwdChangeLog &log, const FwdListenNames &n, const PortRule &r,
+			   uint16_t port, bool v6, int rc) {
+	log.failures++;
+	if (n.in_ns)
+		debug("%s: no %s %s on namespace port %u: %s", n.proto, family(v6), n.sock, port,
+		      strerror(-rc));
+	else
+		debug("%s: no %s %s on port %u: %s", n.proto, family(v6), n.sock, port,
+		      strerror(-rc));
+	(void)r;
+	if (!log.buf || log.used + 1 >= log.len)
+		return;
+	int w = snprintf(log.buf + log.used, log.len - log.used,
+			 "warning: %s: can't %s %s port %u%s: %s\n", n.proto, n.verb, family(v6),
+			 port, n.in_ns ? " in the namespace" : "", strerror(-rc));
+	if (w > 0)
+		log.used = std::min(log.len - 1, log.used + size_t(w));
 }
 
 } // namespace passt

@@ -461,6 +461,17 @@ int tcp_splice_listen_sync(SpliceCtx &ctx, const PortBitmap &want) {
 	return fwd_listen_sync(ctx, ctx.c.tcp_out, want, NAMES, listen_one, listen_close);
 }
 
+int tcp_splice_listen_resync(SpliceCtx &ctx, const PortForward &old, FwdChangeLog &log) {
+	if (ctx.c.no_tcp)
+		return 0;
+	return fwd_listen_resync(
+		ctx, old, ctx.c.tcp_out, NAMES, listen_one, listen_close,
+		+[](SpliceCtx &x, uint32_t i, uint32_t ri) { x.listeners[i].rule = ri; },
+		[&](const PortRule &r, uint16_t p, bool v6, int rc) {
+			fwd_change_log_failed(log, NAMES, r, p, v6, rc);
+		});
+}
+
 bool tcp_splice_from_host(SpliceCtx &ctx, int fd, const InAny &target, uint16_t target_port,
 			  const timespec &now) {
 	const bool v6 = !target.is_v4();

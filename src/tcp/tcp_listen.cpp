@@ -57,6 +57,17 @@ int tcp_listen_sync(TcpCtx &ctx, const PortBitmap &want) {
 	return fwd_listen_sync(ctx, ctx.c.tcp_in, want, NAMES, listen_one, listen_close);
 }
 
+int tcp_listen_resync(TcpCtx &ctx, const PortForward &old, FwdChangeLog &log) {
+	if (ctx.c.no_tcp)
+		return 0;
+	return fwd_listen_resync(
+		ctx, old, ctx.c.tcp_in, NAMES, listen_one, listen_close,
+		+[](TcpCtx &x, uint32_t i, uint32_t ri) { x.listeners[i].rule = ri; },
+		[&](const PortRule &r, uint16_t p, bool v6, int rc) {
+			fwd_change_log_failed(log, NAMES, r, p, v6, rc);
+		});
+}
+
 void tcp_listen_handler(TcpCtx &ctx, EpollRef ref, uint32_t, const timespec &now) {
 	if (ref.index >= ctx.listeners.size() || ctx.listeners[ref.index].fd != ref.fd)
 		return;

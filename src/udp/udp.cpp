@@ -746,6 +746,28 @@ int udp_listen_sync(UdpCtx &ctx, const PortBitmap &want) {
 	return fwd_listen_sync(ctx, ctx.c.udp_in, want, NAMES, listen_one, listen_close);
 }
 
+// A kept -u socket's EpollRef carries its rule: re-register it with the new
+// index.
+static void udp_listen_rekey(UdpCtx &ctx, uint32_t i, uint32_t ri) {
+	UdpListener &l = ctx.listeners[i];
+	l.rule = uint16_t(ri);
+	EpollRef ref;
+	ref.kind = RefKind::UdpListen;
+	ref.fd = l.fd;
+	ref.index = uint32_t(l.port) | ri << 16;
+	ctx.loop.modify(l.fd, EPOLLIN, ref);
+}
+
+int udp_listen_resync(UdpCtx &ctx, const PortForward &old, FwdChangeLog &log) {
+	if (ctx.c.no_udp)
+		return 0;
+	return fwd_listen_resync(ctx, old, ctx.c.udp_in, NAMES, listen_one, listen_close,
+				 udp_listen_rekey,
+				 [&](const PortRule &r, uint16_t p, bool v6, int rc) {
+					 fwd_change_log_failed(log, NAMES, r, p, v6, rc);
+				 });
+}
+
 void udp_flow_close(UdpCtx &ctx, uint32_t index) {
 	Flow *f = ctx.flows.get(index);
 	if (!is_udp(f))

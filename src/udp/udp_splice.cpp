@@ -321,6 +321,17 @@ int udp_splice_listen_sync(UdpSpliceCtx &ctx, const PortBitmap &want) {
 	return fwd_listen_sync(ctx, ctx.c.udp_out, want, NAMES, listen_one, listen_close);
 }
 
+int udp_splice_listen_resync(UdpSpliceCtx &ctx, const PortForward &old, FwdChangeLog &log) {
+	if (ctx.c.no_udp)
+		return 0;
+	return fwd_listen_resync(
+		ctx, old, ctx.c.udp_out, NAMES, listen_one, listen_close,
+		+[](UdpSpliceCtx &x, uint32_t i, uint32_t ri) { x.listeners[i].rule = ri; },
+		[&](const PortRule &r, uint16_t p, bool v6, int rc) {
+			fwd_change_log_failed(log, NAMES, r, p, v6, rc);
+		});
+}
+
 void udp_splice_handler(UdpSpliceCtx &ctx, EpollRef ref, uint32_t events, const timespec &now) {
 	if (ref.index & UDP_SPLICE_LISTENER_BIT) {
 		uint32_t li = ref.index & ~UDP_SPLICE_LISTENER_BIT;

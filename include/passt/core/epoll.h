@@ -46,6 +46,8 @@ enum class RefKind : uint8_t {
 	NsQuitInotify,   // inotify on the netns directory (pasta)
 	NsQuitTimer,     // timerfd polling for the netns going away (pasta)
 	Signal,          // signalfd
+	ControlListen,   // -c/--conf-path: listening UNIX socket
+	ControlConn,     // -c/--conf-path: the connected client (pesto)
 	Count
 };
 

@@ -57,7 +57,18 @@ struct FwdAuto {
 // direction is on: the caller then runs fwd_auto_timer() every
 // FWD_AUTO_INTERVAL_MS.
 bool fwd_auto_start(FwdAuto &a, const Config &c, const NsHandle &ns, const FwdAutoTranslators &t);
+// With c.conf_path set (the control socket), both sides' scanners are
+// opened whatever the rules, and the result is true: rules may turn "auto"
+// at run time.
 inline constexpr unsigned FWD_AUTO_INTERVAL_MS = 1000;
+
+// Whether direction dir (0..3: -t, -u, -T, -U) has what "auto" needs (its
+// translators and its side's scanner): the control socket refuses an
+// "auto" rule where it hasn't.
+bool fwd_auto_can_scan(const FwdAuto &a, const Config &c, int dir);
+// After a run-time rule change: directions with "auto" rules (and a
+// scanner) are on, others off; one scan right away.
+void fwd_auto_rules_changed(FwdAuto &a, const Config &c);
 
 // One scan of every direction that is on; ctx is the FwdAuto (a timer
 // callback).

@@ -129,6 +129,8 @@ private:
 void fwd_listen_log_budget(const FwdListenNames &n, size_t count);
 void fwd_listen_log_count(const FwdListenNames &n, size_t count);
 void fwd_listen_log_closed(const FwdListenNames &n, const PortRule &r, uint16_t port, bool v6);
+// fwd_listen_resync(): no rule forwards port (family v6) alike any more.
+void fwd_listen_log_removed(const FwdListenNames &n, uint16_t port, bool v6);
 void fwd_listen_log_opened(const FwdListenNames &n, const PortRule &r, uint16_t port, bool v6);
 void fwd_listen_log_no_listener(const FwdListenNames &n, const PortRule &r, uint16_t port, bool v6,
 				int rc);
@@ -353,10 +355,14 @@ int fwd_for_each_listen_port(const Config &c, const PortForward &pf, bool scan, 
 template <typename T, typename Open>
 int fwd_listen_open_rules(const Config &c, const PortForward &pf, const FwdListenNames &n,
 			  size_t budget, ListenerSlots<T> &slots, Open &&open) {
+	// With a control socket (-c) any rule may come at run time: keep the
+	// room of the "auto" bound for it.
+	if (!c.conf_path.empty())
+		slots.reserve_auto();
+	else if (pf.kind == PortForward::Kind::Auto)
+		slots.reserve_auto(fwd_auto_room(c, pf));
 	if (pf.kind == PortForward::Kind::None)
 		return 0;
-	if (pf.kind == PortForward::Kind::Auto)
-		slots.reserve_auto(fwd_auto_room(c, pf));
 	bool stopped = false;
 	FwdPortTries tries;
 	int rc = fwd_for_each_listen_port(
@@ -458,6 +464,89 @@ int fwd_listen_sync(const Config &c, const PortForward &pf, ListenerSlots<T> &sl
 	return changes;
 }
 
+// What a run-time change could not do, for the reply to the control
+// socket: one "warning: ..." line per listener that failed to open,
+// appended to buf (cut short, never overflowing, when it is full).
+struct FwdChangeLog {
+	char *buf = nullptr;
+	size_t len = 0, used = 0;
+	unsigned failures = 0;
+};
+void fwd_change_log_failed(FwdChangeLog &log, const FwdListenNames &n, const PortRule &r,
+			   uint16_t port, bool v6, int rc);
+
+// Two rules listen alike on port: the same addresses, interface, target
+// and kind (scanning or not), both covering port with the same target port.
+// A listener of the one can serve the other (fwd_listen_resync()).
+bool fwd_rules_listen_alike(const PortRule &a, const PortRule &b, uint16_t port);
+
+// Run-time rule change (the control socket, -c): pf holds the new rules,
+// old the ones the open listeners were made for (their rule indices point
+// into old). A listener whose port the new rules forward alike
+// (fwd_rules_listen_alike(), not excluded) stays open, so connections
+// accepted from it and the flows it serves are untouched; it is told its
+// new rule index with rekey(slot, new_index). Any other listener is closed
+// with close(slot). Then the non-scanning rules' missing listeners are
+// opened with open(rule, rule_index, port, v6); scanning rules get theirs
+// at the next scan (fwd_listen_sync()). A listener that fails to open is
+// reported through failed(rule, port, v6, rc) and the walk goes on. The
+// slots are sealed: nothing allocates. Returns the number opened plus
+// closed.
+template <typename T, typename Open, typename Close, typename Rekey, typename Failed>
+int fwd_listen_resync(const Config &c, const PortForward &old, const PortForward &pf,
+		      ListenerSlots<T> &slots, const FwdListenNames &n, Open &&open, Close &&close,
+		      Rekey &&rekey, Failed &&failed) {
+	int changes = 0;
+	slots.seal();
+	for (uint32_t i = 0; i < slots.size(); i++) {
+		const T &l = slots[i];
+		if (l.fd < 0)
+			continue;
+		uint32_t keep = UINT32_MAX;
+		if (uint32_t(l.rule) < old.rules.size() && !pf.excluded(l.port)) {
+			const PortRule &o = old.rules[l.rule];
+			for (uint32_t ri = 0; ri < pf.rules.size() && keep == UINT32_MAX; ri++)
+				if (fwd_rules_listen_alike(o, pf.rules[ri], l.port) &&
+				    fwd_listen_family(c, pf.rules[ri], l.v6))
+					keep = ri;
+		}
+		if (keep == UINT32_MAX) {
+			fwd_listen_log_removed(n, l.port, l.v6);
+			close(i);
+			changes++;
+		} else if (keep != uint32_t(l.rule)) {
+			rekey(i, keep);
+		}
+	}
+	static PortBitmap have[2];
+	for (uint32_t ri = 0; ri < pf.rules.size(); ri++) {
+		const PortRule &r = pf.rules[ri];
+		if (r.exclude || r.scan)
+			continue;
+		have[0].reset();
+		have[1].reset();
+		for (uint32_t i = 0; i < slots.size(); i++)
+			if (slots[i].fd >= 0 && uint32_t(slots[i].rule) == ri)
+				have[slots[i].v6].set(slots[i].port);
+		for (uint32_t p = r.first; p <= r.last; p++) {
+			if (pf.excluded(uint16_t(p)))
+				continue;
+			for (int v6 = 0; v6 < 2; v6++) {
+				if (have[v6].test(p) || !fwd_listen_family(c, r, v6))
+					continue;
+				int rc =
+					slots.full() ? -ENOSPC : open(r, ri, uint16_t(p), bool(v6));
+				if (rc < 0) {
+					failed(r, uint16_t(p), bool(v6), rc);
+					continue;
+				}
+				changes++;
+			}
+		}
+	}
+	return changes;
+}
+
 // The same two for a translator's context: ctx.c is the Config, ctx.listeners
 // the ListenerSlots, ctx.auto_failed the bitmaps; open(ctx, rule,
 // rule_index, port, v6) and close(ctx, slot) as above.
@@ -478,6 +567,21 @@ int fwd_listen_sync(Ctx &ctx, const PortForward &pf, const PortBitmap &want,
 			return open(ctx, r, ri, p, v6);
 		},
 		[&](uint32_t i) { close(ctx, i); });
+}
+
+// fwd_listen_resync() for a translator's context, as the two above; the
+// listener's rule index is set by rekey(ctx, slot, rule_index).
+template <typename Ctx, typename Open, typename Close, typename Rekey, typename Failed>
+int fwd_listen_resync(Ctx &ctx, const PortForward &old, const PortForward &pf,
+		      const FwdListenNames &n, Open *open, Close *close, Rekey *rekey,
+		      Failed &&failed) {
+	return fwd_listen_resync(
+		ctx.c, old, pf, ctx.listeners, n,
+		[&](const PortRule &r, uint32_t ri, uint16_t p, bool v6) {
+			return open(ctx, r, ri, p, v6);
+		},
+		[&](uint32_t i) { close(ctx, i); },
+		[&](uint32_t i, uint32_t ri) { rekey(ctx, i, ri); }, failed);
 }
 
 } // namespace passt
