@@ -26,6 +26,7 @@
 
 #include "passt/core/epoll.h"
 #include "passt/core/log.h"
+#include "passt/fwd/rules.h"
 
 using namespace passt;
 
@@ -672,4 +673,101 @@ TEST(FwdListenFreebind, SetOnlyWithTheOption) {
 		EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr *>(&ss), sl), 0) << strerror(errno);
 		close(fd);
 	}
+}
+
+// Run-time rule changes (-c): fwd_listen_resync() keeps the listeners of
+// rules that stay (re-indexed), closes the others, opens the new ones.
+TEST(FwdListenResync, KeepsCloseAndOpens) {
+	Config c;
+	c.ip6.enabled = false; // one family: one listener per port
+	PortForward old, now;
+	old.rules.push_back(rule(80, 80));
+	old.rules.push_back(rule(90, 91));
+	fwd_update_kind(old);
+	ListenerSlots<FakeListener> slots;
+	slots.reserve_auto(16);
+	FakeOpener open{slots};
+	ASSERT_EQ(fwd_listen_open_rules(c, old, NAMES, 100, slots, open), 0);
+	ASSERT_EQ(slots.size(), 3u);
+	const int fd80 = slots[0].fd, fd91 = slots[2].fd;
+
+	// New table: 91 (alike, another index), 80 now mapped elsewhere, 100 new.
+	PortRule moved = rule(80, 80);
+	moved.to_first = 8080;
+	now.rules.push_back(rule(100, 100));
+	now.rules.push_back(moved);
+	now.rules.push_back(rule(91, 91));
+	fwd_update_kind(now);
+	open.calls.clear();
+	std::vector<uint32_t> closed;
+	std::vector<std::pair<uint32_t, uint32_t>> rekeyed;
+	std::vector<Call> failed;
+	open.busy.insert({100, false}); // the new port fails once...
+	int changes = fwd_listen_resync(
+		c, old, now, slots, NAMES, open,
+		[&](uint32_t i) {
+			closed.push_back(i);
+			slots.release(i);
+		},
+		[&](uint32_t i, uint32_t ri) {
+			rekeyed.emplace_back(i, ri);
+			slots[i].rule = ri;
+		},
+		[&](const PortRule &, uint16_t p, bool v6, int) { failed.emplace_back(0, p, v6); });
+	// 80 (target changed) and 90 (gone) closed; 91 kept as rule 2.
+	EXPECT_EQ(closed, (std::vector<uint32_t>{0, 1}));
+	EXPECT_EQ(rekeyed, (std::vector<std::pair<uint32_t, uint32_t>>{{2, 2}}));
+	EXPECT_EQ(slots[2].fd, fd91);
+	// ...which is reported, and the walk goes on to 80 under its new rule.
+	EXPECT_EQ(failed, (std::vector<Call>{{0, 100, false}}));
+	EXPECT_EQ(open.calls, (std::vector<Call>{{0, 100, false}, {1, 80, false}}));
+	EXPECT_EQ(changes, 3); // two closed, one opened
+	bool reopened80 = false;
+	for (const FakeListener &l : slots)
+		reopened80 |= l.fd >= 0 && l.port == 80 && l.fd != fd80 && l.rule == 1;
+	EXPECT_TRUE(reopened80);
+
+	// The same table again: nothing to do, nothing opened or closed.
+	open.busy.clear();
+	open.calls.clear();
+	closed.clear();
+	PortForward same = now;
+	changes = fwd_listen_resync(
+		c, now, same, slots, NAMES, open, [&](uint32_t i) { closed.push_back(i); },
+		[&](uint32_t, uint32_t) {}, [&](const PortRule &, uint16_t, bool, int) {});
+	EXPECT_TRUE(closed.empty());
+	ASSERT_EQ(open.calls.size(), 1u); // only the port that failed before
+	EXPECT_EQ(open.calls[0], (Call{0, 100, false}));
+	EXPECT_EQ(changes, 1);
+}
+
+TEST(FwdListenResync, ScanRulesWaitForTheScanFullSlotsFail) {
+	Config c;
+	c.ip6.enabled = false;
+	PortForward old, now;
+	PortRule scan = rule(1, 1000);
+	scan.scan = true;
+	now.rules.push_back(scan);
+	now.rules.push_back(rule(2000, 2003));
+	fwd_update_kind(now);
+	ListenerSlots<FakeListener> slots;
+	slots.reserve_auto(0); // no room at all
+	slots.seal();
+	FakeOpener open{slots};
+	std::vector<Call> failed;
+	fwd_listen_resync(
+		c, old, now, slots, NAMES, open, [&](uint32_t) {}, [&](uint32_t, uint32_t) {},
+		[&](const PortRule &, uint16_t p, bool v6, int rc) {
+			EXPECT_EQ(rc, -ENOSPC);
+			failed.emplace_back(0, p, v6);
+		});
+	// The scanning rule opens nothing now; the others find no slot (a
+	// sealed table never grows) and are reported, open() not called.
+	EXPECT_TRUE(open.calls.empty());
+	EXPECT_EQ(failed,
+		  (std::vector<Call>{
+			  {0, 2000, false}, {0, 2001, false}, {0, 2002, false}, {0, 2003, false}}));
+	EXPECT_EQ(slots.capacity(), 0u);
+	EXPECT_TRUE(fwd_rules_listen_alike(rule(5, 9), rule(1, 10), 7));
+	EXPECT_FALSE(fwd_rules_listen_alike(rule(5, 9), scan, 7));
 }
