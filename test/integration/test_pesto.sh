@@ -15,7 +15,8 @@
 #    guard saw no allocation after the sandbox (status not 99, no line).
 # 2. Daemonised pasta (no -f, joining a namespace by PID): socket 0600,
 #    pesto adds a rule, the port is listened on.
-# 3. passt -c: show, add a -t rule (the host listens on it), -T refused.
+# 3. passt -c: show, add a -t rule (the host listens on it), add and
+#    delete a -u rule (its socket opens and closes), -T refused.
 . "$(dirname "$0")/lib.sh"
 
 need_pkg socat socat
@@ -253,8 +254,12 @@ check_eq "$(stat -c %a "$S3")" 600 "passt: control socket permissions"
 "$PESTO" "$S3" | grep -q ":12020 " || fail "passt: -t 12020 not shown"
 "$PESTO" -A -t 12021 "$S3" || fail "passt: pesto -A failed"
 wait_for "ss -Htln 'sport = :12021' | grep -q ." 3 || fail "passt: no listener on 12021"
+"$PESTO" -A -u 12023 "$S3" || fail "passt: pesto -A -u failed"
+wait_for "ss -Huln 'sport = :12023' | grep -q ." 3 || fail "passt: no UDP socket on 12023"
+"$PESTO" -D -u 12023 "$S3" || fail "passt: pesto -D -u failed"
+wait_for "! ss -Huln 'sport = :12023' | grep -q ." 3 || fail "passt: UDP socket on 12023 left open"
 "$PESTO" -T 12022 "$S3" 2> "$d/err" && fail "passt accepted a -T rule"
 grep -q "not available" "$d/err" || fail "passt -T: unexpected error: $(cat "$d/err")"
 bg_stop "$passt_pid"
-log "passt: show, add (listened on), -T refused"
+log "passt: show, add -t (listened on), add and delete -u (socket opened, closed), -T refused"
 exit 0
