@@ -147,7 +147,7 @@ size_t TunBackend::read_udp_gso(Pool &pool, const VirtioNetHdr &vh, size_t at, s
 	return size_t(segs[r.segs - 1].data() + segs[r.segs - 1].size() - (buf_ + at));
 }
 
-bool TunBackend::xmit(const TapFrame &f) {
+VirtioNetHdr tap_vnet_hdr(const TapFrame &f) {
 	VirtioNetHdr vh{};
 	if (f.needs_csum) {
 		vh.flags = vnet::F_NEEDS_CSUM;
@@ -159,6 +159,11 @@ bool TunBackend::xmit(const TapFrame &f) {
 		vh.gso_size = htole16(f.gso_size);
 		vh.hdr_len = htole16(f.hdr_len);
 	}
+	return vh;
+}
+
+bool TunBackend::xmit(const TapFrame &f) {
+	VirtioNetHdr vh = tap_vnet_hdr(f);
 	iovec iov[2] = {
 		{&vh, sizeof(vh)},
 		{const_cast<std::byte *>(f.frame.data()), f.frame.size()},

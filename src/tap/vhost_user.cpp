@@ -19,6 +19,9 @@
 #include <cstring>
 
 #include "passt/core/log.h"
+#include "passt/net/eth.h"
+#include "passt/net/ip4.h"
+#include "passt/tap/tap_tun.h"
 #include "passt/tap/vnet.h"
 
 namespace passt {
@@ -127,14 +130,17 @@ int VhostUserBackend::attach(int fd) {
 
 void VhostUserBackend::detach() {
 	const Stats &v = vstats_;
-	if (fd_ >= 0 &&
-	    (v.rx_waited || v.rx_no_buf || v.tx_yields || v.tx_bad_frames || v.broken_queues))
+	if (fd_ >= 0 && (v.rx_waited || v.rx_no_buf || v.tx_yields || v.tx_bad_frames ||
+			 v.broken_queues || v.tx_bad_headers || v.tx_max_frame || v.rx_max_frame))
 		info("vhost-user: front-end gone; frames to it: %llu waited for RX buffers, %llu "
-		     "refused; from it: %llu bad TX frames, %llu wake-ups left chains for later; "
-		     "%llu broken queues",
+		     "refused, %llu with GSO, longest %zu bytes; from it: %llu bad TX frames, "
+		     "%llu bad headers, %llu with GSO, longest %zu bytes, %llu wake-ups left "
+		     "chains for later; %llu broken queues",
 		     (unsigned long long)v.rx_waited, (unsigned long long)v.rx_no_buf,
-		     (unsigned long long)v.tx_bad_frames, (unsigned long long)v.tx_yields,
-		     (unsigned long long)v.broken_queues);
+		     (unsigned long long)v.rx_gso_frames, v.rx_max_frame,
+		     (unsigned long long)v.tx_bad_frames, (unsigned long long)v.tx_bad_headers,
+		     (unsigned long long)v.tx_gso_frames, v.tx_max_frame,
+		     (unsigned long long)v.tx_yields, (unsigned long long)v.broken_queues);
 	for (unsigned q = 0; q < NQUEUES; q++) {
 		stop_queue(q);
 		close_fd(q_[q].kick);
@@ -301,6 +307,8 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 		if (v & ~FEATURES)
 			return refuse("features we did not offer");
 		features_ = v;
+		for (unsigned q = 0; q < NQUEUES; q++)
+			vq_[q].set_event_idx(features_ & VIRTIO_RING_F_EVENT_IDX);
 		if (!(features_ & F_PROTOCOL_FEATURES))
 			for (unsigned q = 0; q < NQUEUES; q++)
 				q_[q].enabled = true; // no SET_VRING_ENABLE will come
@@ -524,6 +532,8 @@ bool VhostUserBackend::map_queue(unsigned q) {
 	bool ok = vq_[q].setup(&mem_, s.num, desc, avail, used, s.base);
 	if (!ok)
 		vstats_.bad_messages++;
+	else
+		vq_[q].set_event_idx(features_ & VIRTIO_RING_F_EVENT_IDX);
 	update_kick_registration(q);
 	return ok;
 }
@@ -633,23 +643,30 @@ int VhostUserBackend::read_batch(Pool &pool) {
 			vq.unpop(1); // no room left in our buffer: next time
 			break;
 		}
-		// Gather the frame, skipping the virtio-net header.
-		size_t skip = VNET_HDR, len = 0;
+		// Gather the virtio-net header, then the frame.
+		VirtioNetHdr h;
+		auto *hb = reinterpret_cast<std::byte *>(&h);
+		size_t hdone = 0, len = 0;
 		for (unsigned i = 0; i < chain_.n_out; i++) {
 			const VqSeg &g = chain_.segs[i];
-			size_t from = skip < g.len ? skip : g.len;
-			skip -= from;
+			size_t from = std::min<size_t>(VNET_HDR - hdone, g.len);
+			memcpy(hb + hdone, g.ptr, from);
+			hdone += from;
 			memcpy(ibuf_ + off + len, g.ptr + from, g.len - from);
 			len += g.len - from;
 		}
 		vq.push(chain_.head, 0);
+		if (!tx_offloads(h, {ibuf_ + off, len}))
+			continue;
+		if (len > vstats_.tx_max_frame)
+			vstats_.tx_max_frame = len;
 		pool.add({ibuf_ + off, len});
 		off = std::min(IN_BUF_SIZE, off + ((len + 7) & ~size_t(7)));
 	}
 	if (vq.publish())
 		signal(TX);
 	note_broken(TX);
-	if (more && vq.has_avail()) {
+	if (more && vq.arm_kick()) {
 		// Chains left: come back to them after the other ready fds.
 		vstats_.tx_yields++;
 		uint64_t one = 1;
@@ -661,15 +678,16 @@ int VhostUserBackend::read_batch(Pool &pool) {
 
 // Write one frame, preceded by its virtio-net header, into RX buffers: as
 // many as it takes with MRG_RXBUF, else one. Nothing is published here.
-VhostUserBackend::RxWrite VhostUserBackend::write_rx(std::span<const std::byte> frame) {
+VhostUserBackend::RxWrite VhostUserBackend::write_rx(const VirtioNetHdr &hdr,
+						     std::span<const std::byte> frame) {
 	Virtqueue &vq = vq_[RX];
 	if (!q_[RX].started || !q_[RX].enabled || !vq.ready() || frame.size() > MAX_FRAME)
 		return RxWrite::Refused;
 	const bool mrg = features_ & VIRTIO_NET_F_MRG_RXBUF;
-	VirtioNetHdr hdr;
 	const size_t need = VNET_HDR + frame.size();
 
-	constexpr size_t MAX_BUFS = 256;
+	// As many buffers as a ring may hold: a 64 KiB frame in small ones.
+	constexpr size_t MAX_BUFS = virtq::MAX_SIZE;
 	struct Used {
 		uint16_t head;
 		uint32_t len;
@@ -740,16 +758,92 @@ VhostUserBackend::RxWrite VhostUserBackend::write_rx(std::span<const std::byte> 
 	for (size_t i = 0; i < nbuf; i++)
 		vq.push(used[i].head, used[i].len);
 	rx_pending_ = true;
+	if (hdr.gso_type)
+		vstats_.rx_gso_frames++;
+	if (frame.size() > vstats_.rx_max_frame)
+		vstats_.rx_max_frame = frame.size();
 	return RxWrite::Ok;
+}
+
+const char *vu_tx_hdr_check(const VirtioNetHdr &h, std::span<const std::byte> frame,
+			    uint64_t features) {
+	constexpr size_t eth = 14;
+	if (h.flags & ~vnet::F_NEEDS_CSUM)
+		return "flags a driver must not set"; // DATA_VALID, RSC_INFO
+	const bool csum = h.flags & vnet::F_NEEDS_CSUM;
+	if (csum && !(features & VIRTIO_NET_F_CSUM))
+		return "partial checksum without VIRTIO_NET_F_CSUM";
+	if (csum) {
+		const size_t start = vnet::le(h.csum_start), off = vnet::le(h.csum_offset);
+		if (start < eth || start > frame.size() || off > frame.size() - start ||
+		    frame.size() - start - off < 2)
+			return "checksum field outside the frame";
+	}
+	if (h.gso_type == vnet::GSO_NONE)
+		return nullptr;
+	const bool v4 = h.gso_type == vnet::GSO_TCPV4, v6 = h.gso_type == vnet::GSO_TCPV6;
+	if (!v4 && !v6)
+		return "GSO type not offered"; // UDP, USO, ECN
+	if ((v4 && !(features & VIRTIO_NET_F_HOST_TSO4)) ||
+	    (v6 && !(features & VIRTIO_NET_F_HOST_TSO6)))
+		return "TCP GSO not negotiated";
+	if (!csum)
+		return "GSO without a partial checksum";
+	if (!vnet::le(h.gso_size))
+		return "GSO size 0";
+	// The family the header names is the frame's, and the checksum is
+	// the TCP one right behind the IP header (no options for IPv6).
+	if (frame.size() < eth + 40 || vnet::le(h.csum_offset) != 16)
+		return "GSO frame is no TCP segment";
+	const uint16_t type = uint16_t(uint16_t(frame[12]) << 8 | uint16_t(frame[13]));
+	const size_t start = vnet::le(h.csum_start);
+	if (v4 && (type != ethertype::ipv4 || (uint8_t(frame[eth]) >> 4) != 4 ||
+		   uint8_t(frame[eth + 9]) != ipproto::tcp ||
+		   start != eth + 4 * (size_t(frame[eth]) & 0x0f)))
+		return "TCPV4 GSO on a frame that is no IPv4 TCP segment";
+	if (v6 && (type != ethertype::ipv6 || (uint8_t(frame[eth]) >> 4) != 6 ||
+		   uint8_t(frame[eth + 6]) != ipproto::tcp || start != eth + 40))
+		return "TCPV6 GSO on a frame that is no IPv6 TCP segment";
+	return nullptr;
+}
+
+bool VhostUserBackend::tx_offloads(const VirtioNetHdr &h, std::span<std::byte> frame) {
+	if (const char *why = vu_tx_hdr_check(h, frame, features_)) {
+		vstats_.tx_bad_headers++;
+		stats_->malformed++;
+		debug_rl("vhost-user: dropping a TX frame of %zu bytes: %s (flags 0x%x, gso_type "
+			 "%u)",
+			 frame.size(), why, unsigned(h.flags), unsigned(h.gso_type));
+		return false;
+	}
+	if (h.gso_type)
+		vstats_.tx_gso_frames++;
+	if (!(h.flags & vnet::F_NEEDS_CSUM))
+		return true;
+	// As tap_tun does: a TCP checksum the translator won't verify is left
+	// alone, any other completed (bounds were checked above).
+	const size_t start = vnet::le(h.csum_start), off = vnet::le(h.csum_offset);
+	if (offloads() && tap_partial_csum_skippable(frame, start, off))
+		return true;
+	if (!tap_complete_partial_csum(frame, start, off)) {
+		vstats_.tx_bad_headers++;
+		stats_->malformed++;
+		return false;
+	}
+	return true;
 }
 
 // A frame for the guest: written into RX buffers, or, if there are none (or
 // frames already wait for them), queued behind the others.
 bool VhostUserBackend::xmit(const TapFrame &f) {
+	VirtioNetHdr hdr = tap_vnet_hdr(f);
+	// Our own full checksums need no second look by the guest.
+	if (!f.needs_csum && (features_ & VIRTIO_NET_F_GUEST_CSUM))
+		hdr.flags = vnet::F_DATA_VALID;
 	if (!rxw_.empty())
 		drain_rx_wait();
 	if (rxw_.empty()) {
-		RxWrite w = write_rx(f.frame);
+		RxWrite w = write_rx(hdr, f.frame);
 		if (w == RxWrite::Ok)
 			return true;
 		if (w == RxWrite::Refused) {
@@ -758,7 +852,7 @@ bool VhostUserBackend::xmit(const TapFrame &f) {
 			return false;
 		}
 	}
-	if (!rxw_.push(f.frame)) {
+	if (!rxw_.push(hdr, f.frame)) {
 		vstats_.rx_no_buf++;
 		if (!refused_) {
 			refused_ = true;
@@ -775,7 +869,7 @@ bool VhostUserBackend::xmit(const TapFrame &f) {
 void VhostUserBackend::drain_rx_wait() {
 	bool had = !rxw_.empty();
 	while (!rxw_.empty()) {
-		RxWrite w = write_rx(rxw_.front());
+		RxWrite w = write_rx(rxw_.front_hdr(), rxw_.front());
 		if (w == RxWrite::NoBuf)
 			break;
 		if (w == RxWrite::Refused) {
@@ -788,8 +882,12 @@ void VhostUserBackend::drain_rx_wait() {
 		update_kick_registration(RX);
 }
 
-bool VhostUserBackend::RxWaitQueue::push(std::span<const std::byte> frame) {
-	const size_t need = 8 + ((frame.size() + 7) & ~size_t(7));
+// A record: u32 length, the 12-byte header, the frame (8-byte aligned).
+constexpr size_t RXW_REC_HDR = 4 + sizeof(VirtioNetHdr);
+
+bool VhostUserBackend::RxWaitQueue::push(const VirtioNetHdr &hdr,
+					 std::span<const std::byte> frame) {
+	const size_t need = RXW_REC_HDR + ((frame.size() + 7) & ~size_t(7));
 	if (n_ == RX_WAIT_FRAMES || need > RX_WAIT_BYTES)
 		return false;
 	if (!n_)
@@ -804,9 +902,10 @@ bool VhostUserBackend::RxWaitQueue::push(std::span<const std::byte> frame) {
 		tail_ = 0;
 	}
 	const size_t at = tail_;
-	uint64_t len = frame.size();
-	memcpy(buf_ + at, &len, 8);
-	memcpy(buf_ + at + 8, frame.data(), frame.size());
+	uint32_t len = uint32_t(frame.size());
+	memcpy(buf_ + at, &len, 4);
+	memcpy(buf_ + at + 4, &hdr, sizeof(hdr));
+	memcpy(buf_ + at + RXW_REC_HDR, frame.data(), frame.size());
 	tail_ = at + need;
 	n_++;
 	return true;
@@ -815,9 +914,16 @@ bool VhostUserBackend::RxWaitQueue::push(std::span<const std::byte> frame) {
 std::span<const std::byte> VhostUserBackend::RxWaitQueue::front() const {
 	if (!n_)
 		return {};
-	uint64_t len;
-	memcpy(&len, buf_ + head_, 8);
-	return {buf_ + head_ + 8, size_t(len)};
+	uint32_t len;
+	memcpy(&len, buf_ + head_, 4);
+	return {buf_ + head_ + RXW_REC_HDR, size_t(len)};
+}
+
+VirtioNetHdr VhostUserBackend::RxWaitQueue::front_hdr() const {
+	VirtioNetHdr h{};
+	if (n_)
+		memcpy(&h, buf_ + head_ + 4, sizeof(h));
+	return h;
 }
 
 void VhostUserBackend::RxWaitQueue::pop() {
@@ -827,9 +933,9 @@ void VhostUserBackend::RxWaitQueue::pop() {
 		clear();
 		return;
 	}
-	uint64_t len;
-	memcpy(&len, buf_ + head_, 8);
-	head_ += 8 + ((size_t(len) + 7) & ~size_t(7));
+	uint32_t len;
+	memcpy(&len, buf_ + head_, 4);
+	head_ += RXW_REC_HDR + ((size_t(len) + 7) & ~size_t(7));
 	if (wrapped_ && head_ == end_) {
 		head_ = 0;
 		wrapped_ = false;

@@ -83,6 +83,8 @@ bool Virtqueue::setup(const GuestMemory *mem, unsigned num, std::byte *desc, std
 	used_ = used;
 	last_avail_ = last_avail;
 	used_idx_ = published_idx_ = ld16(used_ + RING_IDX);
+	signalled_valid_ = false;
+	event_idx_ = false;
 	return true;
 }
 
@@ -90,7 +92,8 @@ void Virtqueue::reset() {
 	mem_ = nullptr;
 	num_ = 0;
 	desc_ = avail_ = used_ = nullptr;
-	last_avail_ = used_idx_ = published_idx_ = 0;
+	last_avail_ = used_idx_ = published_idx_ = signalled_idx_ = 0;
+	signalled_valid_ = event_idx_ = false;
 	broken_ = VqBreak::None;
 }
 
@@ -103,13 +106,31 @@ uint16_t Virtqueue::load_avail_idx() const {
 
 bool Virtqueue::has_avail() const { return ready() && load_avail_idx() != last_avail_; }
 
+bool Virtqueue::arm_kick() {
+	if (!ready())
+		return false;
+	if (event_idx_) {
+		// avail_event, after used->ring[num]: kick once avail->idx
+		// moves past last_avail_. Then look again (see the header).
+		st16(used_ + RING_ENTRIES + 8 * size_t(num_), last_avail_);
+		std::atomic_thread_fence(std::memory_order_seq_cst);
+	}
+	return load_avail_idx() != last_avail_;
+}
+
 VqPop Virtqueue::pop(VqChain &chain) {
 	if (!ready())
 		return VqPop::Broken;
 	uint16_t avail_idx = load_avail_idx();
 	uint16_t pending = uint16_t(avail_idx - last_avail_);
-	if (!pending)
-		return VqPop::Empty;
+	if (!pending) {
+		// Idle from here: ask for a kick, and take a chain added
+		// meanwhile by a driver that saw the old avail_event.
+		if (!event_idx_ || !arm_kick())
+			return VqPop::Empty;
+		avail_idx = load_avail_idx();
+		pending = uint16_t(avail_idx - last_avail_);
+	}
 	if (pending > num_)
 		return set_broken(VqBreak::AvailIdx);
 	uint16_t head = ld16(avail_ + RING_ENTRIES + 2 * size_t(last_avail_ & (num_ - 1)));
@@ -210,10 +231,19 @@ bool Virtqueue::publish() {
 	return true;
 }
 
-bool Virtqueue::needs_signal() const {
+bool Virtqueue::needs_signal() {
 	if (!ready())
 		return false;
-	return !(ld16(avail_) & virtq::AVAIL_F_NO_INTERRUPT);
+	if (!event_idx_)
+		return !(ld16(avail_) & virtq::AVAIL_F_NO_INTERRUPT);
+	// used_event, after avail->ring[num]. publish() fenced our index
+	// store before this load.
+	const uint16_t event = ld16(avail_ + RING_ENTRIES + 2 * size_t(num_));
+	const uint16_t old = signalled_idx_;
+	const bool valid = signalled_valid_;
+	signalled_idx_ = published_idx_;
+	signalled_valid_ = true;
+	return !valid || event_crossed(event, published_idx_, old);
 }
 
 } // namespace passt

@@ -2,8 +2,8 @@
 // tests (test/perf/bench.sh, test/integration/test_frontend_stream.sh).
 //
 //   frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]
-//            [-r READY_FILE] [-q] [-H HOLD_MS] [-X avail-jump|head-range]
-//            [-- COMMAND [ARG...]]
+//            [-r READY_FILE] [-q] [-O] [-E] [-H HOLD_MS]
+//            [-X avail-jump|head-range] [-- COMMAND [ARG...]]
 //
 // Theory of operation. The program opens a tap device (IFF_TAP | IFF_NO_PI
 // | IFF_VNET_HDR) in the network namespace it runs in, sets its MTU and
@@ -60,6 +60,24 @@
 // fills 10 bytes, num_buffers is zeroed), up to BATCH frames per kick;
 // buffers come back on TX calls. With every TX buffer in flight, the tap is
 // not read until a call returns some. Nothing is copied by the harness.
+//
+// Two options (vhost-user only) play a guest with offloads and one with the
+// event index; without them the harness behaves as described above, which
+// is what test/perf/bench.sh measures. -O: the offloads are negotiated both
+// ways (VIRTIO_NET_F_CSUM, HOST_TSO4/6 for TX, GUEST_CSUM, GUEST_TSO4/6 for
+// RX; the back-end must offer all of them, else the harness exits 1) and
+// the tap gets TUNSETOFFLOAD TUN_F_CSUM | TSO4 | TSO6, so the namespace's
+// kernel hands over up to 64 KiB TCP segments with a partial checksum and
+// takes such segments, or DATA_VALID, from passt. The virtio-net header
+// then passes through unchanged both ways, which it already did: only its
+// contents differ. One RX buffer (BUF bytes) holds a 64 KiB frame, so no
+// MRG_RXBUF is needed. -E: VIRTIO_RING_F_EVENT_IDX is negotiated (exit 1
+// if not offered): the harness then kicks only when avail->idx moves past
+// the back-end's avail_event, and after taking used elements publishes
+// used_event (where it wants the next call) and looks at the used ring once
+// more, as virtio 1.x drivers do; the avail ring's NO_INTERRUPT flag is not
+// used either way. The negotiated features are printed at start (unless
+// -q).
 //
 // Two options play a slow or a broken guest (vhost-user only). -H HOLD_MS:
 // every HOLD_EVERY frames received, RX buffers are withheld for HOLD_MS
@@ -133,8 +151,10 @@ struct Options {
 	int mtu = 65520;
 	std::string ready;
 	bool quiet = false;
-	int hold_ms = 0;     // -H
-	std::string corrupt; // -X
+	bool offload = false;   // -O
+	bool event_idx = false; // -E
+	int hold_ms = 0;        // -H
+	std::string corrupt;    // -X
 	std::vector<char *> cmd;
 };
 
@@ -154,8 +174,8 @@ struct Counters {
 
 [[noreturn]] void usage() {
 	fprintf(stderr, "usage: frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]\n"
-			"       [-r READY_FILE] [-q] [-H HOLD_MS] [-X avail-jump|head-range]\n"
-			"       [-- COMMAND [ARG...]]\n");
+			"       [-r READY_FILE] [-q] [-O] [-E] [-H HOLD_MS]\n"
+			"       [-X avail-jump|head-range] [-- COMMAND [ARG...]]\n");
 	exit(2);
 }
 
@@ -182,6 +202,10 @@ Options parse(int argc, char **argv) {
 		}
 		if (a == "-q") {
 			o.quiet = true;
+			continue;
+		}
+		if (a == "-O" || a == "-E") {
+			(a == "-O" ? o.offload : o.event_idx) = true;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -220,8 +244,8 @@ Options parse(int argc, char **argv) {
 	return o;
 }
 
-// The tap device, non-blocking, with a virtio-net header and no offloads;
-// MTU set and link up.
+// The tap device, non-blocking, with a virtio-net header and no offloads
+// (with -O: checksum and TCP segmentation offloads); MTU set and link up.
 int open_tap(const Options &o, int hdr) {
 	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
@@ -233,6 +257,8 @@ int open_tap(const Options &o, int hdr) {
 		die("TUNSETIFF");
 	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0)
 		die("TUNSETVNETHDRSZ");
+	if (o.offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0)
+		die("TUNSETOFFLOAD");
 
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -496,6 +522,10 @@ enum : uint32_t {
 };
 constexpr uint32_t FLAG_VERSION = 0x1, FLAG_REPLY = 0x4, FLAG_NEED_REPLY = 0x8;
 constexpr uint64_t F_PROTOCOL_FEATURES = 1ULL << 30;
+constexpr uint64_t F_EVENT_IDX = 1ULL << 29;
+// CSUM, GUEST_CSUM, GUEST_TSO4, GUEST_TSO6, HOST_TSO4, HOST_TSO6.
+constexpr uint64_t F_OFFLOADS =
+	(1ULL << 0) | (1ULL << 1) | (1ULL << 7) | (1ULL << 8) | (1ULL << 11) | (1ULL << 12);
 constexpr uint64_t F_VERSION_1 = 1ULL << 32;
 constexpr uint64_t PROTOCOL_F_REPLY_ACK = 1ULL << 3;
 constexpr unsigned RX = 0, TX = 1;
@@ -541,7 +571,13 @@ struct Queue {
 	uint8_t *bufs;   // QSIZE buffers of BUF bytes, buffer i for descriptor i
 	uint64_t bufs_gpa;
 	uint16_t avail_idx = 0, used_seen = 0;
+	uint16_t kicked_idx = 0; // avail_idx at the last publish()
+	bool event_idx = false;  // -E
 	int kick = -1, call = -1;
+
+	// used_event, after avail->ring[QSIZE]; avail_event, after used->ring.
+	uint16_t *used_event() { return avail + 2 + QSIZE; }
+	uint16_t *avail_event() { return used + 2 + 4 * QSIZE; }
 
 	void init(uint8_t *mem, unsigned q) {
 		desc = reinterpret_cast<Desc *>(mem + RINGS_OFF[q]);
@@ -563,11 +599,21 @@ struct Queue {
 		avail[2 + avail_idx % QSIZE] = id;
 		avail_idx++;
 	}
-	// Make the posted descriptors visible, and kick unless told not to.
+	// Make the posted descriptors visible, and kick unless told not to:
+	// by the used ring's flags, or with the event index unless avail->idx
+	// moved past avail_event (vring_need_event()).
 	void publish() {
 		store(&avail[1], avail_idx);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (!(load(&used[0]) & USED_F_NO_NOTIFY)) {
+		const uint16_t old = kicked_idx;
+		kicked_idx = avail_idx;
+		bool want;
+		if (event_idx)
+			want = uint16_t(avail_idx - load(avail_event()) - 1) <
+			       uint16_t(avail_idx - old);
+		else
+			want = !(load(&used[0]) & USED_F_NO_NOTIFY);
+		if (want) {
 			uint64_t one = 1;
 			if (write(kick, &one, sizeof(one)) < 0 && errno != EAGAIN)
 				die("kick");
@@ -588,6 +634,15 @@ struct Queue {
 		uint64_t v;
 		while (read(call, &v, sizeof(v)) == sizeof(v))
 			;
+	}
+	// Event index: ask for a call at the next used element, then look
+	// again. True if elements came meanwhile (no call may come for them).
+	bool rearm() {
+		if (!event_idx)
+			return false;
+		store(used_event(), used_seen);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		return load(&used[1]) != used_seen;
 	}
 };
 
@@ -654,7 +709,7 @@ private:
 // straight into TX buffers.
 class Relay {
 public:
-	Relay(int tap, int ctl, Counters &c) : tap_(tap), c_(c), ctl_(ctl) {
+	Relay(int tap, int ctl, Counters &c, const Options &o) : tap_(tap), c_(c), ctl_(ctl) {
 		int mfd = memfd_create("frontend-guest", MFD_CLOEXEC);
 		if (mfd < 0 || ftruncate(mfd, MEM_SIZE) < 0)
 			die("memfd");
@@ -675,7 +730,21 @@ public:
 				"frontend: vhost-user: back-end lacks VIRTIO_F_VERSION_1\n");
 			exit(1);
 		}
-		features_ = f & (F_VERSION_1 | F_PROTOCOL_FEATURES);
+		const uint64_t want =
+			(o.offload ? F_OFFLOADS : 0) | (o.event_idx ? F_EVENT_IDX : 0);
+		if ((f & want) != want) {
+			fprintf(stderr,
+				"frontend: vhost-user: back-end lacks features 0x%llx (offered "
+				"0x%llx)\n",
+				static_cast<unsigned long long>(want & ~f),
+				static_cast<unsigned long long>(f));
+			exit(1);
+		}
+		features_ = f & (F_VERSION_1 | F_PROTOCOL_FEATURES | want);
+		q_[RX].event_idx = q_[TX].event_idx = o.event_idx;
+		if (!o.quiet)
+			fprintf(stderr, "frontend: vhost-user features 0x%llx\n",
+				static_cast<unsigned long long>(features_));
 		if (features_ & F_PROTOCOL_FEATURES) {
 			uint64_t pf = ctl_.get_u64(GET_PROTOCOL_FEATURES);
 			ctl_.send_u64(SET_PROTOCOL_FEATURES, pf & PROTOCOL_F_REPLY_ACK);
@@ -762,6 +831,7 @@ public:
 		q_[RX].drain_call();
 		uint32_t id, len;
 		unsigned n = 0;
+	again:
 		while (q_[RX].next_used(id, len)) {
 			if (id >= QSIZE || len <= HDR || len > BUF) {
 				fprintf(stderr, "frontend: vhost-user: bad RX used element\n");
@@ -788,6 +858,8 @@ public:
 				tx();
 			}
 		}
+		if (q_[RX].rearm())
+			goto again;
 		if (n)
 			q_[RX].publish();
 	}
@@ -796,9 +868,11 @@ public:
 	void tx_reclaim() {
 		q_[TX].drain_call();
 		uint32_t id, len;
-		while (q_[TX].next_used(id, len))
-			if (id < QSIZE)
-				free_tx_[nfree_tx_++] = uint16_t(id);
+		do
+			while (q_[TX].next_used(id, len))
+				if (id < QSIZE)
+					free_tx_[nfree_tx_++] = uint16_t(id);
+		while (q_[TX].rearm());
 	}
 
 	// tap -> TX, at most BATCH frames, one kick. False when out of buffers
@@ -851,9 +925,11 @@ private:
 		ctl_.send_msg(GET_VRING_BASE, st, sizeof(st));
 		uint64_t base = ctl_.expect_u64(GET_VRING_BASE);
 		Queue &q = q_[TX];
-		q.avail_idx = q.used_seen = 0;
+		q.avail_idx = q.used_seen = q.kicked_idx = 0;
 		store(&q.avail[1], uint16_t(0));
 		store(&q.used[1], uint16_t(0));
+		store(q.used_event(), uint16_t(0));
+		store(q.avail_event(), uint16_t(0));
 		q.drain_call();
 		for (uint16_t i = 0; i < QSIZE; i++)
 			free_tx_[i] = i;
@@ -1047,11 +1123,11 @@ int main(int argc, char **argv) {
 	int tap = open_tap(o, vhost ? vu::HDR : VNET_HDR_LEN);
 	int sock = connect_stream(o.path, !vhost);
 	Counters c;
-	vu::Relay *relay = vhost ? new vu::Relay(tap, sock, c) : nullptr;
-	if ((o.hold_ms || !o.corrupt.empty()) && !relay) {
-		fprintf(stderr, "frontend: -H and -X are for vhost-user\n");
+	if ((o.hold_ms || !o.corrupt.empty() || o.offload || o.event_idx) && !vhost) {
+		fprintf(stderr, "frontend: -O, -E, -H and -X are for vhost-user\n");
 		exit(2);
 	}
+	vu::Relay *relay = vhost ? new vu::Relay(tap, sock, c, o) : nullptr;
 	if (relay && o.hold_ms)
 		relay->set_hold(o.hold_ms);
 	if (relay && !o.corrupt.empty())

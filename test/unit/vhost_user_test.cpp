@@ -536,7 +536,8 @@ TEST_F(FrontEnd, StartTxAndRx) {
 	for (size_t i = 0; i < sizeof(frame); i++)
 		frame[i] = std::byte(i * 3 + 1);
 	std::byte *buf = mem + DATA;
-	memset(buf, 0xee, 12);
+	memset(buf, 0, 12);
+	memset(buf + 10, 0xee, 2); // num_buffers: ignored on TX
 	memcpy(buf + 12, frame, sizeof(frame));
 	desc(TX, 2, DATA, 5, virtq::DESC_F_NEXT, 6);
 	desc(TX, 6, DATA + 5, 30, virtq::DESC_F_NEXT, 0);

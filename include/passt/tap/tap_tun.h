@@ -85,6 +85,10 @@ private:
 	alignas(64) std::byte buf_[8 << 20];
 };
 
+// The virtio-net header asking for f's offloads (all zero for none), as
+// the tun and vhost-user backends write it before a frame to the guest.
+VirtioNetHdr tap_vnet_hdr(const TapFrame &f);
+
 // Complete a partial checksum as a device would: sum frame[start..] and
 // store the folded complement at start + offset. False if out of bounds.
 bool tap_complete_partial_csum(std::span<std::byte> frame, size_t start, size_t offset);

@@ -24,9 +24,41 @@
 //
 // Features offered: VIRTIO_F_VERSION_1 (so every frame is preceded by the
 // 12-byte virtio_net_hdr_v1), VIRTIO_NET_F_MRG_RXBUF (a frame to the guest
-// may span several RX buffers, counted in num_buffers) and
-// VHOST_USER_F_PROTOCOL_FEATURES; no offloads, no event index, no indirect
-// descriptors, one queue pair.
+// may span several RX buffers, counted in num_buffers),
+// VIRTIO_RING_F_EVENT_IDX (used_event/avail_event suppression, see
+// virtqueue.h), VHOST_USER_F_PROTOCOL_FEATURES, and the offloads: to the
+// guest VIRTIO_NET_F_GUEST_CSUM, GUEST_TSO4 and GUEST_TSO6, from it
+// VIRTIO_NET_F_CSUM, HOST_TSO4 and HOST_TSO6. No ECN, UFO or USO, no
+// indirect descriptors, one queue pair.
+//
+// Offloads to the guest. offloads() (tap/output.h) is one yes or no for
+// the translators: TCP then marks every data frame for a partial checksum
+// and sends up to 64 KiB per frame with gso_type TCPV4 or TCPV6, by the
+// family of the flow, never asking which family the backend can take. So
+// offloads() is true only if the guest took all three of GUEST_CSUM,
+// GUEST_TSO4 and GUEST_TSO6 (what Linux, and so qemu's guests, do); a
+// guest taking only some gets none of them, which is correct, only slower,
+// rather than a finer query that every translator would have to honour.
+// Then xmit() writes the virtio-net header from the TapFrame (NEEDS_CSUM
+// with csum_start/offset, gso_type, gso_size, hdr_len; the same header
+// tap_tun writes, tap_vnet_hdr()), and a frame of up to 64 KiB is spread
+// over as many RX buffers as it needs. A frame that asks for nothing has
+// full checksums computed by us: with GUEST_CSUM it carries DATA_VALID, so
+// the guest does not verify them again.
+//
+// Offloads from the guest. With VIRTIO_NET_F_CSUM a TX frame may carry
+// NEEDS_CSUM, with HOST_TSO4/6 it may be a TCP segment of up to 64 KiB
+// with gso_type TCPV4/TCPV6 (always with NEEDS_CSUM). The header is
+// checked (vu_tx_hdr_check()) before anything uses the frame, and the
+// frame dropped and counted (Stats::tx_bad_headers) if the guest asks for
+// what it did not negotiate, or names a checksum field outside the frame,
+// or GSO without NEEDS_CSUM or with an unknown type, a zero gso_size, a
+// family other than the frame's, or flags a driver must not set. A
+// partial checksum is then treated as tap_tun treats the namespace's: a
+// TCP one is left alone when the TCP translator won't verify it (that is,
+// when offloads() is on and no capture runs, tap_partial_csum_skippable()),
+// any other is completed here. A GSO segment goes to the translators whole,
+// as one large TCP segment, as pasta's tun hands it over.
 //
 // TX: read_batch() pops chains, copies each frame (after the header) into
 // our own buffer, gives the chain back at once and adds the copy to the
@@ -46,7 +78,9 @@
 // it, behind the others. Only while frames wait is the RX kick eventfd in
 // the loop: virtio 1.x has the driver notify after adding buffers unless
 // the used ring's flags ask it not to (VRING_USED_F_NO_NOTIFY, which we
-// never set; no event index is offered), so the guest's refill kicks us;
+// never set), or, with the event index, unless avail->idx did not move past
+// our avail_event; the pop() that found no buffer set avail_event to where
+// we stand (virtqueue.h), so either way the guest's refill kicks us;
 // then the queue is drained into the new buffers, published and signalled.
 // The kick counter is read before the ring, so buffers added after our look
 // come with a kick we will see. Only a frame that finds the queue full is
@@ -91,6 +125,7 @@
 #include "passt/tap/backend.h"
 #include "passt/tap/tap.h"
 #include "passt/tap/virtqueue.h"
+#include "passt/tap/vnet.h"
 
 namespace passt {
 
@@ -127,7 +162,19 @@ inline constexpr size_t MAX_FDS = 8;
 
 inline constexpr uint64_t F_PROTOCOL_FEATURES = 1ULL << 30; // VHOST_USER_F_
 inline constexpr uint64_t VIRTIO_F_VERSION_1 = 1ULL << 32;
+inline constexpr uint64_t VIRTIO_NET_F_CSUM = 1ULL << 0;
+inline constexpr uint64_t VIRTIO_NET_F_GUEST_CSUM = 1ULL << 1;
+inline constexpr uint64_t VIRTIO_NET_F_GUEST_TSO4 = 1ULL << 7;
+inline constexpr uint64_t VIRTIO_NET_F_GUEST_TSO6 = 1ULL << 8;
+inline constexpr uint64_t VIRTIO_NET_F_HOST_TSO4 = 1ULL << 11;
+inline constexpr uint64_t VIRTIO_NET_F_HOST_TSO6 = 1ULL << 12;
 inline constexpr uint64_t VIRTIO_NET_F_MRG_RXBUF = 1ULL << 15;
+inline constexpr uint64_t VIRTIO_RING_F_EVENT_IDX = 1ULL << 29;
+// Offloads towards the guest: offloads() only with all of them.
+inline constexpr uint64_t GUEST_OFFLOADS =
+	VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 | VIRTIO_NET_F_GUEST_TSO6;
+inline constexpr uint64_t HOST_OFFLOADS =
+	VIRTIO_NET_F_CSUM | VIRTIO_NET_F_HOST_TSO4 | VIRTIO_NET_F_HOST_TSO6;
 inline constexpr uint64_t PROTOCOL_F_REPLY_ACK = 1ULL << 3;
 
 inline constexpr uint64_t VRING_IDX_MASK = 0xff;  // in KICK/CALL/ERR payloads
@@ -136,14 +183,22 @@ inline constexpr uint64_t VRING_NOFD = 1ULL << 8; // no descriptor: polling
 inline constexpr unsigned RX = 0, TX = 1, NQUEUES = 2;
 } // namespace vhost_user
 
+// Why the virtio-net header of a TX frame (after the header) must not be
+// trusted, given the negotiated features, or nullptr if it may be: see the
+// theory of operation (offloads from the guest).
+const char *vu_tx_hdr_check(const VirtioNetHdr &h, std::span<const std::byte> frame,
+			    uint64_t features);
+
 class VhostUserBackend final : public TapBackend {
 public:
-	static constexpr uint64_t FEATURES = vhost_user::VIRTIO_F_VERSION_1 |
-					     vhost_user::VIRTIO_NET_F_MRG_RXBUF |
-					     vhost_user::F_PROTOCOL_FEATURES;
+	static constexpr uint64_t FEATURES =
+		vhost_user::VIRTIO_F_VERSION_1 | vhost_user::VIRTIO_NET_F_MRG_RXBUF |
+		vhost_user::VIRTIO_RING_F_EVENT_IDX | vhost_user::F_PROTOCOL_FEATURES |
+		vhost_user::GUEST_OFFLOADS | vhost_user::HOST_OFFLOADS;
 	static constexpr uint64_t PROTOCOL_FEATURES = vhost_user::PROTOCOL_F_REPLY_ACK;
 	static constexpr size_t VNET_HDR = 12;
-	static constexpr size_t MAX_FRAME = 65535 + 14;
+	// Longest frame either way: an IPv6 packet with a 64 KiB payload.
+	static constexpr size_t MAX_FRAME = 14 + 40 + 65535;
 	static constexpr size_t IN_BUF_SIZE = 4 << 20;
 
 	// Frames to the guest that wait for RX buffers, at most.
@@ -151,21 +206,28 @@ public:
 	static constexpr size_t RX_WAIT_FRAMES = 1024;
 
 	struct Stats {
-		uint64_t bad_messages = 0;  // unknown or refused requests
-		uint64_t rx_no_buf = 0;     // frames to the guest dropped: no buffers, queue full
-		uint64_t rx_waited = 0;     // frames to the guest that had to wait for buffers
-		uint64_t tx_bad_frames = 0; // TX chains too short, too long or writable
-		uint64_t tx_yields = 0;     // wake-ups that left TX chains for later
-		uint64_t broken_queues = 0; // queues found broken (ring errors)
+		uint64_t bad_messages = 0;   // unknown or refused requests
+		uint64_t rx_no_buf = 0;      // frames to the guest dropped: no buffers, queue full
+		uint64_t rx_waited = 0;      // frames to the guest that had to wait for buffers
+		uint64_t tx_bad_frames = 0;  // TX chains too short, too long or writable
+		uint64_t tx_yields = 0;      // wake-ups that left TX chains for later
+		uint64_t broken_queues = 0;  // queues found broken (ring errors)
+		uint64_t tx_bad_headers = 0; // TX frames dropped for their virtio-net header
+		uint64_t tx_gso_frames = 0;  // TX frames with TCP GSO
+		uint64_t rx_gso_frames = 0;  // frames to the guest with TCP GSO
+		size_t tx_max_frame = 0;     // longest frame from the guest
+		size_t rx_max_frame = 0;     // longest frame to the guest
 	};
 
 	// Frames waiting for RX buffers, in order: a byte ring of records
-	// {u64 length, frame padded to 8 bytes}, a record never split at the
-	// end of the buffer.
+	// {u32 length, virtio-net header, frame padded to 8 bytes}, a record
+	// never split at the end of the buffer.
 	class RxWaitQueue {
 	public:
-		bool push(std::span<const std::byte> frame);
+		bool push(const VirtioNetHdr &hdr, std::span<const std::byte> frame);
+		bool push(std::span<const std::byte> frame) { return push(VirtioNetHdr{}, frame); }
 		std::span<const std::byte> front() const;
+		VirtioNetHdr front_hdr() const;
 		void pop();
 		size_t size() const { return n_; }
 		bool empty() const { return !n_; }
@@ -232,6 +294,10 @@ public:
 	bool reports_room() const override { return true; }
 
 	uint64_t features() const { return features_; }
+	// The guest took every offload towards it (see above).
+	bool offloads() const override {
+		return (features_ & vhost_user::GUEST_OFFLOADS) == vhost_user::GUEST_OFFLOADS;
+	}
 	const Stats &vu_stats() const { return vstats_; }
 	const Virtqueue &queue(unsigned i) const { return vq_[i]; }
 
@@ -261,7 +327,10 @@ private:
 	void update_kick_registration(unsigned q);
 	void signal(unsigned q);
 	void note_broken(unsigned q);
-	RxWrite write_rx(std::span<const std::byte> frame);
+	RxWrite write_rx(const VirtioNetHdr &hdr, std::span<const std::byte> frame);
+	// Check a TX frame's header, complete or leave its partial checksum.
+	// False (counted) if the frame must be dropped.
+	bool tx_offloads(const VirtioNetHdr &h, std::span<std::byte> frame);
 	bool xmit(const TapFrame &f) override;
 	void xmit_end() override { flush(); }
 

@@ -38,8 +38,32 @@
 //
 // push() writes a used element; publish() makes all pushed elements visible
 // by storing used->idx after a release fence. needs_signal() tells whether
-// the driver asked not to be interrupted (VRING_AVAIL_F_NO_INTERRUPT;
-// VIRTIO_RING_F_EVENT_IDX is not offered).
+// the driver wants an interrupt for what was published since it was last
+// asked.
+//
+// Notification suppression, both ways. Without VIRTIO_RING_F_EVENT_IDX the
+// driver's avail->flags bit VRING_AVAIL_F_NO_INTERRUPT says "no interrupts",
+// and we never ask the driver not to kick (VRING_USED_F_NO_NOTIFY unset).
+// With it (set_event_idx()), the flags are ignored and each side publishes
+// the index it wants to hear about next, in the 16 bits after the other
+// side's ring: the driver's used_event (after avail->ring[num]) asks for an
+// interrupt once used->idx moves past it, our avail_event (after
+// used->ring[num]) asks for a kick once avail->idx moves past it. "Moves
+// past" is vring_need_event(): with old and new the index before and after
+// an update, the event fires if event is in [old, new) modulo 2^16, that is
+// uint16_t(new - event - 1) < uint16_t(new - old) (event_crossed() here).
+// needs_signal() keeps the used index at its previous answer, so each
+// interval of published entries is checked exactly once (the first answer
+// after setup() is always yes). Our side: whenever pop() finds the ring
+// empty, and whenever the owner calls arm_kick() (it stopped popping with
+// chains possibly left), avail_event is set to last_avail, so the driver's
+// next chain kicks us; then a full fence and a second look at avail->idx
+// close the race with a driver that read the old avail_event (the chain it
+// added without a kick is found here). While we are busy popping,
+// avail_event stays behind, so a driver adding chains does not kick: that
+// is the suppression. The RX wait queue relies on this: a frame that found
+// no buffer saw pop() answer Empty, which armed the kick for the guest's
+// refill.
 #pragma once
 
 #include <cstddef>
@@ -172,10 +196,25 @@ public:
 	void push(uint16_t head, uint32_t len);
 	// Make every pushed element visible. True if any was pending.
 	bool publish();
-	// True unless the driver set VRING_AVAIL_F_NO_INTERRUPT.
-	bool needs_signal() const;
+	// Without event index: true unless the driver set
+	// VRING_AVAIL_F_NO_INTERRUPT. With it: true if the used index crossed
+	// used_event since the last call (see above).
+	bool needs_signal();
 	// True if the driver made chains available that we have not popped.
 	bool has_avail() const;
+	// Ask for a kick at the next chain made available (event index only;
+	// without it the driver always kicks). True if chains are already
+	// there, for which no kick may come: the caller must come back to
+	// them itself.
+	bool arm_kick();
+	// VIRTIO_RING_F_EVENT_IDX negotiated: used_event/avail_event instead
+	// of the flags. Set after setup(), which clears it.
+	void set_event_idx(bool on) { event_idx_ = on; }
+	bool event_idx() const { return event_idx_; }
+	// vring_need_event(): did an index moving from old to new cross event?
+	static bool event_crossed(uint16_t event, uint16_t new_idx, uint16_t old_idx) {
+		return uint16_t(new_idx - event - 1) < uint16_t(new_idx - old_idx);
+	}
 
 	uint64_t bad_chains() const { return bad_chains_; }
 
@@ -191,6 +230,9 @@ private:
 	uint16_t last_avail_ = 0;
 	uint16_t used_idx_ = 0;      // next used slot (private until published)
 	uint16_t published_idx_ = 0; // last value stored in used->idx
+	uint16_t signalled_idx_ = 0; // used index at the last needs_signal()
+	bool signalled_valid_ = false;
+	bool event_idx_ = false;
 	VqBreak broken_ = VqBreak::None;
 	uint64_t bad_chains_ = 0;
 };
