@@ -473,11 +473,12 @@ struct FrontEnd : ::testing::Test {
 	}
 	// The whole start-up, as qemu does it; true if the last step made the
 	// device ready (handle_cmd() returned 1 there, and only there).
-	bool start_device() {
+	// want: the features taken from those offered (all by default).
+	bool start_device(uint64_t want = ~0ULL) {
 		EXPECT_EQ(cmd(GET_FEATURES, nullptr, 0), 0);
 		uint64_t f = reply_u64(GET_FEATURES);
 		EXPECT_EQ(f, VhostUserBackend::FEATURES);
-		EXPECT_EQ(cmd_u64(SET_FEATURES, f), 0);
+		EXPECT_EQ(cmd_u64(SET_FEATURES, f & want), 0);
 		EXPECT_EQ(cmd(GET_PROTOCOL_FEATURES, nullptr, 0), 0);
 		uint64_t pf = reply_u64(GET_PROTOCOL_FEATURES);
 		EXPECT_TRUE(pf & PROTOCOL_F_REPLY_ACK);
@@ -572,7 +573,7 @@ TEST_F(FrontEnd, StartTxAndRx) {
 	VirtioNetHdr h;
 	memcpy(&h, mem + DATA + 0x1000, 12);
 	EXPECT_EQ(le16toh(h.num_buffers), 2);
-	EXPECT_EQ(h.flags, 0);
+	EXPECT_EQ(h.flags, vnet::F_DATA_VALID); // GUEST_CSUM: our checksums are valid
 	EXPECT_EQ(h.gso_type, 0);
 	std::byte got[100];
 	memcpy(got, mem + DATA + 0x1000 + 12, 52);
@@ -1179,3 +1180,307 @@ TEST_F(LoopFrontEnd, RxKickWatchedOnlyWhileFramesWait) {
 }
 
 } // namespace
+
+// ---- offloads and the event index -----------------------------------------
+
+// vring_need_event(): [old, new) modulo 2^16 holds event.
+TEST(EventIdx, CrossedArithmetic) {
+	EXPECT_TRUE(Virtqueue::event_crossed(5, 6, 5));
+	EXPECT_TRUE(Virtqueue::event_crossed(4, 5, 4));
+	EXPECT_FALSE(Virtqueue::event_crossed(5, 5, 4)); // not past it yet
+	EXPECT_TRUE(Virtqueue::event_crossed(7, 10, 2));
+	EXPECT_FALSE(Virtqueue::event_crossed(10, 8, 2));
+	EXPECT_FALSE(Virtqueue::event_crossed(1, 8, 2));        // behind old: seen before
+	EXPECT_FALSE(Virtqueue::event_crossed(3, 7, 7));        // nothing new
+	EXPECT_TRUE(Virtqueue::event_crossed(65535, 1, 65534)); // across the wrap
+	EXPECT_TRUE(Virtqueue::event_crossed(0, 1, 65534));
+	EXPECT_FALSE(Virtqueue::event_crossed(2, 1, 65534));
+}
+
+// used_event decides the interrupts, the flags are ignored, and each
+// published interval is judged once.
+TEST_F(VqTest, EventIdxUsedEvent) {
+	vq.set_event_idx(true);
+	uint16_t f = virtq::AVAIL_F_NO_INTERRUPT; // ignored with the event index
+	memcpy(r.mem + r.AVAIL, &f, 2);
+	auto used_event = [&](uint16_t v) { memcpy(r.mem + r.AVAIL + 4 + 2 * r.num, &v, 2); };
+	auto one = [&](unsigned n) {
+		for (unsigned i = 0; i < n; i++)
+			vq.push(0, 1);
+		vq.publish();
+	};
+	used_event(0);
+	one(1);
+	EXPECT_TRUE(vq.needs_signal()); // the first answer after setup()
+	used_event(1);
+	one(1); // 1 -> 2 passes 1
+	EXPECT_TRUE(vq.needs_signal());
+	used_event(5);
+	one(1); // 2 -> 3
+	EXPECT_FALSE(vq.needs_signal());
+	one(1); // 3 -> 4
+	EXPECT_FALSE(vq.needs_signal());
+	one(2); // 4 -> 6 passes 5
+	EXPECT_TRUE(vq.needs_signal());
+	EXPECT_FALSE(vq.needs_signal()); // nothing new since
+	vq.set_event_idx(false);
+	EXPECT_FALSE(vq.needs_signal()); // the flag again
+}
+
+// avail_event: written where we stand when the ring is found empty (and by
+// arm_kick()), not while chains are being taken.
+TEST_F(VqTest, EventIdxAvailEvent) {
+	auto avail_event = [&]() {
+		uint16_t v;
+		memcpy(&v, r.mem + r.USED + 4 + 8 * r.num, 2);
+		return v;
+	};
+	auto set_avail_event = [&](uint16_t v) { memcpy(r.mem + r.USED + 4 + 8 * r.num, &v, 2); };
+	set_avail_event(0xabcd);
+	EXPECT_EQ(vq.pop(chain), VqPop::Empty);
+	EXPECT_EQ(avail_event(), 0xabcd); // no event index: untouched
+	vq.set_event_idx(true);
+	EXPECT_EQ(vq.pop(chain), VqPop::Empty);
+	EXPECT_EQ(avail_event(), 0);
+	for (uint16_t i = 0; i < 3; i++) {
+		r.set_desc(i, r.GPA + r.DATA + 64 * i, 64, 0, 0);
+		r.add_avail(i);
+	}
+	set_avail_event(0);
+	ASSERT_EQ(vq.pop(chain), VqPop::Ok);
+	ASSERT_EQ(vq.pop(chain), VqPop::Ok);
+	EXPECT_EQ(avail_event(), 0); // busy: the driver need not kick
+	EXPECT_TRUE(vq.arm_kick());  // one left: no kick may come for it
+	EXPECT_EQ(avail_event(), 2);
+	ASSERT_EQ(vq.pop(chain), VqPop::Ok);
+	EXPECT_EQ(vq.pop(chain), VqPop::Empty);
+	EXPECT_EQ(avail_event(), 3);
+	EXPECT_FALSE(vq.arm_kick());
+	// The driver adds a chain after reading the old avail_event (no kick):
+	// the empty pop() still finds it on its second look.
+	r.set_desc(3, r.GPA + r.DATA, 64, 0, 0);
+	r.add_avail(3);
+	EXPECT_EQ(vq.pop(chain), VqPop::Ok);
+	EXPECT_EQ(chain.head, 3);
+	EXPECT_EQ(vq.pop(chain), VqPop::Empty);
+	EXPECT_EQ(avail_event(), 4);
+}
+
+// An Ethernet + IPv4 (or IPv6) + TCP frame with payload bytes.
+std::vector<std::byte> tcp_frame(bool v4, size_t payload) {
+	const size_t ip = v4 ? 20 : 40;
+	std::vector<std::byte> f(14 + ip + 20 + payload);
+	f[12] = std::byte(v4 ? 0x08 : 0x86);
+	f[13] = std::byte(v4 ? 0x00 : 0xdd);
+	if (v4) {
+		f[14] = std::byte(0x45);
+		uint16_t tl = htobe16(uint16_t(20 + 20 + payload));
+		memcpy(&f[16], &tl, 2);
+		f[22] = std::byte(64);
+		f[23] = std::byte(6);
+	} else {
+		f[14] = std::byte(0x60);
+		uint16_t pl = htobe16(uint16_t(20 + payload));
+		memcpy(&f[18], &pl, 2);
+		f[20] = std::byte(6);
+		f[21] = std::byte(64);
+	}
+	f[14 + ip + 12] = std::byte(0x50);
+	for (size_t i = 0; i < payload; i++)
+		f[14 + ip + 20 + i] = std::byte(i * 7 + 3);
+	return f;
+}
+
+VirtioNetHdr hdr_of(uint8_t flags, uint8_t gso, uint16_t gso_size, uint16_t start, uint16_t off) {
+	VirtioNetHdr h{};
+	h.flags = flags;
+	h.gso_type = gso;
+	h.gso_size = htole16(gso_size);
+	h.csum_start = htole16(start);
+	h.csum_offset = htole16(off);
+	return h;
+}
+
+TEST(VuTxHdr, MalformedHeadersAreRefused) {
+	const uint64_t all = HOST_OFFLOADS;
+	auto f4 = tcp_frame(true, 100), f6 = tcp_frame(false, 100);
+	const uint8_t NC = vnet::F_NEEDS_CSUM;
+	EXPECT_EQ(vu_tx_hdr_check(VirtioNetHdr{}, f4, 0), nullptr);
+	EXPECT_EQ(vu_tx_hdr_check(hdr_of(NC, 0, 0, 34, 16), f4, all), nullptr);
+	EXPECT_EQ(vu_tx_hdr_check(hdr_of(NC, vnet::GSO_TCPV4, 50, 34, 16), f4, all), nullptr);
+	EXPECT_EQ(vu_tx_hdr_check(hdr_of(NC, vnet::GSO_TCPV6, 50, 54, 16), f6, all), nullptr);
+
+	const struct {
+		VirtioNetHdr h;
+		bool v4;
+		uint64_t features;
+		const char *what;
+	} bad[] = {
+		{hdr_of(vnet::F_DATA_VALID, 0, 0, 0, 0), true, all, "DATA_VALID from a driver"},
+		{hdr_of(4, 0, 0, 0, 0), true, all, "RSC_INFO"},
+		{hdr_of(NC, 0, 0, 34, 16), true, VIRTIO_NET_F_HOST_TSO4, "NEEDS_CSUM, no CSUM"},
+		{hdr_of(NC, 0, 0, 154, 0), true, all, "csum_start at the end"},
+		{hdr_of(NC, 0, 0, 150, 3), true, all, "field past the end"},
+		{hdr_of(NC, 0, 0, 153, 0), true, all, "field half in"},
+		{hdr_of(NC, 0, 0, 10, 0), true, all, "csum_start in the Ethernet header"},
+		{hdr_of(NC, 0, 0, 0xffff, 0xffff), true, all, "both huge"},
+		{hdr_of(0, vnet::GSO_TCPV4, 50, 34, 16), true, all, "GSO, no NEEDS_CSUM"},
+		{hdr_of(NC, vnet::GSO_TCPV4, 0, 34, 16), true, all, "gso_size 0"},
+		{hdr_of(NC, vnet::GSO_TCPV6, 50, 34, 16), true, all, "TCPV6 on IPv4"},
+		{hdr_of(NC, vnet::GSO_TCPV4, 50, 54, 16), false, all, "TCPV4 on IPv6"},
+		{hdr_of(NC, vnet::GSO_TCPV4, 50, 34, 6), true, all, "not the TCP checksum"},
+		{hdr_of(NC, vnet::GSO_TCPV4, 50, 38, 16), true, all,
+		 "csum_start past the IP header"},
+		{hdr_of(NC, vnet::GSO_UDP, 50, 34, 6), true, all, "UFO"},
+		{hdr_of(NC, vnet::GSO_UDP_L4, 50, 34, 6), true, all, "USO"},
+		{hdr_of(NC, vnet::GSO_TCPV4 | vnet::GSO_ECN, 50, 34, 16), true, all, "ECN"},
+		{hdr_of(NC, 7, 50, 34, 16), true, all, "unknown type"},
+		{hdr_of(NC, vnet::GSO_TCPV4, 50, 34, 16), true,
+		 VIRTIO_NET_F_CSUM | VIRTIO_NET_F_HOST_TSO6, "TSO4 not negotiated"},
+		{hdr_of(NC, vnet::GSO_TCPV6, 50, 54, 16), false,
+		 VIRTIO_NET_F_CSUM | VIRTIO_NET_F_HOST_TSO4, "TSO6 not negotiated"},
+	};
+	for (const auto &b : bad)
+		EXPECT_NE(vu_tx_hdr_check(b.h, b.v4 ? f4 : f6, b.features), nullptr) << b.what;
+	// A frame too short to hold the headers GSO implies.
+	auto tiny = tcp_frame(true, 0);
+	tiny.resize(40);
+	EXPECT_NE(vu_tx_hdr_check(hdr_of(NC, vnet::GSO_TCPV4, 50, 34, 4), tiny, all), nullptr);
+}
+
+// An offloaded frame to the guest: its header asks for GSO and a partial
+// checksum, and the frame spreads over several RX buffers (MRG_RXBUF).
+TEST_F(FrontEnd, OffloadedFrameAcrossRxBuffers) {
+	ASSERT_TRUE(start_device());
+	EXPECT_TRUE(be->offloads());
+	for (uint16_t i = 0; i < 6; i++) {
+		desc(RX, i, DATA + 0x1000 + 64 * i, 64, virtq::DESC_F_WRITE, 0);
+		make_avail(RX, i);
+	}
+	auto f = tcp_frame(true, 200 - 54);
+	TapFrame tf;
+	tf.frame = f;
+	tf.needs_csum = true;
+	tf.csum_start = 34;
+	tf.csum_offset = 16;
+	tf.gso_type = vnet::GSO_TCPV4;
+	tf.gso_size = 50;
+	tf.hdr_len = 54;
+	EXPECT_EQ(be->send_frames({&tf, 1}), 1u);
+	EXPECT_EQ(used_idx(RX), 4); // 12 + 200 bytes in 64-byte buffers
+	VirtioNetHdr h;
+	memcpy(&h, mem + DATA + 0x1000, 12);
+	EXPECT_EQ(h.flags, vnet::F_NEEDS_CSUM);
+	EXPECT_EQ(h.gso_type, vnet::GSO_TCPV4);
+	EXPECT_EQ(le16toh(h.gso_size), 50);
+	EXPECT_EQ(le16toh(h.hdr_len), 54);
+	EXPECT_EQ(le16toh(h.csum_start), 34);
+	EXPECT_EQ(le16toh(h.csum_offset), 16);
+	EXPECT_EQ(le16toh(h.num_buffers), 4);
+	std::vector<std::byte> got(4 * 64);
+	memcpy(got.data(), mem + DATA + 0x1000, got.size());
+	EXPECT_EQ(memcmp(got.data() + 12, f.data(), f.size()), 0);
+	EXPECT_EQ(used(RX, 3).len, uint32_t(12 + 200 - 3 * 64));
+	EXPECT_EQ(be->vu_stats().rx_gso_frames, 1u);
+
+	// A plain frame: our checksum, DATA_VALID.
+	EXPECT_TRUE(be->send_frame({f.data(), 50}));
+	be->flush();
+	EXPECT_EQ(used_idx(RX), 5);
+	memcpy(&h, mem + DATA + 0x1000 + 64 * 4, 12);
+	EXPECT_EQ(h.flags, vnet::F_DATA_VALID);
+	EXPECT_EQ(h.gso_type, 0);
+	EXPECT_EQ(le16toh(h.num_buffers), 1);
+}
+
+// Only some of the offloads to the guest: none are used.
+TEST_F(FrontEnd, PartialGuestOffloadsMeanNone) {
+	ASSERT_TRUE(start_device(~VIRTIO_NET_F_GUEST_TSO6));
+	EXPECT_FALSE(be->offloads());
+	desc(RX, 0, DATA + 0x1000, 256, virtq::DESC_F_WRITE, 0);
+	make_avail(RX, 0);
+	auto f = tcp_frame(true, 100);
+	TapFrame tf;
+	tf.frame = f;
+	tf.needs_csum = true;
+	tf.csum_start = 34;
+	tf.csum_offset = 16;
+	EXPECT_EQ(be->send_frames({&tf, 1}), 0u); // refused at the door
+	EXPECT_EQ(stats.out_dropped, 1u);
+	EXPECT_EQ(used_idx(RX), 0);
+}
+
+// TX headers: a malformed one drops its frame (counted, chain returned); a
+// TCP GSO segment passes whole, its partial checksum left for the
+// translator that won't verify it; without offloads to the guest (TCP then
+// verifies) the checksum is completed.
+TEST_F(FrontEnd, TxHeadersCheckedAndChecksumsCompleted) {
+	ASSERT_TRUE(start_device());
+	auto send_tx = [&](uint16_t id, const VirtioNetHdr &h, const std::vector<std::byte> &f) {
+		std::byte *b = mem + DATA + 0x4000 * (id + 1);
+		memcpy(b, &h, 12);
+		memcpy(b + 12, f.data(), f.size());
+		desc(TX, id, DATA + 0x4000 * (id + 1), uint32_t(12 + f.size()), 0, 0);
+		make_avail(TX, id);
+	};
+	FramePool<16> pool(be->region());
+	auto f = tcp_frame(true, 3000);
+	const uint8_t NC = vnet::F_NEEDS_CSUM;
+	send_tx(0, hdr_of(NC, vnet::GSO_UDP, 1000, 34, 6), f);
+	EXPECT_EQ(be->read_batch(pool), 0);
+	EXPECT_EQ(be->vu_stats().tx_bad_headers, 1u);
+	EXPECT_EQ(stats.malformed, 1u);
+	EXPECT_EQ(used_idx(TX), 1); // given back all the same
+
+	send_tx(1, hdr_of(NC, vnet::GSO_TCPV4, 1448, 34, 16), f);
+	ASSERT_EQ(be->read_batch(pool), 1);
+	ASSERT_EQ(pool.get(0).size(), f.size());
+	EXPECT_EQ(memcmp(pool.get(0).data(), f.data(), f.size()), 0); // left alone
+	EXPECT_EQ(be->vu_stats().tx_gso_frames, 1u);
+	EXPECT_EQ(be->vu_stats().tx_max_frame, f.size());
+}
+
+TEST_F(FrontEnd, TxPartialChecksumCompletedWithoutGuestOffloads) {
+	ASSERT_TRUE(start_device(~GUEST_OFFLOADS));
+	EXPECT_FALSE(be->offloads());
+	auto f = tcp_frame(true, 500);
+	const uint16_t seed = 0x1234; // the pseudo-header sum the driver left
+	memcpy(&f[34 + 16], &seed, 2);
+	be16 want;
+	ASSERT_TRUE(tap_partial_csum(f, 34, 16, want));
+	std::byte *b = mem + DATA + 0x4000;
+	VirtioNetHdr h = hdr_of(vnet::F_NEEDS_CSUM, vnet::GSO_TCPV4, 100, 34, 16);
+	memcpy(b, &h, 12);
+	memcpy(b + 12, f.data(), f.size());
+	desc(TX, 0, DATA + 0x4000, uint32_t(12 + f.size()), 0, 0);
+	make_avail(TX, 0);
+	FramePool<16> pool(be->region());
+	ASSERT_EQ(be->read_batch(pool), 1);
+	uint16_t field;
+	memcpy(&field, pool.get(0).data() + 34 + 16, 2);
+	EXPECT_EQ(field, want.raw);
+	EXPECT_NE(field, seed);
+}
+
+// With the event index, an RX frame that found no buffer leaves avail_event
+// at the guest's next buffer: its refill kicks us, and the frame goes out.
+TEST_F(FrontEnd, EventIdxRxWaitGetsItsKick) {
+	ASSERT_TRUE(start_device());
+	ASSERT_TRUE(be->features() & VIRTIO_RING_F_EVENT_IDX);
+	std::byte out[100] = {};
+	EXPECT_TRUE(be->send_frame(out)); // no buffers: waits
+	EXPECT_EQ(be->rx_waiting(), 1u);
+	uint16_t ae;
+	memcpy(&ae, mem + qoff(RX) + 0x2000 + 4 + 8 * QN, 2);
+	EXPECT_EQ(ae, 0); // a kick for the first buffer added
+	// The driver's rule: kick if avail->idx moves past avail_event.
+	desc(RX, 0, DATA + 0x1000, 256, virtq::DESC_F_WRITE, 0);
+	make_avail(RX, 0);
+	EXPECT_TRUE(Virtqueue::event_crossed(ae, avail[RX], uint16_t(avail[RX] - 1)));
+	uint64_t one = 1;
+	ASSERT_EQ(write(kick[RX], &one, 8), 8);
+	EpollRef ref{RefKind::VhostUserKick, kick[RX], RX};
+	be->handle_event(ref, EPOLLIN);
+	EXPECT_EQ(be->rx_waiting(), 0u);
+	EXPECT_EQ(used_idx(RX), 1);
+}
