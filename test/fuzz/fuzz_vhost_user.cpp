@@ -20,8 +20,15 @@
 //     offset, read TX, send RX frames of any size up to 64 KiB + 14, kick,
 //     and control messages in the middle (GET/SET_VRING_BASE, ENABLE,
 //     a new memory table for the same memory); the checks run after each.
+// In modes 1 and 3 the first byte after the mode picks the features the
+// front-end takes (features_of()): all offered, or without the offloads to
+// the guest (or only some of them), from it, the event index or MRG_RXBUF,
+// so that TX frames meet the virtio-net header checks with and without
+// CSUM/HOST_TSO, partial checksums are completed or left, and used_event /
+// avail_event are read and written; mode 3 also sends RX frames asking for
+// offloads (GSO type and size, checksum offsets from the input).
 // All modes share one back-end object, attached anew for each input.
-// FUZZ_SRCS: src/tap/virtqueue.cpp src/tap/vhost_user.cpp src/tap/tap.cpp src/core/pcap.cpp src/core/log.cpp src/core/util.cpp src/core/epoll.cpp src/core/timer.cpp src/net/pool.cpp
+// FUZZ_SRCS: src/tap/virtqueue.cpp src/tap/vhost_user.cpp src/tap/tap_tun.cpp src/tap/udp_gso.cpp src/tap/tap.cpp src/core/pcap.cpp src/core/log.cpp src/core/util.cpp src/core/epoll.cpp src/core/timer.cpp src/net/pool.cpp
 // FUZZ_MAX_LEN: 65600
 #include <fcntl.h>
 #include <sys/eventfd.h>
@@ -195,7 +202,8 @@ struct Device {
 	std::byte *mem = nullptr;
 	size_t size = 0;
 
-	explicit Device(size_t mem_size) : size(mem_size) {
+	explicit Device(size_t mem_size, uint64_t features = VhostUserBackend::FEATURES)
+		: size(mem_size) {
 		FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
 		FUZZ_CHECK(be->attach(sv[0]) == 0);
 		memfd = memfd_create("guest", MFD_CLOEXEC);
@@ -204,7 +212,7 @@ struct Device {
 		FUZZ_CHECK(m != MAP_FAILED);
 		mem = static_cast<std::byte *>(m);
 
-		uint64_t f = VhostUserBackend::FEATURES;
+		uint64_t f = features;
 		send_msg(sv[1], SET_FEATURES, &f, 8);
 		set_mem_table(memfd);
 		efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -273,8 +281,27 @@ struct Device {
 	}
 };
 
+// The features a front-end takes, by one input byte.
+uint64_t features_of(uint8_t b) {
+	uint64_t f = VhostUserBackend::FEATURES;
+	if (b & 1)
+		f &= ~GUEST_OFFLOADS;
+	if (b & 2)
+		f &= ~VIRTIO_NET_F_GUEST_TSO6; // some offloads only: offloads() off
+	if (b & 4)
+		f &= ~HOST_OFFLOADS;
+	if (b & 8)
+		f &= ~VIRTIO_RING_F_EVENT_IDX;
+	if (b & 16)
+		f &= ~VIRTIO_NET_F_MRG_RXBUF;
+	return f;
+}
+
 void fuzz_rings(const uint8_t *data, size_t size) {
-	Device dev(MEM_SIZE);
+	if (!size)
+		return;
+	Device dev(MEM_SIZE, features_of(data[0]));
+	data++, size--;
 	// The guest's side: rings in the first 8 KiB, buffers at any GPA.
 	size_t k = size < MEM_SIZE ? size : MEM_SIZE;
 	memcpy(dev.mem, data, k);
@@ -290,7 +317,10 @@ void fuzz_rings(const uint8_t *data, size_t size) {
 
 void fuzz_ops(const uint8_t *data, size_t size) {
 	constexpr size_t OPS_MEM = 64 << 10;
-	Device dev(OPS_MEM);
+	if (!size)
+		return;
+	Device dev(OPS_MEM, features_of(data[0]));
+	data++, size--;
 	static FramePool<1024> big;
 	FramePool<8> small(dev.be->region());
 	big.set_region(dev.be->region());
@@ -338,7 +368,19 @@ void fuzz_ops(const uint8_t *data, size_t size) {
 			if (n > sizeof(frame))
 				n = sizeof(frame);
 			memset(frame, op, 14);
-			dev.be->send_frame({frame, n});
+			if (op & 0x40) { // asking for offloads (refused without them)
+				TapFrame tf;
+				tf.frame = {frame, n};
+				tf.needs_csum = op & 0x80;
+				tf.csum_start = in.u16();
+				tf.csum_offset = in.u8();
+				tf.gso_type = in.u8() & 7;
+				tf.gso_size = in.u16();
+				tf.hdr_len = in.u8();
+				dev.be->send_frames({&tf, 1});
+			} else {
+				dev.be->send_frame({frame, n});
+			}
 			if (op & 0x20)
 				dev.be->flush();
 			break;
