@@ -64,9 +64,15 @@ bg_start sh -c "exec python3 '$d/srv.py' $BYTES > '$d/srv.log' 2>&1"
 wait_for "grep -q READY '$d/srv.log'" 10 || fail "host server: $(cat "$d/srv.log")"
 
 sock=$d/passt.sock
+# vhost-user: boot 1 also prints the feature bits its virtio-net device
+# negotiated (a 0/1 string, bit 0 first), checked after it.
+FEATURES_CMD=
 case ${GUEST_BACKEND:-stream} in
 stream) PASST_MODE='' QEMU_MODE='' ;;
-vhost-user) PASST_MODE=--vhost-user QEMU_MODE=-u ;;
+vhost-user)
+	PASST_MODE=--vhost-user QEMU_MODE=-u
+	FEATURES_CMD='echo "GUEST-FEATURES $(cat /sys/class/net/eth0/device/features)"'
+	;;
 *) fail "GUEST_BACKEND: stream or vhost-user, not '$GUEST_BACKEND'" ;;
 esac
 bg_start sh -c "exec '$PASST' $PASST_MODE -d -f -p '$d/passt.pcap' -s '$sock' -t 5002 -u 5004 \
@@ -95,7 +101,8 @@ tcp_listen 5002
 udp_out udp-out-4 192.0.2.1 5003
 udp_out udp-out-6 2001:db8::1 5003
 udp_in 5004
-result ping6-gw ping6 -c 3 -W 3 2001:db8::1"
+result ping6-gw ping6 -c 3 -W 3 2001:db8::1
+$FEATURES_CMD"
 c1=$d/console.1
 start=$SECONDS
 boot 1 "$cmd1" 150
@@ -136,6 +143,16 @@ expect_eq "$(sed -n 's/^GUEST-TCP-LISTEN //p' "$c1")" "$(sed -n 's/^PUSH //p' "$
 	"host -> guest TCP via -t (guest got vs host sent)"
 grep -q "^UDP-ECHO 127.0.0.1 guest-192.0.2.1" "$d/srv.log" || bad "no IPv4 datagram at the host echo"
 grep -q "^UDP-ECHO ::1 guest-2001:db8::1" "$d/srv.log" || bad "no IPv6 datagram at the host echo"
+if [ -n "$FEATURES_CMD" ]; then
+	# The offloads both ways, MRG_RXBUF and the event index must be on in
+	# the guest's driver: the transfers above ran with them.
+	feats=$(sed -n 's/^GUEST-FEATURES //p' "$c1" | tr -d '\r')
+	log "guest virtio-net features: $feats"
+	for bit in 0:CSUM 1:GUEST_CSUM 7:GUEST_TSO4 8:GUEST_TSO6 11:HOST_TSO4 12:HOST_TSO6 \
+		15:MRG_RXBUF 29:EVENT_IDX; do
+		[ "${feats:${bit%%:*}:1}" = 1 ] || bad "guest virtio-net lacks ${bit#*:}: '$feats'"
+	done
+fi
 
 # ---- boot 2: a new guest on the same passt --------------------------------
 kill -0 "$passt_pid" 2>/dev/null || fail "passt (no -1) exited with the first guest: $(cat "$d/passt.log")"
