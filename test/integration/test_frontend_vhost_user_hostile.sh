@@ -6,7 +6,8 @@
 #   - slow: the front-end withholds its RX buffers for 300 ms every 1024
 #     frames it receives (-H); 8 MiB host -> guest and 8 MiB guest -> host
 #     at MTU 1500 must still arrive byte-exact, and passt must report that
-#     frames waited for buffers (rather than being dropped)
+#     frames waited for buffers (rather than being dropped); then again
+#     with the event index (-E)
 #   - broken: the front-end corrupts its TX ring once (-X avail-jump: the
 #     avail index jumps more than the ring size ahead; -X head-range: a
 #     head index out of range), then re-programs the queue as qemu does on
@@ -46,9 +47,13 @@ guest_to_host() {
 	cmp "$src" "$d/out" || fail "guest -> host: data differ"
 }
 
-# --- a guest slow to give back RX buffers
+# --- a guest slow to give back RX buffers: as is, and with the event index
+# (the RX wait queue then needs avail_event for the guest's refill kick)
+for fe_opts in "" "-E"; do
 start_passt slow
-fe_start "$d/slow.sock" "$d/fe-slow.log" -m 1500 -H 300
+# shellcheck disable=SC2086 # fe_opts: zero or more options
+fe_start "$d/slow.sock" "$d/fe-slow.log" -m 1500 -H 300 $fe_opts
+log "front-end options: -H 300 ${fe_opts:-(no -E)}"
 bg_start nsenter -t "$FE_PID" -n -- socat -u TCP4-LISTEN:5021,reuseaddr "OPEN:$d/in,creat,trunc"
 lst=$BG_PID
 wait_for "fe_exec ss -ltn | grep -q ':5021 '" 10 || fail "guest listener"
@@ -68,6 +73,8 @@ waited=$(grep -o '[0-9]* waited for RX buffers' "$d/slow.log" | tail -n 1)
 log "passt: $waited"
 [ "${waited%% *}" -gt 0 ] 2> /dev/null || fail "no frame waited for RX buffers: $(tail -n 5 "$d/slow.log")"
 bg_stop "$passt_pid"
+rm -f "$d/slow.log"
+done
 
 # --- a guest that corrupts its TX ring, then resets the queue
 head -c $((1 << 20)) /dev/urandom > "$d/small"

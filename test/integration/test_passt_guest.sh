@@ -26,6 +26,8 @@
 #     checks the reply
 #   - UDP host -> guest: passt -u 5004; an echo in the guest; the host sends
 #     to 127.0.0.1:5004 and checks the reply
+#   - vhost-user only: the guest's /sys/class/net/eth0/device/features shows
+#     CSUM, GUEST_CSUM, GUEST/HOST_TSO4/6, MRG_RXBUF and EVENT_IDX on
 # Boot 2 (same passt): DHCP lease, SLAAC and ping again.
 # Then SIGTERM: passt exits (status 0 or 143) and removes its socket file.
 # passt runs with --pcap and -d: the capture of both boots must hold frames

@@ -45,9 +45,10 @@
 // vhost-user mode (passt --vhost-user -s SOCKET): the harness is the
 // front-end, as qemu is. Guest memory is one memfd (rings and buffers),
 // shared with passt by SET_MEM_TABLE; the control messages follow qemu's
-// docs/interop/vhost-user.rst: SET_OWNER, GET/SET_FEATURES (VERSION_1 and
-// PROTOCOL_FEATURES only: no MRG_RXBUF, so one RX buffer holds a whole
-// frame, and no offloads, for the reason above), GET/SET_PROTOCOL_FEATURES
+// docs/interop/vhost-user.rst: SET_OWNER, GET/SET_FEATURES (by default
+// VERSION_1 and PROTOCOL_FEATURES only: no MRG_RXBUF, so one RX buffer holds
+// a whole frame, and no offloads, for the reason above; -O and -E below add
+// some), GET/SET_PROTOCOL_FEATURES
 // (REPLY_ACK if offered: then every request asks for, and checks, a
 // status), then per queue SET_VRING_NUM/BASE/ADDR/CALL/KICK and, with
 // protocol features, SET_VRING_ENABLE. Queue 0 is RX (passt -> us), queue 1
