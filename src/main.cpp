@@ -10,8 +10,9 @@
 // pasta: spawn the command paused, or join the target namespace -> open
 // the tap device inside it -> --config-net -> release the command (with
 // --splice-only no tap device: only lo is brought up, and the translators
-// splice every forwarded flow); the loop ends when the command exits (its status becomes ours), the joined
-// namespace goes away, or a termination signal arrives.
+// splice every forwarded flow); the loop ends when the command exits (its
+// status becomes ours), the joined namespace goes away, or a termination
+// signal arrives.
 //
 // passt: bind the UNIX socket (before daemonising, so qemu can be started
 // as soon as we return) -> accept one qemu at a time; when it goes away,

@@ -95,9 +95,9 @@ void tcp_splice_fini(SpliceCtx &ctx);
 // longer wanted. Spliced connections are not touched. Returns the number
 // of listeners opened plus closed.
 int tcp_splice_listen_sync(SpliceCtx &ctx, const PortBitmap &want);
-// Run-time rule change (-c): c.tcp_out holds new rules, old the previous
-// ones; listeners of rules that stay are kept, the others closed (spliced connections stay), missing
-// ones opened (failures reported in log). See fwd_listen_resync().
+// Run-time rule change (-c): c.tcp_out holds new rules, old the previous ones; listeners of rules
+// that stay are kept, the others closed (spliced connections stay), missing ones opened (failures
+// reported in log). See fwd_listen_resync().
 int tcp_splice_listen_resync(SpliceCtx &ctx, const PortForward &old, FwdChangeLog &log);
 // An inbound (-t) connection accepted on the host from a loopback source:
 // splice it to target:target_port in the namespace (target: the address

@@ -147,9 +147,9 @@ void tcp_listen_handler(TcpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 // no longer wanted. Connections already accepted are not touched. Returns
 // the number of listeners opened plus closed.
 int tcp_listen_sync(TcpCtx &ctx, const PortBitmap &want);
-// Run-time rule change (-c): c.tcp_in holds new rules, old the previous
-// ones; listeners of rules that stay are kept, the others closed (accepted connections stay), missing
-// ones opened (failures reported in log). See fwd_listen_resync().
+// Run-time rule change (-c): c.tcp_in holds new rules, old the previous ones; listeners of rules
+// that stay are kept, the others closed (accepted connections stay), missing ones opened (failures
+// reported in log). See fwd_listen_resync().
 int tcp_listen_resync(TcpCtx &ctx, const PortForward &old, FwdChangeLog &log);
 // Send the ACKs deferred over a batch of guest frames (flush hook).
 void tcp_flush_acks(TcpCtx &ctx);

@@ -144,9 +144,9 @@ void udp_listen_handler(UdpCtx &ctx, EpollRef ref, uint32_t events, const timesp
 // longer wanted, together with the inbound flows that reply through them.
 // Returns the number of sockets opened plus closed.
 int udp_listen_sync(UdpCtx &ctx, const PortBitmap &want);
-// Run-time rule change (-c): c.udp_in holds new rules, old the previous
-// ones; listeners of rules that stay are kept, the others closed with the flows replying through them, missing
-// ones opened (failures reported in log). See fwd_listen_resync().
+// Run-time rule change (-c): c.udp_in holds new rules, old the previous ones; listeners of rules
+// that stay are kept, the others closed with the flows replying through them, missing ones opened
+// (failures reported in log). See fwd_listen_resync().
 int udp_listen_resync(UdpCtx &ctx, const PortForward &old, FwdChangeLog &log);
 
 // Close flows idle for UDP_FLOW_TIMEOUT_S or more. Returns how many.

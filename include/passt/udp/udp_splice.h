@@ -127,9 +127,9 @@ void udp_splice_fini(UdpSpliceCtx &ctx);
 // longer wanted together with the flows that reply through them. Returns
 // the number of sockets opened plus closed.
 int udp_splice_listen_sync(UdpSpliceCtx &ctx, const PortBitmap &want);
-// Run-time rule change (-c): c.udp_out holds new rules, old the previous
-// ones; listeners of rules that stay are kept, the others closed with the flows replying through them, missing
-// ones opened (failures reported in log). See fwd_listen_resync().
+// Run-time rule change (-c): c.udp_out holds new rules, old the previous ones; listeners of rules
+// that stay are kept, the others closed with the flows replying through them, missing ones opened
+// (failures reported in log). See fwd_listen_resync().
 int udp_splice_listen_resync(UdpSpliceCtx &ctx, const PortForward &old, FwdChangeLog &log);
 
 // RefKind::UdpSock events whose index is a -U listener or a UdpSplice flow.
