@@ -55,6 +55,7 @@
 #include "passt/flow/flow.h"
 #include "passt/fwd/auto.h"
 #include "passt/icmp/icmp.h"
+#include "passt/migrate/migrate.h"
 #include "passt/tcp/splice.h"
 #include "passt/tcp/tcp.h"
 #include "passt/udp/udp.h"
@@ -64,6 +65,7 @@
 #include "passt/tap/tap.h"
 #include "passt/tap/tap_stream.h"
 #include "passt/tap/tun.h"
+#include "passt/tap/vhost_user.h"
 
 using namespace passt;
 
@@ -113,8 +115,6 @@ void reject_unsupported(const Config &c) {
 	auto explicit_fwd = [](const PortForward &f) {
 		return f.kind == PortForward::Kind::Spec || f.kind == PortForward::Kind::All;
 	};
-	if (!c.repair_path.empty())
-		refuse("--repair-path");
 	if (explicit_fwd(c.tcp_out) && c.mode != Mode::Pasta)
 		refuse("-T/--tcp-ns");
 	if (explicit_fwd(c.udp_out) && c.mode != Mode::Pasta)
@@ -631,6 +631,7 @@ void pasta_start_splice(PastaRuntime &rt, const Config &c) {
 struct PasstRuntime : Core {
 	int listen_fd = -1;
 	std::string sock_path;
+	std::unique_ptr<Migrator> migrator; // vhost-user: live migration
 };
 
 // A run-time rule change (-c): passt has -t and -u only.
@@ -650,6 +651,8 @@ void passt_tap_gone(Core &k, int error) {
 	info("%s connection closed%s%s", rt.tap->client_name(), why ? ": " : "", why ? why : "");
 	rt.tap->detach();
 	core_drop_guest_flows(rt);
+	if (rt.migrator)
+		rt.migrator->front_end_gone();
 	if (rt.c->one_off || rt.c->fd >= 0 || rt.listen_fd < 0) {
 		rt.loop.stop();
 		return;
@@ -680,6 +683,33 @@ void on_passt_listen(void *ctx, EpollRef, uint32_t, const timespec &now) {
 	rt->loop.modify(rt->listen_fd, 0, EpollRef{rt->tap->listen_kind(), rt->listen_fd, 0});
 	if (rt->tap->ready_on_attach())
 		tap_announce(rt->demux, now);
+}
+
+void on_repair_event(void *ctx, EpollRef ref, uint32_t events, const timespec &) {
+	static_cast<Migrator *>(ctx)->handle_event(ref, events);
+}
+
+// vhost-user: the state stream for live migration, and the socket
+// passt-repair connects to (--repair-path; by default the vhost-user
+// socket's path with ".repair" appended, none with --fd), bound before
+// the sandbox.
+void migration_open(PasstRuntime &rt, const Config &c) {
+	rt.migrator =
+		std::make_unique<Migrator>(c, rt.st, c.no_tcp ? nullptr : rt.tcp.get(), rt.loop);
+	static_cast<VhostUserBackend &>(*rt.tap).set_migration_handler(rt.migrator.get());
+	std::string path = c.repair_path;
+	if (path.empty() && !rt.sock_path.empty())
+		path = repair_default_path(rt.sock_path);
+	if (path.empty() || path == "none")
+		return;
+	int rc = rt.migrator->open_repair(path);
+	if (rc < 0)
+		die("Failed to open the repair socket %s: %s", path.c_str(), strerror(-rc));
+	if ((rc = isolate_keep_for_unlink(path)) < 0)
+		warn("The repair socket will not be removed at exit: %s", strerror(-rc));
+	rt.loop.set_handler(RefKind::RepairListen, on_repair_event, rt.migrator.get());
+	rt.loop.set_handler(RefKind::RepairConn, on_repair_event, rt.migrator.get());
+	info("Repair socket bound at %s", path.c_str());
 }
 
 void on_passt_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
@@ -717,6 +747,8 @@ void on_passt_signal(void *ctx, EpollRef, uint32_t, const timespec &) {
 	rt->loop.set_handler(listen_kind, on_passt_listen, rt.get());
 	rt->loop.set_handler(RefKind::Signal, on_passt_signal, rt.get());
 	control_open(*rt, c, passt_rules_changed, rt.get());
+	if (c.mode == Mode::VhostUser)
+		migration_open(*rt, c);
 	if (c.fd >= 0) {
 		if ((rc = rt->tap->attach(c.fd)) < 0)
 			die("--fd %d: %s", c.fd, strerror(-rc));

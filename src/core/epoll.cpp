@@ -34,6 +34,8 @@ const char *ref_kind_name(RefKind kind) {
 	case RefKind::Signal: return "signal";
 	case RefKind::ControlListen: return "control-listen";
 	case RefKind::ControlConn: return "control";
+	case RefKind::RepairListen: return "repair-listen";
+	case RefKind::RepairConn: return "repair";
 	case RefKind::Count: break;
 	}
 	return "invalid";

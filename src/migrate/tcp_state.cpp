@@ -26,8 +26,9 @@
 // queues and gives up (-EAGAIN) if they moved: repair mode stops output,
 // not input.
 //
-// Restoring: a new socket bound to the same local address, repair mode on,
-// TCP_QUEUE_SEQ for both queues, then connect(), which in repair mode
+// Restoring: a new socket, repair mode on, bound to the same local address
+// (in repair mode the kernel lets it share the port with a listener or a
+// socket not closed yet), TCP_QUEUE_SEQ for both queues, then connect(), which in repair mode
 // sends no SYN and goes straight to ESTABLISHED; then the options, the
 // receive queue (written in repair mode with the receive queue selected,
 // it lands there as if received), the sent part of the send queue
@@ -101,11 +102,11 @@ uint32_t get32(const std::byte *p) {
 
 } // namespace
 
-size_t tcp_state_encoded_len(const TcpState &st) {
+size_t tcp_state_encoded_len(const TcpSockState &st) {
 	return TCP_STATE_FIXED_LEN + st.sendq.size() + st.recvq.size();
 }
 
-size_t tcp_state_encode(const TcpState &st, std::span<std::byte> out) {
+size_t tcp_state_encode(const TcpSockState &st, std::span<std::byte> out) {
 	if (st.sendq.size() > TCP_STATE_QUEUE_MAX || st.recvq.size() > TCP_STATE_QUEUE_MAX ||
 	    st.notsent > st.sendq.size())
 		return 0;
@@ -151,7 +152,7 @@ size_t tcp_state_encode(const TcpState &st, std::span<std::byte> out) {
 	return len;
 }
 
-TcpStateErr tcp_state_decode(std::span<const std::byte> in, TcpState &st, size_t *used) {
+TcpStateErr tcp_state_decode(std::span<const std::byte> in, TcpSockState &st, size_t *used) {
 	if (in.size() < 12)
 		return TcpStateErr::Truncated;
 	const std::byte *p = in.data();
@@ -176,7 +177,7 @@ TcpStateErr tcp_state_decode(std::span<const std::byte> in, TcpState &st, size_t
 	    uint64_t(fixed) + sendq_len + recvq_len != total)
 		return TcpStateErr::BadLength;
 
-	TcpState s;
+	TcpSockState s;
 	memcpy(s.local_addr.a.b.data(), p + 16, 16);
 	memcpy(s.remote_addr.a.b.data(), p + 32, 16);
 	s.v6 = flags & F_V6;
@@ -235,7 +236,7 @@ int get_u32(int fd, int level, int opt, uint32_t &out) {
 
 // The socket address of addr:port for a socket of st's family (an IPv6
 // socket reaches IPv4 peers through v4-mapped addresses).
-socklen_t make_sa(SockAddr &sa, const TcpState &st, const InAny &addr, uint16_t port) {
+socklen_t make_sa(SockAddr &sa, const TcpSockState &st, const InAny &addr, uint16_t port) {
 	if (!st.v6)
 		return sockaddr_from(sa, addr, port);
 	sa = {};
@@ -294,7 +295,8 @@ int write_all(int fd, std::span<const std::byte> data) {
 	return 0;
 }
 
-int dump_queues(int fd, TcpState &st, std::span<std::byte> sendbuf, std::span<std::byte> recvbuf) {
+int dump_queues(int fd, TcpSockState &st, std::span<std::byte> sendbuf,
+		std::span<std::byte> recvbuf) {
 	uint32_t wseq = 0, rnxt = 0, outq = 0, notsent = 0, inq = 0;
 	int rc;
 	if ((rc = queue_end(fd, TCP_SEND_QUEUE, wseq)) < 0 ||
@@ -328,9 +330,9 @@ int dump_queues(int fd, TcpState &st, std::span<std::byte> sendbuf, std::span<st
 
 } // namespace
 
-int tcp_state_dump(int fd, TcpState &st, std::span<std::byte> sendbuf,
+int tcp_state_dump(int fd, TcpSockState &st, std::span<std::byte> sendbuf,
 		   std::span<std::byte> recvbuf) {
-	TcpState s;
+	TcpSockState s;
 	tcp_info ti = {};
 	socklen_t sl = sizeof(ti);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0)
@@ -382,7 +384,7 @@ int tcp_state_dump(int fd, TcpState &st, std::span<std::byte> sendbuf,
 	return 0;
 }
 
-int tcp_state_socket(const TcpState &st) {
+int tcp_state_socket(const TcpSockState &st) {
 	int fd = socket(st.v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 			IPPROTO_TCP);
 	if (fd < 0)
@@ -399,15 +401,9 @@ int tcp_state_socket(const TcpState &st) {
 		set_int(fd, SOL_SOCKET, SO_SNDBUF, int(snd));
 	if (rcv)
 		set_int(fd, SOL_SOCKET, SO_RCVBUF, int(rcv));
-	int rc = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
-	if (!rc && st.v6)
+	int rc = 0;
+	if (st.v6)
 		rc = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, st.local_addr.is_v4() ? 0 : 1);
-	if (!rc) {
-		SockAddr sa;
-		socklen_t sl = make_sa(sa, st, st.local_addr, st.local_port);
-		if (bind(fd, &sa.sa, sl) < 0)
-			rc = -errno;
-	}
 	if (rc < 0) {
 		close(fd);
 		return rc;
@@ -415,7 +411,14 @@ int tcp_state_socket(const TcpState &st) {
 	return fd;
 }
 
-int tcp_state_restore(int fd, const TcpState &st) {
+int tcp_state_restore(int fd, const TcpSockState &st) {
+	// Bound in repair mode, which lets the socket share its local port
+	// with a listener (an inbound connection keeps the listener's port)
+	// and with sockets the previous owner has not closed yet.
+	SockAddr local;
+	socklen_t ll = make_sa(local, st, st.local_addr, st.local_port);
+	if (bind(fd, &local.sa, ll) < 0)
+		return -errno;
 	int rc;
 	if ((rc = select_queue(fd, TCP_SEND_QUEUE)) < 0 ||
 	    (rc = set_int(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, int(st.snd_seq))) < 0 ||
@@ -457,7 +460,7 @@ int tcp_state_restore(int fd, const TcpState &st) {
 	return 0;
 }
 
-int tcp_state_restore_unsent(int fd, const TcpState &st) {
+int tcp_state_restore_unsent(int fd, const TcpSockState &st) {
 	return write_all(fd, st.sendq.last(st.notsent));
 }
 

@@ -13,7 +13,7 @@ using namespace passt;
 
 namespace {
 
-bool same(const TcpState &a, const TcpState &b) {
+bool same(const TcpSockState &a, const TcpSockState &b) {
 	return a.v6 == b.v6 && a.local_addr == b.local_addr && a.remote_addr == b.remote_addr &&
 	       a.local_port == b.local_port && a.remote_port == b.remote_port &&
 	       a.scope_id == b.scope_id && a.snd_seq == b.snd_seq && a.rcv_seq == b.rcv_seq &&
@@ -31,7 +31,7 @@ bool same(const TcpState &a, const TcpState &b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const unsigned char *data, unsigned long size) {
 	std::span<const std::byte> in(reinterpret_cast<const std::byte *>(data), size);
-	TcpState st;
+	TcpSockState st;
 	size_t used = 0;
 	if (tcp_state_decode(in, st, &used) != TcpStateErr::Ok)
 		return 0;
@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const unsigned char *data, unsigned long s
 	std::vector<std::byte> out(tcp_state_encoded_len(st));
 	if (tcp_state_encode(st, out) != out.size())
 		abort();
-	TcpState again;
+	TcpSockState again;
 	if (tcp_state_decode(out, again) != TcpStateErr::Ok || !same(st, again))
 		abort();
 	return 0;

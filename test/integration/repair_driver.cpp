@@ -294,14 +294,14 @@ int migrate(int family, const char *path) {
 	// Repair mode, dump, record.
 	repair(ch, cfd, REPAIR_ON, "repair on (old socket)");
 	std::vector<std::byte> sbuf(TCP_STATE_QUEUE_MAX), rbuf(TCP_STATE_QUEUE_MAX);
-	TcpState st;
+	TcpSockState st;
 	if ((rc = tcp_state_dump(cfd, st, sbuf, rbuf)) < 0)
 		die("dump: %s", strerror(-rc));
 	std::vector<std::byte> rec(tcp_state_encoded_len(st));
 	size_t len = tcp_state_encode(st, rec);
 	if (!len)
 		die("encode failed");
-	TcpState back;
+	TcpSockState back;
 	size_t used = 0;
 	TcpStateErr e = tcp_state_decode(rec, back, &used);
 	if (e != TcpStateErr::Ok || used != len)

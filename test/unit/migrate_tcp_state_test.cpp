@@ -31,7 +31,7 @@ std::vector<std::byte> bytes(const char *s) {
 
 struct Sample {
 	std::vector<std::byte> sq = bytes("sent-then-unsent"), rq = bytes("unread");
-	TcpState st;
+	TcpSockState st;
 	Sample() {
 		st.v6 = false;
 		st.local_addr = InAny(Ipv4Addr{{192, 0, 2, 2}});
@@ -78,7 +78,7 @@ TEST(TcpStateRecord, RoundTrip) {
 	EXPECT_EQ(uint8_t(rec[59]), 0xff);
 	EXPECT_EQ(uint8_t(rec[48]), 40000 & 0xff);
 
-	TcpState d;
+	TcpSockState d;
 	size_t used = 0;
 	ASSERT_EQ(tcp_state_decode(rec, d, &used), TcpStateErr::Ok);
 	EXPECT_EQ(used, rec.size());
@@ -127,7 +127,7 @@ TEST(TcpStateRecord, EncodeRefuses) {
 
 TEST(TcpStateRecord, Truncated) {
 	auto rec = Sample().encode();
-	TcpState d;
+	TcpSockState d;
 	d.mss = 42;
 	for (size_t n = 0; n < rec.size(); n++) {
 		std::span<const std::byte> in(rec.data(), n);
@@ -137,7 +137,7 @@ TEST(TcpStateRecord, Truncated) {
 }
 
 TEST(TcpStateRecord, MagicAndVersion) {
-	TcpState d;
+	TcpSockState d;
 	auto rec = Sample().encode();
 	rec[0] = std::byte('X');
 	EXPECT_EQ(tcp_state_decode(rec, d), TcpStateErr::BadMagic);
@@ -149,7 +149,7 @@ TEST(TcpStateRecord, MagicAndVersion) {
 }
 
 TEST(TcpStateRecord, Lengths) {
-	TcpState d;
+	TcpSockState d;
 	auto rec = Sample().encode();
 	// Fixed part shorter than version 1's.
 	rec[6] = std::byte(TCP_STATE_FIXED_LEN - 4);
@@ -188,7 +188,7 @@ TEST(TcpStateRecord, Lengths) {
 }
 
 TEST(TcpStateRecord, Fields) {
-	TcpState d;
+	TcpSockState d;
 	auto rec = Sample().encode();
 	rec[12] = std::byte(uint8_t(rec[12]) | 0x80); // unknown flag
 	EXPECT_EQ(tcp_state_decode(rec, d), TcpStateErr::BadField);
@@ -252,13 +252,13 @@ int live_round_trip(bool v6) {
 		return errno == EPERM ? passt::test::CHILD_SKIP : 1;
 	}
 	std::vector<std::byte> sb(1 << 16), rb(1 << 16);
-	TcpState st;
+	TcpSockState st;
 	CHK(tcp_state_dump(c, st, sb, rb) == 0);
 	CHK(st.recvq.size() == 9 && !memcmp(st.recvq.data(), "to-client", 9));
 	CHK(st.sendq.empty());
 	std::vector<std::byte> rec(tcp_state_encoded_len(st));
 	CHK(tcp_state_encode(st, rec) == rec.size());
-	TcpState back;
+	TcpSockState back;
 	CHK(tcp_state_decode(rec, back) == TcpStateErr::Ok);
 	close(c); // in repair mode: no FIN, no RST
 
@@ -295,7 +295,7 @@ TEST(TcpStateLive, DumpRefusesNonEstablished) {
 		CHK(c >= 0);
 		CHK(repair(c, 1) == 0);
 		std::vector<std::byte> sb(16), rb(16);
-		TcpState st;
+		TcpSockState st;
 		CHK(tcp_state_dump(c, st, sb, rb) == -ENOTCONN);
 		return 0;
 	});

@@ -48,6 +48,8 @@ enum class RefKind : uint8_t {
 	Signal,          // signalfd
 	ControlListen,   // -c/--conf-path: listening UNIX socket
 	ControlConn,     // -c/--conf-path: the connected client (pesto)
+	RepairListen,    // --repair-path: listening UNIX socket for passt-repair
+	RepairConn,      // --repair-path: the connected passt-repair
 	Count
 };
 

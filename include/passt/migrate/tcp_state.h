@@ -23,7 +23,7 @@ constexpr uint16_t TCP_STATE_VERSION = 1;
 // Length of the fixed part of a version 1 record (queue data follows).
 constexpr size_t TCP_STATE_FIXED_LEN = 112;
 
-struct TcpState {
+struct TcpSockState {
 	bool v6 = false; // AF_INET6 socket (addresses may be v4-mapped)
 	InAny local_addr, remote_addr;
 	uint16_t local_port = 0, remote_port = 0;
@@ -66,13 +66,14 @@ enum class TcpStateErr : uint8_t {
 const char *tcp_state_err_str(TcpStateErr e);
 
 // Bytes tcp_state_encode() writes for st.
-size_t tcp_state_encoded_len(const TcpState &st);
+size_t tcp_state_encoded_len(const TcpSockState &st);
 // Writes st into out; returns the length, or 0 if out is too small or a
 // queue is over TCP_STATE_QUEUE_MAX.
-size_t tcp_state_encode(const TcpState &st, std::span<std::byte> out);
+size_t tcp_state_encode(const TcpSockState &st, std::span<std::byte> out);
 // Reads one record from the start of in into st (whose queues then point
 // into in); *used, if given, is set to the record's length.
-TcpStateErr tcp_state_decode(std::span<const std::byte> in, TcpState &st, size_t *used = nullptr);
+TcpStateErr tcp_state_decode(std::span<const std::byte> in, TcpSockState &st,
+			     size_t *used = nullptr);
 
 // ---- Sockets (the fd must be in repair mode where said) ------------------
 
@@ -81,22 +82,22 @@ TcpStateErr tcp_state_decode(std::span<const std::byte> in, TcpState &st, size_t
 // -errno: -E2BIG if a queue does not fit (or is over TCP_STATE_QUEUE_MAX),
 // -EAGAIN if the queues changed while being read, -ENOTCONN if not
 // established.
-int tcp_state_dump(int fd, TcpState &st, std::span<std::byte> sendbuf,
+int tcp_state_dump(int fd, TcpSockState &st, std::span<std::byte> sendbuf,
 		   std::span<std::byte> recvbuf);
 
-// A new non-blocking socket for st: buffer sizes set and bound to the local
-// address. Returns the fd or -errno. The caller puts it in repair mode.
-int tcp_state_socket(const TcpState &st);
+// A new non-blocking socket for st, its buffer sizes set. Returns the fd or
+// -errno. The caller puts it in repair mode, then calls tcp_state_restore().
+int tcp_state_socket(const TcpSockState &st);
 
-// Restores st into fd (from tcp_state_socket(), now in repair mode):
-// sequence numbers, timestamp, connect() (no SYN in repair mode), options,
-// the receive queue, the sent part of the send queue, the window. Returns
-// 0 or -errno. Then the caller takes fd out of repair mode and calls
-// tcp_state_restore_unsent().
-int tcp_state_restore(int fd, const TcpState &st);
+// Restores st into fd (from tcp_state_socket(), now in repair mode): binds
+// it to the local address, then sequence numbers, timestamp, connect() (no
+// SYN in repair mode), options, the receive queue, the sent part of the
+// send queue, the window. Returns 0 or -errno. Then the caller takes fd out
+// of repair mode and calls tcp_state_restore_unsent().
+int tcp_state_restore(int fd, const TcpSockState &st);
 
 // Queues the never-sent tail of the send queue on fd, out of repair mode
 // now, as ordinary data. Returns 0, or -errno (-EAGAIN: it did not fit).
-int tcp_state_restore_unsent(int fd, const TcpState &st);
+int tcp_state_restore_unsent(int fd, const TcpSockState &st);
 
 } // namespace passt

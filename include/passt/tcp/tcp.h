@@ -18,6 +18,7 @@
 namespace passt {
 
 struct SpliceCtx;
+struct TcpFlowImage;
 
 // Timeouts (milliseconds), and the shortest sleep of the scan that enforces
 // them: it runs at the earliest deadline of any flow (see tcp_timer.cpp),
@@ -156,5 +157,23 @@ void tcp_flush_acks(TcpCtx &ctx);
 // Retransmissions and timeouts of every TCP flow; re-arms its timer for the
 // earliest deadline left.
 void tcp_timer(TcpCtx &ctx, const timespec &now);
+
+// ---- Live migration (src/tcp/tcp_migrate.cpp) ----------------------------
+// Flow idx can move: established, no FIN either way, socket open and watched.
+bool tcp_flow_migratable(TcpCtx &ctx, uint32_t idx);
+// Source: fill img, take the socket out of the event loop and stop the
+// flow's timer (the socket goes into repair mode next). The socket, or
+// -ENOENT.
+int tcp_flow_freeze(TcpCtx &ctx, uint32_t idx, TcpFlowImage &img);
+// Source, the migration failed: a frozen flow (its socket out of repair
+// mode again) runs again, from its last acknowledgement.
+void tcp_flow_thaw(TcpCtx &ctx, uint32_t idx, const timespec &now);
+// Close a flow without telling either peer (its socket in repair mode
+// sends nothing) and free it.
+void tcp_flow_discard(TcpCtx &ctx, uint32_t idx);
+// Target: a flow for img over sock, restored and out of repair mode. The
+// flow index, or -errno (-EEXIST: a flow with that guest side exists,
+// -ENOSPC: no flow entry); on error sock is not taken.
+int tcp_flow_adopt(TcpCtx &ctx, const TcpFlowImage &img, int sock, const timespec &now);
 
 } // namespace passt

@@ -1,0 +1,138 @@
+// TCP translator, live migration: what src/migrate/migrate.cpp needs of
+// the flows it moves (doc/migration.md).
+//
+// Theory of operation. Only what the translator alone knows travels here:
+// the flow's two sides, its sequence numbers on the guest's side and what
+// it learnt from the guest's SYN (TcpFlowImage); the socket's own state
+// goes through TCP_REPAIR (migrate/tcp_state.h). The two meet at the
+// socket's queues: towards the guest, the receive queue starts with the
+// byte numbered snd_una (data stays in the socket until the guest
+// acknowledges it, tcp.cpp), and from the guest, rcv_nxt counts what the
+// socket accepted. So the image needs no queue of its own.
+//
+// A flow moves when it is established with no FIN either way (a closing
+// socket is not in a state TCP_REPAIR can dump and restore), and its
+// socket is open. On the source, freeze takes the socket out of the event
+// loop and stops the flow's timer: nothing touches the socket while it is
+// in repair mode. thaw undoes that if the migration fails, rewinding to
+// snd_una (data sent but not acknowledged is sent again, the guest drops
+// what it already has). On the target, adopt makes a flow for a restored
+// socket, its sequence rewound the same way: the guest may have lost
+// frames in flight, it acknowledges what it had.
+// #syscalls:vu setsockopt
+#include <cerrno>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "passt/core/log.h"
+#include "passt/migrate/stream.h"
+#include "tcp_priv.h"
+
+namespace passt {
+
+using namespace tcp_detail;
+
+bool tcp_flow_migratable(TcpCtx &ctx, uint32_t idx) {
+	const Flow *f = ctx.flows.get(idx, FlowType::Tcp);
+	if (!f)
+		return false;
+	const TcpFlow &t = f->state<TcpFlow>();
+	const uint8_t closing = tcpf::guest_fin | tcpf::host_eof | tcpf::fin_sent;
+	return t.state == TcpState::Established && !(t.flags & closing) && t.sock >= 0 &&
+	       t.events != EV_REMOVED;
+}
+
+int tcp_flow_freeze(TcpCtx &ctx, uint32_t idx, TcpFlowImage &img) {
+	Flow *f = ctx.flows.get(idx, FlowType::Tcp);
+	if (!f)
+		return -ENOENT;
+	TcpFlow &t = f->state<TcpFlow>();
+	img.guest = f->guest();
+	img.host = f->host();
+	img.inbound = f->budget == FlowBudget::TcpIn;
+	img.guest_ws = t.flags & tcpf::guest_ws;
+	img.guest_wscale = t.guest_wscale;
+	img.guest_mss = t.guest_mss;
+	img.snd_una = t.snd_una;
+	img.rcv_nxt = t.rcv_nxt;
+	img.guest_wnd = t.guest_wnd;
+	img.last_wnd = t.last_wnd;
+	img.flow_label = t.flow_label;
+	ctx.loop.remove(t.sock);
+	t.events = EV_REMOVED;
+	t.deadline_ns = 0;
+	return t.sock;
+}
+
+void tcp_flow_thaw(TcpCtx &ctx, uint32_t idx, const timespec &now) {
+	Flow *f = ctx.flows.get(idx, FlowType::Tcp);
+	if (!f)
+		return;
+	TcpFlow &t = f->state<TcpFlow>();
+	if (t.sock < 0 || t.events != EV_REMOVED)
+		return;
+	uint32_t ev = est_events(t);
+	if (ctx.loop.add(t.sock, ev, EpollRef{RefKind::TcpSock, t.sock, idx}) < 0) {
+		warn("TCP: flow %u: can't watch its socket again, resetting it", idx);
+		flow_rst(ctx, idx);
+		return;
+	}
+	t.events = ev;
+	if (t.snd_nxt != t.snd_una)
+		rewind(ctx, t);
+	f->last_active = now;
+	data_from_sock(ctx, idx, *f, now);
+}
+
+void tcp_flow_discard(TcpCtx &ctx, uint32_t idx) { flow_close(ctx, idx, false); }
+
+int tcp_flow_adopt(TcpCtx &ctx, const TcpFlowImage &img, int sock, const timespec &now) {
+	if (ctx.flows.lookup(FlowType::Tcp, FlowSideIdx::Guest, img.guest))
+		return -EEXIST;
+	auto idx = ctx.flows.alloc(FlowType::Tcp, now,
+				   img.inbound ? FlowBudget::TcpIn : FlowBudget::TcpOut);
+	if (!idx)
+		return -ENOSPC;
+	Flow &f = *ctx.flows.get(*idx);
+	f.guest() = img.guest;
+	f.host() = img.host;
+	TcpFlow &t = f.init_state<TcpFlow>();
+	t.sock = sock;
+	t.state = TcpState::Established;
+	if (img.guest_ws)
+		t.flags |= tcpf::guest_ws;
+	t.guest_wscale = img.guest_wscale;
+	t.guest_mss = img.guest_mss;
+	t.snd_una = t.snd_nxt = t.snd_max = img.snd_una;
+	t.rcv_nxt = img.rcv_nxt;
+	t.guest_wnd = img.guest_wnd;
+	t.last_wnd = t.last_ack_wnd = img.last_wnd;
+	t.flow_label = img.flow_label;
+	int one = 1, zero = 0;
+	setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (ctx.peek_off)
+		setsockopt(sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
+	t.events = est_events(t);
+	int rc = ctx.loop.add(sock, t.events, EpollRef{RefKind::TcpSock, sock, *idx});
+	if (rc < 0 || !ctx.flows.hash_insert(*idx, FlowSideIdx::Guest)) {
+		if (!rc)
+			ctx.loop.remove(sock);
+		t.sock = -1;
+		ctx.flows.free(*idx);
+		return rc < 0 ? rc : -EEXIST;
+	}
+	ctx.flows.settle(*idx);
+	if (img.inbound)
+		ctx.stats.conns_in++;
+	else
+		ctx.stats.conns_out++;
+	debug("TCP: flow %u: migrated in, %s:%u -> %s:%u (host %s:%u)", *idx,
+	      img.guest.peer_addr.text().c_str(), img.guest.peer_port,
+	      img.guest.our_addr.text().c_str(), img.guest.our_port,
+	      img.host.peer_addr.text().c_str(), img.host.peer_port);
+	return int(*idx);
+}
+
+} // namespace passt
