@@ -71,6 +71,8 @@ alignas(64) std::byte sendq_buf[TCP_STATE_QUEUE_MAX];
 alignas(64) std::byte recvq_buf[TCP_STATE_QUEUE_MAX];
 uint32_t frozen[FLOW_MAX];
 int frozen_fds[FLOW_MAX];
+// Target: the flows adopted so far from the stream being loaded.
+uint32_t adopted[FLOW_MAX];
 
 int write_all(int fd, const std::byte *p, size_t len) {
 	while (len) {
@@ -184,9 +186,8 @@ int Migrator::migrate_save(int fd) {
 		nfrozen_ = 0;
 		return -ENOTCONN;
 	}
-	TcpFlowImage img;
 	for (size_t i = 0; i < nfrozen_; i++)
-		frozen_fds[i] = tcp_flow_freeze(*tcp_, frozen[i], img);
+		frozen_fds[i] = tcp_flow_freeze(*tcp_, frozen[i]);
 	int rc = nfrozen_
 			 ? repair_set(repair_, {frozen_fds, nfrozen_}, REPAIR_ON, REPAIR_TIMEOUT_MS)
 			 : 0;
@@ -211,7 +212,7 @@ int Migrator::migrate_save(int fd) {
 		goto out;
 	for (size_t i = 0; i < nfrozen_; i++) {
 		MigrateTcpFlow f;
-		tcp_flow_freeze(*tcp_, frozen[i], f.flow); // again, for the image only
+		tcp_flow_image(*tcp_, frozen[i], f.flow);
 		int drc = -EAGAIN;
 		for (int k = 0; k < DUMP_RETRIES && drc == -EAGAIN; k++)
 			drc = tcp_state_dump(frozen_fds[i], f.sock, sendq_buf, recvq_buf);
@@ -319,8 +320,10 @@ int Migrator::restore_flow(const MigrateTcpFlow &f) {
 		rc = tcp_state_restore_unsent(s, f.sock);
 	if (!rc) {
 		int idx = tcp_flow_adopt(*tcp_, f.flow, s, now_monotonic());
-		if (idx >= 0)
+		if (idx >= 0) {
+			adopted[nadopted_++] = uint32_t(idx);
 			return 0;
+		}
 		rc = idx;
 	}
 	if (live) {
@@ -331,10 +334,30 @@ int Migrator::restore_flow(const MigrateTcpFlow &f) {
 	return rc;
 }
 
+// A failed load: the migration fails, and the guest resumes on the source,
+// whose connections these are. Back into repair mode, and closed there,
+// they leave without a word to the host peers.
+void Migrator::drop_adopted() {
+	if (!nadopted_)
+		return;
+	for (size_t i = 0; i < nadopted_; i++)
+		frozen_fds[i] = tcp_flow_freeze(*tcp_, adopted[i]);
+	int rc = repair_set(repair_, {frozen_fds, nadopted_}, REPAIR_ON, REPAIR_TIMEOUT_MS);
+	if (rc < 0)
+		err("migration: passt-repair could not take back %zu restored sockets (%s): their "
+		    "host peers will see them close",
+		    nadopted_, strerror(-rc));
+	for (size_t i = 0; i < nadopted_; i++)
+		tcp_flow_discard(*tcp_, adopted[i]);
+	info("migration: %zu restored TCP connections dropped again", nadopted_);
+	nadopted_ = 0;
+}
+
 int Migrator::migrate_load(int fd) {
 	const timespec t0 = now_monotonic();
 	uint64_t total = 0;
 	size_t loaded = 0, failed = 0;
+	nadopted_ = 0;
 	int rc = read_all(fd, rec_buf, MIGRATE_HDR_LEN);
 	MigrateErr e = MigrateErr::Truncated;
 	if (!rc && (e = migrate_get_header({rec_buf, MIGRATE_HDR_LEN})) != MigrateErr::Ok)
@@ -411,8 +434,14 @@ int Migrator::migrate_load(int fd) {
 	stats_.stream_bytes = total;
 	stats_.last_load_ns = since_ns(t0);
 	if (rc < 0) {
-		err("migration: the state stream is unusable (%s) after %zu TCP connections: %s",
-		    e != MigrateErr::Ok ? migrate_err_str(e) : "read error", loaded, strerror(-rc));
+		if (e != MigrateErr::Ok)
+			err("migration: the state stream is unusable (%s) after %zu TCP "
+			    "connections: %s",
+			    migrate_err_str(e), loaded, strerror(-rc));
+		else
+			err("migration: load failed after %zu TCP connections: %s", loaded,
+			    strerror(-rc));
+		drop_adopted();
 		return rc;
 	}
 	info("migration: state loaded: %zu TCP connections, %zu lost, %llu bytes, %lld us", loaded,

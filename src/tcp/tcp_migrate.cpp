@@ -44,11 +44,11 @@ bool tcp_flow_migratable(TcpCtx &ctx, uint32_t idx) {
 	       t.events != EV_REMOVED;
 }
 
-int tcp_flow_freeze(TcpCtx &ctx, uint32_t idx, TcpFlowImage &img) {
-	Flow *f = ctx.flows.get(idx, FlowType::Tcp);
+bool tcp_flow_image(TcpCtx &ctx, uint32_t idx, TcpFlowImage &img) {
+	const Flow *f = ctx.flows.get(idx, FlowType::Tcp);
 	if (!f)
-		return -ENOENT;
-	TcpFlow &t = f->state<TcpFlow>();
+		return false;
+	const TcpFlow &t = f->state<TcpFlow>();
 	img.guest = f->guest();
 	img.host = f->host();
 	img.inbound = f->budget == FlowBudget::TcpIn;
@@ -60,7 +60,16 @@ int tcp_flow_freeze(TcpCtx &ctx, uint32_t idx, TcpFlowImage &img) {
 	img.guest_wnd = t.guest_wnd;
 	img.last_wnd = t.last_wnd;
 	img.flow_label = t.flow_label;
-	ctx.loop.remove(t.sock);
+	return true;
+}
+
+int tcp_flow_freeze(TcpCtx &ctx, uint32_t idx) {
+	Flow *f = ctx.flows.get(idx, FlowType::Tcp);
+	if (!f)
+		return -ENOENT;
+	TcpFlow &t = f->state<TcpFlow>();
+	if (t.events != EV_REMOVED)
+		ctx.loop.remove(t.sock);
 	t.events = EV_REMOVED;
 	t.deadline_ns = 0;
 	return t.sock;

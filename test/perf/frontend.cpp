@@ -3,7 +3,7 @@
 //
 //   frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]
 //            [-r READY_FILE] [-q] [-O] [-E] [-H HOLD_MS]
-//            [-X avail-jump|head-range] [-- COMMAND [ARG...]]
+//            [-X avail-jump|head-range] [-M SOCKET2] [-- COMMAND [ARG...]]
 //
 // Theory of operation. The program opens a tap device (IFF_TAP | IFF_NO_PI
 // | IFF_VNET_HDR) in the network namespace it runs in, sets its MTU and
@@ -93,6 +93,23 @@
 // and the relay goes on: passt must have kept serving, and take the queue
 // back.
 //
+// -M SOCKET2 plays qemu's side of a live migration (vhost-user only): on
+// SIGUSR1 the device moves from the passt at SOCKET to the one at SOCKET2,
+// while the namespace's kernel, the "guest", keeps its connections. As
+// qemu does once the guest is stopped: both queues stopped
+// (GET_VRING_BASE), SET_DEVICE_STATE_FD (save) with a pipe that is read to
+// end of file, CHECK_DEVICE_STATE; then SOCKET2 is connected and
+// negotiated (VHOST_USER_PROTOCOL_F_DEVICE_STATE, which -M requires),
+// SET_DEVICE_STATE_FD (load) with a pipe the state is written into,
+// CHECK_DEVICE_STATE, and the same memory and rings are set up there from
+// where the first back-end stopped; the first control connection is
+// closed. If either back-end refuses, the queues start again on the first
+// one, as qemu resumes a guest whose migration failed. The next SIGUSR1
+// migrates back the other way. Guest memory is
+// not copied (it stays where it is), so no dirty log is negotiated. A
+// line says how it went and how long the device was stopped; with -r,
+// READY_FILE.migrated is created afterwards.
+//
 // -b BATCH (default 128, 1 to 1024) bounds the frames per send() (stream)
 // or per TX kick (vhost-user). Measured once here, IPv4 ns->host at MTU
 // 65520 over stream: our passt 3.5 Gbit/s with 128 and 2.5 with 1, Debian's
@@ -156,6 +173,7 @@ struct Options {
 	bool event_idx = false; // -E
 	int hold_ms = 0;        // -H
 	std::string corrupt;    // -X
+	std::string migrate_to; // -M
 	std::vector<char *> cmd;
 };
 
@@ -166,6 +184,7 @@ struct Counters {
 	uint64_t tx_full = 0;         // vhost-user: tap not read, every TX buffer in flight
 	uint64_t rx_holds = 0;        // vhost-user: -H periods
 	uint64_t tx_reprogrammed = 0; // vhost-user: -X, TX queue set up again
+	uint64_t migrations = 0, migrations_failed = 0; // vhost-user: -M
 };
 
 [[noreturn]] void die(const char *what) {
@@ -176,7 +195,7 @@ struct Counters {
 [[noreturn]] void usage() {
 	fprintf(stderr, "usage: frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]\n"
 			"       [-r READY_FILE] [-q] [-O] [-E] [-H HOLD_MS]\n"
-			"       [-X avail-jump|head-range] [-- COMMAND [ARG...]]\n");
+			"       [-X avail-jump|head-range] [-M SOCKET2] [-- COMMAND [ARG...]]\n");
 	exit(2);
 }
 
@@ -234,6 +253,8 @@ Options parse(int argc, char **argv) {
 			o.hold_ms = atoi(v);
 			if (o.hold_ms < 1 || o.hold_ms > 10000)
 				usage();
+		} else if (a == "-M") {
+			o.migrate_to = v;
 		} else if (a == "-X") {
 			o.corrupt = v;
 			if (o.corrupt != "avail-jump" && o.corrupt != "head-range")
@@ -491,7 +512,7 @@ void print_counters(const Options &o, const Counters &c) {
 	fprintf(stderr,
 		"frontend: to passt %llu frames %llu bytes; from passt %llu frames %llu bytes"
 		"; tap write errors %llu; TX ring full %llu; RX holds %llu; TX re-programmed "
-		"%llu\n",
+		"%llu; migrations %llu, failed %llu\n",
 		static_cast<unsigned long long>(c.tap_frames),
 		static_cast<unsigned long long>(c.tap_bytes),
 		static_cast<unsigned long long>(c.sock_frames),
@@ -499,7 +520,9 @@ void print_counters(const Options &o, const Counters &c) {
 		static_cast<unsigned long long>(c.tap_write_errors),
 		static_cast<unsigned long long>(c.tx_full),
 		static_cast<unsigned long long>(c.rx_holds),
-		static_cast<unsigned long long>(c.tx_reprogrammed));
+		static_cast<unsigned long long>(c.tx_reprogrammed),
+		static_cast<unsigned long long>(c.migrations),
+		static_cast<unsigned long long>(c.migrations_failed));
 }
 
 // vhost-user front-end: the control messages (see qemu's
@@ -520,6 +543,8 @@ enum : uint32_t {
 	GET_PROTOCOL_FEATURES = 15,
 	SET_PROTOCOL_FEATURES = 16,
 	SET_VRING_ENABLE = 18,
+	SET_DEVICE_STATE_FD = 42,
+	CHECK_DEVICE_STATE = 43,
 };
 constexpr uint32_t FLAG_VERSION = 0x1, FLAG_REPLY = 0x4, FLAG_NEED_REPLY = 0x8;
 constexpr uint64_t F_PROTOCOL_FEATURES = 1ULL << 30;
@@ -529,6 +554,8 @@ constexpr uint64_t F_OFFLOADS =
 	(1ULL << 0) | (1ULL << 1) | (1ULL << 7) | (1ULL << 8) | (1ULL << 11) | (1ULL << 12);
 constexpr uint64_t F_VERSION_1 = 1ULL << 32;
 constexpr uint64_t PROTOCOL_F_REPLY_ACK = 1ULL << 3;
+constexpr uint64_t PROTOCOL_F_DEVICE_STATE = 1ULL << 19;
+constexpr uint64_t DEVICE_STATE_NO_FD = 1ULL << 8; // SET_DEVICE_STATE_FD reply
 constexpr unsigned RX = 0, TX = 1;
 
 constexpr unsigned QSIZE = 1024; // descriptors per queue (the most allowed)
@@ -698,6 +725,7 @@ public:
 		send_msg(req, nullptr, 0);
 		return expect_u64(req);
 	}
+	int fd() const { return fd_; }
 	bool ack_ = false; // REPLY_ACK negotiated: ask for a status every time
 
 private:
@@ -711,11 +739,11 @@ private:
 class Relay {
 public:
 	Relay(int tap, int ctl, Counters &c, const Options &o) : tap_(tap), c_(c), ctl_(ctl) {
-		int mfd = memfd_create("frontend-guest", MFD_CLOEXEC);
-		if (mfd < 0 || ftruncate(mfd, MEM_SIZE) < 0)
+		mfd_ = memfd_create("frontend-guest", MFD_CLOEXEC);
+		if (mfd_ < 0 || ftruncate(mfd_, MEM_SIZE) < 0)
 			die("memfd");
 		mem_ = static_cast<uint8_t *>(
-			mmap(nullptr, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0));
+			mmap(nullptr, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, mfd_, 0));
 		if (mem_ == MAP_FAILED)
 			die("mmap guest memory");
 		q_[RX].init(mem_, RX);
@@ -724,54 +752,19 @@ public:
 			free_tx_[i] = i;
 		nfree_tx_ = QSIZE;
 
-		ctl_.send_msg(SET_OWNER, nullptr, 0);
-		uint64_t f = ctl_.get_u64(GET_FEATURES);
-		if (!(f & F_VERSION_1)) {
-			fprintf(stderr,
-				"frontend: vhost-user: back-end lacks VIRTIO_F_VERSION_1\n");
-			exit(1);
-		}
-		const uint64_t want =
-			(o.offload ? F_OFFLOADS : 0) | (o.event_idx ? F_EVENT_IDX : 0);
-		if ((f & want) != want) {
-			fprintf(stderr,
-				"frontend: vhost-user: back-end lacks features 0x%llx (offered "
-				"0x%llx)\n",
-				static_cast<unsigned long long>(want & ~f),
-				static_cast<unsigned long long>(f));
-			exit(1);
-		}
-		features_ = f & (F_VERSION_1 | F_PROTOCOL_FEATURES | want);
+		negotiate(ctl_, o);
 		q_[RX].event_idx = q_[TX].event_idx = o.event_idx;
 		if (!o.quiet)
 			fprintf(stderr, "frontend: vhost-user features 0x%llx\n",
 				static_cast<unsigned long long>(features_));
-		if (features_ & F_PROTOCOL_FEATURES) {
-			uint64_t pf = ctl_.get_u64(GET_PROTOCOL_FEATURES);
-			ctl_.send_u64(SET_PROTOCOL_FEATURES, pf & PROTOCOL_F_REPLY_ACK);
-			ctl_.ack_ = pf & PROTOCOL_F_REPLY_ACK;
-		}
-		ctl_.send_u64(SET_FEATURES, features_);
-
-		uint64_t table[1 + 4] = {1, 0, MEM_SIZE, reinterpret_cast<uint64_t>(mem_), 0};
-		ctl_.send_msg(SET_MEM_TABLE, table, sizeof(table), mfd, ctl_.ack_);
-		close(mfd);
-
-		for (unsigned q = RX; q <= TX; q++) {
-			ctl_.send_state(SET_VRING_NUM, q, QSIZE);
-			ctl_.send_state(SET_VRING_BASE, q, 0);
-			set_addr(q);
-			ctl_.send_u64(SET_VRING_CALL, q, q_[q].call);
-			ctl_.send_u64(SET_VRING_KICK, q, q_[q].kick);
-		}
 		// Every RX buffer to the device before it may send.
 		for (uint16_t i = 0; i < QSIZE; i++)
 			q_[RX].post(i, BUF, true);
+		start_queues(ctl_, 0, 0);
 		q_[RX].publish();
-		if (features_ & F_PROTOCOL_FEATURES)
-			for (unsigned q = RX; q <= TX; q++)
-				ctl_.send_state(SET_VRING_ENABLE, q, 1);
 	}
+	~Relay() { close(mfd_); }
+	int ctl_fd() const { return ctl_.fd(); }
 	int rx_call() const { return q_[RX].call; }
 	int tx_call() const { return q_[TX].call; }
 
@@ -908,15 +901,166 @@ public:
 		return nfree_tx_ > 0;
 	}
 
+	// -M: migrate the device from this back-end to the one at path, as
+	// qemu does (see the theory of operation). False, with the device
+	// running on this back-end again, if either back-end refused.
+	bool migrate(const std::string &path, const Options &o) {
+		const int64_t t0 = now_ms();
+		uint16_t base[2];
+		for (unsigned q = RX; q <= TX; q++) {
+			uint32_t st[2] = {q, 0};
+			ctl_.send_msg(GET_VRING_BASE, st, sizeof(st));
+			base[q] = uint16_t(ctl_.expect_u64(GET_VRING_BASE) >> 32);
+		}
+		std::vector<uint8_t> state;
+		bool ok = transfer_state(ctl_, SAVE, state);
+		if (ok) {
+			int fd = connect_stream(path, false);
+			Control next(fd);
+			negotiate(next, o);
+			if (transfer_state(next, LOAD, state)) {
+				start_queues(next, base[RX], base[TX]);
+				close(ctl_.fd());
+				ctl_ = next;
+			} else {
+				close(fd);
+				ok = false;
+			}
+		}
+		if (!ok) {
+			start_queues(ctl_, base[RX], base[TX]);
+			c_.migrations_failed++;
+		} else {
+			c_.migrations++;
+		}
+		// Whatever was made available meanwhile: tell the device.
+		for (unsigned q = RX; q <= TX; q++) {
+			uint64_t one = 1;
+			if (write(q_[q].kick, &one, sizeof(one)) < 0)
+				die("kick");
+		}
+		fprintf(stderr,
+			"frontend: migration %s: %zu bytes of device state, device stopped "
+			"for %lld ms\n",
+			ok ? "done" : "failed, running on the source again", state.size(),
+			static_cast<long long>(now_ms() - t0));
+		return ok;
+	}
+
 private:
-	void set_addr(unsigned q) {
+	enum Direction : uint32_t { SAVE = 0, LOAD = 1 };
+
+	// Owner, features, protocol features (REPLY_ACK and DEVICE_STATE as
+	// offered), then SET_FEATURES.
+	void negotiate(Control &ctl, const Options &o) {
+		ctl.send_msg(SET_OWNER, nullptr, 0);
+		uint64_t f = ctl.get_u64(GET_FEATURES);
+		if (!(f & F_VERSION_1)) {
+			fprintf(stderr,
+				"frontend: vhost-user: back-end lacks VIRTIO_F_VERSION_1\n");
+			exit(1);
+		}
+		const uint64_t want =
+			(o.offload ? F_OFFLOADS : 0) | (o.event_idx ? F_EVENT_IDX : 0);
+		if ((f & want) != want) {
+			fprintf(stderr,
+				"frontend: vhost-user: back-end lacks features 0x%llx (offered "
+				"0x%llx)\n",
+				static_cast<unsigned long long>(want & ~f),
+				static_cast<unsigned long long>(f));
+			exit(1);
+		}
+		features_ = f & (F_VERSION_1 | F_PROTOCOL_FEATURES | want);
+		if (features_ & F_PROTOCOL_FEATURES) {
+			uint64_t pf = ctl.get_u64(GET_PROTOCOL_FEATURES);
+			uint64_t take = pf & (PROTOCOL_F_REPLY_ACK |
+					      (o.migrate_to.empty() ? 0 : PROTOCOL_F_DEVICE_STATE));
+			if (!o.migrate_to.empty() && !(take & PROTOCOL_F_DEVICE_STATE)) {
+				fprintf(stderr, "frontend: vhost-user: back-end lacks "
+						"VHOST_USER_PROTOCOL_F_DEVICE_STATE\n");
+				exit(1);
+			}
+			ctl.send_u64(SET_PROTOCOL_FEATURES, take);
+			ctl.ack_ = pf & PROTOCOL_F_REPLY_ACK;
+		} else if (!o.migrate_to.empty()) {
+			fprintf(stderr, "frontend: vhost-user: -M needs protocol features\n");
+			exit(1);
+		}
+		ctl.send_u64(SET_FEATURES, features_);
+	}
+
+	// Memory table, then each queue from the given ring positions, started
+	// and enabled.
+	void start_queues(Control &ctl, uint16_t rx_base, uint16_t tx_base) {
+		uint64_t table[1 + 4] = {1, 0, MEM_SIZE, reinterpret_cast<uint64_t>(mem_), 0};
+		ctl.send_msg(SET_MEM_TABLE, table, sizeof(table), mfd_, ctl.ack_);
+		const uint16_t base[2] = {rx_base, tx_base};
+		for (unsigned q = RX; q <= TX; q++) {
+			ctl.send_state(SET_VRING_NUM, q, QSIZE);
+			ctl.send_state(SET_VRING_BASE, q, base[q]);
+			set_addr(ctl, q);
+			ctl.send_u64(SET_VRING_CALL, q, q_[q].call);
+			ctl.send_u64(SET_VRING_KICK, q, q_[q].kick);
+		}
+		if (features_ & F_PROTOCOL_FEATURES)
+			for (unsigned q = RX; q <= TX; q++)
+				ctl.send_state(SET_VRING_ENABLE, q, 1);
+	}
+
+	// SET_DEVICE_STATE_FD over a pipe (save: read it to end of file into
+	// state; load: write state into it), then CHECK_DEVICE_STATE. False
+	// if the back-end refused either.
+	bool transfer_state(Control &ctl, Direction dir, std::vector<uint8_t> &state) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0)
+			die("pipe2");
+		const int theirs = dir == SAVE ? p[1] : p[0], ours = dir == SAVE ? p[0] : p[1];
+		uint32_t params[2] = {dir, 0}; // direction, phase: stopped
+		ctl.send_msg(SET_DEVICE_STATE_FD, params, sizeof(params), theirs);
+		uint64_t r = ctl.expect_u64(SET_DEVICE_STATE_FD);
+		close(theirs);
+		if ((r & 0xff) || !(r & DEVICE_STATE_NO_FD)) {
+			fprintf(stderr, "frontend: SET_DEVICE_STATE_FD (%s) refused: 0x%llx\n",
+				dir == SAVE ? "save" : "load", static_cast<unsigned long long>(r));
+			close(ours);
+			return false;
+		}
+		if (dir == SAVE) {
+			state.clear();
+			uint8_t buf[65536];
+			ssize_t n;
+			while ((n = read(ours, buf, sizeof(buf))) > 0)
+				state.insert(state.end(), buf, buf + n);
+			if (n < 0)
+				die("read device state");
+		} else {
+			size_t off = 0;
+			while (off < state.size()) {
+				ssize_t n = write(ours, state.data() + off, state.size() - off);
+				if (n < 0)
+					die("write device state");
+				off += size_t(n);
+			}
+		}
+		close(ours);
+		uint64_t check = ctl.get_u64(CHECK_DEVICE_STATE);
+		if (check) {
+			fprintf(stderr, "frontend: CHECK_DEVICE_STATE (%s): 0x%llx\n",
+				dir == SAVE ? "save" : "load",
+				static_cast<unsigned long long>(check));
+			return false;
+		}
+		return true;
+	}
+
+	void set_addr(Control &ctl, unsigned q) {
 		uint64_t a[5];
 		a[0] = q; // index, flags 0
 		a[1] = reinterpret_cast<uint64_t>(q_[q].desc);
 		a[2] = reinterpret_cast<uint64_t>(q_[q].used);
 		a[3] = reinterpret_cast<uint64_t>(q_[q].avail);
 		a[4] = 0;
-		ctl_.send_msg(SET_VRING_ADDR, a, sizeof(a), -1, ctl_.ack_);
+		ctl.send_msg(SET_VRING_ADDR, a, sizeof(a), -1, ctl.ack_);
 	}
 
 	// What qemu does to reset a queue: stop it (GET_VRING_BASE), then set
@@ -936,7 +1080,7 @@ private:
 			free_tx_[i] = i;
 		nfree_tx_ = QSIZE;
 		ctl_.send_state(SET_VRING_BASE, TX, 0);
-		set_addr(TX);
+		set_addr(ctl_, TX);
 		ctl_.send_u64(SET_VRING_KICK, TX, q.kick);
 		if (features_ & F_PROTOCOL_FEATURES)
 			ctl_.send_state(SET_VRING_ENABLE, TX, 1);
@@ -950,6 +1094,7 @@ private:
 	int tap_;
 	Counters &c_;
 	Control ctl_;
+	int mfd_ = -1;
 	uint8_t *mem_;
 	uint64_t features_ = 0;
 	Queue q_[2];
@@ -968,9 +1113,15 @@ private:
 } // namespace vu
 
 // Child exit or SIGTERM/SIGINT: true (and the exit status) if we are done.
-bool handle_signals(int sig, pid_t child, const Options &o, const Counters &c, int &status) {
+bool handle_signals(int sig, pid_t child, const Options &o, const Counters &c, int &status,
+		    bool *migrate = nullptr) {
 	struct signalfd_siginfo si;
 	while (read(sig, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1) {
+			if (migrate)
+				*migrate = true;
+			continue;
+		}
 		if (si.ssi_signo != SIGCHLD) {
 			print_counters(o, c);
 			if (child > 0)
@@ -1063,6 +1214,8 @@ int run_vhost_user(vu::Relay &relay, int tap, int ctl, int sig, pid_t child, con
 	add(tap, EPOLLIN);
 	add(ctl, EPOLLRDHUP);
 	add(sig, EPOLLIN);
+	bool migrate = false;
+	std::string there = o.migrate_to, here = o.path; // -M: back and forth
 	add(relay.rx_call(), EPOLLIN);
 	add(relay.tx_call(), EPOLLIN);
 	bool tap_on = true;
@@ -1072,11 +1225,29 @@ int run_vhost_user(vu::Relay &relay, int tap, int ctl, int sig, pid_t child, con
 		if (n < 0 && errno != EINTR)
 			die("epoll_wait");
 		bool try_tx = relay.on_timer();
+		if (migrate && !o.migrate_to.empty()) {
+			// The old control socket leaves the set with its close.
+			migrate = false;
+			if (relay.migrate(there, o))
+				std::swap(here, there);
+			if (relay.ctl_fd() != ctl) {
+				ctl = relay.ctl_fd();
+				add(ctl, EPOLLRDHUP);
+			}
+			if (!o.ready.empty()) {
+				std::string done = o.ready + ".migrated";
+				int fd = open(done.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+				if (fd >= 0)
+					close(fd);
+			}
+			try_tx = true;
+			continue;
+		}
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
 			int status;
 			if (fd == sig) {
-				if (handle_signals(sig, child, o, c, status))
+				if (handle_signals(sig, child, o, c, status, &migrate))
 					return status;
 			} else if (fd == ctl) {
 				return peer_gone(child, o, c);
@@ -1115,6 +1286,7 @@ int main(int argc, char **argv) {
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &mask, nullptr) < 0)
 		die("sigprocmask");
 	int sig = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -1124,8 +1296,10 @@ int main(int argc, char **argv) {
 	int tap = open_tap(o, vhost ? vu::HDR : VNET_HDR_LEN);
 	int sock = connect_stream(o.path, !vhost);
 	Counters c;
-	if ((o.hold_ms || !o.corrupt.empty() || o.offload || o.event_idx) && !vhost) {
-		fprintf(stderr, "frontend: -O, -E, -H and -X are for vhost-user\n");
+	if ((o.hold_ms || !o.corrupt.empty() || o.offload || o.event_idx ||
+	     !o.migrate_to.empty()) &&
+	    !vhost) {
+		fprintf(stderr, "frontend: -O, -E, -H, -M and -X are for vhost-user\n");
 		exit(2);
 	}
 	vu::Relay *relay = vhost ? new vu::Relay(tap, sock, c, o) : nullptr;

@@ -61,6 +61,7 @@ private:
 	void watch_helper();
 	int restore_flow(const struct MigrateTcpFlow &f);
 	void thaw_all();
+	void drop_adopted();
 
 	const Config &c_;
 	TapState &st_;
@@ -71,6 +72,7 @@ private:
 	bool saved_ = false; // a save succeeded, its flows are frozen here
 	bool exit_ = false;
 	size_t nfrozen_ = 0;
+	size_t nadopted_ = 0;
 };
 
 } // namespace passt

@@ -161,10 +161,11 @@ void tcp_timer(TcpCtx &ctx, const timespec &now);
 // ---- Live migration (src/tcp/tcp_migrate.cpp) ----------------------------
 // Flow idx can move: established, no FIN either way, socket open and watched.
 bool tcp_flow_migratable(TcpCtx &ctx, uint32_t idx);
-// Source: fill img, take the socket out of the event loop and stop the
-// flow's timer (the socket goes into repair mode next). The socket, or
-// -ENOENT.
-int tcp_flow_freeze(TcpCtx &ctx, uint32_t idx, TcpFlowImage &img);
+// What the translator holds for flow idx (false: no such TCP flow).
+bool tcp_flow_image(TcpCtx &ctx, uint32_t idx, TcpFlowImage &img);
+// Take the flow's socket out of the event loop and stop its timer (the
+// socket goes into repair mode next). The socket, or -ENOENT.
+int tcp_flow_freeze(TcpCtx &ctx, uint32_t idx);
 // Source, the migration failed: a frozen flow (its socket out of repair
 // mode again) runs again, from its last acknowledgement.
 void tcp_flow_thaw(TcpCtx &ctx, uint32_t idx, const timespec &now);
