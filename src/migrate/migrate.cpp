@@ -32,10 +32,14 @@
 // record becomes a new socket (tcp_state_socket), put in repair mode,
 // restored (bound, sequence numbers, queues, window), taken out of repair
 // mode, given its never-sent data, and adopted by the TCP translator as an
-// established flow (tcp_flow_adopt). A record that cannot be restored is
-// logged and counted and costs only its connection; a malformed stream
-// fails the load (CHECK_DEVICE_STATE then fails, and qemu resumes the
-// source).
+// established flow (tcp_flow_adopt). A record that cannot be restored, or
+// a malformed stream, fails the load (CHECK_DEVICE_STATE then fails, and
+// qemu resumes the source, whose lingering sockets hold every connection):
+// the flows restored so far go back into repair mode and close silently.
+//
+// The helper's connection is closed once no socket may need it again (the
+// source: its frozen sockets closed or resumed; the target: the load
+// over), and passt-repair exits with it: each migration starts its own.
 //
 // Every wait is bounded: the helper's answers (REPAIR_TIMEOUT_MS), a
 // helper that has not connected yet (HELPER_WAIT_MS). Buffers are static:
@@ -152,6 +156,23 @@ void Migrator::handle_event(EpollRef ref, uint32_t events) {
 	}
 }
 
+// The helper holds CAP_NET_ADMIN: let it go (it exits) as soon as no
+// socket of ours may need it again; the next migration needs a new one.
+void Migrator::release_helper() {
+	if (repair_.conn_fd < 0)
+		return;
+	loop_.remove(repair_.conn_fd);
+	close(repair_.conn_fd);
+	repair_.conn_fd = -1;
+	info("migration: done with passt-repair, connection closed");
+}
+
+void Migrator::front_end_gone() {
+	saved_ = false;
+	nfrozen_ = 0;
+	release_helper();
+}
+
 bool Migrator::need_helper(int timeout_ms) {
 	if (repair_.conn_fd >= 0)
 		return true;
@@ -257,14 +278,17 @@ out:
 		for (size_t i = 0; i < nfrozen_; i++)
 			tcp_flow_discard(*tcp_, frozen[i]);
 		nfrozen_ = 0;
+		release_helper();
 	}
 	return 0;
 }
 
 // Repair mode off for every frozen flow, and back to work.
 void Migrator::thaw_all() {
-	if (!nfrozen_)
+	if (!nfrozen_) {
+		release_helper();
 		return;
+	}
 	int rc = repair_set(repair_, {frozen_fds, nfrozen_}, REPAIR_OFF, REPAIR_TIMEOUT_MS);
 	const timespec now = now_monotonic();
 	for (size_t i = 0; i < nfrozen_; i++) {
@@ -280,6 +304,7 @@ void Migrator::thaw_all() {
 	else
 		stats_.resumed += nfrozen_;
 	nfrozen_ = 0;
+	release_helper();
 }
 
 void Migrator::migrate_resumed() {
@@ -442,8 +467,10 @@ int Migrator::migrate_load(int fd) {
 			err("migration: load failed after %zu TCP connections: %s", loaded,
 			    strerror(-rc));
 		drop_adopted();
+		release_helper();
 		return rc;
 	}
+	release_helper();
 	info("migration: state loaded: %zu TCP connections, %zu lost, %llu bytes, %lld us", loaded,
 	     failed, (unsigned long long)total, (long long)(stats_.last_load_ns / 1000));
 	return 0;

@@ -50,11 +50,16 @@ passt_fg() {
 	bg_start sh -c "exec '$PASST' --vhost-user -f -d -m 65520 -s '$d/$name.sock' $* > '$d/$name.log' 2>&1"
 	eval "passt_$name=\$BG_PID"
 }
-# helper NAME: passt-repair for passt NAME (PID in helper_NAME).
+# helper NAME: a passt-repair for passt NAME (PID in helper_NAME). passt
+# closes the connection once a migration no longer needs it, and the helper
+# exits: each migration gets its own, as KubeVirt runs them.
 helper() {
+	local n
+	n=$(grep -c 'passt-repair connected' "$d/$1.log")
 	bg_start "$HELPER" "$d/$1.sock.repair"
 	eval "helper_$1=\$BG_PID"
-	wait_for "grep -q 'passt-repair connected' '$d/$1.log'" 10 || fail "$1: helper did not connect"
+	wait_for "[ \$(grep -c 'passt-repair connected' '$d/$1.log') -gt $n ]" 10 ||
+		fail "$1: helper did not connect"
 }
 sockets_up() {
 	local n
@@ -126,8 +131,7 @@ grep -q 'migration failed, running on the source again' "$d/fe1.log" || fail "no
 grep -q 'no passt-repair is connected' "$d/a.log" || fail "A did not say why it refused: $(grep migration "$d/a.log")"
 log "no helper at the source: refused, the guest stays on A"
 
-bg_start "$HELPER" "$d/a.sock.repair"
-wait_for "[ \$(grep -c 'passt-repair connected' '$d/a.log') -ge 2 ]" 10 || fail "A's helper did not reconnect"
+helper a
 migrate "$d/fe1.log" 2
 grep -q 'migration failed, running on the source again' <(tail -n 1 "$d/fe1.log") ||
 	fail "no helper at the target: the migration did not fail"
@@ -169,6 +173,10 @@ gate=$d/gate
 peers q 127.0.0.1 "$HOST_GW4" 5045 $((16 << 20)) 0 "$gate"
 wait_for "[ \$(ss -tnH state established '( sport = :5045 )' | wc -l) -eq 1 ]" 10 || fail "queued: no connection"
 sleep 2 # the guest fills the host peer's receive queue, then ours
+grep -q 'done with passt-repair' "$d/c.log" && grep -q 'done with passt-repair' "$d/d.log" ||
+	fail "C and D kept their helpers after the migration"
+helper c
+helper d
 migrate "$d/fe2.log" 2
 grep -q 'migration done' <(tail -n 1 "$d/fe2.log") || fail "D -> C failed: $(grep migration "$d/c.log" "$d/d.log")"
 grep "migration: TCP flow .* bytes to send" "$d/d.log" | tail -n 1 | sed 's/^/  D: /' >&2

@@ -50,7 +50,7 @@ public:
 
 	// The front-end went away: flows frozen here were closed with the
 	// others (tcp_drop_guest_flows(); in repair mode they sent nothing).
-	void front_end_gone() { saved_ = false, nfrozen_ = 0; }
+	void front_end_gone();
 	// --migrate-exit: the state went to the target, the loop was stopped.
 	bool exit_after_migration() const { return exit_; }
 	const MigrateStats &stats() const { return stats_; }
@@ -62,6 +62,7 @@ private:
 	int restore_flow(const struct MigrateTcpFlow &f);
 	void thaw_all();
 	void drop_adopted();
+	void release_helper();
 
 	const Config &c_;
 	TapState &st_;
