@@ -68,6 +68,8 @@ const char *request_name(uint32_t r) {
 	case GET_QUEUE_NUM: return "GET_QUEUE_NUM";
 	case SET_VRING_ENABLE: return "SET_VRING_ENABLE";
 	case SEND_RARP: return "SEND_RARP";
+	case SET_DEVICE_STATE_FD: return "SET_DEVICE_STATE_FD";
+	case CHECK_DEVICE_STATE: return "CHECK_DEVICE_STATE";
 	default: return "unknown";
 	}
 }
@@ -149,6 +151,11 @@ void VhostUserBackend::detach() {
 		q_[q] = Queue{};
 	}
 	unmap_memory();
+	unmap_log();
+	log_.enable(false);
+	close_fd(log_fd_);
+	close_fd(xfer_fd_);
+	xfer_done_ = saved_ = false;
 	if (fd_ >= 0) {
 		if (loop_)
 			loop_->remove(fd_);
@@ -247,9 +254,18 @@ int VhostUserBackend::handle_cmd() {
 		if ((rc = reply(request, &v, sizeof(v))) < 0)
 			return rc;
 	}
+	if (xfer_fd_ >= 0)
+		run_transfer(); // SET_DEVICE_STATE_FD accepted, and its reply sent
 	bool r = ready();
 	bool became = r && !was_ready_;
 	was_ready_ = r;
+	if (became && saved_) {
+		// The queues run again after our state was saved: the
+		// migration failed or was cancelled, the guest is still ours.
+		saved_ = xfer_done_ = false;
+		if (migration_)
+			migration_->migrate_resumed();
+	}
 	return became ? 1 : 0;
 }
 
@@ -309,18 +325,21 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 		features_ = v;
 		for (unsigned q = 0; q < NQUEUES; q++)
 			vq_[q].set_event_idx(features_ & VIRTIO_RING_F_EVENT_IDX);
+		// "Migration": VHOST_F_LOG_ALL starts and stops the logging of
+		// every write to guest memory (the used rings: VHOST_VRING_F_LOG).
+		log_.enable(features_ & VHOST_F_LOG_ALL);
 		if (!(features_ & F_PROTOCOL_FEATURES))
 			for (unsigned q = 0; q < NQUEUES; q++)
 				q_[q].enabled = true; // no SET_VRING_ENABLE will come
 		debug("vhost-user: features 0x%llx", (unsigned long long)v);
 		return ACK_OK;
 	}
-	case GET_PROTOCOL_FEATURES: return reply_u64(PROTOCOL_FEATURES);
+	case GET_PROTOCOL_FEATURES: return reply_u64(offered_protocol_features());
 	case SET_PROTOCOL_FEATURES: {
 		if (!want(8))
 			return refuse("payload size");
 		uint64_t v = ld64(p);
-		if (v & ~PROTOCOL_FEATURES)
+		if (v & ~offered_protocol_features())
 			return refuse("protocol features we did not offer");
 		protocol_features_ = v;
 		return ACK_OK;
@@ -337,6 +356,7 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 			q_[q] = Queue{};
 		}
 		features_ = 0;
+		log_.enable(false);
 		return ACK_OK;
 	case GET_QUEUE_NUM: return reply_u64(NQUEUES);
 	case SET_MEM_TABLE: return set_mem_table(p, size, fds, nfds);
@@ -380,13 +400,32 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 	case SET_VRING_ADDR: {
 		if (!want(40))
 			return refuse("payload size");
-		uint32_t idx = ld32(p);
+		// "A vring address description": index, flags, then the
+		// descriptor, used and available ring addresses, log_guest_addr.
+		uint32_t idx = ld32(p), vflags = ld32(p + 4);
 		if (idx >= NQUEUES)
 			return refuse("no such queue");
 		Queue &q = q_[idx];
-		q.desc_uva = ld64(p + 8);
-		q.used_uva = ld64(p + 16);
-		q.avail_uva = ld64(p + 24);
+		const uint64_t desc = ld64(p + 8), used = ld64(p + 16), avail = ld64(p + 24);
+		q.log_used = vflags & VRING_F_LOG;
+		q.log_gpa = ld64(p + 32);
+		Virtqueue &vq = vq_[idx];
+		if (q.started && vq.ready() && q.addr_set && desc == q.desc_uva &&
+		    used == q.used_uva && avail == q.avail_uva) {
+			// The same rings, running: only logging changes (qemu
+			// turns VHOST_VRING_F_LOG on and off this way, "Migration").
+			vq.set_log(q.log_used ? &log_ : nullptr, q.log_gpa);
+			return ACK_OK;
+		}
+		if (q.started && vq.ready()) {
+			// New rings for a running queue: go on from where we are.
+			if (vq.publish())
+				signal(idx);
+			q.base = vq.last_avail();
+		}
+		q.desc_uva = desc;
+		q.used_uva = used;
+		q.avail_uva = avail;
 		q.addr_set = true;
 		q.broken_noted = false;
 		if (q.started && !map_queue(idx))
@@ -434,6 +473,20 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 	case SEND_RARP:
 		// Migration announcement: the guest's own traffic teaches peers.
 		return size >= 6 && size <= 8 ? ACK_OK : refuse("payload size");
+	case SET_LOG_BASE: return set_log_base(p, size, fds, nfds);
+	case SET_LOG_FD:
+		// An eventfd "to inform the front-end that the log has been
+		// modified": written when a publish marked pages (signal()).
+		if (!want(0))
+			return refuse("payload size");
+		if (nfds != 1)
+			return refuse("expected one descriptor");
+		close_fd(log_fd_);
+		log_fd_ = fds[0];
+		fds[0] = -1;
+		return ACK_OK;
+	case SET_DEVICE_STATE_FD: return set_device_state_fd(p, size, fds, nfds);
+	case CHECK_DEVICE_STATE: return check_device_state(size);
 	default:
 		warn("vhost-user: unsupported request %u (%s)", request, request_name(request));
 		vstats_.bad_messages++;
@@ -520,6 +573,148 @@ void VhostUserBackend::unmap_memory() {
 	mem_.clear();
 }
 
+// SET_LOG_BASE, with LOG_SHMFD: a "Log description" (u64 log size, u64 log
+// offset, where guest address 0 is logged) and the log's memfd. Mapped
+// shared, it replaces the old log. This request always has a reply
+// ("Communication": SET_LOG_BASE if LOG_SHMFD), a u64, 0 when done.
+int VhostUserBackend::set_log_base(const std::byte *p, size_t size, int *fds, size_t nfds) {
+	auto answer = [&](uint64_t v) {
+		int rc = reply(SET_LOG_BASE, &v, sizeof(v));
+		return rc < 0 ? rc : REPLIED;
+	};
+	auto refuse = [&](const char *why) {
+		warn("vhost-user: SET_LOG_BASE refused: %s", why);
+		vstats_.bad_messages++;
+		return answer(1);
+	};
+	if (!(protocol_features_ & PROTOCOL_F_LOG_SHMFD)) {
+		// Without it the payload is an address in the front-end.
+		vstats_.bad_messages++;
+		warn("vhost-user: SET_LOG_BASE without LOG_SHMFD");
+		return ACK_FAIL;
+	}
+	if (size != 16)
+		return refuse("payload size");
+	if (nfds != 1)
+		return refuse("expected one descriptor");
+	const uint64_t len = ld64(p), off = ld64(p + 8);
+	if (!len || off + len < off || off + len > (uint64_t(1) << 47))
+		return refuse("log size or offset");
+	void *m = mmap(nullptr, size_t(off + len), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_NORESERVE, fds[0], 0);
+	if (m == MAP_FAILED) {
+		warn("vhost-user: mapping the dirty log: %s", strerror(errno));
+		return refuse("log not mappable");
+	}
+	unmap_log();
+	log_map_ = {m, size_t(off + len)};
+	log_.set_map(static_cast<std::byte *>(m) + off, len);
+	debug("vhost-user: dirty log of %llu bytes", (unsigned long long)len);
+	return answer(0);
+}
+
+void VhostUserBackend::unmap_log() {
+	log_.set_map(nullptr, 0);
+	if (log_map_.addr)
+		munmap(log_map_.addr, log_map_.len);
+	log_map_ = {};
+}
+
+// SET_DEVICE_STATE_FD ("Migrating back-end state"): "Device state transfer
+// parameters" (u32 transfer direction, u32 migration phase) and the
+// front-end's end of a pipe. The reply is a u64: bits 0-7 zero on success,
+// bit 8 the invalid FD flag, always set: we use the front-end's channel and
+// return none (and never an fd with an error). The transfer itself runs
+// after the reply (run_transfer()), as the front-end reads the pipe only
+// once it has the answer. Only the stopped phase exists, in which the
+// device is suspended ("Suspended device state"): a running queue refuses.
+int VhostUserBackend::set_device_state_fd(const std::byte *p, size_t size, int *fds, size_t nfds) {
+	auto answer = [&](const char *why) {
+		if (why) {
+			warn("vhost-user: SET_DEVICE_STATE_FD refused: %s", why);
+			vstats_.bad_messages++;
+		}
+		uint64_t v = VRING_NOFD | (why ? 1 : 0);
+		int rc = reply(SET_DEVICE_STATE_FD, &v, sizeof(v));
+		return rc < 0 ? rc : REPLIED;
+	};
+	if (!(protocol_features_ & PROTOCOL_F_DEVICE_STATE) || !migration_)
+		return answer("DEVICE_STATE not negotiated");
+	if (size != 8)
+		return answer("payload size");
+	const uint32_t dir = ld32(p), phase = ld32(p + 4);
+	if (dir != TRANSFER_SAVE && dir != TRANSFER_LOAD)
+		return answer("unknown transfer direction");
+	if (phase != PHASE_STOPPED)
+		return answer("unknown migration phase");
+	if (nfds != 1)
+		return answer("expected one descriptor");
+	if (xfer_done_)
+		return answer("the last transfer was not checked yet");
+	for (unsigned q = 0; q < NQUEUES; q++)
+		if (q_[q].started)
+			return answer("device not suspended: a queue is running");
+	int rc = answer(nullptr);
+	if (rc < 0)
+		return rc;
+	xfer_fd_ = fds[0];
+	fds[0] = -1;
+	xfer_save_ = dir == TRANSFER_SAVE;
+	return REPLIED;
+}
+
+// The transfer SET_DEVICE_STATE_FD accepted, now that it was answered: the
+// handler writes the whole stream (save) or reads it to end of file (load),
+// on a blocking fd, which we close then (the end of file of a save). The
+// result waits for CHECK_DEVICE_STATE. Nothing here touches the queues.
+void VhostUserBackend::run_transfer() {
+	const int fd = xfer_fd_;
+	xfer_fd_ = -1;
+	int rc;
+	const int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || ((fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
+		rc = -errno;
+	else if (!migration_)
+		rc = -ENOSYS;
+	else
+		rc = xfer_save_ ? migration_->migrate_save(fd) : migration_->migrate_load(fd);
+	close(fd);
+	xfer_status_ = rc;
+	xfer_done_ = true;
+	if (xfer_save_ && !rc)
+		saved_ = true;
+	if (rc)
+		warn("vhost-user: device state %s failed: %s", xfer_save_ ? "save" : "load",
+		     strerror(-rc));
+	else
+		info("vhost-user: device state %s", xfer_save_ ? "saved" : "loaded");
+}
+
+// CHECK_DEVICE_STATE: no payload, a u64 reply, 0 if the last transfer
+// succeeded, else non-zero (also if there was none to check).
+int VhostUserBackend::check_device_state(size_t size) {
+	auto answer = [&](uint64_t v) {
+		int rc = reply(CHECK_DEVICE_STATE, &v, sizeof(v));
+		return rc < 0 ? rc : REPLIED;
+	};
+	auto refuse = [&](const char *why) {
+		warn("vhost-user: CHECK_DEVICE_STATE refused: %s", why);
+		vstats_.bad_messages++;
+		return answer(1);
+	};
+	if (!(protocol_features_ & PROTOCOL_F_DEVICE_STATE) || !migration_)
+		return refuse("DEVICE_STATE not negotiated");
+	if (size)
+		return refuse("payload size");
+	if (!xfer_done_)
+		return refuse("no transfer to check");
+	xfer_done_ = false;
+	const int st = xfer_status_;
+	int rc = answer(st ? 1 : 0);
+	migration_->migrate_checked(xfer_save_, st);
+	return rc;
+}
+
 // Translate queue q's ring addresses and point its Virtqueue at them.
 bool VhostUserBackend::map_queue(unsigned q) {
 	Queue &s = q_[q];
@@ -530,10 +725,12 @@ bool VhostUserBackend::map_queue(unsigned q) {
 	std::byte *avail = mem_.uva_to_host(s.avail_uva, virtq::avail_bytes(s.num));
 	std::byte *used = mem_.uva_to_host(s.used_uva, virtq::used_bytes(s.num));
 	bool ok = vq_[q].setup(&mem_, s.num, desc, avail, used, s.base);
-	if (!ok)
+	if (!ok) {
 		vstats_.bad_messages++;
-	else
+	} else {
 		vq_[q].set_event_idx(features_ & VIRTIO_RING_F_EVENT_IDX);
+		vq_[q].set_log(s.log_used ? &log_ : nullptr, s.log_gpa);
+	}
 	update_kick_registration(q);
 	return ok;
 }
@@ -577,6 +774,11 @@ void VhostUserBackend::update_kick_registration(unsigned q) {
 }
 
 void VhostUserBackend::signal(unsigned q) {
+	if (log_fd_ >= 0 && log_.take_marked()) {
+		uint64_t one = 1;
+		if (write(log_fd_, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			debug_rl("vhost-user: signalling the dirty log: %s", strerror(errno));
+	}
 	if (q_[q].call < 0 || !vq_[q].needs_signal())
 		return;
 	uint64_t one = 1;
@@ -693,7 +895,8 @@ VhostUserBackend::RxWrite VhostUserBackend::write_rx(const VirtioNetHdr &hdr,
 		uint32_t len;
 	} used[MAX_BUFS];
 	size_t nbuf = 0, done = 0, nbad = 0;
-	std::byte *nb_field = nullptr; // num_buffers in the first buffer
+	VqSeg nb_seg{}; // the first buffer's first piece, which holds num_buffers
+	bool nb_field = false;
 	while (done < need) {
 		if (nbuf == MAX_BUFS || (!mrg && nbuf == 1))
 			break;
@@ -718,14 +921,18 @@ VhostUserBackend::RxWrite VhostUserBackend::write_rx(const VirtioNetHdr &hdr,
 				size_t k;
 				if (done < VNET_HDR) {
 					k = std::min(room, VNET_HDR - done);
-					memcpy(w[i].ptr + pos,
-					       reinterpret_cast<const std::byte *>(&hdr) + done, k);
+					guest_write(w[i], pos,
+						    reinterpret_cast<const std::byte *>(&hdr) +
+							    done,
+						    k);
 				} else {
 					k = std::min(room, need - done);
-					memcpy(w[i].ptr + pos, frame.data() + (done - VNET_HDR), k);
+					guest_write(w[i], pos, frame.data() + (done - VNET_HDR), k);
 				}
-				if (!nbuf && !done)
-					nb_field = w[i].ptr + 10;
+				if (!nbuf && !done) {
+					nb_seg = w[i];
+					nb_field = true;
+				}
 				pos += k;
 				room -= k;
 				done += k;
@@ -754,7 +961,7 @@ VhostUserBackend::RxWrite VhostUserBackend::write_rx(const VirtioNetHdr &hdr,
 		return RxWrite::NoBuf;
 	}
 	uint16_t nb = htole16(uint16_t(nbuf));
-	memcpy(nb_field, &nb, sizeof(nb));
+	guest_write(nb_seg, 10, &nb, sizeof(nb));
 	for (size_t i = 0; i < nbuf; i++)
 		vq.push(used[i].head, used[i].len);
 	rx_pending_ = true;

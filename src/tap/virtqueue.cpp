@@ -94,7 +94,32 @@ void Virtqueue::reset() {
 	desc_ = avail_ = used_ = nullptr;
 	last_avail_ = used_idx_ = published_idx_ = signalled_idx_ = 0;
 	signalled_valid_ = event_idx_ = false;
+	log_ = nullptr;
+	log_used_ = 0;
 	broken_ = VqBreak::None;
+}
+
+void DirtyLog::mark(uint64_t gpa, uint64_t len) {
+	if (!on_ || !len)
+		return;
+	if (!base_ || gpa + (len - 1) < gpa) {
+		misses_++;
+		return;
+	}
+	const uint64_t first = gpa / PAGE, last = (gpa + (len - 1)) / PAGE;
+	bool miss = false;
+	for (uint64_t page = first; page <= last; page++) {
+		if (page / 8 >= size_) {
+			miss = true; // never outside the map
+			break;
+		}
+		// Release: the bytes written are visible to whoever sees the bit.
+		std::atomic_ref<uint8_t> b(reinterpret_cast<uint8_t &>(base_[page / 8]));
+		b.fetch_or(uint8_t(1U << (page % 8)), std::memory_order_release);
+		marked_ = true;
+	}
+	if (miss)
+		misses_++;
 }
 
 uint16_t Virtqueue::load_avail_idx() const {
@@ -113,6 +138,7 @@ bool Virtqueue::arm_kick() {
 		// avail_event, after used->ring[num]: kick once avail->idx
 		// moves past last_avail_. Then look again (see the header).
 		st16(used_ + RING_ENTRIES + 8 * size_t(num_), last_avail_);
+		log_used(RING_ENTRIES + 8 * size_t(num_), 2);
 		std::atomic_thread_fence(std::memory_order_seq_cst);
 	}
 	return load_avail_idx() != last_avail_;
@@ -168,7 +194,7 @@ VqPop Virtqueue::pop(VqChain &chain) {
 			break;
 		}
 		if (len) {
-			chain.segs[chain.n_out + chain.n_in] = {p, len};
+			chain.segs[chain.n_out + chain.n_in] = {p, len, addr};
 			if (writable) {
 				chain.n_in++;
 				chain.in_bytes += len;
@@ -213,9 +239,10 @@ const char *Virtqueue::broken_reason() const {
 void Virtqueue::push(uint16_t head, uint32_t len) {
 	if (!ready())
 		return;
-	std::byte *e = used_ + RING_ENTRIES + 8 * size_t(used_idx_ & (num_ - 1));
-	st32(e, head);
-	st32(e + 4, len);
+	const size_t off = RING_ENTRIES + 8 * size_t(used_idx_ & (num_ - 1));
+	st32(used_ + off, head);
+	st32(used_ + off + 4, len);
+	log_used(off, 8);
 	used_idx_++;
 }
 
@@ -225,6 +252,7 @@ bool Virtqueue::publish() {
 	// The used elements must be visible before the index that covers them.
 	std::atomic_thread_fence(std::memory_order_release);
 	st16(used_ + RING_IDX, used_idx_);
+	log_used(RING_IDX, 2);
 	published_idx_ = used_idx_;
 	// Order the index store before our later read of avail->flags.
 	std::atomic_thread_fence(std::memory_order_seq_cst);

@@ -5,14 +5,17 @@
 // over a socketpair with a fake front-end that shares a memfd as guest RAM,
 // sets up both queues, sends a frame on TX and reads frames back from RX
 // (mergeable buffers, no buffers), plus truncated, oversized, wrong-sized and
-// unknown messages; the bounded TX work of one wake-up (also against a guest
-// thread that makes chains available endlessly), broken queues and their
-// recovery, and RX frames that wait for the guest's buffers. Nothing here
-// blocks: the sockets have 1 s timeouts.
+// unknown messages; dirty page logging (which bits, bounds, logging off)
+// and the device state transfer (save, load, resume, refusals); the bounded
+// TX work of one wake-up (also against a guest thread that makes chains
+// available endlessly), broken queues and their recovery, and RX frames that
+// wait for the guest's buffers. Nothing here blocks: the sockets have 1 s
+// timeouts.
 #include "passt/tap/vhost_user.h"
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -24,6 +27,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "passt/tap/vnet.h"
@@ -473,8 +477,9 @@ struct FrontEnd : ::testing::Test {
 	}
 	// The whole start-up, as qemu does it; true if the last step made the
 	// device ready (handle_cmd() returned 1 there, and only there).
-	// want: the features taken from those offered (all by default).
-	bool start_device(uint64_t want = ~0ULL) {
+	// want: the features taken from those offered (all but dirty logging
+	// by default), pwant: the protocol features (REPLY_ACK by default).
+	bool start_device(uint64_t want = ~VHOST_F_LOG_ALL, uint64_t pwant = PROTOCOL_F_REPLY_ACK) {
 		EXPECT_EQ(cmd(GET_FEATURES, nullptr, 0), 0);
 		uint64_t f = reply_u64(GET_FEATURES);
 		EXPECT_EQ(f, VhostUserBackend::FEATURES);
@@ -482,7 +487,7 @@ struct FrontEnd : ::testing::Test {
 		EXPECT_EQ(cmd(GET_PROTOCOL_FEATURES, nullptr, 0), 0);
 		uint64_t pf = reply_u64(GET_PROTOCOL_FEATURES);
 		EXPECT_TRUE(pf & PROTOCOL_F_REPLY_ACK);
-		EXPECT_EQ(cmd_u64(SET_PROTOCOL_FEATURES, PROTOCOL_F_REPLY_ACK), 0);
+		EXPECT_EQ(cmd_u64(SET_PROTOCOL_FEATURES, pf & pwant), 0);
 		EXPECT_FALSE(pending_reply()); // no NEED_REPLY, no ack
 		EXPECT_EQ(cmd(SET_OWNER, nullptr, 0, VERSION | FLAG_NEED_REPLY), 0);
 		EXPECT_EQ(reply_u64(SET_OWNER), 0u);
@@ -1483,4 +1488,492 @@ TEST_F(FrontEnd, EventIdxRxWaitGetsItsKick) {
 	be->handle_event(ref, EPOLLIN);
 	EXPECT_EQ(be->rx_waiting(), 0u);
 	EXPECT_EQ(used_idx(RX), 1);
+}
+
+// ---- dirty page logging ("Migration" in vhost-user.rst) -------------------
+
+TEST(DirtyLog, MarksEveryPageOfAWrite) {
+	std::byte bm[4] = {};
+	DirtyLog log;
+	log.set_map(bm, sizeof(bm));
+	log.mark(0x5000, 1); // off: nothing
+	EXPECT_EQ(bm[0], std::byte(0));
+	EXPECT_FALSE(log.take_marked());
+	log.enable(true);
+	log.mark(0x5000, 1);       // page 5
+	log.mark(0x8fff, 2);       // pages 8 and 9
+	log.mark(0x11000, 0x2000); // pages 17, 18 (not 19: the end is exclusive)
+	log.mark(0x1f000, 0);      // nothing
+	EXPECT_EQ(bm[0], std::byte(1 << 5));
+	EXPECT_EQ(bm[1], std::byte(0x03));
+	EXPECT_EQ(bm[2], std::byte(0x06));
+	EXPECT_EQ(bm[3], std::byte(0));
+	EXPECT_TRUE(log.take_marked());
+	EXPECT_FALSE(log.take_marked());
+	EXPECT_EQ(log.misses(), 0u);
+}
+
+TEST(DirtyLog, NeverWritesPastItsEnd) {
+	std::byte bm[8] = {};
+	DirtyLog log;
+	log.set_map(bm, 2); // pages 0..15
+	log.enable(true);
+	log.mark(0xf000, 0x2000); // page 15 marked, 16 is past the end
+	EXPECT_EQ(bm[1], std::byte(0x80));
+	EXPECT_EQ(log.misses(), 1u);
+	log.mark(0x10000, 8);
+	log.mark(~0ULL - 4, 16); // wraps around
+	EXPECT_EQ(log.misses(), 3u);
+	for (size_t i = 2; i < sizeof(bm); i++)
+		EXPECT_EQ(bm[i], std::byte(0)) << i;
+	DirtyLog none; // logging on, but no map: counted, nothing written
+	none.enable(true);
+	none.mark(0, 1);
+	EXPECT_EQ(none.misses(), 1u);
+}
+
+TEST_F(VqTest, UsedRingWritesAreLoggedAtLogGuestAddr) {
+	std::byte bm[64] = {};
+	DirtyLog log;
+	log.set_map(bm, sizeof(bm));
+	log.enable(true);
+	// The used ring is logged where the front-end says it is (page 0x40),
+	// whatever its address here.
+	vq.set_log(&log, 0x40000);
+	r.set_desc(0, FakeRing::GPA + FakeRing::DATA, 64, virtq::DESC_F_WRITE, 0);
+	r.add_avail(0);
+	ASSERT_EQ(vq.pop(chain), VqPop::Ok);
+	EXPECT_EQ(chain.segs[0].gpa, FakeRing::GPA + FakeRing::DATA);
+	for (auto b : bm)
+		EXPECT_EQ(b, std::byte(0)); // reading is no write
+	vq.push(chain.head, 10);
+	EXPECT_EQ(bm[8], std::byte(1));
+	bm[8] = std::byte(0);
+	EXPECT_TRUE(vq.publish());
+	EXPECT_EQ(bm[8], std::byte(1));
+	bm[8] = std::byte(0);
+	vq.set_event_idx(true);
+	EXPECT_FALSE(vq.arm_kick()); // writes avail_event
+	EXPECT_EQ(bm[8], std::byte(1));
+	for (size_t i = 0; i < sizeof(bm); i++) {
+		EXPECT_TRUE(i == 8 || bm[i] == std::byte(0)) << i;
+	}
+	// Without set_log() the used ring is not logged.
+	bm[8] = std::byte(0);
+	vq.set_log(nullptr, 0);
+	r.add_avail(0);
+	ASSERT_EQ(vq.pop(chain), VqPop::Ok);
+	vq.push(chain.head, 10);
+	vq.publish();
+	EXPECT_EQ(bm[8], std::byte(0));
+}
+
+namespace {
+
+constexpr size_t LOG_SIZE = MEM_SIZE / DirtyLog::PAGE / 8; // covers all of it
+
+struct LogFrontEnd : FrontEnd {
+	int logfd = -1;
+	std::byte *bm = nullptr;
+	void SetUp() override {
+		FrontEnd::SetUp();
+		logfd = memfd_create("log", MFD_CLOEXEC);
+		ASSERT_GE(logfd, 0);
+		ASSERT_EQ(ftruncate(logfd, 4096), 0);
+		void *m = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, logfd, 0);
+		ASSERT_NE(m, MAP_FAILED);
+		bm = static_cast<std::byte *>(m);
+	}
+	void TearDown() override {
+		FrontEnd::TearDown();
+		if (bm)
+			munmap(bm, 4096);
+		if (logfd >= 0)
+			close(logfd);
+	}
+	uint64_t set_log_base(uint64_t size, uint64_t off, bool fd = true, size_t len = 16) {
+		uint64_t p[3] = {size, off, 0};
+		EXPECT_EQ(cmd(SET_LOG_BASE, p, len, VERSION, fd ? &logfd : nullptr, fd ? 1 : 0), 0);
+		return reply_u64(SET_LOG_BASE);
+	}
+	// qemu's SET_VRING_ADDR for a running queue q, with the log flag.
+	void set_addr_log(unsigned q, bool on, uint64_t log_gpa) {
+		uint32_t hdr[2] = {q, on ? VRING_F_LOG : 0};
+		uint64_t a[4] = {UVA + qoff(q), UVA + qoff(q) + 0x2000, UVA + qoff(q) + 0x1000,
+				 log_gpa};
+		std::byte p[40];
+		memcpy(p, hdr, 8);
+		memcpy(p + 8, a, 32);
+		EXPECT_EQ(cmd(SET_VRING_ADDR, p, 40), 0);
+	}
+	std::vector<size_t> marked_pages(size_t bytes = LOG_SIZE) {
+		std::vector<size_t> v;
+		for (size_t i = 0; i < bytes * 8; i++)
+			if (uint8_t(bm[i / 8]) & (1U << (i % 8)))
+				v.push_back(i);
+		return v;
+	}
+	// One TX frame and one RX frame over two RX buffers, the second one
+	// crossing a page boundary.
+	void traffic() {
+		std::byte frame[60] = {};
+		frame[12] = std::byte(0x08);
+		memcpy(mem + DATA, frame, 12); // header
+		memcpy(mem + DATA + 12, frame, sizeof(frame));
+		desc(TX, 0, DATA, 72, 0, 0);
+		make_avail(TX, 0);
+		FramePool<16> pool(be->region());
+		ASSERT_EQ(be->read_batch(pool), 1);
+		desc(RX, 0, 0x20000, 64, virtq::DESC_F_WRITE, 0);
+		desc(RX, 1, 0x33ff0, 64, virtq::DESC_F_WRITE, 0); // pages 0x33, 0x34
+		make_avail(RX, 0);
+		make_avail(RX, 1);
+		std::byte out[100];
+		memset(out, 0x5a, sizeof(out));
+		ASSERT_TRUE(be->send_frame(out));
+		be->flush();
+		ASSERT_EQ(used_idx(RX), 2);
+	}
+};
+
+} // namespace
+
+TEST_F(LogFrontEnd, OffersLogging) {
+	EXPECT_TRUE(VhostUserBackend::FEATURES & VHOST_F_LOG_ALL);
+	EXPECT_EQ(cmd(GET_PROTOCOL_FEATURES, nullptr, 0), 0);
+	uint64_t pf = reply_u64(GET_PROTOCOL_FEATURES);
+	EXPECT_TRUE(pf & PROTOCOL_F_LOG_SHMFD);
+	EXPECT_FALSE(pf & PROTOCOL_F_DEVICE_STATE); // no handler
+}
+
+// What qemu does when a migration starts: the log, then VHOST_F_LOG_ALL,
+// then the log flag on each running ring; the writes of a TX and an RX
+// frame mark exactly the pages written: the RX buffers, and the used rings
+// at their log_guest_addr.
+TEST_F(LogFrontEnd, EveryWriteIsMarked) {
+	ASSERT_TRUE(start_device(~0ULL, PROTOCOL_F_REPLY_ACK | PROTOCOL_F_LOG_SHMFD));
+	EXPECT_EQ(set_log_base(LOG_SIZE, 0), 0u);
+	EXPECT_EQ(
+		cmd_u64(SET_FEATURES, be->features() | VHOST_F_LOG_ALL, VERSION | FLAG_NEED_REPLY),
+		0);
+	EXPECT_EQ(reply_u64(SET_FEATURES), 0u);
+	// log_guest_addr: RX used ring "at" 0x80000, TX used ring at its GPA.
+	set_addr_log(RX, true, 0x80000);
+	set_addr_log(TX, true, qoff(TX) + 0x2000);
+	EXPECT_TRUE(be->ready());
+	EXPECT_TRUE(marked_pages().empty());
+	traffic();
+	std::vector<size_t> want = {0x6, 0x20, 0x33, 0x34, 0x80};
+	EXPECT_EQ(marked_pages(), want);
+	EXPECT_EQ(be->dirty_log().misses(), 0u);
+	// The queues went on from where they were: nothing popped again.
+	EXPECT_EQ(be->queue(TX).last_avail(), 1);
+	EXPECT_EQ(be->queue(RX).last_avail(), 2);
+
+	// The ring flag off: buffers are still logged, the used ring is not.
+	memset(bm, 0, LOG_SIZE);
+	set_addr_log(RX, false, 0x80000);
+	desc(RX, 2, 0x40000, 200, virtq::DESC_F_WRITE, 0);
+	make_avail(RX, 2);
+	std::byte out[40] = {};
+	ASSERT_TRUE(be->send_frame(out));
+	be->flush();
+	want = {0x40};
+	EXPECT_EQ(marked_pages(), want);
+
+	// VHOST_F_LOG_ALL off: nothing is marked any more.
+	memset(bm, 0, LOG_SIZE);
+	EXPECT_EQ(cmd_u64(SET_FEATURES, be->features() & ~VHOST_F_LOG_ALL), 0);
+	set_addr_log(RX, false, 0);
+	set_addr_log(TX, false, 0);
+	make_avail(RX, 2);
+	ASSERT_TRUE(be->send_frame(out));
+	be->flush();
+	EXPECT_EQ(used_idx(RX), 4);
+	EXPECT_TRUE(marked_pages(4096).empty());
+}
+
+// The log's offset in its fd, and a log too small for the guest: bits past
+// its end are never written, and counted.
+TEST_F(LogFrontEnd, LogOffsetAndBounds) {
+	ASSERT_TRUE(start_device(~0ULL, PROTOCOL_F_REPLY_ACK | PROTOCOL_F_LOG_SHMFD));
+	EXPECT_EQ(set_log_base(4, 16), 0u); // pages 0..31, from byte 16 of the fd
+	EXPECT_EQ(cmd_u64(SET_FEATURES, be->features() | VHOST_F_LOG_ALL), 0);
+	set_addr_log(RX, true, qoff(RX) + 0x2000);
+	set_addr_log(TX, true, qoff(TX) + 0x2000);
+	traffic();                        // RX buffers at pages 0x20.. are past the end
+	EXPECT_EQ(uint8_t(bm[16]), 0x44); // pages 2 and 6, the used rings
+	for (size_t i = 0; i < 4096; i++) {
+		EXPECT_TRUE(i == 16 || bm[i] == std::byte(0)) << i;
+	}
+	// Each write into the two RX buffers: header, frame and num_buffers
+	// into the first one, the rest of the frame into the second.
+	EXPECT_EQ(be->dirty_log().misses(), 4u);
+}
+
+TEST_F(LogFrontEnd, LogFdSignalledWhenPagesWereMarked) {
+	ASSERT_TRUE(start_device(~0ULL, PROTOCOL_F_REPLY_ACK | PROTOCOL_F_LOG_SHMFD));
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ASSERT_GE(efd, 0);
+	EXPECT_EQ(cmd(SET_LOG_FD, nullptr, 0, VERSION | FLAG_NEED_REPLY, &efd, 1), 0);
+	EXPECT_EQ(reply_u64(SET_LOG_FD), 0u);
+	EXPECT_EQ(set_log_base(LOG_SIZE, 0), 0u);
+	EXPECT_EQ(cmd_u64(SET_FEATURES, be->features() | VHOST_F_LOG_ALL), 0);
+	uint64_t v = 0;
+	EXPECT_LT(read(efd, &v, 8), 0); // nothing yet
+	traffic();
+	EXPECT_EQ(read(efd, &v, 8), 8);
+	EXPECT_GE(v, 1u);
+	close(efd);
+}
+
+TEST_F(LogFrontEnd, MalformedLogRequests) {
+	// Without LOG_SHMFD SET_LOG_BASE is refused and, as no reply is due
+	// then, gets none but a REPLY_ACK one.
+	ASSERT_TRUE(start_device());
+	uint64_t p[2] = {LOG_SIZE, 0};
+	EXPECT_EQ(cmd(SET_LOG_BASE, p, 16, VERSION | FLAG_NEED_REPLY, &logfd, 1), 0);
+	EXPECT_NE(reply_u64(SET_LOG_BASE), 0u);
+	EXPECT_FALSE(pending_reply());
+	EXPECT_EQ(cmd_u64(SET_PROTOCOL_FEATURES, PROTOCOL_F_REPLY_ACK | PROTOCOL_F_LOG_SHMFD), 0);
+	EXPECT_NE(set_log_base(LOG_SIZE, 0, false), 0u);      // no fd
+	EXPECT_NE(set_log_base(LOG_SIZE, 0, true, 8), 0u);    // short
+	EXPECT_NE(set_log_base(LOG_SIZE, 0, true, 24), 0u);   // long
+	EXPECT_NE(set_log_base(0, 0), 0u);                    // empty
+	EXPECT_NE(set_log_base(~0ULL, 4096), 0u);             // wraps
+	EXPECT_NE(set_log_base(4096, uint64_t(1) << 47), 0u); // absurd
+	EXPECT_FALSE(pending_reply());
+	// SET_LOG_FD wants one fd and no payload.
+	EXPECT_EQ(cmd(SET_LOG_FD, nullptr, 0, VERSION | FLAG_NEED_REPLY), 0);
+	EXPECT_NE(reply_u64(SET_LOG_FD), 0u);
+	EXPECT_EQ(cmd_u64(SET_LOG_FD, 0, VERSION | FLAG_NEED_REPLY, logfd), 0);
+	EXPECT_NE(reply_u64(SET_LOG_FD), 0u);
+	// Still a working device, logging to no map: misses only.
+	EXPECT_EQ(cmd_u64(SET_FEATURES, be->features() | VHOST_F_LOG_ALL), 0);
+	traffic();
+	EXPECT_GT(be->dirty_log().misses(), 0u);
+}
+
+// ---- device state transfer ("Migrating back-end state") -------------------
+
+namespace {
+
+struct FakeMigration : MigrationHandler {
+	std::vector<std::string> calls;
+	std::string out = "state of the daemon";
+	std::string in;
+	int save_rc = 0, load_rc = 0;
+	bool was_blocking = false;
+	int peer = -1;              // the front-end's end of the control socket
+	bool replied_first = false; // the reply was there when the save began
+	int migrate_save(int fd) override {
+		calls.push_back("save");
+		was_blocking = !(fcntl(fd, F_GETFL) & O_NONBLOCK);
+		pollfd p = {peer, POLLIN, 0};
+		replied_first = poll(&p, 1, 0) == 1;
+		if (write(fd, out.data(), out.size()) != ssize_t(out.size()))
+			return -EIO;
+		return save_rc;
+	}
+	int migrate_load(int fd) override {
+		calls.push_back("load");
+		was_blocking = !(fcntl(fd, F_GETFL) & O_NONBLOCK);
+		char b[64];
+		ssize_t n;
+		while ((n = read(fd, b, sizeof(b))) > 0)
+			in.append(b, size_t(n));
+		return n < 0 ? -errno : load_rc;
+	}
+	void migrate_checked(bool save, int status) override {
+		calls.push_back(std::string(save ? "checked save " : "checked load ") +
+				std::to_string(status));
+	}
+	void migrate_resumed() override { calls.push_back("resumed"); }
+};
+
+struct StateFrontEnd : FrontEnd {
+	FakeMigration h;
+	int pipefd[2] = {-1, -1};
+	void SetUp() override {
+		FrontEnd::SetUp();
+		be->set_migration_handler(&h);
+		h.peer = sv[1];
+		ASSERT_EQ(pipe2(pipefd, O_CLOEXEC | O_NONBLOCK), 0);
+	}
+	void TearDown() override {
+		FrontEnd::TearDown();
+		for (int fd : pipefd)
+			if (fd >= 0)
+				close(fd);
+	}
+	void stop_queues() {
+		for (uint32_t q = 0; q < 2; q++) {
+			uint32_t st[2] = {q, 0};
+			EXPECT_EQ(cmd(GET_VRING_BASE, st, 8), 0);
+			EXPECT_EQ(read_reply().request, GET_VRING_BASE);
+		}
+		EXPECT_FALSE(be->ready());
+	}
+	// SET_DEVICE_STATE_FD with fd (the pipe end, which the test keeps
+	// too: the back-end gets a copy), payload of len bytes.
+	uint64_t set_state_fd(uint32_t dir, uint32_t phase, int fd, size_t len = 8,
+			      uint32_t flags = VERSION) {
+		uint32_t p[3] = {dir, phase, 0};
+		EXPECT_EQ(cmd(SET_DEVICE_STATE_FD, p, len, flags, fd >= 0 ? &fd : nullptr,
+			      fd >= 0 ? 1 : 0),
+			  0);
+		return reply_u64(SET_DEVICE_STATE_FD);
+	}
+	uint64_t check(size_t len = 0) {
+		uint64_t z = 0;
+		EXPECT_EQ(cmd(CHECK_DEVICE_STATE, &z, len), 0);
+		return reply_u64(CHECK_DEVICE_STATE);
+	}
+	// Everything the pipe's read end holds, once the writers are gone.
+	std::string drain(int fd) {
+		std::string s;
+		char b[64];
+		ssize_t n;
+		while ((n = read(fd, b, sizeof(b))) > 0)
+			s.append(b, size_t(n));
+		EXPECT_EQ(n, 0) << "a write end is still open";
+		return s;
+	}
+	bool restart_queues() {
+		int r = 0;
+		for (unsigned q = 0; q < 2; q++)
+			r = cmd_u64(SET_VRING_KICK, q, VERSION, kick[q]);
+		return r == 1 && be->ready();
+	}
+};
+
+constexpr uint64_t OK_NOFD = VRING_NOFD; // success, no fd of ours
+
+bool failed_nofd(uint64_t v) { return (v & 0xff) && (v & VRING_NOFD); }
+
+} // namespace
+
+TEST_F(StateFrontEnd, OfferedWithAHandler) {
+	EXPECT_EQ(cmd(GET_PROTOCOL_FEATURES, nullptr, 0), 0);
+	EXPECT_TRUE(reply_u64(GET_PROTOCOL_FEATURES) & PROTOCOL_F_DEVICE_STATE);
+}
+
+// The source: stopped queues, the state written to the front-end's pipe
+// after the reply, the pipe closed, CHECK_DEVICE_STATE reports success;
+// then qemu resumes the guest here: migrate_resumed() before Ready.
+TEST_F(StateFrontEnd, SaveCheckResume) {
+	ASSERT_TRUE(start_device(~0ULL, ~0ULL));
+	EXPECT_TRUE(be->protocol_features() & PROTOCOL_F_DEVICE_STATE);
+	stop_queues();
+	EXPECT_EQ(set_state_fd(TRANSFER_SAVE, PHASE_STOPPED, pipefd[1]), OK_NOFD);
+	std::vector<std::string> want = {"save"};
+	EXPECT_EQ(h.calls, want);
+	EXPECT_TRUE(h.was_blocking);
+	EXPECT_TRUE(h.replied_first); // qemu reads the pipe only after the reply
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	EXPECT_EQ(drain(pipefd[0]), h.out); // whole, and closed by the back-end
+	EXPECT_EQ(check(), 0u);
+	want.push_back("checked save 0");
+	EXPECT_EQ(h.calls, want);
+	EXPECT_TRUE(restart_queues());
+	want.push_back("resumed");
+	EXPECT_EQ(h.calls, want);
+	// Once only: stopping and starting again is no new resume.
+	stop_queues();
+	EXPECT_TRUE(restart_queues());
+	EXPECT_EQ(h.calls, want);
+}
+
+TEST_F(StateFrontEnd, FailedSaveIsReportedAndNotResumed) {
+	ASSERT_TRUE(start_device(~0ULL, ~0ULL));
+	stop_queues();
+	h.save_rc = -ENOSPC;
+	EXPECT_EQ(set_state_fd(TRANSFER_SAVE, PHASE_STOPPED, pipefd[1]), OK_NOFD);
+	EXPECT_NE(check(), 0u);
+	std::vector<std::string> want = {"save", "checked save " + std::to_string(-ENOSPC)};
+	EXPECT_EQ(h.calls, want);
+	EXPECT_TRUE(restart_queues());
+	EXPECT_EQ(h.calls, want);
+}
+
+// The target: the stream qemu wrote (and closed) is read to its end.
+TEST_F(StateFrontEnd, LoadThenCheck) {
+	ASSERT_TRUE(start_device(~0ULL, ~0ULL));
+	stop_queues();
+	const std::string stream(3000, 'x');
+	ASSERT_EQ(write(pipefd[1], stream.data(), stream.size()), ssize_t(stream.size()));
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	EXPECT_EQ(set_state_fd(TRANSFER_LOAD, PHASE_STOPPED, pipefd[0]), OK_NOFD);
+	EXPECT_EQ(h.in, stream);
+	EXPECT_TRUE(h.was_blocking); // our pipe end is non-blocking: theirs is not
+	EXPECT_EQ(check(), 0u);
+	std::vector<std::string> want = {"load", "checked load 0"};
+	EXPECT_EQ(h.calls, want);
+	EXPECT_TRUE(restart_queues());
+	EXPECT_EQ(h.calls, want); // no resume on a target
+}
+
+// Refusals: each gets the u64 reply with an error and the invalid FD flag,
+// runs no handler and keeps no descriptor.
+TEST_F(StateFrontEnd, RefusedTransfers) {
+	ASSERT_TRUE(start_device(~0ULL, ~0ULL));
+	// Queues running: the device is not suspended.
+	EXPECT_TRUE(failed_nofd(set_state_fd(TRANSFER_SAVE, PHASE_STOPPED, pipefd[1])));
+	stop_queues();
+	EXPECT_TRUE(failed_nofd(set_state_fd(2, PHASE_STOPPED, pipefd[1])));
+	EXPECT_TRUE(failed_nofd(set_state_fd(~0U, PHASE_STOPPED, pipefd[1])));
+	EXPECT_TRUE(failed_nofd(set_state_fd(TRANSFER_SAVE, 1, pipefd[1])));
+	EXPECT_TRUE(failed_nofd(set_state_fd(TRANSFER_LOAD, 7, pipefd[0])));
+	EXPECT_TRUE(failed_nofd(set_state_fd(TRANSFER_SAVE, PHASE_STOPPED, -1)));
+	EXPECT_TRUE(failed_nofd(set_state_fd(TRANSFER_SAVE, PHASE_STOPPED, pipefd[1], 4)));
+	EXPECT_TRUE(failed_nofd(set_state_fd(TRANSFER_SAVE, PHASE_STOPPED, pipefd[1], 12)));
+	EXPECT_TRUE(failed_nofd(set_state_fd(TRANSFER_SAVE, PHASE_STOPPED, pipefd[1], 0)));
+	// With NEED_REPLY too, still exactly one reply.
+	EXPECT_TRUE(failed_nofd(
+		set_state_fd(2, PHASE_STOPPED, pipefd[1], 8, VERSION | FLAG_NEED_REPLY)));
+	EXPECT_FALSE(pending_reply());
+	// Nothing to check yet; CHECK with a payload.
+	EXPECT_NE(check(), 0u);
+	EXPECT_TRUE(h.calls.empty());
+	// No copy of the write end was kept: the read end sees end of file.
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	EXPECT_EQ(drain(pipefd[0]), "");
+
+	// A second transfer while the first waits for its check.
+	int p2[2];
+	ASSERT_EQ(pipe2(p2, O_CLOEXEC), 0);
+	EXPECT_EQ(set_state_fd(TRANSFER_SAVE, PHASE_STOPPED, p2[1]), OK_NOFD);
+	EXPECT_TRUE(failed_nofd(set_state_fd(TRANSFER_SAVE, PHASE_STOPPED, p2[1])));
+	EXPECT_NE(check(8), 0u); // malformed CHECK changes nothing
+	EXPECT_EQ(check(), 0u);
+	std::vector<std::string> want = {"save", "checked save 0"};
+	EXPECT_EQ(h.calls, want);
+	close(p2[1]);
+	EXPECT_EQ(drain(p2[0]), h.out);
+	close(p2[0]);
+	EXPECT_EQ(be->vu_stats().bad_messages, 13u);
+}
+
+TEST_F(StateFrontEnd, NotNegotiated) {
+	ASSERT_TRUE(start_device()); // REPLY_ACK only
+	stop_queues();
+	EXPECT_TRUE(failed_nofd(set_state_fd(TRANSFER_SAVE, PHASE_STOPPED, pipefd[1])));
+	EXPECT_NE(check(), 0u);
+	EXPECT_TRUE(h.calls.empty());
+}
+
+TEST_F(FrontEnd, NoHandlerNoDeviceState) {
+	EXPECT_EQ(cmd_u64(SET_PROTOCOL_FEATURES, PROTOCOL_F_DEVICE_STATE), 0); // refused
+	EXPECT_EQ(be->protocol_features(), 0u);
+	uint32_t p[2] = {TRANSFER_SAVE, PHASE_STOPPED};
+	int fds[2];
+	ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+	EXPECT_EQ(cmd(SET_DEVICE_STATE_FD, p, 8, VERSION, &fds[1], 1), 0);
+	uint64_t v = reply_u64(SET_DEVICE_STATE_FD);
+	EXPECT_TRUE((v & 0xff) && (v & VRING_NOFD));
+	close(fds[0]);
+	close(fds[1]);
 }

@@ -26,10 +26,12 @@
 // 12-byte virtio_net_hdr_v1), VIRTIO_NET_F_MRG_RXBUF (a frame to the guest
 // may span several RX buffers, counted in num_buffers),
 // VIRTIO_RING_F_EVENT_IDX (used_event/avail_event suppression, see
-// virtqueue.h), VHOST_USER_F_PROTOCOL_FEATURES, and the offloads: to the
-// guest VIRTIO_NET_F_GUEST_CSUM, GUEST_TSO4 and GUEST_TSO6, from it
+// virtqueue.h), VHOST_USER_F_PROTOCOL_FEATURES, VHOST_F_LOG_ALL (live
+// migration, below), and the offloads: to the guest
+// VIRTIO_NET_F_GUEST_CSUM, GUEST_TSO4 and GUEST_TSO6, from it
 // VIRTIO_NET_F_CSUM, HOST_TSO4 and HOST_TSO6. No ECN, UFO or USO, no
-// indirect descriptors, one queue pair.
+// indirect descriptors, one queue pair. Protocol features: REPLY_ACK,
+// LOG_SHMFD and, with a migration handler, DEVICE_STATE.
 //
 // Offloads to the guest. offloads() (tap/output.h) is one yes or no for
 // the translators: TCP then marks every data frame for a partial checksum
@@ -108,6 +110,50 @@
 // is no ring error: that chain is returned empty and counted, and the queue
 // goes on.
 //
+// Live migration (qemu's docs/interop/vhost-user.rst, "Migration" and
+// "Migrating back-end state"). qemu migrates a guest with a vhost-user
+// device only if the back-end offers VHOST_F_LOG_ALL (feature bit 26) and
+// VHOST_USER_PROTOCOL_F_LOG_SHMFD; we offer both, always.
+//
+// Dirty page logging. Before copying the guest's RAM, qemu hands us a log
+// (SET_LOG_BASE: a "Log description", u64 size and u64 offset, and the
+// log's memfd, which we map shared; the reply, always due with LOG_SHMFD,
+// is a u64, 0 when mapped), sets VHOST_F_LOG_ALL (SET_FEATURES) and sets
+// VHOST_VRING_F_LOG on each running ring (SET_VRING_ADDR with the same ring
+// addresses: only its logging changes, the queue goes on). From then on
+// every byte we write into guest memory gets its page's bit set in the log
+// (DirtyLog, virtqueue.h: 1 bit per 4 KiB page of guest physical address,
+// set atomically after the write), and at exactly the places we write:
+// RX buffers, in guest_write() (at the descriptor's address, which is
+// guest physical), used elements, used->idx and avail_event, in the
+// Virtqueue (at the used ring's log_guest_addr, given with
+// VHOST_VRING_F_LOG; without the flag the used ring is not logged, as the
+// spec says). A write past the end of the log is never marked there, but
+// counted (DirtyLog::misses()). SET_LOG_FD gives an eventfd that we write
+// when a publish follows newly set bits. Clearing VHOST_F_LOG_ALL stops
+// the logging; the map stays until the next SET_LOG_BASE or the end of the
+// connection.
+//
+// Device state (VHOST_USER_PROTOCOL_F_DEVICE_STATE, offered only once a
+// MigrationHandler is set, migrate/device_state.h). With the guest stopped
+// and both rings stopped (GET_VRING_BASE: the device is "suspended"),
+// SET_DEVICE_STATE_FD names a direction (0 save, on the source; 1 load, on
+// the target) and a phase (0, stopped: the only one) and carries qemu's
+// end of a pipe. We check both, the fd, that no ring runs and that no
+// earlier transfer waits for its check; the reply is a u64 whose low byte
+// is 0 on success, non-zero on failure, always with the invalid FD flag
+// (bit 8): we take qemu's pipe and offer none of ours. Only once the reply
+// is sent does the handler run, on the fd made blocking (qemu reads the
+// pipe after the reply): migrate_save() writes the whole stream, and we
+// close the fd, its end of file; migrate_load() reads to end of file. The
+// result waits for CHECK_DEVICE_STATE, whose u64 reply is 0 or 1, then
+// migrate_checked(). Nothing touches the queues or guest memory meanwhile:
+// they are stopped. If, after a successful save, the device becomes ready
+// again on the same connection, qemu resumed the source (the migration
+// failed or was cancelled): migrate_resumed() is called before the device
+// is reported ready. Requests for a transfer that cannot be honoured are
+// answered with failure, never by dropping the connection.
+//
 // Events: on the control socket (RefKind::VhostUserCmd) a message, whose
 // handling may make the device ready (TapEvent::Ready: the runtime
 // announces us, then reads TX); a kick (RefKind::VhostUserKick, index: the
@@ -117,6 +163,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 
@@ -152,6 +199,8 @@ enum Request : uint32_t {
 	GET_QUEUE_NUM = 17,
 	SET_VRING_ENABLE = 18,
 	SEND_RARP = 19,
+	SET_DEVICE_STATE_FD = 42,
+	CHECK_DEVICE_STATE = 43,
 };
 inline constexpr uint32_t VERSION = 0x1;
 inline constexpr uint32_t FLAG_VERSION_MASK = 0x3;
@@ -171,12 +220,23 @@ inline constexpr uint64_t VIRTIO_NET_F_HOST_TSO4 = 1ULL << 11;
 inline constexpr uint64_t VIRTIO_NET_F_HOST_TSO6 = 1ULL << 12;
 inline constexpr uint64_t VIRTIO_NET_F_MRG_RXBUF = 1ULL << 15;
 inline constexpr uint64_t VIRTIO_RING_F_EVENT_IDX = 1ULL << 29;
+inline constexpr uint64_t VHOST_F_LOG_ALL = 1ULL << 26;
 // Offloads towards the guest: offloads() only with all of them.
 inline constexpr uint64_t GUEST_OFFLOADS =
 	VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 | VIRTIO_NET_F_GUEST_TSO6;
 inline constexpr uint64_t HOST_OFFLOADS =
 	VIRTIO_NET_F_CSUM | VIRTIO_NET_F_HOST_TSO4 | VIRTIO_NET_F_HOST_TSO6;
+inline constexpr uint64_t PROTOCOL_F_LOG_SHMFD = 1ULL << 1;
 inline constexpr uint64_t PROTOCOL_F_REPLY_ACK = 1ULL << 3;
+inline constexpr uint64_t PROTOCOL_F_DEVICE_STATE = 1ULL << 19;
+
+// SET_VRING_ADDR flags: VHOST_VRING_F_LOG (bit 0), log the used ring at
+// log_guest_addr.
+inline constexpr uint32_t VRING_F_LOG = 1U << 0;
+
+// "Device state transfer parameters" of SET_DEVICE_STATE_FD.
+inline constexpr uint32_t TRANSFER_SAVE = 0, TRANSFER_LOAD = 1;
+inline constexpr uint32_t PHASE_STOPPED = 0;
 
 inline constexpr uint64_t VRING_IDX_MASK = 0xff;  // in KICK/CALL/ERR payloads
 inline constexpr uint64_t VRING_NOFD = 1ULL << 8; // no descriptor: polling
@@ -195,8 +255,11 @@ public:
 	static constexpr uint64_t FEATURES =
 		vhost_user::VIRTIO_F_VERSION_1 | vhost_user::VIRTIO_NET_F_MRG_RXBUF |
 		vhost_user::VIRTIO_RING_F_EVENT_IDX | vhost_user::F_PROTOCOL_FEATURES |
-		vhost_user::GUEST_OFFLOADS | vhost_user::HOST_OFFLOADS;
-	static constexpr uint64_t PROTOCOL_FEATURES = vhost_user::PROTOCOL_F_REPLY_ACK;
+		vhost_user::GUEST_OFFLOADS | vhost_user::HOST_OFFLOADS |
+		vhost_user::VHOST_F_LOG_ALL;
+	// Always offered; DEVICE_STATE too once there is a migration handler.
+	static constexpr uint64_t PROTOCOL_FEATURES =
+		vhost_user::PROTOCOL_F_REPLY_ACK | vhost_user::PROTOCOL_F_LOG_SHMFD;
 	static constexpr size_t VNET_HDR = 12;
 	// Longest frame either way: an IPv6 packet with a 64 KiB payload.
 	static constexpr size_t MAX_FRAME = 14 + 40 + 65535;
@@ -295,6 +358,16 @@ public:
 	bool reports_room() const override { return true; }
 
 	uint64_t features() const { return features_; }
+	uint64_t protocol_features() const { return protocol_features_; }
+	// What GET_PROTOCOL_FEATURES answers.
+	uint64_t offered_protocol_features() const {
+		return PROTOCOL_FEATURES | (migration_ ? vhost_user::PROTOCOL_F_DEVICE_STATE : 0);
+	}
+	// Who saves and loads the daemon's state through SET_DEVICE_STATE_FD
+	// (nullptr: nobody, DEVICE_STATE is not offered). Not owned.
+	void set_migration_handler(MigrationHandler *h) { migration_ = h; }
+	// Its misses(): writes the log could not record (none, or too small).
+	const DirtyLog &dirty_log() const { return log_; }
 	// The guest took every offload towards it (see above).
 	bool offloads() const override {
 		return (features_ & vhost_user::GUEST_OFFLOADS) == vhost_user::GUEST_OFFLOADS;
@@ -310,6 +383,8 @@ private:
 		unsigned num = 0;
 		uint64_t desc_uva = 0, used_uva = 0, avail_uva = 0;
 		bool addr_set = false;
+		bool log_used = false; // VHOST_VRING_F_LOG: used ring logged at log_gpa
+		uint64_t log_gpa = 0;
 		uint16_t base = 0;
 		int kick = -1, call = -1, err = -1;
 		bool started = false; // kick received, not stopped
@@ -325,6 +400,16 @@ private:
 		     int *fds, size_t nfds);
 	int reply(uint32_t request, const void *payload, size_t size);
 	int set_mem_table(const std::byte *payload, size_t size, int *fds, size_t nfds);
+	int set_log_base(const std::byte *payload, size_t size, int *fds, size_t nfds);
+	void unmap_log();
+	int set_device_state_fd(const std::byte *payload, size_t size, int *fds, size_t nfds);
+	int check_device_state(size_t size);
+	void run_transfer();
+	// Copy n bytes into buffer s at offset off, and log them.
+	void guest_write(const VqSeg &s, size_t off, const void *src, size_t n) {
+		memcpy(s.ptr + off, src, n);
+		log_.mark(s.gpa + off, n);
+	}
 	void unmap_memory();
 	bool map_queue(unsigned q);
 	void stop_queue(unsigned q);
@@ -338,6 +423,11 @@ private:
 	bool xmit(const TapFrame &f) override;
 	void xmit_end() override { flush(); }
 
+	struct Mapping {
+		void *addr = nullptr;
+		size_t len = 0;
+	};
+
 	int fd_ = -1;
 	MigrationHandler *migration_ = nullptr;
 	uint64_t features_ = 0;
@@ -345,11 +435,24 @@ private:
 	bool was_ready_ = false;
 	Stats vstats_;
 
+	// Dirty logging: the log (SET_LOG_BASE), its mapping, its eventfd.
+	DirtyLog log_;
+	Mapping log_map_;
+	int log_fd_ = -1;
+
+	// Device state transfer: the fd taken by SET_DEVICE_STATE_FD, run
+	// once the reply is sent; then its result waits for
+	// CHECK_DEVICE_STATE. saved_: a save succeeded, so the device
+	// becoming ready again means the source resumed.
+	MigrationHandler *migration_ = nullptr;
+	int xfer_fd_ = -1;
+	bool xfer_save_ = false;
+	bool xfer_done_ = false;
+	int xfer_status_ = 0;
+	bool saved_ = false;
+
 	GuestMemory mem_;
-	struct Mapping {
-		void *addr = nullptr;
-		size_t len = 0;
-	} maps_[GuestMemory::MAX_REGIONS];
+	Mapping maps_[GuestMemory::MAX_REGIONS];
 	size_t nmaps_ = 0;
 
 	Queue q_[vhost_user::NQUEUES];

@@ -41,6 +41,13 @@
 // the driver wants an interrupt for what was published since it was last
 // asked.
 //
+// Dirty logging (set_log()): these three are the only writes a queue makes
+// to guest memory (used elements, used->idx, avail_event; used->flags is
+// never written), and each marks what it wrote in the log, at the used
+// ring's guest physical address that the front-end gave with
+// VHOST_VRING_F_LOG (log_guest_addr): the ring itself is known here only
+// by its front-end user address. Buffers are the owner's to mark (VqSeg::gpa).
+//
 // Notification suppression, both ways. Without VIRTIO_RING_F_EVENT_IDX the
 // driver's avail->flags bit VRING_AVAIL_F_NO_INTERRUPT says "no interrupts",
 // and we never ask the driver not to kick (VRING_USED_F_NO_NOTIFY unset).
@@ -106,6 +113,43 @@ private:
 struct VqSeg {
 	std::byte *ptr;
 	uint32_t len;
+	uint64_t gpa; // where the driver put it: what the dirty log records
+};
+
+// The front-end's dirty page log during a live migration (vhost-user.rst,
+// "Migration"): a bitmap shared with the front-end (and with whoever else
+// writes guest memory), one bit per VHOST_LOG_PAGE (4 KiB) of guest
+// physical address, log[page / 8] bit page % 8. A device that writes guest
+// memory while VHOST_F_LOG_ALL is negotiated must set the bits of every
+// page it wrote, after the write (so that a page the front-end copies
+// after it finds the bit carries the new bytes), atomically (others set
+// bits in the same bytes, and the front-end clears them while we run).
+// A page past the end of the map is never written: it is counted as a
+// miss, as is any write while logging is on but no map was given.
+class DirtyLog {
+public:
+	static constexpr uint64_t PAGE = 0x1000;
+	// The bitmap, size bytes at base (nullptr: none).
+	void set_map(std::byte *base, uint64_t size) { base_ = base, size_ = base ? size : 0; }
+	// VHOST_F_LOG_ALL negotiated: mark from now on.
+	void enable(bool on) { on_ = on; }
+	bool enabled() const { return on_; }
+	// Record a write of len bytes at guest physical address gpa.
+	void mark(uint64_t gpa, uint64_t len);
+	// Bits were set since the last call (the front-end's log eventfd).
+	bool take_marked() {
+		bool m = marked_;
+		marked_ = false;
+		return m;
+	}
+	uint64_t misses() const { return misses_; }
+
+private:
+	std::byte *base_ = nullptr;
+	uint64_t size_ = 0;
+	bool on_ = false;
+	bool marked_ = false;
+	uint64_t misses_ = 0;
 };
 
 // A popped descriptor chain: read-only segments first, then writable ones.
@@ -211,6 +255,9 @@ public:
 	// of the flags. Set after setup(), which clears it.
 	void set_event_idx(bool on) { event_idx_ = on; }
 	bool event_idx() const { return event_idx_; }
+	// Log the used ring's writes into log at used_gpa (log_guest_addr), or
+	// not (nullptr). Set after setup(), which clears it.
+	void set_log(DirtyLog *log, uint64_t used_gpa) { log_ = log, log_used_ = used_gpa; }
 	// vring_need_event(): did an index moving from old to new cross event?
 	static bool event_crossed(uint16_t event, uint16_t new_idx, uint16_t old_idx) {
 		return uint16_t(new_idx - event - 1) < uint16_t(new_idx - old_idx);
@@ -221,6 +268,11 @@ public:
 private:
 	uint16_t load_avail_idx() const;
 	VqPop set_broken(VqBreak why);
+	// Offset off of the used ring was written (len bytes).
+	void log_used(size_t off, size_t len) {
+		if (log_)
+			log_->mark(log_used_ + off, len);
+	}
 
 	const GuestMemory *mem_ = nullptr;
 	unsigned num_ = 0;
@@ -233,6 +285,8 @@ private:
 	uint16_t signalled_idx_ = 0; // used index at the last needs_signal()
 	bool signalled_valid_ = false;
 	bool event_idx_ = false;
+	DirtyLog *log_ = nullptr;
+	uint64_t log_used_ = 0; // guest physical address of the used ring
 	VqBreak broken_ = VqBreak::None;
 	uint64_t bad_chains_ = 0;
 };
