@@ -373,9 +373,6 @@ public:
 		return (features_ & vhost_user::GUEST_OFFLOADS) == vhost_user::GUEST_OFFLOADS;
 	}
 	const Stats &vu_stats() const { return vstats_; }
-	// Who saves and loads the device state in a migration (TEMPORARY: the
-	// vu-migrate branch implements the messages).
-	void set_migration_handler(MigrationHandler *h) { migration_ = h; }
 	const Virtqueue &queue(unsigned i) const { return vq_[i]; }
 
 private:
@@ -429,7 +426,6 @@ private:
 	};
 
 	int fd_ = -1;
-	MigrationHandler *migration_ = nullptr;
 	uint64_t features_ = 0;
 	uint64_t protocol_features_ = 0;
 	bool was_ready_ = false;
