@@ -52,6 +52,7 @@
 #include <cstring>
 
 #include <sys/socket.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "passt/core/log.h"
@@ -68,6 +69,9 @@ namespace {
 constexpr int REPAIR_TIMEOUT_MS = 5000;
 constexpr int HELPER_WAIT_MS = 2000;
 constexpr int DUMP_RETRIES = 5;
+// Waiting for data in flight once the windows are closed: at least twice
+// the largest RTT, between these bounds, polled every SETTLE_POLL_MS.
+constexpr int64_t SETTLE_MIN_MS = 5, SETTLE_MAX_MS = 500, SETTLE_POLL_MS = 5;
 
 // One record at a time, either way; the dump copies queues here.
 alignas(64) std::byte rec_buf[MIGRATE_REC_HDR_LEN + MIGRATE_REC_MAX];
@@ -75,6 +79,10 @@ alignas(64) std::byte sendq_buf[TCP_STATE_QUEUE_MAX];
 alignas(64) std::byte recvq_buf[TCP_STATE_QUEUE_MAX];
 uint32_t frozen[FLOW_MAX];
 int frozen_fds[FLOW_MAX];
+// Source: each frozen socket's buffer before it was quiesced, and where
+// its receive queue ends.
+TcpQuiesce quiesced[FLOW_MAX];
+uint32_t rcv_end[FLOW_MAX];
 // Target: the flows adopted so far from the stream being loaded.
 uint32_t adopted[FLOW_MAX];
 
@@ -183,6 +191,44 @@ bool Migrator::need_helper(int timeout_ms) {
 	return true;
 }
 
+// Close every frozen socket's receive window, then wait until what the
+// peers had in flight has landed: rcv_nxt still over one poll, and at
+// least twice the largest RTT gone by (see tcp_state.cpp).
+void Migrator::quiesce_frozen() {
+	uint32_t rtt_us = 0;
+	for (size_t i = 0; i < nfrozen_; i++) {
+		quiesced[i] = TcpQuiesce{};
+		int rc = tcp_state_quiesce(frozen_fds[i], quiesced[i]);
+		if (rc < 0)
+			debug("migration: TCP flow %u: can't close its window: %s", frozen[i],
+			      strerror(-rc));
+		if (quiesced[i].rtt_us > rtt_us)
+			rtt_us = quiesced[i].rtt_us;
+		tcp_state_rcv_nxt(frozen_fds[i], rcv_end[i]);
+	}
+	int64_t settle = 2 * int64_t(rtt_us) / 1000;
+	settle = settle < SETTLE_MIN_MS ? SETTLE_MIN_MS : settle > SETTLE_MAX_MS ? SETTLE_MAX_MS : settle;
+	const timespec t0 = now_monotonic();
+	for (;;) {
+		poll(nullptr, 0, int(SETTLE_POLL_MS));
+		bool moved = false;
+		for (size_t i = 0; i < nfrozen_; i++) {
+			uint32_t seq = rcv_end[i];
+			tcp_state_rcv_nxt(frozen_fds[i], seq);
+			moved |= seq != rcv_end[i];
+			rcv_end[i] = seq;
+		}
+		int64_t waited = since_ns(t0) / NS_PER_MS;
+		if (!moved && waited >= settle)
+			break;
+		if (waited >= 2 * SETTLE_MAX_MS) {
+			warn("migration: data still arriving after %lld ms with the windows closed",
+			     (long long)waited);
+			break;
+		}
+	}
+}
+
 int Migrator::migrate_save(int fd) {
 	const timespec t0 = now_monotonic();
 	nfrozen_ = 0;
@@ -224,6 +270,7 @@ int Migrator::migrate_save(int fd) {
 		return rc;
 	}
 
+	quiesce_frozen();
 	size_t len = migrate_put_header(rec_buf);
 	MigrateGuest g{st_.guest_mac, st_.guest_mac_seen, st_.addr4_seen, st_.addr6_seen,
 		       st_.addr6_ll_seen};
@@ -237,6 +284,8 @@ int Migrator::migrate_save(int fd) {
 		int drc = -EAGAIN;
 		for (int k = 0; k < DUMP_RETRIES && drc == -EAGAIN; k++)
 			drc = tcp_state_dump(frozen_fds[i], f.sock, sendq_buf, recvq_buf);
+		if (quiesced[i].rcvbuf)
+			f.sock.rcvbuf = quiesced[i].rcvbuf; // from before the quiesce
 		if (drc < 0) {
 			warn("migration: TCP flow %u (%s:%u): can't dump its socket: %s; this "
 			     "connection will not survive",
@@ -289,6 +338,9 @@ void Migrator::thaw_all() {
 		release_helper();
 		return;
 	}
+	for (size_t i = 0; i < nfrozen_; i++)
+		if (quiesced[i].rcvbuf)
+			tcp_state_unquiesce(frozen_fds[i], quiesced[i]);
 	int rc = repair_set(repair_, {frozen_fds, nfrozen_}, REPAIR_OFF, REPAIR_TIMEOUT_MS);
 	const timespec now = now_monotonic();
 	for (size_t i = 0; i < nfrozen_; i++) {
@@ -438,6 +490,11 @@ int Migrator::migrate_load(int fd) {
 				rc = -EPROTO;
 				break;
 			}
+			if (loaded >= FLOW_MAX) {
+				e = MigrateErr::BadLength;
+				rc = -E2BIG;
+				break;
+			}
 			int frc = restore_flow(f);
 			if (frc < 0) {
 				warn("migration: TCP connection %s:%u -> %s:%u: can't restore it: "
@@ -446,9 +503,11 @@ int Migrator::migrate_load(int fd) {
 				     f.flow.guest.our_addr.text().c_str(), f.flow.guest.our_port,
 				     strerror(-frc));
 				failed++;
-			} else {
-				loaded++;
+				rc = frc;
+				e = MigrateErr::Ok; // the stream was fine, the socket was not
+				break;
 			}
+			loaded++;
 		}
 		// Other types: optional ones this version does not know, skipped.
 	}

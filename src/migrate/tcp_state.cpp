@@ -24,7 +24,16 @@
 //
 // Dumping reads the end sequence numbers before and after copying the
 // queues and gives up (-EAGAIN) if they moved: repair mode stops output,
-// not input.
+// not input. A socket in repair mode goes on taking, and acknowledging,
+// what its peer sends, which a dump taken earlier would not carry: data
+// lost, with the peer told it arrived. So the socket is quiesced first
+// (tcp_state_quiesce): its receive window closed at rcv_nxt
+// (TCP_REPAIR_WINDOW) and its receive buffer shrunk to the minimum, so that
+// the kernel offers no window out of free space either. Data already in
+// flight still lands; the caller waits for it (about an RTT, tcpi_rtt)
+// until rcv_nxt stands still, then dumps. The record carries the buffer
+// size from before, and the target's socket opens its window again as
+// its application (the daemon) reads.
 //
 // Restoring: a new socket, repair mode on, bound to the same local address
 // (in repair mode the kernel lets it share the port with a listener or a
@@ -298,7 +307,12 @@ int write_all(int fd, std::span<const std::byte> data) {
 int dump_queues(int fd, TcpSockState &st, std::span<std::byte> sendbuf,
 		std::span<std::byte> recvbuf) {
 	uint32_t wseq = 0, rnxt = 0, outq = 0, notsent = 0, inq = 0;
-	int rc;
+	// A peek offset (SO_PEEK_OFF: the daemon peeks what it sent the
+	// guest) would skip the start of the receive queue: peek from the
+	// start, every time.
+	int rc = set_int(fd, SOL_SOCKET, SO_PEEK_OFF, -1);
+	if (rc < 0 && rc != -EINVAL && rc != -EOPNOTSUPP)
+		return rc;
 	if ((rc = queue_end(fd, TCP_SEND_QUEUE, wseq)) < 0 ||
 	    (rc = queue_end(fd, TCP_RECV_QUEUE, rnxt)) < 0 ||
 	    (rc = ioctl_len(fd, SIOCOUTQ, outq)) < 0 ||
@@ -382,6 +396,45 @@ int tcp_state_dump(int fd, TcpSockState &st, std::span<std::byte> sendbuf,
 		return rc;
 	st = s;
 	return 0;
+}
+
+int tcp_state_quiesce(int fd, TcpQuiesce &q) {
+	tcp_info ti = {};
+	socklen_t sl = sizeof(ti);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0)
+		return -errno;
+	if (ti.tcpi_state != TCP_ESTABLISHED)
+		return -ENOTCONN;
+	q.rtt_us = ti.tcpi_rtt;
+	int rc;
+	if ((rc = get_u32(fd, SOL_SOCKET, SO_RCVBUF, q.rcvbuf)) < 0)
+		return rc;
+	uint32_t rcv_nxt;
+	if ((rc = queue_end(fd, TCP_RECV_QUEUE, rcv_nxt)) < 0)
+		return rc;
+	select_queue(fd, TCP_NO_QUEUE);
+	tcp_repair_window w = {};
+	sl = sizeof(w);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &sl) < 0)
+		return -errno;
+	// The right edge of the window moves to rcv_nxt: the next ACK offers
+	// nothing more, and the smallest buffer keeps the kernel from
+	// offering it again out of free space.
+	w.rcv_wup = rcv_nxt;
+	w.rcv_wnd = 0;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0)
+		return -errno;
+	return set_int(fd, SOL_SOCKET, SO_RCVBUF, 1);
+}
+
+int tcp_state_rcv_nxt(int fd, uint32_t &seq) {
+	int rc = queue_end(fd, TCP_RECV_QUEUE, seq);
+	select_queue(fd, TCP_NO_QUEUE);
+	return rc;
+}
+
+int tcp_state_unquiesce(int fd, const TcpQuiesce &q) {
+	return set_int(fd, SOL_SOCKET, SO_RCVBUF, int(q.rcvbuf / 2));
 }
 
 int tcp_state_socket(const TcpSockState &st) {

@@ -89,8 +89,13 @@ void tcp_flow_thaw(TcpCtx &ctx, uint32_t idx, const timespec &now) {
 		return;
 	}
 	t.events = ev;
-	if (t.snd_nxt != t.snd_una)
-		rewind(ctx, t);
+	// The dump peeked without an offset (SO_PEEK_OFF off): start again
+	// from the last acknowledgement, offset 0.
+	t.snd_nxt = t.snd_una;
+	if (ctx.peek_off) {
+		int zero = 0;
+		setsockopt(t.sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
+	}
 	f->last_active = now;
 	data_from_sock(ctx, idx, *f, now);
 }

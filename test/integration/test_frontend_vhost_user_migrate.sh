@@ -17,6 +17,7 @@
 #     guest resumes on A, whose flows thaw
 #   both times, the connections (IPv4 and IPv6, 24 MiB each way, paced)
 #   carry on and complete byte-exact through A.
+# MIGRATE_KEEP=DIR keeps the logs of passt and the front-end in DIR.
 # Success, passt C (-f) and D (daemonised: -P, -l), both
 # --migrate-no-linger (the target re-creates the same 4-tuples here):
 #   - two connections, guest -> the gateway (the host's loopback), IPv4 and
@@ -41,6 +42,8 @@ PEER=$(dirname "$0")/migrate_peer.py
 FE_MODE=vhost-user
 
 d=$(new_tmpdir)
+# MIGRATE_KEEP=DIR: the logs stay in DIR.
+[ -n "${MIGRATE_KEEP:-}" ] && on_cleanup "mkdir -p '$MIGRATE_KEEP' && cp -r '$d'/*.log '$MIGRATE_KEEP'/"
 out_rsts() { awk '/^Tcp:/ { if (h) { for (i = 1; i <= NF; i++) if (n[i] == "OutRsts") print $i } else { split($0, n); h = 1 } }' /proc/net/snmp; }
 
 # passt_fg NAME OPTION...: passt -f in the background, log NAME.log.
@@ -170,7 +173,7 @@ check_peers m6 "$bytes"
 log "C -> D mid-transfer: 24 MiB each way, IPv4 and IPv6, byte-exact on the same connections"
 
 gate=$d/gate
-peers q 127.0.0.1 "$HOST_GW4" 5045 $((16 << 20)) 0 "$gate"
+peers q 127.0.0.1 "$HOST_GW4" 5045 $((64 << 20)) 0 "$gate"
 wait_for "[ \$(ss -tnH state established '( sport = :5045 )' | wc -l) -eq 1 ]" 10 || fail "queued: no connection"
 sleep 2 # the guest fills the host peer's receive queue, then ours
 grep -q 'done with passt-repair' "$d/c.log" && grep -q 'done with passt-repair' "$d/d.log" ||
@@ -182,7 +185,7 @@ grep -q 'migration done' <(tail -n 1 "$d/fe2.log") || fail "D -> C failed: $(gre
 grep "migration: TCP flow .* bytes to send" "$d/d.log" | tail -n 1 | sed 's/^/  D: /' >&2
 grep -Eq 'migration: TCP flow .*: [1-9][0-9]* bytes to send' "$d/d.log" || fail "queued: D's socket held no queued data"
 touch "$gate"
-check_peers q $((16 << 20))
+check_peers q $((64 << 20))
 log "queued data: D -> C with the host peer not reading, every byte delivered after it resumed"
 
 sleep 0.5

@@ -1034,9 +1034,13 @@ private:
 			if (n < 0)
 				die("read device state");
 		} else {
+			// A back-end that fails the load stops reading (EPIPE):
+			// CHECK_DEVICE_STATE says so.
 			size_t off = 0;
 			while (off < state.size()) {
 				ssize_t n = write(ours, state.data() + off, state.size() - off);
+				if (n < 0 && errno == EPIPE)
+					break;
 				if (n < 0)
 					die("write device state");
 				off += size_t(n);
@@ -1290,6 +1294,7 @@ int main(int argc, char **argv) {
 	if (sigprocmask(SIG_BLOCK, &mask, nullptr) < 0)
 		die("sigprocmask");
 	int sig = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	signal(SIGPIPE, SIG_IGN); // a closed pipe or socket is an error, not an exit
 	if (sig < 0)
 		die("signalfd");
 

@@ -61,6 +61,7 @@ private:
 	void watch_helper();
 	int restore_flow(const struct MigrateTcpFlow &f);
 	void thaw_all();
+	void quiesce_frozen();
 	void drop_adopted();
 	void release_helper();
 

@@ -85,6 +85,21 @@ TcpStateErr tcp_state_decode(std::span<const std::byte> in, TcpSockState &st,
 int tcp_state_dump(int fd, TcpSockState &st, std::span<std::byte> sendbuf,
 		   std::span<std::byte> recvbuf);
 
+// Before a dump (fd in repair mode): close the receive window and shrink
+// the receive buffer, so that the peer stops sending (see tcp_state.cpp).
+// q: what was there before, and the connection's smoothed RTT.
+struct TcpQuiesce {
+	uint32_t rcvbuf = 0; // SO_RCVBUF as getsockopt reported it
+	uint32_t rtt_us = 0; // tcpi_rtt
+};
+int tcp_state_quiesce(int fd, TcpQuiesce &q);
+// The sequence number at the end of the receive queue (rcv_nxt), fd in
+// repair mode: it stops moving once the peer's data in flight has landed.
+int tcp_state_rcv_nxt(int fd, uint32_t &seq);
+// The dump is not used after all (the migration failed): the receive
+// buffer back to its size before (the window opens again by itself).
+int tcp_state_unquiesce(int fd, const TcpQuiesce &q);
+
 // A new non-blocking socket for st, its buffer sizes set. Returns the fd or
 // -errno. The caller puts it in repair mode, then calls tcp_state_restore().
 int tcp_state_socket(const TcpSockState &st);
