@@ -207,7 +207,9 @@ void Migrator::quiesce_frozen() {
 		tcp_state_rcv_nxt(frozen_fds[i], rcv_end[i]);
 	}
 	int64_t settle = 2 * int64_t(rtt_us) / 1000;
-	settle = settle < SETTLE_MIN_MS ? SETTLE_MIN_MS : settle > SETTLE_MAX_MS ? SETTLE_MAX_MS : settle;
+	settle = settle < SETTLE_MIN_MS   ? SETTLE_MIN_MS
+		 : settle > SETTLE_MAX_MS ? SETTLE_MAX_MS
+					  : settle;
 	const timespec t0 = now_monotonic();
 	for (;;) {
 		poll(nullptr, 0, int(SETTLE_POLL_MS));

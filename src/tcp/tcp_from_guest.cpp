@@ -213,6 +213,8 @@ void ack_guest(TcpCtx &ctx, uint32_t idx, Flow &f, const TcpRepr &s, const RxRes
 // A segment for an existing flow.
 void seg_for_flow(TcpCtx &ctx, uint32_t idx, Flow &f, const TcpRepr &s, const timespec &now) {
 	TcpFlow &t = f.state<TcpFlow>();
+	if (t.frozen)
+		return; // its socket is being migrated: the guest sends it again
 	if (s.flags & tcpflag::rst) {
 		guest_rst(ctx, idx, t, s);
 		return;

@@ -41,7 +41,7 @@ bool tcp_flow_migratable(TcpCtx &ctx, uint32_t idx) {
 	const TcpFlow &t = f->state<TcpFlow>();
 	const uint8_t closing = tcpf::guest_fin | tcpf::host_eof | tcpf::fin_sent;
 	return t.state == TcpState::Established && !(t.flags & closing) && t.sock >= 0 &&
-	       t.events != EV_REMOVED;
+	       t.events != EV_REMOVED && !t.frozen;
 }
 
 bool tcp_flow_image(TcpCtx &ctx, uint32_t idx, TcpFlowImage &img) {
@@ -72,6 +72,7 @@ int tcp_flow_freeze(TcpCtx &ctx, uint32_t idx) {
 		ctx.loop.remove(t.sock);
 	t.events = EV_REMOVED;
 	t.deadline_ns = 0;
+	t.frozen = 1;
 	return t.sock;
 }
 
@@ -80,8 +81,9 @@ void tcp_flow_thaw(TcpCtx &ctx, uint32_t idx, const timespec &now) {
 	if (!f)
 		return;
 	TcpFlow &t = f->state<TcpFlow>();
-	if (t.sock < 0 || t.events != EV_REMOVED)
+	if (t.sock < 0 || !t.frozen)
 		return;
+	t.frozen = 0;
 	uint32_t ev = est_events(t);
 	if (ctx.loop.add(t.sock, ev, EpollRef{RefKind::TcpSock, t.sock, idx}) < 0) {
 		warn("TCP: flow %u: can't watch its socket again, resetting it", idx);

@@ -167,7 +167,8 @@ bool frames_out(TcpCtx &ctx, Flow &f, const Ends &e, const Layout &lo, size_t go
 // allows; FIN once the socket reached its end. False if the flow is gone.
 bool data_from_sock(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now) {
 	TcpFlow &t = f.state<TcpFlow>();
-	if (t.state != TcpState::Established || (t.flags & tcpf::fin_sent) || t.sock < 0)
+	if (t.state != TcpState::Established || (t.flags & tcpf::fin_sent) || t.sock < 0 ||
+	    t.frozen)
 		return true;
 	if (ctx.out_blocked)
 		return true; // the backend reports room: tcp_out_room() calls us

@@ -43,7 +43,7 @@ FE_MODE=vhost-user
 
 d=$(new_tmpdir)
 # MIGRATE_KEEP=DIR: the logs stay in DIR.
-[ -n "${MIGRATE_KEEP:-}" ] && on_cleanup "mkdir -p '$MIGRATE_KEEP' && cp -r '$d'/*.log '$MIGRATE_KEEP'/"
+[ -n "${MIGRATE_KEEP:-}" ] && on_cleanup "mkdir -p '$MIGRATE_KEEP' && cp -r '$d'/*.log '$d'/*.pcap '$MIGRATE_KEEP'/"
 out_rsts() { awk '/^Tcp:/ { if (h) { for (i = 1; i <= NF; i++) if (n[i] == "OutRsts") print $i } else { split($0, n); h = 1 } }' /proc/net/snmp; }
 
 # passt_fg NAME OPTION...: passt -f in the background, log NAME.log.

@@ -61,8 +61,8 @@ struct TcpFlow {
 	uint8_t flags = 0;
 	uint8_t guest_wscale = 0; // shift for the guest's window field
 	uint8_t dup_acks = 0;
-	uint8_t retrans = 0; // consecutive timeouts
-	uint8_t listener_v6 = 0;
+	uint8_t retrans = 0;       // consecutive timeouts
+	uint8_t frozen = 0;        // migrating: socket in repair mode, left alone (tcp_migrate.cpp)
 	uint16_t guest_mss = 536;  // from the guest's SYN / SYN-ACK
 	uint32_t snd_una = 0;      // towards the guest: oldest unacknowledged
 	uint32_t snd_nxt = 0;      //   next sequence number to send
