@@ -72,6 +72,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -441,7 +442,9 @@ struct KeptPath {
 	int dirfd = -1;
 	char name[256] = {};
 };
-KeptPath kept[2];
+// The UNIX socket, the repair socket, the control socket, the PID file.
+constexpr size_t KEPT_MAX = 4;
+KeptPath kept[KEPT_MAX];
 int cleaner_sock = -1;
 
 const long cleaner_syscalls[] = {
@@ -466,7 +469,9 @@ void close_all_except(std::span<const int> keep) {
 }
 
 [[noreturn]] void cleaner_main(int sock) {
-	const int keep[] = {sock, kept[0].dirfd, kept[1].dirfd};
+	int keep[1 + KEPT_MAX] = {sock};
+	for (size_t i = 0; i < KEPT_MAX; i++)
+		keep[1 + i] = kept[i].dirfd;
 	close_all_except(keep);
 	// Not the caller's terminal or pipes either: whoever waits for
 	// the end of our output must not wait for us.
@@ -512,7 +517,8 @@ int isolate_keep_for_unlink(const std::string &path) {
 }
 
 int isolate_start_cleaner() {
-	if (kept[0].dirfd < 0 && kept[1].dirfd < 0)
+	if (std::all_of(std::begin(kept), std::end(kept),
+			[](const KeptPath &k) { return k.dirfd < 0; }))
 		return 0;
 	int fd;
 	pid_t pid = fork_with_channel(&fd);

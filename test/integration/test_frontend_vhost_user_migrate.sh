@@ -18,8 +18,8 @@
 #   both times, the connections (IPv4 and IPv6, 24 MiB each way, paced)
 #   carry on and complete byte-exact through A.
 # MIGRATE_KEEP=DIR keeps the logs of passt and the front-end in DIR.
-# Success, passt C (-f) and D (daemonised: -P, -l), both
-# --migrate-no-linger (the target re-creates the same 4-tuples here):
+# Success, passt C (-f) and D (daemonised: -P, -l, and --migrate-exit),
+# both --migrate-no-linger (the target re-creates the same 4-tuples here):
 #   - two connections, guest -> the gateway (the host's loopback), IPv4 and
 #     IPv6, each carrying 24 MiB both ways at once, paced: the device moves
 #     from C to D in the middle; both complete byte-exact (SHA-256 of each
@@ -27,7 +27,9 @@
 #     saved and D loaded both flows
 #   - queued data: a host peer that stops reading, the device moves back
 #     from D to C, the peer resumes and gets every byte (D's dump held
-#     queued data, C restored it)
+#     queued data, C restored it); then D exits (--migrate-exit) and its
+#     socket, repair socket and PID files are gone
+#   - passt-repair is let go after each migration: a new one per migration
 #   - no RST on the host's loopback all along (tcpdump), Tcp OutRsts
 #     unchanged; every passt still runs.
 . "$(dirname "$0")/lib.sh"
@@ -149,7 +151,7 @@ bg_stop "$FE_PID"
 
 # ---- success: C (-f) and D (daemonised), both --migrate-no-linger
 passt_fg c --migrate-no-linger
-"$PASST" --vhost-user -d -m 65520 -s "$d/d.sock" --migrate-no-linger -P "$d/d.pid" -l "$d/d.log" ||
+"$PASST" --vhost-user -d -m 65520 -s "$d/d.sock" --migrate-no-linger --migrate-exit -P "$d/d.pid" -l "$d/d.log" ||
 	fail "passt D did not start"
 passt_d=$(cat "$d/d.pid")
 on_cleanup "kill $passt_d 2> /dev/null"
@@ -186,6 +188,11 @@ grep "migration: TCP flow .* bytes to send" "$d/d.log" | tail -n 1 | sed 's/^/  
 grep -Eq 'migration: TCP flow .*: [1-9][0-9]* bytes to send' "$d/d.log" || fail "queued: D's socket held no queued data"
 touch "$gate"
 check_peers q $((64 << 20))
+# --migrate-exit: D handed its state over, and exits.
+wait_for "! kill -0 $passt_d 2> /dev/null" 10 || fail "D (--migrate-exit) did not exit after migrating away"
+grep -q 'exiting (--migrate-exit)' "$d/d.log" || fail "D did not say why it exited: $(tail -n 3 "$d/d.log")"
+wait_for "[ ! -e '$d/d.sock' ] && [ ! -e '$d/d.sock.repair' ] && [ ! -e '$d/d.pid' ]" 5 ||
+	fail "D left its files behind: $(ls "$d" | tr '\n' ' ')"
 log "queued data: D -> C with the host peer not reading, every byte delivered after it resumed"
 
 sleep 0.5
@@ -193,7 +200,7 @@ bg_stop "$tcpd"
 nrst=$(tcpdump -n -r "$d/lo.pcap" 2> /dev/null | wc -l)
 check_eq "$nrst" 0 "RST segments on the host's loopback"
 check_eq "$(out_rsts)" "$rsts0" "Tcp OutRsts"
-for p in "$passt_a" "$passt_b" "$passt_c" "$passt_d"; do
+for p in "$passt_a" "$passt_b" "$passt_c"; do
 	kill -0 "$p" || fail "a passt exited: $(tail -n 5 "$d"/*.log)"
 done
 exit 0

@@ -98,7 +98,8 @@ size_t seccomp_build(std::span<const long> nrs, std::span<sock_filter> out);
 
 // Paths to remove when the daemon ends, though by then its root is empty
 // and it may have become nobody: isolate_keep_for_unlink() opens the
-// directory of each (up to two: UNIX socket, PID file), then
+// directory of each (up to four: UNIX socket, repair socket, control
+// socket, PID file), then
 // isolate_start_cleaner(), before isolate_user(), forks a small confined
 // process that removes them when asked by isolate_unlink_kept() (which
 // waits until it is done), or when the daemon dies. Return 0 or -errno.
