@@ -83,6 +83,7 @@ int frozen_fds[FLOW_MAX];
 // its receive queue ends.
 TcpQuiesce quiesced[FLOW_MAX];
 uint32_t rcv_end[FLOW_MAX];
+bool dumped[FLOW_MAX];
 // Target: the flows adopted so far from the stream being loaded.
 uint32_t adopted[FLOW_MAX];
 
@@ -192,9 +193,10 @@ bool Migrator::need_helper(int timeout_ms) {
 }
 
 // Close every frozen socket's receive window, then wait until what the
-// peers had in flight has landed: rcv_nxt still over one poll, and at
-// least twice the largest RTT gone by (see tcp_state.cpp).
-void Migrator::quiesce_frozen() {
+// peers had in flight has landed and what we had sent is acknowledged:
+// rcv_nxt still over one poll, nothing in flight, and at least twice the
+// largest RTT gone by (see tcp_state.cpp).
+int Migrator::quiesce_frozen() {
 	uint32_t rtt_us = 0;
 	for (size_t i = 0; i < nfrozen_; i++) {
 		quiesced[i] = TcpQuiesce{};
@@ -204,8 +206,34 @@ void Migrator::quiesce_frozen() {
 			      strerror(-rc));
 		if (quiesced[i].rtt_us > rtt_us)
 			rtt_us = quiesced[i].rtt_us;
-		tcp_state_rcv_nxt(frozen_fds[i], rcv_end[i]);
 	}
+	// A closed window only counts once the peer hears of it: a peer that
+	// sent nothing since would go on sending into the old one. Out of
+	// repair mode and back, the kernel sends a window probe: an ACK with
+	// the window as it is now.
+	int rc = repair_set(repair_, {frozen_fds, nfrozen_}, REPAIR_OFF, REPAIR_TIMEOUT_MS);
+	if (rc < 0) {
+		// Some may still be in repair mode, and nothing can take them out.
+		err("migration: passt-repair failed (%s): %zu connections lost", strerror(-rc),
+		    nfrozen_);
+		for (size_t i = 0; i < nfrozen_; i++)
+			tcp_flow_discard(*tcp_, frozen[i]);
+		nfrozen_ = 0;
+		return rc;
+	}
+	if ((rc = repair_set(repair_, {frozen_fds, nfrozen_}, REPAIR_ON, REPAIR_TIMEOUT_MS)) < 0) {
+		// All out of repair mode: they simply go on.
+		err("migration: passt-repair failed (%s): migration refused", strerror(-rc));
+		const timespec now = now_monotonic();
+		for (size_t i = 0; i < nfrozen_; i++) {
+			tcp_state_unquiesce(frozen_fds[i], quiesced[i]);
+			tcp_flow_thaw(*tcp_, frozen[i], now);
+		}
+		nfrozen_ = 0;
+		return rc;
+	}
+	for (size_t i = 0; i < nfrozen_; i++)
+		tcp_state_rcv_nxt(frozen_fds[i], rcv_end[i]);
 	int64_t settle = 2 * int64_t(rtt_us) / 1000;
 	settle = settle < SETTLE_MIN_MS   ? SETTLE_MIN_MS
 		 : settle > SETTLE_MAX_MS ? SETTLE_MAX_MS
@@ -215,20 +243,39 @@ void Migrator::quiesce_frozen() {
 		poll(nullptr, 0, int(SETTLE_POLL_MS));
 		bool moved = false;
 		for (size_t i = 0; i < nfrozen_; i++) {
-			uint32_t seq = rcv_end[i];
+			uint32_t seq = rcv_end[i], in_flight = 0;
 			tcp_state_rcv_nxt(frozen_fds[i], seq);
-			moved |= seq != rcv_end[i];
+			tcp_state_in_flight(frozen_fds[i], in_flight);
+			moved |= seq != rcv_end[i] || in_flight;
 			rcv_end[i] = seq;
 		}
 		int64_t waited = since_ns(t0) / NS_PER_MS;
 		if (!moved && waited >= settle)
 			break;
 		if (waited >= 2 * SETTLE_MAX_MS) {
-			warn("migration: data still arriving after %lld ms with the windows closed",
+			warn("migration: data or ACKs still in flight after %lld ms with the "
+			     "windows "
+			     "closed",
 			     (long long)waited);
 			break;
 		}
 	}
+	return 0;
+}
+
+// Data that arrived at a socket after its dump was acknowledged to the peer
+// and is in no record: the save fails, and the guest resumes here, where
+// the data is.
+int Migrator::check_unmoved() {
+	for (size_t i = 0; i < nfrozen_; i++) {
+		uint32_t seq;
+		if (!dumped[i] || tcp_state_rcv_nxt(frozen_fds[i], seq) < 0 || seq == rcv_end[i])
+			continue;
+		warn("migration: TCP flow %u: %u bytes arrived after its dump: migration refused",
+		     frozen[i], seq - rcv_end[i]);
+		return -EAGAIN;
+	}
+	return 0;
 }
 
 int Migrator::migrate_save(int fd) {
@@ -272,7 +319,8 @@ int Migrator::migrate_save(int fd) {
 		return rc;
 	}
 
-	quiesce_frozen();
+	if (nfrozen_ && (rc = quiesce_frozen()) < 0)
+		return rc;
 	size_t len = migrate_put_header(rec_buf);
 	MigrateGuest g{st_.guest_mac, st_.guest_mac_seen, st_.addr4_seen, st_.addr6_seen,
 		       st_.addr6_ll_seen};
@@ -288,6 +336,7 @@ int Migrator::migrate_save(int fd) {
 			drc = tcp_state_dump(frozen_fds[i], f.sock, sendq_buf, recvq_buf);
 		if (quiesced[i].rcvbuf)
 			f.sock.rcvbuf = quiesced[i].rcvbuf; // from before the quiesce
+		dumped[i] = false;
 		if (drc < 0) {
 			warn("migration: TCP flow %u (%s:%u): can't dump its socket: %s; this "
 			     "connection will not survive",
@@ -304,12 +353,16 @@ int Migrator::migrate_save(int fd) {
 		}
 		if ((rc = write_all(fd, rec_buf, n)) < 0)
 			goto out;
+		rcv_end[i] = f.sock.rcv_seq + uint32_t(f.sock.recvq.size());
+		dumped[i] = true;
 		total += n;
 		stats_.saved++;
 		debug("migration: TCP flow %u: %zu bytes to send, %u of them never sent, %zu "
 		      "received",
 		      frozen[i], f.sock.sendq.size(), f.sock.notsent, f.sock.recvq.size());
 	}
+	if ((rc = check_unmoved()) < 0)
+		goto out;
 	len = migrate_put_rec_hdr(rec_buf, MigrateRec::End, 0, 0);
 	rc = write_all(fd, rec_buf, len);
 	total += len;

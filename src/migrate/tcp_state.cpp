@@ -31,7 +31,10 @@
 // (TCP_REPAIR_WINDOW) and its receive buffer shrunk to the minimum, so that
 // the kernel offers no window out of free space either. Data already in
 // flight still lands; the caller waits for it (about an RTT, tcpi_rtt)
-// until rcv_nxt stands still, then dumps. The record carries the buffer
+// until rcv_nxt stands still, and for the peer's acknowledgement of what
+// was sent before (tcp_state_in_flight(): a late ACK finding no socket
+// after the source closed it would be answered with a reset), then
+// dumps. The record carries the buffer
 // size from before, and the target's socket opens its window again as
 // its application (the daemon) reads.
 //
@@ -431,6 +434,16 @@ int tcp_state_rcv_nxt(int fd, uint32_t &seq) {
 	int rc = queue_end(fd, TCP_RECV_QUEUE, seq);
 	select_queue(fd, TCP_NO_QUEUE);
 	return rc;
+}
+
+int tcp_state_in_flight(int fd, uint32_t &bytes) {
+	uint32_t outq = 0, notsent = 0;
+	int rc;
+	if ((rc = ioctl_len(fd, SIOCOUTQ, outq)) < 0 ||
+	    (rc = ioctl_len(fd, SIOCOUTQNSD, notsent)) < 0)
+		return rc;
+	bytes = outq > notsent ? outq - notsent : 0;
+	return 0;
 }
 
 int tcp_state_unquiesce(int fd, const TcpQuiesce &q) {

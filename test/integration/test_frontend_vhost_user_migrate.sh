@@ -110,7 +110,9 @@ migrate() {
 	grep 'frontend: migration' "$1" | tail -n 1 | sed 's/^/  /' >&2
 }
 
-bg_start tcpdump -i lo -n -U -w "$d/lo.pcap" 'tcp[tcpflags] & tcp-rst != 0'
+# RST, IPv4 or IPv6 (tcp[] reads IPv4 only; ip6[53]: the flags, behind a
+# 40-byte header).
+bg_start tcpdump -i lo -n -U -w "$d/lo.pcap" '(ip and tcp[tcpflags] & tcp-rst != 0) or (ip6 and ip6[6] == 6 and ip6[53] & 4 != 0)'
 tcpd=$BG_PID
 rsts0=$(out_rsts)
 bytes=$((24 << 20))

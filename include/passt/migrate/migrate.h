@@ -61,7 +61,8 @@ private:
 	void watch_helper();
 	int restore_flow(const struct MigrateTcpFlow &f);
 	void thaw_all();
-	void quiesce_frozen();
+	int quiesce_frozen();
+	int check_unmoved();
 	void drop_adopted();
 	void release_helper();
 

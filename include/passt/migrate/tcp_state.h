@@ -96,6 +96,10 @@ int tcp_state_quiesce(int fd, TcpQuiesce &q);
 // The sequence number at the end of the receive queue (rcv_nxt), fd in
 // repair mode: it stops moving once the peer's data in flight has landed.
 int tcp_state_rcv_nxt(int fd, uint32_t &seq);
+// Bytes sent and not acknowledged yet (SIOCOUTQ - SIOCOUTQNSD): in repair
+// mode nothing more is sent, so this only goes down, as the peer's ACKs
+// arrive.
+int tcp_state_in_flight(int fd, uint32_t &bytes);
 // The dump is not used after all (the migration failed): the receive
 // buffer back to its size before (the window opens again by itself).
 int tcp_state_unquiesce(int fd, const TcpQuiesce &q);
