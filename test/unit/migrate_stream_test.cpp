@@ -196,7 +196,7 @@ struct Sample {
 };
 
 bool same_queue(std::span<const std::byte> a, const Bytes &b) {
-	return a.size() == b.size() && !memcmp(a.data(), b.data(), b.size());
+	return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
 }
 
 void expect_same(const MigrateTcpFlow &d, const MigrateTcpFlow &f) {
@@ -436,7 +436,7 @@ TEST(MigrateStream, GuestLength) {
 	for (size_t len :
 	     {size_t(0), MIGRATE_GUEST_LEN - 1, MIGRATE_GUEST_LEN + 1, MIGRATE_GUEST_LEN * 2}) {
 		Bytes p(len);
-		memcpy(p.data(), payload.data(), std::min(len, payload.size()));
+		std::copy_n(payload.begin(), std::min(len, payload.size()), p.begin());
 		EXPECT_EQ(walk_err(stream({raw_rec(1, 0, p)})), MigrateErr::BadLength) << len;
 		// The payload reader checks it too (the daemon's pipe reader
 		// calls it without migrate_walk()).
