@@ -132,6 +132,9 @@ int VhostUserBackend::attach(int fd) {
 
 void VhostUserBackend::detach() {
 	const Stats &v = vstats_;
+	if (fd_ >= 0 && log_.misses())
+		warn("vhost-user: %llu writes to guest memory were past the end of the dirty log",
+		     (unsigned long long)log_.misses());
 	if (fd_ >= 0 && (v.rx_waited || v.rx_no_buf || v.tx_yields || v.tx_bad_frames ||
 			 v.broken_queues || v.tx_bad_headers || v.tx_max_frame || v.rx_max_frame))
 		info("vhost-user: front-end gone; frames to it: %llu waited for RX buffers, %llu "
@@ -152,7 +155,7 @@ void VhostUserBackend::detach() {
 	}
 	unmap_memory();
 	unmap_log();
-	log_.enable(false);
+	log_ = DirtyLog{}; // off, no misses: a new front-end starts afresh
 	close_fd(log_fd_);
 	close_fd(xfer_fd_);
 	xfer_done_ = saved_ = false;
@@ -415,6 +418,8 @@ int VhostUserBackend::dispatch(uint32_t request, uint32_t flags, const std::byte
 			// The same rings, running: only logging changes (qemu
 			// turns VHOST_VRING_F_LOG on and off this way, "Migration").
 			vq.set_log(q.log_used ? &log_ : nullptr, q.log_gpa);
+			debug("vhost-user: queue %u: used ring %s", idx,
+			      q.log_used ? "logged" : "no longer logged");
 			return ACK_OK;
 		}
 		if (q.started && vq.ready()) {
