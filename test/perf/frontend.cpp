@@ -3,7 +3,7 @@
 //
 //   frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]
 //            [-r READY_FILE] [-q] [-O] [-E] [-H HOLD_MS]
-//            [-X avail-jump|head-range] [-M SOCKET2] [-- COMMAND [ARG...]]
+//            [-X avail-jump|head-range] [-M SOCKET2] [-L] [-- COMMAND [ARG...]]
 //
 // Theory of operation. The program opens a tap device (IFF_TAP | IFF_NO_PI
 // | IFF_VNET_HDR) in the network namespace it runs in, sets its MTU and
@@ -110,6 +110,22 @@
 // line says how it went and how long the device was stopped; with -r,
 // READY_FILE.migrated is created afterwards.
 //
+// -L plays qemu's dirty page logging during a migration (vhost-user only;
+// docs/interop/vhost-user.rst, "Migration"): VHOST_F_LOG_ALL and
+// VHOST_USER_PROTOCOL_F_LOG_SHMFD are negotiated (exit 1 if not offered),
+// a log memfd covering all of guest memory (one bit per 4 KiB page) is
+// given with SET_LOG_BASE (whose u64 reply must be 0) before SET_FEATURES,
+// and every ring is set up with VHOST_VRING_F_LOG, its used ring's guest
+// address as log_guest_addr; so logging is on from the first frame (with
+// -M, on both back-ends, into the same log). The log is never cleared.
+// Every write by passt that the harness sees, a used RX buffer (its
+// length, from the start of the buffer), a used element and the used
+// index of either ring, is recorded in a bitmap of our own; at exit the
+// two are compared page by page: a page we saw written that the log does
+// not mark is a lost write for a migration, and the exit status is then 1.
+// A line gives the counts (pages seen written, of them marked, missing;
+// pages marked beyond those, e.g. avail_event, which we do not watch).
+//
 // -b BATCH (default 128, 1 to 1024) bounds the frames per send() (stream)
 // or per TX kick (vhost-user). Measured once here, IPv4 ns->host at MTU
 // 65520 over stream: our passt 3.5 Gbit/s with 128 and 2.5 with 1, Debian's
@@ -174,6 +190,7 @@ struct Options {
 	int hold_ms = 0;        // -H
 	std::string corrupt;    // -X
 	std::string migrate_to; // -M
+	bool log = false;       // -L
 	std::vector<char *> cmd;
 };
 
@@ -193,9 +210,10 @@ struct Counters {
 }
 
 [[noreturn]] void usage() {
-	fprintf(stderr, "usage: frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]\n"
-			"       [-r READY_FILE] [-q] [-O] [-E] [-H HOLD_MS]\n"
-			"       [-X avail-jump|head-range] [-M SOCKET2] [-- COMMAND [ARG...]]\n");
+	fprintf(stderr,
+		"usage: frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]\n"
+		"       [-r READY_FILE] [-q] [-O] [-E] [-H HOLD_MS]\n"
+		"       [-X avail-jump|head-range] [-M SOCKET2] [-L] [-- COMMAND [ARG...]]\n");
 	exit(2);
 }
 
@@ -226,6 +244,10 @@ Options parse(int argc, char **argv) {
 		}
 		if (a == "-O" || a == "-E") {
 			(a == "-O" ? o.offload : o.event_idx) = true;
+			continue;
+		}
+		if (a == "-L") {
+			o.log = true;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -534,6 +556,7 @@ enum : uint32_t {
 	SET_FEATURES = 2,
 	SET_OWNER = 3,
 	SET_MEM_TABLE = 5,
+	SET_LOG_BASE = 6,
 	SET_VRING_NUM = 8,
 	SET_VRING_ADDR = 9,
 	SET_VRING_BASE = 10,
@@ -554,6 +577,10 @@ constexpr uint64_t F_OFFLOADS =
 	(1ULL << 0) | (1ULL << 1) | (1ULL << 7) | (1ULL << 8) | (1ULL << 11) | (1ULL << 12);
 constexpr uint64_t F_VERSION_1 = 1ULL << 32;
 constexpr uint64_t PROTOCOL_F_REPLY_ACK = 1ULL << 3;
+constexpr uint64_t PROTOCOL_F_LOG_SHMFD = 1ULL << 1;
+constexpr uint64_t F_LOG_ALL = 1ULL << 26; // VHOST_F_LOG_ALL
+constexpr uint32_t VRING_F_LOG = 1;        // SET_VRING_ADDR flags: VHOST_VRING_F_LOG
+constexpr uint64_t LOG_PAGE = 4096;        // VHOST_LOG_PAGE
 constexpr uint64_t PROTOCOL_F_DEVICE_STATE = 1ULL << 19;
 constexpr uint64_t DEVICE_STATE_NO_FD = 1ULL << 8; // SET_DEVICE_STATE_FD reply
 constexpr unsigned RX = 0, TX = 1;
@@ -581,6 +608,9 @@ int64_t now_ms() {
 constexpr size_t RINGS_OFF[2] = {0, RING_AREA};
 constexpr size_t BUFS_OFF[2] = {2 * RING_AREA, 2 * RING_AREA + QSIZE *BUF};
 constexpr size_t MEM_SIZE = 2 * RING_AREA + 2 * QSIZE * BUF;
+constexpr size_t LOG_BYTES = (MEM_SIZE / LOG_PAGE + 7) / 8; // -L: covers it all
+// Guest address of queue q's used ring (guest memory starts at 0).
+constexpr uint64_t used_gpa(unsigned q) { return RINGS_OFF[q] + USED_OFF; }
 
 struct Desc {
 	uint64_t addr;
@@ -831,6 +861,8 @@ public:
 				fprintf(stderr, "frontend: vhost-user: bad RX used element\n");
 				exit(1);
 			}
+			saw_used(RX);
+			saw(BUFS_OFF[RX] + uint64_t(id) * BUF, len);
 			ssize_t w = write(tap_, q_[RX].bufs + size_t(id) * BUF, len);
 			if (w < 0) {
 				c_.tap_write_errors++;
@@ -858,14 +890,22 @@ public:
 			q_[RX].publish();
 	}
 
+	// -L: the used element just taken from queue q, and the used index.
+	void saw_used(unsigned q) {
+		saw(used_gpa(q) + 4 + 8 * uint64_t(uint16_t(q_[q].used_seen - 1) % QSIZE), 8);
+		saw(used_gpa(q) + 2, 2);
+	}
+
 	// TX used descriptors back to the free list.
 	void tx_reclaim() {
 		q_[TX].drain_call();
 		uint32_t id, len;
 		do
-			while (q_[TX].next_used(id, len))
+			while (q_[TX].next_used(id, len)) {
+				saw_used(TX);
 				if (id < QSIZE)
 					free_tx_[nfree_tx_++] = uint16_t(id);
+			}
 		while (q_[TX].rearm());
 	}
 
@@ -960,8 +1000,8 @@ private:
 				"frontend: vhost-user: back-end lacks VIRTIO_F_VERSION_1\n");
 			exit(1);
 		}
-		const uint64_t want =
-			(o.offload ? F_OFFLOADS : 0) | (o.event_idx ? F_EVENT_IDX : 0);
+		const uint64_t want = (o.offload ? F_OFFLOADS : 0) |
+				      (o.event_idx ? F_EVENT_IDX : 0) | (o.log ? F_LOG_ALL : 0);
 		if ((f & want) != want) {
 			fprintf(stderr,
 				"frontend: vhost-user: back-end lacks features 0x%llx (offered "
@@ -974,7 +1014,13 @@ private:
 		if (features_ & F_PROTOCOL_FEATURES) {
 			uint64_t pf = ctl.get_u64(GET_PROTOCOL_FEATURES);
 			uint64_t take = pf & (PROTOCOL_F_REPLY_ACK |
-					      (o.migrate_to.empty() ? 0 : PROTOCOL_F_DEVICE_STATE));
+					      (o.migrate_to.empty() ? 0 : PROTOCOL_F_DEVICE_STATE) |
+					      (o.log ? PROTOCOL_F_LOG_SHMFD : 0));
+			if (o.log && !(take & PROTOCOL_F_LOG_SHMFD)) {
+				fprintf(stderr, "frontend: vhost-user: back-end lacks "
+						"VHOST_USER_PROTOCOL_F_LOG_SHMFD\n");
+				exit(1);
+			}
 			if (!o.migrate_to.empty() && !(take & PROTOCOL_F_DEVICE_STATE)) {
 				fprintf(stderr, "frontend: vhost-user: back-end lacks "
 						"VHOST_USER_PROTOCOL_F_DEVICE_STATE\n");
@@ -982,13 +1028,71 @@ private:
 			}
 			ctl.send_u64(SET_PROTOCOL_FEATURES, take);
 			ctl.ack_ = pf & PROTOCOL_F_REPLY_ACK;
-		} else if (!o.migrate_to.empty()) {
-			fprintf(stderr, "frontend: vhost-user: -M needs protocol features\n");
+		} else if (!o.migrate_to.empty() || o.log) {
+			fprintf(stderr, "frontend: vhost-user: -M and -L need protocol features\n");
 			exit(1);
 		}
+		if (o.log)
+			set_log_base(ctl);
 		ctl.send_u64(SET_FEATURES, features_);
 	}
 
+	// -L: the log memfd (made once, shared by every back-end we talk
+	// to), then SET_LOG_BASE, which always has a reply with LOG_SHMFD.
+	void set_log_base(Control &ctl) {
+		if (log_fd_ < 0) {
+			log_fd_ = memfd_create("frontend-log", MFD_CLOEXEC);
+			if (log_fd_ < 0 || ftruncate(log_fd_, LOG_BYTES) < 0)
+				die("log memfd");
+			void *m = mmap(nullptr, LOG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+				       log_fd_, 0);
+			if (m == MAP_FAILED)
+				die("mmap log");
+			log_ = static_cast<uint8_t *>(m);
+			seen_.assign(LOG_BYTES, 0);
+		}
+		uint64_t d[2] = {LOG_BYTES, 0}; // log size, log offset
+		ctl.send_msg(SET_LOG_BASE, d, sizeof(d), log_fd_);
+		if (uint64_t r = ctl.expect_u64(SET_LOG_BASE)) {
+			fprintf(stderr, "frontend: SET_LOG_BASE refused: 0x%llx\n",
+				static_cast<unsigned long long>(r));
+			exit(1);
+		}
+	}
+
+public:
+	// -L: passt wrote len bytes at guest address gpa (we saw it).
+	void saw(uint64_t gpa, uint64_t len) {
+		if (!log_ || !len)
+			return;
+		for (uint64_t p = gpa / LOG_PAGE; p <= (gpa + len - 1) / LOG_PAGE; p++)
+			seen_[p / 8] |= uint8_t(1U << (p % 8));
+	}
+	// -L, at exit: every page seen written must be marked in the log.
+	// Returns status, or 1 if some are not.
+	int log_verdict(int status, const Options &o) const {
+		if (!log_)
+			return status;
+		uint64_t seen = 0, marked = 0, missing = 0, extra = 0;
+		for (size_t i = 0; i < LOG_BYTES; i++) {
+			const uint8_t l = __atomic_load_n(&log_[i], __ATOMIC_ACQUIRE);
+			seen += __builtin_popcount(seen_[i]);
+			marked += __builtin_popcount(seen_[i] & l);
+			missing += __builtin_popcount(seen_[i] & ~l & 0xff);
+			extra += __builtin_popcount(l & ~seen_[i] & 0xff);
+		}
+		if (!o.quiet || missing)
+			fprintf(stderr,
+				"frontend: dirty log: %llu pages seen written, %llu marked, %llu "
+				"missing; %llu other pages marked\n",
+				static_cast<unsigned long long>(seen),
+				static_cast<unsigned long long>(marked),
+				static_cast<unsigned long long>(missing),
+				static_cast<unsigned long long>(extra));
+		return missing ? 1 : status;
+	}
+
+private:
 	// Memory table, then each queue from the given ring positions, started
 	// and enabled.
 	void start_queues(Control &ctl, uint16_t rx_base, uint16_t tx_base) {
@@ -1059,11 +1163,11 @@ private:
 
 	void set_addr(Control &ctl, unsigned q) {
 		uint64_t a[5];
-		a[0] = q; // index, flags 0
+		a[0] = q | (log_ ? uint64_t(VRING_F_LOG) << 32 : 0); // index, flags
 		a[1] = reinterpret_cast<uint64_t>(q_[q].desc);
 		a[2] = reinterpret_cast<uint64_t>(q_[q].used);
 		a[3] = reinterpret_cast<uint64_t>(q_[q].avail);
-		a[4] = 0;
+		a[4] = log_ ? used_gpa(q) : 0; // log_guest_addr
 		ctl.send_msg(SET_VRING_ADDR, a, sizeof(a), -1, ctl.ack_);
 	}
 
@@ -1112,6 +1216,9 @@ private:
 	unsigned nheld_ = 0;
 	bool tx_frozen_ = false;
 	int64_t reprogram_at_ = 0;
+	int log_fd_ = -1;           // -L
+	uint8_t *log_ = nullptr;    // the log passt marks
+	std::vector<uint8_t> seen_; // the pages we saw passt write
 };
 
 } // namespace vu
@@ -1252,9 +1359,9 @@ int run_vhost_user(vu::Relay &relay, int tap, int ctl, int sig, pid_t child, con
 			int status;
 			if (fd == sig) {
 				if (handle_signals(sig, child, o, c, status, &migrate))
-					return status;
+					return relay.log_verdict(status, o);
 			} else if (fd == ctl) {
-				return peer_gone(child, o, c);
+				return relay.log_verdict(peer_gone(child, o, c), o);
 			} else if (fd == relay.rx_call()) {
 				relay.rx();
 			} else if (fd == relay.tx_call()) {
@@ -1301,10 +1408,10 @@ int main(int argc, char **argv) {
 	int tap = open_tap(o, vhost ? vu::HDR : VNET_HDR_LEN);
 	int sock = connect_stream(o.path, !vhost);
 	Counters c;
-	if ((o.hold_ms || !o.corrupt.empty() || o.offload || o.event_idx ||
-	     !o.migrate_to.empty()) &&
+	if ((o.hold_ms || !o.corrupt.empty() || o.offload || o.event_idx || !o.migrate_to.empty() ||
+	     o.log) &&
 	    !vhost) {
-		fprintf(stderr, "frontend: -O, -E, -H, -M and -X are for vhost-user\n");
+		fprintf(stderr, "frontend: -O, -E, -H, -M, -L and -X are for vhost-user\n");
 		exit(2);
 	}
 	vu::Relay *relay = vhost ? new vu::Relay(tap, sock, c, o) : nullptr;
