@@ -197,7 +197,8 @@ MigrateErr migrate_get_tcp_flow(std::span<const std::byte> in, MigrateTcpFlow &f
 	if (in.size() < MIGRATE_TCP_FLOW_FIXED + TCP_STATE_FIXED_LEN)
 		return MigrateErr::BadLength;
 	const std::byte *p = in.data();
-	TcpFlowImage &t = f.flow;
+	MigrateTcpFlow out; // f is left as it was on a refusal
+	TcpFlowImage &t = out.flow;
 	t.guest = get_side(p);
 	t.host = get_side(p + 36);
 	uint8_t fl = uint8_t(p[72]);
@@ -215,7 +216,7 @@ MigrateErr migrate_get_tcp_flow(std::span<const std::byte> in, MigrateTcpFlow &f
 	    t.flow_label > 0xfffff || !side_ok(t.guest) || !side_ok(t.host))
 		return MigrateErr::BadField;
 	size_t used = 0;
-	TcpStateErr e = tcp_state_decode(in.subspan(MIGRATE_TCP_FLOW_FIXED), f.sock, &used);
+	TcpStateErr e = tcp_state_decode(in.subspan(MIGRATE_TCP_FLOW_FIXED), out.sock, &used);
 	if (sock_err)
 		*sock_err = e;
 	if (e != TcpStateErr::Ok)
@@ -223,9 +224,11 @@ MigrateErr migrate_get_tcp_flow(std::span<const std::byte> in, MigrateTcpFlow &f
 	if (MIGRATE_TCP_FLOW_FIXED + used != in.size())
 		return MigrateErr::BadLength;
 	// The socket is the host side's: the same ends.
-	if (f.sock.local_port != t.host.our_port || f.sock.remote_port != t.host.peer_port ||
-	    !(f.sock.local_addr == t.host.our_addr) || !(f.sock.remote_addr == t.host.peer_addr))
+	const TcpSockState &sk = out.sock;
+	if (sk.local_port != t.host.our_port || sk.remote_port != t.host.peer_port ||
+	    !(sk.local_addr == t.host.our_addr) || !(sk.remote_addr == t.host.peer_addr))
 		return MigrateErr::BadField;
+	f = out;
 	return MigrateErr::Ok;
 }
 

@@ -199,7 +199,7 @@ TcpStateErr tcp_state_decode(std::span<const std::byte> in, TcpSockState &st, si
 	s.snd_wscale = uint8_t(p[13]);
 	s.rcv_wscale = uint8_t(p[14]);
 	if ((flags & ~F_KNOWN) || s.snd_wscale > MAX_WSCALE || s.rcv_wscale > MAX_WSCALE ||
-	    notsent > sendq_len)
+	    notsent > sendq_len || uint8_t(p[15]))
 		return TcpStateErr::BadField;
 	// An IPv4 socket has IPv4 addresses (carried v4-mapped).
 	if (!s.v6 && (!s.local_addr.is_v4() || !s.remote_addr.is_v4()))

@@ -331,19 +331,22 @@ TEST(IsolationTest, CleanerRemovesKeptPathsOnRequestAndWhenWeDie) {
 	char tmpl[] = "/tmp/isolation_test.XXXXXX";
 	ASSERT_NE(mkdtemp(tmpl), nullptr);
 	const std::string dir = tmpl;
-	const std::string a = dir + "/a.socket", b = dir + "/b.pid";
-	for (const std::string &f : {a, b})
+	const std::string a = dir + "/a.socket", b = dir + "/b.pid", r = dir + "/a.socket.repair",
+			  k = dir + "/c.ctl";
+	for (const std::string &f : {a, b, r, k})
 		close(open(f.c_str(), O_CREAT | O_WRONLY, 0600));
 
-	// Orderly: the files are gone once isolate_unlink_kept() returns.
+	// Orderly: the files are gone once isolate_unlink_kept() returns. Four
+	// fit (socket, repair socket, control socket, PID file), not five.
 	RUN_FORKED([&] {
-		CHK(isolate_keep_for_unlink(a) == 0);
-		CHK(isolate_keep_for_unlink(b) == 0);
-		CHK(isolate_keep_for_unlink(dir + "/c") == -ENOSPC);
+		for (const std::string &f : {a, r, k, b})
+			CHK(isolate_keep_for_unlink(f) == 0);
+		CHK(isolate_keep_for_unlink(dir + "/e") == -ENOSPC);
 		CHK(isolate_start_cleaner() == 0);
 		CHK(access(a.c_str(), F_OK) == 0);
 		isolate_unlink_kept();
-		CHK(access(a.c_str(), F_OK) < 0 && access(b.c_str(), F_OK) < 0);
+		for (const std::string &f : {a, b, r, k})
+			CHK(access(f.c_str(), F_OK) < 0);
 		return 0;
 	});
 

@@ -204,6 +204,9 @@ TEST(TcpStateRecord, Fields) {
 	rec = Sample().encode();
 	rec[50] = rec[51] = std::byte(0); // no peer port
 	EXPECT_EQ(tcp_state_decode(rec, d), TcpStateErr::BadField);
+	rec = Sample().encode();
+	rec[15] = std::byte(1); // reserved
+	EXPECT_EQ(tcp_state_decode(rec, d), TcpStateErr::BadField);
 	for (auto e : {TcpStateErr::Ok, TcpStateErr::Truncated, TcpStateErr::BadMagic,
 		       TcpStateErr::BadVersion, TcpStateErr::BadLength, TcpStateErr::BadField})
 		EXPECT_STRNE(tcp_state_err_str(e), "?");
@@ -285,6 +288,80 @@ TEST(TcpStateLive, RoundTripV4) {
 }
 TEST(TcpStateLive, RoundTripV6) {
 	RUN_FORKED([] { return live_round_trip(true); });
+}
+
+// The daemon's side of a migration on one connection: the accepted socket
+// (its local port is the listener's, which stays open: an inbound flow)
+// with data peeked behind an SO_PEEK_OFF offset, as the daemon peeks what
+// it sent the guest. Quiesced: the buffer size is kept, the buffer
+// shrunk, nothing in flight, rcv_nxt where the dump ends; the dump holds
+// the whole queue despite the offset; the restore binds beside the
+// listener; unquiesce gives the buffer back.
+int live_quiesce(bool v6) {
+	if (int rc = passt::test::enter_netns())
+		return rc;
+	int af = v6 ? AF_INET6 : AF_INET;
+	passt::SockAddr sa = {};
+	socklen_t sl = passt::sockaddr_loopback(sa, v6, 0);
+	int l = socket(af, SOCK_STREAM, 0);
+	CHK(l >= 0);
+	CHK(!bind(l, &sa.sa, sl) && !listen(l, 1) && !getsockname(l, &sa.sa, &sl));
+	int c = socket(af, SOCK_STREAM, 0);
+	CHK(!connect(c, &sa.sa, sl));
+	int s = accept(l, nullptr, nullptr);
+	CHK(s >= 0);
+	CHK(send(c, "to-server", 9, 0) == 9);
+	usleep(100000);
+	int zero = 0;
+	char buf[64];
+	CHK(!setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)));
+	CHK(recv(s, buf, 4, MSG_PEEK) == 4); // the offset is 4 now
+	if (repair(s, 1) < 0)
+		return errno == EPERM ? passt::test::CHILD_SKIP : 1;
+
+	int before = 0;
+	socklen_t bl = sizeof(before);
+	CHK(!getsockopt(s, SOL_SOCKET, SO_RCVBUF, &before, &bl));
+	TcpQuiesce q;
+	CHK(tcp_state_quiesce(s, q) == 0);
+	CHK(q.rcvbuf == uint32_t(before));
+	int now = 0;
+	CHK(!getsockopt(s, SOL_SOCKET, SO_RCVBUF, &now, &bl) && now < before && now < 8192);
+	uint32_t in_flight = 1, rcv_nxt = 0;
+	CHK(tcp_state_in_flight(s, in_flight) == 0 && in_flight == 0);
+	CHK(tcp_state_rcv_nxt(s, rcv_nxt) == 0);
+
+	std::vector<std::byte> sb(1 << 16), rb(1 << 16);
+	TcpSockState st;
+	CHK(tcp_state_dump(s, st, sb, rb) == 0);
+	CHK(st.recvq.size() == 9 && !memcmp(st.recvq.data(), "to-server", 9));
+	CHK(st.rcv_seq + 9 == rcv_nxt);
+	st.rcvbuf = q.rcvbuf;
+	std::vector<std::byte> rec(tcp_state_encoded_len(st));
+	CHK(tcp_state_encode(st, rec) == rec.size());
+	TcpSockState back;
+	CHK(tcp_state_decode(rec, back) == TcpStateErr::Ok);
+
+	// A second socket on the listener's port while the first still
+	// exists (in repair mode) and the listener is open.
+	int n = tcp_state_socket(back);
+	CHK(n >= 0);
+	CHK(repair(n, 1) == 0);
+	CHK(tcp_state_unquiesce(s, q) == 0);
+	CHK(!getsockopt(s, SOL_SOCKET, SO_RCVBUF, &now, &bl) && now == before);
+	close(s); // in repair mode: silent
+	CHK(tcp_state_restore(n, back) == 0);
+	CHK(repair(n, 0) == 0);
+	CHK(read_n(n, buf, 9) && !memcmp(buf, "to-server", 9));
+	CHK(send(n, "reply", 5, 0) == 5 && read_n(c, buf, 5) && !memcmp(buf, "reply", 5));
+	return 0;
+}
+
+TEST(TcpStateLive, QuiesceDumpAndRestoreBesideTheListenerV4) {
+	RUN_FORKED([] { return live_quiesce(false); });
+}
+TEST(TcpStateLive, QuiesceDumpAndRestoreBesideTheListenerV6) {
+	RUN_FORKED([] { return live_quiesce(true); });
 }
 
 TEST(TcpStateLive, DumpRefusesNonEstablished) {
