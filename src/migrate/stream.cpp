@@ -86,7 +86,7 @@ size_t migrate_put_header(std::span<std::byte> out) {
 MigrateErr migrate_get_header(std::span<const std::byte> in) {
 	if (in.size() < MIGRATE_HDR_LEN)
 		return MigrateErr::Truncated;
-	if (memcmp(in.data(), MAGIC, 8))
+	if (memcmp(in.data(), MAGIC, 8) != 0)
 		return MigrateErr::BadMagic;
 	if (get16(&in[8]) != MIGRATE_VERSION)
 		return MigrateErr::BadVersion;

@@ -412,7 +412,7 @@ int tcp_state_quiesce(int fd, TcpQuiesce &q) {
 	int rc;
 	if ((rc = get_u32(fd, SOL_SOCKET, SO_RCVBUF, q.rcvbuf)) < 0)
 		return rc;
-	uint32_t rcv_nxt;
+	uint32_t rcv_nxt = 0;
 	if ((rc = queue_end(fd, TCP_RECV_QUEUE, rcv_nxt)) < 0)
 		return rc;
 	select_queue(fd, TCP_NO_QUEUE);

@@ -115,7 +115,8 @@ bool read_some(int fd, Dir &d) {
 		for (ssize_t i = 0; i < r; i++)
 			if (buf[i] != d.gen(d.read + uint64_t(i)))
 				die("%s: byte %llu is wrong", d.name,
-				    (unsigned long long)(d.read + uint64_t(i)));
+				    static_cast<unsigned long long>(d.read) +
+					    static_cast<unsigned long long>(i));
 		d.read += uint64_t(r);
 		if (d.read > d.written)
 			die("%s: %llu bytes read, only %llu written", d.name,

@@ -31,7 +31,9 @@
 #     socket, repair socket and PID files are gone
 #   - passt-repair is let go after each migration: a new one per migration
 #   - no RST on the host's loopback all along (tcpdump), Tcp OutRsts
-#     unchanged; every passt still runs.
+#     unchanged; every passt still runs; C, which saved once and loaded
+#     once, ran under the allocation guard and allocated nothing once
+#     sandboxed.
 . "$(dirname "$0")/lib.sh"
 need_cmd ip timeout nsenter python3 ss tcpdump
 hermetic_host
@@ -48,11 +50,18 @@ d=$(new_tmpdir)
 [ -n "${MIGRATE_KEEP:-}" ] && on_cleanup "mkdir -p '$MIGRATE_KEEP' && cp -r '$d'/*.log '$d'/*.pcap '$MIGRATE_KEEP'/"
 out_rsts() { awk '/^Tcp:/ { if (h) { for (i = 1; i <= NF; i++) if (n[i] == "OutRsts") print $i } else { split($0, n); h = 1 } }' /proc/net/snmp; }
 
-# passt_fg NAME OPTION...: passt -f in the background, log NAME.log.
+so=$d/alloc_guard.so
+cc -shared -fPIC -O2 -Wall -o "$so" "$PASST_ROOT/test/alloc_guard/alloc_guard.c" -ldl ||
+	fail "can't build the allocation guard"
+
+# passt_fg NAME OPTION...: passt -f in the background, log NAME.log; with
+# GUARD=1, under the allocation guard (test/alloc_guard: no heap once
+# sandboxed, or the process ends with status 99 and says where).
 passt_fg() {
-	local name=$1
+	local name=$1 pre=""
 	shift
-	bg_start sh -c "exec '$PASST' --vhost-user -f -d -m 65520 -s '$d/$name.sock' $* > '$d/$name.log' 2>&1"
+	[ -n "${GUARD:-}" ] && pre="ALLOC_GUARD_NOTE=1 LD_PRELOAD='$so'"
+	bg_start sh -c "$pre exec '$PASST' --vhost-user -f -d -m 65520 -s '$d/$name.sock' $* > '$d/$name.log' 2>&1"
 	eval "passt_$name=\$BG_PID"
 }
 # helper NAME: a passt-repair for passt NAME (PID in helper_NAME). passt
@@ -152,7 +161,7 @@ log "no helper at the target: B refused, A resumed its flows; 24 MiB each way, I
 bg_stop "$FE_PID"
 
 # ---- success: C (-f) and D (daemonised), both --migrate-no-linger
-passt_fg c --migrate-no-linger
+GUARD=1 passt_fg c --migrate-no-linger
 "$PASST" --vhost-user -d -m 65520 -s "$d/d.sock" --migrate-no-linger --migrate-exit -P "$d/d.pid" -l "$d/d.log" ||
 	fail "passt D did not start"
 passt_d=$(cat "$d/d.pid")
@@ -205,4 +214,7 @@ check_eq "$(out_rsts)" "$rsts0" "Tcp OutRsts"
 for p in "$passt_a" "$passt_b" "$passt_c"; do
 	kill -0 "$p" || fail "a passt exited: $(tail -n 5 "$d"/*.log)"
 done
+grep -q '^alloc-guard: armed' "$d/c.log" || fail "C: the allocation guard was not armed"
+! grep -q '^alloc_guard:' "$d/c.log" || fail "C allocated after the sandbox: $(grep -A8 '^alloc_guard:' "$d/c.log")"
+log "C saved and loaded flows with no allocation after the sandbox" 
 exit 0
