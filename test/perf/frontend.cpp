@@ -1351,8 +1351,7 @@ int run_vhost_user(vu::Relay &relay, int tap, int ctl, int sig, pid_t child, con
 				if (fd >= 0)
 					close(fd);
 			}
-			try_tx = true;
-			continue;
+			try_tx = true; // what the guest queued meanwhile goes to the new back-end
 		}
 		for (int i = 0; i < n; i++) {
 			int fd = evs[i].data.fd;
