@@ -6,27 +6,18 @@
 
 #include <cstring>
 
+#include "passt/net/byteorder.h"
+
 namespace passt {
 
 namespace {
 
 constexpr char MAGIC[8] = {'P', 'A', 'S', 'S', 'T', 'M', 'I', 'G'};
 
-void put16(std::byte *p, uint16_t v) {
-	p[0] = std::byte(v);
-	p[1] = std::byte(v >> 8);
-}
-void put32(std::byte *p, uint32_t v) {
-	for (int i = 0; i < 4; i++)
-		p[i] = std::byte(v >> (8 * i));
-}
-uint16_t get16(const std::byte *p) { return uint16_t(unsigned(p[0]) | unsigned(p[1]) << 8); }
-uint32_t get32(const std::byte *p) {
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | uint32_t(p[i]);
-	return v;
-}
+void put16(std::byte *p, uint16_t v) { store_le16(p, v); }
+void put32(std::byte *p, uint32_t v) { store_le32(p, v); }
+uint16_t get16(const std::byte *p) { return load_le16(p); }
+uint32_t get32(const std::byte *p) { return load_le32(p); }
 void put_addr(std::byte *p, const InAny &a) { memcpy(p, a.a.b.data(), 16); }
 InAny get_addr(const std::byte *p) {
 	InAny a;

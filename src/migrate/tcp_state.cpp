@@ -62,6 +62,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "passt/net/byteorder.h"
+
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -96,21 +98,10 @@ constexpr uint8_t F_V6 = 1, F_WSCALE = 2, F_SACK = 4, F_TS = 8;
 constexpr uint8_t F_KNOWN = F_V6 | F_WSCALE | F_SACK | F_TS;
 constexpr uint8_t MAX_WSCALE = 14; // RFC 7323
 
-void put16(std::byte *p, uint16_t v) {
-	p[0] = std::byte(v);
-	p[1] = std::byte(v >> 8);
-}
-void put32(std::byte *p, uint32_t v) {
-	for (int i = 0; i < 4; i++)
-		p[i] = std::byte(v >> (8 * i));
-}
-uint16_t get16(const std::byte *p) { return uint16_t(unsigned(p[0]) | unsigned(p[1]) << 8); }
-uint32_t get32(const std::byte *p) {
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | uint32_t(p[i]);
-	return v;
-}
+void put16(std::byte *p, uint16_t v) { store_le16(p, v); }
+void put32(std::byte *p, uint32_t v) { store_le32(p, v); }
+uint16_t get16(const std::byte *p) { return load_le16(p); }
+uint32_t get32(const std::byte *p) { return load_le32(p); }
 
 } // namespace
 

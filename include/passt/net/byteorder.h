@@ -79,4 +79,27 @@ inline void store_be32(std::byte *p, uint32_t v) {
 	std::memcpy(p, &v, sizeof(v));
 }
 
+// Unaligned little-endian accessors (the migration records, doc/migration.md),
+// byte by byte: the same on any host.
+inline uint16_t load_le16(const std::byte *p) {
+	return uint16_t(unsigned(p[0]) | unsigned(p[1]) << 8);
+}
+
+inline uint32_t load_le32(const std::byte *p) {
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | uint32_t(p[i]);
+	return v;
+}
+
+inline void store_le16(std::byte *p, uint16_t v) {
+	p[0] = std::byte(v);
+	p[1] = std::byte(v >> 8);
+}
+
+inline void store_le32(std::byte *p, uint32_t v) {
+	for (int i = 0; i < 4; i++)
+		p[i] = std::byte(v >> (8 * i));
+}
+
 } // namespace passt
