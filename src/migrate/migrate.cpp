@@ -351,10 +351,19 @@ int Migrator::migrate_save(int fd) {
 			stats_.failed++;
 			continue;
 		}
-		if ((rc = write_all(fd, rec_buf, n)) < 0)
-			goto out;
 		rcv_end[i] = f.sock.rcv_seq + uint32_t(f.sock.recvq.size());
 		dumped[i] = true;
+		if (c_.migrate_no_linger) {
+			// The target may restore this 4-tuple as soon as it reads
+			// the record (qemu streams the state through as it comes),
+			// and in the same network namespace it can't while we hold
+			// it: the socket goes first, in repair mode, silently.
+			tcp_flow_discard(*tcp_, frozen[i]);
+			frozen[i] = FLOW_NONE;
+			dumped[i] = false;
+		}
+		if ((rc = write_all(fd, rec_buf, n)) < 0)
+			goto out;
 		total += n;
 		stats_.saved++;
 		debug("migration: TCP flow %u: %zu bytes to send, %u of them never sent, %zu "
@@ -380,15 +389,32 @@ out:
 	     nfrozen_, skipped, (unsigned long long)total, (long long)(stats_.last_save_ns / 1000));
 	if (c_.migrate_no_linger) {
 		for (size_t i = 0; i < nfrozen_; i++)
-			tcp_flow_discard(*tcp_, frozen[i]);
+			if (frozen[i] != FLOW_NONE)
+				tcp_flow_discard(*tcp_, frozen[i]); // its dump failed
 		nfrozen_ = 0;
 		release_helper();
 	}
 	return 0;
 }
 
+// Forget the frozen flows closed already (--migrate-no-linger closes each
+// one as its record goes out).
+void Migrator::compact_frozen() {
+	size_t k = 0;
+	for (size_t i = 0; i < nfrozen_; i++) {
+		if (frozen[i] == FLOW_NONE)
+			continue;
+		frozen[k] = frozen[i];
+		frozen_fds[k] = frozen_fds[i];
+		quiesced[k] = quiesced[i];
+		k++;
+	}
+	nfrozen_ = k;
+}
+
 // Repair mode off for every frozen flow, and back to work.
 void Migrator::thaw_all() {
+	compact_frozen();
 	if (!nfrozen_) {
 		release_helper();
 		return;

@@ -63,6 +63,7 @@ private:
 	void thaw_all();
 	int quiesce_frozen();
 	int check_unmoved();
+	void compact_frozen();
 	void drop_adopted();
 	void release_helper();
 
