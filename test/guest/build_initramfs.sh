@@ -2,7 +2,8 @@
 # Build a small qemu guest for the stream and vhost-user backend tests: the
 # Debian kernel (linux-image-amd64) and an initramfs holding busybox-static,
 # the virtio-net modules, gudp (a small static UDP send/echo tool built from
-# gudp.c: busybox nc has no UDP mode) and an /init that brings up eth0 with
+# gudp.c: busybox nc has no UDP mode), gtcp (gtcp.c: TCP transfers that
+# report why a connection ended, for the migration test) and an /init that brings up eth0 with
 # udhcpc, runs the test script, reports on the serial console and powers off.
 #
 # Usage: test/guest/build_initramfs.sh OUTDIR [TEST_SCRIPT]
@@ -70,6 +71,7 @@ for m in $MODULES; do
 done
 
 gcc -static -Os -Wall -Wextra -o "$STAGE/bin/gudp" "$HERE/gudp.c"
+gcc -static -Os -Wall -Wextra -o "$STAGE/bin/gtcp" "$HERE/gtcp.c"
 cp "$HERE/udhcpc.sh" "$STAGE/udhcpc.sh"
 cp "$HERE/guest-lib.sh" "$STAGE/guest-lib.sh"
 cp "$HERE/init" "$STAGE/init"

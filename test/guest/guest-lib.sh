@@ -103,3 +103,41 @@ udp_in() {
 	verdict udp-in $? "$(tr '\n' ' ' < /tmp/uin)"
 	rm -f /tmp/uin
 }
+
+# mig_transfers MIB STALL_MIB: the guest's side of test_passt_migrate.sh,
+# connections that live through a migration, all started at once (gtcp):
+#   - duplex to $DHCP_ROUTER:5000 and [2001:db8::1]:5000: send MIB MiB of
+#     random data and receive what the host sends, both at once
+#   - to $DHCP_ROUTER:5001: send STALL_MIB MiB to a host peer that stops
+#     reading for a while (nothing comes back)
+#   - echo on $DHCP_ROUTER:5002 until the host closes it: the host drives
+#     this one, and its end is the end of the test
+# Prints GUEST-MIG-SENT 4|6|s BYTES MD5 first, GUEST-READY mig-transfers once
+# they are started, then GUEST-RESULT mig-duplex-4|mig-duplex-6|mig-stall|
+# mig-echo and GUEST-MIG-GOT 4|6 BYTES MD5 as each ends.
+mig_transfers() {
+	dd if=/dev/urandom of=/tmp/o4 bs=1M count="$1" 2>/dev/null
+	dd if=/dev/urandom of=/tmp/o6 bs=1M count="$1" 2>/dev/null
+	dd if=/dev/urandom of=/tmp/os bs=1M count="$2" 2>/dev/null
+	for _f in 4 6 s; do
+		echo "GUEST-MIG-SENT $_f $(file_sum /tmp/o$_f)"
+	done
+	gtcp echo "$DHCP_ROUTER" 5002 900 > /tmp/echo.out 2>&1 &
+	_pe=$!
+	gtcp duplex "$DHCP_ROUTER" 5000 /tmp/o4 /tmp/i4 600 > /tmp/d4.out 2>&1 &
+	_p4=$!
+	gtcp duplex 2001:db8::1 5000 /tmp/o6 /tmp/i6 600 > /tmp/d6.out 2>&1 &
+	_p6=$!
+	gtcp duplex "$DHCP_ROUTER" 5001 /tmp/os /dev/null 600 > /tmp/ds.out 2>&1 &
+	_ps=$!
+	echo "GUEST-READY mig-transfers"
+	for _f in 4 6; do
+		eval "wait \$_p$_f"
+		verdict "mig-duplex-$_f" $? "$(tr '\n' ' ' < /tmp/d$_f.out)"
+		echo "GUEST-MIG-GOT $_f $(file_sum /tmp/i$_f)"
+	done
+	wait $_ps
+	verdict mig-stall $? "$(tr '\n' ' ' < /tmp/ds.out)"
+	wait $_pe
+	verdict mig-echo $? "$(tr '\n' ' ' < /tmp/echo.out)"
+}

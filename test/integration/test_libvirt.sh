@@ -41,8 +41,6 @@
 . "$(dirname "$0")/guest_lib.sh"
 
 LIBVIRT_PKGS=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
-BACKPORTS=bookworm-backports
-BACKPORTS_LIST=/etc/apt/sources.list.d/passt-test-$BACKPORTS.sources
 LIBVIRT_MIN=11   # verified with 11.3; Debian 12's 9.0 rejects the XML
 
 # The major version of the installed libvirtd, 0 if there is none.
@@ -54,73 +52,6 @@ libvirt_major() {
 	'' | *[!0-9]*) echo 0 ;;
 	*) echo "$v" ;;
 	esac
-}
-
-# The mirror of the system's Debian 12 source, as "URI|SIGNED-BY" (the key
-# may be empty): from deb822 *.sources stanzas, then one-line *.list files.
-bookworm_mirror() {
-	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		awk '
-		function flush() {
-			if (on && types ~ /(^|[ \t])deb([ \t]|$)/ &&
-			    (" " suites " ") ~ /[ \t]bookworm[ \t]/ && uri != "")
-				print uri "|" (key ~ /^\// ? key : "")
-			types = suites = uri = key = ""
-			on = 1
-		}
-		BEGIN { on = 1 }
-		/^[ \t]*#/ { next }
-		/^[ \t]*$/ { flush(); next }
-		/^[^ \t]/ {
-			k = tolower($1); sub(/:$/, "", k)
-			v = $0; sub(/^[^:]*:[ \t]*/, "", v)
-			if (k == "types") types = v
-			else if (k == "suites") suites = v
-			else if (k == "uris") { split(v, u, /[ \t]+/); uri = u[1] }
-			else if (k == "signed-by") key = v
-			else if (k == "enabled" && tolower(v) == "no") on = 0
-		}
-		END { flush() }' "$f"
-	done
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -f "$f" ] || continue
-		awk '$1 == "deb" {
-			i = 2
-			if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-			if ($(i + 1) == "bookworm") print $i "|"
-		}' "$f"
-	done
-}
-
-# Adds bookworm-backports on the mirror of the existing Debian 12 source,
-# unless some source already has it. Fails if there is no such source.
-add_backports_source() {
-	local m uri key
-	if grep -Eqs "(^|[[:space:]])$BACKPORTS([[:space:]]|\$)" /etc/apt/sources.list \
-	   /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; then
-		return 0
-	fi
-	m=$(bookworm_mirror | head -n 1)
-	uri=${m%%|*}
-	key=${m#*|}
-	[ -n "$uri" ] || { log "no Debian 12 (bookworm) apt source to take the mirror from"; return 1; }
-	log "adding $BACKPORTS from $uri as $BACKPORTS_LIST"
-	{
-		echo "# Added by passt's test/integration/test_libvirt.sh (libvirt >= 11)."
-		echo "Types: deb"
-		echo "URIs: $uri"
-		echo "Suites: $BACKPORTS"
-		echo "Components: main"
-		[ -n "$key" ] && echo "Signed-By: $key"
-	} > "$BACKPORTS_LIST"
-}
-
-# apt-get, waiting for another apt or dpkg run to finish (other tests and
-# people share the machine).
-apt_get() {
-	DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 "$@"
 }
 
 # Real root, outside the namespaces: install libvirt unless a new enough one
