@@ -198,7 +198,7 @@ console > "$d/console.txt"
 c=$(cat "$d/console.txt")
 guest_check_common "$d/console.txt"
 [ "$nbad" = 0 ] || die "the guest's network on qemu A is not right"
-log "guest up on qemu A: $(echo "$c" | grep '^GUEST-DHCP' | head -n 1)"
+log "guest up on qemu A after $SECONDS s: $(echo "$c" | grep '^GUEST-DHCP' | head -n 1)"
 wait_for "grep -q '^ECHO-ACCEPT' '$d/peer.log'" 30 || die "no echo connection from the guest"
 echo_check before
 
@@ -225,9 +225,13 @@ for k in duplex4 duplex6; do
 	done
 done
 
+st=$(qmp b wait-status inmigrate 30) || die "qemu B is not waiting for the migration: $st"
 rst0=$(tcp_counter OutRsts)
+t0=$(date +%s.%N)
 mig=$(qmp a migrate "unix:$d/mig.b" 120)
 mrc=$?
+log "A -> B: the migrate command and query-migrate polling took" \
+	"$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
 log "A -> B: $mig"
 if [ $mrc -ne 0 ]; then
 	grep -h -i -E 'migrat|vhost|LOG_SHMFD|device.state' "$d/qemu.a.err" "$d/qemu.b.err" |
@@ -289,6 +293,7 @@ fi
 log "passt-repair for B: $(tr '\n' ' ' < "$d/repair.b.log")"
 passt_start c
 qemu_start c -incoming "unix:$d/mig.c"
+st=$(qmp c wait-status inmigrate 30) || bad "qemu C is not waiting for the migration: $st"
 mig=$(qmp b migrate "unix:$d/mig.c" 120)
 mrc=$?
 log "B -> C without passt-repair on B: $mig"
