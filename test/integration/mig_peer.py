@@ -8,7 +8,8 @@ Listens on (the guest reaches them through passt's gateway addresses):
   127.0.0.1:5000 and [::1]:5000  duplex: for each connection, receive until
       end of file and send BYTES random bytes, both at once, each direction
       paced at RATE bytes a second (so that the migration falls
-      mid-transfer), then close. Prints
+      mid-transfer), then close. While the file DIR/quiet exists, neither
+      direction sends or reads (the socket sends nothing then). Prints
       DUPLEX FAM rx BYTES MD5 tx BYTES MD5 err ERROR (ERROR "none" if the
       socket never failed).
   127.0.0.1:5001  stall: receive until end of file, but stop reading after
@@ -46,11 +47,19 @@ def say(*words):
 
 
 def pace(start, done):
-    """Sleep until `done` bytes are due at RATE since `start`."""
+    """Sleep until `done` bytes are due at RATE since `start`, and while
+    DIR/quiet exists. Returns the (shifted) start."""
+    quiet = os.path.join(DIR, "quiet")
+    if os.path.exists(quiet):
+        t0 = time.monotonic()
+        while os.path.exists(quiet) and time.monotonic() - t0 < TIMEOUT:
+            time.sleep(0.02)
+        start += time.monotonic() - t0
     due = start + done / RATE
     delay = due - time.monotonic()
     if delay > 0:
         time.sleep(delay)
+    return start
 
 
 def listener(fam, addr, port):
@@ -82,7 +91,7 @@ def duplex(c):
                 n = c.send(data[off:off + CHUNK])
                 off += n
                 progress[key][1] = off
-                pace(start, off)
+                start = pace(start, off)
         except OSError as e:
             errs.append("send: %s" % e)
 
@@ -97,7 +106,7 @@ def duplex(c):
             n += len(b)
             rx_md5.update(b)
             progress[key][0] = n
-            pace(start, n)
+            start = pace(start, n)
     except OSError as e:
         errs.append("recv: %s" % e)
     t.join()
