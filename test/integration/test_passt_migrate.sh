@@ -47,7 +47,9 @@
 #
 # Until the daemon speaks the vhost-user migration messages, qemu refuses
 # the migration ("vhost-user backend lacks VHOST_USER_PROTOCOL_F_LOG_SHMFD")
-# and the test fails with qemu's message and passt's log.
+# and the test fails with qemu's message and passt's log. Source and target
+# share the hermetic host's network namespace: the target can re-create a
+# 4-tuple only once the source has closed it (--migrate-no-linger).
 #
 # Usage: test/integration/test_passt_migrate.sh   (PASST=path/to/passt)
 #   GUEST_KEEP_DIR=DIR keeps consoles and logs in DIR (outside /tmp).
@@ -55,7 +57,7 @@
 #   migration (in one network namespace, that races with the switch of
 #   sockets from source to target: see the comment at the migration).
 # Skips unless a qemu >= 9.1 is found (system, or build/qemu10 fetched as
-# real root). Runs in about 1.5 minutes; every wait is bounded.
+# real root). Runs in about a minute; every wait is bounded.
 # Three qemu processes under TCG; slow on a loaded machine:
 # run.sh timeout: 600
 . "$(dirname "$0")/lib.sh"
