@@ -266,6 +266,7 @@ log "timings A -> B: total $(echo "$mig" | sed -n 's/.*total_ms=\([^ ]*\).*/\1/p
 	"downtime $(echo "$mig" | sed -n 's/.*downtime_ms=\([^ ]*\).*/\1/p') ms," \
 	"setup $(echo "$mig" | sed -n 's/.*setup_ms=\([^ ]*\).*/\1/p') ms"
 log "after migration: $(tr '\n' ' ' < "$d/peer/status")"
+grep -h 'migration: state' "$d/passt.a.log" "$d/passt.b.log" | sed 's/^/    passt: /' >&2
 rm -f "$d/peer/quiet"
 st=$(qmp b wait-status running 30) || bad "qemu B is not running the guest: $st"
 st=$(qmp a cmd query-status)
