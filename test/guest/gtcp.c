@@ -132,8 +132,8 @@ static int do_duplex(const char *addr, int port, const char *in, const char *out
 		if (p.revents & (POLLIN | POLLERR | POLLHUP)) {
 			ssize_t r = recv(s, buf_in, sizeof(buf_in), 0);
 			if (r < 0 && errno != EAGAIN && errno != EINTR) {
-				fprintf(stderr, "gtcp: recv: %s (sent %lld got %lld)\n", strerror(errno),
-					sent, got);
+				fprintf(stderr, "gtcp: recv: %s (sent %lld got %lld)\n",
+					strerror(errno), sent, got);
 				return 1;
 			}
 			if (r == 0)
@@ -149,8 +149,8 @@ static int do_duplex(const char *addr, int port, const char *in, const char *out
 		if ((p.revents & (POLLOUT | POLLERR)) && off < pend) {
 			ssize_t w = send(s, buf_out + off, pend - off, MSG_NOSIGNAL);
 			if (w < 0 && errno != EAGAIN && errno != EINTR) {
-				fprintf(stderr, "gtcp: send: %s (sent %lld got %lld)\n", strerror(errno),
-					sent, got);
+				fprintf(stderr, "gtcp: send: %s (sent %lld got %lld)\n",
+					strerror(errno), sent, got);
 				return 1;
 			}
 			if (w > 0) {
@@ -187,7 +187,8 @@ static int do_echo(const char *addr, int port, int tmo) {
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			fprintf(stderr, "gtcp: echo recv: %s after %lld bytes\n", strerror(errno), n);
+			fprintf(stderr, "gtcp: echo recv: %s after %lld bytes\n", strerror(errno),
+				n);
 			return 1;
 		}
 		if (r == 0)
