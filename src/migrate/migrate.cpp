@@ -45,7 +45,7 @@
 // helper that has not connected yet (HELPER_WAIT_MS). Buffers are static:
 // nothing is allocated after the sandbox.
 //
-// #syscalls:vu read write close setsockopt clock_gettime
+// #syscalls:vu read write close setsockopt clock_gettime poll|ppoll
 #include "passt/migrate/migrate.h"
 
 #include <cerrno>
@@ -253,9 +253,7 @@ int Migrator::quiesce_frozen() {
 		if (!moved && waited >= settle)
 			break;
 		if (waited >= 2 * SETTLE_MAX_MS) {
-			warn("migration: data or ACKs still in flight after %lld ms with the "
-			     "windows "
-			     "closed",
+			warn("migration: data or ACKs in flight after %lld ms, windows closed",
 			     (long long)waited);
 			break;
 		}
