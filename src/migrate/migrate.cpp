@@ -157,23 +157,21 @@ void Migrator::handle_event(EpollRef ref, uint32_t events) {
 	// The helper hung up (or sent something it should not have: it only
 	// answers commands, which we read ourselves while waiting).
 	if (ref.kind == RefKind::RepairConn && ref.fd == repair_.conn_fd &&
-	    (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
-		loop_.remove(repair_.conn_fd);
-		close(repair_.conn_fd);
-		repair_.conn_fd = -1;
-		info("migration: passt-repair disconnected");
-	}
+	    (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+		drop_helper("passt-repair disconnected");
 }
 
 // The helper holds CAP_NET_ADMIN: let it go (it exits) as soon as no
 // socket of ours may need it again; the next migration needs a new one.
-void Migrator::release_helper() {
+void Migrator::release_helper() { drop_helper("done with passt-repair, connection closed"); }
+
+void Migrator::drop_helper(const char *why) {
 	if (repair_.conn_fd < 0)
 		return;
 	loop_.remove(repair_.conn_fd);
 	close(repair_.conn_fd);
 	repair_.conn_fd = -1;
-	info("migration: done with passt-repair, connection closed");
+	info("migration: %s", why);
 }
 
 void Migrator::front_end_gone() {

@@ -43,20 +43,6 @@ uint32_t new_label(const TcpCtx &ctx, const FlowSide &g) {
 	return uint32_t(h.finish()) & 0xfffff;
 }
 
-// Options every socket of a flow gets, and the SO_PEEK_OFF probe.
-void sock_setup(TcpCtx &ctx, int s) {
-	int one = 1;
-	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (ctx.peek_off) {
-		int zero = 0;
-		if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0) {
-			info("TCP: SO_PEEK_OFF not supported (%s): peeking from the start",
-			     strerror(errno));
-			ctx.peek_off = false;
-		}
-	}
-}
-
 void sock_close(TcpCtx &ctx, TcpFlow &t, bool reset) {
 	if (t.sock < 0)
 		return;
@@ -75,19 +61,6 @@ void flow_start(TcpCtx &ctx, Flow &f, TcpFlow &t, const timespec &now) {
 	t.snd_una = t.snd_nxt = new_isn(ctx, f.guest());
 	t.flow_label = new_label(ctx, f.guest());
 	set_deadline(ctx, t, now, TCP_HANDSHAKE_TIMEOUT_MS);
-}
-
-// Watch the flow's socket with events and make its guest side findable.
-// False (socket out of the epoll set again) if either fails.
-bool flow_register(TcpCtx &ctx, uint32_t idx, TcpFlow &t, uint32_t events) {
-	EpollRef ref{RefKind::TcpSock, t.sock, idx};
-	t.events = events;
-	if (ctx.loop.add(t.sock, events, ref) < 0 ||
-	    !ctx.flows.hash_insert(idx, FlowSideIdx::Guest)) {
-		ctx.loop.remove(t.sock);
-		return false;
-	}
-	return true;
 }
 
 // The host socket of an outbound connection, bound to -o / --outbound-if as
@@ -156,6 +129,33 @@ bool splice_inbound(TcpCtx &ctx, const TcpListener &l, const FlowSide &h, Fd &so
 }
 
 } // namespace
+
+// Options every socket of a flow gets, and the SO_PEEK_OFF probe.
+void sock_setup(TcpCtx &ctx, int s) {
+	int one = 1;
+	setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (ctx.peek_off) {
+		int zero = 0;
+		if (setsockopt(s, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0) {
+			info("TCP: SO_PEEK_OFF not supported (%s): peeking from the start",
+			     strerror(errno));
+			ctx.peek_off = false;
+		}
+	}
+}
+
+// Watch the flow's socket with events and make its guest side findable.
+// False (socket out of the epoll set again) if either fails.
+bool flow_register(TcpCtx &ctx, uint32_t idx, TcpFlow &t, uint32_t events) {
+	EpollRef ref{RefKind::TcpSock, t.sock, idx};
+	t.events = events;
+	if (ctx.loop.add(t.sock, events, ref) < 0 ||
+	    !ctx.flows.hash_insert(idx, FlowSideIdx::Guest)) {
+		ctx.loop.remove(t.sock);
+		return false;
+	}
+	return true;
+}
 
 void apply_syn_opts(TcpFlow &t, const TcpRepr &s) {
 	t.guest_mss = s.opts.mss && *s.opts.mss >= 64 ? *s.opts.mss : 536;

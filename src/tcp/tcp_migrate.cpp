@@ -126,18 +126,11 @@ int tcp_flow_adopt(TcpCtx &ctx, const TcpFlowImage &img, int sock, const timespe
 	t.guest_wnd = img.guest_wnd;
 	t.last_wnd = t.last_ack_wnd = img.last_wnd;
 	t.flow_label = img.flow_label;
-	int one = 1, zero = 0;
-	setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (ctx.peek_off)
-		setsockopt(sock, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
-	t.events = est_events(t);
-	int rc = ctx.loop.add(sock, t.events, EpollRef{RefKind::TcpSock, sock, *idx});
-	if (rc < 0 || !ctx.flows.hash_insert(*idx, FlowSideIdx::Guest)) {
-		if (!rc)
-			ctx.loop.remove(sock);
+	sock_setup(ctx, sock);
+	if (!flow_register(ctx, *idx, t, est_events(t))) {
 		t.sock = -1;
 		ctx.flows.free(*idx);
-		return rc < 0 ? rc : -EEXIST;
+		return -EIO;
 	}
 	ctx.flows.settle(*idx);
 	if (img.inbound)

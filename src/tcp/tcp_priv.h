@@ -94,6 +94,12 @@ uint32_t est_events(const TcpFlow &t);
 void send_ack(TcpCtx &ctx, uint32_t idx, Flow &f, bool rearm_small = true, bool same_wnd = false);
 
 // tcp_conn.cpp
+// Options every socket of a flow gets (TCP_NODELAY, SO_PEEK_OFF 0; the
+// first refusal of SO_PEEK_OFF turns ctx.peek_off off).
+void sock_setup(TcpCtx &ctx, int s);
+// Watch the flow's socket with events and make its guest side findable.
+// False (socket out of the epoll set again) if either fails.
+bool flow_register(TcpCtx &ctx, uint32_t idx, TcpFlow &t, uint32_t events);
 void conn_from_tap(TcpCtx &ctx, const FlowSide &key, const TcpRepr &s, const timespec &now);
 void conn_from_sock(TcpCtx &ctx, const TcpListener &l, int fd, const timespec &now);
 void connect_done(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now);

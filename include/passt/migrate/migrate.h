@@ -66,6 +66,7 @@ private:
 	void compact_frozen();
 	void drop_adopted();
 	void release_helper();
+	void drop_helper(const char *why);
 
 	const Config &c_;
 	TapState &st_;

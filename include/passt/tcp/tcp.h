@@ -174,7 +174,8 @@ void tcp_flow_thaw(TcpCtx &ctx, uint32_t idx, const timespec &now);
 void tcp_flow_discard(TcpCtx &ctx, uint32_t idx);
 // Target: a flow for img over sock, restored and out of repair mode. The
 // flow index, or -errno (-EEXIST: a flow with that guest side exists,
-// -ENOSPC: no flow entry); on error sock is not taken.
+// -ENOSPC: no flow entry, -EIO: its socket can't be watched); on error sock
+// is not taken.
 int tcp_flow_adopt(TcpCtx &ctx, const TcpFlowImage &img, int sock, const timespec &now);
 
 } // namespace passt
