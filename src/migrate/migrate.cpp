@@ -72,6 +72,13 @@ constexpr int DUMP_RETRIES = 5;
 // Waiting for data in flight once the windows are closed: at least twice
 // the largest RTT, between these bounds, polled every SETTLE_POLL_MS.
 constexpr int64_t SETTLE_MIN_MS = 5, SETTLE_MAX_MS = 500, SETTLE_POLL_MS = 5;
+// With --migrate-no-linger, how long to wait for peers that have not heard
+// of the closed window yet (they learn it from the next data they send):
+// once the socket is closed, what they send meets no socket until the
+// target re-creates it, and the kernel answers with a reset. Well under
+// the smallest retransmission timeout (200 ms): data dropped at the
+// closed window comes back after it, and should find the target's socket.
+constexpr int64_t STALE_WAIT_MS = 50;
 
 // One record at a time, either way; the dump copies queues here.
 alignas(64) std::byte rec_buf[MIGRATE_REC_HDR_LEN + MIGRATE_REC_MAX];
@@ -193,7 +200,9 @@ bool Migrator::need_helper(int timeout_ms) {
 // Close every frozen socket's receive window, then wait until what the
 // peers had in flight has landed and what we had sent is acknowledged:
 // rcv_nxt still over one poll, nothing in flight, and at least twice the
-// largest RTT gone by (see tcp_state.cpp).
+// largest RTT gone by (see tcp_state.cpp). With --migrate-no-linger, also
+// until every peer has been told of the closed window, for up to
+// STALE_WAIT_MS. Then seal the sockets: nothing arrives after this.
 int Migrator::quiesce_frozen() {
 	uint32_t rtt_us = 0;
 	for (size_t i = 0; i < nfrozen_; i++) {
@@ -207,8 +216,10 @@ int Migrator::quiesce_frozen() {
 	}
 	// A closed window only counts once the peer hears of it: a peer that
 	// sent nothing since would go on sending into the old one. Out of
-	// repair mode and back, the kernel sends a window probe: an ACK with
-	// the window as it is now.
+	// repair mode and back, the kernel sends a window probe with the
+	// closed window; a Linux peer ignores the window in it (it acks
+	// nothing new), so the settle below also waits for the answer to the
+	// peer's next data (tcp_state_peer_closed() counts the probe out).
 	int rc = repair_set(repair_, {frozen_fds, nfrozen_}, REPAIR_OFF, REPAIR_TIMEOUT_MS);
 	if (rc < 0) {
 		// Some may still be in repair mode, and nothing can take them out.
@@ -237,18 +248,25 @@ int Migrator::quiesce_frozen() {
 		 : settle > SETTLE_MAX_MS ? SETTLE_MAX_MS
 					  : settle;
 	const timespec t0 = now_monotonic();
+	size_t open_windows = 0;
+	int64_t waited = 0;
 	for (;;) {
 		poll(nullptr, 0, int(SETTLE_POLL_MS));
 		bool moved = false;
+		open_windows = 0;
 		for (size_t i = 0; i < nfrozen_; i++) {
 			uint32_t seq = rcv_end[i], in_flight = 0;
+			bool closed = false;
 			tcp_state_rcv_nxt(frozen_fds[i], seq);
 			tcp_state_in_flight(frozen_fds[i], in_flight);
 			moved |= seq != rcv_end[i] || in_flight;
 			rcv_end[i] = seq;
+			if (c_.migrate_no_linger && quiesced[i].segs_known &&
+			    !tcp_state_peer_closed(frozen_fds[i], quiesced[i], closed) && !closed)
+				open_windows++;
 		}
-		int64_t waited = since_ns(t0) / NS_PER_MS;
-		if (!moved && waited >= settle)
+		waited = since_ns(t0) / NS_PER_MS;
+		if (!moved && waited >= settle && (!open_windows || waited >= STALE_WAIT_MS))
 			break;
 		if (waited >= 2 * SETTLE_MAX_MS) {
 			warn("migration: data or ACKs in flight after %lld ms, windows closed",
@@ -256,12 +274,24 @@ int Migrator::quiesce_frozen() {
 			break;
 		}
 	}
+	if (open_windows)
+		debug("migration: %zu peers quiet for %lld ms have not been told of the closed "
+		      "window",
+		      open_windows, (long long)waited);
+	for (size_t i = 0; i < nfrozen_; i++) {
+		if ((rc = tcp_state_seal(frozen_fds[i], quiesced[i])) < 0)
+			debug("migration: TCP flow %u: can't seal its socket: %s", frozen[i],
+			      strerror(-rc));
+		// What landed between the last poll and the seal.
+		tcp_state_rcv_nxt(frozen_fds[i], rcv_end[i]);
+	}
 	return 0;
 }
 
 // Data that arrived at a socket after its dump was acknowledged to the peer
 // and is in no record: the save fails, and the guest resumes here, where
-// the data is.
+// the data is. Sealed sockets take nothing; this catches a socket the seal
+// failed on (a kernel without TCP_MD5SIG).
 int Migrator::check_unmoved() {
 	for (size_t i = 0; i < nfrozen_; i++) {
 		uint32_t seq;
@@ -325,8 +355,9 @@ int Migrator::migrate_save(int fd) {
 	if ((rc = write_all(fd, rec_buf, len)) < 0)
 		goto out;
 	for (size_t i = 0; i < nfrozen_; i++) {
+		const uint32_t flow = frozen[i];
 		MigrateTcpFlow f;
-		tcp_flow_image(*tcp_, frozen[i], f.flow);
+		tcp_flow_image(*tcp_, flow, f.flow);
 		int drc = -EAGAIN;
 		for (int k = 0; k < DUMP_RETRIES && drc == -EAGAIN; k++)
 			drc = tcp_state_dump(frozen_fds[i], f.sock, sendq_buf, recvq_buf);
@@ -336,14 +367,14 @@ int Migrator::migrate_save(int fd) {
 		if (drc < 0) {
 			warn("migration: TCP flow %u (%s:%u): can't dump its socket: %s; this "
 			     "connection will not survive",
-			     frozen[i], f.flow.host.peer_addr.text().c_str(), f.flow.host.peer_port,
+			     flow, f.flow.host.peer_addr.text().c_str(), f.flow.host.peer_port,
 			     strerror(-drc));
 			stats_.failed++;
 			continue;
 		}
 		size_t n = migrate_put_tcp_flow(rec_buf, f);
 		if (!n) {
-			warn("migration: TCP flow %u: record too large", frozen[i]);
+			warn("migration: TCP flow %u: record too large", flow);
 			stats_.failed++;
 			continue;
 		}
@@ -354,7 +385,7 @@ int Migrator::migrate_save(int fd) {
 			// the record (qemu streams the state through as it comes),
 			// and in the same network namespace it can't while we hold
 			// it: the socket goes first, in repair mode, silently.
-			tcp_flow_discard(*tcp_, frozen[i]);
+			tcp_flow_discard(*tcp_, flow);
 			frozen[i] = FLOW_NONE;
 			dumped[i] = false;
 		}
@@ -364,7 +395,7 @@ int Migrator::migrate_save(int fd) {
 		stats_.saved++;
 		debug("migration: TCP flow %u: %zu bytes to send, %u of them never sent, %zu "
 		      "received",
-		      frozen[i], f.sock.sendq.size(), f.sock.notsent, f.sock.recvq.size());
+		      flow, f.sock.sendq.size(), f.sock.notsent, f.sock.recvq.size());
 	}
 	if ((rc = check_unmoved()) < 0)
 		goto out;

@@ -28,15 +28,37 @@
 // what its peer sends, which a dump taken earlier would not carry: data
 // lost, with the peer told it arrived. So the socket is quiesced first
 // (tcp_state_quiesce): its receive window closed at rcv_nxt
-// (TCP_REPAIR_WINDOW) and its receive buffer shrunk to the minimum, so that
-// the kernel offers no window out of free space either. Data already in
-// flight still lands; the caller waits for it (about an RTT, tcpi_rtt)
+// (TCP_REPAIR_WINDOW) and its receive buffer shrunk to the minimum. What
+// the kernel then tells the peer, measured on loopback:
+// - a window probe (sent when repair mode goes off) carries the closed
+//   window, but the peer ignores it: it is sent below snd_una and acks
+//   nothing new, and a peer only takes a window from a segment that does,
+//   or from a later sequence number, or a zero window at the same one;
+// - with anything in the receive queue, the next segment the peer sends
+//   is dropped and answered with a zero window, which the peer takes;
+//   with an empty queue, the kernel takes one segment whatever its size
+//   (the buffer is never too small for the first), and then answers with
+//   a zero window.
+// So a peer learns of the closed window only from the next data it sends.
+// tcp_state_peer_closed() tells the caller when that has happened (an
+// ACK other than the probe went out, offering no window); a peer that has
+// been quiet since may still send up to the window it saw last, at any
+// time. The caller also waits for data in flight (about an RTT, tcpi_rtt)
 // until rcv_nxt stands still, and for the peer's acknowledgement of what
 // was sent before (tcp_state_in_flight(): a late ACK finding no socket
-// after the source closed it would be answered with a reset), then
-// dumps. The record carries the buffer
-// size from before, and the target's socket opens its window again as
-// its application (the daemon) reads.
+// after the source closed it would be answered with a reset). A thawed
+// socket (tcp_state_unquiesce) may wait for the peer's next zero-window
+// probe before data flows again: its window reopens without an update.
+//
+// Then the socket is sealed (tcp_state_seal): an MD5 signature key for the
+// peer's address (RFC 2385, TCP_MD5SIG). The kernel drops every segment
+// without a signature from that peer, before any TCP processing: nothing
+// is taken, acknowledged or answered, and the peer retransmits later, to
+// wherever the connection lives by then. The dump follows. The record
+// carries the buffer size from before, and the target's socket opens its
+// window again as its application (the daemon) reads. Should the dump not
+// be used (the migration failed), tcp_state_unquiesce() removes the key
+// and gives the buffer back.
 //
 // Restoring: a new socket, repair mode on, bound to the same local address
 // (in repair mode the kernel lets it share the port with a listener or a
@@ -60,6 +82,7 @@
 #include "passt/migrate/tcp_state.h"
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "passt/net/byteorder.h"
@@ -250,6 +273,15 @@ socklen_t make_sa(SockAddr &sa, const TcpSockState &st, const InAny &addr, uint1
 	return sizeof(sa.sin6);
 }
 
+// TCP_INFO as the kernel has it past what libc declares (Linux 4.2 on),
+// up to the number of segments sent.
+struct TcpInfoSegs {
+	tcp_info base;
+	uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+	uint32_t segs_out;
+};
+static_assert(offsetof(TcpInfoSegs, segs_out) == 136, "tcpi_segs_out as in linux/tcp.h");
+
 int select_queue(int fd, int q) { return set_int(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, q); }
 
 // End sequence number of queue q (write_seq, rcv_nxt).
@@ -393,13 +425,15 @@ int tcp_state_dump(int fd, TcpSockState &st, std::span<std::byte> sendbuf,
 }
 
 int tcp_state_quiesce(int fd, TcpQuiesce &q) {
-	tcp_info ti = {};
+	TcpInfoSegs ti = {};
 	socklen_t sl = sizeof(ti);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0)
 		return -errno;
-	if (ti.tcpi_state != TCP_ESTABLISHED)
+	if (ti.base.tcpi_state != TCP_ESTABLISHED)
 		return -ENOTCONN;
-	q.rtt_us = ti.tcpi_rtt;
+	q.rtt_us = ti.base.tcpi_rtt;
+	q.segs_known = sl >= offsetof(TcpInfoSegs, segs_out) + sizeof(ti.segs_out);
+	q.segs_out = ti.segs_out;
 	int rc;
 	if ((rc = get_u32(fd, SOL_SOCKET, SO_RCVBUF, q.rcvbuf)) < 0)
 		return rc;
@@ -437,7 +471,56 @@ int tcp_state_in_flight(int fd, uint32_t &bytes) {
 	return 0;
 }
 
-int tcp_state_unquiesce(int fd, const TcpQuiesce &q) {
+int tcp_state_peer_closed(int fd, const TcpQuiesce &q, bool &closed) {
+	closed = false;
+	if (!q.segs_known)
+		return 0;
+	TcpInfoSegs ti = {};
+	socklen_t sl = sizeof(ti);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0)
+		return -errno;
+	tcp_repair_window w = {};
+	sl = sizeof(w);
+	if (getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &sl) < 0)
+		return -errno;
+	// In repair mode the socket sends ACKs and the probe, nothing else;
+	// the last one sent left its window in rcv_wnd.
+	closed = ti.segs_out - q.segs_out > 1 && w.rcv_wnd == 0;
+	return 0;
+}
+
+namespace {
+
+// The key's value does not matter: the peer has none, and signs nothing.
+constexpr uint8_t SEAL_KEY[] = {'p', 'a', 's', 's', 't', '-', 'm', 'i',
+				'g', 'r', 'a', 't', 'i', 'o', 'n', '!'};
+
+int md5_key(int fd, bool set) {
+	tcp_md5sig k = {};
+	socklen_t sl = sizeof(k.tcpm_addr);
+	if (getpeername(fd, reinterpret_cast<sockaddr *>(&k.tcpm_addr), &sl) < 0)
+		return -errno;
+	if (set) {
+		k.tcpm_keylen = sizeof(SEAL_KEY);
+		memcpy(k.tcpm_key, SEAL_KEY, sizeof(SEAL_KEY));
+	}
+	return setsockopt(fd, IPPROTO_TCP, TCP_MD5SIG, &k, sizeof(k)) < 0 ? -errno : 0;
+}
+
+} // namespace
+
+int tcp_state_seal(int fd, TcpQuiesce &q) {
+	int rc = md5_key(fd, true);
+	q.sealed = !rc;
+	return rc;
+}
+
+int tcp_state_unquiesce(int fd, TcpQuiesce &q) {
+	if (q.sealed) {
+		if (int rc = md5_key(fd, false))
+			return rc;
+		q.sealed = false;
+	}
 	return set_int(fd, SOL_SOCKET, SO_RCVBUF, int(q.rcvbuf / 2));
 }
 

@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -362,6 +364,67 @@ TEST(TcpStateLive, QuiesceDumpAndRestoreBesideTheListenerV4) {
 }
 TEST(TcpStateLive, QuiesceDumpAndRestoreBesideTheListenerV6) {
 	RUN_FORKED([] { return live_quiesce(true); });
+}
+
+// What the peer is told, and what the seal keeps out: the daemon's socket
+// s quiesced and probed (repair off and on, as passt-repair does) has not
+// told its peer c of the closed window yet; c's next data does it (the
+// kernel answers it with a zero window, which c then keeps to: what c
+// sends next stays unsent); sealed, s takes nothing, not even what c
+// retransmits; unquiesced, s gets every byte, in order.
+int live_seal(bool v6) {
+	if (int rc = passt::test::enter_netns())
+		return rc;
+	int af = v6 ? AF_INET6 : AF_INET;
+	passt::SockAddr sa = {};
+	socklen_t sl = passt::sockaddr_loopback(sa, v6, 0);
+	int l = socket(af, SOCK_STREAM, 0);
+	CHK(l >= 0);
+	CHK(!bind(l, &sa.sa, sl) && !listen(l, 1) && !getsockname(l, &sa.sa, &sl));
+	int c = socket(af, SOCK_STREAM, 0);
+	CHK(!connect(c, &sa.sa, sl));
+	int s = accept(l, nullptr, nullptr);
+	CHK(s >= 0);
+	if (repair(s, 1) < 0)
+		return errno == EPERM ? passt::test::CHILD_SKIP : 1;
+	TcpQuiesce q;
+	CHK(tcp_state_quiesce(s, q) == 0);
+	CHK(q.segs_known);
+	CHK(repair(s, 0) == 0 && repair(s, 1) == 0); // the window probe
+	usleep(20000);
+	bool closed = true;
+	CHK(tcp_state_peer_closed(s, q, closed) == 0 && !closed);
+
+	static char data[3][20000];
+	for (int k = 0; k < 3; k++)
+		memset(data[k], 'a' + k, sizeof(data[k]));
+	CHK(send(c, data[0], sizeof(data[0]), 0) == ssize_t(sizeof(data[0])));
+	usleep(50000);
+	CHK(tcp_state_peer_closed(s, q, closed) == 0 && closed);
+	uint32_t before = 0, after = 0, notsent = 0;
+	CHK(tcp_state_rcv_nxt(s, before) == 0);
+	CHK(send(c, data[1], sizeof(data[1]), 0) == ssize_t(sizeof(data[1])));
+	usleep(50000);
+	CHK(!ioctl(c, SIOCOUTQNSD, &notsent) && notsent == sizeof(data[1]));
+
+	CHK(tcp_state_seal(s, q) == 0 && q.sealed);
+	CHK(send(c, data[2], sizeof(data[2]), 0) == ssize_t(sizeof(data[2])));
+	usleep(600000); // c retransmits, or probes, at least once meanwhile
+	CHK(tcp_state_rcv_nxt(s, after) == 0 && after == before);
+
+	CHK(tcp_state_unquiesce(s, q) == 0 && !q.sealed);
+	CHK(repair(s, 0) == 0);
+	static char buf[sizeof(data)];
+	CHK(read_n(s, buf, sizeof(buf)) && !memcmp(buf, data, sizeof(data)));
+	CHK(send(s, "ok", 2, 0) == 2 && read_n(c, buf, 2) && !memcmp(buf, "ok", 2));
+	return 0;
+}
+
+TEST(TcpStateLive, PeerLearnsTheClosedWindowAndTheSealDropsV4) {
+	RUN_FORKED([] { return live_seal(false); });
+}
+TEST(TcpStateLive, PeerLearnsTheClosedWindowAndTheSealDropsV6) {
+	RUN_FORKED([] { return live_seal(true); });
 }
 
 TEST(TcpStateLive, DumpRefusesNonEstablished) {

@@ -91,8 +91,23 @@ int tcp_state_dump(int fd, TcpSockState &st, std::span<std::byte> sendbuf,
 struct TcpQuiesce {
 	uint32_t rcvbuf = 0; // SO_RCVBUF as getsockopt reported it
 	uint32_t rtt_us = 0; // tcpi_rtt
+	// Segments the socket had sent (tcpi_segs_out) when its window
+	// closed, if the kernel reports them.
+	uint32_t segs_out = 0;
+	bool segs_known = false;
+	bool sealed = false; // tcp_state_seal() set the key
 };
 int tcp_state_quiesce(int fd, TcpQuiesce &q);
+// closed: since the quiesce, fd sent an ACK other than the window probe,
+// and offered no window in it, which the peer takes as its send window (a
+// window probe's it ignores). Until then a peer that was quiet may still
+// send up to the window it saw last. fd in repair mode, after the probe.
+int tcp_state_peer_closed(int fd, const TcpQuiesce &q, bool &closed);
+// After the quiesce, before the dump: from now on the socket drops, and
+// does not acknowledge, whatever the peer sends (an MD5 signature key for
+// the peer, which signs nothing it sends), so the dump stays exact and a
+// source socket left behind swallows nothing. Undone by unquiesce.
+int tcp_state_seal(int fd, TcpQuiesce &q);
 // The sequence number at the end of the receive queue (rcv_nxt), fd in
 // repair mode: it stops moving once the peer's data in flight has landed.
 int tcp_state_rcv_nxt(int fd, uint32_t &seq);
@@ -100,9 +115,10 @@ int tcp_state_rcv_nxt(int fd, uint32_t &seq);
 // mode nothing more is sent, so this only goes down, as the peer's ACKs
 // arrive.
 int tcp_state_in_flight(int fd, uint32_t &bytes);
-// The dump is not used after all (the migration failed): the receive
-// buffer back to its size before (the window opens again by itself).
-int tcp_state_unquiesce(int fd, const TcpQuiesce &q);
+// The dump is not used after all (the migration failed): the seal off,
+// the receive buffer back to its size before (the window opens again by
+// itself, and the peer retransmits what the seal dropped).
+int tcp_state_unquiesce(int fd, TcpQuiesce &q);
 
 // A new non-blocking socket for st, its buffer sizes set. Returns the fd or
 // -errno. The caller puts it in repair mode, then calls tcp_state_restore().
