@@ -313,10 +313,12 @@ int Migrator::migrate_save(int fd) {
 		tcp_->flows.for_each([&](uint32_t i, Flow &f) {
 			if (f.type != FlowType::Tcp)
 				return;
-			if (tcp_flow_migratable(*tcp_, i))
-				frozen[nfrozen_++] = i;
-			else
+			if (const char *why = tcp_flow_unmigratable(*tcp_, i)) {
+				warn("migration: TCP flow %u stays behind: %s", i, why);
 				skipped++;
+			} else {
+				frozen[nfrozen_++] = i;
+			}
 		});
 	}
 	stats_.skipped += skipped;

@@ -34,15 +34,29 @@ namespace passt {
 
 using namespace tcp_detail;
 
-bool tcp_flow_migratable(TcpCtx &ctx, uint32_t idx) {
+const char *tcp_flow_unmigratable(TcpCtx &ctx, uint32_t idx) {
 	const Flow *f = ctx.flows.get(idx, FlowType::Tcp);
 	if (!f)
-		return false;
+		return "no such flow";
 	const TcpFlow &t = f->state<TcpFlow>();
-	const uint8_t closing = tcpf::guest_fin | tcpf::host_eof | tcpf::fin_sent;
-	return t.state == TcpState::Established && !(t.flags & closing) && t.sock >= 0 &&
-	       t.events != EV_REMOVED && !t.frozen;
+	if (t.state != TcpState::Established)
+		return "not established";
+	if (t.flags & tcpf::guest_fin)
+		return "the guest sent FIN";
+	if (t.flags & tcpf::host_eof)
+		return "the host peer closed its side";
+	if (t.flags & tcpf::fin_sent)
+		return "FIN sent to the guest";
+	if (t.sock < 0)
+		return "no socket";
+	if (t.frozen)
+		return "already frozen";
+	if (t.events == EV_REMOVED)
+		return "socket no longer watched";
+	return nullptr;
 }
+
+bool tcp_flow_migratable(TcpCtx &ctx, uint32_t idx) { return !tcp_flow_unmigratable(ctx, idx); }
 
 bool tcp_flow_image(TcpCtx &ctx, uint32_t idx, TcpFlowImage &img) {
 	const Flow *f = ctx.flows.get(idx, FlowType::Tcp);

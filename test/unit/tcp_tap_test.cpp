@@ -1045,3 +1045,30 @@ TEST_F(TcpTapTest, AcksCoalescedUntilFlush) {
 }
 
 } // namespace
+
+// Which flows a live migration moves, and why the others stay behind.
+TEST_F(TcpTapTest, MigrationMovesOnlyOpenEstablishedFlows) {
+	init();
+	Listener l;
+	Conn k = open(l);
+	ASSERT_GE(k.sock, 0);
+	uint32_t idx = UINT32_MAX;
+	flows.for_each([&](uint32_t i, Flow &) { idx = i; });
+	ASSERT_NE(idx, UINT32_MAX);
+	EXPECT_EQ(tcp_flow_unmigratable(ctx, idx), nullptr);
+	EXPECT_TRUE(tcp_flow_migratable(ctx, idx));
+	EXPECT_STREQ(tcp_flow_unmigratable(ctx, idx + 1), "no such flow");
+
+	ASSERT_GE(tcp_flow_freeze(ctx, idx), 0);
+	EXPECT_STREQ(tcp_flow_unmigratable(ctx, idx), "already frozen");
+	tcp_flow_thaw(ctx, idx, mono());
+	EXPECT_EQ(tcp_flow_unmigratable(ctx, idx), nullptr);
+
+	// The host peer half-closes: the FIN reaches the guest, the flow stays.
+	ASSERT_EQ(shutdown(k.sock, SHUT_WR), 0);
+	ASSERT_TRUE(wait_frames(1));
+	EXPECT_TRUE(last().flags & fl::FIN);
+	EXPECT_STREQ(tcp_flow_unmigratable(ctx, idx), "the host peer closed its side");
+	EXPECT_FALSE(tcp_flow_migratable(ctx, idx));
+	close(k.sock);
+}

@@ -161,6 +161,8 @@ void tcp_timer(TcpCtx &ctx, const timespec &now);
 // ---- Live migration (src/tcp/tcp_migrate.cpp) ----------------------------
 // Flow idx can move: established, no FIN either way, socket open and watched.
 bool tcp_flow_migratable(TcpCtx &ctx, uint32_t idx);
+// Why flow idx can't move, for the log (nullptr: it can).
+const char *tcp_flow_unmigratable(TcpCtx &ctx, uint32_t idx);
 // What the translator holds for flow idx (false: no such TCP flow).
 bool tcp_flow_image(TcpCtx &ctx, uint32_t idx, TcpFlowImage &img);
 // Take the flow's socket out of the event loop and stop its timer (the
