@@ -233,19 +233,28 @@ bool read_n(int fd, char *buf, size_t n) {
 	return got == n;
 }
 
-int live_round_trip(bool v6) {
+// In a namespace of its own: a loopback listener l, a client c connected
+// to it, and the accepted socket s. 0, or the child's exit status.
+int live_pair(bool v6, int &l, int &c, int &s) {
 	if (int rc = passt::test::enter_netns())
 		return rc;
 	int af = v6 ? AF_INET6 : AF_INET;
 	passt::SockAddr sa = {};
 	socklen_t sl = passt::sockaddr_loopback(sa, v6, 0);
-	int l = socket(af, SOCK_STREAM, 0);
+	l = socket(af, SOCK_STREAM, 0);
 	CHK(l >= 0);
 	CHK(!bind(l, &sa.sa, sl) && !listen(l, 1) && !getsockname(l, &sa.sa, &sl));
-	int c = socket(af, SOCK_STREAM, 0);
+	c = socket(af, SOCK_STREAM, 0);
 	CHK(!connect(c, &sa.sa, sl));
-	int s = accept(l, nullptr, nullptr);
+	s = accept(l, nullptr, nullptr);
 	CHK(s >= 0);
+	return 0;
+}
+
+int live_round_trip(bool v6) {
+	int l, c, s;
+	if (int rc = live_pair(v6, l, c, s))
+		return rc;
 
 	// Some data each way, left unread: the client's receive queue, and
 	// (already acknowledged) the server's.
@@ -300,18 +309,9 @@ TEST(TcpStateLive, RoundTripV6) {
 // the whole queue despite the offset; the restore binds beside the
 // listener; unquiesce gives the buffer back.
 int live_quiesce(bool v6) {
-	if (int rc = passt::test::enter_netns())
+	int l, c, s;
+	if (int rc = live_pair(v6, l, c, s))
 		return rc;
-	int af = v6 ? AF_INET6 : AF_INET;
-	passt::SockAddr sa = {};
-	socklen_t sl = passt::sockaddr_loopback(sa, v6, 0);
-	int l = socket(af, SOCK_STREAM, 0);
-	CHK(l >= 0);
-	CHK(!bind(l, &sa.sa, sl) && !listen(l, 1) && !getsockname(l, &sa.sa, &sl));
-	int c = socket(af, SOCK_STREAM, 0);
-	CHK(!connect(c, &sa.sa, sl));
-	int s = accept(l, nullptr, nullptr);
-	CHK(s >= 0);
 	CHK(send(c, "to-server", 9, 0) == 9);
 	usleep(100000);
 	int zero = 0;
@@ -373,18 +373,9 @@ TEST(TcpStateLive, QuiesceDumpAndRestoreBesideTheListenerV6) {
 // sends next stays unsent); sealed, s takes nothing, not even what c
 // retransmits; unquiesced, s gets every byte, in order.
 int live_seal(bool v6) {
-	if (int rc = passt::test::enter_netns())
+	int l, c, s;
+	if (int rc = live_pair(v6, l, c, s))
 		return rc;
-	int af = v6 ? AF_INET6 : AF_INET;
-	passt::SockAddr sa = {};
-	socklen_t sl = passt::sockaddr_loopback(sa, v6, 0);
-	int l = socket(af, SOCK_STREAM, 0);
-	CHK(l >= 0);
-	CHK(!bind(l, &sa.sa, sl) && !listen(l, 1) && !getsockname(l, &sa.sa, &sl));
-	int c = socket(af, SOCK_STREAM, 0);
-	CHK(!connect(c, &sa.sa, sl));
-	int s = accept(l, nullptr, nullptr);
-	CHK(s >= 0);
 	if (repair(s, 1) < 0)
 		return errno == EPERM ? passt::test::CHILD_SKIP : 1;
 	TcpQuiesce q;
