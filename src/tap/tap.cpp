@@ -22,6 +22,7 @@
 #include "passt/services/dhcpv6.h"
 #include "passt/services/ndp.h"
 #include "passt/tap/backend.h"
+#include "passt/tap/vnet.h"
 
 namespace passt {
 
@@ -204,13 +205,23 @@ bool TapBackend::send_frame(std::span<const std::byte> frame) {
 	return true;
 }
 
+bool TapOutput::offloads_ok(const TapFrame &f) const {
+	if (f.needs_csum && !offloads())
+		return false;
+	switch (f.gso_type) {
+	case vnet::GSO_NONE: return true;
+	case vnet::GSO_TCPV4: return tso(false);
+	case vnet::GSO_TCPV6: return tso(true);
+	default: return false;
+	}
+}
+
 size_t TapBackend::send_frames(std::span<const TapFrame> frames) {
-	const bool can_offload = offloads();
 	const bool cap = pcap_enabled();
 	const timespec ts = cap ? now_realtime() : timespec{};
 	size_t sent = 0;
 	for (const TapFrame &f : frames) {
-		if ((!can_offload && (f.needs_csum || f.gso_type)) || !xmit(f)) {
+		if (!offloads_ok(f) || !xmit(f)) {
 			stats_->out_dropped++;
 			continue;
 		}

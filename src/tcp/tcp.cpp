@@ -62,10 +62,12 @@
 // over those it took. A backend that reports room (vhost-user: its queue of
 // frames waiting for guest buffers is full) makes every flow wait for that
 // report (ctx.out_blocked, tcp_out_room()) rather than peek its socket again
-// on every host event. With a backend supporting offloads (tun with a
-// virtio-net header) a frame carries up to 64 KiB of payload with gso_type
-// TCPV4/TCPV6 and gso_size = MSS and a partial checksum: the namespace
-// kernel segments it, whatever the MTU. Other frames have full checksums.
+// on every host event. With a backend that segments the flow's family
+// (TapOutput::tso(): tun with a virtio-net header, vhost-user with the
+// guest's GUEST_TSO4/6) a frame carries up to 64 KiB of payload with
+// gso_type TCPV4/TCPV6 and gso_size = MSS and a partial checksum: the
+// namespace kernel segments it, whatever the MTU. Other frames have full
+// checksums.
 // A guest ACK discards the acknowledged bytes from the socket (recv with
 // MSG_TRUNC, which also moves the peek offset back). Retransmission
 // (timeout, or three duplicate ACKs) rewinds: snd_nxt = snd_una and peek

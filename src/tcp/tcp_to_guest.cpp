@@ -53,7 +53,7 @@ Layout layout_for(const TcpCtx &ctx, const TcpFlow &t, const Ends &e) {
 		lo.mss = 65535 - (lo.hdrs - ETH_LEN);
 	if (lo.mss < 64)
 		lo.mss = 64;
-	lo.gso = ctx.out.offloads();
+	lo.gso = ctx.out.tso(!e.src.is_v4());
 	lo.per_frame = lo.gso ? ((65535 - (lo.hdrs - ETH_LEN)) / lo.mss) * lo.mss : lo.mss;
 	if (!lo.per_frame)
 		lo.per_frame = lo.mss;

@@ -287,7 +287,7 @@ uint64_t features_of(uint8_t b) {
 	if (b & 1)
 		f &= ~GUEST_OFFLOADS;
 	if (b & 2)
-		f &= ~VIRTIO_NET_F_GUEST_TSO6; // some offloads only: offloads() off
+		f &= ~VIRTIO_NET_F_GUEST_TSO6; // IPv4 TSO only
 	if (b & 4)
 		f &= ~HOST_OFFLOADS;
 	if (b & 8)

@@ -235,18 +235,27 @@ public:
 	}
 	bool runs_flush_hook() const override { return hook; }
 	bool offloads() const override { return offload; }
+	bool tso(bool v6) const override { return offload && (v6 ? tso6 : tso4); }
 	size_t send_frames(std::span<const TapFrame> fs) override {
 		if (!offload)
 			return TapOutput::send_frames(fs);
+		size_t sent = 0;
 		for (const TapFrame &f : fs) {
+			if (!offloads_ok(f)) {
+				refused++;
+				continue;
+			}
 			frames.emplace_back(f.frame.begin(), f.frame.end());
 			meta.push_back(f);
+			sent++;
 		}
-		return fs.size();
+		return sent;
 	}
 	std::vector<Bytes> frames;
 	std::vector<TapFrame> meta; // with offload: the requests, frame spans stale
+	size_t refused = 0;         // asked for offloads it lacks
 	bool offload = false;
+	bool tso4 = true, tso6 = true; // with offload
 	bool hook = false;
 };
 
@@ -868,6 +877,53 @@ TEST_F(TcpTapTest, GsoFramesWithOffloads) {
 	EXPECT_FALSE(out.meta.back().needs_csum);
 	EXPECT_EQ(last().payload, "tiny");
 	close(k.sock);
+}
+
+// A backend that segments IPv4 only (a vhost-user guest without
+// GUEST_TSO6): IPv4 flows get 64 KiB frames, IPv6 ones one MSS per frame
+// with full checksums, and nothing is asked for that the backend lacks.
+TEST_F(TcpTapTest, GsoOnlyForTheFamilyTheBackendSegments) {
+	out.offload = true;
+	out.tso6 = false;
+	init();
+	Listener l4, l6(true);
+	Conn k4 = open(l4), k6 = open(l6, true);
+	ASSERT_GE(k4.sock, 0);
+	ASSERT_GE(k6.sock, 0);
+	ASSERT_TRUE(input(seg(k4, fl::ACK, "", 60000)));
+	ASSERT_TRUE(input(seg(k6, fl::ACK, "", 60000)));
+	std::string data(10000, 'g');
+	for (size_t i = 0; i < data.size(); i++)
+		data[i] = char('a' + i % 26);
+
+	out.frames.clear();
+	out.meta.clear();
+	ASSERT_EQ(write(k6.sock, data.data(), data.size()), ssize_t(data.size()));
+	ASSERT_TRUE(wait_frames(7)); // 10000 bytes, MSS 1460
+	spin(50);
+	ASSERT_EQ(out.frames.size(), 7u);
+	std::string got;
+	for (size_t i = 0; i < out.frames.size(); i++) {
+		EXPECT_EQ(out.meta[i].gso_type, 0);
+		EXPECT_FALSE(out.meta[i].needs_csum);
+		auto o = parse_out(out.frames[i]); // checksums verified
+		ASSERT_TRUE(o);
+		EXPECT_LE(o->payload.size(), 1460u);
+		got += o->payload;
+	}
+	EXPECT_EQ(got, data);
+
+	out.frames.clear();
+	out.meta.clear();
+	ASSERT_EQ(write(k4.sock, data.data(), data.size()), ssize_t(data.size()));
+	ASSERT_TRUE(wait_frames(1));
+	spin(50);
+	ASSERT_EQ(out.frames.size(), 1u);
+	EXPECT_EQ(out.meta[0].gso_type, 1); // TCPV4
+	EXPECT_TRUE(out.meta[0].needs_csum);
+	EXPECT_EQ(out.refused, 0u);
+	close(k4.sock);
+	close(k6.sock);
 }
 
 TEST_F(TcpTapTest, RetransmitOnTimeoutAndDuplicateAcks) {

@@ -1353,6 +1353,22 @@ TEST(VuTxHdr, MalformedHeadersAreRefused) {
 	EXPECT_NE(vu_tx_hdr_check(hdr_of(NC, vnet::GSO_TCPV4, 50, 34, 4), tiny, all), nullptr);
 }
 
+// A request for frame f with a partial TCP checksum and, with gso_size,
+// segmentation: IPv4 (14 + 20 bytes in front of TCP) or IPv6 (14 + 40).
+TapFrame offload_req(const std::vector<std::byte> &f, bool v4, uint16_t gso_size) {
+	TapFrame tf;
+	tf.frame = f;
+	tf.needs_csum = true;
+	tf.csum_start = v4 ? 34 : 54;
+	tf.csum_offset = 16;
+	if (gso_size) {
+		tf.gso_type = v4 ? vnet::GSO_TCPV4 : vnet::GSO_TCPV6;
+		tf.gso_size = gso_size;
+		tf.hdr_len = uint16_t(tf.csum_start + 20);
+	}
+	return tf;
+}
+
 // An offloaded frame to the guest: its header asks for GSO and a partial
 // checksum, and the frame spreads over several RX buffers (MRG_RXBUF).
 TEST_F(FrontEnd, OffloadedFrameAcrossRxBuffers) {
@@ -1363,14 +1379,7 @@ TEST_F(FrontEnd, OffloadedFrameAcrossRxBuffers) {
 		make_avail(RX, i);
 	}
 	auto f = tcp_frame(true, 200 - 54);
-	TapFrame tf;
-	tf.frame = f;
-	tf.needs_csum = true;
-	tf.csum_start = 34;
-	tf.csum_offset = 16;
-	tf.gso_type = vnet::GSO_TCPV4;
-	tf.gso_size = 50;
-	tf.hdr_len = 54;
+	TapFrame tf = offload_req(f, true, 50);
 	EXPECT_EQ(be->send_frames({&tf, 1}), 1u);
 	EXPECT_EQ(used_idx(RX), 4); // 12 + 200 bytes in 64-byte buffers
 	VirtioNetHdr h;
@@ -1398,18 +1407,46 @@ TEST_F(FrontEnd, OffloadedFrameAcrossRxBuffers) {
 	EXPECT_EQ(le16toh(h.num_buffers), 1);
 }
 
-// Only some of the offloads to the guest: none are used.
-TEST_F(FrontEnd, PartialGuestOffloadsMeanNone) {
+// Only some of the offloads to the guest: each family gets what the guest
+// took. Without GUEST_TSO6 a TCPV6 request is refused at the door
+// (translators ask tso() first), TCPV4 and plain partial checksums pass;
+// without GUEST_CSUM nothing does, whatever TSO bits the guest set.
+TEST_F(FrontEnd, PartialGuestOffloadsPerFamily) {
 	ASSERT_TRUE(start_device(~VIRTIO_NET_F_GUEST_TSO6));
+	EXPECT_TRUE(be->offloads());
+	EXPECT_TRUE(be->tso(false));
+	EXPECT_FALSE(be->tso(true));
+	for (uint16_t i = 0; i < 2; i++) {
+		desc(RX, i, DATA + 0x1000 + 0x1000 * i, 0x1000, virtq::DESC_F_WRITE, 0);
+		make_avail(RX, i);
+	}
+	auto f6 = tcp_frame(false, 1000), f4 = tcp_frame(true, 1000);
+	TapFrame t6 = offload_req(f6, false, 500);
+	EXPECT_EQ(be->send_frames({&t6, 1}), 0u);
+	EXPECT_EQ(stats.out_dropped, 1u);
+	EXPECT_EQ(used_idx(RX), 0);
+	// A partial checksum alone is fine.
+	const TapFrame both[] = {offload_req(f6, false, 0), offload_req(f4, true, 500)};
+	EXPECT_EQ(be->send_frames(both), 2u);
+	EXPECT_EQ(used_idx(RX), 2);
+	VirtioNetHdr h;
+	memcpy(&h, mem + DATA + 0x1000, 12);
+	EXPECT_EQ(h.flags, vnet::F_NEEDS_CSUM);
+	EXPECT_EQ(h.gso_type, vnet::GSO_NONE);
+	memcpy(&h, mem + DATA + 0x2000, 12);
+	EXPECT_EQ(h.gso_type, vnet::GSO_TCPV4);
+	EXPECT_EQ(le16toh(h.gso_size), 500);
+}
+
+TEST_F(FrontEnd, NoGuestChecksumOffloadMeansNoTso) {
+	ASSERT_TRUE(start_device(~VIRTIO_NET_F_GUEST_CSUM));
 	EXPECT_FALSE(be->offloads());
+	EXPECT_FALSE(be->tso(false));
+	EXPECT_FALSE(be->tso(true));
 	desc(RX, 0, DATA + 0x1000, 256, virtq::DESC_F_WRITE, 0);
 	make_avail(RX, 0);
 	auto f = tcp_frame(true, 100);
-	TapFrame tf;
-	tf.frame = f;
-	tf.needs_csum = true;
-	tf.csum_start = 34;
-	tf.csum_offset = 16;
+	TapFrame tf = offload_req(f, true, 0);
 	EXPECT_EQ(be->send_frames({&tf, 1}), 0u); // refused at the door
 	EXPECT_EQ(stats.out_dropped, 1u);
 	EXPECT_EQ(used_idx(RX), 0);

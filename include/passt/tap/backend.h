@@ -111,7 +111,8 @@ protected:
 	explicit TapBackend(TapStats *stats) : stats_(stats) {}
 
 	// Write or queue one frame; offloads are asked for only if
-	// offloads(). The bytes are copied or written before it returns.
+	// offloads() and tso() allow them (TapOutput::offloads_ok()). The
+	// bytes are copied or written before it returns.
 	// False if refused (the door counts it in out_dropped).
 	virtual bool xmit(const TapFrame &f) = 0;
 	// End of a send_frames() call.

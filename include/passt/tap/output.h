@@ -36,9 +36,18 @@ public:
 	// Push out everything queued (one backend write where possible).
 	virtual void flush() = 0;
 
-	// True if send_frames() honours offload requests (GSO, partial
-	// checksums); callers must not ask for them otherwise.
+	// True if send_frames() honours partial checksums (needs_csum), and
+	// the frames from the guest may carry TCP checksums the backend left
+	// partial; callers must not ask for them otherwise.
 	virtual bool offloads() const { return false; }
+	// True if send_frames() also honours TCP segmentation for that family
+	// (gso_type TCPV4, or TCPV6 with v6); never without offloads().
+	virtual bool tso(bool v6) const {
+		(void)v6;
+		return offloads();
+	}
+	// Whether frame f asks only for what the two above allow.
+	bool offloads_ok(const TapFrame &f) const;
 	// Send frames in order, in as few backend calls as it can. Returns how
 	// many were sent. The default sends them one by one with send_frame()
 	// and drops frames asking for offloads.

@@ -33,15 +33,14 @@
 // indirect descriptors, one queue pair. Protocol features: REPLY_ACK,
 // LOG_SHMFD and, with a migration handler, DEVICE_STATE.
 //
-// Offloads to the guest. offloads() (tap/output.h) is one yes or no for
-// the translators: TCP then marks every data frame for a partial checksum
-// and sends up to 64 KiB per frame with gso_type TCPV4 or TCPV6, by the
-// family of the flow, never asking which family the backend can take. So
-// offloads() is true only if the guest took all three of GUEST_CSUM,
-// GUEST_TSO4 and GUEST_TSO6 (what Linux, and so qemu's guests, do); a
-// guest taking only some gets none of them, which is correct, only slower,
-// rather than a finer query that every translator would have to honour.
-// Then xmit() writes the virtio-net header from the TapFrame (NEEDS_CSUM
+// Offloads to the guest. offloads() (tap/output.h) is GUEST_CSUM, tso(v6)
+// GUEST_TSO6 or GUEST_TSO4 on top of it (the spec has no TSO without
+// GUEST_CSUM). Linux guests, and so qemu's, take all three; a driver, or
+// qemu's guest_tso4/guest_tso6=off, may leave out one family. TCP asks
+// for segmentation per flow, by its family (tso()): such a flow gets up
+// to 64 KiB per frame with gso_type TCPV4 or TCPV6 and a partial
+// checksum, a flow of the other family one MTU per frame with full
+// checksums. Then xmit() writes the virtio-net header from the TapFrame (NEEDS_CSUM
 // with csum_start/offset, gso_type, gso_size, hdr_len; the same header
 // tap_tun writes, tap_vnet_hdr()), and a frame of up to 64 KiB is spread
 // over as many RX buffers as it needs. A frame that asks for nothing has
@@ -221,7 +220,7 @@ inline constexpr uint64_t VIRTIO_NET_F_HOST_TSO6 = 1ULL << 12;
 inline constexpr uint64_t VIRTIO_NET_F_MRG_RXBUF = 1ULL << 15;
 inline constexpr uint64_t VIRTIO_RING_F_EVENT_IDX = 1ULL << 29;
 inline constexpr uint64_t VHOST_F_LOG_ALL = 1ULL << 26;
-// Offloads towards the guest: offloads() only with all of them.
+// Offloads towards the guest (offloads() and tso() tell which it took).
 inline constexpr uint64_t GUEST_OFFLOADS =
 	VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 | VIRTIO_NET_F_GUEST_TSO6;
 inline constexpr uint64_t HOST_OFFLOADS =
@@ -368,9 +367,11 @@ public:
 	void set_migration_handler(MigrationHandler *h) { migration_ = h; }
 	// Its misses(): writes the log could not record (none, or too small).
 	const DirtyLog &dirty_log() const { return log_; }
-	// The guest took every offload towards it (see above).
-	bool offloads() const override {
-		return (features_ & vhost_user::GUEST_OFFLOADS) == vhost_user::GUEST_OFFLOADS;
+	// What the guest took of the offloads towards it (see above).
+	bool offloads() const override { return features_ & vhost_user::VIRTIO_NET_F_GUEST_CSUM; }
+	bool tso(bool v6) const override {
+		return offloads() && (features_ & (v6 ? vhost_user::VIRTIO_NET_F_GUEST_TSO6
+						      : vhost_user::VIRTIO_NET_F_GUEST_TSO4));
 	}
 	const Stats &vu_stats() const { return vstats_; }
 	const Virtqueue &queue(unsigned i) const { return vq_[i]; }
