@@ -3,14 +3,15 @@
 # or with -u on a vhost-user socket.
 #
 # Usage: test/guest/run_qemu.sh [-u] [-d GUEST_DIR] [-t SECONDS] [-c CMD] [-l LOG]
-#                               SOCKET [EXTRA QEMU ARGS...]
+#                               [-n PROPS] SOCKET [EXTRA QEMU ARGS...]
 #   -u  vhost-user: guest RAM (512 MiB) in a shared memfd, SOCKET is the
 #       back-end's vhost-user socket (vectors=0: qemu 7.2 under TCG crashes
 #       in msix_set_vector_notifiers otherwise)
 #   -d  where vmlinuz and initramfs.gz are (default build/guest; built if
 #       missing), -t  wall-clock limit (default 180), -c  shell snippet the
 #       guest runs after its test script (passed base64 on the command line),
-#   -l  also write the console to LOG.
+#   -l  also write the console to LOG, -n  more virtio-net-pci properties
+#       (PROP=VALUE,...; e.g. guest_tso6=off takes a feature away).
 # Exit status: 0 if the guest reached GUEST-DONE with no GUEST-RESULT FAIL,
 # 1 otherwise, 124 on timeout. Accelerator: $QEMU_ACCEL (default tcg).
 set -u
@@ -22,13 +23,15 @@ TMO=180
 CMD=
 LOG=
 VHOST=0
-while getopts ud:t:c:l: o; do
+NETPROPS=
+while getopts ud:t:c:l:n: o; do
 	case $o in
 	u) VHOST=1 ;;
 	d) DIR=$OPTARG ;;
 	t) TMO=$OPTARG ;;
 	c) CMD=$OPTARG ;;
 	l) LOG=$OPTARG ;;
+	n) NETPROPS=,$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
@@ -51,10 +54,10 @@ if [ "$VHOST" = 1 ]; then
 		-object memory-backend-memfd,id=mem0,share=on,size=512M \
 		-chardev socket,id=chr0,path="$SOCK" \
 		-netdev vhost-user,id=n0,chardev=chr0 \
-		-device virtio-net-pci,netdev=n0,vectors=0 "$@"
+		-device virtio-net-pci,netdev=n0,vectors=0$NETPROPS "$@"
 else
 	set -- -m 256 -netdev stream,id=n0,server=off,addr.type=unix,addr.path="$SOCK" \
-		-device virtio-net-pci,netdev=n0 "$@"
+		-device virtio-net-pci,netdev=n0$NETPROPS "$@"
 fi
 
 OUT=$(mktemp)

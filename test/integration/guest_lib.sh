@@ -119,13 +119,15 @@ for x in t: x.join()
 threading.Event().wait()
 PY
 
-	# push.py PORT BYTES: connect to 127.0.0.1:PORT (passt's -t), send random
-	# bytes, half-close, wait for the peer to close. Prints PUSH BYTES MD5.
+	# push.py PORT BYTES [ADDR]: connect to ADDR:PORT (passt's -t; default
+	# 127.0.0.1), send random bytes, half-close, wait for the peer to
+	# close. Prints PUSH BYTES MD5.
 	cat > "$d/push.py" <<'PY'
 import hashlib, os, socket, sys
 port, n = int(sys.argv[1]), int(sys.argv[2])
+addr = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
 data = os.urandom(n)
-c = socket.create_connection(("127.0.0.1", port), timeout=120)
+c = socket.create_connection((addr, port), timeout=120)
 c.sendall(data)
 c.shutdown(socket.SHUT_WR)
 while c.recv(65536):

@@ -28,7 +28,14 @@
 #     to 127.0.0.1:5004 and checks the reply
 #   - vhost-user only: the guest's /sys/class/net/eth0/device/features shows
 #     CSUM, GUEST_CSUM, GUEST/HOST_TSO4/6, MRG_RXBUF and EVENT_IDX on
-# Boot 2 (same passt): DHCP lease, SLAAC and ping again.
+# Boot 2 (same passt): DHCP lease, SLAAC and ping again. vhost-user only:
+#   this guest's device has guest_tso6=off,host_tso6=off (a guest that
+#   segments IPv4 only), its features show that, it runs at MTU 1500, and
+#   8 MiB host -> guest over IPv4 (from the host's 127.0.0.1:5011) and each
+#   way over IPv6 (to a listener on the host's ::1 port 5010, from the
+#   host's [::1]:5002 through -t) arrive intact; in passt's capture, the
+#   IPv4 data went to the guest in GSO frames, the IPv6 data in frames of
+#   at most one MTU
 # Then SIGTERM: passt exits (status 0 or 143) and removes its socket file.
 # passt runs with --pcap and -d: the capture of both boots must hold frames
 # both ways, valid, as many as passt's own counters say (pcap_check in
@@ -82,11 +89,12 @@ bg_start sh -c "exec '$PASST' $PASST_MODE -d -f -p '$d/passt.pcap' -s '$sock' -t
 passt_pid=$BG_PID
 wait_for "[ -S '$sock' ]" 10 || fail "passt did not create $sock: $(cat "$d/passt.log")"
 
-# boot N CMD TIMEOUT: start a guest running CMD (console in $d/console.N,
-# written live), leaves its PID in qpid.
+# boot N CMD TIMEOUT [PROPS]: start a guest running CMD (console in
+# $d/console.N, written live; PROPS: more virtio-net-pci properties),
+# leaves its PID in qpid.
 boot() {
 	bg_start sh -c "exec '$PASST_ROOT/test/guest/run_qemu.sh' $QEMU_MODE -d '$GUEST_DIR' -t $3 \
-		-c '$2' '$sock' > '$d/console.$1' 2> '$d/qemu.$1.err'"
+		${4:+-n '$4'} -c '$2' '$sock' > '$d/console.$1' 2> '$d/qemu.$1.err'"
 	qpid=$BG_PID
 }
 
@@ -157,15 +165,77 @@ if [ -n "$FEATURES_CMD" ]; then
 fi
 
 # ---- boot 2: a new guest on the same passt --------------------------------
+# vhost-user: this guest segments IPv4 only (qemu's guest_tso6=off and
+# host_tso6=off take GUEST_TSO6 and HOST_TSO6 away) and runs at MTU 1500,
+# where a 64 KiB frame needs segmentation: passt sends it IPv4 data in GSO
+# frames and IPv6 data one MTU per frame, all of it intact.
 kill -0 "$passt_pid" 2>/dev/null || fail "passt (no -1) exited with the first guest: $(cat "$d/passt.log")"
 c2=$d/console.2
 start=$SECONDS
-boot 2 "result ping6-gw ping6 -c 2 -W 3 2001:db8::1" 60
+if [ -n "$FEATURES_CMD" ]; then
+	head -c "$BYTES" /dev/urandom > "$d/src4"
+	bg_start socat -u "OPEN:$d/src4" TCP4-LISTEN:5011,bind=127.0.0.1,reuseaddr
+	src4=$BG_PID
+	bg_start socat -u TCP6-LISTEN:5010,bind=[::1],reuseaddr "OPEN:$d/sink6,creat,trunc"
+	sink6=$BG_PID
+	boot 2 "ip link set eth0 mtu 1500
+tcp_in \$DHCP_ROUTER 5011
+tcp_out 2001:db8::1 5010 $MIB
+tcp_listen 5002
+result ping6-gw ping6 -c 2 -W 3 2001:db8::1
+$FEATURES_CMD" 150 guest_tso6=off,host_tso6=off
+	wait_for "grep -q '^GUEST-READY tcp-listen' '$c2' || ! kill -0 $qpid" 140
+	if grep -q '^GUEST-READY tcp-listen' "$c2"; then
+		timeout 90 python3 "$d/push.py" 5002 "$BYTES" ::1 > "$d/push6.log" 2>&1 ||
+			bad "host -> guest connection to [::1]:5002: $(cat "$d/push6.log")"
+	else
+		bad "boot 2: the guest never listened on 5002"
+	fi
+else
+	boot 2 "result ping6-gw ping6 -c 2 -W 3 2001:db8::1" 60
+fi
 wait_guest "$qpid"
 log "boot 2: guest ran for $((SECONDS - start)) s (TCG), run_qemu status $qrc"
 guest_check_common "$c2"
 expect_result "$c2" ping6-gw
 expect_eq "$qrc" 0 "boot 2: run_qemu status"
+if [ -n "$FEATURES_CMD" ]; then
+	for r in tcp-in tcp-out tcp-listen; do
+		expect_result "$c2" $r
+	done
+	expect_eq "$(sed -n 's/^GUEST-TCP-IN //p' "$c2")" \
+		"$(wc -c < "$d/src4") $(md5sum < "$d/src4" | cut -d' ' -f1)" \
+		"boot 2: host -> guest TCP over IPv4 (guest got vs host sent)"
+	wait_for "! kill -0 $sink6" 10 || bad "boot 2: the IPv6 sink did not finish"
+	expect_eq "$(wc -c < "$d/sink6") $(md5sum < "$d/sink6" | cut -d' ' -f1)" \
+		"$(sed -n 's/^GUEST-TCP-OUT //p' "$c2")" \
+		"boot 2: guest -> host TCP over IPv6 (host got vs guest sent)"
+	expect_eq "$(sed -n 's/^GUEST-TCP-LISTEN //p' "$c2")" "$(sed -n 's/^PUSH //p' "$d/push6.log")" \
+		"boot 2: host -> guest TCP over IPv6 via -t (guest got vs host sent)"
+	feats=$(sed -n 's/^GUEST-FEATURES //p' "$c2" | tr -d '\r')
+	log "boot 2: guest virtio-net features: $feats"
+	for bit in 0:1:CSUM 1:1:GUEST_CSUM 7:1:GUEST_TSO4 8:0:GUEST_TSO6 11:1:HOST_TSO4 \
+		12:0:HOST_TSO6; do
+		b=${bit%%:*} v=${bit#*:}
+		[ "${feats:$b:1}" = "${v%%:*}" ] || bad "boot 2: guest virtio-net ${v#*:} is not ${v%%:*}: '$feats'"
+	done
+	# The capture holds frames as passt handed them to the guest (a GSO
+	# frame whole): the longest of each transfer's data direction.
+	kill -0 "$src4" 2>/dev/null && bad "boot 2: the IPv4 source is still running"
+	longest() {
+		tshark -r "$d/passt.pcap" -Y "$1" -T fields -e frame.len 2>/dev/null | sort -n | tail -n 1
+	}
+	l4=$(longest 'ip && tcp.srcport == 5011')
+	l6=$(longest 'ipv6 && (tcp.dstport == 5002 || tcp.srcport == 5010)')
+	log "boot 2: longest frame to the guest, IPv4: ${l4:-none}, IPv6: ${l6:-none}"
+	[ "${l4:-0}" -gt 1514 ] || bad "boot 2: no IPv4 GSO frame to the guest (longest ${l4:-none})"
+	[ -n "$l6" ] && [ "$l6" -le 1514 ] || bad "boot 2: IPv6 frames to the guest over its MTU: ${l6:-none}"
+	wait_for "[ \$(grep -c 'front-end gone' '$d/passt.log') -ge 2 ]" 10 ||
+		bad "boot 2: passt did not report the guest gone"
+	line=$(grep 'front-end gone' "$d/passt.log" | tail -n 1)
+	log "boot 2: passt: $line"
+	echo "$line" | grep -q ' 0 bad headers' || bad "boot 2: headers refused: $line"
+fi
 
 # ---- SIGTERM ----------------------------------------------------------------
 kill -TERM "$passt_pid"

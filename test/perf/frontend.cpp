@@ -2,7 +2,7 @@
 // tests (test/perf/bench.sh, test/integration/test_frontend_stream.sh).
 //
 //   frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]
-//            [-r READY_FILE] [-q] [-O] [-E] [-H HOLD_MS]
+//            [-r READY_FILE] [-q] [-O|-o FAMILIES] [-E] [-H HOLD_MS]
 //            [-X avail-jump|head-range] [-M SOCKET2] [-L] [-- COMMAND [ARG...]]
 //
 // Theory of operation. The program opens a tap device (IFF_TAP | IFF_NO_PI
@@ -72,13 +72,15 @@
 // takes such segments, or DATA_VALID, from passt. The virtio-net header
 // then passes through unchanged both ways, which it already did: only its
 // contents differ. One RX buffer (BUF bytes) holds a 64 KiB frame, so no
-// MRG_RXBUF is needed. -E: VIRTIO_RING_F_EVENT_IDX is negotiated (exit 1
-// if not offered): the harness then kicks only when avail->idx moves past
-// the back-end's avail_event, and after taking used elements publishes
-// used_event (where it wants the next call) and looks at the used ring once
-// more, as virtio 1.x drivers do; the avail ring's NO_INTERRUPT flag is not
-// used either way. The negotiated features are printed at start (unless
-// -q).
+// MRG_RXBUF is needed. -o 4 or -o 6 plays a guest that segments one
+// family only: the checksum offloads and that family's TSO bits (GUEST_
+// and HOST_TSO4, or 6), and TUN_F_TSO4 or 6 on the tap; -o 46 is -O.
+// -E: VIRTIO_RING_F_EVENT_IDX is negotiated (exit 1 if not offered): the
+// harness then kicks only when avail->idx moves past the back-end's
+// avail_event, and after taking used elements publishes used_event (where
+// it wants the next call) and looks at the used ring once more, as virtio
+// 1.x drivers do; the avail ring's NO_INTERRUPT flag is not used either
+// way. The negotiated features are printed at start (unless -q).
 //
 // Two options play a slow or a broken guest (vhost-user only). -H HOLD_MS:
 // every HOLD_EVERY frames received, RX buffers are withheld for HOLD_MS
@@ -185,7 +187,9 @@ struct Options {
 	int mtu = 65520;
 	std::string ready;
 	bool quiet = false;
-	bool offload = false;   // -O
+	bool offload = false;   // -O, -o
+	bool tso4 = true;       // -o without 4: no IPv4 TSO
+	bool tso6 = true;       // -o without 6: no IPv6 TSO
 	bool event_idx = false; // -E
 	int hold_ms = 0;        // -H
 	std::string corrupt;    // -X
@@ -212,7 +216,7 @@ struct Counters {
 [[noreturn]] void usage() {
 	fprintf(stderr,
 		"usage: frontend stream|vhost-user SOCKET [-i IFNAME] [-m MTU] [-b BATCH]\n"
-		"       [-r READY_FILE] [-q] [-O] [-E] [-H HOLD_MS]\n"
+		"       [-r READY_FILE] [-q] [-O|-o 4|6|46] [-E] [-H HOLD_MS]\n"
 		"       [-X avail-jump|head-range] [-M SOCKET2] [-L] [-- COMMAND [ARG...]]\n");
 	exit(2);
 }
@@ -253,7 +257,14 @@ Options parse(int argc, char **argv) {
 		if (i + 1 >= argc)
 			usage();
 		const char *v = argv[++i];
-		if (a == "-i") {
+		if (a == "-o") {
+			const std::string fam = v;
+			if (fam != "4" && fam != "6" && fam != "46")
+				usage();
+			o.offload = true;
+			o.tso4 = fam.find('4') != std::string::npos;
+			o.tso6 = fam.find('6') != std::string::npos;
+		} else if (a == "-i") {
 			o.ifname = v;
 			if (o.ifname.size() >= IFNAMSIZ)
 				usage();
@@ -301,7 +312,9 @@ int open_tap(const Options &o, int hdr) {
 		die("TUNSETIFF");
 	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0)
 		die("TUNSETVNETHDRSZ");
-	if (o.offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0)
+	const unsigned tun_offloads =
+		TUN_F_CSUM | (o.tso4 ? TUN_F_TSO4 : 0) | (o.tso6 ? TUN_F_TSO6 : 0);
+	if (o.offload && ioctl(fd, TUNSETOFFLOAD, tun_offloads) < 0)
 		die("TUNSETOFFLOAD");
 
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -572,9 +585,9 @@ enum : uint32_t {
 constexpr uint32_t FLAG_VERSION = 0x1, FLAG_REPLY = 0x4, FLAG_NEED_REPLY = 0x8;
 constexpr uint64_t F_PROTOCOL_FEATURES = 1ULL << 30;
 constexpr uint64_t F_EVENT_IDX = 1ULL << 29;
-// CSUM, GUEST_CSUM, GUEST_TSO4, GUEST_TSO6, HOST_TSO4, HOST_TSO6.
-constexpr uint64_t F_OFFLOADS =
-	(1ULL << 0) | (1ULL << 1) | (1ULL << 7) | (1ULL << 8) | (1ULL << 11) | (1ULL << 12);
+// CSUM and GUEST_CSUM; GUEST_TSO4 and HOST_TSO4; GUEST_TSO6 and HOST_TSO6.
+constexpr uint64_t F_CSUMS = (1ULL << 0) | (1ULL << 1);
+constexpr uint64_t F_TSO4 = (1ULL << 7) | (1ULL << 11), F_TSO6 = (1ULL << 8) | (1ULL << 12);
 constexpr uint64_t F_VERSION_1 = 1ULL << 32;
 constexpr uint64_t PROTOCOL_F_REPLY_ACK = 1ULL << 3;
 constexpr uint64_t PROTOCOL_F_LOG_SHMFD = 1ULL << 1;
@@ -1000,8 +1013,10 @@ private:
 				"frontend: vhost-user: back-end lacks VIRTIO_F_VERSION_1\n");
 			exit(1);
 		}
-		const uint64_t want = (o.offload ? F_OFFLOADS : 0) |
-				      (o.event_idx ? F_EVENT_IDX : 0) | (o.log ? F_LOG_ALL : 0);
+		const uint64_t offloads =
+			o.offload ? F_CSUMS | (o.tso4 ? F_TSO4 : 0) | (o.tso6 ? F_TSO6 : 0) : 0;
+		const uint64_t want =
+			offloads | (o.event_idx ? F_EVENT_IDX : 0) | (o.log ? F_LOG_ALL : 0);
 		if ((f & want) != want) {
 			fprintf(stderr,
 				"frontend: vhost-user: back-end lacks features 0x%llx (offered "
@@ -1410,7 +1425,7 @@ int main(int argc, char **argv) {
 	if ((o.hold_ms || !o.corrupt.empty() || o.offload || o.event_idx || !o.migrate_to.empty() ||
 	     o.log) &&
 	    !vhost) {
-		fprintf(stderr, "frontend: -O, -E, -H, -M, -L and -X are for vhost-user\n");
+		fprintf(stderr, "frontend: -O, -o, -E, -H, -M, -L and -X are for vhost-user\n");
 		exit(2);
 	}
 	vu::Relay *relay = vhost ? new vu::Relay(tap, sock, c, o) : nullptr;
