@@ -251,6 +251,17 @@ int set_int(int fd, int level, int opt, int v) {
 	return setsockopt(fd, level, opt, &v, sizeof(v)) < 0 ? -errno : 0;
 }
 
+// A TCP option's struct (TCP_INFO, TCP_REPAIR_WINDOW); len, if given: how
+// many bytes of it the kernel filled.
+template <typename T> int get_tcp(int fd, int opt, T &v, socklen_t *len = nullptr) {
+	socklen_t sl = sizeof(v);
+	if (getsockopt(fd, IPPROTO_TCP, opt, &v, &sl) < 0)
+		return -errno;
+	if (len)
+		*len = sl;
+	return 0;
+}
+
 int get_u32(int fd, int level, int opt, uint32_t &out) {
 	int v = 0;
 	socklen_t sl = sizeof(v);
@@ -374,9 +385,9 @@ int tcp_state_dump(int fd, TcpSockState &st, std::span<std::byte> sendbuf,
 		   std::span<std::byte> recvbuf) {
 	TcpSockState s;
 	tcp_info ti = {};
-	socklen_t sl = sizeof(ti);
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0)
-		return -errno;
+	int rc;
+	if ((rc = get_tcp(fd, TCP_INFO, ti)) < 0)
+		return rc;
 	if (ti.tcpi_state != TCP_ESTABLISHED)
 		return -ENOTCONN;
 	s.wscale_ok = ti.tcpi_options & TCPI_OPT_WSCALE;
@@ -398,15 +409,13 @@ int tcp_state_dump(int fd, TcpSockState &st, std::span<std::byte> sendbuf,
 	s.v6 = la.sa.sa_family == AF_INET6;
 	s.scope_id = scope;
 
-	int rc;
 	if ((rc = get_u32(fd, IPPROTO_TCP, TCP_MAXSEG, s.mss)) < 0)
 		return rc;
 	if (s.ts_ok && (rc = get_u32(fd, IPPROTO_TCP, TCP_TIMESTAMP, s.timestamp)) < 0)
 		return rc;
 	tcp_repair_window w = {};
-	sl = sizeof(w);
-	if (getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &sl) < 0)
-		return -errno;
+	if ((rc = get_tcp(fd, TCP_REPAIR_WINDOW, w)) < 0)
+		return rc;
 	s.snd_wl1 = w.snd_wl1;
 	s.snd_wnd = w.snd_wnd;
 	s.max_window = w.max_window;
@@ -426,15 +435,15 @@ int tcp_state_dump(int fd, TcpSockState &st, std::span<std::byte> sendbuf,
 
 int tcp_state_quiesce(int fd, TcpQuiesce &q) {
 	TcpInfoSegs ti = {};
-	socklen_t sl = sizeof(ti);
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0)
-		return -errno;
+	socklen_t sl = 0;
+	int rc;
+	if ((rc = get_tcp(fd, TCP_INFO, ti, &sl)) < 0)
+		return rc;
 	if (ti.base.tcpi_state != TCP_ESTABLISHED)
 		return -ENOTCONN;
 	q.rtt_us = ti.base.tcpi_rtt;
 	q.segs_known = sl >= offsetof(TcpInfoSegs, segs_out) + sizeof(ti.segs_out);
 	q.segs_out = ti.segs_out;
-	int rc;
 	if ((rc = get_u32(fd, SOL_SOCKET, SO_RCVBUF, q.rcvbuf)) < 0)
 		return rc;
 	uint32_t rcv_nxt = 0;
@@ -442,9 +451,8 @@ int tcp_state_quiesce(int fd, TcpQuiesce &q) {
 		return rc;
 	select_queue(fd, TCP_NO_QUEUE);
 	tcp_repair_window w = {};
-	sl = sizeof(w);
-	if (getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &sl) < 0)
-		return -errno;
+	if ((rc = get_tcp(fd, TCP_REPAIR_WINDOW, w)) < 0)
+		return rc;
 	// The right edge of the window moves to rcv_nxt: the next ACK offers
 	// nothing more, and the smallest buffer keeps the kernel from
 	// offering it again out of free space.
@@ -476,13 +484,10 @@ int tcp_state_peer_closed(int fd, const TcpQuiesce &q, bool &closed) {
 	if (!q.segs_known)
 		return 0;
 	TcpInfoSegs ti = {};
-	socklen_t sl = sizeof(ti);
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &sl) < 0)
-		return -errno;
 	tcp_repair_window w = {};
-	sl = sizeof(w);
-	if (getsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, &sl) < 0)
-		return -errno;
+	int rc;
+	if ((rc = get_tcp(fd, TCP_INFO, ti)) < 0 || (rc = get_tcp(fd, TCP_REPAIR_WINDOW, w)) < 0)
+		return rc;
 	// In repair mode the socket sends ACKs and the probe, nothing else;
 	// the last one sent left its window in rcv_wnd.
 	closed = ti.segs_out - q.segs_out > 1 && w.rcv_wnd == 0;
