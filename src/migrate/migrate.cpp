@@ -8,15 +8,16 @@
 // host peers would see a reset. UDP and ICMP flows are not moved: they are
 // re-created by the next datagram, as after any restart.
 //
-// Source (migrate_save()): every TCP flow that can move (tcp_flow_migratable:
-// established, no FIN) is frozen (out of the loop, no timer), all their
-// sockets go into repair mode in batches through passt-repair, and each is
-// dumped (tcp_state_dump) into one record of the stream behind the header
-// and the guest record. Without a helper, or if it fails, nothing is
-// written and the migration fails: qemu then resumes the guest here. A
-// flow whose dump fails (a queue over the record's limit) is left out and
-// counted: it does not survive. After a successful save the frozen flows
-// stay here, in repair mode, where they send nothing, until either:
+// Source (migrate_save()): every TCP flow that can move (established, no
+// FIN: tcp_flow_unmigratable() names what keeps the others) is frozen
+// (out of the loop, no timer), all their sockets go into repair mode in
+// batches through passt-repair, and each is dumped (tcp_state_dump) into
+// one record of the stream behind the header and the guest record.
+// Without a helper, or if it fails, nothing is written and the migration
+// fails: qemu then resumes the guest here. A flow whose dump fails (a
+// queue over the record's limit) is left out and counted: it does not
+// survive. After a successful save the frozen flows stay here, in repair
+// mode, where they send nothing, until either:
 //   - the queues start again (migrate_resumed(): the migration failed
 //     after all): repair mode off, the flows run again from their last
 //     acknowledgement;

@@ -56,8 +56,6 @@ const char *tcp_flow_unmigratable(TcpCtx &ctx, uint32_t idx) {
 	return nullptr;
 }
 
-bool tcp_flow_migratable(TcpCtx &ctx, uint32_t idx) { return !tcp_flow_unmigratable(ctx, idx); }
-
 bool tcp_flow_image(TcpCtx &ctx, uint32_t idx, TcpFlowImage &img) {
 	const Flow *f = ctx.flows.get(idx, FlowType::Tcp);
 	if (!f)

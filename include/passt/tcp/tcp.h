@@ -159,9 +159,8 @@ void tcp_flush_acks(TcpCtx &ctx);
 void tcp_timer(TcpCtx &ctx, const timespec &now);
 
 // ---- Live migration (src/tcp/tcp_migrate.cpp) ----------------------------
-// Flow idx can move: established, no FIN either way, socket open and watched.
-bool tcp_flow_migratable(TcpCtx &ctx, uint32_t idx);
-// Why flow idx can't move, for the log (nullptr: it can).
+// Why flow idx can't move, for the log, or nullptr if it can: established,
+// no FIN either way, socket open and watched, not frozen already.
 const char *tcp_flow_unmigratable(TcpCtx &ctx, uint32_t idx);
 // What the translator holds for flow idx (false: no such TCP flow).
 bool tcp_flow_image(TcpCtx &ctx, uint32_t idx, TcpFlowImage &img);
