@@ -47,6 +47,23 @@ std::optional<TcpRepr> TcpRepr::parse6(std::span<const std::byte> seg, const Ipv
 	return from_view(*th);
 }
 
+// The header fields and options into the first header_len() bytes of seg
+// (checksum zero).
+TcpView TcpRepr::write_header(std::span<std::byte> seg) const {
+	auto th = *TcpView::init(seg);
+	th.set_sport(sport);
+	th.set_dport(dport);
+	th.set_seq(seq);
+	th.set_ack_seq(ack);
+	th.set_flags(flags);
+	th.set_window(window);
+	th.set_urgent(urgent);
+	const size_t hlen = header_len();
+	tcp_write_options(seg.subspan(TcpView::min_hdr_len, hlen - TcpView::min_hdr_len), opts);
+	th.set_header_len(hlen);
+	return th;
+}
+
 size_t TcpRepr::emit(std::span<std::byte> out, const InAny &src, const InAny &dst,
 		     L4Csum csum) const {
 	const size_t hlen = header_len(), len = segment_len();
@@ -58,17 +75,7 @@ size_t TcpRepr::emit(std::span<std::byte> out, const InAny &src, const InAny &ds
 	if (!payload.empty() && payload.data() != at)
 		std::memmove(at, payload.data(), payload.size());
 
-	auto th = *TcpView::init(seg);
-	th.set_sport(sport);
-	th.set_dport(dport);
-	th.set_seq(seq);
-	th.set_ack_seq(ack);
-	th.set_flags(flags);
-	th.set_window(window);
-	th.set_urgent(urgent);
-	tcp_write_options(seg.subspan(TcpView::min_hdr_len, hlen - TcpView::min_hdr_len), opts);
-	th.set_header_len(hlen);
-
+	auto th = write_header(seg);
 	const bool v4 = src.is_v4();
 	if (csum == L4Csum::Partial) {
 		if (v4)
@@ -81,6 +88,19 @@ size_t TcpRepr::emit(std::span<std::byte> out, const InAny &src, const InAny &ds
 		th.fill_checksum6(src.v6(), dst.v6());
 	}
 	return len;
+}
+
+size_t TcpRepr::emit_header(std::span<std::byte> out, const InAny &src, const InAny &dst,
+			    size_t payload_len) const {
+	const size_t hlen = header_len();
+	if (hlen > out.size() || payload_len > 65535 - hlen)
+		return 0;
+	auto th = write_header(out.first(hlen));
+	if (src.is_v4())
+		th.fill_pseudo_checksum4(src.v4(), dst.v4(), hlen + payload_len);
+	else
+		th.fill_pseudo_checksum6(src.v6(), dst.v6(), hlen + payload_len);
+	return hlen;
 }
 
 } // namespace passt

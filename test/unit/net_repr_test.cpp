@@ -280,6 +280,31 @@ TEST(NetTcpRepr, PartialChecksumCompletes) {
 	EXPECT_EQ(0, std::memcmp(o4.data(), fin.data(), fin.size()));
 }
 
+// emit_header(): the header alone, for a payload put elsewhere, is the
+// header emit() writes with a partial checksum; too small a buffer, or a
+// segment past 65535 bytes, writes nothing.
+TEST(NetTcpRepr, HeaderAloneMatchesPartialEmit) {
+	for (bool v6 : {false, true}) {
+		auto seg = v6 ? vec(data6) : vec(fin4);
+		auto r = TcpRepr::parse(cs(seg));
+		ASSERT_TRUE(r);
+		const InAny src = v6 ? InAny(s6) : InAny(s4), dst = v6 ? InAny(d6) : InAny(d4);
+		std::vector<std::byte> full(seg.size());
+		ASSERT_EQ(r->emit(full, src, dst, L4Csum::Partial), seg.size());
+		const size_t plen = r->payload.size(), hlen = r->header_len();
+		TcpRepr h = *r;
+		h.payload = {};
+		std::vector<std::byte> hdr(hlen, std::byte{0xaa});
+		ASSERT_EQ(h.emit_header(hdr, src, dst, plen), hlen);
+		EXPECT_EQ(0, std::memcmp(hdr.data(), full.data(), hlen)) << (v6 ? "IPv6" : "IPv4");
+		std::vector<std::byte> small(hlen - 1, std::byte{0xaa});
+		EXPECT_EQ(h.emit_header(small, src, dst, plen), 0u);
+		EXPECT_EQ(small[0], std::byte{0xaa});
+		EXPECT_EQ(h.emit_header(hdr, src, dst, 65536 - hlen), 0u);
+		EXPECT_EQ(h.emit_header(hdr, src, dst, 65535 - hlen), hlen);
+	}
+}
+
 // ---- UDP ----
 
 void udp_round_trip(const std::vector<std::byte> &d, const InAny &src, const InAny &dst) {

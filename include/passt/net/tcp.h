@@ -137,13 +137,23 @@ public:
 	// pseudo-header sum for the segment's length; whoever completes the
 	// checksum adds the segment itself.
 	void fill_pseudo_checksum4(Ipv4Addr saddr, Ipv4Addr daddr) requires MutableByte<B> {
-		set_checksum(be16::from_raw(csum_fold(
-			pseudo_header4(saddr, daddr, ipproto::tcp, uint16_t(s_.size())))));
+		fill_pseudo_checksum4(saddr, daddr, s_.size());
 	}
 	void fill_pseudo_checksum6(const Ipv6Addr &saddr, const Ipv6Addr &daddr)
 		requires MutableByte<B> {
-		set_checksum(be16::from_raw(csum_fold(
-			pseudo_header6(saddr, daddr, ipproto::tcp, uint32_t(s_.size())))));
+		fill_pseudo_checksum6(saddr, daddr, s_.size());
+	}
+	// The same for a segment of seg_len bytes of which the view holds only
+	// the header (the payload lies elsewhere).
+	void fill_pseudo_checksum4(Ipv4Addr saddr, Ipv4Addr daddr, size_t seg_len)
+		requires MutableByte<B> {
+		set_checksum(be16::from_raw(
+			csum_fold(pseudo_header4(saddr, daddr, ipproto::tcp, uint16_t(seg_len)))));
+	}
+	void fill_pseudo_checksum6(const Ipv6Addr &saddr, const Ipv6Addr &daddr, size_t seg_len)
+		requires MutableByte<B> {
+		set_checksum(be16::from_raw(
+			csum_fold(pseudo_header6(saddr, daddr, ipproto::tcp, uint32_t(seg_len)))));
 	}
 
 private:

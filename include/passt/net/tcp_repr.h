@@ -60,6 +60,16 @@ struct TcpRepr {
 	// (out untouched) if it does not fit in out.
 	size_t emit(std::span<std::byte> out, const InAny &src, const InAny &dst,
 		    L4Csum csum = L4Csum::Full) const;
+	// Write only the header, for payload_len bytes of payload that the
+	// caller puts behind it itself (scattered, in a guest's buffers): the
+	// checksum is partial (L4Csum::Partial), as the payload is not at hand.
+	// The header's length, or 0 (out untouched) if it does not fit or the
+	// segment would exceed 65535 bytes.
+	size_t emit_header(std::span<std::byte> out, const InAny &src, const InAny &dst,
+			   size_t payload_len) const;
+
+private:
+	TcpView write_header(std::span<std::byte> seg) const;
 };
 
 } // namespace passt
