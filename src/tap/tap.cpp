@@ -235,6 +235,27 @@ size_t TapBackend::send_frames(std::span<const TapFrame> frames) {
 	return sent;
 }
 
+size_t TapBackend::direct_begin(size_t hdr_len, size_t payload, size_t budget,
+				std::span<TapDirectSlot> slots, std::span<iovec> iov) {
+	if (pcap_enabled() || !offloads() || slots.empty() || !budget)
+		return 0;
+	return direct_reserve(hdr_len, payload, budget, slots, iov);
+}
+
+size_t TapBackend::direct_end(std::span<const TapDirectSlot> used) {
+	size_t ok = 0;
+	while (ok < used.size() && offloads_ok(used[ok].out))
+		ok++;
+	const size_t sent = direct_commit(used.first(ok));
+	for (size_t i = 0; i < sent; i++) {
+		stats_->frames_out++;
+		stats_->bytes_out += used[i].out.frame.size() + used[i].payload;
+	}
+	stats_->out_dropped += used.size() - sent;
+	xmit_end();
+	return sent;
+}
+
 void tap_input(TapDemux &d, std::span<std::byte> frame, const timespec &now) {
 	const timespec ts = pcap_enabled() ? now_realtime() : timespec{};
 	dispatch(d, frame, now, pcap_enabled() ? &ts : nullptr);

@@ -137,15 +137,17 @@ void VhostUserBackend::detach() {
 		     (unsigned long long)log_.misses());
 	if (fd_ >= 0 && (v.rx_waited || v.rx_no_buf || v.tx_yields || v.tx_bad_frames ||
 			 v.broken_queues || v.tx_bad_headers || v.tx_max_frame || v.rx_max_frame))
-		info("vhost-user: front-end gone; frames to it: %llu waited for RX buffers, %llu "
+		info("vhost-user: front-end gone; frames to it: %llu read in place (zero copy), "
+		     "%llu waited for RX buffers, %llu "
 		     "refused, %llu with GSO, longest %zu bytes; from it: %llu bad TX frames, "
 		     "%llu bad headers, %llu with GSO, longest %zu bytes, %llu wake-ups left "
 		     "chains for later; %llu broken queues",
-		     (unsigned long long)v.rx_waited, (unsigned long long)v.rx_no_buf,
-		     (unsigned long long)v.rx_gso_frames, v.rx_max_frame,
-		     (unsigned long long)v.tx_bad_frames, (unsigned long long)v.tx_bad_headers,
-		     (unsigned long long)v.tx_gso_frames, v.tx_max_frame,
-		     (unsigned long long)v.tx_yields, (unsigned long long)v.broken_queues);
+		     (unsigned long long)v.rx_direct, (unsigned long long)v.rx_waited,
+		     (unsigned long long)v.rx_no_buf, (unsigned long long)v.rx_gso_frames,
+		     v.rx_max_frame, (unsigned long long)v.tx_bad_frames,
+		     (unsigned long long)v.tx_bad_headers, (unsigned long long)v.tx_gso_frames,
+		     v.tx_max_frame, (unsigned long long)v.tx_yields,
+		     (unsigned long long)v.broken_queues);
 	for (unsigned q = 0; q < NQUEUES; q++) {
 		stop_queue(q);
 		close_fd(q_[q].kick);
@@ -153,6 +155,8 @@ void VhostUserBackend::detach() {
 		close_fd(q_[q].err);
 		q_[q] = Queue{};
 	}
+	ndchains_ = ndsegs_ = 0;
+	dopen_ = false;
 	unmap_memory();
 	unmap_log();
 	log_ = DirtyLog{}; // off, no misses: a new front-end starts afresh
@@ -977,6 +981,168 @@ VhostUserBackend::RxWrite VhostUserBackend::write_rx(const VirtioNetHdr &hdr,
 	return RxWrite::Ok;
 }
 
+// Zero copy: pop chains as write_rx() does, but write nothing yet; hand
+// out where each frame's headers (behind the virtio-net header, in the
+// first buffer's first piece) and payload (the rest of that buffer, then
+// the next buffers with MRG_RXBUF) go. Any chain this can't use here (no
+// room for the headers, too many pieces, no writable piece) goes back
+// (unpop()) and ends the reservation: write_rx() deals with it then.
+size_t VhostUserBackend::direct_reserve(size_t hdr_len, size_t payload, size_t budget,
+					std::span<TapDirectSlot> slots, std::span<iovec> iov) {
+	if (dopen_) {
+		warn_rl("vhost-user: a zero-copy reservation was never ended");
+		direct_release(0);
+	}
+	Virtqueue &vq = vq_[RX];
+	if (!q_[RX].started || !q_[RX].enabled || !vq.ready() || !rxw_.empty() ||
+	    hdr_len + payload > MAX_FRAME || !payload || slots.size() > UINT16_MAX)
+		return 0;
+	const bool mrg = features_ & VIRTIO_NET_F_MRG_RXBUF;
+	const size_t first_need = VNET_HDR + hdr_len;
+	ndchains_ = ndsegs_ = 0;
+	dhdr_ = hdr_len;
+	dbad_ = false;
+	size_t nslot = 0, niov = 0;
+	bool stop = false;
+	while (!stop && nslot < slots.size() && budget) {
+		TapDirectSlot &slot = slots[nslot];
+		slot = TapDirectSlot{};
+		slot.iov_first = niov;
+		const size_t want = std::min(payload, budget);
+		size_t room = 0, nch = 0;
+		while (room < want && (mrg || !nch)) {
+			if (ndchains_ == DIRECT_MAX) {
+				stop = true;
+				break;
+			}
+			VqPop r = vq.pop(chain_);
+			if (r != VqPop::Ok) {
+				dbad_ = r == VqPop::Bad; // already returned, empty
+				stop = true;
+				break;
+			}
+			const VqSeg *w = chain_.segs + chain_.n_out;
+			if (!chain_.n_in || (!nch && w[0].len < first_need) ||
+			    chain_.n_in > DIRECT_MAX - ndsegs_ || chain_.n_in > iov.size() - niov) {
+				vq.unpop(1);
+				stop = true;
+				break;
+			}
+			dchains_[ndchains_++] = {chain_.head, uint16_t(nslot), uint32_t(ndsegs_),
+						 chain_.n_in};
+			for (unsigned i = 0; i < chain_.n_in; i++) {
+				dsegs_[ndsegs_++] = w[i];
+				const size_t skip = !nch && !i ? first_need : 0;
+				const size_t len = std::min(size_t(w[i].len) - skip, want - room);
+				if (len)
+					iov[niov++] = iovec{w[i].ptr + skip, len};
+				room += len;
+			}
+			if (!nch)
+				slot.hdr = w[0].ptr + VNET_HDR;
+			nch++;
+		}
+		if (!room)
+			break; // its chains (if any) go back with direct_commit()
+		slot.niov = niov - slot.iov_first;
+		slot.room = room;
+		budget -= room;
+		nslot++;
+	}
+	if (vq.broken())
+		note_broken(RX); // as write_rx(): nothing written, the chains go back
+	if (!nslot || vq.broken()) {
+		direct_release(0);
+		return 0;
+	}
+	dopen_ = true;
+	return nslot;
+}
+
+// Give back the chains from first on: popped again next time (in the same
+// order) unless a bad chain was returned behind them, then empty (and a
+// broken queue's rings are not touched at all).
+void VhostUserBackend::direct_release(size_t first) {
+	Virtqueue &vq = vq_[RX];
+	if (first < ndchains_) {
+		if (!dbad_) {
+			vq.unpop(uint16_t(ndchains_ - first));
+		} else if (!vq.broken()) {
+			for (size_t c = first; c < ndchains_; c++)
+				vq.push(dchains_[c].head, 0);
+			rx_pending_ = true;
+		}
+	}
+	ndchains_ = ndsegs_ = 0;
+	dopen_ = false;
+}
+
+// Hand over the first used.size() frames of the reservation: the virtio-net
+// header (num_buffers: the buffers the frame fills), the dirty log marked
+// over every byte written (the kernel wrote the payload, the translator
+// the headers), each chain returned with what it holds. Chains left empty
+// go back: direct_release().
+size_t VhostUserBackend::direct_commit(std::span<const TapDirectSlot> used) {
+	if (!dopen_)
+		return 0;
+	Virtqueue &vq = vq_[RX];
+	size_t ok = 0;
+	while (ok < used.size() && used[ok].payload <= used[ok].room &&
+	       used[ok].out.frame.data() == used[ok].hdr && used[ok].out.frame.size() == dhdr_)
+		ok++;
+	if (ok < used.size())
+		warn_rl("vhost-user: zero-copy frame %zu does not match its reservation", ok);
+
+	// How much each chain holds, and the last one that holds anything.
+	uint32_t len[DIRECT_MAX];
+	size_t last = 0;
+	for (size_t c = 0, left = 0, slot = SIZE_MAX; c < ndchains_; c++) {
+		const DirectChain &dc = dchains_[c];
+		if (dc.slot != slot) {
+			slot = dc.slot;
+			left = slot < ok ? VNET_HDR + dhdr_ + used[slot].payload : 0;
+		}
+		len[c] = 0;
+		for (uint32_t i = 0; i < dc.nseg && left; i++) {
+			const VqSeg &g = dsegs_[dc.seg_first + i];
+			const size_t k = std::min(size_t(g.len), left);
+			log_.mark(g.gpa, k);
+			len[c] += uint32_t(k);
+			left -= k;
+		}
+		if (len[c])
+			last = c + 1;
+	}
+	for (size_t c = 0, slot = SIZE_MAX; c < last; c++) {
+		const DirectChain &dc = dchains_[c];
+		if (dc.slot != slot) {
+			// The frame's first chain: its header, once its buffers
+			// are counted.
+			slot = dc.slot;
+			const TapDirectSlot &u = used[slot];
+			VirtioNetHdr hdr = tap_vnet_hdr(u.out);
+			if (!u.out.needs_csum)
+				hdr.flags = vnet::F_DATA_VALID;
+			uint16_t nbuf = 0;
+			for (size_t d = c; d < ndchains_ && dchains_[d].slot == slot; d++)
+				nbuf = uint16_t(nbuf + (len[d] ? 1 : 0));
+			hdr.num_buffers = htole16(nbuf);
+			guest_write(dsegs_[dc.seg_first], 0, &hdr, sizeof(hdr));
+			vstats_.rx_direct++;
+			if (hdr.gso_type)
+				vstats_.rx_gso_frames++;
+			vstats_.rx_max_frame = std::max(vstats_.rx_max_frame, dhdr_ + u.payload);
+		}
+		// An empty chain before a full one (a short frame followed by
+		// another) can only go back empty.
+		vq.push(dc.head, len[c]);
+	}
+	if (last)
+		rx_pending_ = true;
+	direct_release(last);
+	return ok;
+}
+
 const char *vu_tx_hdr_check(const VirtioNetHdr &h, std::span<const std::byte> frame,
 			    uint64_t features) {
 	constexpr size_t eth = 14;
@@ -1052,6 +1218,10 @@ bool VhostUserBackend::xmit(const TapFrame &f) {
 	// Our own full checksums need no second look by the guest.
 	if (!f.needs_csum && (features_ & VIRTIO_NET_F_GUEST_CSUM))
 		hdr.flags = vnet::F_DATA_VALID;
+	if (dopen_) {
+		warn_rl("vhost-user: a frame during a zero-copy reservation");
+		direct_release(0);
+	}
 	if (!rxw_.empty())
 		drain_rx_wait();
 	if (rxw_.empty()) {

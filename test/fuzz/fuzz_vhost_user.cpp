@@ -19,7 +19,9 @@
 //     guest memory (rings, descriptors, avail indices: anything) at any
 //     offset, read TX, send RX frames of any size up to 64 KiB + 14, kick,
 //     and control messages in the middle (GET/SET_VRING_BASE, ENABLE,
-//     a new memory table for the same memory); the checks run after each.
+//     a new memory table for the same memory), and zero-copy reservations
+//     (direct_begin(), every byte handed out written, then direct_end() with
+//     any payload, or none); the checks run after each.
 // In modes 1 and 3 the first byte after the mode picks the features the
 // front-end takes (features_of()): all offered, or without the offloads to
 // the guest (or only some of them), from it, the event index or MRG_RXBUF,
@@ -297,6 +299,45 @@ uint64_t features_of(uint8_t b) {
 	return f;
 }
 
+// Zero copy: a reservation of any shape, every byte handed out written (as
+// the kernel's peek and the headers would be: a wrong pointer is caught by
+// ASan or the fault), then the first slots handed over with any payload,
+// some beyond their room, others given back.
+void zero_copy(Device &dev, fuzz::Reader &in, uint8_t op) {
+	TapDirectSlot slots[8];
+	iovec iov[64];
+	const size_t hdr_len = in.u8(), payload = in.u16(), budget = size_t(in.u16()) << (op >> 7);
+	const size_t n = dev.be->direct_begin(hdr_len, payload, budget, slots, iov);
+	FUZZ_CHECK(n <= 8);
+	size_t total = 0, next_iov = 0;
+	for (size_t i = 0; i < n; i++) {
+		TapDirectSlot &sl = slots[i];
+		FUZZ_CHECK(sl.hdr && sl.room && sl.room <= payload);
+		FUZZ_CHECK(sl.iov_first == next_iov && sl.iov_first + sl.niov <= 64);
+		next_iov += sl.niov;
+		memset(sl.hdr, 0x45, hdr_len);
+		size_t room = 0;
+		for (size_t k = 0; k < sl.niov; k++) {
+			memset(iov[sl.iov_first + k].iov_base, 0x5a, iov[sl.iov_first + k].iov_len);
+			room += iov[sl.iov_first + k].iov_len;
+		}
+		FUZZ_CHECK(room == sl.room);
+		total += room;
+		sl.out = TapFrame{};
+		sl.out.frame = {sl.hdr, hdr_len};
+		sl.out.needs_csum = true;
+		sl.out.csum_start = 14;
+		sl.out.csum_offset = in.u8();
+		sl.payload = sl.room - (in.u8() % (sl.room + 1));
+		if (in.u8() == 0xff)
+			sl.payload = sl.room + 1; // refused from here on
+	}
+	FUZZ_CHECK(total <= budget);
+	const size_t used = n ? in.u8() % (n + 1) : 0;
+	const size_t sent = dev.be->direct_end({slots, used});
+	FUZZ_CHECK(sent <= used);
+}
+
 void fuzz_rings(const uint8_t *data, size_t size) {
 	if (!size)
 		return;
@@ -423,6 +464,13 @@ void fuzz_ops(const uint8_t *data, size_t size) {
 			dev.rebase();
 			break;
 		}
+		case 7:
+			if (op & 0x08) {
+				zero_copy(dev, in, op);
+				break;
+			}
+			dev.be->flush();
+			break;
 		default: dev.be->flush(); break;
 		}
 		if (alive)

@@ -1452,6 +1452,202 @@ TEST_F(FrontEnd, NoGuestChecksumOffloadMeansNoTso) {
 	EXPECT_EQ(used_idx(RX), 0);
 }
 
+// Zero copy (direct_begin()/direct_end()): what the back-end hands out.
+namespace {
+
+// Put n pattern bytes (value: first + i) into slot s's pieces, as a peek
+// would, and its headers (hdr, 54 bytes of an IPv4 TCP frame) at s.hdr;
+// then ask for the offloads of req (frame: the headers in place).
+void fill_slot(TapDirectSlot &s, const iovec *iov, size_t n, size_t first,
+	       const std::vector<std::byte> &hdr, TapFrame req) {
+	for (size_t i = 0, done = 0; i < s.niov && done < n; i++) {
+		const iovec &v = iov[s.iov_first + i];
+		auto *b = static_cast<std::byte *>(v.iov_base);
+		for (size_t k = 0; k < v.iov_len && done < n; k++, done++)
+			b[k] = std::byte(first + done);
+	}
+	memcpy(s.hdr, hdr.data(), 54);
+	req.frame = {s.hdr, 54};
+	s.out = req;
+	s.payload = n;
+}
+
+bool pattern_at(const std::byte *p, size_t n, size_t first) {
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != std::byte(first + i))
+			return false;
+	return true;
+}
+
+} // namespace
+
+// Mergeable buffers: the first frame spans three of them (headers in the
+// first one's first piece, after the virtio-net header), the second needs
+// two but fills one, which goes back, popped again by the next frame.
+TEST_F(FrontEnd, DirectFramesAcrossMergedBuffers) {
+	ASSERT_TRUE(start_device());
+	const uint32_t lens[] = {128, 100, 100, 100, 200};
+	for (uint16_t i = 0; i < 5; i++) {
+		desc(RX, i, DATA + 0x1000 * (i + 1), lens[i], virtq::DESC_F_WRITE, 0);
+		make_avail(RX, i);
+	}
+	TapDirectSlot slots[4];
+	iovec iov[16];
+	ASSERT_EQ(be->direct_begin(54, 250, 400, slots, iov), 2u);
+	// (Pointers into the back-end's own map of guest memory.)
+	EXPECT_EQ(slots[0].room, 250u);
+	EXPECT_EQ(slots[0].niov, 3u);
+	EXPECT_EQ(static_cast<std::byte *>(iov[0].iov_base), slots[0].hdr + 54);
+	EXPECT_EQ(iov[0].iov_len, 62u);
+	EXPECT_EQ(iov[2].iov_len, 88u); // the frame's room is full
+	EXPECT_EQ(slots[1].iov_first, 3u);
+	EXPECT_EQ(slots[1].room, 150u); // the budget's rest
+	EXPECT_EQ(slots[1].hdr, slots[0].hdr + 0x3000);
+
+	auto hdr = tcp_frame(true, 0);
+	fill_slot(slots[0], iov, 250, 0, hdr, offload_req(hdr, true, 100));
+	fill_slot(slots[1], iov, 20, 250, hdr, offload_req(hdr, true, 0));
+	EXPECT_EQ(be->direct_end({slots, 2}), 2u);
+	EXPECT_EQ(used_idx(RX), 4);
+	EXPECT_EQ(be->queue(RX).last_avail(), 4); // the fifth buffer went back
+	const uint32_t want_len[] = {128, 100, 88, 12 + 54 + 20};
+	for (uint16_t i = 0; i < 4; i++) {
+		EXPECT_EQ(used(RX, i).id, i);
+		EXPECT_EQ(used(RX, i).len, want_len[i]);
+	}
+	VirtioNetHdr h;
+	memcpy(&h, mem + DATA + 0x1000, 12);
+	EXPECT_EQ(h.flags, vnet::F_NEEDS_CSUM);
+	EXPECT_EQ(h.gso_type, vnet::GSO_TCPV4);
+	EXPECT_EQ(le16toh(h.gso_size), 100);
+	EXPECT_EQ(le16toh(h.csum_start), 34);
+	EXPECT_EQ(le16toh(h.num_buffers), 3);
+	memcpy(&h, mem + DATA + 0x4000, 12);
+	EXPECT_EQ(h.flags, vnet::F_NEEDS_CSUM);
+	EXPECT_EQ(h.gso_type, vnet::GSO_NONE);
+	EXPECT_EQ(le16toh(h.num_buffers), 1);
+	// What the guest reads: headers, then the payload in order.
+	EXPECT_EQ(memcmp(mem + DATA + 0x1000 + 12, hdr.data(), 54), 0);
+	EXPECT_TRUE(pattern_at(mem + DATA + 0x1000 + 66, 62, 0));
+	EXPECT_TRUE(pattern_at(mem + DATA + 0x2000, 100, 62));
+	EXPECT_TRUE(pattern_at(mem + DATA + 0x3000, 88, 162));
+	EXPECT_TRUE(pattern_at(mem + DATA + 0x4000 + 66, 20, 250));
+	EXPECT_EQ(stats.frames_out, 2u);
+	EXPECT_EQ(stats.bytes_out, 54u + 250 + 54 + 20);
+	EXPECT_EQ(be->vu_stats().rx_direct, 2u);
+	EXPECT_EQ(be->vu_stats().rx_gso_frames, 1u);
+	EXPECT_GE(calls(RX), 1u);
+
+	// The buffer given back serves the next (copied) frame.
+	EXPECT_TRUE(be->send_frame({hdr.data(), 54}));
+	be->flush();
+	EXPECT_EQ(used_idx(RX), 5);
+	EXPECT_EQ(used(RX, 4).id, 4u);
+}
+
+// Nothing is reserved where zero copy can't work: a first buffer too small
+// for the headers, no GUEST_CSUM, frames waiting for buffers; an empty
+// direct_end() gives everything back, and the copy path takes over.
+TEST_F(FrontEnd, DirectOnlyWhereItFits) {
+	ASSERT_TRUE(start_device());
+	TapDirectSlot slots[4];
+	iovec iov[16];
+	desc(RX, 0, DATA + 0x1000, 64, virtq::DESC_F_WRITE, 0); // < 12 + 54
+	make_avail(RX, 0);
+	EXPECT_EQ(be->direct_begin(54, 1000, 1000, slots, iov), 0u);
+	EXPECT_EQ(be->queue(RX).last_avail(), 0);
+	auto f = tcp_frame(true, 0);
+	EXPECT_TRUE(be->send_frame({f.data(), 50}));
+	be->flush();
+	EXPECT_EQ(used_idx(RX), 1);
+
+	desc(RX, 1, DATA + 0x2000, 256, virtq::DESC_F_WRITE, 0);
+	make_avail(RX, 1);
+	ASSERT_EQ(be->direct_begin(54, 1000, 1000, slots, iov), 1u);
+	EXPECT_EQ(slots[0].room, 256u - 66);
+	EXPECT_EQ(be->direct_end({}), 0u);
+	be->flush();
+	EXPECT_EQ(used_idx(RX), 1);
+	EXPECT_EQ(be->queue(RX).last_avail(), 1);
+	EXPECT_EQ(stats.out_dropped, 0u);
+
+	// No buffer left: a frame waits, and zero copy stays off behind it.
+	EXPECT_TRUE(be->send_frame({f.data(), 50}));
+	EXPECT_TRUE(be->send_frame({f.data(), 50}));
+	EXPECT_EQ(be->rx_waiting(), 1u);
+	desc(RX, 2, DATA + 0x3000, 256, virtq::DESC_F_WRITE, 0);
+	make_avail(RX, 2);
+	EXPECT_EQ(be->direct_begin(54, 1000, 1000, slots, iov), 0u);
+}
+
+TEST_F(FrontEnd, NoDirectWithoutGuestChecksum) {
+	ASSERT_TRUE(start_device(~(VIRTIO_NET_F_GUEST_CSUM | VHOST_F_LOG_ALL)));
+	desc(RX, 0, DATA + 0x1000, 4096, virtq::DESC_F_WRITE, 0);
+	make_avail(RX, 0);
+	TapDirectSlot slots[1];
+	iovec iov[4];
+	EXPECT_EQ(be->direct_begin(54, 1000, 1000, slots, iov), 0u);
+	EXPECT_EQ(be->queue(RX).last_avail(), 0);
+}
+
+// Without MRG_RXBUF a frame is one chain, which may have several pieces.
+TEST_F(FrontEnd, DirectWithoutMergeableBuffers) {
+	ASSERT_TRUE(start_device(~(VIRTIO_NET_F_MRG_RXBUF | VHOST_F_LOG_ALL)));
+	desc(RX, 0, DATA + 0x1000, 80, virtq::DESC_F_WRITE | virtq::DESC_F_NEXT, 1);
+	desc(RX, 1, DATA + 0x2000, 100, virtq::DESC_F_WRITE, 0);
+	desc(RX, 2, DATA + 0x3000, 200, virtq::DESC_F_WRITE, 0);
+	make_avail(RX, 0);
+	make_avail(RX, 2);
+	TapDirectSlot slots[4];
+	iovec iov[16];
+	ASSERT_EQ(be->direct_begin(54, 1000, 5000, slots, iov), 2u);
+	EXPECT_EQ(slots[0].room, 14u + 100);
+	EXPECT_EQ(slots[0].niov, 2u);
+	EXPECT_EQ(slots[1].room, 200u - 66);
+	auto hdr = tcp_frame(true, 0);
+	fill_slot(slots[0], iov, 114, 0, hdr, offload_req(hdr, true, 0));
+	fill_slot(slots[1], iov, 134, 114, hdr, offload_req(hdr, true, 0));
+	EXPECT_EQ(be->direct_end({slots, 2}), 2u);
+	EXPECT_EQ(used_idx(RX), 2);
+	EXPECT_EQ(used(RX, 0).id, 0u);
+	EXPECT_EQ(used(RX, 0).len, 180u);
+	EXPECT_EQ(used(RX, 1).id, 2u);
+	EXPECT_EQ(used(RX, 1).len, 200u);
+	EXPECT_TRUE(pattern_at(mem + DATA + 0x1000 + 66, 14, 0));
+	EXPECT_TRUE(pattern_at(mem + DATA + 0x2000, 100, 14));
+	EXPECT_TRUE(pattern_at(mem + DATA + 0x3000 + 66, 134, 114));
+	VirtioNetHdr h;
+	memcpy(&h, mem + DATA + 0x3000, 12);
+	EXPECT_EQ(le16toh(h.num_buffers), 1);
+}
+
+// A bad chain behind the reserved ones was already returned: the unused
+// ones can't be popped again in order, so they go back empty, and a frame
+// that does not match its reservation is refused (counted).
+TEST_F(FrontEnd, DirectAfterABadChainAndAMismatch) {
+	ASSERT_TRUE(start_device());
+	desc(RX, 0, DATA + 0x1000, 200, virtq::DESC_F_WRITE, 0);
+	desc(RX, 1, MEM_SIZE + 0x1000, 200, virtq::DESC_F_WRITE, 0); // outside memory
+	make_avail(RX, 0);
+	make_avail(RX, 1);
+	TapDirectSlot slots[4];
+	iovec iov[16];
+	ASSERT_EQ(be->direct_begin(54, 100, 1000, slots, iov), 1u);
+	auto hdr = tcp_frame(true, 0);
+	fill_slot(slots[0], iov, 100, 0, hdr, offload_req(hdr, true, 0));
+	slots[0].out.frame = {hdr.data(), 54}; // not the headers in place
+	EXPECT_EQ(be->direct_end({slots, 1}), 0u);
+	EXPECT_EQ(stats.out_dropped, 1u);
+	EXPECT_EQ(stats.frames_out, 0u);
+	be->flush();
+	EXPECT_EQ(used_idx(RX), 2);
+	EXPECT_EQ(used(RX, 0).id, 1u); // the bad chain, returned by pop()
+	EXPECT_EQ(used(RX, 0).len, 0u);
+	EXPECT_EQ(used(RX, 1).id, 0u);
+	EXPECT_EQ(used(RX, 1).len, 0u);
+	EXPECT_EQ(be->queue(RX).last_avail(), 2);
+}
+
 // TX headers: a malformed one drops its frame (counted, chain returned); a
 // TCP GSO segment passes whole, its partial checksum left for the
 // translator that won't verify it; without offloads to the guest (TCP then
@@ -1728,6 +1924,33 @@ TEST_F(LogFrontEnd, EveryWriteIsMarked) {
 	be->flush();
 	EXPECT_EQ(used_idx(RX), 4);
 	EXPECT_TRUE(marked_pages(4096).empty());
+}
+
+// Zero copy marks what the kernel and the translator wrote: every page of
+// the frame's buffers (one crosses a page boundary), and the used ring.
+TEST_F(LogFrontEnd, DirectFramesAreMarked) {
+	ASSERT_TRUE(start_device(~0ULL, PROTOCOL_F_REPLY_ACK | PROTOCOL_F_LOG_SHMFD));
+	EXPECT_EQ(set_log_base(LOG_SIZE, 0), 0u);
+	EXPECT_EQ(cmd_u64(SET_FEATURES, be->features() | VHOST_F_LOG_ALL), 0);
+	set_addr_log(RX, true, 0x80000);
+	desc(RX, 0, 0x20000, 100, virtq::DESC_F_WRITE, 0);
+	desc(RX, 1, 0x33ff0, 64, virtq::DESC_F_WRITE, 0); // pages 0x33, 0x34
+	make_avail(RX, 0);
+	make_avail(RX, 1);
+	TapDirectSlot slots[2];
+	iovec iov[8];
+	ASSERT_EQ(be->direct_begin(54, 1000, 1000, slots, iov), 1u);
+	EXPECT_EQ(slots[0].room, 34u + 64);
+	auto hdr = tcp_frame(true, 0);
+	fill_slot(slots[0], iov, 98, 0, hdr, offload_req(hdr, true, 0));
+	// Nothing handed over yet: at most the used ring (avail_event, written
+	// when the reservation found no more buffers).
+	std::vector<size_t> before = marked_pages();
+	EXPECT_TRUE(before.empty() || before == std::vector<size_t>{0x80});
+	EXPECT_EQ(be->direct_end({slots, 1}), 1u);
+	std::vector<size_t> want = {0x20, 0x33, 0x34, 0x80};
+	EXPECT_EQ(marked_pages(), want);
+	EXPECT_EQ(be->dirty_log().misses(), 0u);
 }
 
 // The log's offset in its fd, and a log too small for the guest: bits past

@@ -22,6 +22,9 @@
 // backend refused or whose offloads it can't do). Backends still count
 // what the doors can't see: malformed input they drop while reading, and
 // frames they accepted but lost later (a broken or closed connection).
+// Zero copy (direct_begin()/direct_end(), used by TCP towards a vhost-user
+// guest) passes the same door: the frames are counted there, asked
+// offloads checked there, and no capture runs meanwhile.
 // Output frames are captured as the guest receives them: a partial
 // checksum (needs_csum) is recorded completed; a GSO frame is recorded
 // whole, as one (up to 64 KiB) packet with valid lengths and checksum.
@@ -75,6 +78,14 @@ public:
 	// backends that queue).
 	bool send_frame(std::span<const std::byte> frame) final;
 	size_t send_frames(std::span<const TapFrame> frames) final;
+	// Zero copy, through the same door: no reservation while a capture
+	// runs (its frames are recorded from contiguous copies) or without
+	// offloads(); direct_end() counts what was sent, refuses (counted)
+	// frames asking for more than the backend offers, and ends like
+	// send_frames() (xmit_end()).
+	size_t direct_begin(size_t hdr_len, size_t payload, size_t budget,
+			    std::span<TapDirectSlot> slots, std::span<iovec> iov) final;
+	size_t direct_end(std::span<const TapDirectSlot> used) final;
 
 	// Input. The region read_batch() fills: give it to the Pool.
 	virtual std::span<std::byte> region() = 0;
@@ -115,8 +126,21 @@ protected:
 	// bytes are copied or written before it returns.
 	// False if refused (the door counts it in out_dropped).
 	virtual bool xmit(const TapFrame &f) = 0;
-	// End of a send_frames() call.
+	// End of a send_frames() or direct_end() call.
 	virtual void xmit_end() {}
+	// Zero copy, for backends whose guest buffers we can read into: the
+	// reservation (direct_begin()), and handing over the first
+	// used.size() slots, each valid for its offloads (the rest go back).
+	// The defaults reserve nothing.
+	virtual size_t direct_reserve(size_t hdr_len, size_t payload, size_t budget,
+				      std::span<TapDirectSlot> slots, std::span<iovec> iov) {
+		(void)hdr_len, (void)payload, (void)budget, (void)slots, (void)iov;
+		return 0;
+	}
+	virtual size_t direct_commit(std::span<const TapDirectSlot> used) {
+		(void)used;
+		return 0;
+	}
 
 	TapStats *stats_;
 	EventLoop *loop_ = nullptr;

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <span>
 
+#include <sys/uio.h>
+
 #include "passt/net/addr.h"
 
 namespace passt {
@@ -24,6 +26,21 @@ struct TapFrame {
 	uint16_t hdr_len = 0;     // Ethernet + IP + TCP header bytes
 	uint16_t csum_start = 0;  // from the start of the frame
 	uint16_t csum_offset = 0; // from csum_start
+};
+
+// Zero copy towards the guest: room for one frame in the guest's own
+// receive buffers, reserved by TapOutput::direct_begin(). The headers go
+// at hdr (contiguous), the payload into the pieces iov[iov_first,
+// iov_first + niov) of the caller's iovec array, in order.
+struct TapDirectSlot {
+	// Set by direct_begin():
+	std::byte *hdr = nullptr;
+	size_t iov_first = 0;
+	size_t niov = 0;
+	size_t room = 0; // payload bytes the pieces hold
+	// Set by the caller before direct_end():
+	TapFrame out;       // the offloads asked for; out.frame: the headers at hdr
+	size_t payload = 0; // bytes put into the pieces, from the first one on
 };
 
 // Implemented by the tap backends through TapBackend (tap/backend.h),
@@ -59,6 +76,26 @@ public:
 			sent += send_frame(f.frame) ? 1 : 0;
 		}
 		return sent;
+	}
+
+	// Zero copy (tap/backend.h): reserve up to slots.size() frames in the
+	// guest's buffers, each with hdr_len bytes of headers and at most
+	// payload bytes of payload, budget payload bytes in all, their payload
+	// pieces in iov. Frames always carry partial checksums (needs_csum),
+	// so only a backend with offloads() may reserve. Returns how many
+	// slots it filled; 0: none now, send_frames() instead. A reservation
+	// must end with direct_end() before anything else is sent.
+	virtual size_t direct_begin(size_t hdr_len, size_t payload, size_t budget,
+				    std::span<TapDirectSlot> slots, std::span<iovec> iov) {
+		(void)hdr_len, (void)payload, (void)budget, (void)slots, (void)iov;
+		return 0;
+	}
+	// Hand the first used.size() reserved slots to the guest, in order,
+	// and give the other ones back unused. Returns how many were sent,
+	// from the first one on (the rest never reach the guest).
+	virtual size_t direct_end(std::span<const TapDirectSlot> used) {
+		(void)used;
+		return 0;
 	}
 
 	// Deferred work: a translator that coalesces what it sends over a

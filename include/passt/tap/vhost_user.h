@@ -47,6 +47,25 @@
 // full checksums computed by us: with GUEST_CSUM it carries DATA_VALID, so
 // the guest does not verify them again.
 //
+// Zero copy to the guest (TapOutput::direct_begin()/direct_end(), with
+// GUEST_CSUM, no capture running, no frame waiting). TCP asks for room
+// for a batch of frames; direct_reserve() pops chains as write_rx() would
+// and hands out, per frame, where its headers go (after the virtio-net
+// header, in the first buffer's first piece, which must hold both) and its
+// payload pieces (the rest of the chain, then further chains with
+// MRG_RXBUF) as iovecs. TCP peeks the socket into them with one recvmsg()
+// and writes the headers in place (partial checksum). direct_commit()
+// then writes each frame's virtio-net header (num_buffers: the buffers it
+// fills), marks every byte written in the dirty log (the kernel's payload
+// and our headers alike: the log is written after the bytes, as for any
+// other write), and pushes each chain with what it holds. Chains left
+// empty go back with unpop(), or, if a bad chain was returned behind them
+// (pop() already gave it back, so the ring can't be rewound over it),
+// pushed with length 0. A chain zero copy can't use (a first piece too
+// small for the headers, too many pieces) ends the reservation and is
+// left to write_rx(). Until the reservation ends nothing else touches RX;
+// the epoll loop is single-threaded, so nothing else can.
+//
 // Offloads from the guest. With VIRTIO_NET_F_CSUM a TX frame may carry
 // NEEDS_CSUM, with HOST_TSO4/6 it may be a TCP segment of up to 64 KiB
 // with gso_type TCPV4/TCPV6 (always with NEEDS_CSUM). The header is
@@ -278,6 +297,7 @@ public:
 		uint64_t tx_bad_headers = 0; // TX frames dropped for their virtio-net header
 		uint64_t tx_gso_frames = 0;  // TX frames with TCP GSO
 		uint64_t rx_gso_frames = 0;  // frames to the guest with TCP GSO
+		uint64_t rx_direct = 0;      // frames to the guest read in place (zero copy)
 		size_t tx_max_frame = 0;     // longest frame from the guest
 		size_t rx_max_frame = 0;     // longest frame to the guest
 	};
@@ -420,6 +440,11 @@ private:
 	bool tx_offloads(const VirtioNetHdr &h, std::span<std::byte> frame);
 	bool xmit(const TapFrame &f) override;
 	void xmit_end() override { flush(); }
+	size_t direct_reserve(size_t hdr_len, size_t payload, size_t budget,
+			      std::span<TapDirectSlot> slots, std::span<iovec> iov) override;
+	size_t direct_commit(std::span<const TapDirectSlot> used) override;
+	// Give back the reserved chains from index first on, unused.
+	void direct_release(size_t first);
 
 	struct Mapping {
 		void *addr = nullptr;
@@ -459,6 +484,21 @@ private:
 
 	VqChain chain_{};
 	RxWaitQueue rxw_;
+
+	// The open zero-copy reservation: its chains in the order popped, each
+	// with the frame (slot) it serves and its writable pieces in dsegs_.
+	struct DirectChain {
+		uint16_t head;
+		uint16_t slot;
+		uint32_t seg_first, nseg;
+	};
+	static constexpr size_t DIRECT_MAX = 1024; // chains, and pieces
+	DirectChain dchains_[DIRECT_MAX]{};
+	VqSeg dsegs_[DIRECT_MAX]{};
+	size_t ndchains_ = 0, ndsegs_ = 0;
+	size_t dhdr_ = 0;    // header bytes of each frame, after the virtio-net one
+	bool dopen_ = false; // reserved, not committed: nothing else may touch RX
+	bool dbad_ = false;  // a bad chain was returned meanwhile: no unpop()
 	alignas(64) std::byte ibuf_[IN_BUF_SIZE];
 };
 
