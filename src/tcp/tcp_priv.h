@@ -73,6 +73,11 @@ std::optional<TcpRepr> parse_frame(const TcpCtx &ctx, std::span<std::byte> frame
 // frame, into tf (gso_mss: segment size asked of the backend, 0 for none).
 void write_frame(const TcpCtx &ctx, const Ends &e, std::byte *frame, const TcpRepr &r,
 		 size_t gso_mss, TapFrame &tf);
+// Zero copy: only the headers of segment r (no payload in r) at hdr, for
+// payload_len bytes of payload placed elsewhere, with a partial checksum
+// (and gso_mss as above). tf.frame covers the headers. Their length.
+size_t write_headers(const TcpCtx &ctx, const Ends &e, std::byte *hdr, const TcpRepr &r,
+		     size_t payload_len, size_t gso_mss, TapFrame &tf);
 // A segment without payload (flags: tcpflag bits) between the ends e, with
 // the options opts if not null. False if it could not be sent.
 bool send_ctrl_raw(TcpCtx &ctx, const Ends &e, uint8_t flags, uint32_t seq, uint32_t ack,

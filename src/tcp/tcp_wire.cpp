@@ -10,19 +10,13 @@
 
 namespace passt::tcp_detail {
 
-// Write Ethernet and IP headers at frame and the TCP segment r behind them
-// (its payload, if any, already in place there: ETH_LEN + l3_len() +
-// r.header_len() bytes into frame). gso_mss != 0 asks the backend to
-// segment (and to complete the checksum); otherwise the checksum is
-// computed here. Fills tf.
-void write_frame(const TcpCtx &ctx, const Ends &e, std::byte *frame, const TcpRepr &r,
-		 size_t gso_mss, TapFrame &tf) {
+namespace {
+
+// The Ethernet and IP headers of a frame carrying l4len bytes of TCP
+// between the ends e, at the start of buf.
+void write_l2_l3(const TcpCtx &ctx, const Ends &e, std::span<std::byte> buf, size_t l4len) {
 	const bool v4 = e.src.is_v4();
 	const size_t iphl = l3_len(e.src);
-	const size_t l4len = r.segment_len();
-	const size_t total = ETH_LEN + iphl + l4len;
-	std::span<std::byte> buf(frame, total);
-
 	auto eth = *EthView::init(buf);
 	eth.set_dst(ctx.tap.guest_mac);
 	eth.set_src(ctx.c.our_tap_mac);
@@ -45,20 +39,55 @@ void write_frame(const TcpCtx &ctx, const Ends &e, std::byte *frame, const TcpRe
 		ip.set_saddr(e.src.v6());
 		ip.set_daddr(e.dst.v6());
 	}
-	r.emit(buf.subspan(ETH_LEN + iphl), e.src, e.dst, gso_mss ? L4Csum::Partial : L4Csum::Full);
+}
 
+// The offloads of a frame whose TCP checksum is partial: segmentation
+// into gso_mss chunks if its payload is longer.
+void ask_offloads(const Ends &e, const TcpRepr &r, size_t payload_len, size_t gso_mss,
+		  TapFrame &tf) {
+	const size_t iphl = l3_len(e.src);
+	tf.needs_csum = true;
+	tf.csum_start = uint16_t(ETH_LEN + iphl);
+	tf.csum_offset = 16;
+	if (gso_mss && payload_len > gso_mss) {
+		tf.gso_type = e.src.is_v4() ? vnet::GSO_TCPV4 : vnet::GSO_TCPV6;
+		tf.gso_size = uint16_t(gso_mss);
+		tf.hdr_len = uint16_t(ETH_LEN + iphl + r.header_len());
+	}
+}
+
+} // namespace
+
+// Write Ethernet and IP headers at frame and the TCP segment r behind them
+// (its payload, if any, already in place there: ETH_LEN + l3_len() +
+// r.header_len() bytes into frame). gso_mss != 0 asks the backend to
+// segment (and to complete the checksum); otherwise the checksum is
+// computed here. Fills tf.
+void write_frame(const TcpCtx &ctx, const Ends &e, std::byte *frame, const TcpRepr &r,
+		 size_t gso_mss, TapFrame &tf) {
+	const size_t iphl = l3_len(e.src);
+	const size_t l4len = r.segment_len();
+	const size_t total = ETH_LEN + iphl + l4len;
+	std::span<std::byte> buf(frame, total);
+	write_l2_l3(ctx, e, buf, l4len);
+	r.emit(buf.subspan(ETH_LEN + iphl), e.src, e.dst, gso_mss ? L4Csum::Partial : L4Csum::Full);
 	tf = TapFrame{};
 	tf.frame = std::span<const std::byte>(frame, total);
-	if (gso_mss) {
-		tf.needs_csum = true;
-		tf.csum_start = uint16_t(ETH_LEN + iphl);
-		tf.csum_offset = 16;
-		if (r.payload.size() > gso_mss) {
-			tf.gso_type = v4 ? vnet::GSO_TCPV4 : vnet::GSO_TCPV6;
-			tf.gso_size = uint16_t(gso_mss);
-			tf.hdr_len = uint16_t(ETH_LEN + iphl + r.header_len());
-		}
-	}
+	if (gso_mss)
+		ask_offloads(e, r, r.payload.size(), gso_mss, tf);
+}
+
+size_t write_headers(const TcpCtx &ctx, const Ends &e, std::byte *hdr, const TcpRepr &r,
+		     size_t payload_len, size_t gso_mss, TapFrame &tf) {
+	const size_t iphl = l3_len(e.src);
+	const size_t hlen = ETH_LEN + iphl + r.header_len();
+	std::span<std::byte> buf(hdr, hlen);
+	write_l2_l3(ctx, e, buf, r.header_len() + payload_len);
+	r.emit_header(buf.subspan(ETH_LEN + iphl), e.src, e.dst, payload_len);
+	tf = TapFrame{};
+	tf.frame = std::span<const std::byte>(hdr, hlen);
+	ask_offloads(e, r, payload_len, gso_mss, tf);
+	return hlen;
 }
 
 // Our MSS for the guest: what fits its MTU.

@@ -27,6 +27,11 @@
 //   - frames to the guest parse as TCP over IPv4 or IPv6 with consistent
 //     lengths; those of a connection go to the guest's address of its
 //     family from the address the guest knows its peer by.
+//   - the payload of every data segment to the guest is the host peer's
+//     stream at the segment's offset (fake_stream_byte());
+//   - with op 15's offloads and zero copy (payload peeked into lent
+//     buffers of 64 bytes to 8 KiB pieces), every frame asks only for
+//     the offloads offered, and no frame is sent while buffers are lent.
 // When the input ends, time runs on past every timeout: every flow must
 // be gone by itself, its socket closed, before the table is torn down.
 //
@@ -99,13 +104,94 @@ bool raw_fed = false; // this input fed raw frames: their flows may share our po
 class GuestSink final : public TapOutput {
 public:
 	bool send_frame(std::span<const std::byte> f) override {
+		FUZZ_CHECK(!open_);
 		check(f);
 		return true;
 	}
 	void flush() override { run_flush_hook(); }
 	bool runs_flush_hook() const override { return true; }
 
+	// With lend (op 15): offloads (partial checksums, TSO), and zero copy
+	// into "guest buffers" of piece bytes each with gaps between them,
+	// at most lend_frames frames a reservation.
+	bool lend = false;
+	size_t piece = 512, lend_frames = MAX_LENT;
+	bool offloads() const override { return lend; }
+	size_t send_frames(std::span<const TapFrame> fs) override {
+		if (!lend)
+			return TapOutput::send_frames(fs);
+		FUZZ_CHECK(!open_);
+		for (const TapFrame &f : fs) {
+			FUZZ_CHECK(tcp_offloads_only(f));
+			check(f.frame);
+		}
+		return fs.size();
+	}
+	size_t direct_begin(size_t hdr_len, size_t payload, size_t budget,
+			    std::span<TapDirectSlot> slots, std::span<iovec> iov) override {
+		FUZZ_CHECK(!open_);
+		if (!lend || hdr_len > HDR_MAX || payload > 65535)
+			return 0;
+		size_t n = 0, k = 0;
+		for (; n < slots.size() && n < lend_frames && budget; n++) {
+			const size_t want = payload < budget ? payload : budget;
+			const size_t pieces = (want + piece - 1) / piece;
+			if (k + pieces > iov.size())
+				break;
+			std::byte *b = lent_[n];
+			TapDirectSlot &sl = slots[n];
+			sl = TapDirectSlot{};
+			sl.hdr = b;
+			sl.iov_first = k;
+			sl.room = want;
+			for (size_t i = 0; i < pieces; i++) {
+				const size_t l =
+					want - i * piece < piece ? want - i * piece : piece;
+				iov[k++] = iovec{b + HDR_MAX + i * (piece + GAP), l};
+			}
+			sl.niov = pieces;
+			budget -= want;
+		}
+		open_ = n > 0;
+		hdr_len_ = hdr_len;
+		return n;
+	}
+	size_t direct_end(std::span<const TapDirectSlot> used) override {
+		FUZZ_CHECK(open_ || used.empty());
+		open_ = false;
+		static std::byte f[HDR_MAX + 65536];
+		for (const TapDirectSlot &u : used) {
+			FUZZ_CHECK(u.out.frame.data() == u.hdr && u.out.frame.size() == hdr_len_);
+			FUZZ_CHECK(u.payload <= u.room && tcp_offloads_only(u.out));
+			std::memcpy(f, u.hdr, hdr_len_);
+			for (size_t i = 0, done = 0; done < u.payload; i++) {
+				const size_t l =
+					u.payload - done < piece ? u.payload - done : piece;
+				std::memcpy(f + hdr_len_ + done,
+					    u.hdr + HDR_MAX + i * (piece + GAP), l);
+				done += l;
+			}
+			check(std::span<const std::byte>(f, hdr_len_ + u.payload));
+		}
+		return used.size();
+	}
+
 private:
+	// What a TCP frame may ask of a back-end that offers it all: TCP GSO of
+	// either family, always with the partial checksum of the TCP header.
+	static bool tcp_offloads_only(const TapFrame &f) {
+		if (!f.gso_type)
+			return true;
+		return (f.gso_type == 1 || f.gso_type == 4) && f.needs_csum && f.gso_size &&
+		       f.csum_offset == 16 && f.hdr_len > f.csum_start;
+	}
+	static constexpr size_t MAX_LENT = 8, HDR_MAX = 128, GAP = 8;
+	static constexpr size_t LENT_SIZE = HDR_MAX + (65536 / 64 + 1) * (64 + GAP);
+	// Room for 64 KiB in pieces of at least 64 bytes.
+	alignas(8) std::byte lent_[MAX_LENT][LENT_SIZE];
+	bool open_ = false;
+	size_t hdr_len_ = 0;
+
 	static uint32_t be32at(std::span<const std::byte> f, size_t o) {
 		return uint32_t(f[o]) << 24 | uint32_t(f[o + 1]) << 16 | uint32_t(f[o + 2]) << 8 |
 		       uint32_t(f[o + 3]);
@@ -149,6 +235,14 @@ private:
 			seq + uint32_t(len) + ((flags & 0x01) ? 1 : 0) + ((flags & 0x02) ? 1 : 0);
 		if (c.syn_seen && int32_t(end - c.our_max) > 0)
 			c.our_max = end;
+		// The payload is the host peer's stream at that offset, copied or
+		// peeked in place alike.
+		if (c.syn_seen && len && !(flags & 0x02)) {
+			const uint32_t off = seq - (c.our_isn + 1);
+			for (size_t i = 0; i < len; i++)
+				FUZZ_CHECK(uint8_t(f[t + thl + i]) ==
+					   fake_stream_byte(ci, off + i));
+		}
 		if (!(flags & 0x10) || !c.isn_known)
 			return;
 		c.last_ack = ack;
@@ -344,6 +438,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 	for (unsigned ci = 0; ci < NCONN; ci++)
 		conn_outbound(ci);
 	raw_fed = false;
+	s.out.lend = false;
 	for (int step = 0; !in.empty() && step < 512; step++) {
 		uint8_t op = in.u8();
 		unsigned ci = (op >> 4) & (NCONN - 1);
@@ -495,6 +590,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 			guest_synack(c, k, flags, isn, ack);
 			guest_segment(s, ci, flags, isn, ack, in.u16(), (o & 4) ? in.u16() : -1,
 				      (o & 8) ? in.u8() : -1, 0);
+			break;
+		}
+		case 15: { // the back-end's offloads and zero copy, on or off
+			uint8_t o = in.u8();
+			s.out.lend = o & 1;
+			s.out.piece = size_t(64) << ((o >> 1) & 7); // 64 B to 8 KiB
+			s.out.lend_frames = 1 + ((o >> 4) & 7);
 			break;
 		}
 		default: s.out.flush(); break;

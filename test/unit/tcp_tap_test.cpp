@@ -6,7 +6,9 @@
 // under test is not checked against itself.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -237,6 +239,7 @@ public:
 	bool offloads() const override { return offload; }
 	bool tso(bool v6) const override { return offload && (v6 ? tso6 : tso4); }
 	size_t send_frames(std::span<const TapFrame> fs) override {
+		EXPECT_FALSE(open) << "a frame sent while a reservation is open";
 		if (!offload)
 			return TapOutput::send_frames(fs);
 		size_t sent = 0;
@@ -251,12 +254,84 @@ public:
 		}
 		return sent;
 	}
+	// Zero copy (with direct and offload): the "guest buffers" lent are
+	// pieces of PIECE bytes with gaps between them, at most direct_left
+	// frames in all (then none: the copy path); direct_end() records the
+	// frames as send_frames() does, gathered from the pieces.
+	static constexpr size_t PIECE = 700, GAP = 8;
+	size_t direct_begin(size_t hdr_len, size_t payload, size_t budget,
+			    std::span<TapDirectSlot> slots, std::span<iovec> iov) override {
+		EXPECT_FALSE(open) << "a reservation was left open";
+		if (!direct || !offload)
+			return 0;
+		size_t n = 0, k = 0;
+		for (; n < slots.size() && n < MAX_SLOTS && budget && direct_left;
+		     n++, direct_left--) {
+			const size_t want = std::min(payload, budget);
+			const size_t pieces = (want + PIECE - 1) / PIECE;
+			if (k + pieces > iov.size())
+				break;
+			Bytes &b = lent[n];
+			b.assign(hdr_len + pieces * (PIECE + GAP), std::byte{0xee});
+			TapDirectSlot &sl = slots[n];
+			sl = TapDirectSlot{};
+			sl.hdr = b.data();
+			sl.iov_first = k;
+			sl.room = want;
+			for (size_t i = 0; i < pieces; i++)
+				iov[k++] = iovec{b.data() + hdr_len + i * (PIECE + GAP),
+						 std::min(PIECE, want - i * PIECE)};
+			sl.niov = pieces;
+			budget -= want;
+		}
+		open = n > 0;
+		lent_hdr = hdr_len;
+		return n;
+	}
+	size_t direct_end(std::span<const TapDirectSlot> used) override {
+		EXPECT_TRUE(open || used.empty());
+		open = false;
+		if (used.empty())
+			empty_ends++;
+		size_t sent = 0;
+		for (const TapDirectSlot &u : used) {
+			EXPECT_EQ(u.out.frame.data(), u.hdr);
+			EXPECT_EQ(u.out.frame.size(), lent_hdr);
+			EXPECT_LE(u.payload, u.room);
+			if (!offloads_ok(u.out)) {
+				refused++;
+				break;
+			}
+			Bytes f(u.hdr, u.hdr + lent_hdr);
+			for (size_t i = 0, left = u.payload; left; i++) {
+				const std::byte *p = u.hdr + lent_hdr + i * (PIECE + GAP);
+				const size_t l = std::min(PIECE, left);
+				f.insert(f.end(), p, p + l);
+				left -= l;
+			}
+			frames.push_back(std::move(f));
+			meta.push_back(u.out);
+			direct_frames++;
+			sent++;
+		}
+		return sent;
+	}
+
 	std::vector<Bytes> frames;
 	std::vector<TapFrame> meta; // with offload: the requests, frame spans stale
 	size_t refused = 0;         // asked for offloads it lacks
 	bool offload = false;
 	bool tso4 = true, tso6 = true; // with offload
 	bool hook = false;
+	bool direct = false; // lend buffers (zero copy), with offload
+	size_t direct_left = SIZE_MAX;
+	size_t direct_frames = 0, empty_ends = 0;
+	bool open = false; // a reservation is open
+
+private:
+	static constexpr size_t MAX_SLOTS = 128;
+	Bytes lent[MAX_SLOTS];
+	size_t lent_hdr = 0;
 };
 
 Config test_config() {
@@ -922,6 +997,88 @@ TEST_F(TcpTapTest, GsoOnlyForTheFamilyTheBackendSegments) {
 	EXPECT_EQ(out.meta[0].gso_type, 1); // TCPV4
 	EXPECT_TRUE(out.meta[0].needs_csum);
 	EXPECT_EQ(out.refused, 0u);
+	close(k4.sock);
+	close(k6.sock);
+}
+
+// Zero copy: a backend that lends guest buffers (here in pieces of 700
+// bytes) gets the payload peeked straight into them, and only the headers
+// written: the frames are the copy path's, partial checksums and GSO where
+// the backend segments, byte-exact, in sequence. Once it lends no more, the
+// copy path goes on from there; with nothing to read, the buffers go back.
+TEST_F(TcpTapTest, ZeroCopyIntoLentBuffers) {
+	out.offload = true;
+	out.tso6 = false;
+	out.direct = true;
+	init();
+	Listener l4, l6(true);
+	Conn k4 = open(l4), k6 = open(l6, true);
+	ASSERT_GE(k4.sock, 0);
+	ASSERT_GE(k6.sock, 0);
+	ASSERT_TRUE(input(seg(k4, fl::ACK, "", 60000)));
+	ASSERT_TRUE(input(seg(k6, fl::ACK, "", 60000)));
+	std::string data(10000, 'g');
+	for (size_t i = 0; i < data.size(); i++)
+		data[i] = char('a' + i % 26);
+	auto complete = [](Bytes f, size_t start) {
+		put16(f, start + 16, fold(sum16(f.data() + start, f.size() - start)));
+		return f;
+	};
+
+	// IPv4, segmented: one GSO frame, its payload in 15 pieces.
+	out.frames.clear();
+	out.meta.clear();
+	ASSERT_EQ(write(k4.sock, data.data(), data.size()), ssize_t(data.size()));
+	ASSERT_TRUE(wait_frames(1));
+	spin(50);
+	ASSERT_EQ(out.frames.size(), 1u);
+	EXPECT_EQ(out.direct_frames, 1u);
+	const TapFrame &m = out.meta[0];
+	EXPECT_EQ(m.gso_type, 1); // TCPV4
+	EXPECT_EQ(m.gso_size, 1460);
+	EXPECT_TRUE(m.needs_csum);
+	EXPECT_EQ(m.csum_start, 34);
+	EXPECT_EQ(m.csum_offset, 16);
+	EXPECT_EQ(m.hdr_len, 54);
+	auto o = parse_out(complete(out.frames[0], 34));
+	ASSERT_TRUE(o);
+	EXPECT_EQ(o->payload, data);
+	EXPECT_EQ(o->seq, k4.pseq);
+	EXPECT_TRUE(o->flags & fl::PSH);
+
+	// IPv6, not segmented: one MSS a frame, 3 of them lent, the other 4
+	// copied (full checksums).
+	out.frames.clear();
+	out.meta.clear();
+	out.direct_left = 3;
+	ASSERT_EQ(write(k6.sock, data.data(), data.size()), ssize_t(data.size()));
+	ASSERT_TRUE(wait_frames(7));
+	spin(50);
+	ASSERT_EQ(out.frames.size(), 7u);
+	EXPECT_EQ(out.direct_frames, 4u);
+	std::string got;
+	for (size_t i = 0; i < out.frames.size(); i++) {
+		EXPECT_EQ(out.meta[i].gso_type, 0);
+		EXPECT_EQ(out.meta[i].needs_csum, i < 3) << "frame " << i;
+		auto oi = parse_out(out.meta[i].needs_csum ? complete(out.frames[i], 54)
+							   : out.frames[i]);
+		ASSERT_TRUE(oi);
+		EXPECT_EQ(oi->seq, k6.pseq + uint32_t(got.size())) << "frame " << i;
+		EXPECT_LE(oi->payload.size(), 1460u); // the guest's MSS
+		got += oi->payload;
+	}
+	EXPECT_EQ(got, data);
+	EXPECT_EQ(out.refused, 0u);
+
+	// An ACK for all of it: the socket has nothing more, the buffers
+	// reserved for the peek go back.
+	out.direct_left = SIZE_MAX;
+	const size_t ends = out.empty_ends;
+	SegSpec a = seg(k6, fl::ACK, "", 60000);
+	a.ack = k6.pseq + uint32_t(data.size());
+	ASSERT_TRUE(input(a));
+	EXPECT_GT(out.empty_ends, ends);
+	EXPECT_FALSE(out.open);
 	close(k4.sock);
 	close(k6.sock);
 }
