@@ -68,7 +68,9 @@ start() {
 }
 
 # stop NAME: the front-end goes, then passt; sets rx_gso rx_max tx_gso
-# tx_max from passt's report (frames to the guest, from it).
+# tx_max from passt's report (frames to the guest, from it), and checks
+# that frames to the guest were read from the host socket straight into its
+# buffers (zero copy: every session here negotiates GUEST_CSUM).
 stop() {
 	kill -0 "$passt_pid" || fail "passt exited: $(tail -n 20 "$d/$1.log")"
 	bg_stop "$FE_PID"
@@ -81,6 +83,8 @@ stop() {
 	rx=$(echo "$line" | sed -n 's/.*refused, \([0-9]*\) with GSO, longest \([0-9]*\) bytes; from.*/\1 \2/p')
 	tx=$(echo "$line" | sed -n 's/.*bad headers, \([0-9]*\) with GSO, longest \([0-9]*\) bytes,.*/\1 \2/p')
 	read -r rx_gso rx_max <<< "$rx"
+	rx_direct=$(echo "$line" | sed -n 's/.*frames to it: \([0-9]*\) read in place.*/\1/p')
+	[ "${rx_direct:-0}" -gt 0 ] || fail "$1: no frame to the guest read in place: $line"
 	read -r tx_gso tx_max <<< "$tx"
 	[ -n "$rx_max" ] && [ -n "$tx_max" ] || fail "$1: no GSO figures in: $line"
 	bg_stop "$passt_pid"

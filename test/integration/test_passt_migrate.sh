@@ -38,6 +38,9 @@
 #   - the stalled peer gets every byte (length and MD5)
 #   - no RST: the namespace's Tcp OutRsts counter does not move, and a
 #     capture on lo (the host side of every connection) holds no RST segment
+#   - on passt A and B, frames to the guest went through zero copy (read
+#     straight into its buffers: no capture runs here), and no write to
+#     guest memory fell outside qemu's dirty log
 #   - a migration without the helper fails cleanly: passt B's passt-repair
 #     has ended with the first migration (it serves one), a passt C with its
 #     own helper and a qemu C -incoming wait; QMP migrate B -> C must end
@@ -364,6 +367,17 @@ n_all=$(tcpdump -r "$d/lo.pcap" -nn 2>/dev/null | wc -l)
 log "capture on lo: $n_all TCP segments, $n_rst with RST"
 [ "$n_all" -gt 0 ] || bad "the capture on lo is empty"
 expect_eq "$n_rst" 0 "RST segments on lo"
+
+# No capture runs here, so frames to the guest were read from the host
+# sockets straight into its buffers (zero copy), logged dirty for qemu.
+for n in a b; do
+	line=$(grep 'front-end gone' "$d/passt.$n.log" | tail -n 1)
+	k=$(echo "$line" | sed -n 's/.*frames to it: \([0-9]*\) read in place.*/\1/p')
+	log "passt $n: ${k:-no} frames to the guest read in place"
+	[ "${k:-0}" -gt 0 ] || bad "passt $n: no frame read into guest buffers: ${line:-no report}"
+	! grep -q 'past the end of the dirty log' "$d/passt.$n.log" ||
+		bad "passt $n: $(grep 'past the end of the dirty log' "$d/passt.$n.log")"
+done
 
 if [ "$nbad" -gt 0 ]; then
 	die "$nbad check(s) failed"
