@@ -81,6 +81,10 @@
 #   SECTIONS="passt" test/perf/bench.sh   only some of: tap splice passt udp
 #   latency idle
 #   (PASST=/path/to/passt, FRONTEND=/path/to/frontend: the passt rows)
+#   BASE_PASST=/path/to/other/passt: the vhost-user rows also run that build
+#   (e.g. the last commit's), interleaved, in the fourth column ("base")
+#   PASST_MODES="vu-O": only some of the passt rows' back-ends: stream vu
+#   vu-O (the UDP rows: stream vu)
 . "$(dirname "$0")/../integration/lib.sh"
 need_cmd nsenter
 
@@ -112,6 +116,9 @@ REF=/usr/bin/pasta
 REF_PASST=/usr/bin/passt
 [ -x "$REF_PASST" ] || REF_PASST=
 [ -x "$FRONTEND" ] || FRONTEND=
+BASE_PASST=${BASE_PASST:-}
+[ -z "$BASE_PASST" ] || [ -x "$BASE_PASST" ] || die "BASE_PASST: no binary at $BASE_PASST"
+PASST_MODES=" ${PASST_MODES:-stream vu vu-O} "
 
 # Latency servers, on every address: pasta maps the gateway to the host's
 # loopback, the veth namespace reaches 198.51.100.1.
@@ -415,32 +422,44 @@ esac
 
 case $SECTIONS in *" passt "*)
 if [ -n "$FRONTEND" ] && [ -x "$PASST" ]; then
+	base_col=-
+	[ -z "$BASE_PASST" ] || base_col="base passt"
 	printf "$FMT" "passt (no qemu), Gbit/s (median)" "this passt" "(min)" "Debian passt" \
-		"-" "veth"
+		"$base_col" "veth"
+	# passt_row LABEL MODE FAM MTU OPTS: one back-end's row, if asked for.
+	passt_row() {
+		local label=$1 mode=$2 fam=$3 mtu=$4 opts=$5 args
+		case $PASST_MODES in *" $mode "*) ;; *) return 0 ;; esac
+		case $mode in
+		stream)
+			row "$label" "tap_passt '$PASST' $fam $mtu '$opts'" \
+				"${REF_PASST:+tap_passt '$REF_PASST' $fam $mtu '$opts'}" "" \
+				"${VETH_PID:+tap_veth $fam '$opts'}"
+			return ;;
+		vu) args="vhost-user" ;;
+		vu-O) args="vhost-user -O" ;;
+		esac
+		row "$label" "tap_passt '$PASST' $fam $mtu '$opts' $args" "" \
+			"${BASE_PASST:+tap_passt '$BASE_PASST' $fam $mtu '$opts' $args}" ""
+	}
 	for mtu in 65520 1500; do
 		setup_veth "$mtu" || VETH_PID=
 		for fam in 4 6; do
 			for opts in "" -R; do
-				row "TCP IPv$fam $(direction "$opts"), stream, MTU $mtu" \
-					"tap_passt '$PASST' $fam $mtu '$opts'" \
-					"${REF_PASST:+tap_passt '$REF_PASST' $fam $mtu '$opts'}" "" \
-					"${VETH_PID:+tap_veth $fam '$opts'}"
-				row "TCP IPv$fam $(direction "$opts"), vu, MTU $mtu" \
-					"tap_passt '$PASST' $fam $mtu '$opts' vhost-user" "" ""
-				row "TCP IPv$fam $(direction "$opts"), vu -O, MTU $mtu" \
-					"tap_passt '$PASST' $fam $mtu '$opts' vhost-user -O" "" ""
+				for mode in stream vu vu-O; do
+					label="TCP IPv$fam $(direction "$opts"), ${mode/-/ -}"
+					passt_row "$label, MTU $mtu" "$mode" "$fam" "$mtu" "$opts"
+				done
 			done
 		done
 	done
 	setup_veth "$UDP_MTU" || VETH_PID=
 	for fam in 4 6; do
 		for opts in "$UDP" "$UDP -R"; do
-			row "UDP IPv$fam $(direction "$opts"), stream, MTU $UDP_MTU" \
-				"tap_passt '$PASST' $fam $UDP_MTU '$opts'" \
-				"${REF_PASST:+tap_passt '$REF_PASST' $fam $UDP_MTU '$opts'}" "" \
-				"${VETH_PID:+tap_veth $fam '$opts'}"
-			row "UDP IPv$fam $(direction "$opts"), vu, MTU $UDP_MTU" \
-				"tap_passt '$PASST' $fam $UDP_MTU '$opts' vhost-user" "" ""
+			for mode in stream vu; do
+				passt_row "UDP IPv$fam $(direction "$opts"), $mode, MTU $UDP_MTU" \
+					"$mode" "$fam" "$UDP_MTU" "$opts"
+			done
 		done
 	done
 else
