@@ -50,6 +50,11 @@
 // (retransmissions, keepalive probes) a plain ACK. The ACK for in-order
 // data waits for the end of the batch of guest frames (the backend's flush
 // hook, where it has one): one ACK per flow and batch, not per segment.
+// There it may wait longer (delayed ACK, RFC 9293 3.8.6.3): while less than
+// two of the guest's full segments are unacknowledged, up to TCP_DELACK_MS
+// for a data segment or FIN of ours, which carries it. A request gets no
+// pure ACK ahead of its answer then, and a bulk sender is still
+// acknowledged every other segment.
 //
 // Host -> guest. Data is read with MSG_PEEK and stays in the socket until
 // the guest acknowledges it: SO_PEEK_OFF (set to 0 on each socket) makes
@@ -156,6 +161,9 @@ void listen_trampoline(void *c, EpollRef ref, uint32_t ev, const timespec &now) 
 }
 void timer_trampoline(void *c, const timespec &now) { tcp_timer(*static_cast<TcpCtx *>(c), now); }
 void flush_trampoline(void *c) { tcp_flush_acks(*static_cast<TcpCtx *>(c)); }
+void delack_trampoline(void *c, const timespec &) {
+	tcp_send_delayed_acks(*static_cast<TcpCtx *>(c));
+}
 bool evict_trampoline(void *c, uint32_t idx) { return flow_evict(*static_cast<TcpCtx *>(c), idx); }
 
 // The socket of an established flow drained (EPOLLOUT): window update, and
@@ -192,7 +200,13 @@ int tcp_init(TcpCtx &ctx) {
 	if (ctx.out.runs_flush_hook()) {
 		ctx.ack_pending.clear();
 		ctx.ack_pending.reserve(4096);
+		ctx.ack_delayed.clear();
+		ctx.ack_delayed.reserve(4096);
 		ctx.out.set_flush_hook(flush_trampoline, &ctx);
+		ctx.delack_timer =
+			ctx.loop.timers().add("tcp-delack", TCP_DELACK_MS, delack_trampoline, &ctx);
+		if (ctx.delack_timer >= 0)
+			ctx.loop.timers().disarm(ctx.delack_timer);
 	}
 	ctx.loop.set_handler(RefKind::TcpSock, sock_trampoline, &ctx);
 	ctx.loop.set_handler(RefKind::TcpListen, listen_trampoline, &ctx);
@@ -208,16 +222,40 @@ int tcp_init(TcpCtx &ctx) {
 	return listen_open_all(ctx);
 }
 
+// The end of a batch: the ACKs of in-order guest data. Each goes now, or,
+// if delay_ack() allows, waits (at most TCP_DELACK_MS) for a segment of
+// ours that carries it: in a request-response exchange the answer is
+// there within microseconds, and a pure ACK ahead of it costs the guest's
+// kernel a packet and breaks its own delayed ACKs (the round trip through
+// pasta grew by a third without this).
 void tcp_flush_acks(TcpCtx &ctx) {
+	bool armed = false;
 	for (uint32_t idx : ctx.ack_pending) {
 		Flow *f = ctx.flows.get(idx, FlowType::Tcp);
 		if (!f || !(f->state<TcpFlow>().flags & tcpf::ack_pending))
 			continue;
-		f->state<TcpFlow>().flags &= uint8_t(~tcpf::ack_pending);
-		send_ack(ctx, idx, *f);
+		TcpFlow &t = f->state<TcpFlow>();
+		t.flags &= uint8_t(~tcpf::ack_pending);
+		if (!delay_ack(ctx, *f)) {
+			send_ack(ctx, idx, *f);
+			continue;
+		}
+		if (t.delack)
+			continue; // waiting already: its deadline stands
+		t.delack = 1;
+		ctx.ack_delayed.push_back(idx);
+		ctx.delack_live++;
+		if (!armed) {
+			const timespec by =
+				tcp_detail::ts_of(deadline_after(now_monotonic(), TCP_DELACK_MS));
+			ctx.loop.timers().arm_by(ctx.delack_timer, by);
+			armed = true;
+		}
 	}
 	ctx.ack_pending.clear();
 }
+
+void tcp_send_delayed_acks(TcpCtx &ctx) { tcp_detail::delack_timeout(ctx); }
 
 void tcp_fini(TcpCtx &ctx) {
 	if (ctx.out.runs_flush_hook())
@@ -231,6 +269,10 @@ void tcp_fini(TcpCtx &ctx) {
 
 void tcp_drop_guest_flows(TcpCtx &ctx) {
 	ctx.ack_pending.clear();
+	ctx.ack_delayed.clear();
+	ctx.delack_live = 0;
+	if (ctx.delack_timer >= 0)
+		ctx.loop.timers().disarm(ctx.delack_timer);
 	ctx.out_blocked = false; // whatever the old guest refused
 	unsigned n = 0;
 	ctx.flows.for_each([&](uint32_t i, Flow &f) {
@@ -315,6 +357,9 @@ void tcp_sock_handler(TcpCtx &ctx, EpollRef ref, uint32_t events, const timespec
 		t.events = EV_REMOVED;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP)) {
+		// New data, or the end: peek again, and, once the peer closed,
+		// always (only a peek returning 0 tells the end).
+		t.drained = (events & (EPOLLRDHUP | EPOLLHUP)) ? DRAINED_NEVER : DRAINED_NO;
 		if (!data_from_sock(ctx, ref.index, *f, now))
 			return;
 		if (Flow *g = ctx.flows.get(ref.index, FlowType::Tcp))

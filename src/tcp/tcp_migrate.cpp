@@ -96,6 +96,7 @@ void tcp_flow_thaw(TcpCtx &ctx, uint32_t idx, const timespec &now) {
 	if (t.sock < 0 || !t.frozen)
 		return;
 	t.frozen = 0;
+	t.drained = DRAINED_NO; // what arrived while out of the loop has no event
 	uint32_t ev = est_events(t);
 	if (ctx.loop.add(t.sock, ev, EpollRef{RefKind::TcpSock, t.sock, idx}) < 0) {
 		warn("TCP: flow %u: can't watch its socket again, resetting it", idx);

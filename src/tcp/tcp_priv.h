@@ -38,6 +38,7 @@ inline bool seq_le(uint32_t a, uint32_t b) { return int32_t(a - b) <= 0; }
 inline bool seq_gt(uint32_t a, uint32_t b) { return int32_t(a - b) > 0; }
 
 inline int64_t ts_ns(const timespec &t) { return int64_t(t.tv_sec) * NS_PER_SEC + t.tv_nsec; }
+timespec ts_of(int64_t ns); // tcp_timer.cpp
 // A deadline ms milliseconds after now.
 inline int64_t deadline_after(const timespec &now, uint32_t ms) {
 	return ts_ns(now) + int64_t(ms) * NS_PER_MS;
@@ -117,6 +118,18 @@ bool maybe_done(TcpCtx &ctx, uint32_t idx, TcpFlow &t);
 
 // tcp_from_guest.cpp
 void seg_for_flow(TcpCtx &ctx, uint32_t idx, Flow &f, const TcpRepr &s, const timespec &now);
+
+// Delayed ACKs (tcp_flush_acks()). May the ACK of f's in-order guest data
+// wait? Established, not closing, less than two of the guest's full
+// segments unacknowledged, and the window we advertised keeps room for
+// two more: so a bulk sender is acknowledged at once, every other segment.
+bool delay_ack(const TcpCtx &ctx, const Flow &f);
+// A segment of ours acknowledged all the guest sent (t.acked = rcv_nxt):
+// a delayed ACK of t is no longer needed.
+void ack_sent(TcpCtx &ctx, TcpFlow &t);
+// TCP_DELACK_MS passed: the delayed ACKs still due go now (a frozen flow's
+// is dropped).
+void delack_timeout(TcpCtx &ctx);
 
 // tcp_to_guest.cpp
 bool data_from_sock(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now);

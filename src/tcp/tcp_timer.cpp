@@ -93,9 +93,9 @@ int64_t flow_timer(TcpCtx &ctx, uint32_t i, Flow &f, int64_t n, const timespec &
 	return g ? next_deadline(*g, g->state<TcpFlow>()) : NONE;
 }
 
-timespec ts_of(int64_t ns) { return timespec{time_t(ns / NS_PER_SEC), long(ns % NS_PER_SEC)}; }
-
 } // namespace
+
+timespec ts_of(int64_t ns) { return timespec{time_t(ns / NS_PER_SEC), long(ns % NS_PER_SEC)}; }
 
 void timer_due_by(TcpCtx &ctx, int64_t deadline_ns) {
 	ctx.loop.timers().arm_by(ctx.timer, ts_of(deadline_ns));

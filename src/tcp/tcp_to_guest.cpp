@@ -149,6 +149,7 @@ void host_eof(TcpCtx &ctx, uint32_t idx, TcpFlow &t, const Ends &e, uint32_t in_
 	if (in_flight == 0 || ctx.peek_off) {
 		send_ctrl_raw(ctx, e, tcpflag::fin | tcpflag::ack, t.snd_nxt, t.rcv_nxt,
 			      last_wnd_field(t), nullptr);
+		ack_sent(ctx, t);
 		t.snd_nxt++;
 		t.snd_max = t.snd_nxt;
 		t.flags |= tcpf::fin_sent;
@@ -186,6 +187,8 @@ bool advance(TcpCtx &ctx, Flow &f, size_t bytes, bool refused, bool full, const 
 	t.snd_nxt = seq;
 	if (seq_gt(seq, t.snd_max))
 		t.snd_max = seq;
+	if (bytes)
+		ack_sent(ctx, t); // data segments carry ack = rcv_nxt
 	f.last_active = now;
 	if (!t.deadline_ns)
 		set_deadline(ctx, t, now, TCP_RTO_MS);
@@ -264,6 +267,8 @@ bool data_from_sock(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now) {
 			return true; // window full: the guest's ACK calls us again
 		if (!ctx.peek_off && in_flight > MAX_SKIP)
 			return true;
+		if (t.drained == DRAINED_YES)
+			return true; // nothing new: the socket's EPOLLIN edge calls us
 		size_t want, nslots;
 		ssize_t n = peek_direct(ctx, t, lo, in_flight, wnd - in_flight, want, nslots);
 		if (!nslots)
@@ -292,8 +297,15 @@ bool data_from_sock(TcpCtx &ctx, uint32_t idx, Flow &f, const timespec &now) {
 		}
 		const bool all_taken = nslots ? direct_out(ctx, f, e, lo, got, nslots, now)
 					      : frames_out(ctx, f, e, lo, got, now);
-		if (!all_taken || got < want)
+		if (!all_taken)
 			return true;
+		if (got < want) {
+			// All the socket held went out: until its next EPOLLIN
+			// (edge-triggered), a peek would find nothing more.
+			if (t.drained == DRAINED_NO)
+				t.drained = DRAINED_YES;
+			return true;
+		}
 	}
 }
 
@@ -315,6 +327,8 @@ void discard_acked(uint32_t idx, TcpFlow &t, uint32_t bytes) {
 // Rewind the sequence towards the guest to its last acknowledgement.
 void rewind(TcpCtx &ctx, TcpFlow &t) {
 	t.snd_nxt = t.snd_una;
+	if (t.drained == DRAINED_YES)
+		t.drained = DRAINED_NO;
 	t.flags &= uint8_t(~tcpf::fin_sent);
 	if (ctx.peek_off) {
 		int zero = 0;

@@ -64,7 +64,7 @@ void set_events(TcpCtx &ctx, uint32_t idx, TcpFlow &t, uint32_t ev) {
 uint32_t est_events(const TcpFlow &t) {
 	uint32_t ev = EPOLLET;
 	if (!(t.flags & tcpf::host_eof))
-		ev |= EPOLLIN;
+		ev |= EPOLLIN | EPOLLRDHUP; // RDHUP: see TcpFlow::drained
 	if (t.flags & tcpf::want_out)
 		ev |= EPOLLOUT;
 	return ev;
@@ -78,6 +78,7 @@ uint32_t est_events(const TcpFlow &t) {
 void send_ack(TcpCtx &ctx, uint32_t idx, Flow &f, bool rearm_small, bool same_wnd) {
 	TcpFlow &t = f.state<TcpFlow>();
 	t.flags &= uint8_t(~tcpf::ack_pending); // this one covers it
+	ack_sent(ctx, t);
 	uint32_t room = same_wnd ? t.last_wnd : sock_wnd(t.sock);
 	uint32_t actual;
 	uint16_t field = wnd_field(t, room, actual);
@@ -88,6 +89,47 @@ void send_ack(TcpCtx &ctx, uint32_t idx, Flow &f, bool rearm_small, bool same_wn
 		t.flags |= tcpf::want_out;
 		set_events(ctx, idx, t, est_events(t));
 	}
+}
+
+bool delay_ack(const TcpCtx &ctx, const Flow &f) {
+	const TcpFlow &t = f.state<TcpFlow>();
+	if (ctx.delack_timer < 0 || ctx.ack_delayed.size() >= ctx.ack_delayed.capacity() ||
+	    t.state != TcpState::Established || (t.flags & (tcpf::guest_fin | tcpf::data_dropped)))
+		return false;
+	const uint32_t mss = our_mss(ctx, f.guest().our_addr.is_v4());
+	const uint32_t unacked = t.rcv_nxt - t.acked;
+	return unacked < 2 * mss && t.last_wnd >= unacked + 2 * mss;
+}
+
+void ack_sent(TcpCtx &ctx, TcpFlow &t) {
+	t.acked = t.rcv_nxt;
+	if (!t.delack)
+		return;
+	t.delack = 0;
+	if (ctx.delack_live && !--ctx.delack_live) {
+		// Every delayed ACK rode on a segment: no wake-up for them.
+		ctx.ack_delayed.clear();
+		ctx.loop.timers().disarm(ctx.delack_timer);
+	}
+}
+
+void delack_timeout(TcpCtx &ctx) {
+	for (uint32_t idx : ctx.ack_delayed) {
+		Flow *f = ctx.flows.get(idx, FlowType::Tcp);
+		if (!f || !f->state<TcpFlow>().delack)
+			continue;
+		if (f->state<TcpFlow>().frozen) {
+			// Migrating: its socket is not ours to query now, and the
+			// guest stands still; it sends the data again if need be.
+			f->state<TcpFlow>().delack = 0;
+			continue;
+		}
+		send_ack(ctx, idx, *f);
+	}
+	ctx.ack_delayed.clear();
+	ctx.delack_live = 0;
+	ctx.loop.timers().disarm(ctx.delack_timer);
+	ctx.out.flush();
 }
 
 } // namespace passt::tcp_detail

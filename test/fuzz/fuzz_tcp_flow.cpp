@@ -536,6 +536,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		case 11: { // time passes, timers run
 			uint16_t ms = in.u16();
 			s.now_ns += int64_t(ms) * ((op & 0x80) ? 100000000 : 1000000);
+			if (ms >= TCP_DELACK_MS) // the delack timer runs on the real clock
+				tcp_send_delayed_acks(s.ctx);
 			tcp_timer(s.ctx, s.now());
 			s.out.flush();
 			break;

@@ -389,6 +389,14 @@ struct Listener {
 	}
 };
 
+// n bytes of the alphabet, over and over.
+std::string letters(size_t n) {
+	std::string s(n, 'a');
+	for (size_t i = 0; i < n; i++)
+		s[i] = char('a' + i % 26);
+	return s;
+}
+
 // Read what's there within ms; "" on timeout, "<err:N>" on error, "<eof>".
 std::string read_ms(int fd, int ms) {
 	pollfd p{fd, POLLIN, 0};
@@ -918,9 +926,7 @@ TEST_F(TcpTapTest, GsoFramesWithOffloads) {
 	ASSERT_TRUE(input(seg(k, fl::ACK, "", 60000))); // window 60000 << 7
 	out.frames.clear();
 	out.meta.clear();
-	std::string data(10000, 'g');
-	for (size_t i = 0; i < data.size(); i++)
-		data[i] = char('a' + i % 26);
+	const std::string data = letters(10000);
 	ASSERT_EQ(write(k.sock, data.data(), data.size()), ssize_t(data.size()));
 	ASSERT_TRUE(wait_frames(1));
 	spin(50);
@@ -967,9 +973,7 @@ TEST_F(TcpTapTest, GsoOnlyForTheFamilyTheBackendSegments) {
 	ASSERT_GE(k6.sock, 0);
 	ASSERT_TRUE(input(seg(k4, fl::ACK, "", 60000)));
 	ASSERT_TRUE(input(seg(k6, fl::ACK, "", 60000)));
-	std::string data(10000, 'g');
-	for (size_t i = 0; i < data.size(); i++)
-		data[i] = char('a' + i % 26);
+	const std::string data = letters(10000);
 
 	out.frames.clear();
 	out.meta.clear();
@@ -1017,9 +1021,7 @@ TEST_F(TcpTapTest, ZeroCopyIntoLentBuffers) {
 	ASSERT_GE(k6.sock, 0);
 	ASSERT_TRUE(input(seg(k4, fl::ACK, "", 60000)));
 	ASSERT_TRUE(input(seg(k6, fl::ACK, "", 60000)));
-	std::string data(10000, 'g');
-	for (size_t i = 0; i < data.size(); i++)
-		data[i] = char('a' + i % 26);
+	const std::string data = letters(10000);
 	auto complete = [](Bytes f, size_t start) {
 		put16(f, start + 16, fold(sum16(f.data() + start, f.size() - start)));
 		return f;
@@ -1070,15 +1072,23 @@ TEST_F(TcpTapTest, ZeroCopyIntoLentBuffers) {
 	EXPECT_EQ(got, data);
 	EXPECT_EQ(out.refused, 0u);
 
-	// An ACK for all of it: the socket has nothing more, the buffers
-	// reserved for the peek go back.
+	// An ACK for all of it: the last peek found all the socket held and
+	// nothing came since, so no peek (no buffers lent for one).
 	out.direct_left = SIZE_MAX;
 	const size_t ends = out.empty_ends;
 	SegSpec a = seg(k6, fl::ACK, "", 60000);
 	a.ack = k6.pseq + uint32_t(data.size());
 	ASSERT_TRUE(input(a));
+	EXPECT_EQ(out.empty_ends, ends);
+	EXPECT_FALSE(out.open);
+	// The host peer closes: the peek that finds the end gives its lent
+	// buffers back, and our FIN follows.
+	ASSERT_EQ(shutdown(k6.sock, SHUT_WR), 0);
+	ASSERT_TRUE(wait_frames(1));
 	EXPECT_GT(out.empty_ends, ends);
 	EXPECT_FALSE(out.open);
+	EXPECT_TRUE(last().flags & fl::FIN);
+	EXPECT_EQ(last().seq, k6.pseq + uint32_t(data.size()));
 	close(k4.sock);
 	close(k6.sock);
 }
@@ -1229,6 +1239,9 @@ TEST_F(TcpTapTest, HandshakeTimeout) {
 	EXPECT_TRUE(last().flags & fl::RST);
 }
 
+// One ACK for a batch of in-order data, and, as that data is small, a
+// delayed one: not at the end of the batch, but TCP_DELACK_MS later from
+// the timer, which then stops.
 TEST_F(TcpTapTest, AcksCoalescedUntilFlush) {
 	out.hook = true;
 	init();
@@ -1241,9 +1254,14 @@ TEST_F(TcpTapTest, AcksCoalescedUntilFlush) {
 	ASSERT_TRUE(input(seg(k, fl::ACK, "two")));
 	EXPECT_EQ(out.frames.size(), n) << "ACK before the end of the batch";
 	out.flush();
+	EXPECT_EQ(out.frames.size(), n) << "small data: the ACK waits";
+	EXPECT_TRUE(ctx.loop.timers().armed(ctx.delack_timer));
+	spin(20);
 	ASSERT_EQ(out.frames.size(), n + 1);
 	EXPECT_EQ(last().ack, k.gseq + 3);
+	EXPECT_FALSE(ctx.loop.timers().armed(ctx.delack_timer));
 	out.flush();
+	spin(20);
 	EXPECT_EQ(out.frames.size(), n + 1);
 	std::string got;
 	for (int i = 0; i < 10 && got.size() < 6; i++)
@@ -1254,6 +1272,62 @@ TEST_F(TcpTapTest, AcksCoalescedUntilFlush) {
 	ahead.seq += 100;
 	ASSERT_TRUE(input(ahead));
 	EXPECT_EQ(out.frames.size(), n + 2);
+	close(k.sock);
+}
+
+// A request's delayed ACK rides on the answer: one frame, data and ACK, and
+// no timer left for it.
+TEST_F(TcpTapTest, DelayedAckRidesOnTheAnswer) {
+	out.hook = true;
+	init();
+	Listener l;
+	Conn k = open(l);
+	ASSERT_GE(k.sock, 0);
+	size_t n = out.frames.size();
+	ASSERT_TRUE(input(seg(k, fl::ACK, "ping")));
+	k.gseq += 4;
+	out.flush();
+	EXPECT_EQ(out.frames.size(), n);
+	EXPECT_EQ(read_ms(k.sock, 200), "ping");
+	ASSERT_EQ(write(k.sock, "pong", 4), 4);
+	ASSERT_TRUE(wait_frames(1));
+	EXPECT_EQ(last().payload, "pong");
+	EXPECT_EQ(last().ack, k.gseq);
+	EXPECT_FALSE(ctx.loop.timers().armed(ctx.delack_timer));
+	spin(20);
+	EXPECT_EQ(out.frames.size(), n + 1) << "an ACK after the answer";
+	close(k.sock);
+}
+
+// Two full segments unacknowledged: the ACK goes at the end of the batch,
+// as for a bulk sender; so does the one for a FIN.
+TEST_F(TcpTapTest, BulkAndFinAckedAtOnce) {
+	out.hook = true;
+	init();
+	Listener l;
+	Conn k = open(l);
+	ASSERT_GE(k.sock, 0);
+	size_t n = out.frames.size();
+	const std::string full(1460, 'x'); // our MSS at MTU 1500
+	ASSERT_TRUE(input(seg(k, fl::ACK, full)));
+	k.gseq += 1460;
+	ASSERT_TRUE(input(seg(k, fl::ACK, full)));
+	k.gseq += 1460;
+	out.flush();
+	ASSERT_EQ(out.frames.size(), n + 1);
+	EXPECT_EQ(last().ack, k.gseq);
+	EXPECT_FALSE(ctx.loop.timers().armed(ctx.delack_timer));
+	// One small segment waits; the FIN behind it does not.
+	ASSERT_TRUE(input(seg(k, fl::ACK, "end")));
+	k.gseq += 3;
+	out.flush();
+	EXPECT_EQ(out.frames.size(), n + 1);
+	ASSERT_TRUE(input(seg(k, fl::ACK | fl::FIN, "")));
+	out.flush();
+	ASSERT_EQ(out.frames.size(), n + 2);
+	EXPECT_EQ(last().ack, k.gseq + 1);
+	spin(20);
+	EXPECT_EQ(out.frames.size(), n + 2) << "the delayed ACK after the FIN's";
 	close(k.sock);
 }
 

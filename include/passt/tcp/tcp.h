@@ -28,6 +28,7 @@ inline constexpr uint32_t TCP_HANDSHAKE_TIMEOUT_MS = 10000; // SYN to establishe
 // ... for a connect() to the host still in progress while more than half
 // of the pending-connect cap (flow.h) is used: SYN-flood protection.
 inline constexpr uint32_t TCP_SYN_PRESSURE_TIMEOUT_MS = 2000;
+inline constexpr uint32_t TCP_DELACK_MS = 1;                     // longest wait of a delayed ACK
 inline constexpr uint32_t TCP_RTO_MS = 1000;                     // retransmission to the guest
 inline constexpr unsigned TCP_MAX_RETRANS = 8;                   // then RST both ways
 inline constexpr uint32_t TCP_FIN_TIMEOUT_MS = 60000;            // half-closed, idle
@@ -54,6 +55,14 @@ inline constexpr uint8_t data_dropped = 0x40; // guest data refused by the socke
 inline constexpr uint8_t ack_pending = 0x80;  // in TcpCtx::ack_pending, ACK at flush
 } // namespace tcpf
 
+// TcpFlow::drained: may data_from_sock() skip its peek? Only if the last
+// peek found less than it asked for, all of it went out, and the socket
+// reported nothing since (its EPOLLIN, EPOLLRDHUP are edge-triggered). A
+// guest's ACK then costs no recvmsg() that would find nothing.
+inline constexpr uint8_t DRAINED_NO = 0;    // peek
+inline constexpr uint8_t DRAINED_YES = 1;   // skip: nothing new
+inline constexpr uint8_t DRAINED_NEVER = 2; // the peer closed: only a peek tells the end
+
 // Per-flow state (Flow::state<TcpFlow>()), 96 bytes at most.
 struct TcpFlow {
 	int32_t sock = -1;
@@ -63,11 +72,14 @@ struct TcpFlow {
 	uint8_t dup_acks = 0;
 	uint8_t retrans = 0;       // consecutive timeouts
 	uint8_t frozen = 0;        // migrating: socket in repair mode, left alone (tcp_migrate.cpp)
+	uint8_t drained = 0;       // tcp_to_guest.cpp: DRAINED_*
+	uint8_t delack = 0;        // in TcpCtx::ack_delayed, its ACK not yet sent
 	uint16_t guest_mss = 536;  // from the guest's SYN / SYN-ACK
 	uint32_t snd_una = 0;      // towards the guest: oldest unacknowledged
 	uint32_t snd_nxt = 0;      //   next sequence number to send
 	uint32_t snd_max = 0;      //   highest snd_nxt so far (before rewinds)
 	uint32_t rcv_nxt = 0;      // from the guest: next expected sequence number
+	uint32_t acked = 0;        //   the last acknowledgement we sent it
 	uint32_t guest_wnd = 0;    // the guest's receive window, bytes (scaled)
 	uint32_t last_wnd = 0;     // last window we advertised, bytes
 	uint32_t last_ack_wnd = 0; // the guest's last window field (dup ACK check)
@@ -117,6 +129,14 @@ struct TcpCtx {
 	// batch (out.flush()): one ACK per flow and batch. Capacity fixed at
 	// init; empty capacity (no flush hook in the backend): ACK at once.
 	std::vector<uint32_t> ack_pending;
+	// Delayed ACKs (tcp_flush_acks()): flows whose in-order guest data,
+	// less than two of its segments since our last ACK, waits for a
+	// segment of ours to carry the ACK (the answer of a request-response
+	// exchange, usually), or for delack_timer, TCP_DELACK_MS after.
+	// delack_live: of them, those still waiting.
+	std::vector<uint32_t> ack_delayed;
+	size_t delack_live = 0;
+	int delack_timer = -1;
 	TcpStats stats{};
 	// pasta: inbound connections from a loopback source are spliced into
 	// the namespace through this (splice.h) instead of the tap, unless
@@ -154,6 +174,8 @@ int tcp_listen_sync(TcpCtx &ctx, const PortBitmap &want);
 int tcp_listen_resync(TcpCtx &ctx, const PortForward &old, FwdChangeLog &log);
 // Send the ACKs deferred over a batch of guest frames (flush hook).
 void tcp_flush_acks(TcpCtx &ctx);
+// Every delayed ACK still due, now (the delack timer's work).
+void tcp_send_delayed_acks(TcpCtx &ctx);
 // Retransmissions and timeouts of every TCP flow; re-arms its timer for the
 // earliest deadline left.
 void tcp_timer(TcpCtx &ctx, const timespec &now);
